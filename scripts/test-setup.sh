@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# System packages the tests drive for real: git-lfs (clone/push with LFS) and Debian's Chromium (the web
+# UI test, through Playwright). Installed once; a machine that has them skips this quickly.
+set -euo pipefail
+need=()
+command -v git-lfs >/dev/null 2>&1 || need+=(git-lfs)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "test-setup: please install ${need[*]} (apt-get install ${need[*]}); their tests will be skipped" >&2
+  fi
+fi

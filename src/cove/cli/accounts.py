@@ -1,0 +1,77 @@
+"""``cove users``, ``cove tokens``, ``cove orgs``: manage accounts in a Hub's data dir.
+
+``cove users add`` and ``cove tokens add`` print the new token alone on the last line of stdout,
+so scripts can take it with ``$(cove users add alice | tail -n1)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _hub(args: argparse.Namespace):
+    from cove.server.services import Hub
+    from cove.server.settings import Settings
+
+    return Hub(Settings.from_env(data_dir=args.data_dir))
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None, help="the Hub's data dir (default ~/.cove/hub, env COVE_DATA_DIR)")
+
+
+def register(sub) -> None:
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", metavar="ACTION")
+    p = users.add_parser("add", help="create a user and print a new write token")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true", help="make the user a Hub administrator")
+    p.add_argument("--password", default=None, help="password for the web UI (optional)")
+    p.add_argument("--email", default="")
+    _data_dir(p)
+    p.set_defaults(func=users_add)
+
+    tokens = sub.add_parser("tokens", help="manage access tokens").add_subparsers(dest="action", metavar="ACTION")
+    p = tokens.add_parser("add", help="print a new token for a user")
+    p.add_argument("name", help="the user")
+    p.add_argument("--read-only", action="store_true", help="a token that can read but not write")
+    p.add_argument("--token-name", default="cli", help="a label for the token")
+    _data_dir(p)
+    p.set_defaults(func=tokens_add)
+
+    orgs = sub.add_parser("orgs", help="manage organizations").add_subparsers(dest="action", metavar="ACTION")
+    p = orgs.add_parser("add", help="create an organization")
+    p.add_argument("org")
+    p.add_argument("--owner", required=True, help="the user who becomes its first admin")
+    _data_dir(p)
+    p.set_defaults(func=orgs_add)
+    p = orgs.add_parser("add-member", help="add a user to an organization (or change their role)")
+    p.add_argument("org")
+    p.add_argument("name", help="the user")
+    p.add_argument("--role", choices=["read", "write", "admin"], default="read")
+    _data_dir(p)
+    p.set_defaults(func=orgs_add_member)
+
+
+def users_add(args: argparse.Namespace) -> int:
+    hub = _hub(args)
+    hub.accounts.create_user(args.name, password=args.password, admin=args.admin, email=args.email)
+    print(hub.accounts.create_token(args.name, "cli"))
+    return 0
+
+
+def tokens_add(args: argparse.Namespace) -> int:
+    hub = _hub(args)
+    print(hub.accounts.create_token(args.name, args.token_name, role="read" if args.read_only else "write"))
+    return 0
+
+
+def orgs_add(args: argparse.Namespace) -> int:
+    _hub(args).accounts.create_org(args.org, args.owner)
+    print(f"Created organization {args.org} (admin: {args.owner})")
+    return 0
+
+
+def orgs_add_member(args: argparse.Namespace) -> int:
+    _hub(args).accounts.add_member(args.org, args.name, args.role)
+    print(f"{args.name} is now {args.role} in {args.org}")
+    return 0

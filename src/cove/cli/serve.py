@@ -1,0 +1,55 @@
+"""``cove serve``: start the Hub."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="start the Hub server",
+                       description="Start the Hub: API, git and LFS, and the web UI. On the first start with an "
+                                   "empty data dir it creates an admin account and prints its password and a "
+                                   "token once (COVE_ADMIN_PASSWORD sets the password).")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, env COVE_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000, env COVE_PORT)")
+    p.add_argument("--data-dir", default=None, help="where repos and the database live "
+                                                    "(default ~/.cove/hub, env COVE_DATA_DIR)")
+    p.add_argument("--public-url", default=None, help="URL clients use to reach this server, if not the one "
+                                                      "they connect to (env COVE_PUBLIC_URL)")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=run)
+
+
+def first_start(hub, out=sys.stdout) -> None:
+    """Create the admin account of an empty Hub and say, once, how to sign in."""
+    if hub.accounts.count_users():
+        return
+    password = os.environ.get("COVE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    hub.accounts.create_user("admin", password=password, admin=True)
+    token = hub.accounts.create_token("admin", "first-start")
+    print("Created the admin account (shown once):", file=out)
+    print("  user:     admin", file=out)
+    if not os.environ.get("COVE_ADMIN_PASSWORD"):
+        print(f"  password: {password}", file=out)
+    print(f"  token:    {token}", file=out, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cove.server.app import create_app
+    from cove.server.services import Hub
+    from cove.server.settings import Settings
+
+    settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
+                                 public_url=args.public_url)
+    hub = Hub(settings)
+    first_start(hub)
+    app = create_app(hub.settings, hub)
+    print(f"Cove Hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                timeout_keep_alive=30, limit_concurrency=1000)
+    return 0

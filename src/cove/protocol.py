@@ -1,0 +1,198 @@
+"""Wire shapes that the Hub server and the hub client both speak. Plain values, no I/O.
+
+Repo ids, repo types and their URL prefixes, revisions, file paths inside a repo, git object ids,
+LFS pointers and the NDJSON commit operations follow the Hugging Face Hub
+(``../shared/specs/hub-http-api.md``), so the stock ``huggingface_hub`` client works unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from cove.errors import BadRequest
+
+RepoType = Literal["model", "dataset", "space"]
+REPO_TYPES: tuple[RepoType, ...] = ("model", "dataset", "space")
+
+#: URL prefix of a repo's web, resolve and git URLs, by type (models have none).
+URL_PREFIX: dict[str, str] = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+
+_PART = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?$")
+_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+_HEX = re.compile(r"^[0-9a-f]{5,40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
+
+
+def repo_type_of(value: str | None) -> RepoType:
+    """Normalise a repo type: ``None``/"model"/"models" -> "model", and so on."""
+    if value in (None, "", "model", "models"):
+        return "model"
+    if value in ("dataset", "datasets"):
+        return "dataset"
+    if value in ("space", "spaces"):
+        return "space"
+    raise BadRequest(f"Invalid repo type {value!r}: use one of model, dataset, space")
+
+
+def check_name_part(part: str, what: str = "name") -> str:
+    """Validate one segment of a repo id (a namespace or a name) and return it."""
+    if not isinstance(part, str) or not _PART.match(part) or "--" in part or ".." in part:
+        raise BadRequest(
+            f"Invalid {what} {part!r}: use 1-96 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter, digit or '_', without '--' or '..'"
+        )
+    return part
+
+
+def split_repo_id(repo_id: str) -> tuple[str, str]:
+    """``"ns/name"`` -> ``("ns", "name")``, validated as the Hub does."""
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or repo_id.endswith(".git"):
+        raise BadRequest(f"Invalid repo id {repo_id!r}: use 'namespace/name'")
+    ns, name = repo_id.split("/")
+    return check_name_part(ns, "namespace"), check_name_part(name, "repo name")
+
+
+def is_commit_sha(rev: str) -> bool:
+    return bool(_SHA1.match(rev))
+
+
+def looks_like_sha_prefix(rev: str) -> bool:
+    return bool(_HEX.match(rev))
+
+
+def is_sha256(value: str) -> bool:
+    return bool(_SHA256.match(value))
+
+
+def check_revision(rev: str) -> str:
+    """Validate a branch, tag, commit or ``refs/pr/N`` name as it arrives from a client."""
+    if (
+        not rev
+        or len(rev) > 255
+        or any(c in rev for c in "\x00\\ ~^:?*[")
+        or ".." in rev
+        or rev.startswith(("/", "-", "."))
+        or rev.endswith(("/", ".lock", "."))
+        or "//" in rev
+        or "@{" in rev
+        or any(ord(c) < 32 or ord(c) == 127 for c in rev)
+    ):
+        raise BadRequest(f"Invalid revision {rev!r}")
+    return rev
+
+
+def check_path(path: str) -> str:
+    """Validate a file path inside a repo: relative, '/'-separated, no '..', no NUL, no '.git'.
+
+    File paths come from clients and are never trusted: this is the one gate they pass.
+    """
+    if not isinstance(path, str) or not path or len(path.encode()) > 4096:
+        raise BadRequest(f"Invalid path {path!r}: empty or too long")
+    if "\\" in path or "\x00" in path or path.startswith("/") or any(ord(c) < 32 for c in path):
+        raise BadRequest(f"Invalid path {path!r}: use a relative path with '/' separators")
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise BadRequest(f"Invalid path {path!r}: empty, '.' and '..' segments are not allowed")
+    if parts[0] == ".git" or ".git" in parts:
+        raise BadRequest(f"Invalid path {path!r}: '.git' is reserved")
+    return path
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The git object id of a blob with this content: ``sha1(b"blob <len>\\0" + data)``."""
+    h = hashlib.sha1(b"blob %d\x00" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+# -- LFS pointers ---------------------------------------------------------------------------------
+
+LFS_SPEC = "https://git-lfs.github.com/spec/v1"
+
+
+def lfs_pointer(oid: str, size: int) -> bytes:
+    """The text git stores in place of a large file (the git-lfs v1 pointer format)."""
+    return f"version {LFS_SPEC}\noid sha256:{oid}\nsize {size}\n".encode()
+
+
+def parse_lfs_pointer(data: bytes) -> tuple[str, int] | None:
+    """``(sha256, size)`` if ``data`` is a git-lfs pointer, else ``None``."""
+    if len(data) > 1024 or not data.startswith(b"version "):
+        return None
+    try:
+        fields = dict(line.split(" ", 1) for line in data.decode().splitlines() if line)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    oid = fields.get("oid", "")
+    size = fields.get("size", "")
+    if not oid.startswith("sha256:") or not is_sha256(oid[7:]) or not size.isdigit():
+        return None
+    return oid[7:], int(size)
+
+
+# -- Commit operations (the NDJSON lines of POST /api/{type}s/{id}/commit/{rev}) ---------------
+
+
+@dataclass(frozen=True)
+class AddFile:
+    """Add or replace a file whose content travels in the commit (``key: file``)."""
+
+    path: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class AddLfsFile:
+    """Add or replace a file whose content is already in the LFS store (``key: lfsFile``).
+
+    ``size`` is ``None`` for a copy of an LFS file: the server looks it up by oid.
+    """
+
+    path: str
+    oid: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class DeleteFile:
+    path: str
+
+
+@dataclass(frozen=True)
+class DeleteFolder:
+    path: str
+
+
+Operation = AddFile | AddLfsFile | DeleteFile | DeleteFolder
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One file or folder at a revision, as ``tree`` and ``paths-info`` list it."""
+
+    type: Literal["file", "directory"]
+    path: str
+    oid: str  # git sha1 of the blob (the pointer, for LFS files) or of the tree
+    size: int = 0
+    lfs_oid: str | None = None  # sha256 of the content, for LFS files
+    lfs_pointer_size: int | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"type": self.type, "path": self.path, "oid": self.oid, "size": self.size}
+        if self.lfs_oid is not None:
+            out["lfs"] = {"oid": self.lfs_oid, "size": self.size, "pointerSize": self.lfs_pointer_size}
+        return out
+
+
+def iso_z(dt: datetime) -> str:
+    """A datetime as the Hub writes it: UTC, milliseconds, ending in ``Z``."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"

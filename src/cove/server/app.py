@@ -1,0 +1,58 @@
+"""``create_app(settings)``: the Hub as an ASGI app. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cove.errors import BadRequest, CoveError, EntryNotFound
+from cove.server.routes import api_content, api_repos, commit, lfs, resolve
+from cove.server.routes._common import error_response
+from cove.server.services import Hub
+from cove.server.settings import Settings
+
+log = logging.getLogger("cove.server")
+
+#: Route modules, most specific first: the web UI's catch-all pages come last.
+ROUTERS = (api_repos, api_content, commit, lfs, resolve)
+
+
+def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
+    hub = hub or Hub(settings)
+    app = FastAPI(title="Cove Hub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json",
+                  redoc_url=None)
+    app.state.hub = hub
+
+    @app.exception_handler(CoveError)
+    async def cove_error(request: Request, err: CoveError):
+        return error_response(err, head=request.method == "HEAD")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return error_response(BadRequest(f"Invalid request: {where}: {first.get('msg', 'bad value')}"),
+                              head=request.method == "HEAD")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException):
+        if err.status_code == 404:
+            cove = EntryNotFound(f"Nothing at {request.url.path}")
+            cove.code = "NotFound"
+        else:
+            cove = CoveError(str(err.detail))
+            cove.status = err.status_code
+        return error_response(cove, head=request.method == "HEAD")
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, err: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(CoveError("Internal server error: the server log has the details"),
+                              head=request.method == "HEAD")
+
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

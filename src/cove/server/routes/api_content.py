@@ -1,0 +1,196 @@
+"""What is in a repo: tree, paths-info, refs, commit history; branches and tags."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from cove.errors import BadRequest, Conflict, RevisionNotFound
+from cove.protocol import check_path, check_revision, iso_z
+from cove.server.routes._common import (
+    api_type,
+    base_url,
+    hub_of,
+    json_body,
+    principal,
+    raw_tail,
+    split_rev_path,
+)
+
+router = APIRouter()
+
+
+def _repo(request: Request, rtype: str, ns: str, name: str, need: str = "read"):
+    hub = hub_of(request)
+    repo = hub.repos.get(principal(request), api_type(rtype), f"{ns}/{name}", need)
+    return hub, repo, hub.repos.open_git(repo)
+
+
+def _page(request: Request, items: list, offset: int, more: bool) -> JSONResponse:
+    headers = {}
+    if more:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        params.append(("cursor", str(offset)))
+        raw = request.scope["raw_path"].decode("latin-1")
+        headers["Link"] = f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)
+
+
+def _cursor(request: Request) -> int:
+    try:
+        return max(0, int(request.query_params.get("cursor") or 0))
+    except ValueError:
+        raise BadRequest("Invalid cursor") from None
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true")
+
+
+@router.get("/api/{rtype}/{ns}/{name}/tree/{rest:path}")
+def tree(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name)
+    rev, path = split_rev_path(raw_tail(request, 5))
+    path = path.strip("/")
+    if path:
+        check_path(path)
+    sha = git.resolve(rev)
+    entries = git.list_tree(sha, path, recursive=_flag(request, "recursive"))
+    offset = _cursor(request)
+    size = hub.settings.page_size
+    page = entries[offset: offset + size]
+    items = [e.to_json() for e in page]
+    if _flag(request, "expand"):
+        info = git.commit_info(sha)
+        for item in items:
+            item["lastCommit"] = {"id": info.id, "title": info.title, "date": iso_z(info.date)}
+    return _page(request, items, offset + size, offset + size < len(entries))
+
+
+@router.post("/api/{rtype}/{ns}/{name}/paths-info/{rest:path}")
+async def paths_info(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name)
+    rev, _ = split_rev_path(raw_tail(request, 5))
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/json"):
+        body = await json_body(request)
+        paths, expand = body.get("paths", []), bool(body.get("expand"))
+    else:
+        form = await request.form()
+        paths, expand = form.getlist("paths"), str(form.get("expand", "")).lower() == "true"
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise BadRequest("'paths' must be a list of strings")
+    for p in paths:
+        if p.strip("/"):
+            check_path(p.strip("/"))
+    sha = git.resolve(rev)
+    items = [e.to_json() for e in hub.content.paths_info(git, sha, paths)]
+    if expand:
+        info = git.commit_info(sha)
+        for item in items:
+            item["lastCommit"] = {"id": info.id, "title": info.title, "date": iso_z(info.date)}
+    return items
+
+
+def _refs(items: dict[str, str], prefix: str) -> list[dict]:
+    return [{"name": n, "ref": f"{prefix}{n}", "targetCommit": sha} for n, sha in sorted(items.items())]
+
+
+@router.get("/api/{rtype}/{ns}/{name}/refs")
+def refs(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name)
+    out = {"branches": _refs(git.refs("refs/heads/"), "refs/heads/"),
+           "converts": _refs(git.refs("refs/convert/"), "refs/convert/"),
+           "tags": _refs(git.refs("refs/tags/"), "refs/tags/")}
+    if _flag(request, "include_prs"):
+        prs = git.refs("refs/pr/")
+        out["pullRequests"] = [{"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": sha}
+                               for n, sha in sorted(prs.items(), key=lambda x: int(x[0]) if x[0].isdigit() else 0)]
+    return out
+
+
+@router.get("/api/{rtype}/{ns}/{name}/commits/{rest:path}")
+def commits(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name)
+    rev, _ = split_rev_path(raw_tail(request, 5))
+    sha = git.resolve(rev)
+    offset = _cursor(request)
+    size = hub.settings.page_size
+    log, more = git.log(sha, skip=offset, limit=size)
+    items = []
+    for c in log:
+        title, _, body = c.message.partition("\n")
+        items.append({"id": c.id, "title": c.title, "message": body.strip("\n"), "date": iso_z(c.date),
+                      "authors": [{"user": c.author, "avatar": ""}], "parents": list(c.parents),
+                      "formatted": {"title": c.title, "message": body.strip("\n")}})
+    return _page(request, items, offset + size, more)
+
+
+@router.post("/api/{rtype}/{ns}/{name}/branch/{rest:path}")
+async def create_branch(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name, "write")
+    branch = check_revision("/".join(raw_tail(request, 5)))
+    body = await json_body(request)
+    start = body.get("startingPoint") or "main"
+    if not isinstance(start, str):
+        raise BadRequest("'startingPoint' must be a revision")
+    if branch.startswith("refs/") or len(branch) == 40 and all(c in "0123456789abcdef" for c in branch):
+        raise BadRequest(f"Invalid branch name {branch!r}")
+    if git.ref_target(f"refs/heads/{branch}") is not None:
+        raise Conflict(f"Reference already exists: refs/heads/{branch}")
+    sha = git.resolve(start)
+    git.update_ref(f"refs/heads/{branch}", sha, None)
+    hub.repos.touch(repo, head_sha=None)
+    return {}
+
+
+@router.delete("/api/{rtype}/{ns}/{name}/branch/{rest:path}")
+def delete_branch(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name, "write")
+    branch = check_revision("/".join(raw_tail(request, 5)))
+    if branch == "main":
+        raise BadRequest("The default branch 'main' cannot be deleted")
+    sha = git.ref_target(f"refs/heads/{branch}")
+    if sha is None:
+        raise RevisionNotFound(f"Invalid rev id: {branch}")
+    git.update_ref(f"refs/heads/{branch}", None, sha)
+    hub.repos.touch(repo, head_sha=None)
+    return {}
+
+
+@router.post("/api/{rtype}/{ns}/{name}/tag/{rest:path}")
+async def create_tag(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name, "write")
+    rev, _ = split_rev_path(raw_tail(request, 5))
+    body = await json_body(request)
+    tag = body.get("tag")
+    if not isinstance(tag, str):
+        raise BadRequest("'tag' must be a string")
+    check_revision(tag)
+    if tag.startswith("refs/"):
+        raise BadRequest(f"Invalid tag name {tag!r}")
+    if git.ref_target(f"refs/tags/{tag}") is not None:
+        raise Conflict(f"Tag already exists: {tag}")
+    git.update_ref(f"refs/tags/{tag}", git.resolve(rev), None)
+    hub.repos.touch(repo, head_sha=None)
+    return {}
+
+
+@router.delete("/api/{rtype}/{ns}/{name}/tag/{rest:path}")
+def delete_tag(rtype: str, ns: str, name: str, request: Request):
+    hub, repo, git = _repo(request, rtype, ns, name, "write")
+    tag = check_revision("/".join(raw_tail(request, 5)))
+    sha = git.ref_target(f"refs/tags/{tag}")
+    if sha is None:
+        raise RevisionNotFound(f"Invalid rev id: {tag}")
+    git.update_ref(f"refs/tags/{tag}", None, str(git.repo.lookup_reference(f"refs/tags/{tag}").target))
+    hub.repos.touch(repo, head_sha=None)
+    return {}
+
+
+@router.get("/api/{rtype}/{ns}/{name}/discussions")
+def discussions(rtype: str, ns: str, name: str, request: Request):
+    _repo(request, rtype, ns, name)
+    return {"discussions": [], "count": 0, "start": 0, "numClosedDiscussions": 0}

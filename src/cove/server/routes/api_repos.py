@@ -1,0 +1,241 @@
+"""Accounts and repos: whoami, create / delete / move / settings, repo info, listing and search."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from cove.errors import BadRequest, Conflict, Unauthorized
+from cove.formats.cards import split_card
+from cove.protocol import iso_z, repo_type_of
+from cove.server.db import Repo
+from cove.server.routes._common import (
+    api_type,
+    base_url,
+    hub_of,
+    json_body,
+    principal,
+    raw_tail,
+    repo_url,
+    split_rev_path,
+)
+
+router = APIRouter()
+
+
+@router.get("/api/whoami-v2")
+def whoami(request: Request):
+    who = principal(request)
+    if who is None:
+        raise Unauthorized("Invalid credentials in Authorization header")
+    hub = hub_of(request)
+    acc = hub.accounts.get(who.name)
+    orgs = [{"type": "org", "id": str(o.id), "name": o.name, "fullname": o.fullname, "roleInOrg": role}
+            for o, role in hub.accounts.orgs_of(who.user_id)]
+    out = {"type": "user", "id": str(who.user_id), "name": who.name, "fullname": acc.fullname,
+           "email": acc.email, "emailVerified": bool(acc.email), "avatarUrl": "", "isPro": False,
+           "isAdmin": who.is_admin, "orgs": orgs}
+    if who.token_name != "web":
+        out["auth"] = {"type": "access_token",
+                       "accessToken": {"displayName": who.token_name, "role": who.role,
+                                       "createdAt": who.token_created[:23] + "Z"}}
+    return out
+
+
+@router.get("/api/agent-harnesses")
+def agent_harnesses():
+    return {"standardEnvVars": [], "harnesses": {}}
+
+
+@router.post("/api/validate-yaml")
+async def validate_yaml(request: Request):
+    body = await json_body(request)
+    content = body.get("content", "")
+    try:
+        split_card(content if isinstance(content, str) else "")
+    except ValueError as e:
+        return JSONResponse({"errors": [{"message": str(e)}], "warnings": []}, status_code=400)
+    return {"errors": [], "warnings": []}
+
+
+def _private_of(body: dict) -> bool | None:
+    if "visibility" in body:
+        if body["visibility"] not in ("private", "public", "protected"):
+            raise BadRequest(f"Invalid visibility {body['visibility']!r}: use private or public")
+        return body["visibility"] == "private"
+    if "private" in body and body["private"] is not None:
+        return bool(body["private"])
+    return None
+
+
+@router.post("/api/repos/create")
+async def create_repo(request: Request):
+    body = await json_body(request)
+    who = principal(request)
+    name, org = body.get("name"), body.get("organization")
+    if not isinstance(name, str) or (org is not None and not isinstance(org, str)):
+        raise BadRequest("'name' (and 'organization' when given) must be strings")
+    if "/" in name and org is None:
+        org, name = name.split("/", 1)
+    if who is None:
+        raise Unauthorized("You must be authenticated to create a repo: pass a write token")
+    namespace = org or who.name
+    repo_type = repo_type_of(body.get("type"))
+    try:
+        repo, _ = hub_of(request).repos.create(who, repo_type, namespace, name,
+                                                private=bool(_private_of(body)), sdk=body.get("sdk") or "")
+    except Conflict as e:
+        existing = getattr(e, "repo", None)
+        if existing is None:
+            raise
+        return JSONResponse({"error": e.message, "url": repo_url(request, repo_type, existing.repo_id)},
+                            status_code=409, headers={"X-Error-Code": "Conflict"})
+    return {"url": repo_url(request, repo_type, repo.repo_id), "name": repo.repo_id, "id": str(repo.id)}
+
+
+@router.delete("/api/repos/delete")
+async def delete_repo(request: Request):
+    body = await json_body(request)
+    name, org = body.get("name"), body.get("organization")
+    who = principal(request)
+    if not isinstance(name, str):
+        raise BadRequest("'name' must be a string")
+    repo_id = name if "/" in name else f"{org or (who.name if who else '')}/{name}"
+    hub_of(request).repos.delete(who, repo_type_of(body.get("type")), repo_id)
+    return {}
+
+
+@router.post("/api/repos/move")
+async def move_repo(request: Request):
+    body = await json_body(request)
+    src, dst = body.get("fromRepo"), body.get("toRepo")
+    if not isinstance(src, str) or not isinstance(dst, str):
+        raise BadRequest("'fromRepo' and 'toRepo' must be repo ids")
+    repo = hub_of(request).repos.move(principal(request), repo_type_of(body.get("type")), src, dst)
+    return {"url": repo_url(request, repo.type, repo.repo_id)}
+
+
+@router.put("/api/{rtype}/{ns}/{name}/settings")
+async def repo_settings(rtype: str, ns: str, name: str, request: Request):
+    body = await json_body(request)
+    gated = body.get("gated")
+    hub_of(request).repos.update_settings(principal(request), api_type(rtype), f"{ns}/{name}",
+                                          private=_private_of(body), gated=gated)
+    return {}
+
+
+@router.post("/api/{rtype}/{ns}/{name}/like")
+@router.delete("/api/{rtype}/{ns}/{name}/like")
+def like(rtype: str, ns: str, name: str, request: Request):
+    hub = hub_of(request)
+    who = principal(request)
+    repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}")
+    if who is None:
+        raise Unauthorized("Sign in to like a repo")
+    hub.repos.like(who, repo, request.method == "POST")
+    return {}
+
+
+def repo_json(request: Request, repo: Repo, *, sha: str | None, card: dict | None,
+              siblings: list | None = None) -> dict:
+    card = card if card is not None else {"cardData": repo.card_data, "tags": repo.tags,
+                                          "pipeline_tag": repo.pipeline_tag, "library_name": repo.library_name}
+    out = {
+        "_id": str(repo.id), "id": repo.repo_id, "author": repo.namespace, "sha": sha or repo.head_sha,
+        "lastModified": iso_z(repo.last_modified), "createdAt": iso_z(repo.created_at),
+        "private": repo.private, "gated": repo.gated or False, "disabled": False,
+        "downloads": repo.downloads, "likes": repo.likes, "tags": card["tags"],
+    }
+    if repo.type == "model":
+        out["modelId"] = repo.repo_id
+        if card["pipeline_tag"]:
+            out["pipeline_tag"] = card["pipeline_tag"]
+        if card["library_name"]:
+            out["library_name"] = card["library_name"]
+    if repo.type == "space":
+        out["sdk"] = repo.sdk or card["cardData"].get("sdk") or "static"
+        out["subdomain"] = f"{repo.namespace}-{repo.name}".lower()
+    if card["cardData"]:
+        out["cardData"] = card["cardData"]
+    if siblings is not None:
+        out["siblings"] = siblings
+    return out
+
+
+def _siblings(entries: list, blobs: bool) -> list:
+    out = []
+    for e in entries:
+        if e.type != "file":
+            continue
+        item: dict = {"rfilename": e.path}
+        if blobs:
+            item["size"] = e.size
+            item["blobId"] = e.oid
+            if e.lfs_oid:
+                item["lfs"] = {"sha256": e.lfs_oid, "size": e.size, "pointerSize": e.lfs_pointer_size}
+        out.append(item)
+    return out
+
+
+@router.get("/api/{rtype}/{ns}/{name}")
+@router.get("/api/{rtype}/{ns}/{name}/revision/{rest:path}")
+def repo_info(rtype: str, ns: str, name: str, request: Request):
+    hub = hub_of(request)
+    repo = hub.repos.get(principal(request), api_type(rtype), f"{ns}/{name}")
+    git = hub.repos.open_git(repo)
+    if "/revision/" in request.url.path:
+        rev, _ = split_rev_path(raw_tail(request, 5))
+    else:
+        rev = "main"
+    sha = git.resolve(rev)
+    entries = git.list_tree(sha, recursive=True)
+    blobs = request.query_params.get("blobs", "").lower() in ("1", "true")
+    return repo_json(request, repo, sha=sha, card=hub.content.card(git, sha, repo),
+                     siblings=_siblings(entries, blobs))
+
+
+@router.get("/api/{rtype}")
+def list_repos(rtype: str, request: Request):
+    hub = hub_of(request)
+    q = request.query_params
+    repo_type = api_type(rtype)
+    try:
+        page_size = hub.settings.page_size
+        limit = min(int(q.get("limit") or page_size), page_size)
+        offset = int(json.loads(base64.urlsafe_b64decode(q["cursor"]))["o"]) if q.get("cursor") else 0
+    except (ValueError, KeyError, TypeError):
+        raise BadRequest("Invalid limit or cursor") from None
+    filters = q.getlist("filter")
+    for key in ("pipeline_tag", "library", "language"):
+        if q.get(key):
+            filters.append(q[key])
+    page, more = hub.repos.search(principal(request), repo_type, search=q.getlist("search"),
+                                  author=q.get("author"), filters=filters, sort=q.get("sort"),
+                                  offset=offset, limit=limit)
+    full = q.get("full", "").lower() in ("1", "true")
+    items = []
+    for repo in page:
+        item = repo_json(request, repo, sha=None, card=None)
+        if full and repo.head_sha:
+            git = hub.repos.open_git(repo)
+            item["siblings"] = _siblings(git.list_tree(repo.head_sha, recursive=True), False)
+        items.append(item)
+    headers = {}
+    if more:
+        params = [(k, v) for k, v in q.multi_items() if k != "cursor"]
+        cursor = base64.urlsafe_b64encode(json.dumps({"o": offset + limit}).encode()).decode()
+        params.append(("cursor", cursor))
+        headers["Link"] = f'<{base_url(request)}/api/{rtype}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)
+
+
+@router.get("/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}")
+@router.get("/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}")
+def no_xet(rtype: str, ns: str, name: str, request: Request):
+    return Response(status_code=404, headers={
+        "X-Error-Message": "This Hub does not serve Xet storage: set HF_HUB_DISABLE_XET=1 or let preupload "
+                           "choose the upload mode"})

@@ -1,0 +1,92 @@
+"""Uploads: preupload (which files go inline and which through LFS) and the NDJSON commit."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from cove.errors import BadRequest, RevisionNotFound
+from cove.protocol import URL_PREFIX, check_path
+from cove.server.routes._common import (
+    api_type,
+    base_url,
+    hub_of,
+    json_body,
+    principal,
+    raw_tail,
+    split_rev_path,
+)
+from cove.server.services.commits import lfs_patterns
+from cove.server.services.ndjson import parse_commit
+
+router = APIRouter()
+
+
+@router.post("/api/{rtype}/{ns}/{name}/preupload/{rest:path}")
+async def preupload(rtype: str, ns: str, name: str, request: Request):
+    hub = hub_of(request)
+    who = principal(request)
+    repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}", "write")
+    git = hub.repos.open_git(repo)
+    rev, _ = split_rev_path(raw_tail(request, 5))
+    body = await json_body(request)
+    files = body.get("files")
+    if not isinstance(files, list) or len(files) > 10_000:
+        raise BadRequest("'files' must be a list of at most 10000 entries")
+    try:
+        sha = git.resolve(rev)
+    except Exception:
+        sha = git.resolve("main") if request.query_params.get("create_pr") else None
+    patterns: list[str] = []
+    if sha is not None:
+        attrs = git.get_entry(sha, ".gitattributes")
+        if attrs is not None and attrs.lfs_oid is None:
+            patterns = lfs_patterns(git.read_blob(attrs.oid).decode("utf-8", "replace"))
+    ua = request.headers.get("user-agent", "")
+    lfs_capable = hub.settings.lfs_uploads == "lfs" or "hf_hub/0." in ua
+    out = []
+    for f in files:
+        if not isinstance(f, dict) or not isinstance(f.get("path"), str):
+            raise BadRequest("Each file needs a 'path'")
+        path = f["path"]
+        check_path(path)
+        size = f.get("size", 0)
+        try:
+            sample = base64.b64decode(f.get("sample") or "", validate=False)
+        except ValueError:
+            raise BadRequest(f"Invalid base64 sample for {path}") from None
+        if not isinstance(size, int) or size < 0:
+            raise BadRequest(f"Invalid size for {path}")
+        lfs = lfs_capable and hub.commits.wants_lfs(path, size, sample, patterns)
+        oid = None
+        entry = git.get_entry(sha, path) if sha is not None else None
+        if entry is not None and entry.type == "file":
+            if lfs:
+                oid = entry.lfs_oid
+            elif entry.lfs_oid:
+                oid = hub.commits.known_sha1(entry.lfs_oid) or None
+            else:
+                oid = entry.oid
+        out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+    return {"files": out, "commitOid": sha}
+
+
+@router.post("/api/{rtype}/{ns}/{name}/commit/{rest:path}")
+async def commit(rtype: str, ns: str, name: str, request: Request):
+    hub = hub_of(request)
+    who = principal(request)
+    repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}", "write")
+    git = hub.repos.open_git(repo)
+    rev, _ = split_rev_path(raw_tail(request, 5))
+    if request.query_params.get("create_pr", "").lower() in ("1", "true"):
+        raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
+    if git.ref_target(rev if rev.startswith("refs/") else f"refs/heads/{rev}") is None:
+        raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
+    parsed = await parse_commit(request.stream(), hub.blobs, hub.settings.max_commit_bytes)
+    sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
+    card = hub.content.card(git, sha, repo) if rev == "main" else None
+    hub.repos.touch(repo, head_sha=sha if rev == "main" else None, card=card)
+    url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
+    return {"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""}

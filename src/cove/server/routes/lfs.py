@@ -1,0 +1,117 @@
+"""git-lfs: the batch API at ``/{prefix}{ns}/{name}.git/info/lfs/objects/batch`` and the signed
+action URLs it hands out (upload, multipart parts and completion, verify, download)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from cove.errors import BadRequest, Forbidden, PayloadTooLarge, RepoNotFound, Unprocessable
+from cove.protocol import is_sha256
+from cove.server.routes._common import base_url, hub_of, json_body, principal
+from cove.server.routes.resolve import _file_chunks
+
+router = APIRouter()
+LFS_JSON = "application/vnd.git-lfs+json"
+
+
+async def _batch(request: Request, repo_type: str, ns: str, name: str):
+    hub = hub_of(request)
+    who = principal(request)
+    body = await json_body(request)
+    operation = body.get("operation")
+    repo = hub.repos.get(who, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
+    out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request),
+                        body.get("transfers") or ["basic"], can_write=operation == "upload")
+    return JSONResponse(out, media_type=LFS_JSON)
+
+
+@router.post("/{ns}/{name}.git/info/lfs/objects/batch")
+async def batch_model(ns: str, name: str, request: Request):
+    return await _batch(request, "model", ns, name)
+
+
+@router.post("/datasets/{ns}/{name}.git/info/lfs/objects/batch")
+async def batch_dataset(ns: str, name: str, request: Request):
+    return await _batch(request, "dataset", ns, name)
+
+
+@router.post("/spaces/{ns}/{name}.git/info/lfs/objects/batch")
+async def batch_space(ns: str, name: str, request: Request):
+    return await _batch(request, "space", ns, name)
+
+
+def _grant(request: Request, op: str, repo_id: int, oid: str):
+    hub = hub_of(request)
+    q = request.query_params
+    if not is_sha256(oid):
+        raise BadRequest(f"Invalid LFS oid {oid!r}")
+    try:
+        size, exp = int(q.get("size", "")), int(q.get("exp", ""))
+    except ValueError:
+        raise Forbidden("This LFS URL is incomplete: ask the batch API for a new one") from None
+    grant = hub.lfs.check(op, repo_id, oid, size, exp, q.get("sig", ""))
+    repo = hub.repos.by_id(repo_id)
+    if repo is None:
+        raise RepoNotFound("The repository of this upload no longer exists")
+    return hub, repo, grant
+
+
+@router.put("/api/lfs/objects/{repo_id}/{oid}")
+async def upload(repo_id: int, oid: str, request: Request):
+    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    writer = hub.blobs.writer()
+    try:
+        async for chunk in request.stream():
+            writer.write(chunk)
+            if writer.size > grant.size:
+                raise Unprocessable(f"LFS object {oid} is larger than the announced {grant.size} bytes")
+        await run_in_threadpool(hub.lfs.accept, repo, grant, writer)
+    except BaseException:
+        writer.discard()
+        raise
+    return Response(status_code=200)
+
+
+@router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}")
+async def upload_part(repo_id: int, oid: str, number: int, request: Request):
+    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > hub.lfs.part_size:
+            raise PayloadTooLarge(f"Part {number} is larger than the part size {hub.lfs.part_size}")
+    etag = await run_in_threadpool(hub.lfs.receive_part, grant, number, bytes(data))
+    return Response(status_code=200, headers={"ETag": f'"{etag}"'})
+
+
+@router.post("/api/lfs/objects/{repo_id}/{oid}/complete")
+async def complete(repo_id: int, oid: str, request: Request):
+    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    body = await json_body(request)
+    if body.get("oid") not in (None, oid):
+        raise BadRequest("The completion's oid does not match the URL")
+    await run_in_threadpool(hub.lfs.complete, repo, grant, body.get("parts"))
+    return JSONResponse({}, media_type=LFS_JSON)
+
+
+@router.post("/api/lfs/objects/{repo_id}/{oid}/verify")
+async def verify(repo_id: int, oid: str, request: Request):
+    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    body = await json_body(request)
+    if body.get("oid") not in (None, oid):
+        raise BadRequest("The verify request's oid does not match the URL")
+    hub.lfs.verify(repo, oid, int(body.get("size", grant.size)))
+    return JSONResponse({}, media_type=LFS_JSON)
+
+
+@router.get("/api/lfs/objects/{repo_id}/{oid}")
+def download(repo_id: int, oid: str, request: Request):
+    hub, repo, grant = _grant(request, "download", repo_id, oid)
+    if hub.commits.repo_has(repo, oid) is None:
+        raise RepoNotFound(f"Object {oid} is not in this repo")
+    path = hub.blobs.path(oid)
+    size = path.stat().st_size
+    return StreamingResponse(_file_chunks(str(path), 0, size), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size)})

@@ -1,0 +1,117 @@
+"""Downloads: ``HEAD``/``GET /{prefix}{ns}/{name}/resolve/{rev}/{path}``, with byte ranges.
+
+The HEAD answers from stored metadata only (the client waits 10 s at most): ``X-Repo-Commit``, an
+``ETag`` that is the git blob id (regular files) or the sha256 (LFS files, also ``X-Linked-Etag``),
+and the true size. Bodies are never compressed, so sizes always match.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from cove.errors import EntryNotFound, RangeNotSatisfiable
+from cove.protocol import check_path
+from cove.server.routes._common import error_response, hub_of, principal, raw_tail, split_rev_path
+
+router = APIRouter()
+CHUNK = 1024 * 1024
+COUNTED = {"model": "config.json", "dataset": "README.md", "space": "README.md"}
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``bytes=A-B`` / ``bytes=A-`` / ``bytes=-N`` -> inclusive ``(start, end)`` clamped to the file."""
+    if not header:
+        return None
+    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    if not m or (not m.group(1) and not m.group(2)):
+        return None  # unsupported forms (several ranges) get the whole file, as HTTP allows
+    if not m.group(1):
+        n = int(m.group(2))
+        if n == 0:
+            raise RangeNotSatisfiable(f"{header} is empty")
+        return max(0, size - n), size - 1
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(f"{header} is outside a file of {size} bytes")
+    return start, min(end, size - 1)
+
+
+def _file_chunks(path: str, start: int, length: int):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while length > 0:
+            block = os.pread(fd, min(CHUNK, length), start)
+            if not block:
+                break
+            start += len(block)
+            length -= len(block)
+            yield block
+    finally:
+        os.close(fd)
+
+
+async def _resolve(request: Request, repo_type: str, ns: str, name: str):
+    hub = hub_of(request)
+    head = request.method == "HEAD"
+    repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}")
+    git = hub.repos.open_git(repo)
+    skip = 4 if repo_type == "model" else 5
+    rev, path = split_rev_path(raw_tail(request, skip - 1))
+    check_path(path)
+    sha = git.resolve(rev)
+    try:
+        body = await run_in_threadpool(hub.content.file, git, sha, path)
+    except EntryNotFound as e:
+        return error_response(e, head=head, headers={"X-Repo-Commit": sha})
+    size = body.entry.size
+    headers = {
+        "X-Repo-Commit": sha,
+        "ETag": f'"{body.etag}"',
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(path.rsplit('/', 1)[-1])};",
+        "Cache-Control": "private, max-age=0" if repo.private else "public, max-age=60",
+    }
+    if body.entry.lfs_oid:
+        headers["X-Linked-Etag"] = f'"{body.entry.lfs_oid}"'
+        headers["X-Linked-Size"] = str(size)
+    ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if ctype.startswith("text/") or ctype == "application/json":
+        ctype += "; charset=utf-8"
+    rng = parse_range(request.headers.get("range"), size) if size else None
+    start, end = rng if rng else (0, size - 1)
+    length = end - start + 1 if size else 0
+    headers["Content-Length"] = str(length)
+    status = 206 if rng else 200
+    if rng:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if head:
+        return Response(status_code=status, headers=headers, media_type=ctype)
+    if path == COUNTED[repo.type] and not rng:
+        await run_in_threadpool(hub.repos.count_download, repo)
+    if body.data is not None:
+        return Response(body.data[start: start + length], status_code=status, headers=headers, media_type=ctype)
+    return StreamingResponse(_file_chunks(str(body.path), start, length), status_code=status, headers=headers,
+                             media_type=ctype)
+
+
+@router.api_route("/datasets/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+async def resolve_dataset(ns: str, name: str, request: Request):
+    return await _resolve(request, "dataset", ns, name)
+
+
+@router.api_route("/spaces/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+async def resolve_space(ns: str, name: str, request: Request):
+    return await _resolve(request, "space", ns, name)
+
+
+@router.api_route("/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+async def resolve_model(ns: str, name: str, request: Request):
+    return await _resolve(request, "model", ns, name)

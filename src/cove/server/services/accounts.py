@@ -1,0 +1,231 @@
+"""Users, organizations, memberships, access tokens and web sessions.
+
+Tokens and session ids are random 160-bit+ strings; only their sha256 is stored. Passwords are
+hashed with scrypt and a per-user salt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
+from cove.protocol import check_name_part
+from cove.server.db import Account, Membership, Token, WebSession, utcnow
+
+ROLES = ("read", "write", "admin")
+TOKEN_PREFIX = "cove_"
+RESERVED_NAMES = {"api", "datasets", "spaces", "models", "settings", "login", "logout", "new", "static",
+                  "search", "organizations", "docs", "join"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user, how (token or web session), and with which token role."""
+
+    user_id: int
+    name: str
+    is_admin: bool
+    role: str  # "read" | "write" (web sessions are "write")
+    token_name: str = ""
+    token_created: str = ""
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "write"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        algo, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if algo != "scrypt":
+        return False
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1)
+    return hmac.compare_digest(got.hex(), digest)
+
+
+class Accounts:
+    def __init__(self, sessions: sessionmaker) -> None:
+        self._sessions = sessions
+
+    # -- accounts --------------------------------------------------------------------------------
+
+    def _new_account(self, s: Session, name: str, kind: str, **fields) -> Account:
+        check_name_part(name, "account name")
+        if name.lower() in RESERVED_NAMES:
+            raise BadRequest(f"{name!r} is a reserved name")
+        if s.scalar(select(Account).where(Account.name == name)) is not None:
+            raise Conflict(f"The name {name!r} is already taken")
+        acc = Account(name=name, kind=kind, **fields)
+        s.add(acc)
+        s.flush()
+        return acc
+
+    def create_user(self, name: str, *, password: str | None = None, admin: bool = False,
+                    email: str = "", fullname: str = "") -> Account:
+        with self._sessions.begin() as s:
+            return self._new_account(
+                s, name, "user", is_admin=admin, email=email, fullname=fullname or name,
+                password_hash=hash_password(password) if password else "",
+            )
+
+    def set_password(self, name: str, password: str) -> None:
+        with self._sessions.begin() as s:
+            acc = self._user(s, name)
+            acc.password_hash = hash_password(password)
+
+    def create_org(self, name: str, owner: str, *, fullname: str = "") -> Account:
+        with self._sessions.begin() as s:
+            user = self._user(s, owner)
+            org = self._new_account(s, name, "org", fullname=fullname or name)
+            s.add(Membership(org_id=org.id, user_id=user.id, role="admin"))
+            return org
+
+    def add_member(self, org: str, user: str, role: str) -> None:
+        if role not in ROLES:
+            raise BadRequest(f"Invalid role {role!r}: use one of {', '.join(ROLES)}")
+        with self._sessions.begin() as s:
+            o = s.scalar(select(Account).where(Account.name == org, Account.kind == "org"))
+            if o is None:
+                raise RepoNotFound(f"No organization named {org!r}")
+            u = self._user(s, user)
+            m = s.get(Membership, (o.id, u.id))
+            if m is None:
+                s.add(Membership(org_id=o.id, user_id=u.id, role=role))
+            else:
+                m.role = role
+
+    def _user(self, s: Session, name: str) -> Account:
+        acc = s.scalar(select(Account).where(Account.name == name, Account.kind == "user"))
+        if acc is None:
+            raise RepoNotFound(f"No user named {name!r}")
+        return acc
+
+    def get(self, name: str) -> Account | None:
+        with self._sessions() as s:
+            return s.scalar(select(Account).where(Account.name == name))
+
+    def count_users(self) -> int:
+        with self._sessions() as s:
+            return len(s.scalars(select(Account.id).where(Account.kind == "user")).all())
+
+    def orgs_of(self, user_id: int) -> list[tuple[Account, str]]:
+        with self._sessions() as s:
+            rows = s.execute(
+                select(Account, Membership.role)
+                .join(Membership, Membership.org_id == Account.id)
+                .where(Membership.user_id == user_id)
+                .order_by(Account.name)
+            ).all()
+            return [(a, r) for a, r in rows]
+
+    def members_of(self, org_id: int) -> list[tuple[Account, str]]:
+        with self._sessions() as s:
+            rows = s.execute(
+                select(Account, Membership.role)
+                .join(Membership, Membership.user_id == Account.id)
+                .where(Membership.org_id == org_id)
+                .order_by(Account.name)
+            ).all()
+            return [(a, r) for a, r in rows]
+
+    def role_in(self, user_id: int, namespace: str) -> str | None:
+        """The user's role in ``namespace``: "admin" for their own, the membership role for an org."""
+        with self._sessions() as s:
+            acc = s.scalar(select(Account).where(Account.name == namespace))
+            if acc is None:
+                return None
+            if acc.id == user_id:
+                return "admin"
+            m = s.get(Membership, (acc.id, user_id))
+            return m.role if m else None
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    def create_token(self, user: str, name: str = "token", *, role: str = "write") -> str:
+        """A new token for ``user``; the only time its value is seen."""
+        if role not in ("read", "write"):
+            raise BadRequest(f"Invalid token role {role!r}: use read or write")
+        value = TOKEN_PREFIX + secrets.token_urlsafe(30)
+        with self._sessions.begin() as s:
+            u = self._user(s, user)
+            s.add(Token(user_id=u.id, name=name[:100] or "token", token_hash=_sha256(value), role=role,
+                        prefix=value[:9]))
+        return value
+
+    def list_tokens(self, user_id: int) -> list[Token]:
+        with self._sessions() as s:
+            return list(s.scalars(select(Token).where(Token.user_id == user_id).order_by(Token.id)))
+
+    def revoke_token(self, user_id: int, token_id: int) -> None:
+        with self._sessions.begin() as s:
+            t = s.get(Token, token_id)
+            if t is None or t.user_id != user_id:
+                raise Forbidden("No such token")
+            s.delete(t)
+
+    def authenticate_token(self, value: str) -> Principal:
+        with self._sessions.begin() as s:
+            row = s.execute(
+                select(Token, Account).join(Account, Account.id == Token.user_id)
+                .where(Token.token_hash == _sha256(value))
+            ).first()
+            if row is None:
+                raise Unauthorized("Invalid credentials in Authorization header")
+            tok, acc = row
+            now = utcnow()
+            if tok.last_used_at is None or now - tok.last_used_at > timedelta(minutes=1):
+                tok.last_used_at = now
+            return Principal(acc.id, acc.name, acc.is_admin, tok.role, tok.name,
+                             tok.created_at.isoformat())
+
+    def authenticate_password(self, name: str, password: str) -> Principal | None:
+        with self._sessions() as s:
+            acc = s.scalar(select(Account).where(Account.name == name, Account.kind == "user"))
+        if acc is None or not acc.password_hash or not check_password(password, acc.password_hash):
+            return None
+        return Principal(acc.id, acc.name, acc.is_admin, "write")
+
+    # -- web sessions ----------------------------------------------------------------------------
+
+    def create_session(self, user_id: int, days: int = 14) -> str:
+        value = secrets.token_urlsafe(32)
+        with self._sessions.begin() as s:
+            s.add(WebSession(session_hash=_sha256(value), user_id=user_id,
+                             expires_at=utcnow() + timedelta(days=days)))
+        return value
+
+    def authenticate_session(self, value: str) -> Principal | None:
+        with self._sessions() as s:
+            row = s.execute(
+                select(WebSession, Account).join(Account, Account.id == WebSession.user_id)
+                .where(WebSession.session_hash == _sha256(value))
+            ).first()
+        if row is None or row[0].expires_at < utcnow():
+            return None
+        acc = row[1]
+        return Principal(acc.id, acc.name, acc.is_admin, "write", "web")
+
+    def delete_session(self, value: str) -> None:
+        with self._sessions.begin() as s:
+            ws = s.get(WebSession, _sha256(value))
+            if ws is not None:
+                s.delete(ws)

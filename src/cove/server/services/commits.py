@@ -1,0 +1,191 @@
+"""Turning a parsed commit into a git commit: which files go to LFS, ``.gitattributes``, the ref move.
+
+A file goes to LFS when ``.gitattributes`` marks its path ``filter=lfs``, when it is at least
+``lfs_threshold`` bytes, or when it looks binary (a NUL byte in its first 8000), as on the Hugging
+Face Hub. Its content is stored by sha256 before the commit is written, its pointer goes into git,
+and when no ``.gitattributes`` pattern covers it an exact-path line is added in the same commit, so
+that ``git clone`` with git-lfs checks out the content.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from cove.errors import BadRequest, RevisionNotFound, Unprocessable
+from cove.protocol import AddFile, AddLfsFile, lfs_pointer
+from cove.server.db import LfsObject, Repo, RepoLfs
+from cove.server.services.accounts import Principal
+from cove.server.services.ndjson import NewFile, ParsedCommit
+from cove.server.storage.blobs import BlobStore
+from cove.server.storage.git import GitRepo, Identity
+
+
+def lfs_patterns(gitattributes: str) -> list[str]:
+    out = []
+    for line in gitattributes.splitlines():
+        parts = line.split()
+        if parts and not parts[0].startswith("#") and "filter=lfs" in parts[1:]:
+            out.append(parts[0].replace("[[:space:]]", " "))
+    return out
+
+
+def _glob_part(text: str) -> str:
+    """A glob without ``**`` as a regex: ``*`` and ``?`` never cross a ``/``."""
+    out, i = "", 0
+    while i < len(text):
+        c = text[i]
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[" and "]" in text[i + 1:]:
+            j = text.index("]", i + 1)
+            body = text[i + 1:j]
+            out += "[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]"
+            i = j
+        else:
+            out += re.escape(c)
+        i += 1
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A gitattributes pattern as a regex over the full path (``**`` spans folders; a pattern
+    without a ``/`` matches the file name at any depth)."""
+    anchored = "/" in pattern.rstrip("/")
+    pattern = pattern.lstrip("/")
+    rx = ""
+    for part in re.split(r"(\*\*/|/\*\*|\*\*)", pattern):
+        if part == "**/":
+            rx += "(?:.*/)?"
+        elif part == "/**":
+            rx += "/.*"
+        elif part == "**":
+            rx += ".*"
+        else:
+            rx += _glob_part(part)
+    return re.compile(rx + r"\Z" if anchored else r"(?:.*/)?" + rx + r"\Z", re.DOTALL)
+
+
+def matches_lfs(path: str, patterns: list[str]) -> bool:
+    return any(_pattern_regex(p).match(path) for p in patterns)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    sha: str
+    ref: str
+
+
+class Commits:
+    def __init__(self, sessions: sessionmaker, blobs: BlobStore, lfs_threshold: int) -> None:
+        self._sessions = sessions
+        self.blobs = blobs
+        self.lfs_threshold = lfs_threshold
+
+    def wants_lfs(self, path: str, size: int, sample: bytes, patterns: list[str]) -> bool:
+        if size == 0:
+            return False
+        return size >= self.lfs_threshold or b"\x00" in sample[:8000] or matches_lfs(path, patterns)
+
+    def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
+        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored."""
+        with self._sessions() as s:
+            row = s.execute(
+                select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
+                .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
+            ).scalar()
+        return row if row is not None and self.blobs.exists(oid) else None
+
+    def known_sha1(self, oid: str) -> str | None:
+        with self._sessions() as s:
+            row = s.get(LfsObject, oid)
+            return row.sha1 if row else None
+
+    def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
+        with self._sessions.begin() as s:
+            obj = s.get(LfsObject, oid)
+            if obj is None:
+                s.add(LfsObject(oid=oid, size=size, sha1=sha1))
+            elif sha1 and not obj.sha1:
+                obj.sha1 = sha1
+            if s.get(RepoLfs, (repo.id, oid)) is None:
+                s.add(RepoLfs(repo_id=repo.id, oid=oid))
+
+    def apply(self, repo: Repo, git: GitRepo, who: Principal, ref: str, parsed: ParsedCommit, *,
+              start_point: str | None = None) -> str:
+        """Write ``parsed`` onto ``ref`` and return the new commit sha. Nothing is kept on error
+        but content-addressed LFS objects, which are harmless."""
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        base = git.ref_target(full) or start_point
+        if base is None:
+            raise RevisionNotFound(f"Invalid rev id: {ref}")
+        gitattributes = ""
+        new_attrs = next((op for op in parsed.ops if isinstance(op, NewFile) and op.path == ".gitattributes"),
+                         None)
+        if new_attrs is not None:
+            gitattributes = new_attrs.read().decode("utf-8", "replace")
+        else:
+            entry = git.get_entry(base, ".gitattributes")
+            if entry is not None and entry.lfs_oid is None:
+                gitattributes = git.read_blob(entry.oid).decode("utf-8", "replace")
+        patterns = lfs_patterns(gitattributes)
+        ops: list = []
+        pointers: dict[str, bytes] = {}
+        added_lines: list[str] = []
+        try:
+            for op in parsed.ops:
+                if isinstance(op, NewFile):
+                    if op.path == ".gitattributes" or not self.wants_lfs(op.path, op.size, op.sample(), patterns):
+                        ops.append(AddFile(op.path, op.read()))
+                        continue
+                    oid, size, sha1 = self._store(op)
+                    self.record_object(repo, oid, size, sha1)
+                    pointers[op.path] = lfs_pointer(oid, size)
+                    ops.append(AddLfsFile(op.path, oid, size))
+                elif isinstance(op, AddLfsFile):
+                    obj = self.repo_has(repo, op.oid)
+                    if obj is None:
+                        raise Unprocessable(
+                            f"LFS object {op.oid} for {op.path} was not uploaded to this repo: upload it "
+                            "through the LFS batch API first")
+                    if op.size is not None and op.size != obj.size:
+                        raise BadRequest(f"LFS file {op.path}: size {op.size} != stored size {obj.size}")
+                    pointers[op.path] = lfs_pointer(op.oid, obj.size)
+                    ops.append(AddLfsFile(op.path, op.oid, obj.size))
+                else:
+                    ops.append(op)
+                    continue
+                if not matches_lfs(op.path, patterns):
+                    added_lines.append(op.path.replace(" ", "[[:space:]]") + " filter=lfs diff=lfs merge=lfs -text")
+        finally:
+            parsed.discard()
+        if added_lines:
+            text = gitattributes + ("" if gitattributes.endswith("\n") or not gitattributes else "\n")
+            text += "\n".join(added_lines) + "\n"
+            ops = [op for op in ops if op.path != ".gitattributes"] + [AddFile(".gitattributes", text.encode())]
+        message = parsed.summary.strip() or "Update files"
+        if parsed.description.strip():
+            message += "\n\n" + parsed.description.strip()
+        return git.commit(ref, ops, Identity(who.name, ""), message + "\n", parent_commit=parsed.parent_commit,
+                          start_point=start_point, lfs_blobs=pointers)
+
+    def _store(self, op: NewFile) -> tuple[str, int, str]:
+        """Move a new file's content into the LFS store: ``(sha256, size, git sha1)``."""
+        if op.writer is not None:
+            sha1 = op.writer.git_sha1()
+            size = op.writer.size
+            oid = op.writer.finish()
+            op.writer = None
+            op.data = b""
+            return oid, size, sha1
+        from cove.protocol import git_blob_sha1
+
+        oid, size = self.blobs.put([op.data])
+        return oid, size, git_blob_sha1(op.data)

@@ -1,0 +1,119 @@
+"""What is in a repo at a revision: files, folders, the card, refs, history, and file bodies."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove.errors import EntryNotFound
+from cove.formats.cards import split_card
+from cove.protocol import TreeEntry
+from cove.server.db import Repo
+from cove.server.storage.blobs import BlobStore
+from cove.server.storage.git import GitRepo
+
+
+@dataclass(frozen=True)
+class FileBody:
+    """A file to send: its tree entry and either its bytes (regular) or its path in the LFS store."""
+
+    entry: TreeEntry
+    data: bytes | None = None
+    path: Path | None = None
+
+    @property
+    def etag(self) -> str:
+        return self.entry.lfs_oid or self.entry.oid
+
+
+class _CardCache:
+    def __init__(self, capacity: int = 4096) -> None:
+        self._data: OrderedDict[str, dict] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def put(self, key: str, value: dict) -> None:
+        with self._lock:
+            self._data[key] = value
+            if len(self._data) > self._capacity:
+                self._data.popitem(last=False)
+
+
+class Content:
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self._cards = _CardCache()
+
+    def file(self, git: GitRepo, sha: str, path: str) -> FileBody:
+        entry = git.get_entry(sha, path)
+        if entry is None or entry.type != "file":
+            raise EntryNotFound(f"{path} does not exist at revision {sha}")
+        if entry.lfs_oid is not None:
+            where = self.blobs.path(entry.lfs_oid)
+            if not where.is_file():
+                raise EntryNotFound(f"The LFS content of {path} ({entry.lfs_oid}) is missing on this server")
+            return FileBody(entry, path=where)
+        return FileBody(entry, data=git.read_blob(entry.oid))
+
+    def paths_info(self, git: GitRepo, sha: str, paths: list[str]) -> list[TreeEntry]:
+        out = []
+        for p in paths:
+            p = p.strip("/")
+            entry = git.get_entry(sha, p) if p else None
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def card(self, git: GitRepo, sha: str, repo: Repo) -> dict:
+        """Hub metadata derived from the README front matter and the files at ``sha``."""
+        readme = git.get_entry(sha, "README.md")
+        files = [e.path for e in git.list_tree(sha)]
+        key = f"{readme.oid if readme else '-'}:{repo.type}:{'config.json' in files}:" + ",".join(
+            sorted({p.rsplit('.', 1)[-1] for p in files if '.' in p}))
+        hit = self._cards.get(key)
+        if hit is not None:
+            return hit
+        data: dict = {}
+        if readme is not None and readme.lfs_oid is None:
+            try:
+                data, _ = split_card(git.read_blob(readme.oid).decode("utf-8", "replace"))
+            except ValueError:
+                data = {}
+        tags = [str(t) for t in data.get("tags") or [] if isinstance(t, str | int | float)]
+        library = data.get("library_name") if isinstance(data.get("library_name"), str) else ""
+        if not library and repo.type == "model" and "config.json" in files:
+            library = "transformers"
+        extra = []
+        if library:
+            extra.append(library)
+        if any(p.endswith(".safetensors") for p in files):
+            extra.append("safetensors")
+        if any(p.endswith(".gguf") for p in files):
+            extra.append("gguf")
+        if any(p.endswith(".parquet") for p in files):
+            extra.append("format:parquet")
+        lic = data.get("license")
+        if isinstance(lic, str):
+            extra.append(f"license:{lic}")
+        langs = data.get("language")
+        for lang in [langs] if isinstance(langs, str) else langs or []:
+            if isinstance(lang, str):
+                extra.append(f"language:{lang}" if repo.type == "dataset" else lang)
+        sets = data.get("datasets")
+        for ds in [sets] if isinstance(sets, str) else sets or []:
+            if isinstance(ds, str):
+                extra.append(f"dataset:{ds}")
+        pipeline = data.get("pipeline_tag") if isinstance(data.get("pipeline_tag"), str) else ""
+        if pipeline:
+            extra.append(pipeline)
+        seen: set[str] = set()
+        all_tags = [t for t in tags + extra if not (t in seen or seen.add(t))]
+        out = {"cardData": data, "tags": all_tags, "pipeline_tag": pipeline, "library_name": library}
+        self._cards.put(key, out)
+        return out

@@ -1,0 +1,166 @@
+"""The git-lfs batch API: upload (basic and multipart) and download actions with signed URLs.
+
+The stock client sends no ``Authorization`` on the upload PUTs and the multipart completion, so
+each action URL carries its own proof: an HMAC over (repo, oid, size, expiry) with the server's
+secret. Every upload is hashed on arrival and kept only if its sha256 is its oid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cove.errors import BadRequest, Forbidden, Unprocessable
+from cove.protocol import is_sha256
+from cove.server.db import Repo
+from cove.server.services.commits import Commits
+from cove.server.storage.blobs import BlobStore, BlobWriter
+
+URL_LIFETIME = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a signed URL allows: ``op`` ("upload" or "download") of ``oid`` in repo ``repo_id``."""
+
+    op: str
+    repo_id: int
+    oid: str
+    size: int
+    expires: int
+    sig: str
+
+    def query(self) -> str:
+        return f"size={self.size}&exp={self.expires}&sig={self.sig}"
+
+
+class Lfs:
+    def __init__(self, secret: str, blobs: BlobStore, commits: Commits, part_size: int) -> None:
+        self._secret = secret.encode()
+        self.blobs = blobs
+        self.commits = commits
+        self.part_size = part_size
+
+    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int) -> str:
+        msg = f"{op}:{repo_id}:{oid}:{size}:{expires}".encode()
+        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+
+    def grant(self, op: str, repo: Repo, oid: str, size: int) -> Grant:
+        expires = int(time.time()) + URL_LIFETIME
+        return Grant(op, repo.id, oid, size, expires, self._sign(op, repo.id, oid, size, expires))
+
+    def check(self, op: str, repo_id: int, oid: str, size: int, expires: int, sig: str) -> Grant:
+        good = self._sign(op, repo_id, oid, size, expires)
+        if not hmac.compare_digest(good, sig or "") or expires < time.time():
+            raise Forbidden("This upload URL is invalid or expired: ask the batch API for a new one")
+        return Grant(op, repo_id, oid, size, expires, sig)
+
+    def batch(self, repo: Repo, operation: str, objects: list, base_url: str, transfers: list[str],
+              can_write: bool) -> dict:
+        """The batch response for ``objects`` (each ``{"oid", "size"}``); URLs under ``base_url``."""
+        if operation not in ("upload", "download"):
+            raise BadRequest(f"Invalid LFS operation {operation!r}")
+        if not isinstance(objects, list) or len(objects) > 10_000:
+            raise BadRequest("'objects' must be a list of at most 10000 objects")
+        multipart = "multipart" in (transfers or [])
+        out, transfer = [], "basic"
+        for obj in objects:
+            oid = obj.get("oid") if isinstance(obj, dict) else None
+            size = obj.get("size") if isinstance(obj, dict) else None
+            if not isinstance(oid, str) or not is_sha256(oid) or not isinstance(size, int) or size < 0:
+                out.append({"oid": str(oid), "size": size if isinstance(size, int) else 0,
+                            "error": {"code": 422, "message": "oid must be a sha256 and size an integer"}})
+                continue
+            item: dict = {"oid": oid, "size": size, "authenticated": True}
+            if operation == "download":
+                if self.commits.repo_has(repo, oid) is None:
+                    item["error"] = {"code": 404, "message": f"Object {oid} does not exist"}
+                else:
+                    g = self.grant("download", repo, oid, size)
+                    item["actions"] = {"download": {"href": f"{base_url}/api/lfs/objects/{repo.id}/{oid}?{g.query()}",
+                                                    "expires_in": URL_LIFETIME}}
+                out.append(item)
+                continue
+            if not can_write:
+                item["error"] = {"code": 403, "message": "You don't have write access to this repo"}
+                out.append(item)
+                continue
+            if self.blobs.exists(oid) and self.commits.repo_has(repo, oid) is not None:
+                out.append(item)  # no actions: already stored
+                continue
+            g = self.grant("upload", repo, oid, size)
+            href = f"{base_url}/api/lfs/objects/{repo.id}/{oid}"
+            verify = {"href": f"{href}/verify?{g.query()}"}
+            if multipart and size > self.part_size:
+                transfer = "multipart"
+                parts = math.ceil(size / self.part_size)
+                header = {"chunk_size": str(self.part_size)}
+                header.update({str(i): f"{href}/part/{i}?{g.query()}" for i in range(1, parts + 1)})
+                item["actions"] = {"upload": {"href": f"{href}/complete?{g.query()}", "header": header},
+                                   "verify": verify}
+            else:
+                item["actions"] = {"upload": {"href": f"{href}?{g.query()}"}, "verify": verify}
+            out.append(item)
+        return {"transfer": transfer, "objects": out, "hash_algo": "sha256"}
+
+    # -- the action URLs -------------------------------------------------------------------------
+
+    def accept(self, repo: Repo, grant: Grant, writer: BlobWriter) -> None:
+        """Keep a received upload if it has the granted size and its sha256 is the granted oid."""
+        if writer.size != grant.size:
+            writer.discard()
+            raise Unprocessable(f"LFS object {grant.oid}: received {writer.size} bytes, expected {grant.size}")
+        sha1 = writer.git_sha1()
+        writer.finish(grant.oid)
+        self.commits.record_object(repo, grant.oid, grant.size, sha1)
+
+    def _parts_dir(self, grant: Grant) -> Path:
+        return self.blobs.tmp_dir / f"multipart-{grant.repo_id}-{grant.oid}-{grant.sig[:16]}"
+
+    def receive_part(self, grant: Grant, number: int, data: bytes) -> str:
+        """Keep one part; returns its ETag (the md5 of the part, as S3 does)."""
+        parts = math.ceil(grant.size / self.part_size)
+        if not 1 <= number <= parts:
+            raise BadRequest(f"Part {number} is out of range 1..{parts}")
+        expected = min(self.part_size, grant.size - (number - 1) * self.part_size)
+        if len(data) != expected:
+            raise Unprocessable(f"Part {number} has {len(data)} bytes, expected {expected}")
+        folder = self._parts_dir(grant)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{number}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(folder / str(number))
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def complete(self, repo: Repo, grant: Grant, parts: list) -> None:
+        folder = self._parts_dir(grant)
+        count = math.ceil(grant.size / self.part_size)
+        numbers = sorted(p.get("partNumber") for p in parts if isinstance(p, dict)) if isinstance(parts, list) else []
+        if numbers != list(range(1, count + 1)):
+            raise BadRequest(f"Completion must list parts 1..{count}")
+        missing = [n for n in numbers if not (folder / str(n)).is_file()]
+        if missing:
+            raise BadRequest(f"Parts never received: {missing}")
+
+        writer = self.blobs.writer()
+        try:
+            for n in numbers:
+                with open(folder / str(n), "rb") as f:
+                    while block := f.read(1 << 22):
+                        writer.write(block)
+            self.accept(repo, grant, writer)
+        except BaseException:
+            writer.discard()
+            raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def verify(self, repo: Repo, oid: str, size: int) -> None:
+        obj = self.commits.repo_has(repo, oid)
+        if obj is None or obj.size != size:
+            raise Unprocessable(f"LFS object {oid} ({size} bytes) is not stored in this repo")

@@ -1,0 +1,222 @@
+"""Repos: who may see and change them, create / delete / move / settings, listing and search.
+
+Access is decided in one place, :meth:`Repos.get`: a repo the caller may not read raises
+``RepoNotFound`` exactly as a repo that does not exist, so private repos are invisible.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.orm import sessionmaker
+
+from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
+from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
+from cove.server.db import Account, Like, Membership, Repo, utcnow
+from cove.server.services.accounts import Accounts, Principal
+from cove.server.storage.git import GitRepo, GitStore, Identity
+
+LEVELS = {"read": 1, "write": 2, "admin": 3}
+SORTS = {
+    "downloads": Repo.downloads,
+    "likes": Repo.likes,
+    "trendingScore": Repo.likes,
+    "lastModified": Repo.last_modified,
+    "createdAt": Repo.created_at,
+    "id": Repo.namespace,
+}
+
+
+class Repos:
+    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore) -> None:
+        self._sessions = sessions
+        self._accounts = accounts
+        self.git = git
+
+    # -- access ----------------------------------------------------------------------------------
+
+    def level(self, who: Principal | None, repo: Repo) -> int:
+        """0 none, 1 read, 2 write, 3 admin: what ``who`` may do with ``repo`` (token role aside)."""
+        if who is not None and who.is_admin:
+            return 3
+        role = self._accounts.role_in(who.user_id, repo.namespace) if who is not None else None
+        if role is not None:
+            return LEVELS[role]
+        return 0 if repo.private else 1
+
+    def get(self, who: Principal | None, repo_type: str, repo_id: str, need: str = "read") -> Repo:
+        """The repo, if ``who`` may ``need`` it; else RepoNotFound (hidden), Unauthorized or Forbidden."""
+        repo_type = repo_type_of(repo_type)
+        if repo_id.count("/") != 1:
+            raise RepoNotFound(f"Repository not found: {repo_id}")
+        ns, name = repo_id.split("/")
+        with self._sessions() as s:
+            repo = s.scalar(select(Repo).where(Repo.type == repo_type, Repo.namespace == ns, Repo.name == name))
+        level = self.level(who, repo) if repo is not None else 0
+        if level == 0:
+            raise RepoNotFound(
+                f"Repository not found: {repo_type} {repo_id} (check the id, the repo type, and that your "
+                "token may see it)"
+            )
+        if need != "read":
+            if who is None:
+                raise Unauthorized(f"You must be authenticated to change {repo_id}: pass a write token")
+            if not who.can_write:
+                raise Forbidden("This token is read-only: create a write token to change repos")
+            if level < LEVELS[need]:
+                raise Forbidden(f"You don't have {need} access to {repo_id}")
+        return repo
+
+    def by_id(self, repo_id: int) -> Repo | None:
+        with self._sessions() as s:
+            return s.get(Repo, repo_id)
+
+    def open_git(self, repo: Repo) -> GitRepo:
+        return self.git.open(repo.storage_key)
+
+    def _check_namespace(self, who: Principal | None, namespace: str) -> None:
+        if who is None:
+            raise Unauthorized("You must be authenticated to create a repo: pass a write token")
+        if not who.can_write:
+            raise Forbidden("This token is read-only: create a write token to create repos")
+        if who.is_admin and self._accounts.get(namespace) is not None:
+            return
+        role = self._accounts.role_in(who.user_id, namespace)
+        if role not in ("write", "admin"):
+            raise Forbidden(f"You don't have the rights to create a repo under the namespace {namespace!r}")
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def create(self, who: Principal | None, repo_type: str, namespace: str, name: str, *,
+               private: bool = False, sdk: str = "") -> tuple[Repo, bool]:
+        """Create a repo; returns ``(repo, created)``. An existing repo raises Conflict carrying it."""
+        repo_type = repo_type_of(repo_type)
+        check_name_part(namespace, "namespace")
+        check_name_part(name, "repo name")
+        if name.endswith(".git"):
+            raise BadRequest(f"Invalid repo name {name!r}: must not end in .git")
+        self._check_namespace(who, namespace)
+        if repo_type == "space" and sdk and sdk not in SPACE_SDKS:
+            raise BadRequest(f"Invalid space sdk {sdk!r}: use one of {', '.join(SPACE_SDKS)}")
+        key = secrets.token_hex(16)
+        with self._sessions.begin() as s:
+            existing = s.scalar(
+                select(Repo).where(Repo.type == repo_type, Repo.namespace == namespace, Repo.name == name)
+            )
+            if existing is not None:
+                err = Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
+                err.repo = existing
+                raise err
+            repo = Repo(type=repo_type, namespace=namespace, name=name, storage_key=key,
+                        private=private, sdk=sdk if repo_type == "space" else "")
+            s.add(repo)
+            s.flush()
+            # git first, inside the transaction: if it fails, the row is rolled back
+            git = self.git.init(key, Identity(who.name, ""))
+            repo.head_sha = git.resolve("main")
+        return repo, True
+
+    def delete(self, who: Principal | None, repo_type: str, repo_id: str) -> None:
+        repo = self.get(who, repo_type, repo_id, "admin")
+        with self._sessions.begin() as s:
+            s.execute(delete(Repo).where(Repo.id == repo.id))
+        self.git.delete(repo.storage_key)
+
+    def move(self, who: Principal | None, repo_type: str, from_id: str, to_id: str) -> Repo:
+        repo = self.get(who, repo_type, from_id, "admin")
+        if to_id.count("/") != 1:
+            raise BadRequest(f"Invalid repo id {to_id!r}: use 'namespace/name'")
+        ns, name = to_id.split("/")
+        check_name_part(ns, "namespace")
+        check_name_part(name, "repo name")
+        self._check_namespace(who, ns)
+        with self._sessions.begin() as s:
+            clash = s.scalar(select(Repo).where(Repo.type == repo.type, Repo.namespace == ns, Repo.name == name))
+            if clash is not None:
+                raise Conflict(f"A {repo.type} repo named {to_id} already exists")
+            row = s.get(Repo, repo.id)
+            row.namespace, row.name = ns, name
+            return row
+
+    def update_settings(self, who: Principal | None, repo_type: str, repo_id: str, *,
+                        private: bool | None = None, gated: str | bool | None = None) -> Repo:
+        repo = self.get(who, repo_type, repo_id, "admin")
+        if gated not in (None, False, "auto", "manual"):
+            raise BadRequest(f"Invalid gated value {gated!r}: use 'auto', 'manual' or false")
+        with self._sessions.begin() as s:
+            row = s.get(Repo, repo.id)
+            if private is not None:
+                row.private = private
+            if gated is not None:
+                row.gated = gated or ""
+            return row
+
+    def touch(self, repo: Repo, *, head_sha: str | None, card: dict | None = None) -> None:
+        """Record a change to the repo (and, for its default branch, the new head and card)."""
+        with self._sessions.begin() as s:
+            row = s.get(Repo, repo.id)
+            if row is None:
+                return
+            row.last_modified = utcnow()
+            if head_sha is not None:
+                row.head_sha = head_sha
+            if card is not None:
+                row.card_data = card.get("cardData", {})
+                row.tags = card.get("tags", [])
+                row.pipeline_tag = card.get("pipeline_tag", "")
+                row.library_name = card.get("library_name", "")
+
+    def count_download(self, repo: Repo) -> None:
+        with self._sessions.begin() as s:
+            row = s.get(Repo, repo.id)
+            if row is not None:
+                row.downloads += 1
+
+    def like(self, who: Principal, repo: Repo, liked: bool) -> None:
+        with self._sessions.begin() as s:
+            has = s.get(Like, (who.user_id, repo.id))
+            if liked and has is None:
+                s.add(Like(user_id=who.user_id, repo_id=repo.id))
+            elif not liked and has is not None:
+                s.delete(has)
+            s.get(Repo, repo.id).likes = s.scalar(select(func.count()).where(Like.repo_id == repo.id))
+
+    # -- listing ---------------------------------------------------------------------------------
+
+    def search(self, who: Principal | None, repo_type: str, *, search: list[str] | None = None,
+               author: str | None = None, filters: list[str] | None = None, sort: str | None = None,
+               offset: int = 0, limit: int = 100) -> tuple[list[Repo], bool]:
+        """One page of the repos ``who`` may see, and whether more follow."""
+        q = select(Repo).where(Repo.type == repo_type_of(repo_type))
+        if who is None:
+            q = q.where(Repo.private.is_(False))
+        elif not who.is_admin:
+            member_of = select(Account.name).join(Membership, Membership.org_id == Account.id).where(
+                Membership.user_id == who.user_id)
+            q = q.where(or_(Repo.private.is_(False), Repo.namespace == who.name, Repo.namespace.in_(member_of)))
+        if author:
+            q = q.where(Repo.namespace == author)
+        for term in search or []:
+            if "/" in term:
+                ns, _, rest = term.partition("/")
+                q = q.where(and_(Repo.namespace.ilike(f"%{ns}"), Repo.name.ilike(f"{rest}%")))
+            else:
+                q = q.where(or_(Repo.name.ilike(f"%{term}%"), Repo.namespace.ilike(f"%{term}%")))
+        if sort and sort not in SORTS:
+            raise BadRequest(f"Invalid sort {sort!r}: use one of {', '.join(SORTS)}")
+        column = SORTS.get(sort or "", None)
+        q = q.order_by(column.desc(), Repo.id.desc()) if column is not None else q.order_by(Repo.id)
+        with self._sessions() as s:
+            rows = list(s.scalars(q))
+        if filters:
+            rows = [r for r in rows if all(f in r.tags or f == r.pipeline_tag or f == r.library_name
+                                           for f in filters)]
+        page = rows[offset: offset + limit]
+        return page, offset + limit < len(rows)
+
+    def of_namespace(self, who: Principal | None, namespace: str) -> list[Repo]:
+        out = []
+        for t in ("model", "dataset", "space"):
+            out += self.search(who, t, author=namespace, sort="lastModified", limit=1000)[0]
+        return out

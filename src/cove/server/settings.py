@@ -1,0 +1,88 @@
+"""Server settings: ``COVE_*`` environment variables, then CLI flags, frozen into one value.
+
+Nothing reads the environment after :meth:`Settings.from_env`; the app gets its ``Settings``
+passed in (``create_app(settings)``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    #: SQLAlchemy URL. Default: SQLite (WAL) in the data dir; ``postgresql+psycopg://...`` moves it.
+    database_url: str = ""
+    #: Where LFS content lives. Default: ``file://<data_dir>/lfs``.
+    storage_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: The URL clients reach this server at, for absolute links; default: taken from each request.
+    public_url: str | None = None
+    #: What preupload answers for large files. "regular" sends them inline in the commit, which every
+    #: client handles (a client with hf_xet installed would send "lfs" files through Xet, which this
+    #: server does not speak); "lfs" uses the LFS batch API (clients with HF_HUB_DISABLE_XET=1, git-lfs).
+    lfs_uploads: Literal["regular", "lfs"] = "regular"
+    #: Files at least this large are stored in LFS.
+    lfs_threshold: int = 10 * MiB
+    #: Part size offered for multipart LFS uploads.
+    multipart_part_size: int = 64 * MiB
+    #: Items per page of list endpoints (repos, tree, commits); the client follows the ``Link`` header.
+    page_size: int = 1000
+    #: Largest request body accepted on JSON routes (commit bodies are streamed and bounded separately).
+    max_json_bytes: int = 16 * MiB
+    #: Largest commit body (inline base64 content included).
+    max_commit_bytes: int = 64 * 1024 * MiB
+    #: Secret for signed upload URLs and web sessions; created in the data dir on first start.
+    secret_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'cove.db'}")
+        if not self.storage_url:
+            object.__setattr__(self, "storage_url", f"file://{self.data_dir / 'lfs'}")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+        """Settings from ``COVE_*`` variables; keyword overrides (CLI flags) win when not None."""
+        env = dict(os.environ if env is None else env)
+        values: dict = {
+            "data_dir": env.get("COVE_DATA_DIR", "~/.cove/hub"),
+            "database_url": env.get("COVE_DATABASE_URL", ""),
+            "storage_url": env.get("COVE_STORAGE_URL", ""),
+            "host": env.get("COVE_HOST", "127.0.0.1"),
+            "port": int(env.get("COVE_PORT", "8000")),
+            "public_url": env.get("COVE_PUBLIC_URL") or None,
+            "lfs_uploads": env.get("COVE_LFS_UPLOADS", "regular"),
+        }
+        if "COVE_LFS_THRESHOLD" in env:
+            values["lfs_threshold"] = int(env["COVE_LFS_THRESHOLD"])
+        if "COVE_PAGE_SIZE" in env:
+            values["page_size"] = int(env["COVE_PAGE_SIZE"])
+        if "COVE_MULTIPART_PART_SIZE" in env:
+            values["multipart_part_size"] = int(env["COVE_MULTIPART_PART_SIZE"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values["lfs_uploads"] not in ("regular", "lfs"):
+            raise ValueError(f"COVE_LFS_UPLOADS must be 'regular' or 'lfs', not {values['lfs_uploads']!r}")
+        return cls(**values)
+
+    def with_secret(self) -> Settings:
+        """These settings with ``secret_key`` filled from ``<data_dir>/secret`` (created if absent)."""
+        if self.secret_key:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            os.replace(tmp, path)
+        return replace(self, secret_key=path.read_text().strip())

@@ -1,0 +1,337 @@
+"""Bare git repositories, one per Hub repo, read and written with libgit2 (pygit2).
+
+Stock ``git clone`` works on them as they are (``git http-backend`` serves them). Commits are
+built in an in-memory index from the branch head, written as objects, and published by a single
+compare-and-swap of the ref (``git update-ref NEW OLD``), under a per-repo file lock: a crash before
+the ref moves leaves only unreachable objects, never a half commit, and two writers never lose
+each other's commit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+
+from cove.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound
+from cove.protocol import (
+    AddFile,
+    DeleteFile,
+    DeleteFolder,
+    Operation,
+    TreeEntry,
+    check_revision,
+    is_commit_sha,
+    looks_like_sha_prefix,
+    parse_lfs_pointer,
+)
+
+BLOB = pygit2.enums.FileMode.BLOB
+TREE = pygit2.enums.FileMode.TREE
+BLOB_EXECUTABLE = pygit2.enums.FileMode.BLOB_EXECUTABLE
+
+#: What a new repo's first commit holds, as on the Hugging Face Hub.
+DEFAULT_GITATTRIBUTES = "".join(
+    f"{pattern} filter=lfs diff=lfs merge=lfs -text\n"
+    for pattern in (
+        "*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gguf", "*.gz", "*.h5", "*.joblib",
+        "*.lfs.*", "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot",
+        "*.parquet", "*.pb", "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors",
+        "saved_model/**/*", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm", "*.xz", "*.zip",
+        "*.zst", "*tfevents*",
+    )
+)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    title: str
+    message: str
+    date: datetime
+    author: str
+    parents: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    email: str
+
+
+class _BlobInfoCache:
+    """blob oid -> (size, lfs sha256 or None). Blob ids are content hashes, so entries never go stale."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._data: OrderedDict[str, tuple[int, str | None, int | None]] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, repo: pygit2.Repository, oid: pygit2.Oid) -> tuple[int, str | None, int | None]:
+        key = str(oid)
+        with self._lock:
+            hit = self._data.get(key)
+        if hit is not None:
+            return hit
+        _, size = repo.odb.read_header(oid)
+        info: tuple[int, str | None, int | None] = (size, None, None)
+        if size <= 1024:
+            pointer = parse_lfs_pointer(repo[oid].data)
+            if pointer is not None:
+                info = (pointer[1], pointer[0], size)
+        with self._lock:
+            self._data[key] = info
+            if len(self._data) > self._capacity:
+                self._data.popitem(last=False)
+        return info
+
+
+class GitStore:
+    """The folder that holds every bare repo, by storage key."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / ".locks").mkdir(exist_ok=True)
+        self._blob_info = _BlobInfoCache()
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.git"
+
+    def init(self, key: str, identity: Identity) -> GitRepo:
+        """A new bare repo whose ``main`` holds the default ``.gitattributes``."""
+        path = self.path(key)
+        repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
+        repo.config["http.receivepack"] = "true"
+        repo.config["uploadpack.allowFilter"] = "true"
+        repo.config["uploadpack.allowAnySHA1InWant"] = "true"
+        repo.config["receive.denyNonFastForwards"] = "false"
+        git = GitRepo(self, key, repo)
+        git.commit("main", [AddFile(".gitattributes", DEFAULT_GITATTRIBUTES.encode())], identity,
+                   "initial commit")
+        return git
+
+    def open(self, key: str) -> GitRepo:
+        return GitRepo(self, key, pygit2.Repository(str(self.path(key))))
+
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        if path.exists():
+            trash = self.root / f".deleted-{key}"
+            path.rename(trash)  # atomic: the repo is gone at once, the files after
+            shutil.rmtree(trash, ignore_errors=True)
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """An exclusive lock on one repo's refs, across threads and processes."""
+        with open(self.root / ".locks" / f"{key}.lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class GitRepo:
+    def __init__(self, store: GitStore, key: str, repo: pygit2.Repository) -> None:
+        self.store = store
+        self.key = key
+        self.repo = repo
+
+    # -- refs ------------------------------------------------------------------------------------
+
+    def refs(self, prefix: str) -> dict[str, str]:
+        """``{short name: commit sha}`` for refs under ``prefix`` (e.g. ``refs/heads/``), tags peeled."""
+        out = {}
+        for name in self.repo.listall_references():
+            if name.startswith(prefix):
+                ref = self.repo.lookup_reference(name)
+                out[name[len(prefix):]] = str(ref.peel(pygit2.Commit).id)
+        return out
+
+    def ref_target(self, name: str) -> str | None:
+        try:
+            return str(self.repo.lookup_reference(name).peel(pygit2.Commit).id)
+        except (KeyError, pygit2.InvalidSpecError, ValueError):
+            return None
+
+    def resolve(self, rev: str) -> str:
+        """Branch, tag, ``refs/pr/N``, full or short commit sha -> full commit sha."""
+        check_revision(rev)
+        if rev.startswith("refs/"):
+            sha = self.ref_target(rev)
+        else:
+            sha = self.ref_target(f"refs/heads/{rev}") or self.ref_target(f"refs/tags/{rev}")
+        if sha is None and looks_like_sha_prefix(rev):
+            try:
+                obj = self.repo.revparse_single(rev) if is_commit_sha(rev) else self.repo[rev]
+                if obj.type == pygit2.enums.ObjectType.COMMIT:
+                    sha = str(obj.id)
+            except (KeyError, ValueError, pygit2.GitError):
+                sha = None
+        if sha is None:
+            raise RevisionNotFound(f"Invalid rev id: {rev}")
+        return sha
+
+    def update_ref(self, name: str, new: str | None, old: str | None) -> None:
+        """Move (or create, or with ``new=None`` delete) a ref only if it still points at ``old``.
+
+        ``old=None`` means the ref must not exist yet. Atomic against every git process.
+        """
+        zero = "0" * 40
+        if new is None:
+            args = ["update-ref", "-d", name, old or ""]
+        else:
+            args = ["update-ref", name, new, old or zero]
+        proc = subprocess.run(["git", *args], cwd=self.repo.path, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Conflict(f"{name} moved during the operation, try again ({proc.stderr.strip()})")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _commit(self, sha: str) -> pygit2.Commit:
+        return self.repo[sha].peel(pygit2.Commit)
+
+    def _entry(self, path: str, obj_id: pygit2.Oid, mode: int) -> TreeEntry:
+        if mode == TREE:
+            return TreeEntry("directory", path, str(obj_id), 0)
+        size, lfs_oid, pointer_size = self.store._blob_info.get(self.repo, obj_id)
+        return TreeEntry("file", path, str(obj_id), size, lfs_oid, pointer_size)
+
+    def _subtree(self, sha: str, path: str) -> pygit2.Tree:
+        tree = self._commit(sha).tree
+        if not path:
+            return tree
+        try:
+            obj = tree[path]
+        except KeyError:
+            raise EntryNotFound(f"{path} does not exist at {sha}") from None
+        if obj.type != pygit2.enums.ObjectType.TREE:
+            raise EntryNotFound(f"{path} is a file, not a folder")
+        return self.repo[obj.id]
+
+    def list_tree(self, sha: str, path: str = "", recursive: bool = False) -> list[TreeEntry]:
+        """Entries under ``path`` at commit ``sha``; folders first in each folder, paths from the root."""
+        out: list[TreeEntry] = []
+
+        def walk(tree: pygit2.Tree, prefix: str) -> None:
+            for item in tree:
+                full = f"{prefix}{item.name}"
+                out.append(self._entry(full, item.id, item.filemode))
+                if recursive and item.filemode == TREE:
+                    walk(self.repo[item.id], full + "/")
+
+        walk(self._subtree(sha, path), f"{path}/" if path else "")
+        return out
+
+    def get_entry(self, sha: str, path: str) -> TreeEntry | None:
+        try:
+            item = self._commit(sha).tree[path]
+        except KeyError:
+            return None
+        return self._entry(path, item.id, item.filemode)
+
+    def read_blob(self, oid: str) -> bytes:
+        return self.repo[oid].data
+
+    def log(self, sha: str, *, skip: int = 0, limit: int = 1000) -> tuple[list[CommitInfo], bool]:
+        """Commits reachable from ``sha``, newest first; and whether more follow."""
+        walker = self.repo.walk(sha, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.TIME)
+        out: list[CommitInfo] = []
+        for i, c in enumerate(walker):
+            if i < skip:
+                continue
+            if len(out) == limit:
+                return out, True
+            message = c.message
+            out.append(
+                CommitInfo(
+                    id=str(c.id),
+                    title=message.split("\n", 1)[0],
+                    message=message,
+                    date=datetime.fromtimestamp(c.commit_time, UTC),
+                    author=c.author.name,
+                    parents=tuple(str(p) for p in c.parent_ids),
+                )
+            )
+        return out, False
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        return self.log(sha, limit=1)[0][0]
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def commit(
+        self,
+        ref: str,
+        ops: list[Operation],
+        identity: Identity,
+        message: str,
+        *,
+        parent_commit: str | None = None,
+        start_point: str | None = None,
+        lfs_blobs: dict[str, bytes] | None = None,
+    ) -> str:
+        """Apply ``ops`` on top of ``ref`` (a branch name or ``refs/...``) and move it; returns the sha.
+
+        ``start_point`` is the commit a ref that does not exist yet starts from (for pull requests).
+        ``lfs_blobs`` maps path -> pointer bytes for files stored in the LFS store.
+        """
+        full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        with self.store.lock(self.key):
+            head = self.ref_target(full)
+            if head is None and start_point is None and self.repo.listall_references():
+                raise RevisionNotFound(f"Invalid rev id: {ref}")
+            if parent_commit and not (head or start_point or "").startswith(parent_commit.lower()):
+                raise PreconditionFailed(
+                    "A commit has happened since. Please refresh and try again "
+                    f"(parent {parent_commit}, head of {ref} is {head})."
+                )
+            base = head or start_point
+            index = pygit2.Index()
+            if base:
+                index.read_tree(self._commit(base).tree)
+            files = {e.path for e in index}
+            for op in ops:
+                self._apply(index, files, op, lfs_blobs or {})
+            tree = index.write_tree(self.repo)
+            sig = pygit2.Signature(identity.name, identity.email or f"{identity.name}@cove.local")
+            sha = str(self.repo.create_commit(None, sig, sig, message, tree, [base] if base else []))
+            self.update_ref(full, sha, head)
+        return sha
+
+    def _apply(self, index: pygit2.Index, files: set[str], op: Operation, lfs_blobs: dict[str, bytes]) -> None:
+        if isinstance(op, DeleteFile):
+            if op.path not in files:
+                raise EntryNotFound(f"A file with this name doesn't exist: {op.path}")
+            index.remove(op.path)
+            files.discard(op.path)
+            return
+        if isinstance(op, DeleteFolder):
+            prefix = op.path.rstrip("/") + "/"
+            gone = [p for p in files if p.startswith(prefix)]
+            if not gone:
+                raise EntryNotFound(f"A folder with this name doesn't exist: {op.path}")
+            for p in gone:
+                index.remove(p)
+                files.discard(p)
+            return
+        data = op.content if isinstance(op, AddFile) else lfs_blobs[op.path]
+        parts = op.path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                raise BadRequest(f"Cannot add {op.path}: {'/'.join(parts[:i])} is a file")
+        if any(p.startswith(op.path + "/") for p in files):
+            raise BadRequest(f"Cannot add {op.path}: it is a folder")
+        blob = self.repo.create_blob(data)
+        index.add(pygit2.IndexEntry(op.path, blob, BLOB))
+        files.add(op.path)

@@ -1,0 +1,121 @@
+"""Shared fixtures: a real ``cove serve`` on 127.0.0.1 with its own data dir, and accounts made with the
+real ``cove`` CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+# The stock Hugging Face clients must never reach a public host from the tests.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_UPDATE_CHECK", "1")
+os.environ.setdefault("DISABLE_SAFETENSORS_CONVERSION", "1")
+os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cove_cli(*args: str, env: dict | None = None) -> str:
+    """Run the real ``cove`` command and return its stdout."""
+    proc = subprocess.run([sys.executable, "-m", "cove.cli.main", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cove {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+@dataclass
+class HubServer:
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen
+    log: Path
+    _users: dict = field(default_factory=dict)
+
+    def user(self, name: str, *, admin: bool = False, password: str | None = None) -> str:
+        """A write token for ``name``, creating the user on first use."""
+        if name not in self._users:
+            args = ["users", "add", name, "--data-dir", str(self.data_dir)]
+            if admin:
+                args.append("--admin")
+            if password:
+                args += ["--password", password]
+            self._users[name] = cove_cli(*args).strip().splitlines()[-1]
+        return self._users[name]
+
+    def token(self, name: str, *, read_only: bool = False) -> str:
+        args = ["tokens", "add", name, "--data-dir", str(self.data_dir)]
+        if read_only:
+            args.append("--read-only")
+        return cove_cli(*args).strip().splitlines()[-1]
+
+    def cli(self, *args: str) -> str:
+        return cove_cli(*args, "--data-dir", str(self.data_dir))
+
+
+def start_server(data_dir: Path, env: dict | None = None) -> HubServer:
+    port = free_port()
+    log = data_dir.parent / f"{data_dir.name}-server.log"
+    full_env = {**os.environ, "COVE_DATA_DIR": str(data_dir), "COVE_ADMIN_PASSWORD": "admin-pass-123",
+                **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port)],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=full_env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"cove serve exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/api/agent-harnesses", timeout=1).status_code == 200:
+                return HubServer(url, data_dir, proc, log)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"cove serve did not start:\n{log.read_text()}")
+
+
+def stop_server(server: HubServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory) -> HubServer:
+    """One Hub for the session (each test makes its own repos, with unique names)."""
+    server = start_server(tmp_path_factory.mktemp("hub") / "data")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def alice(hub) -> str:
+    return hub.user("alice")
+
+
+@pytest.fixture(scope="session")
+def bob(hub) -> str:
+    return hub.user("bob")
+
+
+@pytest.fixture
+def hf_home(tmp_path, monkeypatch) -> Path:
+    """An empty Hugging Face cache for one test."""
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    return home
