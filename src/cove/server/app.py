@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound
-from cove.server.routes import api_content, api_repos, commit, lfs, resolve
+from cove.server.routes import api_content, api_repos, commit, git, lfs, resolve
 from cove.server.routes._common import error_response
 from cove.server.services import Hub
 from cove.server.settings import Settings
@@ -17,7 +17,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, commit, lfs, resolve)
+ROUTERS = (api_repos, api_content, commit, lfs, git, resolve)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, Forbidden, PayloadTooLarge, RepoNotFound, Unprocessable
+from cove.errors import BadRequest, Forbidden, PayloadTooLarge, RepoNotFound, Unauthorized, Unprocessable
 from cove.protocol import is_sha256
-from cove.server.routes._common import base_url, hub_of, json_body, principal
+from cove.server.routes._common import base_url, hub_of, json_body
+from cove.server.routes.git import authorize, challenge
 from cove.server.routes.resolve import _file_chunks
 
 router = APIRouter()
@@ -18,10 +19,12 @@ LFS_JSON = "application/vnd.git-lfs+json"
 
 async def _batch(request: Request, repo_type: str, ns: str, name: str):
     hub = hub_of(request)
-    who = principal(request)
     body = await json_body(request)
     operation = body.get("operation")
-    repo = hub.repos.get(who, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
+    try:
+        _, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
+    except Unauthorized as err:
+        return challenge(err)  # git-lfs sends its credentials after a 401
     out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request),
                         body.get("transfers") or ["basic"], can_write=operation == "upload")
     return JSONResponse(out, media_type=LFS_JSON)
@@ -40,6 +43,49 @@ async def batch_dataset(ns: str, name: str, request: Request):
 @router.post("/spaces/{ns}/{name}.git/info/lfs/objects/batch")
 async def batch_space(ns: str, name: str, request: Request):
     return await _batch(request, "space", ns, name)
+
+
+async def _locks(request: Request, repo_type: str, ns: str, name: str, need: str):
+    """The file-locking API, which this Hub does not offer: there are never any locks. git-lfs asks
+    ``locks/verify`` before each push; this empty answer lets it push without a warning."""
+    try:
+        authorize(request, repo_type, f"{ns}/{name}", need)
+    except Unauthorized as err:
+        return challenge(err)
+    if request.method == "POST":
+        await json_body(request)
+        return JSONResponse({"ours": [], "theirs": []}, media_type=LFS_JSON)
+    return JSONResponse({"locks": []}, media_type=LFS_JSON)
+
+
+@router.post("/{ns}/{name}.git/info/lfs/locks/verify")
+async def locks_verify_model(ns: str, name: str, request: Request):
+    return await _locks(request, "model", ns, name, "write")
+
+
+@router.post("/datasets/{ns}/{name}.git/info/lfs/locks/verify")
+async def locks_verify_dataset(ns: str, name: str, request: Request):
+    return await _locks(request, "dataset", ns, name, "write")
+
+
+@router.post("/spaces/{ns}/{name}.git/info/lfs/locks/verify")
+async def locks_verify_space(ns: str, name: str, request: Request):
+    return await _locks(request, "space", ns, name, "write")
+
+
+@router.get("/{ns}/{name}.git/info/lfs/locks")
+async def locks_model(ns: str, name: str, request: Request):
+    return await _locks(request, "model", ns, name, "read")
+
+
+@router.get("/datasets/{ns}/{name}.git/info/lfs/locks")
+async def locks_dataset(ns: str, name: str, request: Request):
+    return await _locks(request, "dataset", ns, name, "read")
+
+
+@router.get("/spaces/{ns}/{name}.git/info/lfs/locks")
+async def locks_space(ns: str, name: str, request: Request):
+    return await _locks(request, "space", ns, name, "read")
 
 
 def _grant(request: Request, op: str, repo_id: int, oid: str):

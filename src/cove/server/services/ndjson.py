@@ -89,6 +89,8 @@ def _add_line(commit: ParsedCommit, obj: dict, seen: set[str], file: NewFile | N
         seen.add("\0header")
         return
     path = value.get("path")
+    if key == "deletedFolder" and isinstance(path, str):
+        path = path.rstrip("/")
     check_path(path if isinstance(path, str) else "")
     if key in ("file", "lfsFile") and path in seen:
         raise BadRequest(f"{path} appears twice in the commit")
@@ -114,7 +116,7 @@ def _add_line(commit: ParsedCommit, obj: dict, seen: set[str], file: NewFile | N
     elif key == "deletedFile":
         commit.ops.append(DeleteFile(path))
     elif key == "deletedFolder":
-        commit.ops.append(DeleteFolder(path.rstrip("/") or path))
+        commit.ops.append(DeleteFolder(path))
     else:
         raise BadRequest(f"Unknown commit line key {key!r}")
     seen.add(path)

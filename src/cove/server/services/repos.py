@@ -106,6 +106,7 @@ class Repos:
             )
             if existing is not None:
                 err = Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
+                s.expunge(existing)  # keep its loaded fields through the rollback
                 err.repo = existing
                 raise err
             repo = Repo(type=repo_type, namespace=namespace, name=name, storage_key=key,

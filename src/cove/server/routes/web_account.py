@@ -1,0 +1,132 @@
+"""Web sign-in, sign-out, and the settings page where a user creates and revokes access tokens.
+
+The session lives in an HttpOnly, SameSite=Lax cookie. Every state-changing form is a POST that
+carries a CSRF token: an HMAC of the session id (``web.csrf_token``) once signed in, and for the
+sign-in form itself a double-submit cookie (a random value both in a cookie and in the form).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cove.errors import BadRequest, CoveError
+from cove.server.routes._common import SESSION_COOKIE, hub_of
+from cove.server.routes.web import WebRoute, check_csrf, render, signed_in
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+LOGIN_CSRF_COOKIE = "cove_login_csrf"
+SESSION_DAYS = 14
+
+
+def _safe_next(value: str | None) -> str:
+    """Where to go after signing in: a path on this site only (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+
+
+def _login_page(request: Request, *, error: str = "", status: int = 200, username: str = "") -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", status=status, error=error, login_csrf=token, username=username,
+                      next=_safe_next(request.query_params.get("next")))
+    _cookie(response, request, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request):
+    return _login_page(request)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request):
+    form = await request.form()
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = str(form.get("csrf", ""))
+    if not cookie or not sent or not hmac.compare_digest(cookie, sent):
+        err = CoveError("The sign-in form expired or did not come from this site: reload it and try again")
+        err.status, err.code = 403, "Forbidden"
+        raise err
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    hub = hub_of(request)
+    who = hub.accounts.authenticate_password(username, password) if username and password else None
+    if who is None:
+        return _login_page(request, error="Wrong username or password.", status=401, username=username)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        hub.accounts.delete_session(old)
+    response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
+    _cookie(response, request, SESSION_COOKIE, hub.accounts.create_session(who.user_id, days=SESSION_DAYS),
+            max_age=SESSION_DAYS * 86400)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request):
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    hub_of(request).accounts.delete_session(request.cookies[SESSION_COOKIE])
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _settings_page(request: Request, *, new_token: str = "", new_name: str = "", error: str = "",
+                   status: int = 200) -> Response:
+    who = signed_in(request)
+    if who is None:
+        return RedirectResponse("/login?next=/settings/tokens", status_code=303)
+    tokens = hub_of(request).accounts.list_tokens(who.user_id)
+    response = render(request, "settings.html", status=status, tokens=tokens, new_token=new_token,
+                      new_name=new_name, error=error)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings(request: Request):
+    return RedirectResponse("/settings/tokens", status_code=303)
+
+
+@router.get("/settings/tokens", response_class=HTMLResponse)
+def tokens(request: Request):
+    return _settings_page(request)
+
+
+@router.post("/settings/tokens", response_class=HTMLResponse)
+async def create_token(request: Request):
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    who = signed_in(request)
+    if who is None:
+        return RedirectResponse("/login?next=/settings/tokens", status_code=303)
+    name = str(form.get("name", "")).strip()
+    role = str(form.get("role", "read"))
+    if not name:
+        return _settings_page(request, error="Give the token a name.", status=400)
+    try:
+        value = hub_of(request).accounts.create_token(who.name, name, role=role)
+    except BadRequest as e:
+        return _settings_page(request, error=e.message, status=400)
+    return _settings_page(request, new_token=value, new_name=name)
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke_token(token_id: int, request: Request):
+    form = await request.form()
+    check_csrf(request, form.get("csrf"))
+    who = signed_in(request)
+    if who is None:
+        return RedirectResponse("/login?next=/settings/tokens", status_code=303)
+    hub_of(request).accounts.revoke_token(who.user_id, token_id)
+    return RedirectResponse("/settings/tokens", status_code=303)
