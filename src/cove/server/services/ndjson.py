@@ -100,7 +100,7 @@ def _add_line(commit: ParsedCommit, obj: dict, seen: set[str], file: NewFile | N
             if not isinstance(content, str) or value.get("encoding", "base64") != "base64":
                 raise BadRequest(f"File {path}: expected base64 'content'")
             try:
-                file = NewFile(path, data=base64.b64decode(content, validate=False))
+                file = NewFile(path, data=base64.b64decode(content, validate=True))
             except binascii.Error as e:
                 raise BadRequest(f"File {path}: invalid base64 content ({e})") from None
         file.path = path
@@ -144,7 +144,7 @@ def _parse_spooled(path: str, store: BlobStore) -> tuple[dict, NewFile | None]:
                 writer.write(base64.b64decode(mm[start + 1:end].replace(b"\\/", b"/"), validate=False))
             else:
                 for at in range(start + 1, end, _DECODE_SLICE):
-                    writer.write(binascii.a2b_base64(mm[at:min(at + _DECODE_SLICE, end)]))
+                    writer.write(binascii.a2b_base64(mm[at:min(at + _DECODE_SLICE, end)], strict_mode=True))
         except binascii.Error as e:
             writer.discard()
             raise BadRequest(f"Invalid base64 content ({e})") from None
