@@ -6,10 +6,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound
-from cove.server.routes import api_content, api_repos, commit, git, lfs, resolve
+from cove.server.routes import api_content, api_repos, commit, git, lfs, resolve, web, web_account, web_repo
 from cove.server.routes._common import error_response
 from cove.server.services import Hub
 from cove.server.settings import Settings
@@ -17,7 +18,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, commit, lfs, git, resolve)
+ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, web_account, web_repo, web)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
@@ -53,6 +54,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         return error_response(CoveError("Internal server error: the server log has the details"),
                               head=request.method == "HEAD")
 
+    # mounted before the routers, so the web UI's catch-all pages never shadow /static/...
+    app.mount("/static", StaticFiles(directory=web.WEB_DIR / "static"), name="static")
     for module in ROUTERS:
         app.include_router(module.router)
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, RevisionNotFound
@@ -89,4 +91,5 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
     card = hub.content.card(git, sha, repo) if rev == "main" else None
     hub.repos.touch(repo, head_sha=sha if rev == "main" else None, card=card)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
-    return {"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""}
+    return JSONResponse({"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""},
+                        background=BackgroundTask(hub.commits.fill_sha1))

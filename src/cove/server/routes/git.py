@@ -28,7 +28,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from cove.errors import BadRequest, RepoNotFound, Unauthorized
+from cove.errors import BadRequest, CoveError, RepoNotFound, Unauthorized
 from cove.server.db import Repo
 from cove.server.routes._common import error_response, hub_of, principal
 from cove.server.services import Hub, Principal
@@ -120,7 +120,13 @@ async def _pump(stdout: asyncio.StreamReader, queue: asyncio.Queue) -> None:
 async def _headers(stdout: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
     """The CGI response head: ``Status: 403 Forbidden``, other header lines, then a blank line."""
     status, headers = 200, {}
-    while line := (await stdout.readline()).rstrip(b"\r\n"):
+    while True:
+        raw = await stdout.readline()
+        if not raw.endswith(b"\n"):
+            raise CoveError("git http-backend ended before its response headers: the server log has the details")
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            break
         key, _, value = line.decode("latin-1").partition(":")
         if key.strip().lower() == "status":
             status = int(value.split()[0])
@@ -156,6 +162,8 @@ async def backend(request: Request, repo: Repo, who: Principal | None, tail: str
         await feeder
     except BaseException:
         await _stop(proc, feeder, pump)
+        stderr = await errors  # the process is gone, so its stderr is at its end
+        log.warning("git http-backend %s for %s failed: %s", tail, repo.repo_id, stderr.decode("utf-8", "replace"))
         raise
     pushing = tail == "git-receive-pack"
 
@@ -170,7 +178,7 @@ async def backend(request: Request, repo: Repo, who: Principal | None, tail: str
             elif pushing:
                 await run_in_threadpool(after_push, hub, repo)
         finally:
-            await _stop(proc, feeder, pump)
+            await _stop(proc, feeder, pump, errors)
 
     return StreamingResponse(body(), status_code=status, headers=headers)
 

@@ -14,10 +14,10 @@ import functools
 import hashlib
 import hmac
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -168,6 +168,11 @@ def home(request: Request):
                                        limit=10)
         sections.append({"type": repo_type, "segment": segment, "repos": repos, "more": more})
     return render(request, "home.html", q=q, sections=sections)
+
+
+@router.get("/search")
+def search(request: Request):
+    return RedirectResponse("/?" + urlencode({"q": request.query_params.get("q", "")}), status_code=303)
 
 
 @router.get("/models", response_class=HTMLResponse)

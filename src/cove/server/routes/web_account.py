@@ -30,8 +30,9 @@ def _safe_next(value: str | None) -> str:
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
+    public = hub_of(request).settings.public_url or ""
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https")
+                        secure=request.url.scheme == "https" or public.startswith("https://"))
 
 
 def _login_page(request: Request, *, error: str = "", status: int = 200, username: str = "") -> Response:

@@ -10,6 +10,7 @@ that ``git clone`` with git-lfs checks out the content.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -108,6 +109,24 @@ class Commits:
             row = s.get(LfsObject, oid)
             return row.sha1 if row else None
 
+    def fill_sha1(self) -> None:
+        """Compute the git blob sha1 of stored objects that lack it (preupload compares it with the
+        client's file in "regular" mode, so an unchanged large file is not sent again)."""
+        with self._sessions() as s:
+            oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
+        for oid in oids:
+            path = self.blobs.path(oid)
+            if not path.is_file():
+                continue
+            h = hashlib.sha1(b"blob %d\x00" % path.stat().st_size)
+            with open(path, "rb") as f:
+                while block := f.read(1 << 22):
+                    h.update(block)
+            with self._sessions.begin() as s:
+                row = s.get(LfsObject, oid)
+                if row is not None:
+                    row.sha1 = h.hexdigest()
+
     def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
         with self._sessions.begin() as s:
             obj = s.get(LfsObject, oid)
@@ -178,13 +197,12 @@ class Commits:
 
     def _store(self, op: NewFile) -> tuple[str, int, str]:
         """Move a new file's content into the LFS store: ``(sha256, size, git sha1)``."""
-        if op.writer is not None:
-            sha1 = op.writer.git_sha1()
+        if op.writer is not None:  # large: its git sha1 is filled in later (fill_sha1), off the request
             size = op.writer.size
             oid = op.writer.finish()
             op.writer = None
             op.data = b""
-            return oid, size, sha1
+            return oid, size, ""
         from cove.protocol import git_blob_sha1
 
         oid, size = self.blobs.put([op.data])

@@ -115,9 +115,8 @@ class Lfs:
         if writer.size != grant.size:
             writer.discard()
             raise Unprocessable(f"LFS object {grant.oid}: received {writer.size} bytes, expected {grant.size}")
-        sha1 = writer.git_sha1()
         writer.finish(grant.oid)
-        self.commits.record_object(repo, grant.oid, grant.size, sha1)
+        self.commits.record_object(repo, grant.oid, grant.size)
 
     def _parts_dir(self, grant: Grant) -> Path:
         return self.blobs.tmp_dir / f"multipart-{grant.repo_id}-{grant.oid}-{grant.sig[:16]}"

@@ -9,14 +9,17 @@ MiB whatever the file size.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import mmap
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+
+import pybase64
+from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, PayloadTooLarge
 from cove.protocol import AddLfsFile, DeleteFile, DeleteFolder, check_path
@@ -100,8 +103,8 @@ def _add_line(commit: ParsedCommit, obj: dict, seen: set[str], file: NewFile | N
             if not isinstance(content, str) or value.get("encoding", "base64") != "base64":
                 raise BadRequest(f"File {path}: expected base64 'content'")
             try:
-                file = NewFile(path, data=base64.b64decode(content, validate=True))
-            except binascii.Error as e:
+                file = NewFile(path, data=pybase64.b64decode(content, validate=True))
+            except (binascii.Error, ValueError) as e:
                 raise BadRequest(f"File {path}: invalid base64 content ({e})") from None
         file.path = path
         commit.ops.append(file)
@@ -141,11 +144,11 @@ def _parse_spooled(path: str, store: BlobStore) -> tuple[dict, NewFile | None]:
         writer = store.writer()
         try:
             if mm.find(b"\\", start, end) >= 0:  # escaped characters: rare, decode as one slice
-                writer.write(base64.b64decode(mm[start + 1:end].replace(b"\\/", b"/"), validate=False))
+                writer.write(pybase64.b64decode(mm[start + 1:end].replace(b"\\/", b"/"), validate=True))
             else:
                 for at in range(start + 1, end, _DECODE_SLICE):
-                    writer.write(binascii.a2b_base64(mm[at:min(at + _DECODE_SLICE, end)], strict_mode=True))
-        except binascii.Error as e:
+                    writer.write(pybase64.b64decode(mm[at:min(at + _DECODE_SLICE, end)], validate=True))
+        except (binascii.Error, ValueError) as e:
             writer.discard()
             raise BadRequest(f"Invalid base64 content ({e})") from None
         except BaseException:
@@ -154,61 +157,159 @@ def _parse_spooled(path: str, store: BlobStore) -> tuple[dict, NewFile | None]:
         return obj, NewFile("", writer=writer)
 
 
-async def parse_commit(chunks: AsyncIterator[bytes], store: BlobStore, max_bytes: int) -> ParsedCommit:
-    """Read a whole NDJSON commit body. On any error, temporary files are removed and nothing is kept."""
-    commit = ParsedCommit()
-    seen: set[str] = set()
-    buf = bytearray()
-    spool: tuple[str, object] | None = None  # (path, file object) of a long line in progress
-    total = 0
+_FILE_PREFIX = re.compile(rb'\A\s*\{\s*"key"\s*:\s*"file"\s*,\s*"value"\s*:\s*\{\s*"content"\s*:\s*"')
+STREAM_AT = 64 * 1024  # a file line longer than this is decoded as it arrives
+WRITE_AT = 4 * 1024 * 1024  # decoded bytes are hashed and written in slices this large, off the event loop
+TAIL_LIMIT = 64 * 1024
 
-    def finish_spooled() -> None:
-        nonlocal spool
-        name, fobj = spool
-        spool = None
+
+class _Parser:
+    """The body as a stream of lines. Modes: "line" (short lines, parsed whole), "content" (inside the
+    base64 ``content`` string of a long ``file`` line, decoded as it arrives), "tail" (the rest of that
+    line after the string), "spool" (any other long line, kept in a temporary file)."""
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.commit = ParsedCommit()
+        self.seen: set[str] = set()
+        self.mode = "line"
+        self.buf = bytearray()
+        self.prefix = b""
+        self.carry = b""
+        self.pending = bytearray()
+        self.writer: BlobWriter | None = None
+        self.spool: tuple[str, object] | None = None
+
+    async def feed(self, chunk: bytes) -> None:
+        while chunk:
+            if self.mode == "line":
+                chunk = self._line(chunk)
+            elif self.mode == "content":
+                chunk = await self._content(chunk)
+            elif self.mode == "tail":
+                chunk = self._tail(chunk)
+            else:
+                chunk = await self._spooled(chunk)
+
+    def _line(self, chunk: bytes) -> bytes:
+        self.buf += chunk
+        while (nl := self.buf.find(b"\n")) >= 0:
+            line = bytes(self.buf[:nl])
+            del self.buf[: nl + 1]
+            if line.strip():
+                _add_line(self.commit, _parse_small(line), self.seen)
+        if len(self.buf) > STREAM_AT:
+            m = _FILE_PREFIX.match(self.buf)
+            rest = b""
+            if m:
+                self.prefix, rest = bytes(self.buf[: m.end()]), bytes(self.buf[m.end():])
+                self.writer = self.store.writer()
+                self.mode = "content"
+            elif len(self.buf) > SPOOL_AT:
+                fd, name = tempfile.mkstemp(dir=self.store.tmp_dir, suffix=".line")
+                fobj = os.fdopen(fd, "wb")
+                fobj.write(self.buf)
+                self.spool = (name, fobj)
+                self.mode = "spool"
+            else:
+                return b""
+            self.buf.clear()
+            return rest
+        return b""
+
+    async def _content(self, chunk: bytes) -> bytes:
+        quote = chunk.find(b'"')
+        data = self.carry + (chunk if quote < 0 else chunk[:quote])
+        hold = b""
+        if b"\\" in data:  # JSON may escape "/" as "\/"; a backslash that ends the chunk waits for the next
+            if quote < 0 and data.endswith(b"\\"):
+                data, hold = data[:-1], b"\\"
+            data = data.replace(b"\\/", b"/")
+        cut = len(data) if quote >= 0 else len(data) - len(data) % 4
+        self.carry = data[cut:] + hold
+        try:
+            self.pending += pybase64.b64decode(data[:cut], validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise BadRequest(f"Invalid base64 file content ({e})") from None
+        if len(self.pending) >= WRITE_AT or quote >= 0:
+            block, self.pending = bytes(self.pending), bytearray()
+            await run_in_threadpool(self.writer.write, block)
+        if quote < 0:
+            return b""
+        self.carry = b""
+        self.mode = "tail"
+        return chunk[quote + 1:]
+
+    def _tail(self, chunk: bytes) -> bytes:
+        nl = chunk.find(b"\n")
+        self.buf += chunk if nl < 0 else chunk[:nl]
+        if len(self.buf) > TAIL_LIMIT:
+            raise BadRequest("Malformed NDJSON line: too much after the file content")
+        if nl < 0:
+            return b""
+        obj = _parse_small(self.prefix + b'"' + bytes(self.buf))  # prefix ends with the opening quote
+        self.buf.clear()
+        writer, self.writer = self.writer, None
+        try:
+            _add_line(self.commit, obj, self.seen, NewFile("", writer=writer))
+        except BaseException:
+            writer.discard()
+            raise
+        self.mode = "line"
+        return chunk[nl + 1:]
+
+    async def _spooled(self, chunk: bytes) -> bytes:
+        nl = chunk.find(b"\n")
+        self.spool[1].write(chunk if nl < 0 else chunk[:nl])
+        if nl < 0:
+            return b""
+        await self._finish_spool()
+        return chunk[nl + 1:]
+
+    async def _finish_spool(self) -> None:
+        name, fobj = self.spool
+        self.spool = None
+        self.mode = "line"
         fobj.close()
         try:
-            obj, file = _parse_spooled(name, store)
-            _add_line(commit, obj, seen, file)
+            obj, file = await run_in_threadpool(_parse_spooled, name, self.store)
+            _add_line(self.commit, obj, self.seen, file)
         finally:
             os.unlink(name)
 
+    async def close(self) -> ParsedCommit:
+        if self.mode == "spool":
+            await self._finish_spool()
+        elif self.mode == "tail":
+            await self.feed(b"\n")
+        elif self.mode == "content":
+            raise BadRequest("Malformed NDJSON: the body ends inside a file's content")
+        if self.buf.strip():
+            _add_line(self.commit, _parse_small(bytes(self.buf)), self.seen)
+        if "\0header" not in self.seen:
+            raise BadRequest("The commit has no header line")
+        return self.commit
+
+    def discard(self) -> None:
+        if self.spool is not None:
+            self.spool[1].close()
+            os.unlink(self.spool[0])
+        if self.writer is not None:
+            self.writer.discard()
+        self.commit.discard()
+
+
+async def parse_commit(chunks: AsyncIterator[bytes], store: BlobStore, max_bytes: int) -> ParsedCommit:
+    """Read a whole NDJSON commit body. On any error, temporary files are removed and nothing is kept."""
+    parser = _Parser(store)
+    total = 0
     try:
         async for chunk in chunks:
             total += len(chunk)
             if total > max_bytes:
                 raise PayloadTooLarge(f"Commit body over {max_bytes} bytes")
-            if spool is not None:
-                nl = chunk.find(b"\n")
-                if nl < 0:
-                    spool[1].write(chunk)
-                    continue
-                spool[1].write(chunk[:nl])
-                finish_spooled()
-                chunk = chunk[nl + 1:]
-            buf += chunk
-            while (nl := buf.find(b"\n")) >= 0:
-                line = bytes(buf[:nl])
-                del buf[: nl + 1]
-                if line.strip():
-                    _add_line(commit, _parse_small(line), seen)
-            if len(buf) > SPOOL_AT:
-                fd, name = tempfile.mkstemp(dir=store.tmp_dir, suffix=".line")
-                fobj = os.fdopen(fd, "wb")
-                fobj.write(buf)
-                buf.clear()
-                spool = (name, fobj)
-        if spool is not None:
-            finish_spooled()
-        if buf.strip():
-            _add_line(commit, _parse_small(bytes(buf)), seen)
+            await parser.feed(chunk)
+        return await parser.close()
     except BaseException:
-        if spool is not None:
-            spool[1].close()
-            os.unlink(spool[0])
-        commit.discard()
+        parser.discard()
         raise
-    if "\0header" not in seen:
-        commit.discard()
-        raise BadRequest("The commit has no header line")
-    return commit

@@ -18,7 +18,7 @@ from cove.errors import Unprocessable
 
 
 class BlobWriter:
-    """A temporary file that hashes (sha256 and the git blob sha1) what is written to it."""
+    """A temporary file that hashes (sha256) what is written to it."""
 
     def __init__(self, store: BlobStore) -> None:
         self._store = store
@@ -32,13 +32,6 @@ class BlobWriter:
         self._file.write(data)
         self.sha256.update(data)
         self.size += len(data)
-
-    def git_sha1(self) -> str:
-        h = hashlib.sha1(b"blob %d\x00" % self.size)
-        with open(self.path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest()
 
     def finish(self, expected_oid: str | None = None) -> str:
         """Close, check the sha256 against ``expected_oid`` and move into the store; returns the oid."""
