@@ -243,14 +243,13 @@ def test_push_needs_write_access(hub, alice, bob, git_env, tmp_path):
         == 403
 
     # a password works as well as a token
-    hub.user("carol", password="carol-password-1")
-    carol = HfApi(endpoint=hub.url, token=hub.user("carol"))
-    carol_repo = f"carol/{unique('pw')}"
-    carol.create_repo(carol_repo)
+    gina = HfApi(endpoint=hub.url, token=hub.user("gina", password="gina-password-1"))
+    gina_repo = f"gina/{unique('pw')}"
+    gina.create_repo(gina_repo)
     host = hub.url.removeprefix("http://")
-    git(git_env, "remote", "set-url", "origin", f"http://carol:carol-password-1@{host}/{carol_repo}", cwd=dest)
+    git(git_env, "remote", "set-url", "origin", f"http://gina:gina-password-1@{host}/{gina_repo}", cwd=dest)
     git(git_env, "push", "--force", "origin", "main", cwd=dest)
-    assert "x.txt" in carol.list_repo_files(carol_repo)
+    assert "x.txt" in gina.list_repo_files(gina_repo)
 
 
 def test_push_to_missing_repo_fails_cleanly(hub, alice, git_env, tmp_path):

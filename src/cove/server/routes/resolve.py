@@ -68,7 +68,7 @@ async def _resolve(request: Request, repo_type: str, ns: str, name: str):
     check_path(path)
     sha = git.resolve(rev)
     try:
-        body = await run_in_threadpool(hub.content.file, git, sha, path)
+        body = hub.content.file(git, sha, path, with_data=not head)
     except EntryNotFound as e:
         return error_response(e, head=head, headers={"X-Repo-Commit": sha})
     size = body.entry.size

@@ -50,7 +50,8 @@ class Content:
         self.blobs = blobs
         self._cards = _CardCache()
 
-    def file(self, git: GitRepo, sha: str, path: str) -> FileBody:
+    def file(self, git: GitRepo, sha: str, path: str, *, with_data: bool = True) -> FileBody:
+        """A file at ``sha``; ``with_data=False`` (for HEAD) leaves a regular file's bytes unread."""
         entry = git.get_entry(sha, path)
         if entry is None or entry.type != "file":
             raise EntryNotFound(f"{path} does not exist at revision {sha}")
@@ -59,7 +60,7 @@ class Content:
             if not where.is_file():
                 raise EntryNotFound(f"The LFS content of {path} ({entry.lfs_oid}) is missing on this server")
             return FileBody(entry, path=where)
-        return FileBody(entry, data=git.read_blob(entry.oid))
+        return FileBody(entry, data=git.read_blob(entry.oid) if with_data else b"")
 
     def paths_info(self, git: GitRepo, sha: str, paths: list[str]) -> list[TreeEntry]:
         out = []

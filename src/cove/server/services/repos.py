@@ -36,14 +36,27 @@ class Repos:
 
     # -- access ----------------------------------------------------------------------------------
 
-    def level(self, who: Principal | None, repo: Repo) -> int:
-        """0 none, 1 read, 2 write, 3 admin: what ``who`` may do with ``repo`` (token role aside)."""
-        if who is not None and who.is_admin:
-            return 3
-        role = self._accounts.role_in(who.user_id, repo.namespace) if who is not None else None
+    def _lookup(self, who: Principal | None, repo_type: str, ns: str, name: str) -> tuple[Repo | None, int]:
+        """The repo and what ``who`` may do with it: 0 none, 1 read, 2 write, 3 admin (one query)."""
+        where = (Repo.type == repo_type, Repo.namespace == ns, Repo.name == name)
+        with self._sessions() as s:
+            if who is None:
+                repo = s.scalar(select(Repo).where(*where))
+                return repo, int(repo is not None and not repo.private)
+            row = s.execute(
+                select(Repo, Account.id, Membership.role)
+                .outerjoin(Account, Account.name == Repo.namespace)
+                .outerjoin(Membership, and_(Membership.org_id == Account.id, Membership.user_id == who.user_id))
+                .where(*where)
+            ).first()
+        if row is None:
+            return None, 0
+        repo, owner_id, role = row
+        if who.is_admin or owner_id == who.user_id:
+            return repo, 3
         if role is not None:
-            return LEVELS[role]
-        return 0 if repo.private else 1
+            return repo, LEVELS[role]
+        return repo, 0 if repo.private else 1
 
     def get(self, who: Principal | None, repo_type: str, repo_id: str, need: str = "read") -> Repo:
         """The repo, if ``who`` may ``need`` it; else RepoNotFound (hidden), Unauthorized or Forbidden."""
@@ -51,9 +64,7 @@ class Repos:
         if repo_id.count("/") != 1:
             raise RepoNotFound(f"Repository not found: {repo_id}")
         ns, name = repo_id.split("/")
-        with self._sessions() as s:
-            repo = s.scalar(select(Repo).where(Repo.type == repo_type, Repo.namespace == ns, Repo.name == name))
-        level = self.level(who, repo) if repo is not None else 0
+        repo, level = self._lookup(who, repo_type, ns, name)
         if level == 0:
             raise RepoNotFound(
                 f"Repository not found: {repo_type} {repo_id} (check the id, the repo type, and that your "
