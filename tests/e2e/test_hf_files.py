@@ -316,3 +316,33 @@ def test_transformers_style_load(repo, hub, alice, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert '"model_type": "bert"' in out.stdout and "no templates" in out.stdout
+
+
+def test_multipart_faults(lfs_hub):
+    token = lfs_hub.user("lena")
+    api = HfApi(endpoint=lfs_hub.url, token=token)
+    name = f"lena/{uniq('mp')}"
+    api.create_repo(name)
+    data = rand(11 * MiB, seed=8)
+    oid = sha256(data)
+    h = {"authorization": f"Bearer {token}", "content-type": "application/vnd.git-lfs+json"}
+    r = httpx.post(f"{lfs_hub.url}/{name}.git/info/lfs/objects/batch", headers=h, json={
+        "operation": "upload", "transfers": ["basic", "multipart"], "objects": [{"oid": oid, "size": len(data)}]})
+    assert r.json()["transfer"] == "multipart"
+    upload = r.json()["objects"][0]["actions"]["upload"]
+    part_urls = [upload["header"][str(i)] for i in (1, 2, 3)]
+    size = int(upload["header"]["chunk_size"])
+    # a short part is refused, completing with a part missing is refused
+    assert httpx.put(part_urls[0], content=data[: size - 1]).status_code == 422
+    for i, url in enumerate(part_urls[:2]):
+        r = httpx.put(url, content=data[i * size:(i + 1) * size])
+        assert r.status_code == 200 and r.headers["etag"]
+    parts = [{"partNumber": i, "etag": "x"} for i in (1, 2, 3)]
+    assert httpx.post(upload["href"], json={"oid": oid, "parts": parts}).status_code == 400
+    # a tampered part: the whole object fails its sha256 at completion and nothing is stored
+    bad = bytearray(data[2 * size:])
+    bad[0] ^= 1
+    assert httpx.put(part_urls[2], content=bytes(bad)).status_code == 200
+    assert httpx.post(upload["href"], json={"oid": oid, "parts": parts}).status_code == 422
+    assert not any(Path(lfs_hub.data_dir, "lfs").rglob(oid))
+    assert [p for p in Path(lfs_hub.data_dir, "lfs", "tmp").iterdir() if oid in p.name] == []

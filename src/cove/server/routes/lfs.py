@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, Forbidden, PayloadTooLarge, RepoNotFound, Unauthorized, Unprocessable
+from cove.errors import BadRequest, Forbidden, RepoNotFound, Unauthorized, Unprocessable
 from cove.protocol import is_sha256
 from cove.server.routes._common import base_url, hub_of, json_body
 from cove.server.routes.git import authorize, challenge
@@ -123,12 +123,14 @@ async def upload(repo_id: int, oid: str, request: Request):
 @router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}")
 async def upload_part(repo_id: int, oid: str, number: int, request: Request):
     hub, repo, grant = _grant(request, "upload", repo_id, oid)
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > hub.lfs.part_size:
-            raise PayloadTooLarge(f"Part {number} is larger than the part size {hub.lfs.part_size}")
-    etag = await run_in_threadpool(hub.lfs.receive_part, grant, number, bytes(data))
+    part = hub.lfs.part_writer(grant, number)
+    try:
+        async for chunk in request.stream():
+            part.write(chunk)
+    except BaseException:
+        part.abort()
+        raise
+    etag = part.finish()
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 

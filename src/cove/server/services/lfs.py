@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import shutil
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,39 @@ from cove.server.services.commits import Commits
 from cove.server.storage.blobs import BlobStore, BlobWriter
 
 URL_LIFETIME = 24 * 3600
+
+
+class PartWriter:
+    """Writes one part of a multipart upload at its offset, and marks it done when it is whole."""
+
+    def __init__(self, path: Path, total: int, number: int, offset: int, length: int) -> None:
+        self.path, self.number, self.offset, self.length = path, number, offset, length
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fd).st_size != total:
+            os.ftruncate(self._fd, total)
+        self.written = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, data: bytes) -> None:
+        if self.written + len(data) > self.length:
+            raise Unprocessable(f"Part {self.number} is larger than {self.length} bytes")
+        os.pwrite(self._fd, data, self.offset + self.written)
+        self._md5.update(data)
+        self.written += len(data)
+
+    def finish(self) -> str:
+        """Close; the part's ETag (its md5, as S3 answers) if it is whole."""
+        os.close(self._fd)
+        if self.written != self.length:
+            raise Unprocessable(f"Part {self.number} has {self.written} bytes, expected {self.length}")
+        Path(f"{self.path}.{self.number}.done").touch()
+        return self._md5.hexdigest()
+
+    def abort(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -118,46 +151,45 @@ class Lfs:
         writer.finish(grant.oid)
         self.commits.record_object(repo, grant.oid, grant.size)
 
-    def _parts_dir(self, grant: Grant) -> Path:
+    def _parts_path(self, grant: Grant) -> Path:
         return self.blobs.tmp_dir / f"multipart-{grant.repo_id}-{grant.oid}-{grant.sig[:16]}"
 
-    def receive_part(self, grant: Grant, number: int, data: bytes) -> str:
-        """Keep one part; returns its ETag (the md5 of the part, as S3 does)."""
+    def part_span(self, grant: Grant, number: int) -> tuple[int, int]:
+        """``(offset, length)`` of part ``number`` (1-based) in the object."""
         parts = math.ceil(grant.size / self.part_size)
         if not 1 <= number <= parts:
             raise BadRequest(f"Part {number} is out of range 1..{parts}")
-        expected = min(self.part_size, grant.size - (number - 1) * self.part_size)
-        if len(data) != expected:
-            raise Unprocessable(f"Part {number} has {len(data)} bytes, expected {expected}")
-        folder = self._parts_dir(grant)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"{number}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(folder / str(number))
-        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+        offset = (number - 1) * self.part_size
+        return offset, min(self.part_size, grant.size - offset)
+
+    def part_writer(self, grant: Grant, number: int) -> PartWriter:
+        """Where part ``number`` goes: straight to its offset in one file that becomes the object, so
+        completing an upload hashes it once and copies nothing."""
+        offset, length = self.part_span(grant, number)
+        return PartWriter(self._parts_path(grant), grant.size, number, offset, length)
 
     def complete(self, repo: Repo, grant: Grant, parts: list) -> None:
-        folder = self._parts_dir(grant)
+        data = self._parts_path(grant)
         count = math.ceil(grant.size / self.part_size)
         numbers = sorted(p.get("partNumber") for p in parts if isinstance(p, dict)) if isinstance(parts, list) else []
         if numbers != list(range(1, count + 1)):
             raise BadRequest(f"Completion must list parts 1..{count}")
-        missing = [n for n in numbers if not (folder / str(n)).is_file()]
+        missing = [n for n in numbers if not Path(f"{data}.{n}.done").exists()]
         if missing:
             raise BadRequest(f"Parts never received: {missing}")
-
-        writer = self.blobs.writer()
         try:
-            for n in numbers:
-                with open(folder / str(n), "rb") as f:
-                    while block := f.read(1 << 22):
-                        writer.write(block)
-            self.accept(repo, grant, writer)
-        except BaseException:
-            writer.discard()
-            raise
+            h = hashlib.sha256()
+            with open(data, "rb") as f:
+                while block := f.read(1 << 22):
+                    h.update(block)
+            if h.hexdigest() != grant.oid:
+                raise Unprocessable(f"LFS object {grant.oid} does not match its content (sha256 {h.hexdigest()})")
+            self.blobs.adopt(data, grant.oid)
+            self.commits.record_object(repo, grant.oid, grant.size)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            data.unlink(missing_ok=True)
+            for n in numbers:
+                Path(f"{data}.{n}.done").unlink(missing_ok=True)
 
     def verify(self, repo: Repo, oid: str, size: int) -> None:
         obj = self.commits.repo_has(repo, oid)

@@ -42,12 +42,7 @@ class BlobWriter:
             raise Unprocessable(
                 f"LFS object {expected_oid} does not match its content (sha256 {oid}, {self.size} bytes)"
             )
-        final = self._store.path(oid)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            self.path.unlink(missing_ok=True)
-        else:
-            os.replace(self.path, final)
+        self._store.adopt(self.path, oid)
         return oid
 
     def read_bytes(self) -> bytes:
@@ -79,6 +74,15 @@ class BlobStore:
 
     def size(self, oid: str) -> int:
         return self.path(oid).stat().st_size
+
+    def adopt(self, path: Path, oid: str) -> None:
+        """Move a finished, verified file (in ``tmp_dir``) into the store as ``oid``."""
+        final = self.path(oid)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            Path(path).unlink(missing_ok=True)
+        else:
+            os.replace(path, final)
 
     def writer(self) -> BlobWriter:
         return BlobWriter(self)
