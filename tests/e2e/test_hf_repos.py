@@ -318,3 +318,28 @@ def test_bad_requests_are_clean_400s(hub, alice):
     assert r.status_code == 400
     with pytest.raises(BadRequestError):
         list(api.list_models(sort="bogus"))
+
+
+def test_tree_expand_downloads_and_likes(hub, alice, bob, tmp_path):
+    from huggingface_hub import hf_hub_download
+
+    api = HfApi(endpoint=hub.url, token=alice)
+    repo = f"alice/{uniq('stats')}"
+    api.create_repo(repo)
+    commit = api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id=repo, commit_message="cfg")
+    later = api.upload_file(path_or_fileobj=b"x", path_in_repo="sub/x.txt", repo_id=repo, commit_message="later")
+    entries = {e.path: e for e in api.list_repo_tree(repo, expand=True)}
+    assert entries["config.json"].last_commit.oid == commit.oid
+    assert entries["config.json"].last_commit.title == "cfg"
+    assert entries["sub"].last_commit.oid == later.oid
+    assert entries[".gitattributes"].last_commit.title == "initial commit"
+    info = api.get_paths_info(repo, ["config.json"], expand=True)[0]
+    assert info.last_commit.oid == commit.oid
+    for i in range(2):
+        hf_hub_download(repo, "config.json", endpoint=hub.url, token=alice, cache_dir=tmp_path / str(i))
+    assert api.model_info(repo).downloads == 2
+    r = httpx.post(f"{hub.url}/api/models/{repo}/like", headers={"authorization": f"Bearer {bob}"})
+    assert r.status_code == 200
+    assert api.model_info(repo).likes == 1
+    HfApi(endpoint=hub.url, token=bob).unlike(repo)
+    assert api.model_info(repo).likes == 0

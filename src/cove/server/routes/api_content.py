@@ -49,6 +49,13 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true")
 
 
+def _add_last_commits(git, sha: str, items: list[dict]) -> None:
+    last = git.last_commits(sha, [item["path"] for item in items])
+    for item in items:
+        info = last[item["path"]]
+        item["lastCommit"] = {"id": info.id, "title": info.title, "date": iso_z(info.date)}
+
+
 @router.get("/api/{rtype}/{ns}/{name}/tree/{rest:path}")
 def tree(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name)
@@ -63,9 +70,7 @@ def tree(rtype: str, ns: str, name: str, request: Request):
     page = entries[offset: offset + size]
     items = [e.to_json() for e in page]
     if _flag(request, "expand"):
-        info = git.commit_info(sha)
-        for item in items:
-            item["lastCommit"] = {"id": info.id, "title": info.title, "date": iso_z(info.date)}
+        _add_last_commits(git, sha, items)
     return _page(request, items, offset + size, offset + size < len(entries))
 
 
@@ -88,9 +93,7 @@ async def paths_info(rtype: str, ns: str, name: str, request: Request):
     sha = git.resolve(rev)
     items = [e.to_json() for e in hub.content.paths_info(git, sha, paths)]
     if expand:
-        info = git.commit_info(sha)
-        for item in items:
-            item["lastCommit"] = {"id": info.id, "title": info.title, "date": iso_z(info.date)}
+        _add_last_commits(git, sha, items)
     return items
 
 

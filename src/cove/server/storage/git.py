@@ -270,18 +270,46 @@ class GitRepo:
                 continue
             if len(out) == limit:
                 return out, True
-            message = c.message
-            out.append(
-                CommitInfo(
-                    id=str(c.id),
-                    title=message.split("\n", 1)[0],
-                    message=message,
-                    date=datetime.fromtimestamp(c.commit_time, UTC),
-                    author=c.author.name,
-                    parents=tuple(str(p) for p in c.parent_ids),
-                )
-            )
+            out.append(self._info(c))
         return out, False
+
+    def last_commits(self, sha: str, paths: list[str], *, max_walk: int = 2000) -> dict[str, CommitInfo]:
+        """For each path, the newest commit (first-parent history from ``sha``) that changed it. Paths
+        unchanged in the last ``max_walk`` commits get the oldest commit examined."""
+        remaining = set(paths)
+        out: dict[str, CommitInfo] = {}
+        walker = self.repo.walk(sha, pygit2.enums.SortMode.TOPOLOGICAL)
+        walker.simplify_first_parent()
+
+        def oid_at(tree: pygit2.Tree | None, path: str):
+            if tree is None:
+                return None
+            try:
+                return tree[path].id
+            except KeyError:
+                return None
+
+        commit = None
+        for n, commit in enumerate(walker):
+            parent_tree = commit.parents[0].tree if commit.parents else None
+            changed = [p for p in remaining if oid_at(commit.tree, p) != oid_at(parent_tree, p)]
+            if changed:
+                info = self._info(commit)
+                for p in changed:
+                    out[p] = info
+                    remaining.discard(p)
+            if not remaining or n >= max_walk:
+                break
+        if remaining and commit is not None:
+            info = self._info(commit)
+            out.update({p: info for p in remaining})
+        return out
+
+    @staticmethod
+    def _info(c: pygit2.Commit) -> CommitInfo:
+        return CommitInfo(id=str(c.id), title=c.message.split("\n", 1)[0], message=c.message,
+                          date=datetime.fromtimestamp(c.commit_time, UTC), author=c.author.name,
+                          parents=tuple(str(p) for p in c.parent_ids))
 
     def commit_info(self, sha: str) -> CommitInfo:
         return self.log(sha, limit=1)[0][0]
