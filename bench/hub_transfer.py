@@ -118,11 +118,12 @@ def main() -> None:
                 stop_server(server)
             print(f"server ({mode}) peak RSS: {server_rss:.0f} MB", flush=True)
         print()
-        print(f"{'transfer':44} {'MB/s':>9} {'copy MB/s':>10} {'ratio':>7} {'client RSS MB':>14}")
+        print(f"{'transfer':44} {'seconds':>8} {'speed':>12} {'plain copy':>12} {'ratio':>7} {'client RSS MB':>14}")
         for label, mb, result, copy_s in rows:
-            speed = mb / result["seconds"]
-            copy = mb / copy_s
-            print(f"{label:44} {speed:9.1f} {copy:10.1f} {speed / copy:7.2f} {result['peak_rss_mb']:14.0f}")
+            unit, amount = ("files/s", args.files) if "files" in label else ("MB/s", mb)
+            speed, copy = amount / result["seconds"], amount / copy_s
+            print(f"{label:44} {result['seconds']:8.2f} {speed:7.1f} {unit:>4} {copy:7.1f} {unit:>4} "
+                  f"{speed / copy:7.2f} {result['peak_rss_mb']:14.0f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

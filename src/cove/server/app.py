@@ -10,7 +10,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound
-from cove.server.routes import api_content, api_repos, commit, git, lfs, resolve, web, web_account, web_repo
+from cove.server.routes import (
+    api_content,
+    api_repos,
+    commit,
+    git,
+    lfs,
+    resolve,
+    viewer,
+    web,
+    web_account,
+    web_repo,
+)
 from cove.server.routes._common import error_response
 from cove.server.services import Hub
 from cove.server.settings import Settings
@@ -18,7 +29,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, web_account, web_repo, web)
+ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, viewer, web_account, web_repo, web)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:

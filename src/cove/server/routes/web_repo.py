@@ -25,6 +25,7 @@ from cove.formats.cards import split_card
 from cove.protocol import check_path
 from cove.server.db import Repo
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
+from cove.server.routes.viewer import page_context as dataset_viewer
 from cove.server.routes.web import WebRoute, not_found, render, repo_href, rev_segment
 from cove.server.storage.git import GitRepo
 
@@ -125,7 +126,8 @@ def card(ns: str, name: str, request: Request):
     info = git.commit_info(sha)
     tags = hub.content.card(git, sha, repo)["tags"]
     return render(request, "repo_card.html", **_context(request, repo, git, "card"), sha=sha, commit=info,
-                  meta=meta, card_html=html, card_error=error, has_readme=readme is not None, tags=tags)
+                  meta=meta, card_html=html, card_error=error, has_readme=readme is not None, tags=tags,
+                  viewer=dataset_viewer(request, repo, git, sha) if repo.type == "dataset" else None)
 
 
 # -- files ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from cove.protocol import check_name_part
 from cove.server.db import Account, Membership, Token, WebSession, utcnow
 
 ROLES = ("read", "write", "admin")
+TOKEN_TTL = 5.0  # seconds a verified token is remembered
 TOKEN_PREFIX = "cove_"
 RESERVED_NAMES = {"api", "datasets", "spaces", "models", "settings", "login", "logout", "new", "static",
                   "search", "organizations", "docs", "join"}
@@ -65,6 +67,9 @@ def check_password(password: str, stored: str) -> bool:
 class Accounts:
     def __init__(self, sessions: sessionmaker) -> None:
         self._sessions = sessions
+        #: token hash -> (Principal, monotonic expiry): saves a query on most requests. Revoking in this
+        #: process clears it at once; a token revoked by another process stops working within TOKEN_TTL.
+        self._token_cache: dict[str, tuple[Principal, float]] = {}
 
     # -- accounts --------------------------------------------------------------------------------
 
@@ -181,12 +186,17 @@ class Accounts:
             if t is None or t.user_id != user_id:
                 raise Forbidden("No such token")
             s.delete(t)
+        self._token_cache.clear()
 
     def authenticate_token(self, value: str) -> Principal:
+        key = _sha256(value)
+        hit = self._token_cache.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
         with self._sessions.begin() as s:
             row = s.execute(
                 select(Token, Account).join(Account, Account.id == Token.user_id)
-                .where(Token.token_hash == _sha256(value))
+                .where(Token.token_hash == key)
             ).first()
             if row is None:
                 raise Unauthorized("Invalid credentials in Authorization header")
@@ -194,8 +204,11 @@ class Accounts:
             now = utcnow()
             if tok.last_used_at is None or now - tok.last_used_at > timedelta(minutes=1):
                 tok.last_used_at = now
-            return Principal(acc.id, acc.name, acc.is_admin, tok.role, tok.name,
-                             tok.created_at.isoformat())
+            who = Principal(acc.id, acc.name, acc.is_admin, tok.role, tok.name, tok.created_at.isoformat())
+        if len(self._token_cache) > 10_000:
+            self._token_cache.clear()
+        self._token_cache[key] = (who, time.monotonic() + TOKEN_TTL)
+        return who
 
     def authenticate_password(self, name: str, password: str) -> Principal | None:
         with self._sessions() as s:

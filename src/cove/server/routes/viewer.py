@@ -1,0 +1,86 @@
+"""The dataset viewer's API, and the context of the viewer shown on a dataset's card page.
+
+``GET /api/datasets/{ns}/{name}/info?revision=`` -> configs, splits, features, row counts and sizes.
+``GET /api/datasets/{ns}/{name}/rows?config=&split=&offset=&length=&revision=`` -> one page of rows
+(at most 100) in the shape of Hugging Face's dataset viewer (``features``, ``rows`` with ``row_idx``,
+``num_rows_total``). Both read Parquet footers and only the row groups a page needs. A private repo
+is a 404 to whoever may not read it (``hub.repos.get``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from cove.errors import BadRequest, EntryNotFound
+from cove.server.db import Repo
+from cove.server.routes._common import hub_of, principal
+from cove.server.services.viewer import DatasetViewer
+from cove.server.storage.git import GitRepo
+
+router = APIRouter()
+PAGE_ROWS = 20  # rows per page on the web page
+
+
+def _viewer(request: Request, ns: str, name: str, revision: str) -> DatasetViewer:
+    hub = hub_of(request)
+    repo = hub.repos.get(principal(request), "dataset", f"{ns}/{name}")
+    git = hub.repos.open_git(repo)
+    return DatasetViewer(hub.content, git, git.resolve(revision))
+
+
+@router.get("/api/datasets/{ns}/{name}/info")
+def info(ns: str, name: str, request: Request, revision: str = "main"):
+    return JSONResponse(_viewer(request, ns, name, revision).info())
+
+
+@router.get("/api/datasets/{ns}/{name}/rows")
+def rows(ns: str, name: str, request: Request, config: str | None = None, split: str | None = None,
+         offset: int = 0, length: int = 100, revision: str = "main"):
+    return JSONResponse(_viewer(request, ns, name, revision).rows(config, split, offset, length))
+
+
+# -- the web page -----------------------------------------------------------------------------------
+
+
+def type_label(feature: dict | list) -> str:
+    """A short name for a feature's JSON form: ``string``, ``ClassLabel(3)``, ``list<int32>``, ``Image``."""
+    if isinstance(feature, list):
+        return f"list<{type_label(feature[0])}>"
+    kind = feature.get("_type")
+    if kind is None:
+        return "struct{" + ", ".join(feature) + "}"
+    if kind == "Value":
+        return feature["dtype"]
+    if kind == "ClassLabel":
+        return f"ClassLabel({len(feature.get('names') or [])})"
+    if kind in ("List", "LargeList", "Sequence"):
+        return f"list<{type_label(feature['feature'])}>"
+    return kind
+
+
+def page_context(request: Request, repo: Repo, git: GitRepo, sha: str) -> dict | None:
+    """What the viewer on a dataset card page shows (``?config=&split=&offset=`` pick the page);
+    None when the dataset has no Parquet files."""
+    viewer = DatasetViewer(hub_of(request).content, git, sha)
+    params = request.query_params
+    try:
+        offset = max(0, int(params.get("offset") or 0))
+    except ValueError:
+        offset = 0
+    try:
+        described = viewer.info()["dataset_info"]
+        if not described:
+            return None
+        page = viewer.rows(params.get("config"), params.get("split"), offset, PAGE_ROWS)
+    except (EntryNotFound, BadRequest) as e:
+        return {"error": str(e)}
+    config = described[page["config"]]
+    return {
+        "configs": {name: list(c["splits"]) for name, c in described.items()},
+        "config": page["config"], "split": page["split"],
+        "splits": config["splits"], "features": [(f["name"], type_label(f["type"])) for f in page["features"]],
+        "rows": page["rows"], "offset": offset, "total": page["num_rows_total"], "page": PAGE_ROWS,
+        "prev": max(0, offset - PAGE_ROWS) if offset > 0 else None,
+        "next": offset + PAGE_ROWS if offset + PAGE_ROWS < page["num_rows_total"] else None,
+    }

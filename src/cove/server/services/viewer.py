@@ -1,0 +1,188 @@
+"""The dataset viewer: configs, splits, features, row counts and sizes, and pages of rows of a dataset
+repo's Parquet files at one commit.
+
+Which files make which config and split is decided as ``load_dataset`` decides it
+(:mod:`cove.datasets.layout`: the card's ``configs``, else file naming). Only Parquet footers and the
+row groups that overlap the requested page are read: an LFS file is opened in place in the blob
+store (pyarrow maps it), a small regular file is read from git.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+from dataclasses import dataclass
+
+from cove.errors import BadRequest, EntryNotFound
+from cove.server.services.content import Content
+from cove.server.storage.git import GitRepo
+
+MAX_PAGE = 100
+MAX_CELL = 2000  # characters of a string cell shown before it is truncated
+MAX_IMAGE = 512 * 1024  # bytes of an image inlined as a data URL
+
+
+@dataclass(frozen=True)
+class SplitFile:
+    path: str
+    size: int
+    num_rows: int
+
+
+class DatasetViewer:
+    """Reads one commit of a dataset repo. Build one per request: it holds no state between them."""
+
+    def __init__(self, content: Content, git: GitRepo, sha: str) -> None:
+        self.content, self.git, self.sha = content, git, sha
+
+    # -- layout -----------------------------------------------------------------------------------
+
+    def _card(self) -> dict:
+        from cove.formats.cards import split_card
+
+        entry = self.git.get_entry(self.sha, "README.md")
+        if entry is None or entry.lfs_oid is not None:
+            return {}
+        try:
+            return split_card(self.git.read_blob(entry.oid).decode("utf-8", "replace"))[0]
+        except ValueError:
+            return {}
+
+    def configs(self) -> tuple[dict[str, dict[str, list[str]]], dict]:
+        """``({config: {split: [parquet paths]}}, card)``; configs without Parquet files are left out."""
+        from cove.datasets.layout import resolve_configs
+
+        files = [e.path for e in self.git.list_tree(self.sha, "", recursive=True) if e.type == "file"]
+        card = self._card()
+        parquet = [p for p in files if p.lower().endswith(".parquet")]
+        out = {}
+        for name, splits in resolve_configs(files, card).items():
+            kept = {s: [p for p in fs if p.lower().endswith(".parquet")] for s, fs in splits.items()}
+            kept = {s: fs for s, fs in kept.items() if fs}
+            if kept:
+                out[name] = kept
+        if not out and parquet:  # a repo whose other files outnumber its Parquet ones
+            out = {name: splits for name, splits in resolve_configs(parquet, {}).items()}
+        return out, card
+
+    def _open(self, path: str):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        body = self.content.file(self.git, self.sha, path)
+        source = str(body.path) if body.path is not None else pa.BufferReader(body.data)
+        try:
+            return pq.ParquetFile(source, memory_map=body.path is not None), body.entry.size
+        except (pa.ArrowInvalid, OSError) as e:
+            raise BadRequest(f"{path} is not a readable Parquet file: {e}") from None
+
+    def _pick(self, config: str | None, split: str | None) -> tuple[str, str, list[str], dict]:
+        configs, card = self.configs()
+        if not configs:
+            raise EntryNotFound("This dataset has no Parquet files to show")
+        config = config or ("default" if "default" in configs else next(iter(configs)))
+        if config not in configs:
+            raise EntryNotFound(f"Unknown config {config!r}: the dataset has {sorted(configs)}")
+        split = split or ("train" if "train" in configs[config] else next(iter(configs[config])))
+        if split not in configs[config]:
+            raise EntryNotFound(f"Unknown split {split!r} of config {config!r}: {sorted(configs[config])}")
+        return config, split, configs[config][split], card
+
+    # -- info and rows ----------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        """``{"dataset_info": {config: {"features", "splits": {split: {num_examples, num_bytes, files}}}}}``."""
+        from cove.datasets.features import Features
+        from cove.datasets.layout import card_features
+
+        configs, card = self.configs()
+        out = {}
+        for name, splits in configs.items():
+            features, described = card_features(card, name), {}
+            for split, paths in splits.items():
+                files = []
+                for path in paths:
+                    pf, size = self._open(path)
+                    features = features or Features.from_arrow_schema(pf.schema_arrow)
+                    files.append(SplitFile(path, size, pf.metadata.num_rows))
+                described[split] = {"name": split, "num_examples": sum(f.num_rows for f in files),
+                                    "num_bytes_parquet_files": sum(f.size for f in files),
+                                    "files": [f.path for f in files]}
+            out[name] = {"config_name": name, "features": features.to_dict() if features else {},
+                         "splits": described,
+                         "download_size": sum(s["num_bytes_parquet_files"] for s in described.values())}
+        return {"dataset_info": out}
+
+    def rows(self, config: str | None, split: str | None, offset: int, length: int) -> dict:
+        """Rows ``offset .. offset+length`` of a split, reading only the row groups they fall in."""
+        import pyarrow as pa
+
+        from cove.datasets.features import Features, Image
+
+        if offset < 0 or not 0 < length <= MAX_PAGE:
+            raise BadRequest(f"offset must be >= 0 and length in 1..{MAX_PAGE}")
+        config, split, paths, _ = self._pick(config, split)
+        pieces, total, features = [], 0, None
+        want_lo, want_hi = offset, offset + length
+        for path in paths:
+            pf, _ = self._open(path)  # the footer only
+            features = features or Features.from_arrow_schema(pf.schema_arrow)
+            lo, total = total, total + pf.metadata.num_rows
+            if total <= want_lo or lo >= want_hi:
+                continue
+            for g in range(pf.metadata.num_row_groups):
+                hi = lo + pf.metadata.row_group(g).num_rows
+                if hi > want_lo and lo < want_hi:
+                    a, b = max(want_lo, lo) - lo, min(want_hi, hi) - lo
+                    pieces.append(pf.read_row_group(g).slice(a, b - a))
+                lo = hi
+        rows = pa.concat_tables(pieces, promote_options="permissive").to_pylist() if pieces else []
+        images = {k for k, f in (features or {}).items() if isinstance(f, Image)}
+        out_rows = []
+        for i, row in enumerate(rows):
+            cells, truncated = {}, []
+            for key, value in row.items():
+                cells[key], cut = _cell(value, key in images)
+                if cut:
+                    truncated.append(key)
+            out_rows.append({"row_idx": offset + i, "row": cells, "truncated_cells": truncated})
+        return {"config": config, "split": split,
+                "features": [{"feature_idx": i, "name": k, "type": v}
+                             for i, (k, v) in enumerate((features.to_dict() if features else {}).items())],
+                "rows": out_rows, "num_rows_total": total, "num_rows_per_page": length,
+                "partial": False}
+
+
+def _image_src(value: dict) -> str | None:
+    data = value.get("bytes") if isinstance(value, dict) else None
+    if not data or len(data) > MAX_IMAGE:
+        return None
+    kind = "png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "gif" if data[:4] == b"GIF8" else \
+        "webp" if data[8:12] == b"WEBP" else "jpeg"
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+
+
+def _cell(value, is_image: bool):
+    """A cell as JSON: images as ``{"src": data URL}``, bytes as a note, long text cut; -> (cell, truncated)."""
+    if is_image:
+        return ({"src": _image_src(value)} if value is not None else None), False
+    if isinstance(value, str):
+        return (value[:MAX_CELL], True) if len(value) > MAX_CELL else (value, False)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>", True
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat(), False
+    if isinstance(value, decimal.Decimal | datetime.timedelta):
+        return str(value), False
+    if isinstance(value, dict):
+        cut = False
+        out = {}
+        for k, v in value.items():
+            out[k], c = _cell(v, False)
+            cut = cut or c
+        return out, cut
+    if isinstance(value, list):
+        items = [_cell(v, False) for v in value[:100]]
+        return [c for c, _ in items], len(value) > 100 or any(t for _, t in items)
+    return value, False
