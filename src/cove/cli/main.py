@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cove.cli import accounts, serve
+from cove.cli import accounts, hub, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.register(sub)
     accounts.register(sub)
+    hub.register(sub)
     return parser
 
 
