@@ -36,3 +36,13 @@ def test_line_budget():
     big = [(p.relative_to(ROOT), n) for p in (ROOT / "src").rglob("*.py")
            if (n := len(p.read_text().splitlines())) > LINE_BUDGET]
     assert big == [], f"files over {LINE_BUDGET} lines: split them by concern (STYLE.md): {big}"
+
+
+def test_public_names_resolve_lazily():
+    code = ("import sys, cove\n"
+            "assert 'torch' not in sys.modules and 'pyarrow' not in sys.modules\n"
+            "for name in cove.__all__:\n"
+            "    getattr(cove, name)\n"
+            "print('ok')")
+    proc = run(sys.executable, "-c", code)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]

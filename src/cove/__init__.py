@@ -1,0 +1,43 @@
+"""Cove: a self-hostable Hugging Face — the Hub server, its client, and the ML stack that uses it.
+
+The public names resolve lazily, so ``import cove`` is instant and never imports torch, pyarrow or the
+server: ``cove.AutoModelForCausalLM`` imports the models package on first use, and so on.
+
+    from cove import AutoModelForCausalLM, AutoTokenizer, load_dataset
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
+           "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForCausalLM",
+           "PretrainedConfig", "PreTrainedModel")
+_EXPORTS: dict[str, str] = {
+    **{name: "cove.models" for name in _MODELS},
+    "AutoTokenizer": "cove.tokenizers",
+    "Tokenizer": "cove.tokenizers",
+    "Dataset": "cove.datasets",
+    "DatasetDict": "cove.datasets",
+    "IterableDataset": "cove.datasets",
+    "load_dataset": "cove.datasets",
+    "load_from_disk": "cove.datasets",
+    "HubApi": "cove.hub",
+    "snapshot_download": "cove.hub",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cove' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,83 @@
+"""Attention dispatch and masks: one call to ``scaled_dot_product_attention`` for every model.
+
+Masks are boolean, True where a query may attend to a key, shaped (B or 1, 1, T_q, T_k) to broadcast
+over heads. A query row with no allowed key (a padding token under a causal mask) would make SDPA
+return NaN; such rows are opened fully instead: their outputs are padding and never used.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def padding_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, T_k) of 1/0 -> (B, 1, 1, T_k) bool, or None when nothing is padded."""
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    return attention_mask.bool()[:, None, None, :]
+
+
+def causal_mask(
+    attention_mask: torch.Tensor | None,
+    *,
+    q_len: int,
+    start: int,
+    sliding_window: int | None = None,
+    device: torch.device,
+) -> torch.Tensor | None:
+    """The mask for queries at positions ``start .. start+q_len`` over keys ``0 .. start+q_len``.
+
+    Args:
+        attention_mask: (B, start + q_len) of 1/0 covering the cached and the new tokens, or None.
+        sliding_window: keys further back than this many positions are hidden (Mistral).
+
+    Returns None when plain ``is_causal`` suffices (no padding, no cache offset, no window).
+    """
+    k_len = start + q_len
+    if (attention_mask is None or bool(attention_mask.all())) and start == 0 and sliding_window is None:
+        return None
+    q_pos = torch.arange(start, k_len, device=device)[:, None]
+    k_pos = torch.arange(k_len, device=device)[None, :]
+    mask = k_pos <= q_pos  # (T_q, T_k)
+    if sliding_window is not None:
+        mask = mask & (k_pos > q_pos - sliding_window)
+    mask = mask[None, None]  # (1, 1, T_q, T_k)
+    if attention_mask is not None:
+        mask = mask & attention_mask.bool()[:, None, None, :k_len]
+    return mask | ~mask.any(dim=-1, keepdim=True)
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    causal: bool,
+    dropout: float = 0.0,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """SDPA over q (B, H, T_q, D) and k, v (B, H_kv, T_k, D); grouped-query heads are repeated.
+
+    ``causal`` applies only when ``mask`` is None (the mask already encodes causality otherwise).
+    """
+    if k.shape[1] != q.shape[1]:
+        groups = q.shape[1] // k.shape[1]
+        k = k.repeat_interleave(groups, dim=1)
+        v = v.repeat_interleave(groups, dim=1)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal and mask is None, scale=scale
+    )
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, T, H*D) -> (B, H, T, D)."""
+    b, t, _ = x.shape
+    return x.view(b, t, heads, -1).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, T, D) -> (B, T, H*D)."""
+    b, h, t, d = x.shape
+    return x.transpose(1, 2).reshape(b, t, h * d)

@@ -1,0 +1,409 @@
+"""Llama (Touvron et al., 2023, arXiv:2302.13971), also serving Mistral and Qwen2 checkpoints, whose
+weights are interchangeable with Llama's up to three differences written in their configs: a sliding
+attention window (Mistral; Qwen2 when ``use_sliding_window``), biases on q/k/v (Qwen2), and RoPE
+scaling (linear, llama3). Matches transformers' ``modeling_llama`` / ``_mistral`` / ``_qwen2`` with
+SDPA attention and grouped-query heads; parameter names are the checkpoint keys.
+
+``forward(input_ids, attention_mask, position_ids, cache)``: ids (B, T); mask (B, past + T) of 1/0;
+positions default to ``past .. past+T``; ``cache`` a :class:`KVCache` from ``make_cache``.
+
+The end of the file maps a llama.cpp GGUF file onto this model (names, config, q/k row order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from cove.models._shared import rope
+from cove.models._shared.activations import activation
+from cove.models._shared.attention import attend, causal_mask, merge_heads, split_heads
+from cove.models._shared.kv_cache import KVCache
+from cove.models._shared.pooling import last_token
+from cove.models.configuration import PretrainedConfig
+from cove.models.modeling import PreTrainedModel
+
+if TYPE_CHECKING:
+    from cove.formats.gguf import GGUFFile
+
+
+@dataclass
+class LlamaConfig(PretrainedConfig):
+    """config.json of a Llama model; defaults are Llama-2-7B's.
+
+    RoPE is read from ``rope_parameters`` (transformers 5) or ``rope_theta`` + ``rope_scaling`` (older).
+    """
+
+    model_type = "llama"
+
+    vocab_size: int = 32000
+    hidden_size: int = 4096
+    intermediate_size: int = 11008
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 32
+    num_key_value_heads: int | None = None
+    head_dim: int | None = None
+    hidden_act: str = "silu"
+    max_position_embeddings: int = 2048
+    rms_norm_eps: float = 1e-6
+    rope_theta: float | None = None
+    rope_scaling: dict[str, Any] | None = None
+    rope_parameters: dict[str, Any] | None = None
+    attention_bias: bool = False
+    mlp_bias: bool = False
+    attention_dropout: float = 0.0
+    sliding_window: int | None = None
+    layer_types: list[str] | None = None
+    tie_word_embeddings: bool = False
+    bos_token_id: int | None = 1
+    eos_token_id: int | list[int] | None = 2
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_key_value_heads or self.num_attention_heads
+
+    @property
+    def dim_per_head(self) -> int:
+        return self.head_dim or self.hidden_size // self.num_attention_heads
+
+    @property
+    def rope(self) -> tuple[float, dict[str, Any] | None]:
+        """(theta, scaling) whichever spelling the config uses."""
+        if self.rope_parameters is not None:
+            return float(self.rope_parameters.get("rope_theta", 10000.0)), self.rope_parameters
+        return float(self.rope_theta or 10000.0), self.rope_scaling
+
+    @property
+    def qkv_bias(self) -> bool:
+        return self.attention_bias
+
+    @property
+    def o_bias(self) -> bool:
+        return self.attention_bias
+
+    def layer_window(self, layer: int) -> int | None:
+        """The sliding window of ``layer``, or None for full attention."""
+        if self.layer_types is not None:
+            return self.sliding_window if self.layer_types[layer] == "sliding_attention" else None
+        return None
+
+
+@dataclass
+class MistralConfig(LlamaConfig):
+    """Mistral: Llama with a sliding window on every layer (unless ``layer_types`` says otherwise)."""
+
+    model_type = "mistral"
+
+    sliding_window: int | None = 4096
+    max_position_embeddings: int = 32768
+
+    def layer_window(self, layer: int) -> int | None:
+        return super().layer_window(layer) if self.layer_types is not None else self.sliding_window
+
+
+@dataclass
+class Qwen2Config(LlamaConfig):
+    """Qwen2: Llama with biases on q/k/v (not o), and a window on layers >= ``max_window_layers``
+    only when ``use_sliding_window``."""
+
+    model_type = "qwen2"
+
+    vocab_size: int = 151936
+    max_position_embeddings: int = 32768
+    use_sliding_window: bool = False
+    max_window_layers: int = 28
+    bos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
+
+    @property
+    def qkv_bias(self) -> bool:
+        return True
+
+    @property
+    def o_bias(self) -> bool:
+        return False
+
+    def layer_window(self, layer: int) -> int | None:
+        if self.layer_types is not None:
+            return super().layer_window(layer)
+        return self.sliding_window if self.use_sliding_window and layer >= self.max_window_layers else None
+
+
+# --- layers ------------------------------------------------------------------------------------
+
+
+class LlamaRMSNorm(nn.Module):
+    """x / rms(x) * weight, computed in float32 (Zhang & Sennrich, 2019)."""
+
+    def __init__(self, size: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(x.dtype)
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, config: LlamaConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.heads, self.kv_heads, d = config.num_attention_heads, config.kv_heads, config.dim_per_head
+        self.dropout_p = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, self.heads * d, bias=config.qkv_bias)
+        self.k_proj = nn.Linear(config.hidden_size, self.kv_heads * d, bias=config.qkv_bias)
+        self.v_proj = nn.Linear(config.hidden_size, self.kv_heads * d, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(self.heads * d, config.hidden_size, bias=config.o_bias)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos_sin: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+        cache: KVCache | None,
+    ) -> torch.Tensor:
+        q = split_heads(self.q_proj(x), self.heads)  # (B, H, T, D)
+        k = split_heads(self.k_proj(x), self.kv_heads)  # (B, H_kv, T, D)
+        v = split_heads(self.v_proj(x), self.kv_heads)
+        q, k = rope.apply(q, *cos_sin), rope.apply(k, *cos_sin)
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, k, v)
+        out = attend(q, k, v, mask, causal=True, dropout=self.dropout_p if self.training else 0.0)
+        return self.o_proj(merge_heads(out))
+
+
+class LlamaMLP(nn.Module):
+    """SwiGLU (Shazeer, 2020): down(act(gate(x)) * up(x))."""
+
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__()
+        h, i, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
+        self.gate_proj = nn.Linear(h, i, bias=bias)
+        self.up_proj = nn.Linear(h, i, bias=bias)
+        self.down_proj = nn.Linear(i, h, bias=bias)
+        self.act = activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(self, config: LlamaConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.window = config.layer_window(layer_idx)
+        self.self_attn = LlamaAttention(config, layer_idx)
+        self.mlp = LlamaMLP(config)
+        self.input_layernorm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.post_attention_layernorm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos_sin: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+        cache: KVCache | None,
+    ) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos_sin, mask, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+class LlamaPreTrainedModel(PreTrainedModel):
+    config_class = LlamaConfig
+    base_model_prefix = "model"
+    ignored_keys = (r"rotary_emb\.inv_freq$",)
+
+    def make_cache(
+        self,
+        batch_size: int,
+        max_length: int,
+        *,
+        dtype: torch.dtype | None = None,
+        device: torch.device | None = None,
+    ) -> KVCache:
+        """A static cache for ``batch_size`` sequences of up to ``max_length`` tokens."""
+        c = self.config
+        return KVCache(
+            num_layers=c.num_hidden_layers,
+            batch_size=batch_size,
+            num_kv_heads=c.kv_heads,
+            head_dim=c.dim_per_head,
+            max_length=max_length,
+            dtype=dtype or self.dtype,
+            device=device or self.device,
+        )
+
+
+class LlamaModel(LlamaPreTrainedModel):
+    """The decoder stack: (B, T) ids -> (B, T, hidden) states after the final norm."""
+
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = LlamaRMSNorm(config.hidden_size, config.rms_norm_eps)
+        theta, scaling = config.rope
+        self.rope_theta, self.rope_scaling = theta, scaling
+        rope.inv_freq(
+            config.dim_per_head, theta, scaling
+        )  # an unsupported scaling fails here, not in forward
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        start = cache.length if cache is not None else 0
+        t, device = input_ids.shape[1], input_ids.device
+        if position_ids is None:
+            position_ids = torch.arange(start, start + t, device=device)[None]
+        x = self.embed_tokens(input_ids)
+        freqs = rope.inv_freq(self.config.dim_per_head, self.rope_theta, self.rope_scaling)
+        cos_sin = rope.cos_sin(freqs, position_ids, x.dtype)
+        masks: dict[int | None, torch.Tensor | None] = {}
+        for layer in self.layers:
+            if layer.window not in masks:
+                masks[layer.window] = causal_mask(
+                    attention_mask, q_len=t, start=start, sliding_window=layer.window, device=device
+                )
+            x = layer(x, cos_sin, masks[layer.window], cache)
+        if cache is not None:
+            cache.advance(t)
+        return self.norm(x)
+
+
+class LlamaForCausalLM(LlamaPreTrainedModel):
+    """(B, T) ids -> (B, T, vocab) next-token logits."""
+
+    tied_weights = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__(config)
+        self.model = LlamaModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        return self.lm_head(self.model(input_ids, attention_mask, position_ids, cache))
+
+
+class LlamaForSequenceClassification(LlamaPreTrainedModel):
+    """(B, T) ids -> (B, num_labels) logits at each row's last non-padding token."""
+
+    def __init__(self, config: LlamaConfig) -> None:
+        super().__init__(config)
+        self.model = LlamaModel(config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        hidden = self.model(input_ids, attention_mask, position_ids)
+        return self.score(last_token(hidden, input_ids, self.config.pad_token_id))
+
+
+# --- registry entries --------------------------------------------------------------------------
+
+CONFIGS = {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}
+MODELS = {
+    "base": LlamaModel,
+    "causal-lm": LlamaForCausalLM,
+    "sequence-classification": LlamaForSequenceClassification,
+}
+
+
+# --- GGUF (llama.cpp) --------------------------------------------------------------------------
+
+#: llama.cpp tensor names -> checkpoint keys (``{i}`` is the layer).
+GGUF_NAMES = {
+    "token_embd.weight": "model.embed_tokens.weight",
+    "output_norm.weight": "model.norm.weight",
+    "output.weight": "lm_head.weight",
+    "blk.{i}.attn_q.weight": "model.layers.{i}.self_attn.q_proj.weight",
+    "blk.{i}.attn_k.weight": "model.layers.{i}.self_attn.k_proj.weight",
+    "blk.{i}.attn_v.weight": "model.layers.{i}.self_attn.v_proj.weight",
+    "blk.{i}.attn_q.bias": "model.layers.{i}.self_attn.q_proj.bias",
+    "blk.{i}.attn_k.bias": "model.layers.{i}.self_attn.k_proj.bias",
+    "blk.{i}.attn_v.bias": "model.layers.{i}.self_attn.v_proj.bias",
+    "blk.{i}.attn_output.weight": "model.layers.{i}.self_attn.o_proj.weight",
+    "blk.{i}.ffn_gate.weight": "model.layers.{i}.mlp.gate_proj.weight",
+    "blk.{i}.ffn_up.weight": "model.layers.{i}.mlp.up_proj.weight",
+    "blk.{i}.ffn_down.weight": "model.layers.{i}.mlp.down_proj.weight",
+    "blk.{i}.attn_norm.weight": "model.layers.{i}.input_layernorm.weight",
+    "blk.{i}.ffn_norm.weight": "model.layers.{i}.post_attention_layernorm.weight",
+}
+
+
+def config_from_gguf(gguf: GGUFFile) -> LlamaConfig:
+    """A LlamaConfig from a GGUF file's ``llama.*`` and ``tokenizer.ggml.*`` metadata."""
+    m = gguf.metadata
+    arch = m["general.architecture"]
+
+    def get(key: str, default: Any = None) -> Any:
+        return m.get(f"{arch}.{key}", default)
+
+    heads = get("attention.head_count")
+    hidden = get("embedding_length")
+    vocab = get("vocab_size") or len(m["tokenizer.ggml.tokens"])
+    cls = CONFIGS.get(arch, LlamaConfig)
+    return cls(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=get("feed_forward_length"),
+        num_hidden_layers=get("block_count"),
+        num_attention_heads=heads,
+        num_key_value_heads=get("attention.head_count_kv", heads),
+        head_dim=get("attention.key_length", hidden // heads),
+        max_position_embeddings=get("context_length", 2048),
+        rms_norm_eps=get("attention.layer_norm_rms_epsilon", 1e-6),
+        rope_theta=get("rope.freq_base", 10000.0),
+        tie_word_embeddings="output.weight" not in gguf.tensors,
+        bos_token_id=m.get("tokenizer.ggml.bos_token_id"),
+        eos_token_id=m.get("tokenizer.ggml.eos_token_id"),
+        pad_token_id=m.get("tokenizer.ggml.padding_token_id"),
+        dtype="float32",
+    )
+
+
+def unpermute(w: torch.Tensor, heads: int) -> torch.Tensor:
+    """Undo llama.cpp's q/k row order (interleaved pairs per head) for ``rotate_half`` RoPE:
+    rows viewed as (heads, head_dim/2, 2) get their last two axes swapped back."""
+    rows = w.shape[0]
+    return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def weights_from_gguf(gguf: GGUFFile, config: LlamaConfig) -> dict[str, torch.Tensor]:
+    """Every GGUF tensor dequantized to float32 under its checkpoint key, q/k rows restored."""
+    names = {}
+    for i in range(config.num_hidden_layers):
+        names.update({g.format(i=i): k.format(i=i) for g, k in GGUF_NAMES.items() if "{i}" in g})
+    names.update({g: k for g, k in GGUF_NAMES.items() if "{i}" not in g})
+    permuted = config.model_type in ("llama", "mistral")  # llama.cpp permutes only for its "llama" arch
+    out = {}
+    for name in gguf.tensors:
+        key = names.get(name, name)
+        w = gguf.dequantize(name)
+        if permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
+            w = unpermute(w, config.num_attention_heads)
+        elif permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
+            w = unpermute(w, config.kv_heads)
+        out[key] = w
+    return out

@@ -1,0 +1,375 @@
+"""PreTrainedModel: build a model from config.json and weights, save it, push it.
+
+Loading builds the module tree on the ``meta`` device (no memory, no random init), then assigns
+every parameter from the checkpoint. With safetensors and a matching dtype on CPU, a parameter *is*
+a view on the mapped file, so peak memory stays near one copy of the weights (pages load lazily).
+Names are a strict match with the checkpoint's keys; the only adaptation is the base-model prefix
+(``bert.`` ...) that transformers adds or drops when a head model meets a base checkpoint, as it does.
+
+Missing keys are initialised (as a new head is) and, with unexpected keys, reported by name in
+``model.loading_info`` and the log. Pickled ``.bin`` weights load only with ``allow_pickle=True``,
+and then through ``torch.load(weights_only=True)``: no code in a download runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import nn
+
+from cove.errors import CoveError
+from cove.formats import safetensors as st
+from cove.formats.config import config_path, read_json
+from cove.models._shared.init import SkipInit
+from cove.models.configuration import PretrainedConfig
+
+logger = logging.getLogger(__name__)
+
+PICKLE_FILE = "pytorch_model.bin"
+PICKLE_INDEX = "pytorch_model.bin.index.json"
+
+
+class ModelLoadError(CoveError, ValueError):
+    """Weights cannot be loaded into the model as asked.
+
+    Example: ``ModelLoadError: bert.pooler.dense.weight has shape (32, 32) in the checkpoint but
+    (64, 64) in the model`` or ``ModelLoadError: /m has only pytorch_model.bin; pass allow_pickle=True``
+    """
+
+    status = 422
+    code = "Unprocessable"
+
+
+@dataclass
+class LoadingInfo:
+    """What ``from_pretrained`` did not match: model parameters the checkpoint lacked (initialised
+    anew) and checkpoint tensors the model has no place for (ignored)."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+def resolve_dtype(torch_dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """``"bfloat16"`` / ``torch.bfloat16`` -> ``torch.bfloat16``; ``"auto"`` and None -> None."""
+    if torch_dtype is None or torch_dtype == "auto":
+        return None
+    if isinstance(torch_dtype, torch.dtype):
+        return torch_dtype
+    dtype = getattr(torch, str(torch_dtype).removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {torch_dtype!r}")
+    return dtype
+
+
+def model_files(*, allow_pickle: bool = False, gguf_file: str | None = None) -> list[str]:
+    """The file patterns a model needs from a Hub repo (tokenizer files and others are left out)."""
+    if gguf_file is not None:
+        return [gguf_file, "*.json"]
+    return ["*.json", "*.safetensors", *(["*.bin"] if allow_pickle else [])]
+
+
+def resolve_folder(
+    path_or_repo: str | os.PathLike[str],
+    *,
+    revision: str | None,
+    token: str | None,
+    endpoint: str | None,
+    allow_patterns: list[str] | None = None,
+) -> Path:
+    """A local folder as is; anything else is a Hub repo id whose files matching ``allow_patterns``
+    are downloaded (or found in the cache) through ``cove.hub.snapshot_download``."""
+    if os.path.isdir(path_or_repo):
+        return Path(path_or_repo)
+    from cove.hub import snapshot_download  # the Hub client is only needed for repo ids
+
+    folder = snapshot_download(
+        str(path_or_repo), revision=revision, token=token, endpoint=endpoint, allow_patterns=allow_patterns
+    )
+    return Path(folder)
+
+
+def open_weights(folder: Path, *, allow_pickle: bool) -> Mapping[str, torch.Tensor]:
+    """The checkpoint tensors in ``folder``: safetensors (lazy, mapped), else opt-in weights-only pickles."""
+    ckpt = st.open_checkpoint(folder)
+    if ckpt is not None:
+        return ckpt
+    pickles = [folder / PICKLE_FILE] if (folder / PICKLE_FILE).is_file() else []
+    if (folder / PICKLE_INDEX).is_file():
+        names = sorted(set(json.loads((folder / PICKLE_INDEX).read_text())["weight_map"].values()))
+        pickles = [folder / n for n in names]
+    if not pickles:
+        raise ModelLoadError(f"{folder}: no model.safetensors, index, or {PICKLE_FILE}")
+    if not allow_pickle:
+        raise ModelLoadError(
+            f"{folder} has only pickled weights ({pickles[0].name}); pass allow_pickle=True to load them"
+            " weights-only, or convert them to safetensors"
+        )
+    state: dict[str, torch.Tensor] = {}
+    for path in pickles:
+        state.update(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+    return state
+
+
+class PreTrainedModel(nn.Module):
+    """Base of every model: loading, saving, pushing, weight tying.
+
+    Subclasses set:
+        config_class: the config dataclass.
+        base_model_prefix: attribute holding the base model in head classes (``"bert"``).
+        tied_weights: parameter -> the parameter it shares when ``config.tie_word_embeddings``.
+        ignored_keys: regexes of checkpoint keys dropped silently (old buffers such as position_ids).
+    """
+
+    config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig
+    base_model_prefix: ClassVar[str] = ""
+    tied_weights: ClassVar[dict[str, str]] = {}
+    ignored_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.loading_info = LoadingInfo()
+
+    # --- weights ----------------------------------------------------------------------------
+
+    def tie_weights(self) -> None:
+        """Make each tied parameter the very same tensor as its source."""
+        if not self.config.tie_word_embeddings:
+            return
+        for target, source in self.tied_weights.items():
+            module_name, _, attr = target.rpartition(".")
+            setattr(self.get_submodule(module_name), attr, self.get_parameter(source))
+
+    def init_missing(self, name: str, tensor: torch.Tensor) -> None:
+        """Initialise a parameter the checkpoint lacked: matrices normal(0, initializer_range),
+        biases zero, 1-d weights (norms) one; as transformers initialises a new head."""
+        with torch.no_grad():
+            if name.endswith("bias"):
+                tensor.zero_()
+            elif tensor.ndim == 1:
+                tensor.fill_(1.0)
+            else:
+                tensor.normal_(0.0, self.config.initializer_range)
+
+    def init_weights(self) -> Self:
+        """Initialise every parameter as :meth:`init_missing` does (a model to train from scratch)."""
+        for name, param in self.named_parameters():
+            self.init_missing(name, param.data)
+        return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # --- loading ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo: str | os.PathLike[str],
+        *,
+        config: PretrainedConfig | None = None,
+        revision: str | None = None,
+        torch_dtype: str | torch.dtype | None = "auto",
+        device: str | torch.device | None = None,
+        token: str | None = None,
+        endpoint: str | None = None,
+        allow_pickle: bool = False,
+        gguf_file: str | None = None,
+        strict: bool = False,
+        **config_overrides: Any,
+    ) -> Self:
+        """Load a model from a local folder or a Hub repo id.
+
+        Args:
+            path_or_repo: a folder with config.json and weights, or ``"namespace/name"``.
+            config: use this config instead of the folder's config.json.
+            revision: branch, tag or commit on the Hub.
+            torch_dtype: ``"auto"`` keeps the checkpoint's dtype (no copy); a dtype casts floats.
+            device: where parameters live (``"cpu"`` default).
+            allow_pickle: accept ``pytorch_model.bin`` (loaded with ``weights_only=True``).
+            gguf_file: name of a GGUF file in the folder to load instead (dequantized).
+            strict: raise on any missing or unexpected key instead of reporting it.
+            config_overrides: config fields to replace, e.g. ``num_labels=3``.
+        """
+        patterns = model_files(allow_pickle=allow_pickle, gguf_file=gguf_file)
+        folder = resolve_folder(
+            path_or_repo, revision=revision, token=token, endpoint=endpoint, allow_patterns=patterns
+        )
+        if gguf_file is not None:
+            config, weights = cls._open_gguf(folder / gguf_file, config)
+        else:
+            config = config or cls._read_config(folder)
+            weights = open_weights(folder, allow_pickle=allow_pickle)
+        if config_overrides:
+            config = config.with_overrides(config_overrides)
+        return cls.from_weights(config, weights, torch_dtype=torch_dtype, device=device, strict=strict)
+
+    @classmethod
+    def _read_config(cls, folder: Path) -> PretrainedConfig:
+        """config.json read with the config class of its model_type (a Llama file serves Mistral too)."""
+        data = read_json(config_path(folder))
+        configs = getattr(sys.modules[cls.__module__], "CONFIGS", {})
+        return configs.get(data.get("model_type"), cls.config_class).from_dict(data)
+
+    @classmethod
+    def _open_gguf(
+        cls, path: Path, config: PretrainedConfig | None
+    ) -> tuple[PretrainedConfig, Mapping[str, torch.Tensor]]:
+        from cove.formats.gguf import GGUFFile
+
+        arch = sys.modules[cls.__module__]
+        if not hasattr(arch, "config_from_gguf"):
+            raise ModelLoadError(f"{cls.__name__} cannot be loaded from GGUF")
+        gguf = GGUFFile(path)
+        config = config or arch.config_from_gguf(gguf)
+        return config, arch.weights_from_gguf(gguf, config)
+
+    @classmethod
+    def from_weights(
+        cls,
+        config: PretrainedConfig,
+        weights: Mapping[str, torch.Tensor],
+        *,
+        torch_dtype: str | torch.dtype | None = "auto",
+        device: str | torch.device | None = None,
+        strict: bool = False,
+    ) -> Self:
+        """Build on the meta device and assign every parameter from ``weights`` (any name -> tensor map)."""
+        dtype = resolve_dtype(torch_dtype) or cls._checkpoint_dtype(config, weights)
+        with torch.device("meta"), SkipInit():
+            model = cls(config)
+        names = model._checkpoint_names(list(weights))
+        info = LoadingInfo()
+        tied = set(model.tied_weights) if config.tie_word_embeddings else set()
+        state = model.state_dict(keep_vars=True)
+        for name, current in state.items():
+            if name in tied:
+                continue
+            key = names.get(name)
+            if key is None:
+                info.missing.append(name)
+                tensor = torch.empty(current.shape, dtype=dtype, device=device)
+                model.init_missing(name, tensor)
+            else:
+                tensor = weights[key]
+                if tuple(tensor.shape) != tuple(current.shape):
+                    raise ModelLoadError(
+                        f"{key} has shape {tuple(tensor.shape)} in the checkpoint but {tuple(current.shape)}"
+                        f" in the model ({name})"
+                    )
+                target = dtype if tensor.is_floating_point() else tensor.dtype
+                tensor = tensor.to(device=device, dtype=target)
+            model._assign(name, tensor)
+        used = set(names.values())
+        info.unexpected = [
+            k
+            for k in weights
+            if k not in used
+            and not any(re.search(p, k) for p in model.ignored_keys)
+            and model._unprefixed(k) not in tied
+        ]
+        model.tie_weights()
+        model.loading_info = info
+        if info.missing or info.unexpected:
+            message = f"{cls.__name__}: initialised {info.missing or 'nothing'}; ignored {info.unexpected or 'nothing'}"
+            if strict:
+                raise ModelLoadError(message)
+            logger.warning(message)
+        return model.eval()
+
+    @classmethod
+    def _checkpoint_dtype(cls, config: PretrainedConfig, weights: Mapping[str, torch.Tensor]) -> torch.dtype:
+        """``"auto"``: the dtype of the checkpoint's first float tensor, else the config's, else float32."""
+        for key in weights:
+            info = weights.info(key) if isinstance(weights, st.ShardedCheckpoint) else None
+            dtype = st.torch_dtype(info.dtype) if info else weights[key].dtype
+            if dtype.is_floating_point:
+                return dtype
+        return resolve_dtype(config.dtype or config.torch_dtype) or torch.float32
+
+    def _unprefixed(self, key: str) -> str:
+        prefix = self.base_model_prefix + "."
+        return key.removeprefix(prefix) if self.base_model_prefix and not self._is_head() else key
+
+    def _is_head(self) -> bool:
+        return bool(self.base_model_prefix) and hasattr(self, self.base_model_prefix)
+
+    def _checkpoint_names(self, keys: list[str]) -> dict[str, str]:
+        """Model name -> checkpoint key, adding or dropping the base-model prefix as transformers does."""
+        prefix = self.base_model_prefix + "."
+        available = set(keys)
+        ckpt_has_prefix = bool(self.base_model_prefix) and any(k.startswith(prefix) for k in keys)
+        out = {}
+        for name in self.state_dict(keep_vars=True):
+            if self._is_head() and not ckpt_has_prefix:
+                candidate = name.removeprefix(prefix)  # a head model from a base checkpoint
+            elif not self._is_head() and ckpt_has_prefix:
+                candidate = prefix + name  # a base model from a head checkpoint
+            else:
+                candidate = name
+            if candidate in available:
+                out[name] = candidate
+        return out
+
+    def _assign(self, name: str, tensor: torch.Tensor) -> None:
+        module_name, _, attr = name.rpartition(".")
+        module = self.get_submodule(module_name)
+        if attr in module._parameters:
+            module._parameters[attr] = nn.Parameter(tensor, requires_grad=tensor.is_floating_point())
+        else:
+            module._buffers[attr] = tensor
+
+    # --- saving -----------------------------------------------------------------------------
+
+    def save_pretrained(
+        self, folder: str | os.PathLike[str], *, max_shard_size: int | str = "5GB"
+    ) -> list[str]:
+        """Write config.json and safetensors weights (sharded past ``max_shard_size``) that
+        transformers loads as well. Tied copies are not written. Returns the file names."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tied = set(self.tied_weights) if self.config.tie_word_embeddings else set()
+        state = {k: v.detach() for k, v in self.state_dict().items() if k not in tied}
+        config = self.config.with_overrides({"architectures": [type(self).__name__]})
+        config = config.with_overrides({"dtype": str(self.dtype).removeprefix("torch.")})
+        for stale in folder.glob("model*.safetensors*"):
+            stale.unlink()
+        names = st.save_sharded(state, folder, max_shard_size=max_shard_size, metadata={"format": "pt"})
+        config.save_pretrained(folder)
+        return [config_path(folder).name, *names]
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        endpoint: str | None = None,
+        private: bool = False,
+        commit_message: str = "Upload model",
+        max_shard_size: int | str = "5GB",
+    ) -> None:
+        """Save to a temporary folder and upload it as one commit to ``repo_id`` (created if absent)."""
+        from cove.hub import HubApi  # the Hub client is only needed here
+
+        with HubApi(endpoint=endpoint, token=token) as api, tempfile.TemporaryDirectory() as tmp:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            self.save_pretrained(tmp, max_shard_size=max_shard_size)
+            api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)

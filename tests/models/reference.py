@@ -1,0 +1,116 @@
+"""Tiny reference models for every architecture in the registry, made with transformers (test-only).
+
+``TINY[model_type]`` builds a transformers config of 2 layers and hidden 32; ``HF_CLASS[task]`` names
+the transformers class of each task. A model_type in ``cove.models.auto.ARCHITECTURES`` without an
+entry here fails the contract suite, so a new architecture cannot join without tests.
+"""
+
+from __future__ import annotations
+
+import torch
+import transformers as T
+
+from cove.models import auto
+
+COMMON = dict(vocab_size=99, pad_token_id=0)
+ENCODER = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, **COMMON)
+DECODER = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=37,
+    **COMMON,
+)
+
+TINY = {
+    "bert": lambda: T.BertConfig(**ENCODER, type_vocab_size=2),
+    "roberta": lambda: T.RobertaConfig(**{**ENCODER, "pad_token_id": 1}, max_position_embeddings=40),
+    "distilbert": lambda: T.DistilBertConfig(
+        vocab_size=99, dim=32, n_layers=2, n_heads=4, hidden_dim=37, pad_token_id=0
+    ),
+    "gpt2": lambda: T.GPT2Config(
+        vocab_size=99,
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        n_positions=64,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    ),
+    "llama": lambda: T.LlamaConfig(**DECODER, max_position_embeddings=64, bos_token_id=1, eos_token_id=2),
+    "mistral": lambda: T.MistralConfig(
+        **DECODER, head_dim=8, sliding_window=3, bos_token_id=1, eos_token_id=2
+    ),
+    "qwen2": lambda: T.Qwen2Config(**DECODER, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2),
+}
+
+HF_CLASS = {
+    "base": T.AutoModel,
+    "masked-lm": T.AutoModelForMaskedLM,
+    "sequence-classification": T.AutoModelForSequenceClassification,
+    "token-classification": T.AutoModelForTokenClassification,
+    "question-answering": T.AutoModelForQuestionAnswering,
+    "causal-lm": T.AutoModelForCausalLM,
+}
+
+COVE_AUTO = {
+    "base": auto.AutoModel,
+    "masked-lm": auto.AutoModelForMaskedLM,
+    "sequence-classification": auto.AutoModelForSequenceClassification,
+    "token-classification": auto.AutoModelForTokenClassification,
+    "question-answering": auto.AutoModelForQuestionAnswering,
+    "causal-lm": auto.AutoModelForCausalLM,
+}
+
+DECODERS = {"gpt2", "llama", "mistral", "qwen2"}
+
+
+def registry_pairs() -> list[tuple[str, str]]:
+    """Every (model_type, task) the registry offers."""
+    return [(mt, task) for mt in auto.ARCHITECTURES for task in auto.architecture(mt).MODELS]
+
+
+def num_labels(task: str) -> int:
+    return 2 if task == "question-answering" else 3  # QA heads are (start, end)
+
+
+def hf_model(model_type: str, task: str, seed: int = 0) -> torch.nn.Module:
+    config = TINY[model_type]()
+    config.num_labels = num_labels(task)
+    torch.manual_seed(seed)
+    return HF_CLASS[task].from_config(config).eval()
+
+
+def hf_output(
+    model: torch.nn.Module, task: str, ids: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """The one tensor Cove's forward returns, taken from transformers' output object."""
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask)
+    if task == "base":
+        return out.last_hidden_state
+    if task == "question-answering":
+        return torch.stack((out.start_logits, out.end_logits), dim=-1)
+    return out.logits
+
+
+def batch(model_type: str, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two sequences of 9 tokens, the second padded to 5 real tokens (right, or left for decoders)."""
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, 99, (2, 9), generator=g)
+    mask = torch.ones(2, 9, dtype=torch.long)
+    pad = 1 if model_type == "roberta" else 0
+    if left:
+        mask[1, :4] = 0
+        ids[1, :4] = pad
+    else:
+        mask[1, 5:] = 0
+        ids[1, 5:] = pad
+    return ids, mask
+
+
+def valid(out: torch.Tensor, mask: torch.Tensor, task: str) -> torch.Tensor:
+    """Outputs at real (non-padding) tokens only; padding positions are undefined in both libraries."""
+    return out if task == "sequence-classification" else out[mask.bool()]
