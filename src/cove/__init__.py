@@ -35,6 +35,9 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
+        models = importlib.import_module("cove.models")  # light: it resolves its own names lazily
+        if name in models.__all__:  # every architecture's config, base model and heads
+            return getattr(models, name)
         raise AttributeError(f"module 'cove' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
 
