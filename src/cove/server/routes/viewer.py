@@ -3,7 +3,8 @@
 ``GET /api/datasets/{ns}/{name}/info?revision=`` -> configs, splits, features, row counts and sizes.
 ``GET /api/datasets/{ns}/{name}/rows?config=&split=&offset=&length=&revision=`` -> one page of rows
 (at most 100) in the shape of Hugging Face's dataset viewer (``features``, ``rows`` with ``row_idx``,
-``num_rows_total``). Both read Parquet footers and only the row groups a page needs. A private repo
+``num_rows_total``). Both read Parquet footers and only the row groups a page needs (small csv,
+json and text files are converted per request). A private repo
 is a 404 to whoever may not read it (``hub.repos.get``).
 """
 
@@ -61,7 +62,7 @@ def type_label(feature: dict | list) -> str:
 
 def page_context(request: Request, repo: Repo, git: GitRepo, sha: str) -> dict | None:
     """What the viewer on a dataset card page shows (``?config=&split=&offset=`` pick the page);
-    None when the dataset has no Parquet files."""
+    None when the dataset has no data files."""
     viewer = DatasetViewer(hub_of(request).content, git, sha)
     params = request.query_params
     try:
@@ -76,6 +77,12 @@ def page_context(request: Request, repo: Repo, git: GitRepo, sha: str) -> dict |
     except (EntryNotFound, BadRequest) as e:
         return {"error": str(e)}
     config = described[page["config"]]
+    for f in page["features"]:  # class ids are shown with their names: "1 (dog)"
+        names = f["type"].get("names") if f["type"].get("_type") == "ClassLabel" else None
+        for r in page["rows"] if names else ():
+            value = r["row"].get(f["name"])
+            if isinstance(value, int) and 0 <= value < len(names):
+                r["row"][f["name"]] = f"{value} ({names[value]})"
     return {
         "configs": {name: list(c["splits"]) for name, c in described.items()},
         "config": page["config"], "split": page["split"],

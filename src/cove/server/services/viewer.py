@@ -1,5 +1,5 @@
 """The dataset viewer: configs, splits, features, row counts and sizes, and pages of rows of a dataset
-repo's Parquet files at one commit.
+repo's Parquet files at one commit (small csv, json, text and arrow files are converted per request).
 
 Which files make which config and split is decided as ``load_dataset`` decides it
 (:mod:`cove.datasets.layout`: the card's ``configs``, else file naming). Only Parquet footers and the
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
+import io
 from dataclasses import dataclass
 
 from cove.errors import BadRequest, EntryNotFound
@@ -21,6 +22,7 @@ from cove.server.storage.git import GitRepo
 MAX_PAGE = 100
 MAX_CELL = 2000  # characters of a string cell shown before it is truncated
 MAX_IMAGE = 512 * 1024  # bytes of an image inlined as a data URL
+MAX_CONVERT = 32 * 1024 * 1024  # csv/json/text splits up to this size are converted on each request
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,24 @@ class SplitFile:
     path: str
     size: int
     num_rows: int
+
+
+class _Source:
+    """One data file: a Parquet file read by row group, or a small file converted to a table."""
+
+    def __init__(self, parquet, table, size: int) -> None:
+        self.parquet, self.table, self.size = parquet, table, size
+        self.schema = parquet.schema_arrow if parquet is not None else table.schema
+        self.num_rows = parquet.metadata.num_rows if parquet is not None else table.num_rows
+
+    def groups(self) -> list[int]:
+        """Rows per row group (a converted file is one group)."""
+        if self.parquet is None:
+            return [self.num_rows]
+        return [self.parquet.metadata.row_group(g).num_rows for g in range(self.parquet.metadata.num_row_groups)]
+
+    def read(self, group: int):
+        return self.table if self.parquet is None else self.parquet.read_row_group(group)
 
 
 class DatasetViewer:
@@ -50,37 +70,46 @@ class DatasetViewer:
             return {}
 
     def configs(self) -> tuple[dict[str, dict[str, list[str]]], dict]:
-        """``({config: {split: [parquet paths]}}, card)``; configs without Parquet files are left out."""
+        """``({config: {split: [data file paths]}}, card)``: the Parquet files of each split, else its
+        other data files (csv, json, text, arrow) when they are small enough to convert per request."""
         from cove.datasets.layout import resolve_configs
 
-        files = [e.path for e in self.git.list_tree(self.sha, "", recursive=True) if e.type == "file"]
+        entries = {e.path: e for e in self.git.list_tree(self.sha, "", recursive=True) if e.type == "file"}
         card = self._card()
-        parquet = [p for p in files if p.lower().endswith(".parquet")]
         out = {}
-        for name, splits in resolve_configs(files, card).items():
-            kept = {s: [p for p in fs if p.lower().endswith(".parquet")] for s, fs in splits.items()}
-            kept = {s: fs for s, fs in kept.items() if fs}
+        for name, splits in resolve_configs(list(entries), card).items():
+            kept = {}
+            for split, paths in splits.items():
+                parquet = [p for p in paths if p.lower().endswith(".parquet")]
+                small = sum(entries[p].size for p in paths if p in entries) <= MAX_CONVERT
+                if parquet or small:
+                    kept[split] = parquet or paths
             if kept:
                 out[name] = kept
-        if not out and parquet:  # a repo whose other files outnumber its Parquet ones
-            out = {name: splits for name, splits in resolve_configs(parquet, {}).items()}
         return out, card
 
-    def _open(self, path: str):
+    def _open(self, path: str) -> _Source:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         body = self.content.file(self.git, self.sha, path)
         source = str(body.path) if body.path is not None else pa.BufferReader(body.data)
         try:
-            return pq.ParquetFile(source, memory_map=body.path is not None), body.entry.size
-        except (pa.ArrowInvalid, OSError) as e:
-            raise BadRequest(f"{path} is not a readable Parquet file: {e}") from None
+            if path.lower().endswith(".parquet"):
+                return _Source(pq.ParquetFile(source, memory_map=body.path is not None), None, body.entry.size)
+            from cove.datasets.loaders import format_of, read_batches
+
+            handle = open(body.path, "rb") if body.path is not None else io.BytesIO(body.data)
+            with handle:
+                table = pa.Table.from_batches(list(read_batches(format_of(path), [handle])))
+            return _Source(None, table, body.entry.size)
+        except (pa.ArrowInvalid, OSError, ValueError, UnicodeDecodeError) as e:
+            raise BadRequest(f"{path} is not a readable data file: {e}") from None
 
     def _pick(self, config: str | None, split: str | None) -> tuple[str, str, list[str], dict]:
         configs, card = self.configs()
         if not configs:
-            raise EntryNotFound("This dataset has no Parquet files to show")
+            raise EntryNotFound("This dataset has no data files the viewer can read")
         config = config or ("default" if "default" in configs else next(iter(configs)))
         if config not in configs:
             raise EntryNotFound(f"Unknown config {config!r}: the dataset has {sorted(configs)}")
@@ -103,15 +132,15 @@ class DatasetViewer:
             for split, paths in splits.items():
                 files = []
                 for path in paths:
-                    pf, size = self._open(path)
-                    features = features or Features.from_arrow_schema(pf.schema_arrow)
-                    files.append(SplitFile(path, size, pf.metadata.num_rows))
+                    source = self._open(path)
+                    features = features or Features.from_arrow_schema(source.schema)
+                    files.append(SplitFile(path, source.size, source.num_rows))
                 described[split] = {"name": split, "num_examples": sum(f.num_rows for f in files),
-                                    "num_bytes_parquet_files": sum(f.size for f in files),
+                                    "num_bytes_files": sum(f.size for f in files),
                                     "files": [f.path for f in files]}
             out[name] = {"config_name": name, "features": features.to_dict() if features else {},
                          "splits": described,
-                         "download_size": sum(s["num_bytes_parquet_files"] for s in described.values())}
+                         "download_size": sum(s["num_bytes_files"] for s in described.values())}
         return {"dataset_info": out}
 
     def rows(self, config: str | None, split: str | None, offset: int, length: int) -> dict:
@@ -126,16 +155,16 @@ class DatasetViewer:
         pieces, total, features = [], 0, None
         want_lo, want_hi = offset, offset + length
         for path in paths:
-            pf, _ = self._open(path)  # the footer only
-            features = features or Features.from_arrow_schema(pf.schema_arrow)
-            lo, total = total, total + pf.metadata.num_rows
+            source = self._open(path)  # a Parquet file: the footer only
+            features = features or Features.from_arrow_schema(source.schema)
+            lo, total = total, total + source.num_rows
             if total <= want_lo or lo >= want_hi:
                 continue
-            for g in range(pf.metadata.num_row_groups):
-                hi = lo + pf.metadata.row_group(g).num_rows
+            for g, count in enumerate(source.groups()):
+                hi = lo + count
                 if hi > want_lo and lo < want_hi:
                     a, b = max(want_lo, lo) - lo, min(want_hi, hi) - lo
-                    pieces.append(pf.read_row_group(g).slice(a, b - a))
+                    pieces.append(source.read(g).slice(a, b - a))
                 lo = hi
         rows = pa.concat_tables(pieces, promote_options="permissive").to_pylist() if pieces else []
         images = {k for k, f in (features or {}).items() if isinstance(f, Image)}
