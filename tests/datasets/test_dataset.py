@@ -200,3 +200,22 @@ def test_large_dataset_opens_quickly(tmp_path):
     start = time.perf_counter()
     ds = cd.load_from_disk(tmp_path / "big")
     assert time.perf_counter() - start < 1.0 and len(ds) == n and ds[n - 1]["label"] == 1
+
+
+def test_audio_decodes_wav_and_flac_on_access(tmp_path):
+    import numpy as np
+    import soundfile
+
+    from cove.datasets import Audio, Dataset, Features
+
+    rate = 16000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(rate // 10) / rate)).astype(np.float32)
+    flac = tmp_path / "tone.flac"
+    soundfile.write(flac, tone, rate, subtype="PCM_16")
+    features = Features({"audio": Audio()})
+    ds = Dataset.from_dict({"audio": [str(flac), {"array": tone, "sampling_rate": rate}]}, features=features)
+    for row in (ds[0]["audio"], ds[1]["audio"]):
+        assert row["sampling_rate"] == rate
+        assert np.allclose(row["array"], tone, atol=1e-3)
+    resampled = ds.cast_column("audio", Audio(sampling_rate=8000))[0]["audio"]
+    assert resampled["sampling_rate"] == 8000 and len(resampled["array"]) == len(tone) // 2

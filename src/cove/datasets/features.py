@@ -202,7 +202,8 @@ class Audio:
     """Audio stored as ``{"bytes", "path"}``; decoded on access to ``{"path", "array", "sampling_rate"}``.
 
     Decoding reads WAV with the standard library (PCM 8/16/32-bit); with ``sampling_rate`` set the
-    signal is resampled linearly to that rate. Other codecs need ``soundfile`` installed.
+    signal is resampled linearly to that rate. Other codecs (FLAC, OGG, MP3) go through ``soundfile``
+    (in the ``datasets`` extra).
     """
 
     sampling_rate: int | None = None
