@@ -220,7 +220,9 @@ class PreTrainedModel(nn.Module):
             weights = open_weights(folder, allow_pickle=allow_pickle)
         if config_overrides:
             config = config.with_overrides(config_overrides)
-        return cls.from_weights(config, weights, torch_dtype=torch_dtype, device=device, strict=strict)
+        model = cls.from_weights(config, weights, torch_dtype=torch_dtype, device=device, strict=strict)
+        model.name_or_path = folder  # where generate() finds generation_config.json
+        return model
 
     @classmethod
     def _read_config(cls, folder: Path) -> PretrainedConfig:
@@ -336,6 +338,23 @@ class PreTrainedModel(nn.Module):
             module._parameters[attr] = nn.Parameter(tensor, requires_grad=tensor.is_floating_point())
         else:
             module._buffers[attr] = tensor
+
+    # --- generation -------------------------------------------------------------------------
+
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        generation_config: Any = None,
+        streamer: Any = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """Prompt + new ids, as transformers' ``generate``; see :func:`cove.generation.generate`."""
+        # generation sits above models (ARCHITECTURE.md); this entry point is the one declared exception
+        # (ignore_imports in .importlinter), imported on use so loading a model never loads generation
+        from cove.generation import generate
+
+        return generate(self, input_ids, attention_mask, generation_config, streamer, **options)
 
     # --- saving -----------------------------------------------------------------------------
 

@@ -1,0 +1,19 @@
+"""Generation: ids -> ids. ``generate`` (greedy, sampling, beam search) over a model's static KV cache;
+pure logits processors and sampling functions; stopping rules; streaming detokenization.
+
+Sits above ``cove.models`` and ``cove.tokenizers``; ``PreTrainedModel.generate`` imports it lazily.
+"""
+
+from cove.generation.config import GenerationConfig, UnknownGenerationOption
+from cove.generation.generate import Prompt, decode_steps, generate
+from cove.generation.streamers import IncrementalDecoder, TextIteratorStreamer
+
+__all__ = [
+    "GenerationConfig",
+    "IncrementalDecoder",
+    "Prompt",
+    "TextIteratorStreamer",
+    "UnknownGenerationOption",
+    "decode_steps",
+    "generate",
+]
