@@ -39,8 +39,8 @@ async def preupload(rtype: str, ns: str, name: str, request: Request):
         raise BadRequest("'files' must be a list of at most 10000 entries")
     try:
         sha = git.resolve(rev)
-    except Exception:
-        sha = git.resolve("main") if request.query_params.get("create_pr") else None
+    except RevisionNotFound:
+        sha = None  # the commit itself will say so; every file is new here
     patterns: list[str] = []
     if sha is not None:
         attrs = git.get_entry(sha, ".gitattributes")
