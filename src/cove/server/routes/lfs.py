@@ -3,6 +3,8 @@ action URLs it hands out (upload, multipart parts and completion, verify, downlo
 
 from __future__ import annotations
 
+import inspect
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -30,21 +32,6 @@ async def _batch(request: Request, repo_type: str, ns: str, name: str):
     return JSONResponse(out, media_type=LFS_JSON)
 
 
-@router.post("/{ns}/{name}.git/info/lfs/objects/batch")
-async def batch_model(ns: str, name: str, request: Request):
-    return await _batch(request, "model", ns, name)
-
-
-@router.post("/datasets/{ns}/{name}.git/info/lfs/objects/batch")
-async def batch_dataset(ns: str, name: str, request: Request):
-    return await _batch(request, "dataset", ns, name)
-
-
-@router.post("/spaces/{ns}/{name}.git/info/lfs/objects/batch")
-async def batch_space(ns: str, name: str, request: Request):
-    return await _batch(request, "space", ns, name)
-
-
 async def _locks(request: Request, repo_type: str, ns: str, name: str, need: str):
     """The file-locking API, which this Hub does not offer: there are never any locks. git-lfs asks
     ``locks/verify`` before each push; this empty answer lets it push without a warning."""
@@ -58,34 +45,22 @@ async def _locks(request: Request, repo_type: str, ns: str, name: str, need: str
     return JSONResponse({"locks": []}, media_type=LFS_JSON)
 
 
-@router.post("/{ns}/{name}.git/info/lfs/locks/verify")
-async def locks_verify_model(ns: str, name: str, request: Request):
-    return await _locks(request, "model", ns, name, "write")
+def _per_repo_type(path: str, method: str, handler, *args) -> None:
+    """Register ``handler(request, repo_type, ns, name, *args)`` at ``path`` under each type's prefix."""
+    for prefix, repo_type in (("/datasets", "dataset"), ("/spaces", "space"), ("", "model")):
+        async def endpoint(ns: str, name: str, request: Request, _repo_type: str = repo_type):
+            return await handler(request, _repo_type, ns, name, *args)
+
+        endpoint.__signature__ = inspect.Signature([  # FastAPI reads the path parameters from it
+            inspect.Parameter("ns", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+            inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)])
+        router.add_api_route(prefix + path, endpoint, methods=[method])
 
 
-@router.post("/datasets/{ns}/{name}.git/info/lfs/locks/verify")
-async def locks_verify_dataset(ns: str, name: str, request: Request):
-    return await _locks(request, "dataset", ns, name, "write")
-
-
-@router.post("/spaces/{ns}/{name}.git/info/lfs/locks/verify")
-async def locks_verify_space(ns: str, name: str, request: Request):
-    return await _locks(request, "space", ns, name, "write")
-
-
-@router.get("/{ns}/{name}.git/info/lfs/locks")
-async def locks_model(ns: str, name: str, request: Request):
-    return await _locks(request, "model", ns, name, "read")
-
-
-@router.get("/datasets/{ns}/{name}.git/info/lfs/locks")
-async def locks_dataset(ns: str, name: str, request: Request):
-    return await _locks(request, "dataset", ns, name, "read")
-
-
-@router.get("/spaces/{ns}/{name}.git/info/lfs/locks")
-async def locks_space(ns: str, name: str, request: Request):
-    return await _locks(request, "space", ns, name, "read")
+_per_repo_type("/{ns}/{name}.git/info/lfs/objects/batch", "POST", _batch)
+_per_repo_type("/{ns}/{name}.git/info/lfs/locks/verify", "POST", _locks, "write")
+_per_repo_type("/{ns}/{name}.git/info/lfs/locks", "GET", _locks, "read")
 
 
 def _grant(request: Request, op: str, repo_id: int, oid: str):
