@@ -19,6 +19,8 @@ def register(sub) -> None:
                                                     "(default ~/.cove/hub, env COVE_DATA_DIR)")
     p.add_argument("--public-url", default=None, help="URL clients use to reach this server, if not the one "
                                                       "they connect to (env COVE_PUBLIC_URL)")
+    p.add_argument("--workers", type=int, default=None, help="server processes (default 1, env COVE_WORKERS); "
+                                                             "more serve more requests at once on more cores")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=run)
 
@@ -46,10 +48,21 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
                                  public_url=args.public_url)
+    workers = args.workers or int(os.environ.get("COVE_WORKERS", "1"))
     hub = Hub(settings)
     first_start(hub)
-    app = create_app(hub.settings, hub)
     print(f"Cove Hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                timeout_keep_alive=30, limit_concurrency=1000)
+    options = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
+               "timeout_keep_alive": 30, "limit_concurrency": 1000}
+    if workers <= 1:
+        uvicorn.run(create_app(hub.settings, hub), **options)
+        return 0
+    # Several processes: each builds its app from the environment (the flags are passed down through it).
+    # Git refs move by compare-and-swap under file locks and SQLite runs in WAL mode, so they can share
+    # one data dir.
+    os.environ.update({"COVE_DATA_DIR": str(settings.data_dir), "COVE_HOST": settings.host,
+                       "COVE_PORT": str(settings.port)})
+    if settings.public_url:
+        os.environ["COVE_PUBLIC_URL"] = settings.public_url
+    uvicorn.run("cove.server.app:app_from_env", factory=True, workers=workers, **options)
     return 0

@@ -70,3 +70,8 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for one of several worker processes (``cove serve --workers N``): settings from ``COVE_*``."""
+    return create_app(Settings.from_env())
