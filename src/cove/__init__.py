@@ -25,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "IterableDataset": "cove.datasets",
     "load_dataset": "cove.datasets",
     "load_from_disk": "cove.datasets",
+    "Trainer": "cove.training",
+    "TrainingArguments": "cove.training",
     "HubApi": "cove.hub",
     "snapshot_download": "cove.hub",
 }

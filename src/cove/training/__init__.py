@@ -1,0 +1,30 @@
+"""Training: ``Trainer`` and ``TrainingArguments`` with transformers' names, collators, schedules, callbacks.
+
+``import cove.training`` imports torch; ``import cove`` does not import this package.
+"""
+
+from cove.training.args import TrainingArguments
+from cove.training.callbacks import (
+    CallbackHandler,
+    DefaultFlowCallback,
+    EarlyStoppingCallback,
+    JsonlLoggerCallback,
+    ProgressCallback,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+)
+from cove.training.collators import (
+    DataCollatorForLanguageModeling,
+    DataCollatorWithPadding,
+    default_data_collator,
+)
+from cove.training.schedules import create_optimizer, decay_parameter_names, get_scheduler
+from cove.training.trainer import EvalPrediction, PredictionOutput, Trainer, TrainOutput, set_seed
+
+__all__ = [
+    "CallbackHandler", "DataCollatorForLanguageModeling", "DataCollatorWithPadding", "DefaultFlowCallback",
+    "EarlyStoppingCallback", "EvalPrediction", "JsonlLoggerCallback", "PredictionOutput", "ProgressCallback",
+    "TrainOutput", "Trainer", "TrainerCallback", "TrainerControl", "TrainerState", "TrainingArguments",
+    "create_optimizer", "decay_parameter_names", "default_data_collator", "get_scheduler", "set_seed",
+]

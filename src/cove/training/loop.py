@@ -1,0 +1,123 @@
+"""The training and evaluation steps as plain functions; the ``Trainer`` only schedules them.
+
+Cove's heads return logits, so the loss is computed here from the logits and ``labels`` (positions
+labelled -100 are ignored; a causal LM's labels are shifted by one, as transformers does inside its
+models). A step's loss is normalized by the number of labelled items over the whole accumulation
+window, so accumulating k micro-batches equals one batch k times larger.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cove.training.collators import IGNORE_INDEX
+
+LABEL_KEYS = ("labels", "label", "label_ids")
+
+
+def forward_parameters(model: nn.Module) -> list[str]:
+    """The names ``model.forward`` takes (the columns a batch may carry into the model)."""
+    params = inspect.signature(model.forward).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def is_causal_lm(model: nn.Module) -> bool:
+    return type(model).__name__.endswith("ForCausalLM") or type(model).__name__.endswith("LMHeadModel")
+
+
+def loss_sum(
+    logits: torch.Tensor, labels: torch.Tensor, *, causal: bool
+) -> tuple[torch.Tensor, int]:
+    """(summed loss, number of labelled items) for classification, token tasks, LMs and regression."""
+    if causal:  # predict token t+1 from position t
+        logits, labels = logits[..., :-1, :], labels[..., 1:]
+    if logits.shape[-1] == 1 and labels.is_floating_point():  # regression (num_labels == 1)
+        return F.mse_loss(logits.squeeze(-1).float(), labels.float(), reduction="sum"), labels.numel()
+    flat_labels = labels.reshape(-1).long()
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), flat_labels, ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    return loss, int((flat_labels != IGNORE_INDEX).sum())
+
+
+def count_items(labels: torch.Tensor, *, causal: bool) -> int:
+    if causal:
+        labels = labels[..., 1:]
+    return int((labels != IGNORE_INDEX).sum()) if not labels.is_floating_point() else labels.numel()
+
+
+def split_batch(batch: Mapping[str, Any], device: torch.device) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """(model inputs on ``device``, labels on ``device`` or None)."""
+    inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    labels = None
+    for key in LABEL_KEYS:
+        if key in inputs:
+            labels = inputs.pop(key)
+            break
+    return inputs, labels
+
+
+def train_step(
+    model: nn.Module,
+    micro_batches: Iterable[Mapping[str, Any]],
+    *,
+    device: torch.device,
+    causal: bool,
+    sum_over_ranks: Callable[[float], float] | None = None,
+    world_size: int = 1,
+) -> float:
+    """Forward and backward over one accumulation window; returns the window's mean loss.
+
+    Gradients accumulate in ``.grad``; the caller clips, steps the optimizer and zeroes them. Under DDP
+    (which averages gradients over ``world_size`` ranks) the item count is summed over ranks with
+    ``sum_over_ranks`` and the loss scaled by ``world_size``, so the update equals one big batch.
+    """
+    batches = [split_batch(b, device) for b in micro_batches]
+    total = sum(count_items(labels, causal=causal) for _, labels in batches if labels is not None)
+    if sum_over_ranks is not None:
+        total = sum_over_ranks(total)
+    window_loss = 0.0
+    for inputs, labels in batches:
+        if labels is None:
+            raise ValueError("The batch has no 'labels': the Trainer needs labels to compute the loss")
+        summed, _ = loss_sum(model(**inputs), labels, causal=causal)
+        loss = summed * world_size / max(total, 1)
+        loss.backward()
+        window_loss += loss.item()
+    return window_loss
+
+
+def optimizer_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    max_grad_norm: float,
+) -> float | None:
+    """Clip, step, schedule, zero. Returns the gradient norm before clipping (None without clipping)."""
+    norm = None
+    if max_grad_norm and max_grad_norm > 0:
+        norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return norm
+
+
+@torch.no_grad()
+def eval_step(
+    model: nn.Module, batch: Mapping[str, Any], *, device: torch.device, causal: bool
+) -> tuple[torch.Tensor | None, int, torch.Tensor, torch.Tensor | None]:
+    """(summed loss or None, labelled items, logits, labels) for one batch, without gradients."""
+    inputs, labels = split_batch(batch, device)
+    logits = model(**inputs)
+    if labels is None:
+        return None, 0, logits, None
+    summed, n = loss_sum(logits, labels, causal=causal)
+    return summed, n, logits, labels

@@ -1,0 +1,465 @@
+"""Trainer: a thin shell over ``loop.py`` that owns the state, the callbacks, checkpoints and logging.
+
+    trainer = Trainer(model, TrainingArguments("out", num_train_epochs=3), train_dataset=ds["train"],
+                      eval_dataset=ds["test"], data_collator=DataCollatorWithPadding(), compute_metrics=fn)
+    trainer.train()
+    trainer.evaluate()  # {"eval_loss": ..., "eval_accuracy": ..., ...}
+
+A checkpoint ``checkpoint-N/`` holds the model (``save_pretrained``), ``optimizer.pt``,
+``scheduler.pt``, ``rng_state.pth`` and ``trainer_state.json``; the data order of epoch e is a
+permutation seeded by ``seed + e``, so ``train(resume_from_checkpoint=...)`` continues exactly where
+the run stopped: the same batches, the same random state, the same losses.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cove.distributed import ddp
+from cove.distributed.env import read_env
+from cove.training import loop
+from cove.training.args import TrainingArguments
+from cove.training.callbacks import (
+    CallbackHandler,
+    DefaultFlowCallback,
+    JsonlLoggerCallback,
+    ProgressCallback,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+)
+from cove.training.collators import IGNORE_INDEX, default_data_collator
+from cove.training.schedules import create_optimizer, get_scheduler
+
+CHECKPOINT = "checkpoint-{}"
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class EvalPrediction:
+    """What ``compute_metrics`` receives: stacked logits and labels, as numpy arrays."""
+
+    predictions: np.ndarray
+    label_ids: np.ndarray | None
+
+
+@dataclass
+class PredictionOutput:
+    predictions: np.ndarray
+    label_ids: np.ndarray | None
+    metrics: dict[str, float]
+
+
+@dataclass
+class TrainOutput:
+    global_step: int
+    training_loss: float
+    metrics: dict[str, float]
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch (every device)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Train, evaluate and predict with a Cove (or any ``nn.Module``) model whose forward returns logits.
+
+    Args:
+        model: the model to train; moved to CUDA when available.
+        args: the run's ``TrainingArguments``.
+        train_dataset / eval_dataset: a Cove ``Dataset`` or any map-style torch dataset of dicts.
+        data_collator: examples -> batch; ``default_data_collator`` when None.
+        compute_metrics: ``EvalPrediction -> dict`` of metrics (prefixed ``eval_`` by ``evaluate``).
+        callbacks: extra ``TrainerCallback`` instances or classes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: TrainingArguments | None = None,
+        train_dataset: Any = None,
+        eval_dataset: Any = None,
+        data_collator: Callable[[list[dict]], dict[str, torch.Tensor]] | None = None,
+        compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None,
+        callbacks: Sequence[TrainerCallback | type[TrainerCallback]] | None = None,
+    ) -> None:
+        self.args = args if args is not None else TrainingArguments()
+        self.dist = read_env()
+        self.device = ddp.setup(self.dist)
+        self.model = model.to(self.device)
+        self._train_model: nn.Module | None = None  # the DDP wrapper under torchrun
+        self._best_step: int | None = None  # the step whose evaluation set state.best_metric
+        self._saved_step: int | None = None
+        self.train_dataset = train_dataset
+        self.eval_dataset = eval_dataset
+        self.data_collator = data_collator or default_data_collator
+        self.compute_metrics = compute_metrics
+        defaults: list[TrainerCallback | type[TrainerCallback]] = [DefaultFlowCallback]
+        if not self.args.disable_tqdm:
+            defaults.append(ProgressCallback)
+        if self.args.report_to == "jsonl":
+            defaults.append(JsonlLoggerCallback)
+        self.callback_handler = CallbackHandler([*defaults, *(callbacks or [])])
+        self.state = TrainerState(is_world_process_zero=self.dist.is_main_process)
+        self.control = TrainerControl()
+        self.causal = loop.is_causal_lm(self.model)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self._columns = set(loop.forward_parameters(self.model)) | set(loop.LABEL_KEYS) | set(self.args.label_names)
+        self.control = self._fire("on_init_end")
+
+    # --- callbacks --------------------------------------------------------------------------
+
+    def add_callback(self, callback: TrainerCallback | type[TrainerCallback]) -> None:
+        self.callback_handler.add(callback)
+
+    def remove_callback(self, kind: type[TrainerCallback]) -> None:
+        self.callback_handler.remove(kind)
+
+    def _fire(self, event: str, **kwargs: Any) -> TrainerControl:
+        return self.callback_handler.fire(
+            event, self.args, self.state, self.control, model=self.model, optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler, **kwargs
+        )
+
+    # --- data -------------------------------------------------------------------------------
+
+    def _collate(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if self.args.remove_unused_columns:
+            features = [{k: v for k, v in f.items() if k in self._columns} for f in features]
+        return self.data_collator(features)
+
+    def _loader(self, dataset: Any, batches: list[list[int]]) -> DataLoader:
+        # An explicit generator keeps the DataLoader from drawing on the global RNG (dropout's).
+        return DataLoader(
+            dataset, batch_sampler=batches, collate_fn=self._collate,
+            num_workers=self.args.dataloader_num_workers, generator=torch.Generator().manual_seed(0),
+        )
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This rank's index batches of ``epoch``: a permutation seeded by ``seed + epoch`` (the same on
+        every rank), cut in global batches of ``per_device_train_batch_size * world_size``, each split
+        across ranks. A short last batch is split evenly; a rank left empty repeats the batch's start."""
+        n, world = len(self.train_dataset), self.dist.world_size
+        size = self.args.per_device_train_batch_size * world
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed + epoch)).tolist()
+        batches = []
+        for i in range(0, n, size):
+            batch = order[i:i + size]
+            share = math.ceil(len(batch) / world)
+            mine = batch[self.dist.rank * share:(self.dist.rank + 1) * share]
+            batches.append(mine or batch[:share])
+        return batches
+
+    def _eval_batches(self, dataset: Any) -> list[list[int]]:
+        n, size = len(dataset), self.args.per_device_eval_batch_size
+        return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+    # --- training ---------------------------------------------------------------------------
+
+    def create_optimizer_and_scheduler(self, num_training_steps: int) -> None:
+        if self.optimizer is None:
+            self.optimizer = create_optimizer(self.model, self.args)
+        if self.lr_scheduler is None:
+            self.lr_scheduler = get_scheduler(
+                self.args.lr_scheduler_type, self.optimizer,
+                num_warmup_steps=self.args.num_warmup_steps(num_training_steps),
+                num_training_steps=num_training_steps,
+            )
+
+    def train(self, resume_from_checkpoint: str | bool | None = None) -> TrainOutput:
+        """Train to ``max_steps`` (or ``num_train_epochs``), optionally resuming a checkpoint
+        (``True``: the newest one in ``output_dir``)."""
+        args = self.args
+        if self.train_dataset is None:
+            raise ValueError("Trainer.train needs a train_dataset")
+        global_batch = args.per_device_train_batch_size * self.dist.world_size
+        batches_per_epoch = math.ceil(len(self.train_dataset) / global_batch)
+        steps_per_epoch = max(1, math.ceil(batches_per_epoch / args.gradient_accumulation_steps))
+        max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
+        set_seed(args.seed)
+        self.state = TrainerState(
+            max_steps=max_steps, num_train_epochs=math.ceil(max_steps / steps_per_epoch),
+            steps_per_epoch=steps_per_epoch, logging_steps=args.logging_steps,
+            train_batch_size=global_batch, is_world_process_zero=self.dist.is_main_process,
+        )
+        self.control = TrainerControl()
+        self.optimizer = self.lr_scheduler = None  # each train() schedules its own max_steps
+        self.create_optimizer_and_scheduler(max_steps)
+        if resume_from_checkpoint:
+            folder = self._resolve_checkpoint(resume_from_checkpoint)
+            self._load_checkpoint(folder)
+        if self._train_model is None:
+            self._train_model = ddp.wrap(self.model, self.dist, self.device)
+        self.model.train()
+        self._logged_loss, self._logged_steps, run_losses = 0.0, 0, []
+        self.control = self._fire("on_train_begin")
+        start = time.perf_counter()
+        for epoch in range(self.state.global_step // steps_per_epoch, self.state.num_train_epochs):
+            self.control = self._fire("on_epoch_begin")
+            skip = self.state.global_step - epoch * steps_per_epoch
+            for window_index, window in enumerate(self._windows(epoch, skip), start=skip):
+                self.control = self._fire("on_step_begin")
+                loss = self._train_step(window)
+                grad_norm = loop.optimizer_step(
+                    self.model, self.optimizer, self.lr_scheduler, max_grad_norm=args.max_grad_norm
+                )
+                self.state.global_step += 1
+                self.state.epoch = epoch + (window_index + 1) / steps_per_epoch
+                self._logged_loss += loss
+                self._logged_steps += 1
+                run_losses.append(loss)
+                self._grad_norm = grad_norm
+                self.control = self._fire("on_step_end")
+                self._maybe_log_save_evaluate()
+                if self.control.should_training_stop or self.control.should_epoch_stop:
+                    break
+            self.control.should_epoch_stop = False
+            self.control = self._fire("on_epoch_end")
+            self._maybe_log_save_evaluate()
+            if self.control.should_training_stop or self.state.global_step >= max_steps:
+                break
+        runtime = time.perf_counter() - start
+        training_loss = sum(run_losses) / max(len(run_losses), 1)
+        metrics = {"train_runtime": runtime, "train_loss": training_loss,
+                   "train_steps_per_second": len(run_losses) / max(runtime, 1e-9), "epoch": self.state.epoch}
+        self.log(metrics)
+        self.control = self._fire("on_train_end")
+        return TrainOutput(self.state.global_step, training_loss, metrics)
+
+    def _train_step(self, window: list[dict[str, torch.Tensor]]) -> float:
+        if not self.dist.is_distributed:
+            return loop.train_step(self.model, window, device=self.device, causal=self.causal)
+
+        def sum_over_ranks(value: float) -> float:
+            return ddp.sum_over_ranks(value, self.dist, self.device)
+
+        loss = loop.train_step(self._train_model, window, device=self.device, causal=self.causal,
+                               sum_over_ranks=sum_over_ranks, world_size=self.dist.world_size)
+        return sum_over_ranks(loss) / self.dist.world_size
+
+    def _windows(self, epoch: int, skip_steps: int) -> Iterator[list[dict[str, torch.Tensor]]]:
+        """The epoch's accumulation windows (lists of collated micro-batches), after ``skip_steps``."""
+        accumulate = self.args.gradient_accumulation_steps
+        batches = self.epoch_batches(epoch)[skip_steps * accumulate:]
+        window: list[dict[str, torch.Tensor]] = []
+        for batch in self._loader(self.train_dataset, batches):
+            window.append(batch)
+            if len(window) == accumulate:
+                yield window
+                window = []
+        if window:
+            yield window
+
+    def _maybe_log_save_evaluate(self) -> None:
+        if self.control.should_log and self._logged_steps:
+            logs = {"loss": self._logged_loss / self._logged_steps,
+                    "learning_rate": self.lr_scheduler.get_last_lr()[0]}
+            if self._grad_norm is not None:
+                logs["grad_norm"] = self._grad_norm
+            self._logged_loss, self._logged_steps = 0.0, 0
+            self.log(logs)
+        if self.control.should_evaluate and self.eval_dataset is not None:
+            self.evaluate()
+        if self.control.should_save and self._saved_step != self.state.global_step:
+            self._save_checkpoint()
+            self._saved_step = self.state.global_step
+        self.control.should_log = self.control.should_evaluate = self.control.should_save = False
+
+    def log(self, logs: dict[str, float]) -> None:
+        """Record ``logs`` in ``state.log_history`` and fire ``on_log``."""
+        entry = {**logs, "epoch": round(self.state.epoch, 4), "step": self.state.global_step}
+        self.state.log_history.append(entry)
+        self.control = self._fire("on_log", logs=logs)
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def evaluate(self, eval_dataset: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Loss over ``eval_dataset`` plus ``compute_metrics``; keys prefixed ``eval_``."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if dataset is None:
+            raise ValueError("Trainer.evaluate needs an eval_dataset")
+        output = self._prediction_loop(dataset, metric_key_prefix)
+        self.log(output.metrics)
+        if self.state.global_step and metric_key_prefix == "eval":
+            self._track_best(output.metrics)
+        self.control = self._fire("on_evaluate", metrics=output.metrics)
+        return output.metrics
+
+    def predict(self, test_dataset: Any, metric_key_prefix: str = "test") -> PredictionOutput:
+        """Logits (and labels, metrics when the dataset has labels) over ``test_dataset``."""
+        output = self._prediction_loop(test_dataset, metric_key_prefix)
+        self.control = self._fire("on_predict", metrics=output.metrics)
+        return output
+
+    def _prediction_loop(self, dataset: Any, prefix: str) -> PredictionOutput:
+        was_training = self.model.training
+        self.model.eval()
+        start = time.perf_counter()
+        loss_total, items, all_logits, all_labels = 0.0, 0, [], []
+        for batch in self._loader(dataset, self._eval_batches(dataset)):
+            summed, n, logits, labels = loop.eval_step(self.model, batch, device=self.device, causal=self.causal)
+            if summed is not None:
+                loss_total, items = loss_total + float(summed), items + n
+                all_labels.append(labels.cpu())
+            all_logits.append(logits.float().cpu())
+        self.model.train(was_training)
+        predictions = _concat(all_logits).numpy()
+        label_ids = _concat(all_labels).numpy() if all_labels else None
+        metrics: dict[str, float] = {}
+        if items:
+            metrics["loss"] = loss_total / items
+        if self.compute_metrics is not None and label_ids is not None:
+            metrics.update(self.compute_metrics(EvalPrediction(predictions, label_ids)))
+        metrics["runtime"] = time.perf_counter() - start
+        metrics = {k if k.startswith(f"{prefix}_") else f"{prefix}_{k}": v for k, v in metrics.items()}
+        return PredictionOutput(predictions, label_ids, metrics)
+
+    def _track_best(self, metrics: dict[str, float]) -> None:
+        name = self.args.metric_for_best_model
+        value = metrics.get(name if name.startswith("eval_") else f"eval_{name}")
+        if value is None:
+            return
+        best = self.state.best_metric
+        if best is None or (value > best if self.args.greater_is_better else value < best):
+            self.state.best_metric = value
+            self._best_step = self.state.global_step
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def save_model(self, output_dir: str | None = None) -> None:
+        """``save_pretrained`` the model into ``output_dir`` (``args.output_dir`` by default);
+        only the main process writes."""
+        if not self.dist.is_main_process:
+            return
+        folder = Path(output_dir or self.args.output_dir)
+        if hasattr(self.model, "save_pretrained"):
+            self.model.save_pretrained(folder)
+        else:
+            from safetensors.torch import save_file
+
+            folder.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, folder / "model.safetensors")
+
+    def _rng_file(self) -> str:
+        return f"rng_state_{self.dist.rank}.pth" if self.dist.is_distributed else "rng_state.pth"
+
+    def _save_checkpoint(self) -> None:
+        """Rank 0 writes the checkpoint; every rank writes its own RNG state into it."""
+        folder = Path(self.args.output_dir) / CHECKPOINT.format(self.state.global_step)
+        folder.mkdir(parents=True, exist_ok=True)
+        ddp.barrier(self.dist)
+        torch.save(_rng_state(), folder / self._rng_file())
+        if self.state.is_world_process_zero:
+            self._write_checkpoint(folder)
+        ddp.barrier(self.dist)
+
+    def _write_checkpoint(self, folder: Path) -> None:
+        self.save_model(str(folder))
+        torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
+        torch.save(self.lr_scheduler.state_dict(), folder / "scheduler.pt")
+        if self._best_step == self.state.global_step:
+            self.state.best_model_checkpoint = str(folder)
+        self.state.save_to_json(folder / STATE_FILE)
+        (folder / "training_args.json").write_text(_json(self.args.to_dict()))
+        self.control = self._fire("on_save")
+        self._rotate_checkpoints()
+
+    def _rotate_checkpoints(self) -> None:
+        limit = self.args.save_total_limit
+        if not limit:
+            return
+        folders = sorted_checkpoints(self.args.output_dir)
+        best = self.state.best_model_checkpoint
+        removable = [f for f in folders if str(f) != best]
+        keep = limit - (1 if best in map(str, folders) else 0)
+        for folder in removable[: max(0, len(removable) - keep)]:
+            shutil.rmtree(folder)
+
+    def _resolve_checkpoint(self, resume: str | bool) -> Path:
+        if resume is True:
+            folders = sorted_checkpoints(self.args.output_dir)
+            if not folders:
+                raise FileNotFoundError(f"No checkpoint-N folder in {self.args.output_dir}")
+            return folders[-1]
+        return Path(resume)
+
+    def _load_checkpoint(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        state: dict[str, torch.Tensor] = {}
+        for file in sorted(folder.glob("model*.safetensors")):
+            state.update(load_file(file, device=str(self.device)))
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        tied = set(getattr(self.model, "tied_weights", ()) or ())
+        if unexpected or set(missing) - tied:
+            raise ValueError(f"Checkpoint {folder} does not match the model: missing {missing}, "
+                             f"unexpected {unexpected}")
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+        self.lr_scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
+        saved = TrainerState.load_from_json(folder / STATE_FILE)
+        self.state.global_step, self.state.epoch = saved.global_step, saved.epoch
+        self.state.log_history, self.state.best_metric = saved.log_history, saved.best_metric
+        self.state.best_model_checkpoint = saved.best_model_checkpoint
+        _set_rng_state(torch.load(folder / self._rng_file(), weights_only=True))
+
+
+def sorted_checkpoints(output_dir: str | Path) -> list[Path]:
+    """``checkpoint-N`` folders of ``output_dir``, oldest (smallest N) first."""
+    found = [(int(m.group(1)), p) for p in Path(output_dir).glob("checkpoint-*")
+             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found)]
+
+
+def _concat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on dim 0, padding later dims with -100 when batches differ in sequence length."""
+    if all(t.shape[1:] == tensors[0].shape[1:] for t in tensors):
+        return torch.cat(tensors)
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    out = torch.full((sum(len(t) for t in tensors), *shape), IGNORE_INDEX, dtype=tensors[0].dtype)
+    row = 0
+    for t in tensors:
+        out[(slice(row, row + len(t)), *(slice(0, s) for s in t.shape[1:]))] = t
+        row += len(t)
+    return out
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                     has_gauss, gauss], "cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,23 @@
+"""Run under ``torchrun --nproc_per_node 2``: train the tiny BERT from ``<folder>/init`` with batch 2 per
+rank; rank 0 writes the losses and the final weights (``<folder>/ddp``). Used by test_distributed.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from cove.models import BertForSequenceClassification
+from cove.training import Trainer, TrainingArguments
+from tests.training.test_distributed import HYPER
+from tests.training.tiny import ListDataset, rows
+
+folder = Path(sys.argv[1])
+model = BertForSequenceClassification.from_pretrained(folder / "init")
+args = TrainingArguments(str(folder / "ddp"), per_device_train_batch_size=2, **HYPER)
+trainer = Trainer(model, args, train_dataset=ListDataset(rows("bert", n=10)))
+trainer.train()
+trainer.save_model()
+if trainer.state.is_world_process_zero:
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    (folder / "ddp" / "losses.json").write_text(json.dumps(losses))
