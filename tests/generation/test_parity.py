@@ -135,3 +135,24 @@ def test_generation_config_json_is_read_with_the_model(tmp_path, padded):
     assert model.generate(ids, attention_mask=mask, max_new_tokens=2).shape == (3, 11)  # a call overrides it
     ref = T.AutoModelForCausalLM.from_pretrained(tmp_path).eval()
     assert torch.equal(model.generate(ids, attention_mask=mask), ref.generate(ids, attention_mask=mask))
+
+
+def test_decode_layout_keeps_values_names_and_ties(pair, padded):
+    """The float32 weight re-layout done before decoding changes strides only: the state dict is equal,
+    tied parameters stay one tensor, and a full forward gives the same logits as before."""
+    from cove.generation.generate import decode_layout
+
+    _, model = pair
+    ids, mask = padded
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.inference_mode():
+        logits = model(ids, mask)
+    decode_layout(model)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    if model.config.tie_word_embeddings:
+        for target, source in model.tied_weights.items():
+            assert model.get_parameter(target) is model.get_parameter(source)
+    with torch.inference_mode():
+        torch.testing.assert_close(model(ids, mask), logits, rtol=1e-5, atol=1e-5)

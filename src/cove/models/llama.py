@@ -254,6 +254,7 @@ class LlamaModel(LlamaPreTrainedModel):
         rope.inv_freq(
             config.dim_per_head, theta, scaling
         )  # an unsupported scaling fails here, not in forward
+        self._freqs: torch.Tensor | None = None  # (head_dim/2,) float32 on the device, kept after first use
 
     def forward(
         self,
@@ -267,8 +268,11 @@ class LlamaModel(LlamaPreTrainedModel):
         if position_ids is None:
             position_ids = torch.arange(start, start + t, device=device)[None]
         x = self.embed_tokens(input_ids)
-        freqs = rope.inv_freq(self.config.dim_per_head, self.rope_theta, self.rope_scaling)
-        cos_sin = rope.cos_sin(freqs, position_ids, x.dtype)
+        if self._freqs is None or self._freqs.device != device:  # built on meta, so made on first use
+            self._freqs = rope.inv_freq(self.config.dim_per_head, self.rope_theta, self.rope_scaling).to(
+                device
+            )
+        cos_sin = rope.cos_sin(self._freqs, position_ids, x.dtype)
         masks: dict[int | None, torch.Tensor | None] = {}
         for layer in self.layers:
             if layer.window not in masks:

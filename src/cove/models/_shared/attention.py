@@ -32,10 +32,12 @@ def causal_mask(
         attention_mask: (B, start + q_len) of 1/0 covering the cached and the new tokens, or None.
         sliding_window: keys further back than this many positions are hidden (Mistral).
 
-    Returns None when plain ``is_causal`` suffices (no padding, no cache offset, no window).
+    Returns None when nothing needs hiding beyond causality: no padding and no window, and either no
+    cache offset (plain ``is_causal``) or one query (a decode step sees every key so far).
     """
     k_len = start + q_len
-    if (attention_mask is None or bool(attention_mask.all())) and start == 0 and sliding_window is None:
+    unpadded = attention_mask is None or bool(attention_mask.all())
+    if unpadded and sliding_window is None and (start == 0 or q_len == 1):
         return None
     q_pos = torch.arange(start, k_len, device=device)[:, None]
     k_pos = torch.arange(k_len, device=device)[None, :]
@@ -58,16 +60,22 @@ def attend(
     dropout: float = 0.0,
     scale: float | None = None,
 ) -> torch.Tensor:
-    """SDPA over q (B, H, T_q, D) and k, v (B, H_kv, T_k, D); grouped-query heads are repeated.
+    """SDPA over q (B, H, T_q, D) and k, v (B, H_kv, T_k, D); grouped-query heads are shared by SDPA
+    (``enable_gqa``), not repeated over the whole cache every step.
 
-    ``causal`` applies only when ``mask`` is None (the mask already encodes causality otherwise).
+    ``causal`` applies only when ``mask`` is None (the mask already encodes causality otherwise) and
+    there is more than one query: a single query (a decode step) attends to every key it is given.
     """
-    if k.shape[1] != q.shape[1]:
-        groups = q.shape[1] // k.shape[1]
-        k = k.repeat_interleave(groups, dim=1)
-        v = v.repeat_interleave(groups, dim=1)
+    is_causal = causal and mask is None and q.shape[2] > 1
     return F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal and mask is None, scale=scale
+        q,
+        k,
+        v,
+        attn_mask=mask,
+        dropout_p=dropout,
+        is_causal=is_causal,
+        scale=scale,
+        enable_gqa=k.shape[1] != q.shape[1],
     )
 
 
