@@ -132,3 +132,24 @@ def test_read_only_token_cannot_write(hub, repo):
         assert ro.repo_info(repo).id == repo
         with pytest.raises((Forbidden, Unauthorized)):
             ro.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=repo, progress=False)
+
+
+def test_create_org_then_publish_under_it(api, hub, bob):
+    org = unique("org")
+    api.create_org(org, fullname="Team")
+    assert org in {o["name"] for o in api.whoami()["orgs"]}
+    api.create_org(org, exist_ok=True)  # alice is a member: a success
+    repo_id = f"{org}/{unique()}"
+    api.create_repo(repo_id)
+    assert api.repo_exists(repo_id)
+    with HubApi(hub.url, bob) as other:
+        with pytest.raises(Conflict):  # the name is taken, and bob is not a member
+            other.create_org(org, exist_ok=True)
+        with pytest.raises(Forbidden):  # not a member of the org
+            other.create_repo(f"{org}/{unique()}")
+    with HubApi(hub.url, hub.token("alice", read_only=True)) as ro, pytest.raises(Forbidden):
+        ro.create_org(unique("org"))
+    with HubApi(hub.url, None) as anon, pytest.raises(Unauthorized):
+        anon.create_org(unique("org"))
+    with pytest.raises(BadRequest):
+        api.create_org("bad name/with slash")

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from cove.errors import EntryNotFound, RepoNotFound, RevisionNotFound
+from cove.errors import Conflict, EntryNotFound, RepoNotFound, RevisionNotFound
 from cove.hub import download as dl
 from cove.hub import upload as up
 from cove.hub.cache import RepoCache
@@ -75,6 +75,18 @@ class HubApi(RefsMixin):
     def whoami(self) -> dict:
         """The account of the token: ``{"name", "orgs": [{"name"}], "auth": {...}, ...}``."""
         return self.session.request("GET", "/api/whoami-v2").json()
+
+    def create_org(self, name: str, *, fullname: str | None = None, exist_ok: bool = False) -> None:
+        """Create the organization ``name`` with the token's user as its admin.
+
+        ``exist_ok`` makes an existing name a success only when the token's user is a member of it.
+        """
+        body = {"name": name, "fullname": fullname or name}
+        try:
+            self.session.request("POST", "/api/organizations/new", json=body)
+        except Conflict:
+            if not exist_ok or name not in {o["name"] for o in self.whoami().get("orgs", [])}:
+                raise
 
     # -- repos -----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from cove.errors import BadRequest, Conflict, Unauthorized
+from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from cove.formats.cards import split_card
 from cove.protocol import iso_z, repo_type_of
 from cove.server.db import Repo
@@ -44,6 +44,22 @@ def whoami(request: Request):
                        "accessToken": {"displayName": who.token_name, "role": who.role,
                                        "createdAt": who.token_created[:23] + "Z"}}
     return out
+
+
+@router.post("/api/organizations/new")
+async def create_org(request: Request):
+    """Create an organization owned by the caller (its first admin), as any signed-in user may on the Hub."""
+    who = principal(request)
+    if who is None:
+        raise Unauthorized("Creating an organization needs a token: pass Authorization: Bearer <token>")
+    if not who.can_write:
+        raise Forbidden("This token is read-only; creating an organization needs a write token")
+    body = await json_body(request)
+    name, fullname = body.get("name"), body.get("fullname", "")
+    if not isinstance(name, str) or not isinstance(fullname, str):
+        raise BadRequest("'name' (and 'fullname' when given) must be strings")
+    org = hub_of(request).accounts.create_org(name, who.name, fullname=fullname)
+    return {"type": "org", "name": org.name, "fullname": org.fullname}
 
 
 @router.get("/api/agent-harnesses")
