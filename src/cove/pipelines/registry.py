@@ -1,0 +1,89 @@
+"""The task table of :func:`cove.pipeline`: task name -> pipeline class, the model head it needs, and the
+default model on the team Hub. Plain data, no torch: reading it is free.
+
+A task joins with one line in :data:`SUPPORTED_TASKS` and a module ``cove.pipelines.<module>`` that
+defines the class. ``head`` names the entry of an architecture's ``MODELS`` table
+(:data:`cove.models.auto.TASKS`) whose model serves the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Where a task's pipeline lives and which model head it runs."""
+
+    module: str  # cove.pipelines.<module>
+    cls: str
+    head: str  # cove.models.auto.TASKS entry: "sequence-classification", "base", ...
+
+
+SUPPORTED_TASKS: dict[str, TaskSpec] = {
+    "text-classification": TaskSpec(
+        "text_classification", "TextClassificationPipeline", "sequence-classification"
+    ),
+    "token-classification": TaskSpec(
+        "token_classification", "TokenClassificationPipeline", "token-classification"
+    ),
+    "question-answering": TaskSpec("question_answering", "QuestionAnsweringPipeline", "question-answering"),
+    "fill-mask": TaskSpec("fill_mask", "FillMaskPipeline", "masked-lm"),
+    "feature-extraction": TaskSpec("feature_extraction", "FeatureExtractionPipeline", "base"),
+    "sentence-similarity": TaskSpec("feature_extraction", "SentenceSimilarityPipeline", "base"),
+    "zero-shot-classification": TaskSpec(
+        "zero_shot", "ZeroShotClassificationPipeline", "sequence-classification"
+    ),
+    "text-generation": TaskSpec("text_generation", "TextGenerationPipeline", "causal-lm"),
+}
+
+#: Other names transformers accepts for a task.
+ALIASES: dict[str, str] = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+
+#: task -> the repo id on the team Hub used when ``model`` is None (None: no default on this Hub).
+DEFAULT_MODELS: dict[str, str | None] = {
+    "text-classification": "cove/minilm-sentiment",
+    "token-classification": None,
+    "question-answering": None,
+    "fill-mask": None,
+    "feature-extraction": "cove/all-MiniLM-L6-v2",
+    "sentence-similarity": "cove/all-MiniLM-L6-v2",
+    "zero-shot-classification": None,
+    "text-generation": "cove/SmolLM2-135M-Instruct",
+}
+
+#: The task a checkpoint serves first, by its head, when ``task`` is not given.
+TASK_OF_HEAD: dict[str, str] = {
+    "sequence-classification": "text-classification",
+    "token-classification": "token-classification",
+    "question-answering": "question-answering",
+    "masked-lm": "fill-mask",
+    "causal-lm": "text-generation",
+    "base": "feature-extraction",
+}
+
+
+class UnknownTask(KeyError, ValueError):
+    """A task name no pipeline serves. Example: ``UnknownTask: unknown task 'summarize'; supported tasks:
+    feature-extraction, fill-mask, ... (aliases: ner, sentiment-analysis)``"""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def canonical_task(task: str) -> str:
+    """``"sentiment-analysis"`` -> ``"text-classification"``; an unknown name raises :class:`UnknownTask`."""
+    task = ALIASES.get(task, task)
+    if task not in SUPPORTED_TASKS:
+        raise UnknownTask(
+            f"unknown task {task!r}; supported tasks: {', '.join(sorted(SUPPORTED_TASKS))}"
+            f" (aliases: {', '.join(sorted(ALIASES))})"
+        )
+    return task
+
+
+def tasks_for_head(head: str) -> list[str]:
+    """The tasks a model with ``head`` can serve: those of its head, and the base-model ones (any
+    checkpoint holds an encoder whose hidden states are features)."""
+    own = [t for t, spec in SUPPORTED_TASKS.items() if spec.head == head]
+    return own + [t for t, spec in SUPPORTED_TASKS.items() if spec.head == "base" and t not in own]
