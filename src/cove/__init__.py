@@ -18,6 +18,7 @@ _MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSeque
            "PretrainedConfig", "PreTrainedModel")
 _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},
+    "pipeline": "cove.pipelines",
     "AutoTokenizer": "cove.tokenizers",
     "Tokenizer": "cove.tokenizers",
     "Dataset": "cove.datasets",
