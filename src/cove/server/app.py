@@ -15,6 +15,7 @@ from cove.server.routes import (
     api_repos,
     commit,
     git,
+    inference,
     lfs,
     resolve,
     viewer,
@@ -29,7 +30,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, viewer, web_account, web_repo, web)
+ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, inference, viewer, web_account, web_repo, web)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:

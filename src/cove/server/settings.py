@@ -40,6 +40,16 @@ class Settings:
     max_json_bytes: int = 16 * MiB
     #: Largest commit body (inline base64 content included).
     max_commit_bytes: int = 64 * 1024 * MiB
+    #: Memory for models loaded by the inference API (parameters + buffers, MiB); least recently used
+    #: models are unloaded to make room, and a model larger than this is refused.
+    inference_memory_mb: int = 2048
+    #: Threads that run inference calls (each model also runs one call at a time).
+    inference_workers: int = 4
+    #: Most new tokens one text-generation request may ask for.
+    inference_max_new_tokens: int = 1024
+    #: torch threads per inference call (0: torch's default, one per core). On a busy machine 1 can do
+    #: better: see docs/benchmarks.md, "Hub inference".
+    inference_threads: int = 0
     #: Secret for signed upload URLs and web sessions; created in the data dir on first start.
     secret_key: str = field(default="", repr=False)
 
@@ -69,6 +79,16 @@ class Settings:
             values["page_size"] = int(env["COVE_PAGE_SIZE"])
         if "COVE_MULTIPART_PART_SIZE" in env:
             values["multipart_part_size"] = int(env["COVE_MULTIPART_PART_SIZE"])
+        for key in ("inference_memory_mb", "inference_workers", "inference_max_new_tokens", "inference_threads"):
+            name = f"COVE_{key.upper()}"
+            if name in env:
+                try:
+                    values[key] = int(env[name])
+                except ValueError:
+                    raise ValueError(f"{name} must be an integer, not {env[name]!r}") from None
+                least = 0 if key == "inference_threads" else 1
+                if values[key] < least:
+                    raise ValueError(f"{name} must be at least {least}, not {values[key]}")
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["lfs_uploads"] not in ("regular", "lfs"):
             raise ValueError(f"COVE_LFS_UPLOADS must be 'regular' or 'lfs', not {values['lfs_uploads']!r}")

@@ -27,6 +27,7 @@ from cove.server.db import Repo
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
 from cove.server.routes.viewer import page_context as dataset_viewer
 from cove.server.routes.web import WebRoute, not_found, render, repo_href, rev_segment
+from cove.server.services.inference import WIDGET_TASKS
 from cove.server.storage.git import GitRepo
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -110,6 +111,11 @@ def render_markdown(text: str, *, repo: Repo, rev: str) -> str:
 
 @_routes("")
 def card(ns: str, name: str, request: Request):
+    return card_page(request, ns, name)
+
+
+def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
+    """The card page; ``widget`` is the inference widget's state after a run (its text, result, error)."""
     repo, git = _open(request, ns, name)
     hub = hub_of(request)
     sha = git.resolve("main")
@@ -124,9 +130,15 @@ def card(ns: str, name: str, request: Request):
         meta = _metadata_rows(data)
         html = render_markdown(body, repo=repo, rev="main")
     info = git.commit_info(sha)
-    tags = hub.content.card(git, sha, repo)["tags"]
+    card = hub.content.card(git, sha, repo)
+    task = card["pipeline_tag"] if repo.type == "model" else ""
+    if task in WIDGET_TASKS:
+        widget = {"task": task, "text": "", "result": None, "error": "", **(widget or {})}
+    else:
+        widget = None
     return render(request, "repo_card.html", **_context(request, repo, git, "card"), sha=sha, commit=info,
-                  meta=meta, card_html=html, card_error=error, has_readme=readme is not None, tags=tags,
+                  meta=meta, card_html=html, card_error=error, has_readme=readme is not None, tags=card["tags"],
+                  widget=widget,
                   viewer=dataset_viewer(request, repo, git, sha) if repo.type == "dataset" else None)
 
 

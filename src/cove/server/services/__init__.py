@@ -7,6 +7,7 @@ from cove.server.db import open_database
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
+from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.repos import Repos
 from cove.server.settings import Settings
@@ -28,3 +29,4 @@ class Hub:
         self.content = Content(self.blobs)
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, settings.multipart_part_size)
+        self.inference = Inference(settings, self.repos, self.content, self.blobs)

@@ -23,8 +23,8 @@ from cove.server.db import Account, Membership, Token, WebSession, utcnow
 ROLES = ("read", "write", "admin")
 TOKEN_TTL = 5.0  # seconds a verified token is remembered
 TOKEN_PREFIX = "cove_"
-RESERVED_NAMES = {"api", "datasets", "spaces", "models", "settings", "login", "logout", "new", "static",
-                  "search", "organizations", "docs", "join"}
+RESERVED_NAMES = {"api", "v1", "datasets", "spaces", "models", "settings", "login", "logout", "new",
+                  "static", "search", "organizations", "docs", "join"}
 
 
 @dataclass(frozen=True)

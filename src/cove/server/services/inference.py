@@ -1,0 +1,620 @@
+"""Inference on the Hub: a model repo's pipeline run on request, under a memory budget.
+
+A request names a repo (and a revision); :meth:`Inference.target` checks access exactly as a download
+does (a private repo is ``RepoNotFound`` to whoever may not read it), resolves the commit and reads the
+task from the card's ``pipeline_tag``. The repo's files at that commit are materialised once from the
+server's own storage into ``<data_dir>/inference/<sha>/`` (written to a temporary folder, then renamed;
+LFS blobs are hard links into the blob store), and ``cove.pipeline(task, model=<that folder>)`` loads
+them. The server never goes through HTTP or the hub client to reach itself.
+
+:class:`ModelManager` keeps loaded pipelines by ``(repo id, sha)`` under a budget of bytes (parameters
++ buffers): one load per key however many requests ask at once, least recently used idle models
+unloaded to make room, a model in use never unloaded (a request that needs room waits for it), and a
+model larger than the whole budget refused. Loads run one at a time, each reserving the size of its
+weight files (tree metadata, read before anything is loaded) until its real size is measured.
+
+Calls run in a thread pool, never on the event loop, one call at a time per model (a torch module's
+generation state is not re-entrant). ``cove.pipelines`` (and so torch) is imported here only, and only
+when the first model loads: the server starts without it. With ``cove serve --workers N`` each worker
+process keeps its own models under its own budget (N x COVE_INFERENCE_MEMORY_MB in all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cove.errors import BadRequest, CoveError, EntryNotFound, PayloadTooLarge
+from cove.server.db import Repo
+from cove.server.services.accounts import Principal
+from cove.server.services.content import Content
+from cove.server.services.repos import Repos
+from cove.server.settings import MiB, Settings
+from cove.server.storage.blobs import BlobStore
+from cove.server.storage.git import GitRepo
+
+#: Tasks the inference API serves (those of ``cove.pipeline``) and the parameters each accepts.
+TASK_PARAMETERS: dict[str, frozenset[str]] = {
+    "text-classification": frozenset({"top_k", "function_to_apply"}),
+    "token-classification": frozenset({"aggregation_strategy", "ignore_labels"}),
+    "fill-mask": frozenset({"top_k", "targets"}),
+    "feature-extraction": frozenset({"truncation"}),
+    "sentence-similarity": frozenset(),
+    "question-answering": frozenset({"top_k", "max_answer_len", "handle_impossible_answer"}),
+    "zero-shot-classification": frozenset({"candidate_labels", "hypothesis_template", "multi_label"}),
+    "text-generation": frozenset(
+        {
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "top_k",
+            "do_sample",
+            "seed",
+            "stop_sequence",
+            "return_full_text",
+            "repetition_penalty",
+        }
+    ),
+}
+#: Tasks the model page offers a widget for.
+WIDGET_TASKS = (
+    "text-classification",
+    "token-classification",
+    "fill-mask",
+    "feature-extraction",
+    "sentence-similarity",
+    "text-generation",
+)
+#: Weight files, by preference: the budget reserves the size of the first kind a snapshot has.
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
+
+
+class ModelTooLarge(PayloadTooLarge):
+    """A model needs more memory than the whole inference budget.
+
+    Example: ``ModelTooLarge: alice/llama-7b needs 13476 MiB, over the inference budget of 2048 MiB
+    (COVE_INFERENCE_MEMORY_MB)``
+    """
+
+
+# -- the snapshot folder ----------------------------------------------------------------------------
+
+
+class Snapshots:
+    """``<root>/<sha>/``: a commit's files as a plain folder, written once and atomically."""
+
+    def __init__(self, root: Path, blobs: BlobStore) -> None:
+        self.root = root
+        self.blobs = blobs
+
+    def folder(self, git: GitRepo, sha: str) -> Path:
+        final = self.root / sha
+        if final.is_dir():
+            return final
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{sha[:12]}-"))
+        try:
+            for entry in git.list_tree(sha, recursive=True):
+                if entry.type != "file" or entry.path == ".gitattributes":
+                    continue
+                dest = tmp / entry.path
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if entry.lfs_oid is None:
+                    dest.write_bytes(git.read_blob(entry.oid))
+                    continue
+                src = self.blobs.path(entry.lfs_oid)
+                if not src.is_file():
+                    raise EntryNotFound(
+                        f"The LFS content of {entry.path} ({entry.lfs_oid}) is missing on this server"
+                    )
+                try:
+                    os.link(src, dest)  # same file system: no copy; the blob is never written to
+                except OSError:
+                    shutil.copyfile(src, dest)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():  # anything but "another request (or worker) finished it first"
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+
+def weights_size(git: GitRepo, sha: str) -> int:
+    """Bytes of the weight files at ``sha`` (from tree metadata): what loading them will take."""
+    files = [e for e in git.list_tree(sha, recursive=True) if e.type == "file"]
+    for suffix in WEIGHT_SUFFIXES:
+        total = sum(e.size for e in files if e.path.endswith(suffix))
+        if total:
+            return total
+    return 0
+
+
+def module_bytes(model: Any) -> int:
+    """Parameter + buffer bytes of a torch module, each storage counted once (tied weights)."""
+    seen: set[int] = set()
+    total = 0
+    for t in [*model.parameters(), *model.buffers()]:
+        key = t.data_ptr()
+        if key in seen:
+            continue
+        seen.add(key)
+        total += t.numel() * t.element_size()
+    return total
+
+
+# -- the model manager ------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Loaded:
+    """A loaded pipeline, its size, who uses it, and the lock its calls take."""
+
+    key: tuple[str, str]
+    pipeline: Any
+    nbytes: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+    last_used: float = 0.0
+
+
+class ModelManager:
+    """Loaded models under a byte budget, least recently used out first.
+
+    Args:
+        budget: bytes of parameters + buffers that loaded models may hold together.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()  # least recently used first
+        self._cond = threading.Condition()
+        self._load_lock = threading.Lock()  # loads run one at a time
+        self._reserved = 0  # bytes held for the load in progress
+        self.peak = 0
+        self.loads = 0
+        self.evictions = 0
+
+    @property
+    def used(self) -> int:
+        return sum(e.nbytes for e in self._loaded.values())
+
+    @contextmanager
+    def use(
+        self,
+        key: tuple[str, str],
+        *,
+        estimate: Callable[[], int],
+        load: Callable[[], Any],
+        measure: Callable[[Any], int] = lambda p: module_bytes(p.model),
+    ) -> Iterator[Loaded]:
+        """The model ``key``, loaded by ``load()`` if it is not in memory, held until the block ends.
+
+        ``estimate()`` gives the bytes to reserve while it loads (asked only when it must load);
+        ``measure(loaded)`` its real size.
+        """
+        entry = self._acquire(key, estimate, load, measure)
+        try:
+            yield entry
+        finally:
+            with self._cond:
+                entry.users -= 1
+                entry.last_used = time.monotonic()
+                self._cond.notify_all()
+
+    def _take(self, key: tuple[str, str]) -> Loaded | None:
+        entry = self._loaded.get(key)
+        if entry is not None:
+            entry.users += 1
+            self._loaded.move_to_end(key)
+        return entry
+
+    def _acquire(
+        self, key, estimate_of: Callable[[], int], load: Callable[[], Any], measure: Callable[[Any], int]
+    ) -> Loaded:
+        with self._cond:
+            entry = self._take(key)
+        if entry is not None:
+            return entry
+        estimate = estimate_of()
+        self._check_fits(key, estimate)
+        with self._load_lock:
+            with self._cond:
+                entry = self._take(key)  # loaded by the request this one waited behind
+                if entry is not None:
+                    return entry
+                self._make_room(estimate)
+                self._reserved = estimate
+                self._note_peak()
+            try:
+                loaded = load()
+                nbytes = measure(loaded)
+                self._check_fits(key, nbytes)
+            except BaseException:
+                with self._cond:
+                    self._reserved = 0
+                    self._cond.notify_all()
+                raise
+            with self._cond:
+                if nbytes > estimate:
+                    self._make_room(nbytes)  # the reservation fell short: wait for the rest
+                self._reserved = 0
+                entry = Loaded(key, loaded, nbytes, users=1, last_used=time.monotonic())
+                self._loaded[key] = entry
+                self.loads += 1
+                self._note_peak()
+                return entry
+
+    def _check_fits(self, key: tuple[str, str], nbytes: int) -> None:
+        if nbytes > self.budget:
+            raise ModelTooLarge(
+                f"{key[0]} needs {nbytes / MiB:.0f} MiB, over the inference budget of {self.budget / MiB:.0f} MiB "
+                "(raise COVE_INFERENCE_MEMORY_MB)"
+            )
+
+    def _make_room(self, nbytes: int) -> None:
+        """Unload idle models, least recently used first, until ``nbytes`` fit; wait while models in
+        use are in the way. Called with ``_cond`` held."""
+        while self.used + nbytes > self.budget:
+            idle = next((k for k, e in self._loaded.items() if e.users == 0), None)
+            if idle is None:
+                self._cond.wait()
+                continue
+            gone = self._loaded.pop(idle)
+            gone.pipeline = None
+            self.evictions += 1
+            gc.collect()  # free the tensors now, not at the next collection
+
+    def _note_peak(self) -> None:
+        self.peak = max(self.peak, self.used + self._reserved)
+
+    def status(self) -> dict:
+        with self._cond:
+            return {
+                "budget_bytes": self.budget,
+                "used_bytes": self.used,
+                "reserved_bytes": self._reserved,
+                "peak_bytes": self.peak,
+                "loads": self.loads,
+                "evictions": self.evictions,
+                "models": [
+                    {"model": k[0], "sha": k[1], "bytes": e.nbytes, "in_use": e.users}
+                    for k, e in self._loaded.items()
+                ],
+            }
+
+
+# -- generation for the OpenAI-compatible API -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One completion as the OpenAI API asks for it, validated."""
+
+    prompt: str | None  # /v1/completions
+    messages: list[dict] | None  # /v1/chat/completions
+    max_new_tokens: int
+    options: dict  # GenerationConfig overrides: do_sample, temperature, top_p, seed
+    stop: tuple[str, ...]
+
+
+class StopText:
+    """Cut generated text at the first stop string, as the OpenAI API does (the stop is left out).
+    While streaming, text that could be the start of a stop string is held back until it is not."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.text = ""
+        self.sent = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """Add a piece; return the part that may be shown now."""
+        if self.stopped:
+            return ""
+        start = max(0, self.sent - self.hold)
+        self.text += piece
+        hits = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
+        if hits:
+            self.stopped = True
+            return self._upto(min(hits))
+        return self._upto(max(self.sent, len(self.text) - self.hold))
+
+    def flush(self) -> str:
+        return "" if self.stopped else self._upto(len(self.text))
+
+    def _upto(self, end: int) -> str:
+        out, self.sent = self.text[self.sent : end], max(self.sent, end)
+        return out
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+
+
+# -- the service ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a request runs: the repo (access checked), its commit and its task."""
+
+    repo: Repo
+    git: GitRepo
+    sha: str
+    task: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.repo.repo_id, self.sha)
+
+
+class Inference:
+    def __init__(self, settings: Settings, repos: Repos, content: Content, blobs: BlobStore) -> None:
+        self.settings = settings
+        self.repos = repos
+        self.content = content
+        self.snapshots = Snapshots(settings.data_dir / "inference", blobs)
+        self.models = ModelManager(settings.inference_memory_mb * MiB)
+        self._pool: ThreadPoolExecutor | None = None
+        self.streams_cancelled = 0  # streams whose client left before the end (generation stopped early)
+        self._pool_lock = threading.Lock()
+
+    # -- what to run ----------------------------------------------------------------------------
+
+    def target(self, who: Principal | None, repo_id: str, revision: str = "main") -> Target:
+        """The model ``repo_id`` at ``revision`` if ``who`` may download it, with the task of its card."""
+        repo = self.repos.get(who, "model", repo_id)
+        git = self.repos.open_git(repo)
+        sha = git.resolve(revision)
+        task = self.content.card(git, sha, repo)["pipeline_tag"]
+        if not task:
+            raise BadRequest(
+                f"{repo.repo_id} has no task: set pipeline_tag in the front matter of its README.md "
+                "(for example `pipeline_tag: text-classification`)"
+            )
+        if task not in TASK_PARAMETERS:
+            raise BadRequest(
+                f"The inference API does not run {task!r} models ({repo.repo_id}); it runs "
+                f"{', '.join(sorted(TASK_PARAMETERS))}"
+            )
+        return Target(repo, git, sha, task)
+
+    def text_generation_models(self, who: Principal | None) -> list[Repo]:
+        return self.repos.search(who, "model", filters=["text-generation"], sort="id", limit=10_000)[0]
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def _load(self, target: Target) -> Any:
+        from cove.pipelines import pipeline  # torch comes in with the first model, never at server start
+
+        if self.settings.inference_threads:
+            import torch
+
+            torch.set_num_threads(self.settings.inference_threads)  # the server's process: its choice
+        folder = self.snapshots.folder(target.git, target.sha)
+        try:
+            return pipeline(target.task, model=str(folder), device="cpu")
+        except (ValueError, KeyError, OSError, TypeError) as e:
+            err = CoveError(f"{target.repo.repo_id} could not be loaded as a {target.task} model: {e}")
+            err.status, err.code = 422, "Unprocessable"
+            raise err from e
+
+    @contextmanager
+    def loaded(self, target: Target) -> Iterator[Loaded]:
+        """The target's pipeline in memory, held (never unloaded) until the block ends."""
+        with self.models.use(
+            target.key, estimate=lambda: weights_size(target.git, target.sha), load=lambda: self._load(target)
+        ) as entry:
+            yield entry
+
+    # -- running --------------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.settings.inference_workers, thread_name_prefix="inference"
+                )
+            return self._pool
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the inference pool, awaited without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def run(self, target: Target, inputs: Any, parameters: dict) -> Any:
+        """The pipeline's output for ``inputs`` (blocking: call it through :meth:`call`)."""
+        check_inputs(target.task, inputs)
+        params = self._parameters(target.task, parameters)
+        with self.loaded(target) as entry, entry.lock:
+            try:
+                out = entry.pipeline(inputs, **params)
+            except (ValueError, TypeError, KeyError) as e:
+                raise BadRequest(f"Bad inputs or parameters for {target.task}: {e}") from e
+        return to_json(out)
+
+    def _parameters(self, task: str, parameters: Any) -> dict:
+        if parameters is None:
+            return {}
+        if not isinstance(parameters, dict):
+            raise BadRequest("parameters must be a JSON object")
+        unknown = set(parameters) - TASK_PARAMETERS[task]
+        if unknown:
+            allowed = ", ".join(sorted(TASK_PARAMETERS[task])) or "none"
+            raise BadRequest(
+                f"Unknown parameter(s) for {task}: {', '.join(sorted(unknown))} (allowed: {allowed})"
+            )
+        cap = self.settings.inference_max_new_tokens
+        n = parameters.get("max_new_tokens")
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= cap):
+            raise BadRequest(f"max_new_tokens must be an integer from 1 to {cap}")
+        return dict(parameters)
+
+    # -- OpenAI-style generation ------------------------------------------------------------------
+
+    def prompt_ids(self, pipe: Any, req: GenerationRequest) -> Any:
+        """(1, T) prompt ids: the chat template over ``messages``, or the tokenized ``prompt``."""
+        tok = pipe.tokenizer
+        if req.messages is not None:
+            if getattr(tok, "chat_template", None) is None:
+                raise BadRequest("This model has no chat template: use /v1/completions with a prompt")
+            try:
+                ids = tok.apply_chat_template(req.messages, add_generation_prompt=True, return_tensors="pt")[
+                    "input_ids"
+                ]
+            except (ValueError, TypeError, KeyError) as e:
+                raise BadRequest(f"The chat template failed on these messages: {e}") from e
+        else:
+            ids = tok(req.prompt, return_tensors="pt")["input_ids"]
+        if ids.shape[-1] == 0:
+            raise BadRequest("The prompt is empty")
+        return ids.reshape(1, -1)  # one text may come back as (T,) or (1, T)
+
+    def complete(
+        self,
+        target: Target,
+        req: GenerationRequest,
+        streamer_factory: Callable[[Any], Any] | None = None,
+        on_streamer: Callable[[Any], None] | None = None,
+    ) -> Completion:
+        """Generate (blocking). With ``streamer_factory(tokenizer)``, the streamer made is passed to
+        ``on_streamer`` before generation starts and fed while it runs."""
+        with self.loaded(target) as entry, entry.lock:
+            pipe = entry.pipeline
+            ids = self.prompt_ids(pipe, req)
+            streamer = streamer_factory(pipe.tokenizer) if streamer_factory else None
+            if on_streamer is not None:
+                on_streamer(streamer)
+            options = {**req.options, "max_new_tokens": req.max_new_tokens}
+            if req.stop:
+                options["stop_strings"] = list(req.stop)
+            try:
+                out = pipe.model.generate(ids, streamer=streamer, tokenizer=pipe.tokenizer, **options)
+            except BaseException as e:
+                if streamer is not None:
+                    streamer.end()  # options are checked before generate's own try: release the reader
+                if isinstance(e, ClientGone):
+                    self.streams_cancelled += 1
+                if isinstance(e, ValueError | TypeError):
+                    raise BadRequest(f"Invalid generation options: {e}") from e
+                raise
+            new = out[0, ids.shape[1] :].tolist()
+            eos = set(_eos_ids(pipe.model))
+            text = pipe.tokenizer.decode(new, skip_special_tokens=True)
+        stop = StopText(req.stop)
+        shown = stop.feed(text) + stop.flush()
+        hit_eos = bool(new) and new[-1] in eos
+        finish = "stop" if hit_eos or stop.stopped or len(new) < req.max_new_tokens else "length"
+        return Completion(shown, int(ids.shape[1]), len(new), finish)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ClientGone(Exception):
+    """The client closed a stream: generation stops at the next token."""
+
+
+@functools.cache
+def _streamer_class() -> type:
+    from cove.generation.streamers import TextIteratorStreamer
+
+    class CancellableStreamer(TextIteratorStreamer):
+        """A :class:`TextIteratorStreamer` whose next ``put`` ends generation once ``cancelled`` is set."""
+
+        cancelled = False
+
+        def put(self, ids: Any) -> None:
+            if self.cancelled:
+                raise ClientGone("the client closed the stream")
+            super().put(ids)
+
+    return CancellableStreamer
+
+
+def streamer_for(tokenizer: Any) -> Any:
+    """A streamer of the new text only (special tokens skipped), cancellable by setting ``cancelled``."""
+    return _streamer_class()(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+
+def _eos_ids(model: Any) -> list[int]:
+    from cove.generation.generate import default_config
+
+    return default_config(model).eos_ids()
+
+
+def check_inputs(task: str, inputs: Any) -> None:
+    """Reject inputs of the wrong shape with a message that says the right one."""
+    if task == "sentence-similarity":
+        ok = (
+            isinstance(inputs, dict)
+            and isinstance(inputs.get("source_sentence"), str)
+            and isinstance(inputs.get("sentences"), list)
+            and inputs["sentences"]
+            and all(isinstance(s, str) for s in inputs["sentences"])
+        )
+        if not ok:
+            raise BadRequest(
+                'sentence-similarity takes inputs {"source_sentence": "...", "sentences": ["...", ...]}'
+            )
+        return
+    if task == "question-answering":
+        if not (
+            isinstance(inputs, dict)
+            and isinstance(inputs.get("question"), str)
+            and isinstance(inputs.get("context"), str)
+        ):
+            raise BadRequest('question-answering takes inputs {"question": "...", "context": "..."}')
+        return
+    if task == "text-generation" and isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+        if not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in inputs
+        ):
+            raise BadRequest('chat inputs are a list of {"role": "...", "content": "..."} messages')
+        return
+    if isinstance(inputs, str) and inputs:
+        return
+    if isinstance(inputs, list) and inputs and all(isinstance(x, str) and x for x in inputs):
+        return
+    raise BadRequest(f"{task} takes inputs that are a non-empty string or a list of them")
+
+
+def to_json(value: Any) -> Any:
+    """Pipeline output -> plain JSON values (tensors and numpy arrays become lists, numbers floats)."""
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, str | bool | int | float) or value is None:
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot serialize a {type(value).__name__} from a pipeline")
+
+
+def completion_id(kind: str) -> str:
+    return f"{kind}-{uuid.uuid4().hex}"
