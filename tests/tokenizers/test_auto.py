@@ -88,7 +88,7 @@ def _same(a, b) -> None:
     for k in a:
         x, y = a[k], b[k]
         if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
-            assert isinstance(y, np.ndarray) and x.dtype == y.dtype and (x == y).all(), k
+            assert isinstance(y, np.ndarray) and x.dtype == y.dtype and x.shape == y.shape and (x == y).all(), k
         else:
             assert x == y, k
 
@@ -146,6 +146,8 @@ def test_chat_template_matches_transformers(name, generation_prompt, folders) ->
     assert tok.apply_chat_template(batch, tokenize=False) == ref.apply_chat_template(batch, tokenize=False)
     _check(lambda: ref.apply_chat_template(batch, padding=True, return_tensors="np"),
            lambda: tok.apply_chat_template(batch, padding=True, return_tensors="np"))
+    _check(lambda: ref.apply_chat_template(conversation, return_tensors="np"),  # one chat: shape (1, T)
+           lambda: tok.apply_chat_template(conversation, return_tensors="np"))
 
 
 def test_chat_template_sandbox_and_errors(folders) -> None:

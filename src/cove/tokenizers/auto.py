@@ -209,10 +209,10 @@ class PreTrainedTokenizer:
             data["offset_mapping"] = [list(e.offsets) for e in encodings]
         if return_length:
             data["length"] = [len(e.ids) for e in encodings]
-        if not batched:  # as transformers: only per-token lists lose their batch dimension
-            data = {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
-        if return_tensors is not None:
+        if return_tensors is not None:  # tensors keep the batch axis, (1, T) for one text, as transformers
             data = {k: _to_tensor(v, return_tensors, k) for k, v in data.items()}
+        elif not batched:  # as transformers: only per-token lists lose their batch dimension
+            data = {k: v[0] if v and isinstance(v[0], list) else v for k, v in data.items()}
         return BatchEncoding(data, encodings)
 
     def _encode(self, texts: list[Any], pairs: list[Any] | None, add_special_tokens: bool, padding: bool | str,
