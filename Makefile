@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/cove serve
+	$(BIN)/cove serve --seed
 
 test: $(STAMP)
 	bash scripts/test-setup.sh

@@ -22,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, help="server processes (default 1, env COVE_WORKERS); "
                                                              "more serve more requests at once on more cores")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--seed", action="store_true",
+                   help="once the server listens, publish the default models and datasets (`cove seed`) in the "
+                        "background as the admin; a marker in the data dir makes later starts skip it")
     p.set_defaults(func=run)
 
 
@@ -39,10 +42,36 @@ def first_start(hub, out=sys.stdout) -> None:
     print(f"  token:    {token}", file=out, flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
-    import uvicorn
+SEED_TOKEN = "cove-serve-seed"
 
-    from cove.server.app import create_app
+
+def start_seed(hub, settings, out=sys.stdout):
+    """Seed this Hub in the background with a token of the ``admin`` account, revoked when the seed ends.
+    Returns the runner, or None when the seed is already done or there is no admin to seed as."""
+    from cove.seed.background import MARKER, BackgroundSeed, seed_done
+
+    if seed_done(settings.data_dir):
+        print(f"[seed] already done ({settings.data_dir / MARKER}); not seeding again", file=out, flush=True)
+        return None
+    admin = hub.accounts.get("admin")
+    if admin is None or not admin.is_admin:
+        print("[seed] no admin account named 'admin'; run `cove seed --token <an admin's token>`", file=out,
+              flush=True)
+        return None
+    token = hub.accounts.create_token("admin", SEED_TOKEN)
+
+    def revoke() -> None:
+        for t in hub.accounts.list_tokens(admin.id):
+            if t.name == SEED_TOKEN:
+                hub.accounts.revoke_token(admin.id, t.id)
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return BackgroundSeed(f"http://{host}:{settings.port}", token, settings.data_dir, on_exit=revoke,
+                          out=out).start()
+
+
+def run(args: argparse.Namespace) -> int:
     from cove.server.services import Hub
     from cove.server.settings import Settings
 
@@ -54,9 +83,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"Cove Hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     options = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
                "timeout_keep_alive": 30, "limit_concurrency": 1000}
+    seeder = start_seed(hub, settings) if args.seed else None
+    try:
+        _serve(hub, settings, workers, options)
+    finally:
+        if seeder is not None:
+            seeder.stop()
+    return 0
+
+
+def _serve(hub, settings, workers: int, options: dict) -> None:
+    import uvicorn
+
+    from cove.server.app import create_app
+
     if workers <= 1:
         uvicorn.run(create_app(hub.settings, hub), **options)
-        return 0
+        return
     # Several processes: each builds its app from the environment (the flags are passed down through it).
     # Git refs move by compare-and-swap under file locks and SQLite runs in WAL mode, so they can share
     # one data dir.
@@ -65,4 +108,3 @@ def run(args: argparse.Namespace) -> int:
     if settings.public_url:
         os.environ["COVE_PUBLIC_URL"] = settings.public_url
     uvicorn.run("cove.server.app:app_from_env", factory=True, workers=workers, **options)
-    return 0
