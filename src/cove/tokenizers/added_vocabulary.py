@@ -52,6 +52,7 @@ class AddedVocabulary:
         self._raw_re: regex.Pattern[str] | None = None
         self._norm_re: regex.Pattern[str] | None = None
         self._norm_ids: dict[str, int] = {}
+        self._stale = False  # tokens were added since the matchers were built
 
     def add(self, token: AddedToken, token_id: int) -> None:
         if token.normalized is None:
@@ -63,6 +64,7 @@ class AddedVocabulary:
         else:
             self.special.discard(token.content)
         self._raw_re = None
+        self._stale = True
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -92,6 +94,13 @@ class AddedVocabulary:
                 self._norm_ids.setdefault(ns.normalized, tid)
         self._raw_re = _alternation(raw)
         self._norm_re = _alternation(list(self._norm_ids))
+        self._stale = False
+
+    def matchers(self, normalizer: Any) -> tuple[regex.Pattern[str] | None, regex.Pattern[str] | None]:
+        """(raw, normalized) matchers; a text neither finds anything in has no added token."""
+        if self._stale:
+            self.refresh(normalizer)
+        return self._raw_re, self._norm_re
 
     def _find(self, text: str, pattern: regex.Pattern[str] | None, ids: dict[str, int]) -> list[tuple[int, int, int | None]]:
         if not text:
@@ -127,7 +136,7 @@ class AddedVocabulary:
 
     def extract_and_normalize(self, normalizer: Any, text: str, offset: int = 0) -> list[Split]:
         """Split `text` around added tokens and normalize the rest; empty pieces are dropped."""
-        if self._raw_re is None and self.tokens:
+        if self._stale:
             self.refresh(normalizer)
         whole = NormalizedString(text, offset)
         out: list[Split] = []

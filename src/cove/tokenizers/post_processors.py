@@ -81,6 +81,21 @@ class ByteLevelProcessor:
                 "trim_offsets": self.trim_offsets, "use_regex": self.use_regex}
 
 
+SingleParts = tuple[list[int], list[str], list[int], int, list[int], list[str], list[int]]
+
+
+def wrap_single(enc: Encoding, parts: SingleParts) -> Encoding:
+    """`before + enc + after` for one sequence without overflowing parts: what `process_encodings`
+    then `Encoding.merge` give, built at once. `parts` is (before ids, tokens, type ids, the
+    sequence's type id, after ids, tokens, type ids)."""
+    b_ids, b_toks, b_types, type_id, a_ids, a_toks, a_types = parts
+    n, nb, na = len(enc.ids), len(b_ids), len(a_ids)
+    return Encoding(b_ids + enc.ids + a_ids, b_types + [type_id] * n + a_types, b_toks + enc.tokens + a_toks,
+                    [(0, 0)] * nb + enc.offsets + [(0, 0)] * na, [None] * nb + enc.word_ids + [None] * na,
+                    [1] * nb + enc.special_tokens_mask + [1] * na, [1] * nb + enc.attention_mask + [1] * na,
+                    [], {0: (nb, nb + n)})
+
+
 def _wrap(enc: Encoding, before: list[tuple[int, str]], after: list[tuple[int, str]], type_id: int) -> Encoding:
     """`before + enc + after` with every type id set to `type_id`; overflowing parts wrapped alike."""
     out = Encoding()
@@ -102,6 +117,11 @@ class BertProcessing:
 
     def added_tokens(self, is_pair: bool) -> int:
         return 3 if is_pair else 2
+
+    def single_parts(self, add_special_tokens: bool) -> SingleParts:
+        if not add_special_tokens:
+            return [], [], [], 0, [], [], []
+        return [self.cls[1]], [self.cls[0]], [0], 0, [self.sep[1]], [self.sep[0]], [0]
 
     def process_encodings(self, encodings: list[Encoding], add_special_tokens: bool) -> list[Encoding]:
         if not add_special_tokens:
@@ -162,6 +182,25 @@ class TemplateProcessing:
     def added_tokens(self, is_pair: bool) -> int:
         template = self.pair if is_pair else self.single
         return sum(len(self.special_tokens[p["SpecialToken"]["id"]]["ids"]) for p in template if "SpecialToken" in p)
+
+    def single_parts(self, add_special_tokens: bool) -> SingleParts | None:
+        seqs = [i for i, p in enumerate(self.single) if "Sequence" in p]
+        if len(seqs) != 1 or self.single[seqs[0]]["Sequence"]["id"] != "A":
+            return None
+        sides: list[tuple[list[int], list[str], list[int]]] = []
+        for pieces in (self.single[:seqs[0]], self.single[seqs[0] + 1:]):
+            ids: list[int] = []
+            toks: list[str] = []
+            types: list[int] = []
+            for piece in pieces if add_special_tokens else []:
+                sp = piece["SpecialToken"]
+                tok = self.special_tokens[sp["id"]]
+                ids += tok["ids"]
+                toks += tok["tokens"]
+                types += [sp["type_id"]] * len(tok["ids"])
+            sides.append((ids, toks, types))
+        (b_ids, b_toks, b_types), (a_ids, a_toks, a_types) = sides
+        return b_ids, b_toks, b_types, self.single[seqs[0]]["Sequence"]["type_id"], a_ids, a_toks, a_types
 
     def process_encodings(self, encodings: list[Encoding], add_special_tokens: bool) -> list[Encoding]:
         template = self.pair if len(encodings) == 2 else self.single

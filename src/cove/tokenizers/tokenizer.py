@@ -11,16 +11,19 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cove.tokenizers.added_vocabulary import AddedToken, AddedVocabulary
 from cove.tokenizers.decoders import decoder_from_dict
 from cove.tokenizers.encoding import Encoding
 from cove.tokenizers.models import model_from_dict
 from cove.tokenizers.normalizers import normalizer_from_dict
-from cove.tokenizers.post_processors import post_processor_from_dict
+from cove.tokenizers.post_processors import post_processor_from_dict, wrap_single
 from cove.tokenizers.pre_tokenizers import pre_tokenizer_from_dict
 from cove.tokenizers.words import WordPipeline
+
+if TYPE_CHECKING:
+    from cove.tokenizers.fast_bpe import ByteLevelCore
 
 InputSequence = str | Sequence[str]
 
@@ -129,6 +132,9 @@ class Tokenizer:
         self._padding: PaddingParams | None = None
         self.extra: dict[str, Any] = {}
         self.use_fast_path = True  # False forces the general NormalizedString path (tests compare both)
+        self.use_compiled_core = True  # False keeps byte-level BPE on the Python word path (tests compare)
+        self._core: ByteLevelCore | None | bool = False  # False: not built yet
+        self._parts_cache: dict[Any, Any] = {}
 
     # -- pipeline stages that derived state depends on ----------------------------------------
     @property
@@ -139,6 +145,7 @@ class Tokenizer:
     def model(self, value: Any) -> None:
         self._model = value
         self._words = WordPipeline.build(self._pre_tokenizer, value)
+        self._core = False
 
     @property
     def pre_tokenizer(self) -> Any:
@@ -148,6 +155,7 @@ class Tokenizer:
     def pre_tokenizer(self, value: Any) -> None:
         self._pre_tokenizer = value
         self._words = WordPipeline.build(value, self._model)
+        self._core = False
 
     @property
     def normalizer(self) -> Any:
@@ -157,6 +165,7 @@ class Tokenizer:
     def normalizer(self, value: Any) -> None:
         self._normalizer = value
         self.added.refresh(value)
+        self._core = False
 
     # -- tokenizer.json ------------------------------------------------------------------------
     @classmethod
@@ -273,6 +282,30 @@ class Tokenizer:
         self._padding = None
 
     # -- encoding ------------------------------------------------------------------------------
+    def compiled_core(self) -> ByteLevelCore | None:
+        """The tiktoken-backed core when this pipeline fits it (see `cove.tokenizers.fast_bpe`)."""
+        if not (self.use_fast_path and self.use_compiled_core):
+            return None
+        if self._core is False:
+            from cove.tokenizers.fast_bpe import ByteLevelCore  # numpy and tiktoken: only when used
+
+            self._core = ByteLevelCore.build(self._normalizer, self._pre_tokenizer, self._model)
+        return self._core  # type: ignore[return-value]
+
+    def _encode_texts(self, texts: list[InputSequence], type_id: int, core: ByteLevelCore,
+                      parts: Any = None, add_special_tokens: bool = True) -> list[Encoding]:
+        """Many sequences at once through the compiled core; the Python path for lines it leaves.
+        With `parts` (see `_single_parts`) the encodings come out post-processed."""
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError("expected a str (pass is_pretokenized=True for a list of words)")
+        encs = core.encode_texts(texts, type_id, self.added, parts)  # type: ignore[arg-type]
+        if parts is None:
+            return [e if e is not None else self._encode_text(t, type_id) for e, t in zip(encs, texts)]  # type: ignore[arg-type]
+        return [e if e is not None else self.post_process(self._encode_text(t, type_id),  # type: ignore[arg-type]
+                                                          add_special_tokens=add_special_tokens)
+                for e, t in zip(encs, texts)]
+
     def _encode_text(self, text: str, type_id: int, word_index: int | None = None) -> Encoding:
         """One sequence through added tokens, normalizer, pre-tokenizer and model."""
         ids: list[int] = []
@@ -323,8 +356,25 @@ class Tokenizer:
         parts = [self._encode_text(word, type_id, i) for i, word in enumerate(seq)]
         return Encoding.merge(parts) if parts else Encoding()
 
+    def _single_parts(self, add_special_tokens: bool) -> Any:
+        """The post-processor's (before, after) special tokens of one sequence, cached per processor."""
+        proc = self.post_processor
+        if self._parts_cache.get("processor") is not proc:  # (re)computed when the processor is replaced
+            self._parts_cache = {"processor": proc}
+        if add_special_tokens not in self._parts_cache:
+            fn = getattr(proc, "single_parts", None)
+            self._parts_cache[add_special_tokens] = fn(add_special_tokens) if fn is not None else None
+        return self._parts_cache[add_special_tokens]
+
     def post_process(self, enc: Encoding, pair: Encoding | None = None, add_special_tokens: bool = True) -> Encoding:
         """Truncate, add special tokens and pad, as `Tokenizer::post_process` does."""
+        if pair is None and self._truncation is None and not enc.overflowing:
+            parts = self._single_parts(add_special_tokens)  # the common case, built at once
+            if parts is not None:
+                final = wrap_single(enc, parts)
+                if self._padding is not None:
+                    pad_encodings([final], self._padding)
+                return final
         if self._truncation is not None:
             params = self._truncation
             n_added = self.post_processor.added_tokens(pair is not None) if self.post_processor is not None else 0
@@ -349,13 +399,21 @@ class Tokenizer:
     def encode(self, sequence: InputSequence, pair: InputSequence | None = None, is_pretokenized: bool = False,
                add_special_tokens: bool = True) -> Encoding:
         """Encode one input (or a pair) into an `Encoding`."""
-        enc = self._encode_sequence(sequence, 0, is_pretokenized)
-        pair_enc = None if pair is None else self._encode_sequence(pair, 1, is_pretokenized)
+        core = None if is_pretokenized else self.compiled_core()
+        if core is not None:
+            enc = self._encode_texts([sequence], 0, core)[0]
+            pair_enc = None if pair is None else self._encode_texts([pair], 1, core)[0]
+        else:
+            enc = self._encode_sequence(sequence, 0, is_pretokenized)
+            pair_enc = None if pair is None else self._encode_sequence(pair, 1, is_pretokenized)
         return self.post_process(enc, pair_enc, add_special_tokens)
 
     def encode_batch(self, inputs: Sequence[InputSequence | tuple[InputSequence, InputSequence]],
                      is_pretokenized: bool = False, add_special_tokens: bool = True) -> list[Encoding]:
         """Encode many inputs; each item is a sequence or a (sequence, pair) tuple/list."""
+        core = None if is_pretokenized else self.compiled_core()
+        if core is not None:
+            return self._encode_batch_core(inputs, add_special_tokens, core)
         out: list[Encoding] = []
         for item in inputs:
             if isinstance(item, str) or (is_pretokenized and item and isinstance(item[0], str)):
@@ -363,6 +421,33 @@ class Tokenizer:
             else:
                 a, b = item  # type: ignore[misc]
                 out.append(self.encode(a, b, is_pretokenized, add_special_tokens))
+        if self._padding is not None:
+            pad_encodings(out, self._padding)
+        return out
+
+    def _encode_batch_core(self, inputs: Sequence[Any], add_special_tokens: bool,
+                           core: ByteLevelCore) -> list[Encoding]:
+        firsts: list[InputSequence] = []
+        seconds: list[InputSequence | None] = []
+        for item in inputs:
+            if isinstance(item, str):
+                firsts.append(item)
+                seconds.append(None)
+            else:
+                a, b = item
+                firsts.append(a)
+                seconds.append(b)
+        if all(b is None for b in seconds) and self._truncation is None:
+            parts = self._single_parts(add_special_tokens)
+            if parts is not None:  # the core builds the final encodings at once
+                out = self._encode_texts(firsts, 0, core, parts, add_special_tokens)
+                if self._padding is not None:
+                    pad_encodings(out, self._padding)
+                return out
+        encs = self._encode_texts(firsts, 0, core)
+        pairs = iter(self._encode_texts([b for b in seconds if b is not None], 1, core))
+        out = [self.post_process(e, None if b is None else next(pairs), add_special_tokens)
+               for e, b in zip(encs, seconds)]
         if self._padding is not None:
             pad_encodings(out, self._padding)
         return out

@@ -8,7 +8,7 @@
   WordPiece (as `WordPiece::from_bpe`).
 - `WordLevelTrainer`: the most frequent words.
 
-Unigram training (SentencePiece's EM) is not implemented.
+- `UnigramTrainer`: SentencePiece's EM (see `cove.tokenizers.unigram_trainer`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from typing import Any
 from cove.tokenizers.added_vocabulary import AddedToken
 from cove.tokenizers.models import BPE, Unigram, WordLevel, WordPiece
 from cove.tokenizers.normalized import NormalizedString
+from cove.tokenizers.unigram_trainer import UnigramTrainer
+
+__all__ = ["BpeTrainer", "UnigramTrainer", "WordLevelTrainer", "WordPieceTrainer", "count_words", "train_tokenizer"]
 
 Pair = tuple[int, int]
 
@@ -230,8 +233,6 @@ def train_tokenizer(tokenizer: Any, texts: Iterable[str], trainer: Any = None) -
     """`Tokenizer.train_from_iterator`: the default trainer follows the tokenizer's model type."""
     if trainer is None:
         model = tokenizer.model
-        if isinstance(model, Unigram):
-            raise NotImplementedError("Unigram training is not implemented in Cove")
-        trainer = (WordPieceTrainer() if isinstance(model, WordPiece) else WordLevelTrainer()
+        trainer = (UnigramTrainer() if isinstance(model, Unigram) else WordPieceTrainer() if isinstance(model, WordPiece) else WordLevelTrainer()
                    if isinstance(model, WordLevel) else BpeTrainer())
     trainer.train(tokenizer, texts)

@@ -84,6 +84,8 @@ class WordPipeline:
             stages = stages[:-1]
         if isinstance(final, ByteLevel) and final.add_prefix_space:
             return None
+        if getattr(model, "dropout", None):  # random merges: words must not be cached
+            return None
         if not all(isinstance(s, Splitter) for s in stages):
             return None
         return cls(list(stages), final, model)
@@ -133,20 +135,34 @@ class WordPipeline:
                 texts.extend(found)
                 word_of.extend(range(n_words, n_words + len(found)))
                 n_words += len(found)
-            elif isinstance(final, Metaspace):
+            elif isinstance(final, Metaspace) and final.split:  # one word per match, built in bulk
+                rep = final.replacement
+                found = self.word_re.findall(text, s, e)  # covers every char of the span
+                if not found:
+                    continue
+                k = len(texts)
+                texts.extend([x.replace(" ", rep) for x in found])
+                bases.extend(accumulate(map(len, found[:-1]), initial=s))
+                word_of.extend(range(n_words, n_words + len(found)))
+                n_words += len(found)
+                if self._prepends(piece, text, s, e, final):
+                    texts[k] = rep + texts[k]
+                    prepended.append(k)
+            elif isinstance(final, Metaspace):  # a whole span, maybe cut into chunks
                 rep = final.replacement
                 for ws, we, pre in self._metaspace_words(piece, text, s, e, final):
                     transformed = text[ws:we].replace(" ", rep)
                     if pre:  # the prepended char maps to the word's first char, char j to j - 1
                         transformed = rep + transformed
-                    chunks = [(m.start(), m.group()) for m in self.chunk_re.finditer(transformed)] if (
-                        self.chunk_re is not None) else [(0, transformed)]
-                    for a, chunk in chunks:
-                        if pre and a == 0:
-                            prepended.append(len(texts))
-                        texts.append(chunk)
-                        bases.append(ws + a - 1 if pre and a else ws + a)
-                        word_of.append(n_words)
+                    found = self.chunk_re.findall(transformed) if self.chunk_re is not None else [transformed]
+                    if pre and found:
+                        prepended.append(len(texts))
+                    texts.extend(found)  # the chunks cover the word: chunk k starts where k - 1 ends
+                    shift = ws - 1 if pre else ws
+                    bases.append(ws)
+                    bases.extend([shift + a for a in accumulate(map(len, found[1:-1]), initial=len(found[0]))]
+                                 if len(found) > 1 else ())
+                    word_of.extend(repeat(n_words, len(found)))
                     n_words += 1
             else:
                 texts.append(text[s:e])
@@ -183,12 +199,17 @@ class WordPipeline:
                                map(itemgetter(1), map(get, map(add, tok_ends, repeat(-1))))))
         return w + n_words
 
-    def _metaspace_words(self, piece: NormalizedString, text: str, s: int, e: int,
-                         ms: Metaspace) -> list[tuple[int, int, bool]]:
+    @staticmethod
+    def _prepends(piece: NormalizedString, text: str, s: int, e: int, ms: Metaspace) -> bool:
+        """Whether Metaspace prepends its replacement char to the span [s, e) of `piece`."""
         first = text[s]
-        prepend = first != " " and first != ms.replacement and (
+        return first != " " and first != ms.replacement and (
             ms.prepend_scheme == "always"
             or (ms.prepend_scheme == "first" and piece.original_range(s, e)[0] == 0))
+
+    def _metaspace_words(self, piece: NormalizedString, text: str, s: int, e: int,
+                         ms: Metaspace) -> list[tuple[int, int, bool]]:
+        prepend = self._prepends(piece, text, s, e, ms)
         if not ms.split:
             return [(s, e, prepend)]
         out: list[tuple[int, int, bool]] = []

@@ -8,11 +8,17 @@ a heap over (rank, position) as in the Rust `Word::merge_all`. Results are cache
 
 Offsets are in chars of the word; a byte-fallback token covers the whole char it came from,
 which is what the Rust byte offsets become once converted to chars.
+
+BPE-dropout (Provilkov et al., 2020): with `dropout` p, each merge about to be applied is skipped
+with probability p, and the skipped ones come back after the next merge that is applied (Rust
+`Word::merge_all`). Words are then not cached. `seed` makes the draws reproducible (the Rust
+library draws from a thread-local generator, so only p = 0 and p = 1 give its exact output).
 """
 
 from __future__ import annotations
 
 import heapq
+import random
 from typing import Any
 
 Token = tuple[int, str, int, int]  # (id, value, start, end), offsets in chars of the word
@@ -26,9 +32,10 @@ class BPE:
     def __init__(self, vocab: dict[str, int], merges: list[tuple[str, str]], *, unk_token: str | None = None,
                  continuing_subword_prefix: str | None = None, end_of_word_suffix: str | None = None,
                  fuse_unk: bool = False, byte_fallback: bool = False, ignore_merges: bool = False,
-                 dropout: float | None = None) -> None:
-        if dropout not in (None, 0.0):
-            raise ValueError("BPE dropout is not supported: Cove's encodings are deterministic")
+                 dropout: float | None = None, seed: int | None = None) -> None:
+        if dropout is not None and not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"BPE dropout must be between 0 and 1, got {dropout}")
+        self.rng = random.Random(seed)
         self.vocab = vocab
         self.vocab_r = {i: t for t, i in vocab.items()}
         self.merges = merges
@@ -84,6 +91,12 @@ class BPE:
 
     # -- encoding ------------------------------------------------------------------------------
     def tokenize(self, word: str) -> tuple[Token, ...]:
+        if self.dropout:
+            if not word:
+                return ()
+            if self.ignore_merges and word in self.vocab:
+                return ((self.vocab[word], word, 0, len(word)),)
+            return self._merge_word(word, self.dropout)
         hit = self.cache.get(word)
         if hit is not None:
             return hit
@@ -151,11 +164,12 @@ class BPE:
             ends.append(unk[2])
         return ids, starts, ends
 
-    def _merge_word(self, word: str) -> tuple[Token, ...]:
+    def _merge_word(self, word: str, dropout: float = 0.0) -> tuple[Token, ...]:
         ids, starts, ends = self._initial_symbols(word)
         n = len(ids)
         merge_map = self.merge_map
-        if 1 < n <= 24:  # short words: rescan all pairs each step (same choice as the heap: lowest rank, leftmost)
+        draw = self.rng.random
+        if 1 < n <= 24 and not dropout:  # short words: rescan all pairs each step (same choice as the heap: lowest rank, leftmost)
             get = merge_map.get
             while len(ids) > 1:
                 best_rank = -1
@@ -182,8 +196,16 @@ class BPE:
                 if m is not None:
                     heap.append((m[0], i, m[1]))
             heapq.heapify(heap)
+            skipped: list[tuple[int, int, int]] = []
             while heap:
-                rank, pos, new_id = heapq.heappop(heap)
+                top = heapq.heappop(heap)
+                if dropout and draw() < dropout:
+                    skipped.append(top)
+                    continue
+                for item in skipped:  # back in the queue once a merge is applied
+                    heapq.heappush(heap, item)
+                skipped.clear()
+                rank, pos, new_id = top
                 if not alive[pos]:
                     continue
                 right = nxt[pos]
