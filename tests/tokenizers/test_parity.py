@@ -13,7 +13,8 @@ from cove.tokenizers import Tokenizer
 FAMILIES = ["gpt2", "whisper", "llama", "t5", "bert", "minilm", "classic_bpe", "wordlevel"]
 # The four families of the issue run on the whole 20,000-line corpus, the others on a slice of it.
 FULL_CORPUS = {"gpt2", "llama", "t5", "bert"}
-FIELDS = ["ids", "tokens", "offsets", "type_ids", "special_tokens_mask", "attention_mask", "word_ids"]
+FIELDS = ["ids", "tokens", "offsets", "type_ids", "special_tokens_mask", "attention_mask", "word_ids",
+          "sequence_ids"]
 
 
 def load_pair(path):

@@ -48,7 +48,10 @@ class Encoding:
         return out
 
     def set_sequence_id(self, seq: int) -> None:
+        """All tokens (and those of every overflowing part) belong to sequence `seq`."""
         self.sequence_ranges[seq] = (0, len(self.ids))
+        for o in self.overflowing:
+            o.set_sequence_id(seq)
 
     def copy(self) -> Encoding:
         return Encoding(list(self.ids), list(self.type_ids), list(self.tokens), list(self.offsets),

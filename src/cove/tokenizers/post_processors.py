@@ -128,15 +128,22 @@ class BertProcessing:
             return encodings
         sep, cls = (self.sep[1], self.sep[0]), (self.cls[1], self.cls[0])
         out = [_wrap(encodings[0], [cls], [sep], 0)]
-        out[0].sequence_ranges = {0: (1, len(out[0].ids) - 1)}
+        _set_range(out[0], 0, 1, 1)
         if len(encodings) > 1:
             b = _wrap(encodings[1], [], [sep], 1)
-            b.sequence_ranges = {1: (0, len(b.ids) - 1)}
+            _set_range(b, 1, 0, 1)
             out.append(b)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "BertProcessing", "sep": list(self.sep), "cls": list(self.cls)}
+
+
+def _set_range(enc: Encoding, seq: int, before: int, after: int) -> None:
+    """Mark the tokens between `before` leading and `after` trailing specials as sequence `seq`, in `enc`
+    and in each of its overflowing parts (every window of a pair knows which tokens are which)."""
+    for e in (enc, *enc.overflowing):
+        e.sequence_ranges = {seq: (before, len(e.ids) - after)}
 
 
 @dataclass
@@ -161,10 +168,10 @@ class RobertaProcessing:
             return encodings
         sep, cls = (self.sep[1], self.sep[0]), (self.cls[1], self.cls[0])
         out = [_wrap(encodings[0], [cls], [sep], 0)]
-        out[0].sequence_ranges = {0: (1, len(out[0].ids) - 1)}
+        _set_range(out[0], 0, 1, 1)
         if len(encodings) > 1:
             b = _wrap(encodings[1], [sep], [sep], 0)
-            b.sequence_ranges = {1: (1, len(b.ids) - 1)}
+            _set_range(b, 1, 1, 1)
             out.append(b)
         return out
 
