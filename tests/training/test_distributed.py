@@ -18,9 +18,18 @@ from cove.models import BertForSequenceClassification
 from cove.training import Trainer, TrainingArguments
 from tests.training.tiny import ListDataset, cove_model, rows
 
-HYPER = dict(num_train_epochs=2, learning_rate=2e-3, weight_decay=0.01, max_grad_norm=0.5,
-             lr_scheduler_type="linear", warmup_steps=1, logging_steps=1, save_strategy="no",
-             disable_tqdm=True, seed=5)
+HYPER = dict(
+    num_train_epochs=2,
+    learning_rate=2e-3,
+    weight_decay=0.01,
+    max_grad_norm=0.5,
+    lr_scheduler_type="linear",
+    warmup_steps=1,
+    logging_steps=1,
+    save_strategy="no",
+    disable_tqdm=True,
+    seed=5,
+)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,18 +39,34 @@ def test_read_env():
     assert not read_env({}).is_distributed
 
 
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
-                    reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None, reason="torchrun not installed"
+)
 def test_two_processes_equal_one_with_doubled_batch(tmp_path):
     cove_model("bert").save_pretrained(tmp_path / "init")
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}", "OMP_NUM_THREADS": "1"}
-    subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", str(ROOT / "tests/training/ddp_run.py"),
-                    str(tmp_path)], check=True, env=env, cwd=ROOT, timeout=120)
+    subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(ROOT / "tests/training/ddp_run.py"),
+            str(tmp_path),
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
 
     model = BertForSequenceClassification.from_pretrained(tmp_path / "init")
-    single = Trainer(model, TrainingArguments(str(tmp_path / "one"), per_device_train_batch_size=4, **HYPER),
-                     train_dataset=ListDataset(rows("bert", n=10)))
+    single = Trainer(
+        model,
+        TrainingArguments(str(tmp_path / "one"), per_device_train_batch_size=4, **HYPER),
+        train_dataset=ListDataset(rows("bert", n=10)),
+    )
     single.train()
     expected = [e["loss"] for e in single.state.log_history if "loss" in e]
     got = json.loads((tmp_path / "ddp" / "losses.json").read_text())
@@ -56,5 +81,9 @@ def test_two_processes_equal_one_with_doubled_batch(tmp_path):
 
 def test_import_cove_and_dist_env_stay_torch_free():
     code = "import sys, cove, cove.distributed; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
-                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )

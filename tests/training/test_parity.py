@@ -17,8 +17,17 @@ from cove.training.loop import loss_sum
 from tests.models.reference import HF_CLASS
 from tests.training.tiny import TASKS, ListDataset, hf_config, rows
 
-HYPER = dict(per_device_train_batch_size=8, num_train_epochs=4, learning_rate=1e-3, weight_decay=0.01,
-             warmup_steps=1, lr_scheduler_type="linear", logging_steps=1, save_strategy="no", seed=3)
+HYPER = dict(
+    per_device_train_batch_size=8,
+    num_train_epochs=4,
+    learning_rate=1e-3,
+    weight_decay=0.01,
+    warmup_steps=1,
+    lr_scheduler_type="linear",
+    logging_steps=1,
+    save_strategy="no",
+    seed=3,
+)
 
 
 @pytest.mark.parametrize("model_type", ["bert", "gpt2"])
@@ -33,11 +42,17 @@ def test_losses_and_weights_match_transformers_trainer(tmp_path, model_type):
         # 64 predicted tokens) and under-reports the causal-LM loss by 8/9; name the loss it uses.
         reference.loss_type = "ForCausalLM"
 
-    theirs = T.Trainer(model=reference, train_dataset=data, args=T.TrainingArguments(
-        str(tmp_path / "hf"), report_to="none", use_cpu=True, disable_tqdm=True, **HYPER))
+    theirs = T.Trainer(
+        model=reference,
+        train_dataset=data,
+        args=T.TrainingArguments(
+            str(tmp_path / "hf"), report_to="none", use_cpu=True, disable_tqdm=True, **HYPER
+        ),
+    )
     theirs.train()
-    ours = Trainer(model, TrainingArguments(str(tmp_path / "cove"), disable_tqdm=True, **HYPER),
-                   train_dataset=data)
+    ours = Trainer(
+        model, TrainingArguments(str(tmp_path / "cove"), disable_tqdm=True, **HYPER), train_dataset=data
+    )
     ours.train()
 
     expected = [e["loss"] for e in theirs.state.log_history if "loss" in e]
@@ -58,23 +73,34 @@ def test_accumulated_steps_match_a_plain_pytorch_loop(tmp_path):
     reference = auto.model_class("bert", TASKS["bert"])(config)
     reference.load_state_dict(model.state_dict())
     data = rows("bert", n=12)
-    args = TrainingArguments(str(tmp_path), per_device_train_batch_size=2, gradient_accumulation_steps=2,
-                             num_train_epochs=2, learning_rate=2e-3, weight_decay=0.1, max_grad_norm=0.5,
-                             lr_scheduler_type="cosine", warmup_ratio=0.2, logging_steps=1,
-                             save_strategy="no", disable_tqdm=True)
+    args = TrainingArguments(
+        str(tmp_path),
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        num_train_epochs=2,
+        learning_rate=2e-3,
+        weight_decay=0.1,
+        max_grad_norm=0.5,
+        lr_scheduler_type="cosine",
+        warmup_ratio=0.2,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
     trainer = Trainer(model, args, train_dataset=ListDataset(data))
     trainer.train()
 
     decay = [p for n, p in reference.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
     rest = [p for n, p in reference.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
-                                  lr=2e-3)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}], lr=2e-3
+    )
     scheduler = T.get_scheduler("cosine", optimizer, num_warmup_steps=2, num_training_steps=6)
     losses = []
     for epoch in range(2):
         order = trainer.epoch_batches(epoch)
         for step in range(3):
-            idx = [i for batch in order[2 * step:2 * step + 2] for i in batch]
+            idx = [i for batch in order[2 * step : 2 * step + 2] for i in batch]
             ids = torch.tensor([data[i]["input_ids"] for i in idx])
             labels = torch.tensor([data[i]["labels"] for i in idx])
             loss = loss_sum(reference(ids, torch.ones_like(ids)), labels, causal=False)[0] / len(idx)

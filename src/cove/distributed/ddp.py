@@ -21,8 +21,9 @@ def setup(env: DistEnv) -> torch.device:
     else:
         device = torch.device("cpu")
     if env.is_distributed and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=env.rank,
-                                world_size=env.world_size)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo", rank=env.rank, world_size=env.world_size
+        )
     return device
 
 
@@ -41,6 +42,15 @@ def sum_over_ranks(value: float, env: DistEnv, device: torch.device) -> float:
     t = torch.tensor(float(value), dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t)
+
+
+def gather_objects(value: object, env: DistEnv) -> list[object]:
+    """``[value of rank 0, value of rank 1, ...]`` on every rank (``[value]`` outside a distributed job)."""
+    if not env.is_distributed:
+        return [value]
+    out: list[object] = [None] * env.world_size
+    dist.all_gather_object(out, value)
+    return out
 
 
 def barrier(env: DistEnv) -> None:

@@ -1,7 +1,7 @@
 """The distributed environment as a frozen value, read from torchrun's variables (never a global).
 
-    env = read_env()          # DistEnv(rank=0, local_rank=0, world_size=1) outside torchrun
-    if env.is_distributed: ...
+env = read_env()          # DistEnv(rank=0, local_rank=0, world_size=1) outside torchrun
+if env.is_distributed: ...
 """
 
 from __future__ import annotations

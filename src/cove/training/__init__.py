@@ -3,6 +3,7 @@
 ``import cove.training`` imports torch; ``import cove`` does not import this package.
 """
 
+from cove.training.accelerator import Accelerator
 from cove.training.args import TrainingArguments
 from cove.training.callbacks import (
     CallbackHandler,
@@ -10,12 +11,15 @@ from cove.training.callbacks import (
     EarlyStoppingCallback,
     JsonlLoggerCallback,
     ProgressCallback,
+    TensorBoardCallback,
     TrainerCallback,
     TrainerControl,
     TrainerState,
 )
 from cove.training.collators import (
     DataCollatorForLanguageModeling,
+    DataCollatorForSeq2Seq,
+    DataCollatorForTokenClassification,
     DataCollatorWithPadding,
     default_data_collator,
 )
@@ -23,8 +27,28 @@ from cove.training.schedules import create_optimizer, decay_parameter_names, get
 from cove.training.trainer import EvalPrediction, PredictionOutput, Trainer, TrainOutput, set_seed
 
 __all__ = [
-    "CallbackHandler", "DataCollatorForLanguageModeling", "DataCollatorWithPadding", "DefaultFlowCallback",
-    "EarlyStoppingCallback", "EvalPrediction", "JsonlLoggerCallback", "PredictionOutput", "ProgressCallback",
-    "TrainOutput", "Trainer", "TrainerCallback", "TrainerControl", "TrainerState", "TrainingArguments",
-    "create_optimizer", "decay_parameter_names", "default_data_collator", "get_scheduler", "set_seed",
+    "Accelerator",
+    "CallbackHandler",
+    "DataCollatorForLanguageModeling",
+    "DataCollatorForSeq2Seq",
+    "DataCollatorForTokenClassification",
+    "DataCollatorWithPadding",
+    "DefaultFlowCallback",
+    "EarlyStoppingCallback",
+    "EvalPrediction",
+    "JsonlLoggerCallback",
+    "PredictionOutput",
+    "ProgressCallback",
+    "TensorBoardCallback",
+    "TrainOutput",
+    "Trainer",
+    "TrainerCallback",
+    "TrainerControl",
+    "TrainerState",
+    "TrainingArguments",
+    "create_optimizer",
+    "decay_parameter_names",
+    "default_data_collator",
+    "get_scheduler",
+    "set_seed",
 ]

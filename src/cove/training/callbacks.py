@@ -16,8 +16,17 @@ from typing import Any
 from cove.training.args import TrainingArguments
 
 EVENTS = (
-    "on_init_end", "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_step_begin",
-    "on_step_end", "on_evaluate", "on_predict", "on_save", "on_log",
+    "on_init_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_step_begin",
+    "on_step_end",
+    "on_evaluate",
+    "on_predict",
+    "on_save",
+    "on_log",
 )
 
 
@@ -84,8 +93,9 @@ class CallbackHandler:
     def remove(self, kind: type[TrainerCallback]) -> None:
         self.callbacks = [c for c in self.callbacks if not isinstance(c, kind)]
 
-    def fire(self, event: str, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-             **kwargs: Any) -> TrainerControl:
+    def fire(
+        self, event: str, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
         for callback in self.callbacks:
             result = getattr(callback, event)(args, state, control, **kwargs)
             if isinstance(result, TrainerControl):
@@ -176,7 +186,9 @@ class EarlyStoppingCallback(TrainerCallback):
         name = name if name.startswith("eval_") else f"eval_{name}"
         value = (metrics or {}).get(name)
         if value is None:
-            raise KeyError(f"EarlyStoppingCallback needs {name!r} in the metrics, got {sorted(metrics or {})}")
+            raise KeyError(
+                f"EarlyStoppingCallback needs {name!r} in the metrics, got {sorted(metrics or {})}"
+            )
         best = self.best
         better = args.greater_is_better
         if best is None or (value - best > self.threshold if better else best - value > self.threshold):
@@ -187,3 +199,42 @@ class EarlyStoppingCallback(TrainerCallback):
         if self.bad_evaluations >= self.patience or (isinstance(value, float) and math.isnan(value)):
             control.should_training_stop = True
         return control
+
+
+class TensorBoardCallback(TrainerCallback):
+    """``report_to="tensorboard"``: each numeric log becomes a scalar (``train/loss``, ``eval/loss``, ...)
+    in TensorBoard event files under ``args.logging_dir``, written with ``torch.utils.tensorboard``.
+
+    Raises ImportError naming the package when ``tensorboard`` is not installed.
+    """
+
+    def __init__(self) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise ImportError(
+                "report_to='tensorboard' needs the 'tensorboard' package: pip install tensorboard"
+            ) from e
+        self._writer_class = SummaryWriter
+        self.writer = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.writer is None:
+            self.writer = self._writer_class(log_dir=args.logging_dir)
+            self.writer.add_text("args", json.dumps(args.to_dict(), indent=2, sort_keys=True))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        if self.writer is None:  # evaluate() outside train()
+            self.writer = self._writer_class(log_dir=args.logging_dir)
+        for key, value in logs.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                tag = key.replace("eval_", "eval/", 1) if key.startswith("eval_") else f"train/{key}"
+                self.writer.add_scalar(tag, value, state.global_step)
+        self.writer.flush()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

@@ -2,6 +2,8 @@
 
 - ``default_data_collator``: stack equal-length features; ``label``/``label_ids`` become ``labels``.
 - ``DataCollatorWithPadding``: pad ``input_ids`` and friends to the longest example (or a multiple).
+- ``DataCollatorForTokenClassification``: pad inputs, and per-token labels with -100.
+- ``DataCollatorForSeq2Seq``: pad inputs and labels (-100); ``decoder_input_ids`` from the model.
 - ``DataCollatorForLanguageModeling``: causal (labels = input_ids, padding -> -100) or masked
   (``mlm_probability`` of tokens chosen; 80% [MASK], 10% random, 10% kept), with a seeded generator.
 """
@@ -38,15 +40,13 @@ def default_data_collator(features: Sequence[Mapping[str, Any]]) -> dict[str, to
     return {k: _as_tensor([r[k] for r in rows]) for k in rows[0] if rows[0][k] is not None}
 
 
-def pad_sequences(
-    values: list[Any], *, length: int, value: int, side: str = "right"
-) -> torch.Tensor:
+def pad_sequences(values: list[Any], *, length: int, value: int, side: str = "right") -> torch.Tensor:
     """(B, length) long tensor of the 1-D sequences ``values``, filled with ``value``."""
     out = torch.full((len(values), length), value, dtype=torch.long)
     for i, v in enumerate(values):
         seq = torch.as_tensor(v, dtype=torch.long)[:length]
         if side == "left":
-            out[i, length - len(seq):] = seq
+            out[i, length - len(seq) :] = seq
         else:
             out[i, : len(seq)] = seq
     return out
@@ -148,3 +148,88 @@ class DataCollatorForLanguageModeling:
         random_ids = torch.randint(self.vocab_size, ids.shape, generator=g, dtype=ids.dtype)
         masked = torch.where(randomize, random_ids, masked)
         return masked, labels
+
+
+def _padding_from(tokenizer: Any, pad_token_id: int, padding_side: str) -> tuple[int, str]:
+    """(pad id, side) from a tokenizer when one is given (transformers' collators take the tokenizer)."""
+    if tokenizer is None:
+        return pad_token_id, padding_side
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        raise ValueError("The tokenizer has no pad token: set tokenizer.pad_token (e.g. to the eos token)")
+    return pad, getattr(tokenizer, "padding_side", padding_side) or padding_side
+
+
+def _pad_labels(labels: list[Any], *, length: int, value: int, side: str) -> torch.Tensor:
+    return pad_sequences(
+        [list(torch.as_tensor(x).tolist()) for x in labels], length=length, value=value, side=side
+    )
+
+
+@dataclass
+class DataCollatorForTokenClassification:
+    """Pad the inputs as ``DataCollatorWithPadding`` and the per-token ``labels`` to the same length with
+    ``label_pad_token_id`` (-100: ignored by the loss), on the tokenizer's padding side.
+
+    Args:
+        tokenizer: optional; gives ``pad_token_id`` and ``padding_side`` (transformers' signature).
+        pad_token_id / padding_side / max_length / pad_to_multiple_of: as ``DataCollatorWithPadding``.
+        label_pad_token_id: the value written into padded label positions.
+    """
+
+    tokenizer: Any = None
+    pad_token_id: int = 0
+    padding_side: str = "right"
+    max_length: int | None = None
+    pad_to_multiple_of: int | None = None
+    label_pad_token_id: int = IGNORE_INDEX
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        pad, side = _padding_from(self.tokenizer, self.pad_token_id, self.padding_side)
+        name = "label" if "label" in features[0] else "labels"
+        labels = [f[name] for f in features] if name in features[0] else None
+        padder = DataCollatorWithPadding(pad, side, self.max_length, self.pad_to_multiple_of)
+        batch = padder([{k: v for k, v in f.items() if k != name} for f in features])
+        if labels is not None:
+            length = batch["input_ids"].shape[1]
+            batch[name] = _pad_labels(labels, length=length, value=self.label_pad_token_id, side=side)
+        return batch
+
+
+@dataclass
+class DataCollatorForSeq2Seq:
+    """Pad encoder inputs as ``DataCollatorWithPadding``; pad ``labels`` to the longest label sequence
+    (or ``max_length``, rounded up to ``pad_to_multiple_of``) with ``label_pad_token_id``; and, when the
+    ``model`` has ``prepare_decoder_input_ids_from_labels``, add the ``decoder_input_ids`` it makes.
+
+    Args:
+        tokenizer: optional; gives ``pad_token_id`` and ``padding_side`` (transformers' signature).
+        model: the seq2seq model (optional).
+        pad_token_id / padding_side / max_length / pad_to_multiple_of: as ``DataCollatorWithPadding``.
+        label_pad_token_id: the value written into padded label positions.
+    """
+
+    tokenizer: Any = None
+    model: Any = None
+    pad_token_id: int = 0
+    padding_side: str = "right"
+    max_length: int | None = None
+    pad_to_multiple_of: int | None = None
+    label_pad_token_id: int = IGNORE_INDEX
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        pad, side = _padding_from(self.tokenizer, self.pad_token_id, self.padding_side)
+        name = "label" if "label" in features[0] else "labels"
+        labels = [f[name] for f in features] if name in features[0] else None
+        if labels is not None and all(x is None for x in labels):
+            labels = None
+        padder = DataCollatorWithPadding(pad, side, self.max_length, self.pad_to_multiple_of)
+        batch = padder([{k: v for k, v in f.items() if k != name} for f in features])
+        if labels is None:
+            return batch
+        length = _padded_length([len(x) for x in labels], self.max_length, self.pad_to_multiple_of)
+        batch["labels"] = _pad_labels(labels, length=length, value=self.label_pad_token_id, side=side)
+        prepare = getattr(self.model, "prepare_decoder_input_ids_from_labels", None)
+        if prepare is not None:
+            batch["decoder_input_ids"] = prepare(labels=batch["labels"])
+        return batch

@@ -8,8 +8,10 @@ window, so accumulating k micro-batches equals one batch k times larger.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch
@@ -31,9 +33,7 @@ def is_causal_lm(model: nn.Module) -> bool:
     return type(model).__name__.endswith("ForCausalLM") or type(model).__name__.endswith("LMHeadModel")
 
 
-def loss_sum(
-    logits: torch.Tensor, labels: torch.Tensor, *, causal: bool
-) -> tuple[torch.Tensor, int]:
+def loss_sum(logits: torch.Tensor, labels: torch.Tensor, *, causal: bool) -> tuple[torch.Tensor, int]:
     """(summed loss, number of labelled items) for classification, token tasks, LMs and regression."""
     if causal:  # predict token t+1 from position t
         logits, labels = logits[..., :-1, :], labels[..., 1:]
@@ -50,6 +50,27 @@ def count_items(labels: torch.Tensor, *, causal: bool) -> int:
     if causal:
         labels = labels[..., 1:]
     return int((labels != IGNORE_INDEX).sum()) if not labels.is_floating_point() else labels.numel()
+
+
+def autocast_factory(device: torch.device, *, bf16: bool, fp16: bool) -> Callable[[], AbstractContextManager]:
+    """A function returning the mixed-precision context of the forward passes.
+
+    bf16: ``torch.autocast(device, bfloat16)`` (CPU and CUDA). fp16: ``torch.autocast("cuda", float16)``;
+    float16 on CPU is refused, as transformers does (no fast CPU kernels, and the loss scaling it needs
+    is a CUDA feature). Neither: a no-op context.
+    """
+    if fp16:
+        if device.type != "cuda":
+            raise ValueError(
+                f"fp16 mixed precision requires a CUDA device (this run is on {device.type!r}); "
+                "use bf16=True on CPU"
+            )
+        return lambda: torch.autocast("cuda", dtype=torch.float16)
+    if bf16:
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError("bf16 mixed precision needs a GPU with bfloat16 support (Ampere or newer)")
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
 
 
 def split_batch(batch: Mapping[str, Any], device: torch.device) -> tuple[dict[str, Any], torch.Tensor | None]:
@@ -71,12 +92,16 @@ def train_step(
     causal: bool,
     sum_over_ranks: Callable[[float], float] | None = None,
     world_size: int = 1,
+    autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> float:
     """Forward and backward over one accumulation window; returns the window's mean loss.
 
     Gradients accumulate in ``.grad``; the caller clips, steps the optimizer and zeroes them. Under DDP
     (which averages gradients over ``world_size`` ranks) the item count is summed over ranks with
     ``sum_over_ranks`` and the loss scaled by ``world_size``, so the update equals one big batch.
+    The forward runs inside ``autocast()``; the loss itself is computed in float32. With an fp16
+    ``scaler`` the backward pass runs on the scaled loss.
     """
     batches = [split_batch(b, device) for b in micro_batches]
     total = sum(count_items(labels, causal=causal) for _, labels in batches if labels is not None)
@@ -86,9 +111,11 @@ def train_step(
     for inputs, labels in batches:
         if labels is None:
             raise ValueError("The batch has no 'labels': the Trainer needs labels to compute the loss")
-        summed, _ = loss_sum(model(**inputs), labels, causal=causal)
+        with autocast():
+            logits = model(**inputs)
+        summed, _ = loss_sum(logits, labels, causal=causal)
         loss = summed * world_size / max(total, 1)
-        loss.backward()
+        (scaler.scale(loss) if scaler is not None else loss).backward()
         window_loss += loss.item()
     return window_loss
 
@@ -99,12 +126,24 @@ def optimizer_step(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     *,
     max_grad_norm: float,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> float | None:
-    """Clip, step, schedule, zero. Returns the gradient norm before clipping (None without clipping)."""
+    """Clip, step, schedule, zero. Returns the gradient norm before clipping (None without clipping).
+
+    With an fp16 ``scaler`` the gradients are unscaled before clipping and the step is skipped when
+    they overflowed (the scaler then lowers its scale), as ``torch.amp`` prescribes.
+    """
     norm = None
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     if max_grad_norm and max_grad_norm > 0:
-        norm = float(nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
-    optimizer.step()
+        total = nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        norm = float(total.full_tensor() if hasattr(total, "full_tensor") else total)  # FSDP: a DTensor
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return norm
@@ -112,11 +151,20 @@ def optimizer_step(
 
 @torch.no_grad()
 def eval_step(
-    model: nn.Module, batch: Mapping[str, Any], *, device: torch.device, causal: bool
+    model: nn.Module,
+    batch: Mapping[str, Any],
+    *,
+    device: torch.device,
+    causal: bool,
+    autocast: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    keep: int | None = None,
 ) -> tuple[torch.Tensor | None, int, torch.Tensor, torch.Tensor | None]:
-    """(summed loss or None, labelled items, logits, labels) for one batch, without gradients."""
+    """(summed loss or None, labelled items, logits, labels) for one batch, without gradients; only the
+    first ``keep`` rows count (the rest pad a distributed shard)."""
     inputs, labels = split_batch(batch, device)
-    logits = model(**inputs)
+    with autocast():
+        logits = model(**inputs)[:keep]
+    labels = labels[:keep] if labels is not None else None
     if labels is None:
         return None, 0, logits, None
     summed, n = loss_sum(logits, labels, causal=causal)

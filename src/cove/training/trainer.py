@@ -9,10 +9,16 @@ A checkpoint ``checkpoint-N/`` holds the model (``save_pretrained``), ``optimize
 ``scheduler.pt``, ``rng_state.pth`` and ``trainer_state.json``; the data order of epoch e is a
 permutation seeded by ``seed + e``, so ``train(resume_from_checkpoint=...)`` continues exactly where
 the run stopped: the same batches, the same random state, the same losses.
+
+Also: ``bf16``/``fp16`` autocast (``loop.autocast_factory``); ``load_best_model_at_end`` (the best
+checkpoint survives ``save_total_limit``); ``report_to`` jsonl/tensorboard; ``push_to_hub`` with a
+model card and a loss plot (``card.py``, ``plot.py``); iterable train sets (with ``max_steps``); under
+torchrun, DDP or FSDP (``fsdp="full_shard"``) and evaluation gathered across ranks.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -28,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cove.distributed import ddp
+from cove.distributed import ddp, fsdp
 from cove.distributed.env import read_env
 from cove.training import loop
 from cove.training.args import TrainingArguments
@@ -37,6 +43,7 @@ from cove.training.callbacks import (
     DefaultFlowCallback,
     JsonlLoggerCallback,
     ProgressCallback,
+    TensorBoardCallback,
     TrainerCallback,
     TrainerControl,
     TrainerState,
@@ -87,6 +94,8 @@ class Trainer:
         data_collator: examples -> batch; ``default_data_collator`` when None.
         compute_metrics: ``EvalPrediction -> dict`` of metrics (prefixed ``eval_`` by ``evaluate``).
         callbacks: extra ``TrainerCallback`` instances or classes.
+        processing_class: the tokenizer (anything with ``save_pretrained``); saved with the model and
+            pushed to the Hub with it.
     """
 
     def __init__(
@@ -98,10 +107,14 @@ class Trainer:
         data_collator: Callable[[list[dict]], dict[str, torch.Tensor]] | None = None,
         compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None,
         callbacks: Sequence[TrainerCallback | type[TrainerCallback]] | None = None,
+        processing_class: Any = None,
     ) -> None:
         self.args = args if args is not None else TrainingArguments()
         self.dist = read_env()
         self.device = ddp.setup(self.dist)
+        self._autocast = loop.autocast_factory(self.device, bf16=self.args.bf16, fp16=self.args.fp16)
+        self._scaler = torch.amp.GradScaler("cuda") if self.args.fp16 else None
+        self.processing_class = processing_class
         self.model = model.to(self.device)
         self._train_model: nn.Module | None = None  # the DDP wrapper under torchrun
         self._best_step: int | None = None  # the step whose evaluation set state.best_metric
@@ -113,15 +126,19 @@ class Trainer:
         defaults: list[TrainerCallback | type[TrainerCallback]] = [DefaultFlowCallback]
         if not self.args.disable_tqdm:
             defaults.append(ProgressCallback)
-        if self.args.report_to == "jsonl":
+        if "jsonl" in self.args.reporters:
             defaults.append(JsonlLoggerCallback)
+        if "tensorboard" in self.args.reporters:
+            defaults.append(TensorBoardCallback())  # raises, naming the package, when it is missing
         self.callback_handler = CallbackHandler([*defaults, *(callbacks or [])])
         self.state = TrainerState(is_world_process_zero=self.dist.is_main_process)
         self.control = TrainerControl()
         self.causal = loop.is_causal_lm(self.model)
         self.optimizer: torch.optim.Optimizer | None = None
         self.lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
-        self._columns = set(loop.forward_parameters(self.model)) | set(loop.LABEL_KEYS) | set(self.args.label_names)
+        self._columns = (
+            set(loop.forward_parameters(self.model)) | set(loop.LABEL_KEYS) | set(self.args.label_names)
+        )
         self.control = self._fire("on_init_end")
 
     # --- callbacks --------------------------------------------------------------------------
@@ -134,8 +151,14 @@ class Trainer:
 
     def _fire(self, event: str, **kwargs: Any) -> TrainerControl:
         return self.callback_handler.fire(
-            event, self.args, self.state, self.control, model=self.model, optimizer=self.optimizer,
-            lr_scheduler=self.lr_scheduler, **kwargs
+            event,
+            self.args,
+            self.state,
+            self.control,
+            model=self.model,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+            **kwargs,
         )
 
     # --- data -------------------------------------------------------------------------------
@@ -148,8 +171,11 @@ class Trainer:
     def _loader(self, dataset: Any, batches: list[list[int]]) -> DataLoader:
         # An explicit generator keeps the DataLoader from drawing on the global RNG (dropout's).
         return DataLoader(
-            dataset, batch_sampler=batches, collate_fn=self._collate,
-            num_workers=self.args.dataloader_num_workers, generator=torch.Generator().manual_seed(0),
+            dataset,
+            batch_sampler=batches,
+            collate_fn=self._collate,
+            num_workers=self.args.dataloader_num_workers,
+            generator=torch.Generator().manual_seed(0),
         )
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
@@ -161,15 +187,35 @@ class Trainer:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed + epoch)).tolist()
         batches = []
         for i in range(0, n, size):
-            batch = order[i:i + size]
+            batch = order[i : i + size]
             share = math.ceil(len(batch) / world)
-            mine = batch[self.dist.rank * share:(self.dist.rank + 1) * share]
+            mine = batch[self.dist.rank * share : (self.dist.rank + 1) * share]
             batches.append(mine or batch[:share])
         return batches
 
-    def _eval_batches(self, dataset: Any) -> list[list[int]]:
-        n, size = len(dataset), self.args.per_device_eval_batch_size
-        return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+    def _eval_shard(self, n: int) -> tuple[list[list[int]], int]:
+        """(this rank's index batches, how many of its rows are real). Rank r evaluates the contiguous
+        block r of ``ceil(n / world)`` rows; a short last block is padded with repeats of row 0 so every
+        rank runs the same number of forwards (FSDP needs it); the repeats are dropped after gathering."""
+        world, size = self.dist.world_size, self.args.per_device_eval_batch_size
+        share = math.ceil(n / world)
+        rows = list(range(self.dist.rank * share, min((self.dist.rank + 1) * share, n)))
+        real = len(rows)
+        rows += [0] * (share - real) if world > 1 else []
+        return [rows[i : i + size] for i in range(0, len(rows), size)], real
+
+    def _iterable_batches(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
+        """This rank's collated micro-batches from an iterable train set: each global batch of
+        ``per_device_train_batch_size * world_size`` rows is split across ranks as ``epoch_batches`` does."""
+        dataset, world = self.train_dataset, self.dist.world_size
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        size = self.args.per_device_train_batch_size * world
+        rows = iter(dataset)
+        while batch := list(itertools.islice(rows, size)):
+            share = math.ceil(len(batch) / world)
+            mine = batch[self.dist.rank * share : (self.dist.rank + 1) * share] or batch[:share]
+            yield self._collate(mine)
 
     # --- training ---------------------------------------------------------------------------
 
@@ -178,7 +224,8 @@ class Trainer:
             self.optimizer = create_optimizer(self.model, self.args)
         if self.lr_scheduler is None:
             self.lr_scheduler = get_scheduler(
-                self.args.lr_scheduler_type, self.optimizer,
+                self.args.lr_scheduler_type,
+                self.optimizer,
                 num_warmup_steps=self.args.num_warmup_steps(num_training_steps),
                 num_training_steps=num_training_steps,
             )
@@ -190,35 +237,66 @@ class Trainer:
         if self.train_dataset is None:
             raise ValueError("Trainer.train needs a train_dataset")
         global_batch = args.per_device_train_batch_size * self.dist.world_size
-        batches_per_epoch = math.ceil(len(self.train_dataset) / global_batch)
-        steps_per_epoch = max(1, math.ceil(batches_per_epoch / args.gradient_accumulation_steps))
-        max_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
+        if is_iterable(self.train_dataset):
+            if args.max_steps <= 0:
+                raise ValueError(
+                    "An iterable train_dataset has no length: set max_steps (> 0) to train on it"
+                )
+            max_steps = steps_per_epoch = args.max_steps  # an "epoch" is one pass, however long it is
+            num_epochs = max_steps  # passes end early when the data runs out; each gives >= 1 step
+        else:
+            batches_per_epoch = math.ceil(len(self.train_dataset) / global_batch)
+            steps_per_epoch = max(1, math.ceil(batches_per_epoch / args.gradient_accumulation_steps))
+            max_steps = (
+                args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * steps_per_epoch)
+            )
+            num_epochs = math.ceil(max_steps / steps_per_epoch)
         set_seed(args.seed)
         self.state = TrainerState(
-            max_steps=max_steps, num_train_epochs=math.ceil(max_steps / steps_per_epoch),
-            steps_per_epoch=steps_per_epoch, logging_steps=args.logging_steps,
-            train_batch_size=global_batch, is_world_process_zero=self.dist.is_main_process,
+            max_steps=max_steps,
+            num_train_epochs=num_epochs,
+            steps_per_epoch=steps_per_epoch,
+            logging_steps=args.logging_steps,
+            train_batch_size=global_batch,
+            is_world_process_zero=self.dist.is_main_process,
         )
         self.control = TrainerControl()
         self.optimizer = self.lr_scheduler = None  # each train() schedules its own max_steps
+        if self._train_model is None:  # FSDP replaces the parameters: wrap before building the optimizer
+            self._train_model = (
+                fsdp.wrap(self.model, self.dist, self.device, args.fsdp)
+                if args.fsdp
+                else ddp.wrap(self.model, self.dist, self.device)
+            )
         self.create_optimizer_and_scheduler(max_steps)
         if resume_from_checkpoint:
+            if args.fsdp and self.dist.is_distributed:
+                raise ValueError(
+                    "Resuming an FSDP run from a checkpoint is not supported yet; the checkpoint's "
+                    "model.safetensors holds the full weights: start a new run from them"
+                )
             folder = self._resolve_checkpoint(resume_from_checkpoint)
             self._load_checkpoint(folder)
-        if self._train_model is None:
-            self._train_model = ddp.wrap(self.model, self.dist, self.device)
         self.model.train()
         self._logged_loss, self._logged_steps, run_losses = 0.0, 0, []
         self.control = self._fire("on_train_begin")
         start = time.perf_counter()
-        for epoch in range(self.state.global_step // steps_per_epoch, self.state.num_train_epochs):
+        first_epoch = self.state.global_step // steps_per_epoch
+        for epoch in range(first_epoch, self.state.num_train_epochs):
             self.control = self._fire("on_epoch_begin")
             skip = self.state.global_step - epoch * steps_per_epoch
+            if is_iterable(self.train_dataset):  # passes differ in length: only a resume skips (once)
+                skip = self.state.global_step if epoch == first_epoch else 0
+            steps_before = self.state.global_step
             for window_index, window in enumerate(self._windows(epoch, skip), start=skip):
                 self.control = self._fire("on_step_begin")
                 loss = self._train_step(window)
                 grad_norm = loop.optimizer_step(
-                    self.model, self.optimizer, self.lr_scheduler, max_grad_norm=args.max_grad_norm
+                    self._train_model,
+                    self.optimizer,
+                    self.lr_scheduler,
+                    max_grad_norm=args.max_grad_norm,
+                    scaler=self._scaler,
                 )
                 self.state.global_step += 1
                 self.state.epoch = epoch + (window_index + 1) / steps_per_epoch
@@ -235,31 +313,70 @@ class Trainer:
             self._maybe_log_save_evaluate()
             if self.control.should_training_stop or self.state.global_step >= max_steps:
                 break
+            if self.state.global_step == steps_before and not skip:
+                raise ValueError("The train_dataset yielded no batch")
         runtime = time.perf_counter() - start
         training_loss = sum(run_losses) / max(len(run_losses), 1)
-        metrics = {"train_runtime": runtime, "train_loss": training_loss,
-                   "train_steps_per_second": len(run_losses) / max(runtime, 1e-9), "epoch": self.state.epoch}
+        metrics = {
+            "train_runtime": runtime,
+            "train_loss": training_loss,
+            "train_steps_per_second": len(run_losses) / max(runtime, 1e-9),
+            "epoch": self.state.epoch,
+        }
+        if args.load_best_model_at_end and self.state.best_model_checkpoint is not None:
+            self._load_best_model()
         self.log(metrics)
         self.control = self._fire("on_train_end")
+        if args.push_to_hub:
+            self.push_to_hub()
         return TrainOutput(self.state.global_step, training_loss, metrics)
+
+    def _load_best_model(self) -> None:
+        """Load the weights of ``state.best_model_checkpoint`` (written by rank 0) on every rank."""
+        ddp.barrier(self.dist)
+        folder = Path(self.state.best_model_checkpoint)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"The best checkpoint {folder} is gone: was it deleted during training?")
+        if self.args.fsdp and self.dist.is_distributed:
+            fsdp.load_full_state_dict(self._train_model, _read_weights(folder, self.device))
+        else:
+            self._load_model_weights(folder)
 
     def _train_step(self, window: list[dict[str, torch.Tensor]]) -> float:
         if not self.dist.is_distributed:
-            return loop.train_step(self.model, window, device=self.device, causal=self.causal)
+            return loop.train_step(
+                self.model,
+                window,
+                device=self.device,
+                causal=self.causal,
+                autocast=self._autocast,
+                scaler=self._scaler,
+            )
 
         def sum_over_ranks(value: float) -> float:
             return ddp.sum_over_ranks(value, self.dist, self.device)
 
-        loss = loop.train_step(self._train_model, window, device=self.device, causal=self.causal,
-                               sum_over_ranks=sum_over_ranks, world_size=self.dist.world_size)
+        loss = loop.train_step(
+            self._train_model,
+            window,
+            device=self.device,
+            causal=self.causal,
+            sum_over_ranks=sum_over_ranks,
+            world_size=self.dist.world_size,
+            autocast=self._autocast,
+            scaler=self._scaler,
+        )
         return sum_over_ranks(loss) / self.dist.world_size
 
     def _windows(self, epoch: int, skip_steps: int) -> Iterator[list[dict[str, torch.Tensor]]]:
         """The epoch's accumulation windows (lists of collated micro-batches), after ``skip_steps``."""
         accumulate = self.args.gradient_accumulation_steps
-        batches = self.epoch_batches(epoch)[skip_steps * accumulate:]
+        if is_iterable(self.train_dataset):
+            loader = itertools.islice(self._iterable_batches(epoch), skip_steps * accumulate, None)
+        else:
+            loader = self._loader(self.train_dataset, self.epoch_batches(epoch)[skip_steps * accumulate :])
         window: list[dict[str, torch.Tensor]] = []
-        for batch in self._loader(self.train_dataset, batches):
+        for batch in loader:
             window.append(batch)
             if len(window) == accumulate:
                 yield window
@@ -269,8 +386,10 @@ class Trainer:
 
     def _maybe_log_save_evaluate(self) -> None:
         if self.control.should_log and self._logged_steps:
-            logs = {"loss": self._logged_loss / self._logged_steps,
-                    "learning_rate": self.lr_scheduler.get_last_lr()[0]}
+            logs = {
+                "loss": self._logged_loss / self._logged_steps,
+                "learning_rate": self.lr_scheduler.get_last_lr()[0],
+            }
             if self._grad_norm is not None:
                 logs["grad_norm"] = self._grad_norm
             self._logged_loss, self._logged_steps = 0.0, 0
@@ -309,17 +428,33 @@ class Trainer:
         return output
 
     def _prediction_loop(self, dataset: Any, prefix: str) -> PredictionOutput:
-        was_training = self.model.training
-        self.model.eval()
+        """Evaluate this rank's share of ``dataset``; under torchrun the shares' logits, labels and loss
+        sums are gathered (padding rows dropped), so every rank returns the metrics of the whole set."""
+        if is_iterable(dataset):
+            raise ValueError("evaluate/predict need a dataset with a length (a map-style dataset)")
+        model = self._train_model if self._train_model is not None and self.args.fsdp else self.model
+        was_training = model.training
+        model.eval()
         start = time.perf_counter()
         loss_total, items, all_logits, all_labels = 0.0, 0, [], []
-        for batch in self._loader(dataset, self._eval_batches(dataset)):
-            summed, n, logits, labels = loop.eval_step(self.model, batch, device=self.device, causal=self.causal)
+        batches, real = self._eval_shard(len(dataset))
+        seen = 0
+        for batch in self._loader(dataset, batches):
+            keep = min(len(next(iter(batch.values()))), real - seen)
+            seen += keep
+            summed, n, logits, labels = loop.eval_step(
+                model, batch, device=self.device, causal=self.causal, autocast=self._autocast, keep=keep
+            )
             if summed is not None:
                 loss_total, items = loss_total + float(summed), items + n
                 all_labels.append(labels.cpu())
             all_logits.append(logits.float().cpu())
-        self.model.train(was_training)
+        model.train(was_training)
+        if self.dist.is_distributed:
+            shares = ddp.gather_objects((loss_total, items, all_logits, all_labels), self.dist)
+            loss_total, items = sum(s[0] for s in shares), sum(s[1] for s in shares)
+            all_logits = [t for s in shares for t in s[2] if len(t)]
+            all_labels = [t for s in shares for t in s[3] if len(t)]
         predictions = _concat(all_logits).numpy()
         label_ids = _concat(all_labels).numpy() if all_labels else None
         metrics: dict[str, float] = {}
@@ -341,21 +476,99 @@ class Trainer:
             self.state.best_metric = value
             self._best_step = self.state.global_step
 
+    # --- the Hub ----------------------------------------------------------------------------
+
+    def push_to_hub(
+        self,
+        commit_message: str = "End of training",
+        *,
+        token: str | None = None,
+        finetuned_from: str | None = None,
+        dataset: str | list[str] | None = None,
+        language: str | list[str] | None = None,
+        license: str | None = None,
+        tags: list[str] | None = None,
+        model_name: str | None = None,
+    ):
+        """Save the model (and tokenizer), ``training_args.json``, ``trainer_state.json``, a model card
+        (README.md) and a loss-curve plot into ``output_dir``, and upload the folder (without the
+        ``checkpoint-*`` folders) as one commit to ``args.hub_model_id`` (default: the output folder's
+        name under the token's account), created if absent. Returns the ``CommitInfo`` (None on ranks
+        other than 0).
+
+        Args:
+            token: overrides ``args.hub_token`` (itself defaulting to ``COVE_TOKEN`` / ``cove login``).
+            finetuned_from: the Hub id of the starting checkpoint (the card's ``base_model``).
+            dataset / language / license / tags / model_name: what the card says about the model.
+        """
+        from cove.hub import HubApi  # the client is only needed here
+        from cove.training.card import PLOT_FILE, CardInfo, model_card, pipeline_tag
+        from cove.training.plot import LossPlot
+
+        args = self.args
+        self.save_model()  # every rank: FSDP gathers its shards
+        if not self.dist.is_main_process:
+            return None
+        folder = Path(args.output_dir)
+        self.state.save_to_json(folder / STATE_FILE)
+        (folder / "training_args.json").write_text(_json(args.to_dict()))
+        has_plot = any("loss" in e or "eval_loss" in e for e in self.state.log_history)
+        if has_plot:
+            LossPlot.from_log_history(self.state.log_history).render().save(folder / PLOT_FILE)
+        with HubApi(endpoint=args.hub_endpoint, token=token or args.hub_token) as api:
+            repo_id = args.hub_model_id or folder.resolve().name
+            if "/" not in repo_id:
+                repo_id = f"{api.whoami()['name']}/{repo_id}"
+            datasets = [dataset] if isinstance(dataset, str) else list(dataset or [])
+            info = CardInfo(
+                model_name=model_name or repo_id.split("/")[-1],
+                base_model=finetuned_from,
+                datasets=datasets,
+                tags=list(tags or []),
+                language=language,
+                license=license,
+                pipeline_tag=pipeline_tag(self.model),
+            )
+            (folder / "README.md").write_text(
+                model_card(info, args, self.state.log_history, has_plot=has_plot)
+            )
+            api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message,
+                ignore_patterns=["checkpoint-*"],
+                progress=False,
+            )
+
     # --- checkpoints ------------------------------------------------------------------------
 
     def save_model(self, output_dir: str | None = None) -> None:
-        """``save_pretrained`` the model into ``output_dir`` (``args.output_dir`` by default);
-        only the main process writes."""
+        """``save_pretrained`` the model (and the ``processing_class``) into ``output_dir``
+        (``args.output_dir`` by default); only the main process writes. Under FSDP every rank must call
+        it (the shards are gathered)."""
+        folder = Path(output_dir or self.args.output_dir)
+        if self._is_fsdp:
+            fsdp.save_pretrained(self._train_model, folder, self.dist)
         if not self.dist.is_main_process:
             return
-        folder = Path(output_dir or self.args.output_dir)
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(folder)
+        if self._is_fsdp:
+            return
         if hasattr(self.model, "save_pretrained"):
             self.model.save_pretrained(folder)
         else:
             from safetensors.torch import save_file
 
             folder.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in self.model.state_dict().items()}, folder / "model.safetensors")
+            save_file(
+                {k: v.contiguous() for k, v in self.model.state_dict().items()}, folder / "model.safetensors"
+            )
+
+    @property
+    def _is_fsdp(self) -> bool:
+        return bool(self.args.fsdp) and self.dist.is_distributed and self._train_model is not None
 
     def _rng_file(self) -> str:
         return f"rng_state_{self.dist.rank}.pth" if self.dist.is_distributed else "rng_state.pth"
@@ -366,16 +579,19 @@ class Trainer:
         folder.mkdir(parents=True, exist_ok=True)
         ddp.barrier(self.dist)
         torch.save(_rng_state(), folder / self._rng_file())
+        if self._best_step == self.state.global_step:  # on every rank: each loads the best at the end
+            self.state.best_model_checkpoint = str(folder)
+        if self._is_fsdp:  # the model's shards are gathered by every rank; the optimizer stays sharded
+            self.save_model(str(folder))
         if self.state.is_world_process_zero:
             self._write_checkpoint(folder)
         ddp.barrier(self.dist)
 
     def _write_checkpoint(self, folder: Path) -> None:
-        self.save_model(str(folder))
-        torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
-        torch.save(self.lr_scheduler.state_dict(), folder / "scheduler.pt")
-        if self._best_step == self.state.global_step:
-            self.state.best_model_checkpoint = str(folder)
+        if not self._is_fsdp:
+            self.save_model(str(folder))
+            torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
+            torch.save(self.lr_scheduler.state_dict(), folder / "scheduler.pt")
         self.state.save_to_json(folder / STATE_FILE)
         (folder / "training_args.json").write_text(_json(self.args.to_dict()))
         self.control = self._fire("on_save")
@@ -387,6 +603,8 @@ class Trainer:
             return
         folders = sorted_checkpoints(self.args.output_dir)
         best = self.state.best_model_checkpoint
+        if limit == 1 and best is not None and str(folders[-1]) != best:
+            limit = 2  # as transformers: keep the best and the newest (to resume from)
         removable = [f for f in folders if str(f) != best]
         keep = limit - (1 if best in map(str, folders) else 0)
         for folder in removable[: max(0, len(removable) - keep)]:
@@ -400,17 +618,16 @@ class Trainer:
             return folders[-1]
         return Path(resume)
 
-    def _load_checkpoint(self, folder: Path) -> None:
-        from safetensors.torch import load_file
-
-        state: dict[str, torch.Tensor] = {}
-        for file in sorted(folder.glob("model*.safetensors")):
-            state.update(load_file(file, device=str(self.device)))
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
+    def _load_model_weights(self, folder: Path) -> None:
+        missing, unexpected = self.model.load_state_dict(_read_weights(folder, self.device), strict=False)
         tied = set(getattr(self.model, "tied_weights", ()) or ())
         if unexpected or set(missing) - tied:
-            raise ValueError(f"Checkpoint {folder} does not match the model: missing {missing}, "
-                             f"unexpected {unexpected}")
+            raise ValueError(
+                f"Checkpoint {folder} does not match the model: missing {missing}, unexpected {unexpected}"
+            )
+
+    def _load_checkpoint(self, folder: Path) -> None:
+        self._load_model_weights(folder)
         self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
         self.lr_scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
         saved = TrainerState.load_from_json(folder / STATE_FILE)
@@ -420,10 +637,29 @@ class Trainer:
         _set_rng_state(torch.load(folder / self._rng_file(), weights_only=True))
 
 
+def is_iterable(dataset: Any) -> bool:
+    """True for a stream without a length (a torch ``IterableDataset``, Cove's ``IterableDataset``)."""
+    return isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__")
+
+
+def _read_weights(folder: Path, device: torch.device) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    state: dict[str, torch.Tensor] = {}
+    for file in sorted(folder.glob("model*.safetensors")):
+        state.update(load_file(file, device=str(device)))
+    if not state:
+        raise FileNotFoundError(f"No model*.safetensors in {folder}")
+    return state
+
+
 def sorted_checkpoints(output_dir: str | Path) -> list[Path]:
     """``checkpoint-N`` folders of ``output_dir``, oldest (smallest N) first."""
-    found = [(int(m.group(1)), p) for p in Path(output_dir).glob("checkpoint-*")
-             if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and p.is_dir()]
+    found = [
+        (int(m.group(1)), p)
+        for p in Path(output_dir).glob("checkpoint-*")
+        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and p.is_dir()
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -442,8 +678,11 @@ def _concat(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 def _rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
-                                                     has_gauss, gauss], "cpu": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+        "cpu": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
