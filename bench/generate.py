@@ -11,7 +11,12 @@ Checkpoints (random weights, real shapes), made once with transformers into ``--
 GQA 12/4, vocab 32000, tied embeddings); optionally the real SmolLM2-135M-Instruct GGUF
 (``--smollm``, float32, batch 1; transformers reads the same GGUF file).
 
-Run: ``.venv/bin/python bench/generate.py [--threads 1] [--repeat 1] [--only gpt2] [--smollm]``.
+``--compile`` adds Cove with ``generate(..., compile=True)`` (static decode step through
+``torch.compile``): its warm-up is a full-length run that compiles, reported apart as wall seconds
+(inductor compiles kernels in worker processes, whose CPU time this process does not see) and is
+not in the tokens/s, which are of later calls that reuse the compiled step.
+
+Run: ``.venv/bin/python bench/generate.py [--threads 1] [--repeat 1] [--only gpt2] [--smollm] [--compile]``.
 """
 
 from __future__ import annotations
@@ -36,10 +41,10 @@ CHILD = textwrap.dedent(
     torch.set_num_threads(int(threads))
     dtype = getattr(torch, dtype)
     options = {"gguf_file": gguf} if gguf != "-" else {}
-    if lib == "cove":
+    if lib.startswith("cove"):
         from cove.models import AutoModelForCausalLM
         model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype, **options)
-        extra = {}
+        extra = {"compile": True} if lib == "cove-compile" else {}
     else:
         from transformers import AutoModelForCausalLM
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **options).eval()
@@ -54,13 +59,17 @@ CHILD = textwrap.dedent(
         with torch.no_grad():
             out = model.generate(ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n, **extra)
         return time.process_time() - t, out
-    run(4)  # warm-up
+    # warm-up; with compile, a full-length run compiles the decode step for this batch and length
+    wall = time.time()
+    compile_cpu = run(new if lib == "cove-compile" else 4)[0]
+    compile_wall = time.time() - wall
     ttft = statistics.median(run(1)[0] for _ in range(max(repeat, 3)))
     runs = [run(new) for _ in range(repeat)]
     seconds = statistics.median(r[0] for r in runs)
     out = runs[0][1]
     rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
     print(json.dumps({"ttft": ttft, "seconds": seconds, "tps": batch * new / seconds, "rss": rss,
+                      "compile_wall": compile_wall, "compile_cpu": compile_cpu,
                       "shape": list(out.shape), "tokens": hashlib.sha1(out.numpy().tobytes()).hexdigest()}))
     """
 )
@@ -126,14 +135,18 @@ def main() -> None:
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--smollm", action="store_true", help="also the real SmolLM2 GGUF (float32, batch 1)")
+    parser.add_argument("--compile", action="store_true", help="also Cove with compile=True")
     args = parser.parse_args()
     only = [s for s in args.only.split(",") if s]
     print(f"threads {args.threads}, prompt {args.prompt}, new {args.new}, greedy; CPU-time based\n")
-    print(
-        "| model | dtype | batch | tf tok/s | cove tok/s | cove/tf | tf TTFT ms | cove TTFT ms"
-        " | tf RSS MB | cove RSS MB | same tokens |"
-    )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    libs = ("transformers", "cove", *(["cove-compile"] if args.compile else []))
+    head = "| model | dtype | batch | tf tok/s | cove tok/s | cove/tf |"
+    rule = "| --- | --- | ---: | ---: | ---: | ---: |"
+    if args.compile:
+        head += " compiled tok/s | compiled/tf | compile s |"
+        rule += " ---: | ---: | ---: |"
+    print(f"{head} tf TTFT ms | cove TTFT ms | tf RSS MB | cove RSS MB | same tokens |")
+    print(f"{rule} ---: | ---: | ---: | ---: | --- |")
     for name, (folder, gguf) in make_models(args.cache, args.smollm).items():
         if only and not any(name.startswith(o) for o in only):
             continue
@@ -144,14 +157,17 @@ def main() -> None:
                     lib: child(
                         lib, str(folder), dtype, gguf, batch, args.prompt, args.new, args.repeat, args.threads
                     )
-                    for lib in ("transformers", "cove")
+                    for lib in libs
                 }
                 t, c = r["transformers"], r["cove"]
-                same = "yes" if t["tokens"] == c["tokens"] and t["shape"] == c["shape"] else "NO"
+                same = all(x["tokens"] == t["tokens"] and x["shape"] == t["shape"] for x in r.values())
+                row = f"| {name} | {dtype} | {batch} | {t['tps']:.1f} | {c['tps']:.1f} | {c['tps'] / t['tps']:.2f}x |"
+                if args.compile:
+                    k = r["cove-compile"]
+                    row += f" {k['tps']:.1f} | {k['tps'] / t['tps']:.2f}x | {k['compile_wall']:.0f} |"
                 print(
-                    f"| {name} | {dtype} | {batch} | {t['tps']:.1f} | {c['tps']:.1f} | {c['tps'] / t['tps']:.2f}x"
-                    f" | {t['ttft'] * 1e3:.0f} | {c['ttft'] * 1e3:.0f} | {t['rss'] / 1e6:.0f} | {c['rss'] / 1e6:.0f}"
-                    f" | {same} |",
+                    f"{row} {t['ttft'] * 1e3:.0f} | {c['ttft'] * 1e3:.0f} | {t['rss'] / 1e6:.0f} | {c['rss'] / 1e6:.0f}"
+                    f" | {'yes' if same else 'NO'} |",
                     flush=True,
                 )
 

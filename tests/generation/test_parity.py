@@ -137,22 +137,37 @@ def test_generation_config_json_is_read_with_the_model(tmp_path, padded):
     assert torch.equal(model.generate(ids, attention_mask=mask), ref.generate(ids, attention_mask=mask))
 
 
-def test_decode_layout_keeps_values_names_and_ties(pair, padded):
-    """The float32 weight re-layout done before decoding changes strides only: the state dict is equal,
-    tied parameters stay one tensor, and a full forward gives the same logits as before."""
-    from cove.generation.generate import decode_layout
+def test_transposed_linears_keep_values_names_and_ties(pair, tmp_path):
+    """Loading stores float32 ``nn.Linear`` weights column-major: the state dict equals the checkpoint's
+    tensors, tied parameters stay one tensor, and a save writes what transformers reads back equal."""
+    from safetensors.torch import load_file
 
-    _, model = pair
-    ids, mask = padded
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.inference_mode():
-        logits = model(ids, mask)
-    decode_layout(model)
-    after = model.state_dict()
-    assert before.keys() == after.keys()
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    ref, model = pair
+    linears = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(w.stride() == (1, w.shape[0]) for w in linears)
+    expected = ref.state_dict()
+    state = model.state_dict()
+    assert all(torch.equal(state[k], expected[k]) for k in state)
     if model.config.tie_word_embeddings:
         for target, source in model.tied_weights.items():
             assert model.get_parameter(target) is model.get_parameter(source)
-    with torch.inference_mode():
-        torch.testing.assert_close(model(ids, mask), logits, rtol=1e-5, atol=1e-5)
+    model.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    assert all(torch.equal(v, expected[k]) for k, v in saved.items())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(max_new_tokens=12), dict(max_new_tokens=8, num_beams=3, num_return_sequences=2)],
+    ids=["greedy", "beams"],
+)
+def test_static_decode_matches_transformers(pair, padded, options):
+    """Static decode steps (every cache slot, a mask for the empty ones) give transformers' tokens."""
+    ref, model = pair
+    ids, mask = padded
+    eos = frequent_tokens(model, ids, mask, 2)
+    expected = ref.generate(ids, attention_mask=mask, do_sample=False, eos_token_id=eos, **options)
+    got = model.generate(ids, attention_mask=mask, eos_token_id=eos, cache_implementation="static", **options)
+    assert torch.equal(got, expected)
+    with pytest.raises(ValueError, match="cache_implementation"):
+        model.generate(ids, attention_mask=mask, cache_implementation="offloaded", **options)

@@ -12,29 +12,7 @@ import torch
 
 from cove.generation import IncrementalDecoder, TextIteratorStreamer
 from cove.tokenizers import Tokenizer
-
-TEXT = (
-    "Größenwahn café naïve — 東京タワー 🤗🚀 über ℝ∞; "
-    "tokenization streaming “quotes” déjà vu, Ωmega, 한국어 텍스트, emoji 👩‍👩‍👧 end."
-)
-
-
-@pytest.fixture(scope="module")
-def byte_bpe(tmp_path_factory) -> Tokenizer:
-    """A byte-level BPE (GPT-2 style) trained by the `tokenizers` oracle, read by Cove."""
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, pre_tokenizers, trainers
-
-    tok = HFTokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=["<eos>"]
-    )
-    tok.train_from_iterator([TEXT, "streaming tokens over words"] * 5, trainer)
-    path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    tok.save(str(path))
-    return Tokenizer.from_file(path)
+from tests.generation.conftest import TEXT
 
 
 def minilm_tokenizer() -> Tokenizer:

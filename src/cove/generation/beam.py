@@ -19,6 +19,7 @@ import torch
 from cove.generation.config import GenerationConfig
 from cove.generation.generate import Decoder, Prompt
 from cove.generation.processors import apply, build_processors
+from cove.generation.stopping import StopStrings
 
 NEG = -1.0e9
 
@@ -31,9 +32,18 @@ def _gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def beam_search(
-    model: Any, prompt: Prompt, config: GenerationConfig, *, generator: torch.Generator | None = None
+    model: Any,
+    prompt: Prompt,
+    config: GenerationConfig,
+    *,
+    generator: torch.Generator | None = None,
+    tokenizer: Any = None,
 ) -> torch.Tensor:
-    """(B * num_return_sequences, T + new) ids: each prompt's best ``num_return_sequences`` beams."""
+    """(B * num_return_sequences, T + new) ids: each prompt's best ``num_return_sequences`` beams.
+
+    A candidate stops (as transformers' stopping criteria decide) on an eos, at the length limit, or
+    when its text gains one of ``stop_strings`` (which need ``tokenizer``).
+    """
     nb, lp, early = config.num_beams, config.length_penalty, config.early_stopping
     b, t = prompt.ids.shape
     total = config.total_length(t)
@@ -54,10 +64,11 @@ def beam_search(
     improvable = torch.ones(b, 1, dtype=torch.bool, device=device)
     eos_t = torch.tensor(eos, device=device, dtype=torch.long)
     offset = torch.arange(b, device=device)[:, None] * nb
+    stop_strings = StopStrings.make(config.stop_strings, tokenizer) if config.stop_strings else None
 
     flat_prompt = prompt.repeat(nb)
     processors = build_processors(config, prompt_length=t, padding=flat_prompt.padding)
-    decoder = Decoder(model, flat_prompt, total)
+    decoder = Decoder(model, flat_prompt, total, static=config.static_decode(), compile=config.compile)
     logits = decoder.prefill(flat_prompt)
     for cur in range(t, total):
         logp = logits.log_softmax(-1)
@@ -73,6 +84,8 @@ def beam_search(
         top_seq = _gather(running, source)
         top_seq[:, :, cur] = idx % vocab
         hits = torch.isin(top_seq[:, :, cur], eos_t) | (cur + 1 >= total)  # (B, keep)
+        if stop_strings is not None:
+            hits = hits | stop_strings(top_seq.view(b * keep, total)[:, : cur + 1]).view(b, keep)
 
         # the best num_beams candidates that go on
         go_on = top_logp + hits.float() * NEG

@@ -26,6 +26,10 @@ class GenerationConfig:
 
     Length: ``max_length`` counts prompt + new tokens; ``max_new_tokens`` (new only) wins when set.
     Strategy: greedy unless ``do_sample`` (multinomial) or ``num_beams > 1`` (beam search).
+    Speed: the KV cache is always preallocated; ``cache_implementation="static"`` makes each decode step
+    attend over all of it with a mask, so every step has the same shapes, and ``compile=True`` (Cove's
+    option, implies static) compiles that step once with ``torch.compile`` (a one-time cost of seconds
+    per model, batch size and length; see docs/benchmarks.md for where it pays off).
     """
 
     max_length: int = 20
@@ -51,7 +55,9 @@ class GenerationConfig:
     eos_token_id: int | list[int] | None = None
     pad_token_id: int | None = None
     stop_strings: str | list[str] | None = None
+    cache_implementation: str | None = None  # "static": decode steps of static shapes (see below)
     seed: int | None = None  # Cove's: seeds the torch.Generator of sampling when none is passed
+    compile: bool = False  # Cove's: run static decode steps through torch.compile (see below)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # unknown keys of a file, kept
 
     # --- construction -----------------------------------------------------------------------
@@ -115,6 +121,14 @@ class GenerationConfig:
             raise ValueError("top_p and typical_p must be in (0, 1]")
         if self.early_stopping not in (True, False, "never"):
             raise ValueError("early_stopping is True, False or 'never'")
+        if self.cache_implementation not in (None, "static", "dynamic"):
+            raise ValueError(
+                f"cache_implementation {self.cache_implementation!r} is not supported (None, 'static', 'dynamic')"
+            )
+
+    def static_decode(self) -> bool:
+        """Decode steps of static shapes: asked for, or needed by ``compile``."""
+        return self.cache_implementation == "static" or self.compile
 
     def eos_ids(self) -> list[int]:
         eos = self.eos_token_id

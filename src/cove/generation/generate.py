@@ -6,7 +6,9 @@ returns: the prompt followed by the new ids, finished rows filled with the pad i
 Prompts of different lengths are left-padded: the attention mask hides the padding and position ids
 count real tokens only (``cumsum(mask) - 1``), so each row gives what it gives alone. A decode step
 does no Python work that grows with the sequence: ids and the mask are preallocated buffers that
-the step views, and the cache writes in place.
+the step views, and the cache writes in place. With ``cache_implementation="static"`` (or
+``compile=True``, which compiles that step with ``torch.compile``) a step also has the same shapes
+every time: it attends over the whole cache with a mask and writes at a slot tensor.
 """
 
 from __future__ import annotations
@@ -71,27 +73,24 @@ def default_config(model: Any) -> GenerationConfig:
     return config
 
 
-def decode_layout(model: Any) -> None:
-    """Store the model's float32 CPU ``nn.Linear`` weights (out, in) column-major, once per model.
+STATIC_BUCKET = 128  # a static cache's length is a multiple of this
 
-    Values, shapes, names and tied parameters are unchanged (``.data`` gets new strides, so a tied
-    head and embedding stay one tensor); ``linear`` then multiplies by a contiguous (in, out) matrix,
-    which MKL's small-batch GEMM runs much faster than the transposed (out, in) one: a Llama-100M
-    decode step at batch 8, one thread, takes 1.4x less time; bfloat16 gains nothing and is left as is.
-    """
-    if getattr(model, "_decode_layout", False):
-        return
-    with torch.no_grad():
-        for module in model.modules():
-            w = getattr(module, "weight", None)
-            if (
-                isinstance(module, torch.nn.Linear)
-                and w.dtype == torch.float32
-                and w.device.type == "cpu"
-                and w.is_contiguous()
-            ):
-                w.data = w.data.t().contiguous().t()  # (out, in) view of an (in, out) buffer
-    model._decode_layout = True
+
+def next_logits(
+    model: Any, tokens: torch.Tensor, mask: Any, positions: torch.Tensor, cache: Any
+) -> torch.Tensor:
+    """One forward on (B, T) tokens; (B, V) float32 logits after the last one (what gets compiled)."""
+    return model(tokens, mask, positions, cache)[:, -1].float()
+
+
+def compiled_step(model: Any) -> Any:
+    """``next_logits`` through ``torch.compile`` (inductor), made once per model and kept on it:
+    later calls with the same batch size and length reuse the compiled code."""
+    step = model.__dict__.get("_compiled_decode_step")
+    if step is None:
+        step = torch.compile(next_logits, dynamic=False)
+        model.__dict__["_compiled_decode_step"] = step
+    return step
 
 
 class Decoder:
@@ -101,17 +100,24 @@ class Decoder:
         model: a causal LM whose forward is ``(ids, mask, positions, cache) -> (B, T, V)`` logits.
         prompt: the batch, whose mask seeds the (B, total) mask buffer.
         total: prompt + new tokens at most (the cache's length).
+        static: decode steps attend over the whole cache with a mask (static shapes; see ``KVCache``).
+        compile: run static decode steps through ``torch.compile``.
     """
 
-    def __init__(self, model: Any, prompt: Prompt, total: int) -> None:
+    def __init__(
+        self, model: Any, prompt: Prompt, total: int, *, static: bool = False, compile: bool = False
+    ) -> None:
         b, t = prompt.ids.shape
-        decode_layout(model)
         self.model = model
+        self.static = static or compile
+        if self.static:  # whole buckets: calls of nearby lengths share shapes (and compiled code)
+            total = -(-total // STATIC_BUCKET) * STATIC_BUCKET
         self.cache = model.make_cache(b, total)
         self.mask = torch.ones(b, total, dtype=torch.long, device=prompt.ids.device)
         self.mask[:, :t] = prompt.mask
         self.padded = bool((prompt.mask == 0).any())
         self.next_position = prompt.positions[:, -1:] + 1  # (B, 1)
+        self.forward = compiled_step(model) if compile else next_logits
 
     def prefill(self, prompt: Prompt) -> torch.Tensor:
         """Run the prompt; (B, V) float32 logits of the next token."""
@@ -119,15 +125,24 @@ class Decoder:
         base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
         head = getattr(self.model, "lm_head", None)
         if base is None or head is None:  # not a base + lm_head model: the full forward
-            return self.model(prompt.ids, mask, prompt.positions, self.cache)[:, -1].float()
-        hidden = base(prompt.ids, mask, prompt.positions, self.cache)[:, -1:]  # (B, 1, H): head on the last only
-        return head(hidden)[:, -1].float()
+            logits = self.model(prompt.ids, mask, prompt.positions, self.cache)[:, -1].float()
+        else:
+            hidden = base(prompt.ids, mask, prompt.positions, self.cache)
+            logits = head(hidden[:, -1:])[:, -1].float()  # the head on the last position only
+        if self.static:  # from here on the step writes at ``slots`` (a tensor), moved on in place
+            self.cache.slots = torch.full((1,), self.cache.length, dtype=torch.long, device=prompt.ids.device)
+        return logits
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed (B,) tokens; (B, V) float32 logits of the token after them."""
-        end = self.cache.length + 1
-        mask = self.mask[:, :end] if self.padded else None
-        logits = self.model(tokens[:, None], mask, self.next_position, self.cache)[:, -1].float()
+        if self.static:
+            logits = self.forward(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
+            self.cache.slots.add_(1)
+            self.cache.length += 1
+        else:
+            end = self.cache.length + 1
+            mask = self.mask[:, :end] if self.padded else None
+            logits = self.forward(self.model, tokens[:, None], mask, self.next_position, self.cache)
         self.next_position = self.next_position + 1
         return logits
 
@@ -170,9 +185,9 @@ def decode_steps(
     processors = build_processors(config, prompt_length=t, padding=prompt.padding)
     stops: list[Any] = [StopOnEos(tuple(config.eos_ids()))]
     if config.stop_strings:
-        stops.append(StopStrings.make(config.stop_strings, tokenizer, t))
+        stops.append(StopStrings.make(config.stop_strings, tokenizer))
     running = torch.ones(b, dtype=torch.bool, device=prompt.ids.device)
-    decoder = Decoder(model, prompt, total)
+    decoder = Decoder(model, prompt, total, static=config.static_decode(), compile=config.compile)
     logits = decoder.prefill(prompt)
     for cur in range(t, total):
         scores = apply(processors, seq[:, :cur], logits) if processors else logits
@@ -233,7 +248,7 @@ def _run(
     if config.num_beams > 1:
         from cove.generation.beam import beam_search
 
-        out = beam_search(model, prompt, config, generator=generator)
+        out = beam_search(model, prompt, config, generator=generator, tokenizer=tokenizer)
         if streamer is not None:
             streamer.put(prompt.ids[0])
             streamer.put(out[0, prompt.ids.shape[1] :])

@@ -2,11 +2,13 @@
 
 Checks look at a bounded tail of each row, so their cost does not grow with the sequence. Stop
 strings need a tokenizer (anything with ``decode(ids) -> str``): a row stops when the text of its
-last tokens contains a stop string that the text without the newest token did not.
+last tokens contains a stop string that the text without the newest token did not, the prompt's tail
+included, as transformers' ``StopStringCriteria`` decides (the string must overlap the newest token).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,23 +29,24 @@ class StopOnEos:
 
 @dataclass(frozen=True)
 class StopStrings:
-    """Stop a row once its decoded text gains one of ``strings``. ``prompt_length`` columns are not checked."""
+    """Stop a row once its decoded text gains one of ``strings``."""
 
     strings: tuple[str, ...]
     tokenizer: Any
-    prompt_length: int
 
     @classmethod
-    def make(cls, strings: str | Sequence[str], tokenizer: Any, prompt_length: int) -> StopStrings:
+    def make(cls, strings: str | Sequence[str], tokenizer: Any) -> StopStrings:
         if tokenizer is None:
             raise ValueError("stop_strings need a tokenizer: generate(..., tokenizer=tok)")
-        return cls((strings,) if isinstance(strings, str) else tuple(strings), tokenizer, prompt_length)
+        return cls((strings,) if isinstance(strings, str) else tuple(strings), tokenizer)
 
     def __call__(self, ids: torch.Tensor) -> torch.Tensor:
         window = max(len(s) for s in self.strings) + 4  # a token holds >= 1 char, bytes excepted
-        start = max(self.prompt_length, ids.shape[1] - window)
+        start = max(0, ids.shape[1] - window)
         out = []
         for row in ids[:, start:].tolist():
             text, before = self.tokenizer.decode(row), self.tokenizer.decode(row[:-1])
-            out.append(any(s in text and s not in before for s in self.strings))
+            kept = len(os.path.commonprefix([text, before]))  # text the newest token did not change
+            # a stop string counts only where it reaches past that text: it overlaps the newest token
+            out.append(any(s in text[max(0, kept - len(s) + 1) :] for s in self.strings))
         return torch.tensor(out, dtype=torch.bool, device=ids.device)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, causal_mask, merge_heads, split_heads
+from cove.models._shared.attention import attend, causal_mask, merge_heads, slot_mask, split_heads
 from cove.models._shared.kv_cache import KVCache
 from cove.models._shared.pooling import last_token
 from cove.models.configuration import PretrainedConfig
@@ -155,12 +155,16 @@ class GPT2Model(GPT2PreTrainedModel):
         position_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
     ) -> torch.Tensor:
-        start = cache.length if cache is not None else 0
+        static = cache is not None and cache.static  # then mask and positions are given (see KVCache)
+        start = cache.length if cache is not None and not static else 0
         t = input_ids.shape[1]
         if position_ids is None:
             position_ids = torch.arange(start, start + t, device=input_ids.device)[None]
         x = self.drop(self.wte(input_ids) + self.wpe(position_ids))
-        mask = causal_mask(attention_mask, q_len=t, start=start, device=input_ids.device)
+        if static:
+            mask = slot_mask(attention_mask, cache.slots)
+        else:
+            mask = causal_mask(attention_mask, q_len=t, start=start, device=input_ids.device)
         for block in self.h:
             x = block(x, mask, cache)
         if cache is not None:
@@ -170,6 +174,8 @@ class GPT2Model(GPT2PreTrainedModel):
 
 class GPT2LMHeadModel(GPT2PreTrainedModel):
     """(B, T) ids -> (B, T, vocab) next-token logits; ``lm_head`` shares ``wte``."""
+
+    transposed_linears = True  # float32 weights column-major: faster small-batch decoding
 
     tied_weights = {"lm_head.weight": "transformer.wte.weight"}
 

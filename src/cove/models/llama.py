@@ -12,6 +12,7 @@ The end of the file maps a llama.cpp GGUF file onto this model (names, config, q
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from torch import nn
 
 from cove.models._shared import rope
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, causal_mask, merge_heads, split_heads
+from cove.models._shared.attention import attend, causal_mask, merge_heads, slot_mask, split_heads
 from cove.models._shared.kv_cache import KVCache
 from cove.models._shared.pooling import last_token
 from cove.models.configuration import PretrainedConfig
@@ -263,7 +264,8 @@ class LlamaModel(LlamaPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         cache: KVCache | None = None,
     ) -> torch.Tensor:
-        start = cache.length if cache is not None else 0
+        static = cache is not None and cache.static  # then mask and positions are given (see KVCache)
+        start = cache.length if cache is not None and not static else 0
         t, device = input_ids.shape[1], input_ids.device
         if position_ids is None:
             position_ids = torch.arange(start, start + t, device=device)[None]
@@ -275,7 +277,9 @@ class LlamaModel(LlamaPreTrainedModel):
         cos_sin = rope.cos_sin(self._freqs, position_ids, x.dtype)
         masks: dict[int | None, torch.Tensor | None] = {}
         for layer in self.layers:
-            if layer.window not in masks:
+            if layer.window not in masks and static:
+                masks[layer.window] = slot_mask(attention_mask, cache.slots, sliding_window=layer.window)
+            elif layer.window not in masks:
                 masks[layer.window] = causal_mask(
                     attention_mask, q_len=t, start=start, sliding_window=layer.window, device=device
                 )
@@ -287,6 +291,8 @@ class LlamaModel(LlamaPreTrainedModel):
 
 class LlamaForCausalLM(LlamaPreTrainedModel):
     """(B, T) ids -> (B, T, vocab) next-token logits."""
+
+    transposed_linears = True  # float32 weights column-major: faster small-batch decoding
 
     tied_weights = {"lm_head.weight": "model.embed_tokens.weight"}
 
@@ -394,20 +400,35 @@ def unpermute(w: torch.Tensor, heads: int) -> torch.Tensor:
     return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
 
 
-def weights_from_gguf(gguf: GGUFFile, config: LlamaConfig) -> dict[str, torch.Tensor]:
-    """Every GGUF tensor dequantized to float32 under its checkpoint key, q/k rows restored."""
-    names = {}
-    for i in range(config.num_hidden_layers):
-        names.update({g.format(i=i): k.format(i=i) for g, k in GGUF_NAMES.items() if "{i}" in g})
-    names.update({g: k for g, k in GGUF_NAMES.items() if "{i}" not in g})
-    permuted = config.model_type in ("llama", "mistral")  # llama.cpp permutes only for its "llama" arch
-    out = {}
-    for name in gguf.tensors:
-        key = names.get(name, name)
-        w = gguf.dequantize(name)
-        if permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
-            w = unpermute(w, config.num_attention_heads)
-        elif permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
-            w = unpermute(w, config.kv_heads)
-        out[key] = w
-    return out
+class GGUFWeights(Mapping[str, torch.Tensor]):
+    """Checkpoint key -> float32 tensor of a GGUF file, dequantized (q/k rows restored) when asked, so
+    loading holds one dequantized tensor at a time besides the model."""
+
+    def __init__(self, gguf: GGUFFile, config: LlamaConfig) -> None:
+        names = {}
+        for i in range(config.num_hidden_layers):
+            names.update({g.format(i=i): k.format(i=i) for g, k in GGUF_NAMES.items() if "{i}" in g})
+        names.update({g: k for g, k in GGUF_NAMES.items() if "{i}" not in g})
+        self._gguf, self._config = gguf, config
+        self._names = {names.get(name, name): name for name in gguf.tensors}  # key -> GGUF name
+        self._permuted = config.model_type in ("llama", "mistral")  # llama.cpp permutes only for "llama"
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        name = self._names[key]
+        w = self._gguf.dequantize(name)
+        if self._permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
+            w = unpermute(w, self._config.num_attention_heads)
+        elif self._permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
+            w = unpermute(w, self._config.kv_heads)
+        return w
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def weights_from_gguf(gguf: GGUFFile, config: LlamaConfig) -> GGUFWeights:
+    """Every GGUF tensor, dequantized to float32 on access, under its checkpoint key, q/k rows restored."""
+    return GGUFWeights(gguf, config)

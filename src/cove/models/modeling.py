@@ -6,6 +6,10 @@ a view on the mapped file, so peak memory stays near one copy of the weights (pa
 Names are a strict match with the checkpoint's keys; the only adaptation is the base-model prefix
 (``bert.`` ...) that transformers adds or drops when a head model meets a base checkpoint, as it does.
 
+Decoders that generate (``transposed_linears``) store float32 CPU ``nn.Linear`` weights column-major
+(see :func:`transpose_linears`); those copies are read from the file in chunks, not through the
+mapping, so the mapped pages of the weights they replace never become resident.
+
 Missing keys are initialised (as a new head is) and, with unexpected keys, reported by name in
 ``model.loading_info`` and the log. Pickled ``.bin`` weights load only with ``allow_pickle=True``,
 and then through ``torch.load(weights_only=True)``: no code in a download runs.
@@ -36,6 +40,7 @@ from cove.models.configuration import PretrainedConfig
 logger = logging.getLogger(__name__)
 
 PICKLE_FILE = "pytorch_model.bin"
+READ_CHUNK = 8 << 20  # bytes per read when a checkpoint tensor is copied from its file
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 
 
@@ -120,6 +125,62 @@ def open_weights(folder: Path, *, allow_pickle: bool) -> Mapping[str, torch.Tens
     return state
 
 
+def read_into(weights: st.ShardedCheckpoint, key: str, out: torch.Tensor) -> None:
+    """Copy checkpoint tensor ``key`` into ``out`` (same shape; any dtype and strides) by reading its
+    file in chunks of rows: the copy never faults in the mapped pages, so they do not count in RSS."""
+    f = weights.file(key)
+    info = f.info(key)
+    rows = out.shape[0] if out.ndim else 1
+    row_bytes = info.nbytes // rows if rows else 0
+    if row_bytes == 0:
+        return
+    step = max(1, READ_CHUNK // row_bytes)
+    buf = torch.empty(min(step, rows) * row_bytes, dtype=torch.uint8)
+    view = memoryview(buf.numpy())
+    src_dtype = st.torch_dtype(info.dtype)
+    flat = out.view(1) if out.ndim == 0 else out
+    with open(f.path, "rb", buffering=0) as fh:
+        fh.seek(f.header.data_start + info.start)
+        for r in range(0, rows, step):
+            n = min(step, rows - r)
+            got = fh.readinto(view[: n * row_bytes])
+            if got != n * row_bytes:
+                raise ModelLoadError(f"{f.path}: {key} is truncated")
+            flat[r : r + n].copy_(buf[: n * row_bytes].view(src_dtype).view(n, *out.shape[1:]))
+
+
+def transposed_linear_names(model: nn.Module) -> set[str]:
+    """Parameter names of every ``nn.Linear`` weight, and of the parameters such weights are tied to."""
+    names = {
+        f"{m}.weight" if m else "weight" for m, mod in model.named_modules() if isinstance(mod, nn.Linear)
+    }
+    if getattr(model.config, "tie_word_embeddings", False):
+        names |= {source for target, source in model.tied_weights.items() if target in names}
+    return names
+
+
+def transpose_linears(model: PreTrainedModel) -> PreTrainedModel:
+    """Store every float32 CPU ``nn.Linear`` weight (out, in) as the transposed view of a contiguous
+    (in, out) buffer, in place; ``from_pretrained`` does this while loading for ``transposed_linears``
+    models. Values, shapes, names, ``state_dict`` and tied parameters are unchanged (a tied embedding
+    gets the same strides); the old storage is freed when nothing else holds it.
+
+    Why: ``linear`` then multiplies by a contiguous (in, out) matrix, which MKL's small-batch GEMM runs
+    much faster than the (out, in) one (a Llama-100M decode step at batch 8, one thread: 1.4x less
+    time). Matrix-vector products (batch 1) run at the same speed either way; bfloat16 gains nothing.
+    """
+    names = transposed_linear_names(model)
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # tied parameters are listed once
+            if name in names and _wants_transpose(p):
+                p.data = p.data.t().contiguous().t()
+    return model
+
+
+def _wants_transpose(t: torch.Tensor) -> bool:
+    return t.ndim == 2 and t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()
+
+
 class PreTrainedModel(nn.Module):
     """Base of every model: loading, saving, pushing, weight tying.
 
@@ -128,12 +189,14 @@ class PreTrainedModel(nn.Module):
         base_model_prefix: attribute holding the base model in head classes (``"bert"``).
         tied_weights: parameter -> the parameter it shares when ``config.tie_word_embeddings``.
         ignored_keys: regexes of checkpoint keys dropped silently (old buffers such as position_ids).
+        transposed_linears: load float32 CPU ``nn.Linear`` weights column-major (decoders that generate).
     """
 
     config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig
     base_model_prefix: ClassVar[str] = ""
     tied_weights: ClassVar[dict[str, str]] = {}
     ignored_keys: ClassVar[tuple[str, ...]] = ()
+    transposed_linears: ClassVar[bool] = False
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
@@ -261,6 +324,7 @@ class PreTrainedModel(nn.Module):
         names = model._checkpoint_names(list(weights))
         info = LoadingInfo()
         tied = set(model.tied_weights) if config.tie_word_embeddings else set()
+        transposed = transposed_linear_names(model) if cls.transposed_linears else set()
         state = model.state_dict(keep_vars=True)
         for name, current in state.items():
             if name in tied:
@@ -278,7 +342,7 @@ class PreTrainedModel(nn.Module):
                         f" in the model ({name})"
                     )
                 target = dtype if tensor.is_floating_point() else tensor.dtype
-                tensor = tensor.to(device=device, dtype=target)
+                tensor = model._load(weights, key, tensor, target, device, name in transposed)
             model._assign(name, tensor)
         used = set(names.values())
         info.unexpected = [
@@ -306,6 +370,32 @@ class PreTrainedModel(nn.Module):
             if dtype.is_floating_point:
                 return dtype
         return resolve_dtype(config.dtype or config.torch_dtype) or torch.float32
+
+    @staticmethod
+    def _load(
+        weights: Mapping[str, torch.Tensor],
+        key: str,
+        tensor: torch.Tensor,
+        dtype: torch.dtype,
+        device: str | torch.device | None,
+        transpose: bool,
+    ) -> torch.Tensor:
+        """The checkpoint tensor as the model keeps it: a view on the file when nothing changes, else a
+        copy (cast, moved, or column-major for ``transposed_linears``) read from the file in chunks."""
+        on_cpu = device is None or torch.device(device).type == "cpu"
+        transpose = transpose and on_cpu and dtype == torch.float32 and tensor.ndim == 2
+        if not transpose and (tensor.dtype == dtype or not on_cpu):
+            return tensor.to(device=device, dtype=dtype)  # zero-copy when dtype and device match
+        out = (
+            torch.empty(tensor.shape[::-1], dtype=dtype).t()
+            if transpose
+            else torch.empty_like(tensor, dtype=dtype)
+        )
+        if isinstance(weights, st.ShardedCheckpoint):
+            read_into(weights, key, out)
+        else:
+            out.copy_(tensor)
+        return out
 
     def _unprefixed(self, key: str) -> str:
         prefix = self.base_model_prefix + "."

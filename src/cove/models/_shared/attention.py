@@ -50,6 +50,25 @@ def causal_mask(
     return mask | ~mask.any(dim=-1, keepdim=True)
 
 
+def slot_mask(
+    attention_mask: torch.Tensor, slots: torch.Tensor, *, sliding_window: int | None = None
+) -> torch.Tensor:
+    """Static decoding's mask: queries at cache positions ``slots`` (T,) over every slot of the cache.
+
+    Args:
+        attention_mask: (B, L) of 1/0 over the whole cache, 0 for padding (slots past the queries may be
+            anything: causality hides them).
+
+    Returns (B, 1, T, L) bool, built from tensors only (no Python value changes between steps).
+    """
+    k_pos = torch.arange(attention_mask.shape[-1], device=slots.device)[None, :]  # (1, L)
+    q_pos = slots[:, None]  # (T, 1)
+    mask = k_pos <= q_pos
+    if sliding_window is not None:
+        mask = mask & (k_pos > q_pos - sliding_window)
+    return attention_mask.bool()[:, None, None, :] & mask[None, None]
+
+
 def attend(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -1,0 +1,28 @@
+"""``compile=True``: the static decode step through ``torch.compile`` (inductor) gives transformers'
+tokens, and later calls of another length in the same cache bucket reuse the compiled step.
+One tiny model only: compiling costs seconds even for two layers."""
+
+from __future__ import annotations
+
+import torch
+import transformers as T
+
+from cove.models import AutoModelForCausalLM
+from tests.models.reference import TINY
+
+
+def test_compiled_decode_matches_transformers_and_is_reused(tmp_path, padded):
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    ref = T.AutoModelForCausalLM.from_config(TINY["llama"]()).eval()
+    ref.save_pretrained(tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    ids, mask = padded
+    expected = ref.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=12)
+    assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=12, compile=True), expected)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1  # it did compile
+    expected = ref.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=20)
+    assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=20, compile=True), expected)
+    assert counters["stats"]["unique_graphs"] == graphs  # same batch and bucket: no recompile
