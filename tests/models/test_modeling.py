@@ -225,3 +225,31 @@ def test_unsupported_variants_fail_when_built():
                 rope_parameters={"rope_type": "yarn", "rope_theta": 1e4, "factor": 2.0},
             )
         )
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "llama", "bert"])
+def test_a_model_built_from_its_config_is_initialised_for_training(model_type):
+    """``Model(config)`` is ready to train from scratch, as after transformers' ``post_init``: every
+    matrix has std ~ initializer_range, so the first loss is about ln(vocab), not astronomically large."""
+    import math
+
+    import torch
+
+    from cove.models import auto
+
+    sizes = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=128, n_embd=64, n_layer=2, n_head=4, max_position_embeddings=64)
+    config = auto.AutoConfig.for_model(model_type).from_dict({"model_type": model_type, **sizes})
+    task = "masked-lm" if model_type == "bert" else "causal-lm"
+    model = auto.model_class(model_type, task)(config)
+    for name, p in model.named_parameters():
+        if p.ndim == 2:
+            assert abs(p.std().item() - config.initializer_range) < 0.2 * config.initializer_range, name
+        elif name.endswith("bias"):
+            assert not p.any(), name
+    ids = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = model(ids)
+    logits = logits if isinstance(logits, torch.Tensor) else logits.logits
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 512), ids.reshape(-1))
+    assert abs(loss.item() - math.log(512)) < 0.5

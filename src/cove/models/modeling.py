@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +182,28 @@ def _wants_transpose(t: torch.Tensor) -> bool:
     return t.ndim == 2 and t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()
 
 
-class PreTrainedModel(nn.Module):
+class _InitWhenBuilt(type(nn.Module)):
+    """``Model(config)`` comes out initialised as transformers' ``post_init`` leaves it (normal(0,
+    initializer_range) matrices, zero biases, unit norms), once, after the outermost constructor; a
+    model built on the meta device (loading) is left alone."""
+
+    _depth = threading.local()
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_InitWhenBuilt._depth, "n", 0)
+        _InitWhenBuilt._depth.n = depth + 1
+        try:
+            model = super().__call__(*args, **kwargs)
+        finally:
+            _InitWhenBuilt._depth.n = depth
+        if depth == 0:
+            first = next(model.parameters(), None)
+            if first is not None and first.device.type != "meta":
+                model.init_weights()
+        return model
+
+
+class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
     """Base of every model: loading, saving, pushing, weight tying.
 
     Subclasses set:
