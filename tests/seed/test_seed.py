@@ -209,3 +209,16 @@ def test_pipelines_default_to_the_seeded_models(hub, seeded, monkeypatch, tmp_pa
         [{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=12, do_sample=False
     )
     assert "Paris" in str(out)
+
+
+def test_readme_pipeline_example_runs_on_the_seeded_hub(hub, seeded, tmp_path):
+    """The README's pipeline example, as written, against a seeded Hub and nothing else."""
+    from tests.test_readme import readme_python_blocks
+
+    blocks = [b for b in readme_python_blocks() if "pipeline(" in b]
+    assert blocks, "README has no pipeline example"
+    env = {**os.environ, "COVE_ENDPOINT": hub.url, "COVE_CACHE": str(tmp_path / "cache")}
+    env.pop("COVE_TOKEN", None)  # the seeded repos are public
+    proc = subprocess.run([sys.executable, "-c", blocks[0]], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "'POSITIVE'" in proc.stdout and "Paris" in proc.stdout, proc.stdout

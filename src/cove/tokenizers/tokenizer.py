@@ -387,6 +387,7 @@ class Tokenizer:
                 e.set_sequence_id(i)
             final = Encoding.merge(self.post_processor.process_encodings(encodings, add_special_tokens))
         elif pair is None:
+            enc.set_sequence_id(0)
             final = enc
         else:
             for i, e in enumerate(encodings):

@@ -26,6 +26,8 @@ Token = tuple[int, str, int, int]  # (id, value, start, end), offsets in chars o
 CACHE_CAPACITY = 200_000
 
 
+_NO_MERGE = 1 << 62  # the rank of a pair that no merge joins
+
 class BPE:
     """The BPE model of a tokenizer.json."""
 
@@ -116,6 +118,10 @@ class BPE:
         """One symbol per char: (ids, starts, ends), char offsets in the word."""
         vocab = self.vocab
         prefix, suffix = self.continuing_subword_prefix, self.end_of_word_suffix
+        if not prefix and not suffix:  # the common case: every char is a token, looked up in bulk
+            ids = list(map(vocab.get, word))
+            if None not in ids:
+                return ids, list(range(len(word))), list(range(1, len(word) + 1))  # type: ignore[return-value]
         ids: list[int] = []
         starts: list[int] = []
         ends: list[int] = []
@@ -170,21 +176,28 @@ class BPE:
         merge_map = self.merge_map
         draw = self.rng.random
         if 1 < n <= 24 and not dropout:  # short words: rescan all pairs each step (same choice as the heap: lowest rank, leftmost)
+            # The ranks of adjacent pairs in a list; each step takes the lowest (leftmost on ties)
+            # with C-level min/index and recomputes only the two pairs next to the merge.
             get = merge_map.get
-            while len(ids) > 1:
-                best_rank = -1
-                best_i = 0
-                new_id = 0
-                for i, m in enumerate(map(get, zip(ids, ids[1:]))):
-                    if m is not None and (best_rank < 0 or m[0] < best_rank):
-                        best_rank, new_id = m
-                        best_i = i
-                if best_rank < 0:
+            pairs = list(map(get, zip(ids, ids[1:])))
+            ranks = [_NO_MERGE if m is None else m[0] for m in pairs]
+            while True:
+                best = min(ranks)
+                if best == _NO_MERGE:
                     break
-                ids[best_i:best_i + 2] = [new_id]
-                ends[best_i] = ends[best_i + 1]
-                del starts[best_i + 1], ends[best_i + 1]
-            order = list(range(len(ids)))
+                i = ranks.index(best)
+                ids[i:i + 2] = [pairs[i][1]]  # type: ignore[index]
+                ends[i] = ends[i + 1]
+                del starts[i + 1], ends[i + 1], pairs[i], ranks[i]
+                if not ranks:
+                    break
+                if i > 0:
+                    m = pairs[i - 1] = get((ids[i - 1], ids[i]))
+                    ranks[i - 1] = _NO_MERGE if m is None else m[0]
+                if i < len(ranks):
+                    m = pairs[i] = get((ids[i], ids[i + 1]))
+                    ranks[i] = _NO_MERGE if m is None else m[0]
+            return tuple(zip(ids, map(self.vocab_r.__getitem__, ids), starts, ends))
         elif n > 1:
             nxt = list(range(1, n + 1))
             prv = list(range(-1, n - 1))
