@@ -17,6 +17,8 @@ STRATEGIES = ("no", "steps", "epoch")
 REPORTERS = ("none", "jsonl", "tensorboard")
 
 
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch")
+
 @dataclass
 class TrainingArguments:
     """What a ``Trainer`` run does. Defaults are transformers' defaults.
@@ -27,6 +29,8 @@ class TrainingArguments:
         max_steps: total optimizer steps; overrides ``num_train_epochs`` when positive.
         gradient_accumulation_steps: micro-batches per optimizer step.
         lr_scheduler_type: one of ``linear``, ``cosine``, ``constant``, ``constant_with_warmup``.
+        optim: ``adamw_torch_fused`` (transformers' default: one fused kernel for all parameters, on CPU
+            and GPU) or ``adamw_torch`` (a loop over tensors).
         warmup_steps / warmup_ratio: warmup length; ``warmup_steps`` wins when positive.
         eval_strategy / save_strategy: ``no``, ``steps`` (every ``eval_steps``/``save_steps``) or ``epoch``.
         report_to: ``none``, ``jsonl`` (``<output_dir>/log.jsonl``, one line per log), ``tensorboard``
@@ -57,6 +61,7 @@ class TrainingArguments:
     warmup_steps: int = 0
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
+    optim: str = "adamw_torch_fused"
     seed: int = 42
     logging_steps: int = 500
     eval_strategy: str = "no"
@@ -83,6 +88,8 @@ class TrainingArguments:
     fsdp: str = ""
 
     def __post_init__(self) -> None:
+        if self.optim not in OPTIMIZERS:
+            raise ValueError(f"optim must be one of {OPTIMIZERS}, got {self.optim!r}")
         if self.lr_scheduler_type not in SCHEDULERS:
             raise ValueError(f"lr_scheduler_type must be one of {SCHEDULERS}, got {self.lr_scheduler_type!r}")
         for name in ("eval_strategy", "save_strategy"):

@@ -71,6 +71,14 @@ def create_optimizer(model: nn.Module, args: TrainingArguments) -> torch.optim.A
         {"params": [p for n, p in params if n in decay], "weight_decay": args.weight_decay},
         {"params": [p for n, p in params if n not in decay], "weight_decay": 0.0},
     ]
+    # The fused kernel runs on CPU and CUDA for floating-point parameters (as transformers' default).
+    fused = args.optim == "adamw_torch_fused" and all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for _, p in params
+    )
     return torch.optim.AdamW(
-        groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2), eps=args.adam_epsilon
+        groups,
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        eps=args.adam_epsilon,
+        fused=fused or None,
     )
