@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from cove.models import BertForSequenceClassification
 from cove.training import Accelerator, Trainer, TrainingArguments, default_data_collator
 from cove.training.accelerator import ShardedLoader
-from tests.training.tiny import ListDataset, cove_model, rows
+from tests.training.tiny import ListDataset, cove_model, rows, run_torchrun
 
 HYPER = dict(
     num_train_epochs=2,
@@ -32,7 +31,6 @@ HYPER = dict(
     seed=5,
 )
 EVAL_ROWS = 7  # odd: the second rank's share is padded, and the padding must not count
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def accuracy(p) -> dict[str, float]:
@@ -53,21 +51,7 @@ def torchrun_out(tmp_path_factory) -> Path:
         pytest.skip("torchrun not installed")
     folder = tmp_path_factory.mktemp("dist")
     cove_model("bert").save_pretrained(folder / "init")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}", "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(ROOT / "tests/training/dist_run.py"),
-            str(folder),
-        ],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
+    run_torchrun("dist_run.py", folder, timeout=300)
     return folder
 
 

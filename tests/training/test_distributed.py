@@ -16,7 +16,7 @@ import torch
 from cove.distributed import read_env
 from cove.models import BertForSequenceClassification
 from cove.training import Trainer, TrainingArguments
-from tests.training.tiny import ListDataset, cove_model, rows
+from tests.training.tiny import ListDataset, cove_model, rows, run_torchrun
 
 HYPER = dict(
     num_train_epochs=2,
@@ -44,22 +44,7 @@ def test_read_env():
 )
 def test_two_processes_equal_one_with_doubled_batch(tmp_path):
     cove_model("bert").save_pretrained(tmp_path / "init")
-    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}", "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [
-            torchrun,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(ROOT / "tests/training/ddp_run.py"),
-            str(tmp_path),
-        ],
-        check=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    run_torchrun("ddp_run.py", tmp_path, timeout=120)
 
     model = BertForSequenceClassification.from_pretrained(tmp_path / "init")
     single = Trainer(

@@ -14,20 +14,7 @@ from cove.datasets.iterable import IterableDataset as CoveIterableDataset
 from cove.models import auto
 from cove.training import Trainer, TrainingArguments
 from tests.models.reference import HF_CLASS
-from tests.training.tiny import TASKS, ListDataset, cove_model, hf_config, rows
-
-
-def _args(tmp_path, **overrides) -> TrainingArguments:
-    base = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        learning_rate=3e-3,
-        logging_steps=1,
-        save_strategy="no",
-        disable_tqdm=True,
-        seed=7,
-    )
-    return TrainingArguments(**{**base, **overrides})
+from tests.training.tiny import TASKS, ListDataset, cove_model, hf_config, rows, train_args
 
 
 def _losses(trainer: Trainer) -> list[float]:
@@ -42,13 +29,13 @@ def test_bf16_autocasts_forward_on_cpu(tmp_path):
     dtypes: list[torch.dtype] = []
     model = cove_model("bert")
     model.classifier.register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
-    bf16 = Trainer(model, _args(tmp_path, max_steps=3, bf16=True), train_dataset=data, eval_dataset=data)
+    bf16 = Trainer(model, train_args(tmp_path, max_steps=3, bf16=True), train_dataset=data, eval_dataset=data)
     bf16.train()
     bf16.evaluate()
     assert dtypes == [torch.bfloat16] * (3 + 1)  # 3 steps, 1 eval batch
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # master weights stay fp32
 
-    fp32 = Trainer(cove_model("bert"), _args(tmp_path, max_steps=3), train_dataset=data)
+    fp32 = Trainer(cove_model("bert"), train_args(tmp_path, max_steps=3), train_dataset=data)
     fp32.train()
     got, exact = _losses(bf16), _losses(fp32)
     np.testing.assert_allclose(got, exact, atol=0.03)
@@ -85,9 +72,9 @@ def test_bf16_losses_match_transformers_trainer(tmp_path):
 
 def test_precision_errors(tmp_path):
     with pytest.raises(ValueError, match="fp16 mixed precision requires a CUDA device"):
-        Trainer(cove_model("bert"), _args(tmp_path, fp16=True))
+        Trainer(cove_model("bert"), train_args(tmp_path, fp16=True))
     with pytest.raises(ValueError, match="At most one of fp16 and bf16"):
-        _args(tmp_path, fp16=True, bf16=True)
+        train_args(tmp_path, fp16=True, bf16=True)
 
 
 # --- best model at end ------------------------------------------------------------------------
@@ -105,7 +92,7 @@ class Scripted:
 
 def test_load_best_model_at_end_keeps_and_loads_the_best(tmp_path):
     data = ListDataset(rows("bert", n=8))
-    args = _args(
+    args = train_args(
         tmp_path,
         max_steps=8,
         eval_strategy="steps",
@@ -138,7 +125,7 @@ def test_load_best_model_at_end_keeps_and_loads_the_best(tmp_path):
 
 def test_best_model_follows_lowest_eval_loss_per_epoch(tmp_path):
     data = ListDataset(rows("bert", n=8))
-    args = _args(
+    args = train_args(
         tmp_path,
         num_train_epochs=3,
         learning_rate=0.05,
@@ -156,9 +143,9 @@ def test_best_model_follows_lowest_eval_loss_per_epoch(tmp_path):
 
 def test_load_best_model_needs_matching_strategies(tmp_path):
     with pytest.raises(ValueError, match="save and eval strategies to match"):
-        _args(tmp_path, load_best_model_at_end=True, eval_strategy="epoch", save_strategy="steps")
+        train_args(tmp_path, load_best_model_at_end=True, eval_strategy="epoch", save_strategy="steps")
     with pytest.raises(ValueError, match="multiple of eval_steps"):
-        _args(
+        train_args(
             tmp_path,
             load_best_model_at_end=True,
             eval_strategy="steps",
@@ -176,7 +163,7 @@ def test_tensorboard_event_files(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     data = ListDataset(rows("bert", n=8))
-    args = _args(
+    args = train_args(
         tmp_path, max_steps=4, eval_strategy="steps", eval_steps=2, report_to=["tensorboard", "jsonl"]
     )
     trainer = Trainer(cove_model("bert"), args, train_dataset=data, eval_dataset=data)
@@ -196,9 +183,9 @@ def test_tensorboard_event_files(tmp_path):
 def test_tensorboard_missing_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
     with pytest.raises(ImportError, match="pip install tensorboard"):
-        Trainer(cove_model("bert"), _args(tmp_path, report_to="tensorboard"))
+        Trainer(cove_model("bert"), train_args(tmp_path, report_to="tensorboard"))
     with pytest.raises(ValueError, match="report_to must be one of"):
-        _args(tmp_path, report_to="wandb")
+        train_args(tmp_path, report_to="wandb")
 
 
 # --- iterable train sets ------------------------------------------------------------------------
@@ -231,7 +218,7 @@ def test_iterable_train_dataset_with_max_steps(tmp_path, kind):
     assert kind == "torch" or isinstance(stream, CoveIterableDataset)
     model = cove_model("bert")
     seen = _first_tokens(model)
-    trainer = Trainer(model, _args(tmp_path, max_steps=5), train_dataset=stream)
+    trainer = Trainer(model, train_args(tmp_path, max_steps=5), train_dataset=stream)
     trainer.train()
     firsts = [r["input_ids"][0] for r in data]
     # 10 rows, batches of 4: passes of 3 batches (the last one short), then the stream starts again.
@@ -241,4 +228,4 @@ def test_iterable_train_dataset_with_max_steps(tmp_path, kind):
 
 def test_iterable_needs_max_steps(tmp_path):
     with pytest.raises(ValueError, match="set max_steps"):
-        Trainer(cove_model("bert"), _args(tmp_path), train_dataset=Stream(rows("bert"))).train()
+        Trainer(cove_model("bert"), train_args(tmp_path), train_dataset=Stream(rows("bert"))).train()

@@ -14,22 +14,8 @@ from cove.training import (
     EarlyStoppingCallback,
     Trainer,
     TrainerCallback,
-    TrainingArguments,
 )
-from tests.training.tiny import ListDataset, cove_model, rows
-
-
-def _args(tmp_path, **overrides) -> TrainingArguments:
-    base = dict(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=4,
-        learning_rate=3e-3,
-        logging_steps=1,
-        save_strategy="no",
-        disable_tqdm=True,
-        seed=7,
-    )
-    return TrainingArguments(**{**base, **overrides})
+from tests.training.tiny import ListDataset, cove_model, rows, train_args
 
 
 def _losses(trainer: Trainer) -> list[float]:
@@ -45,7 +31,7 @@ def test_training_reduces_loss(tmp_path, model_type):
     data = ListDataset(rows(model_type, n=16))
     epochs = 6 if model_type == "bert" else 12  # GPT-2 starts at ln(vocab), as transformers initialises it
     trainer = Trainer(
-        cove_model(model_type), _args(tmp_path, num_train_epochs=epochs), train_dataset=data, eval_dataset=data
+        cove_model(model_type), train_args(tmp_path, num_train_epochs=epochs), train_dataset=data, eval_dataset=data
     )
     before = trainer.evaluate()["eval_loss"]
     out = trainer.train()
@@ -58,7 +44,7 @@ def test_evaluate_and_predict_with_cove_dataset(tmp_path):
     data = Dataset.from_list(rows("bert", n=10)).with_format("torch")
     trainer = Trainer(
         cove_model("bert"),
-        _args(tmp_path, per_device_eval_batch_size=4),
+        train_args(tmp_path, per_device_eval_batch_size=4),
         eval_dataset=data,
         compute_metrics=accuracy,
     )
@@ -88,7 +74,7 @@ def test_resume_equals_uninterrupted(tmp_path):
         lr_scheduler_type="cosine",
         warmup_steps=2,
     )
-    full = Trainer(cove_model("bert", dropout=True), _args(tmp_path / "full", **common), train_dataset=data)
+    full = Trainer(cove_model("bert", dropout=True), train_args(tmp_path / "full", **common), train_dataset=data)
     full.train()
 
     class StopAt3(TrainerCallback):
@@ -99,14 +85,14 @@ def test_resume_equals_uninterrupted(tmp_path):
 
     first = Trainer(
         cove_model("bert", dropout=True),
-        _args(tmp_path / "run", **common),
+        train_args(tmp_path / "run", **common),
         train_dataset=data,
         callbacks=[StopAt3],
     )
     first.train()
     assert (tmp_path / "run" / "checkpoint-3" / "trainer_state.json").exists()
     resumed = Trainer(
-        cove_model("bert", seed=99, dropout=True), _args(tmp_path / "run", **common), train_dataset=data
+        cove_model("bert", seed=99, dropout=True), train_args(tmp_path / "run", **common), train_dataset=data
     )
     resumed.train(resume_from_checkpoint=True)
     assert resumed.state.global_step == 8
@@ -116,7 +102,7 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_checkpoint_contents_and_rotation(tmp_path):
-    args = _args(tmp_path, max_steps=6, save_strategy="steps", save_steps=2, save_total_limit=2)
+    args = train_args(tmp_path, max_steps=6, save_strategy="steps", save_steps=2, save_total_limit=2)
     Trainer(cove_model("gpt2"), args, train_dataset=ListDataset(rows("gpt2", n=8))).train()
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-6"]
     names = {p.name for p in (tmp_path / "checkpoint-6").iterdir()}
@@ -157,14 +143,14 @@ def test_only_declared_columns_reach_the_model(tmp_path):
     ]
     ds = Dataset.from_list(data)
     trainer = Trainer(
-        model, _args(tmp_path, max_steps=2), train_dataset=ds, data_collator=DataCollatorWithPadding()
+        model, train_args(tmp_path, max_steps=2), train_dataset=ds, data_collator=DataCollatorWithPadding()
     )
     trainer.train()
     assert seen == [{"attention_mask"}] * 2
     with pytest.raises((TypeError, ValueError)):
         Trainer(
             model,
-            _args(tmp_path, max_steps=1, remove_unused_columns=False),
+            train_args(tmp_path, max_steps=1, remove_unused_columns=False),
             train_dataset=ds,
             data_collator=DataCollatorWithPadding(),
         ).train()
@@ -188,7 +174,7 @@ def test_callback_events_and_jsonl(tmp_path):
             events.append(("epoch_end", state.global_step))
 
     data = ListDataset(rows("bert", n=8))
-    args = _args(tmp_path, num_train_epochs=2, eval_strategy="epoch", logging_steps=2, report_to="jsonl")
+    args = train_args(tmp_path, num_train_epochs=2, eval_strategy="epoch", logging_steps=2, report_to="jsonl")
     Trainer(cove_model("bert"), args, train_dataset=data, eval_dataset=data, callbacks=[Recorder]).train()
     assert events == [
         ("train_begin", 0),
@@ -209,7 +195,7 @@ def test_callback_events_and_jsonl(tmp_path):
 def test_early_stopping(tmp_path):
     """With learning rate 0 the eval loss never improves: stop after 1 + patience evaluations."""
     data = ListDataset(rows("bert", n=8))
-    args = _args(tmp_path, max_steps=20, learning_rate=0.0, eval_strategy="steps", eval_steps=2)
+    args = train_args(tmp_path, max_steps=20, learning_rate=0.0, eval_strategy="steps", eval_steps=2)
     trainer = Trainer(
         cove_model("bert"),
         args,
@@ -222,7 +208,7 @@ def test_early_stopping(tmp_path):
 
 
 def test_progress_bar(tmp_path, capsys):
-    args = _args(tmp_path, max_steps=3, disable_tqdm=False)
+    args = train_args(tmp_path, max_steps=3, disable_tqdm=False)
     Trainer(cove_model("bert"), args, train_dataset=ListDataset(rows("bert", n=8))).train()
     assert "3/3" in capsys.readouterr().err
 
@@ -231,7 +217,7 @@ def test_save_model_round_trip(tmp_path):
     from cove.models import BertForSequenceClassification
 
     trainer = Trainer(
-        cove_model("bert"), _args(tmp_path, max_steps=1), train_dataset=ListDataset(rows("bert"))
+        cove_model("bert"), train_args(tmp_path, max_steps=1), train_dataset=ListDataset(rows("bert"))
     )
     trainer.train()
     trainer.save_model(str(tmp_path / "final"))
@@ -248,7 +234,7 @@ def test_epoch_strategies_save_once_per_epoch(tmp_path):
             saved.append(state.global_step)
 
     data = ListDataset(rows("bert", n=8))
-    args = _args(
+    args = train_args(
         tmp_path,
         num_train_epochs=2,
         save_strategy="epoch",

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
 from cove.models import auto
+from cove.training import TrainingArguments
 from tests.models.reference import TINY
+
+ROOT = Path(__file__).resolve().parents[2]
 
 NO_DROPOUT = {
     "bert": {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
@@ -60,3 +68,37 @@ class ListDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         return self.data[i]
+
+
+def train_args(tmp_path, **overrides) -> TrainingArguments:
+    """Arguments for a short run on the tiny models: batch 4, a high learning rate, a log every step."""
+    base = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=4,
+        learning_rate=3e-3,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=7,
+    )
+    return TrainingArguments(**{**base, **overrides})
+
+
+def run_torchrun(script: str, folder: Path, *, timeout: int) -> None:
+    """``torchrun --standalone --nproc_per_node 2 tests/training/<script> <folder>``, one thread each."""
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}", "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(ROOT / "tests/training" / script),
+            str(folder),
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )

@@ -166,6 +166,18 @@ def _pad_labels(labels: list[Any], *, length: int, value: int, side: str) -> tor
     )
 
 
+def _pad_inputs_apart_from_labels(
+    collator: Any, features: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, torch.Tensor], str, list[Any] | None, str]:
+    """Pad every key but the labels as ``DataCollatorWithPadding`` does; return the batch, the labels'
+    key (``label`` or ``labels``), the labels as given (None when absent) and the padding side."""
+    pad, side = _padding_from(collator.tokenizer, collator.pad_token_id, collator.padding_side)
+    name = "label" if "label" in features[0] else "labels"
+    labels = [f[name] for f in features] if name in features[0] else None
+    padder = DataCollatorWithPadding(pad, side, collator.max_length, collator.pad_to_multiple_of)
+    return padder([{k: v for k, v in f.items() if k != name} for f in features]), name, labels, side
+
+
 @dataclass
 class DataCollatorForTokenClassification:
     """Pad the inputs as ``DataCollatorWithPadding`` and the per-token ``labels`` to the same length with
@@ -185,11 +197,7 @@ class DataCollatorForTokenClassification:
     label_pad_token_id: int = IGNORE_INDEX
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        pad, side = _padding_from(self.tokenizer, self.pad_token_id, self.padding_side)
-        name = "label" if "label" in features[0] else "labels"
-        labels = [f[name] for f in features] if name in features[0] else None
-        padder = DataCollatorWithPadding(pad, side, self.max_length, self.pad_to_multiple_of)
-        batch = padder([{k: v for k, v in f.items() if k != name} for f in features])
+        batch, name, labels, side = _pad_inputs_apart_from_labels(self, features)
         if labels is not None:
             length = batch["input_ids"].shape[1]
             batch[name] = _pad_labels(labels, length=length, value=self.label_pad_token_id, side=side)
@@ -218,13 +226,9 @@ class DataCollatorForSeq2Seq:
     label_pad_token_id: int = IGNORE_INDEX
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        pad, side = _padding_from(self.tokenizer, self.pad_token_id, self.padding_side)
-        name = "label" if "label" in features[0] else "labels"
-        labels = [f[name] for f in features] if name in features[0] else None
+        batch, _, labels, side = _pad_inputs_apart_from_labels(self, features)
         if labels is not None and all(x is None for x in labels):
             labels = None
-        padder = DataCollatorWithPadding(pad, side, self.max_length, self.pad_to_multiple_of)
-        batch = padder([{k: v for k, v in f.items() if k != name} for f in features])
         if labels is None:
             return batch
         length = _padded_length([len(x) for x in labels], self.max_length, self.pad_to_multiple_of)
