@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from cove.generation import sampling
+from cove.generation import greedy_head, sampling
 from cove.generation.config import FILE_NAME, GenerationConfig
-from cove.generation.processors import apply, build_processors
+from cove.generation.processors import apply, banned_ids, build_processors
 from cove.generation.stopping import StopOnEos, StopStrings
 
 
@@ -133,6 +133,26 @@ class Decoder:
             self.cache.slots = torch.full((1,), self.cache.length, dtype=torch.long, device=prompt.ids.device)
         return logits
 
+    def greedy_head(self) -> Any:
+        """The certified argmax of the model's output layer (see ``greedy_head``), or None when the
+        model is not a base + ``nn.Linear`` head, the step is static/compiled, or it does not apply."""
+        if self.static:
+            return None
+        base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
+        head = getattr(self.model, "lm_head", None)
+        if base is None or head is None:  # the same split of the model as `prefill`'s
+            return None
+        return greedy_head.for_head(head)
+
+    def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
+        """Feed (B,) tokens; (B,) greedy choices of the token after them, through ``head``."""
+        end = self.cache.length + 1
+        mask = self.mask[:, :end] if self.padded else None
+        base = getattr(self.model, self.model.base_model_prefix)
+        hidden = base(tokens[:, None], mask, self.next_position, self.cache)[:, -1]
+        self.next_position = self.next_position + 1
+        return head(hidden, banned)
+
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed (B,) tokens; (B, V) float32 logits of the token after them."""
         if self.static:
@@ -188,10 +208,17 @@ def decode_steps(
         stops.append(StopStrings.make(config.stop_strings, tokenizer))
     running = torch.ones(b, dtype=torch.bool, device=prompt.ids.device)
     decoder = Decoder(model, prompt, total, static=config.static_decode(), compile=config.compile)
+    # greedy with at most bans (min_new_tokens): the argmax can skip most of the output layer
+    certify = not config.do_sample and banned_ids(processors, t) is not None
+    head = None
     logits = decoder.prefill(prompt)
+    chosen = None
     for cur in range(t, total):
-        scores = apply(processors, seq[:, :cur], logits) if processors else logits
-        tokens = sampling.sample(scores, generator) if config.do_sample else sampling.greedy(scores)
+        if chosen is None:
+            scores = apply(processors, seq[:, :cur], logits) if processors else logits
+            tokens = sampling.sample(scores, generator) if config.do_sample else sampling.greedy(scores)
+        else:
+            tokens = chosen
         tokens = torch.where(running, tokens, pad)
         seq[:, cur] = tokens
         for stop in stops:
@@ -199,7 +226,13 @@ def decode_steps(
         yield tokens
         if cur + 1 == total or not bool(running.any()):
             return
-        logits = decoder.step(tokens)
+        if certify and head is None:  # built at the first decode step (kept on the model)
+            head = decoder.greedy_head()
+            certify = head is not None
+        if head is not None:
+            chosen = decoder.greedy_step(tokens, head, banned_ids(processors, cur + 1))
+        else:
+            logits = decoder.step(tokens)
 
 
 def generate(

@@ -189,6 +189,20 @@ class MinNewTokens:
         return MinLength(self.prompt_length + self.min_new_tokens, self.eos)(ids, logits)
 
 
+def banned_ids(processors: Sequence[Processor], length: int) -> list[int] | None:
+    """The token ids ``processors`` forbid after ``length`` ids when all they do is forbid fixed ids
+    (``MinLength``, ``MinNewTokens``); None when any one does more."""
+    out: list[int] = []
+    for proc in processors:
+        if isinstance(proc, MinNewTokens):
+            proc = MinLength(proc.prompt_length + proc.min_new_tokens, proc.eos)
+        if not isinstance(proc, MinLength):
+            return None
+        if length < proc.min_length:
+            out.extend(proc.eos)
+    return out
+
+
 @dataclass(frozen=True)
 class ForcedBOS:
     """The first generated token (after a one-token prompt) is ``token_id``."""
