@@ -4,6 +4,7 @@ One tiny model only: compiling costs seconds even for two layers."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import transformers as T
 
@@ -11,11 +12,14 @@ from cove.models import AutoModelForCausalLM
 from tests.models.reference import TINY
 
 
-def test_compiled_decode_matches_transformers_and_is_reused(tmp_path, padded):
+@pytest.mark.parametrize("vocab", [99, 8192])  # 8192: the base step is compiled, the certified argmax follows
+def test_compiled_decode_matches_transformers_and_is_reused(tmp_path, padded, vocab):
     from torch._dynamo.utils import counters
 
     torch.manual_seed(0)
-    ref = T.AutoModelForCausalLM.from_config(TINY["llama"]()).eval()
+    config = TINY["llama"]()
+    config.vocab_size = vocab
+    ref = T.AutoModelForCausalLM.from_config(config).eval()
     ref.save_pretrained(tmp_path)
     model = AutoModelForCausalLM.from_pretrained(tmp_path)
     ids, mask = padded
@@ -26,3 +30,4 @@ def test_compiled_decode_matches_transformers_and_is_reused(tmp_path, padded):
     expected = ref.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=20)
     assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=20, compile=True), expected)
     assert counters["stats"]["unique_graphs"] == graphs  # same batch and bucket: no recompile
+    assert ("_certified_argmax" in model.lm_head.__dict__) == (vocab == 8192)

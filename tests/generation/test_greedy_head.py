@@ -132,8 +132,13 @@ def test_generate_uses_it_and_matches_transformers(model_type, dtype, tmp_path):
     mask = torch.ones_like(ids)
     mask[1, :4] = 0
     mask[2, :2] = 0
-    for options in (dict(max_new_tokens=20), dict(max_new_tokens=12, min_new_tokens=12, eos_token_id=[5, 9])):
-        expected = ref.generate(ids, attention_mask=mask, do_sample=False, pad_token_id=0, **options)
+    for options in (
+        dict(max_new_tokens=20),
+        dict(max_new_tokens=12, min_new_tokens=12, eos_token_id=[5, 9]),
+        dict(max_new_tokens=10, cache_implementation="static"),
+    ):
+        ref_options = {k: v for k, v in options.items() if k != "cache_implementation"}
+        expected = ref.generate(ids, attention_mask=mask, do_sample=False, pad_token_id=0, **ref_options)
         assert torch.equal(model.generate(ids, attention_mask=mask, **options), expected), options
     head = model.lm_head.__dict__.get("_certified_argmax")
     assert head is not None and head.full_products == 0

@@ -83,13 +83,21 @@ def next_logits(
     return model(tokens, mask, positions, cache)[:, -1].float()
 
 
-def compiled_step(model: Any) -> Any:
-    """``next_logits`` through ``torch.compile`` (inductor), made once per model and kept on it:
-    later calls with the same batch size and length reuse the compiled code."""
-    step = model.__dict__.get("_compiled_decode_step")
+def next_hidden(
+    model: Any, tokens: torch.Tensor, mask: Any, positions: torch.Tensor, cache: Any
+) -> torch.Tensor:
+    """One forward of the base model on (B, T) tokens; (B, H) hidden state after the last one."""
+    return getattr(model, model.base_model_prefix)(tokens, mask, positions, cache)[:, -1]
+
+
+def compiled_step(model: Any, fn: Any = next_logits) -> Any:
+    """``fn`` (``next_logits`` or ``next_hidden``) through ``torch.compile`` (inductor), made once per
+    model and kept on it: later calls with the same batch size and length reuse the compiled code."""
+    key = f"_compiled_{fn.__name__}"
+    step = model.__dict__.get(key)
     if step is None:
-        step = torch.compile(next_logits, dynamic=False)
-        model.__dict__["_compiled_decode_step"] = step
+        step = torch.compile(fn, dynamic=False)
+        model.__dict__[key] = step
     return step
 
 
@@ -117,6 +125,7 @@ class Decoder:
         self.mask[:, :t] = prompt.mask
         self.padded = bool((prompt.mask == 0).any())
         self.next_position = prompt.positions[:, -1:] + 1  # (B, 1)
+        self.compile = compile
         self.forward = compiled_step(model) if compile else next_logits
 
     def prefill(self, prompt: Prompt) -> torch.Tensor:
@@ -135,9 +144,7 @@ class Decoder:
 
     def greedy_head(self) -> Any:
         """The certified argmax of the model's output layer (see ``greedy_head``), or None when the
-        model is not a base + ``nn.Linear`` head, the step is static/compiled, or it does not apply."""
-        if self.static:
-            return None
+        model is not a base + ``nn.Linear`` head or it does not apply."""
         base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
         head = getattr(self.model, "lm_head", None)
         if base is None or head is None:  # the same split of the model as `prefill`'s
@@ -146,10 +153,15 @@ class Decoder:
 
     def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
         """Feed (B,) tokens; (B,) greedy choices of the token after them, through ``head``."""
-        end = self.cache.length + 1
-        mask = self.mask[:, :end] if self.padded else None
-        base = getattr(self.model, self.model.base_model_prefix)
-        hidden = base(tokens[:, None], mask, self.next_position, self.cache)[:, -1]
+        if self.static:  # the base model's step compiled (or static), the head outside it
+            forward = compiled_step(self.model, next_hidden) if self.compile else next_hidden
+            hidden = forward(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
+            self.cache.slots.add_(1)
+            self.cache.length += 1
+        else:
+            end = self.cache.length + 1
+            mask = self.mask[:, :end] if self.padded else None
+            hidden = next_hidden(self.model, tokens[:, None], mask, self.next_position, self.cache)
         self.next_position = self.next_position + 1
         return head(hidden, banned)
 
