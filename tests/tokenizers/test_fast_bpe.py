@@ -12,6 +12,7 @@ import json
 import pytest
 
 from cove.tokenizers import Tokenizer
+from cove.tokenizers.fast_bpe import MAX_PIECE, SEP, WORDS_RE, ByteLevelCore, char_classes, gpt2_word_starts
 from cove.tokenizers.pre_tokenizers import BYTES_TO_CHARS
 
 FIELDS = ["ids", "tokens", "offsets", "type_ids", "special_tokens_mask", "attention_mask", "word_ids"]
@@ -57,7 +58,9 @@ def test_core_on_corpus(family, family_path, corpus_for) -> None:
     assert_same(hf_tok.encode_batch(lines[:200]), single, lines)
 
 
-def byte_level_json(merges: list[tuple[str, str]], added: list[str] = ()) -> str:
+def byte_level_json(
+    merges: list[tuple[str, str]], added: list[str] = (), post_processor: dict | None = None
+) -> str:
     """A GPT-2-shaped tokenizer.json: the 256 byte chars, then one token per merge."""
     vocab = {c: i for i, c in enumerate(BYTES_TO_CHARS[b] for b in range(256))}
     for a, b in merges:
@@ -86,7 +89,8 @@ def byte_level_json(merges: list[tuple[str, str]], added: list[str] = ()) -> str
                 "trim_offsets": True,
                 "use_regex": True,
             },
-            "post_processor": {
+            "post_processor": post_processor
+            or {
                 "type": "ByteLevel",
                 "add_prefix_space": False,
                 "trim_offsets": True,
@@ -165,8 +169,9 @@ def test_core_where_tiktoken_differs(merges) -> None:
 
 
 def test_core_not_used_when_it_does_not_fit(family_path) -> None:
-    for family in ("llama", "t5", "bert", "classic_bpe"):
+    for family in ("t5", "bert", "classic_bpe"):
         assert Tokenizer.from_file(family_path(family)).compiled_core() is None
+    assert not isinstance(Tokenizer.from_file(family_path("llama")).compiled_core(), ByteLevelCore)
     d = json.loads(byte_level_json([("a", "b")]))
     d["pre_tokenizer"]["add_prefix_space"] = True
     assert Tokenizer.from_str(json.dumps(d)).compiled_core() is None
@@ -199,3 +204,117 @@ def test_core_leaves_lone_surrogates_to_the_python_path(family_path) -> None:
             core_tok.encode_batch(texts)
     else:
         assert [(e.ids, e.offsets) for e in core_tok.encode_batch(texts)] == expected
+
+
+def test_word_starts_match_the_regex(corpus_for) -> None:
+    """`gpt2_word_starts` finds the words WORDS_RE finds: on random strings over an alphabet of every
+    case the pattern treats apart (contractions, spaces before each class, whitespace runs), joined by
+    SEP, and on the corpus."""
+    import random
+
+    import numpy as np
+
+    def regex_starts(text: str) -> list[bool]:
+        out = [False] * len(text)
+        pos = 0
+        for w in WORDS_RE.findall(text):
+            out[pos] = True
+            pos += len(w)
+        return out
+
+    alphabet = list("ab'sStrevmld1\u00b2 !,.\n\t\xa0\u3000\u00e9\u0301") + ["'s", "'re", "'ll", "  ", "'d"]
+    rng = random.Random(0)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(20_000)]
+    texts += corpus_for(())[:5000]
+    big = SEP.join(texts)
+    cp = np.frombuffer(big.encode("utf-32-le"), dtype=np.uint32)
+    got = gpt2_word_starts(cp, char_classes()).tolist()
+    assert got == regex_starts(big)
+    assert sum(got) > 100_000
+
+
+POST_PROCESSORS = {
+    "trim": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+    "trim, prefix space": {
+        "type": "ByteLevel",
+        "add_prefix_space": True,
+        "trim_offsets": True,
+        "use_regex": True,
+    },
+    "no trim": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True},
+    "trim, then a template": {
+        "type": "Sequence",
+        "processors": [
+            {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+            {
+                "type": "TemplateProcessing",
+                "single": [
+                    {"SpecialToken": {"id": "<|x|>", "type_id": 0}},
+                    {"Sequence": {"id": "A", "type_id": 0}},
+                ],
+                "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": {"<|x|>": {"id": "<|x|>", "ids": [261], "tokens": ["<|x|>"]}},
+            },
+        ],
+    },
+}
+TRIM_TEXTS = TEXTS + [
+    " leading",
+    "  two spaces  ",
+    "trailing   ",
+    "\tTab\n new line",
+    "<|x|> after",
+    "a <|x|>  b",
+    " <|x|>b",
+    "\u3000wide\u3000 space",
+    " ",
+    "x   <| sp |>  y",
+    " <| sp |>  ",
+    "<| sp |> a",
+]
+
+
+@pytest.mark.parametrize("name", list(POST_PROCESSORS))
+def test_core_trims_offsets_as_the_post_processor(name) -> None:
+    """The ByteLevel post-processor's offset trimming, done by the core over the whole batch, against
+    `tokenizers` (single lines, pairs, lines with added tokens, one with spaces in it)."""
+    import tokenizers
+
+    merges = [
+        ("\u0120", "a"),
+        ("\u0120", "\u0120"),
+        ("\u0120\u0120", "\u0120"),
+        ("a", "b"),
+        ("\u0120", "\u0109"),
+    ]
+    text = byte_level_json(merges, added=["<|x|>", " <| sp |> "], post_processor=POST_PROCESSORS[name])
+    hf_tok, cove_tok = tokenizers.Tokenizer.from_str(text), Tokenizer.from_str(text)
+    assert hf_tok.token_to_id("<|x|>") == 261  # the id the template names
+    parts, trim = cove_tok._core_parts(True)
+    assert parts is not None and (trim is None) == (name == "no trim")
+    assert_same(hf_tok.encode_batch(TRIM_TEXTS), cove_tok.encode_batch(TRIM_TEXTS), TRIM_TEXTS)
+    assert_same(
+        hf_tok.encode_batch(TRIM_TEXTS, add_special_tokens=False),
+        cove_tok.encode_batch(TRIM_TEXTS, add_special_tokens=False),
+        TRIM_TEXTS,
+    )
+    pairs = list(zip(TRIM_TEXTS, reversed(TRIM_TEXTS)))
+    assert_same(hf_tok.encode_batch(pairs), cove_tok.encode_batch(pairs), TRIM_TEXTS)
+    assert_same(hf_tok.encode_batch(TRIM_TEXTS), [cove_tok.encode(x) for x in TRIM_TEXTS], TRIM_TEXTS)
+
+
+def test_long_pieces_take_the_python_path(family_path) -> None:
+    import tokenizers
+
+    path = family_path("gpt2")
+    hf_tok, cove_tok = tokenizers.Tokenizer.from_file(str(path)), Tokenizer.from_file(path)
+    texts = [
+        "fine text",
+        "\u4e2d" * (MAX_PIECE + 1),
+        "a " + "b" * (MAX_PIECE + 3),
+        " " * (MAX_PIECE + 1),
+        "ok",
+    ]
+    encs = cove_tok.compiled_core().encode_texts(texts, 0, cove_tok.added)
+    assert [e is None for e in encs] == [False, True, True, True, False]
+    assert_same(hf_tok.encode_batch(texts), cove_tok.encode_batch(texts), texts)

@@ -3,14 +3,21 @@
 Mirrors `tokenizers/src/tokenizer/encoding.rs`: parallel lists (ids, type_ids, tokens, offsets,
 word ids, special-token and attention masks), the overflowing parts left by truncation, the
 ranges of each sequence, and the `merge_with`, `truncate` and `pad` operations with the same
-semantics (including how overflowing parts of a pair combine).
+semantics (including how overflowing parts of a pair combine). Offsets are in chars;
+`to_byte_offsets` turns them into UTF-8 byte offsets (`Tokenizer.encode(..., offset_type="byte")`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
 
 Offsets = tuple[int, int]
+OFFSET_TYPES = ("char", "byte")
+_UTF8_CHAR = re.compile(rb"[^\x80-\xbf][\x80-\xbf]*")  # one char's UTF-8 bytes
 
 
 @dataclass
@@ -166,3 +173,59 @@ class Encoding:
             self.attention_mask.extend([0] * k)
             self.special_tokens_mask.extend([1] * k)
             self.offsets.extend([(0, 0)] * k)
+
+
+# -- byte offsets ----------------------------------------------------------------------------------
+def check_offset_type(offset_type: str) -> None:
+    if offset_type not in OFFSET_TYPES:
+        raise ValueError(f"offset_type must be 'char' or 'byte', not {offset_type!r}")
+
+
+def utf8_prefix_lengths(text: str) -> list[int] | None:
+    """`[len(text[:i].encode("utf-8")) for i in range(len(text) + 1)]`, or None for ASCII text
+    (where it is `i`)."""
+    if text.isascii():
+        return None
+    data = text.encode("utf-8", "surrogatepass")
+    return list(accumulate(map(len, _UTF8_CHAR.findall(data)), initial=0))
+
+
+def _convert(offsets: list[Offsets], cum: list[int]) -> list[Offsets]:
+    return [(cum[s], cum[e]) for s, e in offsets]
+
+
+def to_byte_offsets(enc: Encoding, sequences: Sequence[Any]) -> None:
+    """Turn the char offsets of `enc` (and of its overflowing parts) into UTF-8 byte offsets, in place.
+
+    `sequences[k]` is the input of sequence k: a str, or a list of words (pre-tokenized input).
+    The rule, which is what `tokenizers` computes in Rust (`OffsetType::Byte`): a token covering
+    chars [s, e) of its input gets (UTF-8 length of `text[:s]`, UTF-8 length of `text[:e]`). Offsets
+    always cover whole chars, so a byte-level or byte-fallback token inside a multi-byte char gets
+    that char's whole byte range; each sequence of a pair counts in its own text; for pre-tokenized
+    input, offsets are within each word (word id -> word), as the char offsets are; tokens outside
+    every sequence (those the post-processor adds, padding) keep (0, 0).
+    """
+    for o in enc.overflowing:
+        to_byte_offsets(o, sequences)
+    ranges = enc.sequence_ranges or {0: (0, len(enc.ids))}
+    for seq, (s, e) in ranges.items():
+        source = sequences[seq] if seq < len(sequences) else None
+        if isinstance(source, str):
+            cum = utf8_prefix_lengths(source)
+            if cum is not None:
+                enc.offsets[s:e] = _convert(enc.offsets[s:e], cum)
+        elif source is not None:  # pre-tokenized: each token's offsets are within its word
+            cums = [utf8_prefix_lengths(w) for w in source]
+            for i in range(s, e):
+                w = enc.word_ids[i]
+                cum = None if w is None else cums[w]
+                if cum is not None:
+                    a, b = enc.offsets[i]
+                    enc.offsets[i] = (cum[a], cum[b])
+
+
+def batch_to_byte_offsets(encodings: list[Encoding], inputs: Sequence[Any], is_pretokenized: bool) -> None:
+    """`to_byte_offsets` for each result of `encode_batch(inputs)`."""
+    for enc, item in zip(encodings, inputs):
+        single = isinstance(item, str) or (is_pretokenized and len(item) > 0 and isinstance(item[0], str))
+        to_byte_offsets(enc, (item,) if single else tuple(item))

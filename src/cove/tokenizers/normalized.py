@@ -41,9 +41,7 @@ class NormalizedString:
     # -- alignment ------------------------------------------------------------------------------
     def alignments(self) -> list[tuple[int, int]]:
         if self.align is None:
-            base = self.ostart
-            n = len(self.normalized)
-            return list(zip(range(base, base + n), range(base + 1, base + n + 1)))
+            return identity_alignment(self.ostart, len(self.normalized))
         return self.align
 
     def original_range(self, start: int, end: int) -> tuple[int, int]:
@@ -89,6 +87,10 @@ class NormalizedString:
         """Several `transform_range` calls at once: `(start, end, changes, initial_removed)` sorted,
         non-overlapping; the text between edits is copied as is. Same result as one `transform` whose
         changes are the concatenation (with untouched chars as `(c, 0)`), in O(n) list slicing."""
+        if not isinstance(edits, list):
+            edits = list(edits)
+        if not edits:
+            return
         text = self.normalized
         old = self.alignments()
         out_text: list[str] = []
@@ -107,8 +109,6 @@ class NormalizedString:
                     idx += 1 - change
                 out_text.append(c)
             last = end
-        if last == 0 and not out_text:
-            return
         out_text.append(text[last:])
         out_align.extend(old[last:])
         self.normalized = "".join(out_text)
@@ -199,6 +199,27 @@ class NormalizedString:
     def split(self, matches: list[tuple[int, int, bool]], behavior: Behavior) -> list[NormalizedString]:
         """Split on `matches`, a cover of the string by (start, end, is_match) ranges, as Rust does."""
         return [self.slice(s, e) for s, e in split_spans(matches, behavior)]
+
+
+# Identity alignments, shared: `_IDENTITY[i] == (i, i + 1)`. A slice of it copies references
+# instead of building tuples, which makes `alignments()` of an unchanged piece cheap. A memo
+# built on first use and replaced by a longer one when needed (never mutated, so threads may
+# share it), up to `_IDENTITY_MAX` chars; never at import.
+_IDENTITY: list[tuple[int, int]] = []
+_IDENTITY_MAX = 1 << 16
+
+
+def identity_alignment(start: int, n: int) -> list[tuple[int, int]]:
+    """`[(start + i, start + i + 1) for i in range(n)]`."""
+    global _IDENTITY
+    end = start + n
+    table = _IDENTITY
+    if end > len(table):
+        if end > _IDENTITY_MAX:
+            return list(zip(range(start, end), range(start + 1, end + 1)))
+        size = min(_IDENTITY_MAX, max(end, 2 * len(table), 4096))
+        table = _IDENTITY = list(zip(range(size), range(1, size + 1)))
+    return table[start:end]
 
 
 def split_spans(matches: list[tuple[int, int, bool]], behavior: Behavior) -> list[tuple[int, int]]:

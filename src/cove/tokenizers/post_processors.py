@@ -24,10 +24,24 @@ _SPACE_CHARS = frozenset("\u0120\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\
                          "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
-def _spaces(tok: str) -> tuple[int, int]:
+def space_counts(tok: str) -> tuple[int, int]:
+    """The leading and trailing spaces ('Ġ' or whitespace chars) of a token, as ByteLevel counts them."""
     lead = len(tok) - len(tok.lstrip(_SPACE_STR))
     trail = len(tok) - len(tok.rstrip(_SPACE_STR)) if lead < len(tok) else lead
     return lead, trail
+
+
+def trim_token_offsets(tok: str, i: int, offsets: tuple[int, int], add_prefix_space: bool) -> tuple[int, int]:
+    """`trim_byte_level_offsets` for one token, `i` its index in the encoding."""
+    lead, trail = space_counts(tok)
+    s, e = offsets
+    if lead:
+        if add_prefix_space and lead == 1 and (i == 0 or s == 0):
+            lead = 0
+        s = min(s + lead, e)
+    if trail and e >= trail:
+        e = max(e - trail, s)
+    return s, e
 
 
 def trim_byte_level_offsets(enc: Encoding, add_prefix_space: bool, memo: dict[str, tuple[int, int]]) -> None:
@@ -40,7 +54,7 @@ def trim_byte_level_offsets(enc: Encoding, add_prefix_space: bool, memo: dict[st
         tok = tokens[i]
         counts = memo.get(tok)
         if counts is None:
-            counts = memo[tok] = _spaces(tok)
+            counts = memo[tok] = space_counts(tok)
         lead, trail = counts
         s, e = offsets[i]
         if lead:

@@ -18,12 +18,17 @@ from cove.tokenizers.decoders import decoder_from_dict
 from cove.tokenizers.encoding import Encoding
 from cove.tokenizers.models import model_from_dict
 from cove.tokenizers.normalizers import normalizer_from_dict
-from cove.tokenizers.post_processors import post_processor_from_dict, wrap_single
+from cove.tokenizers.post_processors import (
+    ByteLevelProcessor,
+    ProcessorSequence,
+    post_processor_from_dict,
+    wrap_single,
+)
 from cove.tokenizers.pre_tokenizers import pre_tokenizer_from_dict
 from cove.tokenizers.words import WordPipeline
 
 if TYPE_CHECKING:
-    from cove.tokenizers.fast_bpe import ByteLevelCore
+    from cove.tokenizers.fast_bpe import TiktokenCore
 
 InputSequence = str | Sequence[str]
 
@@ -132,8 +137,8 @@ class Tokenizer:
         self._padding: PaddingParams | None = None
         self.extra: dict[str, Any] = {}
         self.use_fast_path = True  # False forces the general NormalizedString path (tests compare both)
-        self.use_compiled_core = True  # False keeps byte-level BPE on the Python word path (tests compare)
-        self._core: ByteLevelCore | None | bool = False  # False: not built yet
+        self.use_compiled_core = True  # False keeps BPE (byte-level, Llama-style) on the Python word path
+        self._core: TiktokenCore | None | bool = False  # False: not built yet
         self._parts_cache: dict[Any, Any] = {}
 
     # -- pipeline stages that derived state depends on ----------------------------------------
@@ -282,24 +287,26 @@ class Tokenizer:
         self._padding = None
 
     # -- encoding ------------------------------------------------------------------------------
-    def compiled_core(self) -> ByteLevelCore | None:
-        """The tiktoken-backed core when this pipeline fits it (see `cove.tokenizers.fast_bpe`)."""
+    def compiled_core(self) -> TiktokenCore | None:
+        """The tiktoken-backed core when this pipeline fits one (see `cove.tokenizers.fast_bpe`)."""
         if not (self.use_fast_path and self.use_compiled_core):
             return None
         if self._core is False:
             from cove.tokenizers.fast_bpe import ByteLevelCore  # numpy and tiktoken: only when used
+            from cove.tokenizers.fast_metaspace import MetaspaceCore
 
-            self._core = ByteLevelCore.build(self._normalizer, self._pre_tokenizer, self._model)
+            self._core = (ByteLevelCore.build(self._normalizer, self._pre_tokenizer, self._model)
+                          or MetaspaceCore.build(self._normalizer, self._pre_tokenizer, self._model))
         return self._core  # type: ignore[return-value]
 
-    def _encode_texts(self, texts: list[InputSequence], type_id: int, core: ByteLevelCore,
-                      parts: Any = None, add_special_tokens: bool = True) -> list[Encoding]:
+    def _encode_texts(self, texts: list[InputSequence], type_id: int, core: TiktokenCore,
+                      parts: Any = None, add_special_tokens: bool = True, trim: bool | None = None) -> list[Encoding]:
         """Many sequences at once through the compiled core; the Python path for lines it leaves.
-        With `parts` (see `_single_parts`) the encodings come out post-processed."""
+        With `parts` (see `_core_parts`, and `trim`) the encodings come out post-processed."""
         for t in texts:
             if not isinstance(t, str):
                 raise TypeError("expected a str (pass is_pretokenized=True for a list of words)")
-        encs = core.encode_texts(texts, type_id, self.added, parts)  # type: ignore[arg-type]
+        encs = core.encode_texts(texts, type_id, self.added, parts, trim)  # type: ignore[arg-type]
         if parts is None:
             return [e if e is not None else self._encode_text(t, type_id) for e, t in zip(encs, texts)]  # type: ignore[arg-type]
         return [e if e is not None else self.post_process(self._encode_text(t, type_id),  # type: ignore[arg-type]
@@ -366,6 +373,22 @@ class Tokenizer:
             self._parts_cache[add_special_tokens] = fn(add_special_tokens) if fn is not None else None
         return self._parts_cache[add_special_tokens]
 
+    def _core_parts(self, add_special_tokens: bool) -> tuple[Any, bool | None]:
+        """(parts, trim) with which the compiled core post-processes one sequence itself: the special
+        tokens around it (see `_single_parts`) and, for a ByteLevel post-processor trimming offsets,
+        its `add_prefix_space`. Parts are None when the core cannot (then `post_process` runs)."""
+        proc = self.post_processor
+        rest = proc
+        if isinstance(proc, ProcessorSequence) and len(proc.processors) == 2:
+            proc, rest = proc.processors  # ByteLevel then a template: trim, then wrap
+        if isinstance(proc, ByteLevelProcessor):
+            trim = proc.add_prefix_space if proc.trim_offsets else None
+            if rest is proc:
+                return ([], [], [], 0, [], [], []), trim
+            fn = getattr(rest, "single_parts", None)
+            return (fn(add_special_tokens) if fn is not None else None), trim
+        return self._single_parts(add_special_tokens), None
+
     def post_process(self, enc: Encoding, pair: Encoding | None = None, add_special_tokens: bool = True) -> Encoding:
         """Truncate, add special tokens and pad, as `Tokenizer::post_process` does."""
         if pair is None and self._truncation is None and not enc.overflowing:
@@ -398,8 +421,16 @@ class Tokenizer:
         return final
 
     def encode(self, sequence: InputSequence, pair: InputSequence | None = None, is_pretokenized: bool = False,
-               add_special_tokens: bool = True) -> Encoding:
-        """Encode one input (or a pair) into an `Encoding`."""
+               add_special_tokens: bool = True, offset_type: str = "char") -> Encoding:
+        """Encode one input (or a pair) into an `Encoding`; `offset_type="byte"` gives offsets in
+        UTF-8 bytes of each input instead of chars (see `encoding.to_byte_offsets`)."""
+        if offset_type != "char":
+            from cove.tokenizers.encoding import check_offset_type, to_byte_offsets
+
+            check_offset_type(offset_type)
+            enc = self.encode(sequence, pair, is_pretokenized, add_special_tokens)
+            to_byte_offsets(enc, (sequence, pair))
+            return enc
         core = None if is_pretokenized else self.compiled_core()
         if core is not None:
             enc = self._encode_texts([sequence], 0, core)[0]
@@ -410,8 +441,17 @@ class Tokenizer:
         return self.post_process(enc, pair_enc, add_special_tokens)
 
     def encode_batch(self, inputs: Sequence[InputSequence | tuple[InputSequence, InputSequence]],
-                     is_pretokenized: bool = False, add_special_tokens: bool = True) -> list[Encoding]:
-        """Encode many inputs; each item is a sequence or a (sequence, pair) tuple/list."""
+                     is_pretokenized: bool = False, add_special_tokens: bool = True,
+                     offset_type: str = "char") -> list[Encoding]:
+        """Encode many inputs; each item is a sequence or a (sequence, pair) tuple/list.
+        `offset_type="byte"`: offsets in UTF-8 bytes, as in `encode`."""
+        if offset_type != "char":
+            from cove.tokenizers.encoding import batch_to_byte_offsets, check_offset_type
+
+            check_offset_type(offset_type)
+            encodings = self.encode_batch(inputs, is_pretokenized, add_special_tokens)
+            batch_to_byte_offsets(encodings, inputs, is_pretokenized)
+            return encodings
         core = None if is_pretokenized else self.compiled_core()
         if core is not None:
             return self._encode_batch_core(inputs, add_special_tokens, core)
@@ -427,7 +467,7 @@ class Tokenizer:
         return out
 
     def _encode_batch_core(self, inputs: Sequence[Any], add_special_tokens: bool,
-                           core: ByteLevelCore) -> list[Encoding]:
+                           core: TiktokenCore) -> list[Encoding]:
         firsts: list[InputSequence] = []
         seconds: list[InputSequence | None] = []
         for item in inputs:
@@ -439,9 +479,9 @@ class Tokenizer:
                 firsts.append(a)
                 seconds.append(b)
         if all(b is None for b in seconds) and self._truncation is None:
-            parts = self._single_parts(add_special_tokens)
+            parts, trim = self._core_parts(add_special_tokens)
             if parts is not None:  # the core builds the final encodings at once
-                out = self._encode_texts(firsts, 0, core, parts, add_special_tokens)
+                out = self._encode_texts(firsts, 0, core, parts, add_special_tokens, trim)
                 if self._padding is not None:
                     pad_encodings(out, self._padding)
                 return out

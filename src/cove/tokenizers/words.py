@@ -20,8 +20,9 @@ and the per-chunk cache works.
 
 from __future__ import annotations
 
-from itertools import accumulate, chain, repeat
-from operator import add, itemgetter
+import re
+from itertools import accumulate, repeat
+from operator import itemgetter
 from typing import Any
 
 import regex
@@ -71,6 +72,9 @@ class WordPipeline:
         if isinstance(final, Metaspace):
             rep = regex.escape(final.replacement)
             self.word_re = regex.compile(rf"[ {rep}][^ {rep}]*|[^ {rep}]+")
+            # After spaces become the replacement char: one word per match (stdlib `re` is faster).
+            self.split_re = re.compile(f"{re.escape(final.replacement)}[^{re.escape(final.replacement)}]*|"
+                                       f"[^{re.escape(final.replacement)}]+")
             if not final.split and _chunkable(model, final.replacement):
                 self.chunk_re = regex.compile(rf"{rep}*[^{rep}]+|{rep}+")
 
@@ -110,8 +114,8 @@ class WordPipeline:
                      word_index: int | None) -> int:
         """Append the tokens of `piece` to the output lists; return the next word index.
 
-        Words are looked up in the cache all at once and the outputs built with C-level iterators
-        (`map`, `chain`): the per-word Python loop is what dominates otherwise."""
+        Words are looked up in the cache all at once, then one plain loop over the words extends
+        the outputs (most words are one token; on short pieces this beats chains of iterators)."""
         text = piece.normalized
         final = self.final
         texts: list[str] = []  # cache keys: raw words, or Metaspace-transformed chunks
@@ -119,6 +123,8 @@ class WordPipeline:
         prepended: list[int] = []  # indices of first chunks carrying the prepended Metaspace char
         word_of: list[int] = []  # word number of each, within the piece
         n_words = 0
+        contiguous = not isinstance(final, Metaspace) or final.split  # word k is texts[k]
+        replaced = ""  # text with spaces as the Metaspace replacement char
         if final is None:  # one word per span, built in bulk
             spans = self.spans(text)
             texts = [text[s:e] for s, e in spans]
@@ -137,11 +143,13 @@ class WordPipeline:
                 n_words += len(found)
             elif isinstance(final, Metaspace) and final.split:  # one word per match, built in bulk
                 rep = final.replacement
-                found = self.word_re.findall(text, s, e)  # covers every char of the span
+                if not replaced:
+                    replaced = text.replace(" ", rep)
+                found = self.split_re.findall(replaced, s, e)  # covers every char of the span
                 if not found:
                     continue
                 k = len(texts)
-                texts.extend([x.replace(" ", rep) for x in found])
+                texts.extend(found)
                 bases.extend(accumulate(map(len, found[:-1]), initial=s))
                 word_of.extend(range(n_words, n_words + len(found)))
                 n_words += len(found)
@@ -172,31 +180,42 @@ class WordPipeline:
         if not texts:
             return w
         entries = list(map(self.cache.get, texts))
-        for i in prepended:
-            entries[i] = None
+        for i in prepended:  # looked up in their own cache: the same text has other offsets
+            entries[i] = self._word_entry(texts[i], True)
         if None in entries:
-            pre = set(prepended)
             for i, entry in enumerate(entries):
                 if entry is None:
-                    entries[i] = self._word_entry(texts[i], i in pre)
-        counts = list(map(len, map(itemgetter(0), entries)))  # type: ignore[arg-type]
-        ids.extend(chain.from_iterable(map(itemgetter(0), entries)))  # type: ignore[arg-type]
-        tokens.extend(chain.from_iterable(map(itemgetter(1), entries)))  # type: ignore[arg-type]
-        if word_index is None:
-            words.extend(chain.from_iterable(map(repeat, [w + x for x in word_of], counts)))
+                    entries[i] = self._word_entry(texts[i], False)
+        if word_index is not None:
+            wids: Any = repeat(word_index)
+        elif contiguous:
+            wids = range(w, w + n_words)
         else:
-            words.extend(repeat(word_index, sum(counts)))
+            wids = [w + x for x in word_of]
         align = piece.align
-        shift = piece.ostart if align is None else 0
-        bases = list(chain.from_iterable(map(repeat, [x + shift for x in bases], counts)))
-        tok_starts = map(add, bases, chain.from_iterable(map(itemgetter(2), entries)))  # type: ignore[arg-type]
-        tok_ends = map(add, bases, chain.from_iterable(map(itemgetter(3), entries)))  # type: ignore[arg-type]
         if align is None:
-            offsets.extend(zip(tok_starts, tok_ends))
+            shift = piece.ostart
+            for (e_ids, e_values, e_starts, e_ends), base, wid in zip(entries, bases, wids):  # type: ignore[misc]
+                ids += e_ids
+                tokens += e_values
+                base += shift
+                if len(e_ids) == 1:  # most words: one token
+                    words.append(wid)
+                    offsets.append((base + e_starts[0], base + e_ends[0]))
+                else:
+                    words += [wid] * len(e_ids)
+                    offsets += zip(map(base.__add__, e_starts), map(base.__add__, e_ends))
         else:  # (align[start][0], align[end - 1][1]) per token
-            get = align.__getitem__
-            offsets.extend(zip(map(itemgetter(0), map(get, tok_starts)),
-                               map(itemgetter(1), map(get, map(add, tok_ends, repeat(-1))))))
+            for (e_ids, e_values, e_starts, e_ends), base, wid in zip(entries, bases, wids):  # type: ignore[misc]
+                ids += e_ids
+                tokens += e_values
+                if len(e_ids) == 1:
+                    words.append(wid)
+                    offsets.append((align[base + e_starts[0]][0], align[base + e_ends[0] - 1][1]))
+                else:
+                    words += [wid] * len(e_ids)
+                    for a, b in zip(e_starts, e_ends):
+                        offsets.append((align[base + a][0], align[base + b - 1][1]))
         return w + n_words
 
     @staticmethod
@@ -225,8 +244,7 @@ class WordPipeline:
         if hit is not None:
             return hit
         toks = self._word_tokens(word, prepended)
-        entry = (tuple(t[0] for t in toks), tuple(t[1] for t in toks), tuple(t[2] for t in toks),
-                 tuple(t[3] for t in toks))
+        entry: WordEntry = tuple(zip(*toks)) if toks else ((), (), (), ())  # type: ignore[assignment]
         if len(word) <= MAX_CACHED_WORD:  # whole lines (Metaspace without split) would only fill the cache
             if len(cache) >= CACHE_CAPACITY:
                 cache.clear()

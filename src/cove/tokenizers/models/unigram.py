@@ -9,12 +9,39 @@ each with the offsets of the whole piece, else the unk id with the piece's own t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cove.tokenizers.models.bpe import CACHE_CAPACITY, Token
 
 K_UNK_PENALTY = 10.0
 _END = ""  # key of a trie node's terminal entry: the token id
+
+
+def step_trie(vocab: dict[str, int]) -> dict[str, Any]:
+    """A char trie of `vocab` as `{char: [token id or -1, next level or None]}`: walking it takes
+    one dict lookup per char."""
+    root: dict[str, Any] = {}
+    for piece, tid in vocab.items():
+        if not piece:
+            continue
+        level = root
+        for c in piece[:-1]:
+            hit = level.get(c)
+            if hit is None:
+                nxt: dict[str, Any] = {}
+                level[c] = [-1, nxt]
+            else:
+                nxt = hit[1]
+                if nxt is None:
+                    nxt = hit[1] = {}
+            level = nxt
+        hit = level.get(piece[-1])
+        if hit is None:
+            level[piece[-1]] = [tid, None]
+        else:
+            hit[0] = tid
+    return root
 
 
 class Unigram:
@@ -38,6 +65,7 @@ class Unigram:
             node[_END] = i
         self.min_score = min(self.scores, default=0.0)
         self.cache: dict[str, tuple[Token, ...]] = {}
+        self._step_trie: dict[str, Any] | None = None  # built on first use
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Unigram:
@@ -67,45 +95,49 @@ class Unigram:
         self.cache[word] = out
         return out
 
+    def _steps(self) -> dict[str, Any]:
+        if self._step_trie is None:
+            self._step_trie = step_trie(self.token_to_ids)
+        return self._step_trie
+
     def encode(self, text: str) -> list[tuple[int, int, bool]]:
         """Best segmentation as (start, end, is_unk) char spans."""
         n = len(text)
         if n == 0:
             return []
+        unk_id = self.unk_id
         unk_score = self.min_score - K_UNK_PENALTY
         scores = self.scores
-        best = [0.0] * (n + 1)
-        back = [-1] * (n + 1)  # start of the best piece ending here (-1: none yet)
+        best = [-math.inf] * (n + 1)  # -inf: no candidate yet, so the first one found wins ties
+        best[0] = 0.0
+        back = [-1] * (n + 1)  # start of the best piece ending here
         ids = [-1] * (n + 1)
-        trie = self.trie
+        steps = self._steps()
         for start in range(n):
             base = best[start]
-            has_single = False
-            node = trie
-            pos = start
-            while pos < n:
-                node = node.get(text[pos])
-                if node is None:
-                    break
-                pos += 1
-                tid = node.get(_END)
-                if tid is not None:
-                    cand = base + scores[tid]
-                    if back[pos] == -1 or cand > best[pos]:
-                        best[pos], back[pos], ids[pos] = cand, start, tid
-                    if pos == start + 1:
-                        has_single = True
-            if not has_single:
-                if self.unk_id is None:
+            hit = steps.get(text[start])
+            if hit is None or hit[0] < 0:  # no single-char piece: the unknown piece covers this char
+                if unk_id is None:
                     raise ValueError("Unigram model has no unk_id but the text needs the unknown piece")
                 cand = base + unk_score
-                if back[start + 1] == -1 or cand > best[start + 1]:
-                    best[start + 1], back[start + 1], ids[start + 1] = cand, start, self.unk_id
+                if cand > best[start + 1]:
+                    best[start + 1], back[start + 1], ids[start + 1] = cand, start, unk_id
+            pos = start
+            while hit is not None:
+                pos += 1
+                tid, level = hit
+                if tid >= 0:
+                    cand = base + scores[tid]
+                    if cand > best[pos]:
+                        best[pos], back[pos], ids[pos] = cand, start, tid
+                if level is None or pos == n:
+                    break
+                hit = level.get(text[pos])
         spans: list[tuple[int, int, bool]] = []
         end = n
         while end > 0:
             start = back[end]
-            is_unk = ids[end] == self.unk_id
+            is_unk = ids[end] == unk_id
             if is_unk and self.fuse_unk and spans and spans[-1][2]:
                 spans[-1] = (start, spans[-1][1], True)
             else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cove.tokenizers.models.bpe import CACHE_CAPACITY, Token
+from cove.tokenizers.models.unigram import step_trie
 
 
 class WordPiece:
@@ -24,6 +25,7 @@ class WordPiece:
         self.max_input_chars_per_word = max_input_chars_per_word
         self.max_token_chars = max((len(t) for t in vocab), default=1)
         self.cache: dict[str, tuple[Token, ...]] = {}
+        self._tries: tuple[dict[str, Any], dict[str, Any]] | None = None  # built on first use
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> WordPiece:
@@ -63,6 +65,40 @@ class WordPiece:
         return out
 
     def _tokenize(self, word: str) -> tuple[Token, ...]:
+        """The longest piece in the vocabulary at each position, found by walking a char trie:
+        the whole vocabulary for the first piece, the `##` pieces (without `##`) for the others."""
+        n = len(word)
+        if n > self.max_input_chars_per_word:
+            return self._unk(word)
+        if self._tries is None:
+            prefix = self.continuing_subword_prefix
+            k = len(prefix)
+            self._tries = (step_trie(self.vocab),
+                           step_trie({t[k:]: i for t, i in self.vocab.items() if t.startswith(prefix)}))
+        first, rest = self._tries
+        tokens: list[Token] = []
+        start = 0
+        while start < n:
+            hit = (first if start == 0 else rest).get(word[start])
+            pos = start
+            end = -1
+            tid = -1
+            while hit is not None:
+                pos += 1
+                if hit[0] >= 0:
+                    end, tid = pos, hit[0]
+                if hit[1] is None or pos == n:
+                    break
+                hit = hit[1].get(word[pos])
+            if end < 0:
+                return self._unk(word)
+            sub = word[start:end] if start == 0 else self.continuing_subword_prefix + word[start:end]
+            tokens.append((tid, sub, start, end))
+            start = end
+        return tuple(tokens)
+
+    def _tokenize_by_slices(self, word: str) -> tuple[Token, ...]:
+        """The reference: try every end from the longest down (`_tokenize` gives the same)."""
         n = len(word)
         if n > self.max_input_chars_per_word:
             return self._unk(word)
