@@ -180,6 +180,11 @@ def gpt2_word_starts(cp: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return start
 
 
+def plain_merges(model: BPE) -> bool:
+    """Whether `model` merges by its ranks alone: no dropout, word affixes or `ignore_merges`."""
+    return not (model.dropout or model.continuing_subword_prefix or model.end_of_word_suffix or model.ignore_merges)
+
+
 class TiktokenCore:
     """The shared half of a core: `encode_texts` over the segments a subclass's `_encode_segments` encodes.
 
@@ -441,12 +446,7 @@ class ByteLevelCore(TiktokenCore):
             return None
         if pre_tokenizer.add_prefix_space or not pre_tokenizer.use_regex:
             return None
-        if (
-            model.dropout
-            or model.continuing_subword_prefix
-            or model.end_of_word_suffix
-            or model.ignore_merges
-        ):
+        if not plain_merges(model):
             return None
         if any(c not in model.vocab for c in CHARS_TO_BYTES):
             return None

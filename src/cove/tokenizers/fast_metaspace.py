@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cove.tokenizers.fast_bpe import MAX_PIECE, SEP, TiktokenCore, add_merge_ranks
+from cove.tokenizers.fast_bpe import MAX_PIECE, SEP, TiktokenCore, add_merge_ranks, plain_merges
 from cove.tokenizers.models.bpe import BPE
 from cove.tokenizers.normalizers import NormalizerSequence
 from cove.tokenizers.pre_tokenizers import Metaspace
@@ -113,12 +113,7 @@ class MetaspaceCore(TiktokenCore):
             return None
         if not isinstance(model, BPE) or not model.byte_fallback or None in model._byte_ids:
             return None
-        if (
-            model.dropout
-            or model.continuing_subword_prefix
-            or model.end_of_word_suffix
-            or model.ignore_merges
-        ):
+        if not plain_merges(model):
             return None
         if any(a in BYTE_TOKENS or b in BYTE_TOKENS for a, b in model.merges):
             return None

@@ -33,7 +33,11 @@ def space_counts(tok: str) -> tuple[int, int]:
 
 def trim_token_offsets(tok: str, i: int, offsets: tuple[int, int], add_prefix_space: bool) -> tuple[int, int]:
     """`trim_byte_level_offsets` for one token, `i` its index in the encoding."""
-    lead, trail = space_counts(tok)
+    return _trimmed(space_counts(tok), i, offsets, add_prefix_space)
+
+
+def _trimmed(counts: tuple[int, int], i: int, offsets: tuple[int, int], add_prefix_space: bool) -> tuple[int, int]:
+    lead, trail = counts
     s, e = offsets
     if lead:
         if add_prefix_space and lead == 1 and (i == 0 or s == 0):
@@ -55,15 +59,7 @@ def trim_byte_level_offsets(enc: Encoding, add_prefix_space: bool, memo: dict[st
         counts = memo.get(tok)
         if counts is None:
             counts = memo[tok] = space_counts(tok)
-        lead, trail = counts
-        s, e = offsets[i]
-        if lead:
-            if add_prefix_space and lead == 1 and (i == 0 or s == 0):
-                lead = 0
-            s = min(s + lead, e)
-        if trail and e >= trail:
-            e = max(e - trail, s)
-        offsets[i] = (s, e)
+        offsets[i] = _trimmed(counts, i, offsets[i], add_prefix_space)
 
 
 def _trim_all(encodings: list[Encoding], add_prefix_space: bool, memo: dict[str, tuple[int, int]]) -> None:
