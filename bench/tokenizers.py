@@ -41,6 +41,7 @@ FAMILIES = [
     ("whisper-py", "the same, Cove without the compiled core"),
     ("gpt2", "GPT-2-style byte-level BPE, trained 4k"),
     ("llama", "Llama-style BPE, byte fallback + Metaspace"),
+    ("llama-legacy", "the same as older Llama 2 files: Prepend + Replace normalizers"),
     ("t5", "T5-style Unigram, Precompiled charsmap"),
     ("minilm", "BERT WordPiece (real MiniLM file)"),
 ]

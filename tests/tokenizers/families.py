@@ -230,6 +230,15 @@ def build_family(name: str, workdir: Path) -> Path:
     out = workdir / f"{name}.json"
     if out.exists():
         return out
+    if name == "llama-legacy":  # the llama family as older Llama 2 / Mistral conversions write it
+        d = json.loads(build_family("llama", workdir).read_text(encoding="utf-8"))
+        d["normalizer"] = {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "\u2581"},
+            {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"},
+        ]}
+        d["pre_tokenizer"] = None
+        out.write_text(json.dumps(d, ensure_ascii=False), encoding="utf-8")
+        return out
     lines = training_corpus()
     builders = {"gpt2": train_gpt2_bpe, "llama": train_llama_bpe, "bert": train_bert_wordpiece,
                 "classic_bpe": train_classic_bpe, "wordlevel": train_wordlevel}

@@ -304,3 +304,37 @@ def test_core_with_split_on_llama_corpus(prepend_scheme, family_path, corpus_for
     assert_same(hf_tok.encode_batch(lines), cove_tok.encode_batch(lines), lines)
     pairs = list(zip(lines[:400], lines[400:800]))
     assert_same(hf_tok.encode_batch(pairs), cove_tok.encode_batch(pairs), lines)
+
+
+@pytest.mark.slow
+def test_core_on_legacy_llama_files(family_path, corpus_for) -> None:
+    """Llama 2 / Mistral as older conversions wrote them: Prepend + Replace normalizers, no pre-tokenizer."""
+    import tokenizers
+
+    from cove.tokenizers.fast_metaspace import LEGACY_SCHEME
+
+    text = family_path("llama-legacy").read_text(encoding="utf-8")
+    d = json.loads(text)
+    assert d["pre_tokenizer"] is None and d["normalizer"]["normalizers"][0]["type"] == "Prepend"
+    hf_tok, cove_tok = tokenizers.Tokenizer.from_str(text), Tokenizer.from_str(text)
+    core = cove_tok.compiled_core()
+    assert isinstance(core, MetaspaceCore) and core.prepend_scheme == LEGACY_SCHEME
+    lines = corpus_for(specials_of(hf_tok))[:3000] + ["", " ", "  two spaces", "<s>", " <s> x<s>  y", "a\u2581b"]
+    assert sum(e is None for e in core.encode_texts(lines, 0, cove_tok.added)) <= len(lines) // 100
+    assert_same(hf_tok.encode_batch(lines), cove_tok.encode_batch(lines), lines)
+    assert_same(
+        hf_tok.encode_batch(lines, add_special_tokens=False),
+        cove_tok.encode_batch(lines, add_special_tokens=False),
+        lines,
+    )
+    pairs = list(zip(lines[:400:2], lines[1:400:2]))
+    for tok in (hf_tok, cove_tok):
+        tok.enable_truncation(24, stride=4)
+    assert_same(hf_tok.encode_batch(pairs), cove_tok.encode_batch(pairs), lines[:400:2])
+    d["normalizer"]["normalizers"][1]["content"] = "_"  # a different transform: not this core's
+    assert MetaspaceCore.build(*_stages(json.dumps(d))) is None
+
+
+def _stages(text: str):
+    tok = Tokenizer.from_str(text)
+    return tok._normalizer, tok._pre_tokenizer, tok._model

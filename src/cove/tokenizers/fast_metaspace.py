@@ -1,6 +1,9 @@
 """A compiled core for Llama-style BPE (Metaspace, byte fallback): `tiktoken` merges, numpy offsets.
 
-It fits a tokenizer.json with no normalizer (or an empty Sequence), the pre-tokenizer `Metaspace`,
+It fits a tokenizer.json with no normalizer (or an empty Sequence) and the pre-tokenizer `Metaspace`,
+or, as older conversions of Llama 2 and Mistral have it, the normalizer `Sequence([Prepend("▁"),
+Replace(" ", "▁")])` and no pre-tokenizer (the same transform, with the char prepended to every
+non-empty segment, and one word per segment: `Metaspace(split=False)` with a scheme of its own);
 and a BPE model with `byte_fallback`, the 256 `<0xNN>` tokens, no dropout, affixes or
 `ignore_merges`, and no merge involving a `<0xNN>` token; without `split`, no token may hold the
 replacement char after another char either (`words._chunkable`). `MetaspaceCore.build` returns None
@@ -33,11 +36,28 @@ import numpy as np
 
 from cove.tokenizers.fast_bpe import MAX_PIECE, SEP, TiktokenCore, add_merge_ranks, plain_merges
 from cove.tokenizers.models.bpe import BPE
-from cove.tokenizers.normalizers import NormalizerSequence
+from cove.tokenizers.normalizers import NormalizerSequence, Prepend, Replace
 from cove.tokenizers.pre_tokenizers import Metaspace
 from cove.tokenizers.words import _chunkable
 
 BYTE_TOKENS = frozenset(f"<0x{b:02X}>" for b in range(256))
+
+
+LEGACY_SCHEME = "every segment"  # the prepending of a Prepend normalizer, which Metaspace has no name for
+
+
+def _legacy_metaspace(normalizer: Any, pre_tokenizer: Any) -> Metaspace | None:
+    """The Metaspace transform that `Sequence([Prepend(r), Replace(" ", r)])` without a pre-tokenizer
+    amounts to, or None for any other pipeline."""
+    if pre_tokenizer is not None or type(normalizer) is not NormalizerSequence or len(normalizer.normalizers) != 2:
+        return None
+    prepend, replace = normalizer.normalizers
+    if type(prepend) is not Prepend or type(replace) is not Replace:
+        return None
+    rep = prepend.prepend
+    if replace.pattern != {"String": " "} or replace.content != rep or len(rep) != 1:
+        return None
+    return Metaspace(replacement=rep, prepend_scheme=LEGACY_SCHEME, split=False)
 
 
 def _utf8(token: str) -> bytes | None:
@@ -105,11 +125,12 @@ class MetaspaceCore(TiktokenCore):
     @classmethod
     def build(cls, normalizer: Any, pre_tokenizer: Any, model: Any) -> MetaspaceCore | None:
         """The core for this pipeline, or None when it does not fit (see the module docstring)."""
-        if type(pre_tokenizer) is not Metaspace:
+        legacy = _legacy_metaspace(normalizer, pre_tokenizer)
+        if legacy is not None:
+            pre_tokenizer = legacy
+        elif type(pre_tokenizer) is not Metaspace:
             return None
-        if normalizer is not None and not (
-            type(normalizer) is NormalizerSequence and not normalizer.normalizers
-        ):
+        elif normalizer is not None and not (type(normalizer) is NormalizerSequence and not normalizer.normalizers):
             return None
         if not isinstance(model, BPE) or not model.byte_fallback or None in model._byte_ids:
             return None
@@ -128,6 +149,8 @@ class MetaspaceCore(TiktokenCore):
     def _prepends(self, segments: list[str], seg_base: list[int]) -> list[bool]:
         """Whether Metaspace prepends its char to each segment (`WordPipeline._prepends`)."""
         skip = ("", " ", self.replacement)
+        if self.prepend_scheme == LEGACY_SCHEME:  # the Prepend normalizer: every non-empty segment
+            return [s != "" for s in segments]
         if self.prepend_scheme == "always":
             return [s[:1] not in skip for s in segments]
         if self.prepend_scheme == "first":
