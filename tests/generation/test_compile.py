@@ -8,6 +8,7 @@ import pytest
 import torch
 import transformers as T
 
+from cove.generation import greedy_head
 from cove.models import AutoModelForCausalLM
 from tests.models.reference import TINY
 
@@ -22,6 +23,8 @@ def test_compiled_decode_matches_transformers_and_is_reused(tmp_path, padded, vo
     ref = T.AutoModelForCausalLM.from_config(config).eval()
     ref.save_pretrained(tmp_path)
     model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    if vocab == 8192:  # built once, it serves every greedy call, however short
+        assert greedy_head.for_head(model.lm_head) is not None
     ids, mask = padded
     expected = ref.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=12)
     assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=12, compile=True), expected)
@@ -30,4 +33,5 @@ def test_compiled_decode_matches_transformers_and_is_reused(tmp_path, padded, vo
     expected = ref.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=20)
     assert torch.equal(model.generate(ids, attention_mask=mask, max_new_tokens=20, compile=True), expected)
     assert counters["stats"]["unique_graphs"] == graphs  # same batch and bucket: no recompile
-    assert ("_certified_argmax" in model.lm_head.__dict__) == (vocab == 8192)
+    if vocab == 8192:
+        assert model.lm_head.__dict__["_certified_argmax"].full_products == 0

@@ -132,7 +132,10 @@ def test_generate_uses_it_and_matches_transformers(model_type, dtype, tmp_path):
     mask = torch.ones_like(ids)
     mask[1, :4] = 0
     mask[2, :2] = 0
+    model.generate(ids[:1], max_new_tokens=greedy_head.BUILD_AFTER - 1)
+    assert "_certified_argmax" not in model.lm_head.__dict__  # a short call does not pay the build
     for options in (
+        dict(max_new_tokens=greedy_head.BUILD_AFTER),  # builds it; the shorter calls after use it
         dict(max_new_tokens=20),
         dict(max_new_tokens=12, min_new_tokens=12, eos_token_id=[5, 9]),
         dict(max_new_tokens=10, cache_implementation="static"),

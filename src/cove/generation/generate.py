@@ -142,14 +142,14 @@ class Decoder:
             self.cache.slots = torch.full((1,), self.cache.length, dtype=torch.long, device=prompt.ids.device)
         return logits
 
-    def greedy_head(self) -> Any:
+    def greedy_head(self, build: bool = True) -> Any:
         """The certified argmax of the model's output layer (see ``greedy_head``), or None when the
         model is not a base + ``nn.Linear`` head or it does not apply."""
         base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
         head = getattr(self.model, "lm_head", None)
         if base is None or head is None:  # the same split of the model as `prefill`'s
             return None
-        return greedy_head.for_head(head)
+        return greedy_head.for_head(head, build)
 
     def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
         """Feed (B,) tokens; (B,) greedy choices of the token after them, through ``head``."""
@@ -239,7 +239,7 @@ def decode_steps(
         if cur + 1 == total or not bool(running.any()):
             return
         if certify and head is None:  # built at the first decode step (kept on the model)
-            head = decoder.greedy_head()
+            head = decoder.greedy_head(build=total - t >= greedy_head.BUILD_AFTER)
             certify = head is not None
         if head is not None:
             chosen = decoder.greedy_step(tokens, head, banned_ids(processors, cur + 1))
