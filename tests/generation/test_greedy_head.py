@@ -147,3 +147,19 @@ def test_generate_uses_it_and_matches_transformers(model_type, dtype, tmp_path):
     assert head is not None and head.full_products == 0
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # the weights were only read
+
+
+def test_inference_tensors_are_watched_too(weight):
+    """Weights made under inference_mode have no version counter: a change is still seen."""
+    with torch.inference_mode():
+        lin = torch.nn.Linear(H, V, bias=False)
+        lin.weight.copy_(weight)
+    x = hidden_states(20, seed=7)
+    with torch.inference_mode():
+        first = greedy_head.for_head(lin)
+        assert greedy_head.for_head(lin) is first
+        assert torch.equal(first(x), (x @ lin.weight.T).argmax(1))
+        lin.weight.mul_(-1)
+        again = greedy_head.for_head(lin)
+        assert again is not first
+        assert torch.equal(again(x), (x @ lin.weight.T).argmax(1))

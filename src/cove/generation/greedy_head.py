@@ -29,7 +29,8 @@ product of a subset of rows gives the same bits as the full one (tested). The in
 runs natively where this CPU emulates bfloat16 GEMM, so batch 8 gains most there.
 
 The int8 copy costs vocab x hidden bytes (38 MB for GPT-2) and is rebuilt when the weight changes
-(its version counter moves, e.g. after a training step). Building it takes about as long as 50
+(its version counter moves, e.g. after a training step; an inference tensor, which has no counter,
+is watched through a sample of its rows). Building it takes about as long as 50
 GPT-2 decode steps save, so ``generate`` builds it only for a call of at least ``BUILD_AFTER`` new
 tokens; once built it serves every greedy call.
 """
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -93,11 +95,11 @@ class CertifiedArgmax:
         self.weight = weight
         self.bias = bias
         self.dtype = weight.dtype
-        self.version = weight._version
+        self.version = _version(weight)
         self.full_products = 0  # rows that fell back to the full float32 product
 
     def stale(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
-        return weight is not self.weight or bias is not self.bias or weight._version != self.version
+        return weight is not self.weight or bias is not self.bias or _version(weight) != self.version
 
     def bounds(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, V) approximate logits and (B, V) bounds on their distance to the exact ones."""
@@ -137,6 +139,26 @@ class CertifiedArgmax:
         if banned:
             logits[:, list(banned)] = -math.inf
         return logits.argmax(1)
+
+
+def _version(weight: torch.Tensor) -> Any:
+    """What tells that ``weight`` changed in place: its version counter, or for an inference tensor
+    (made under ``torch.inference_mode``, which keeps no counter) a copy of every 1024th row."""
+    try:
+        return weight._version
+    except RuntimeError:
+        return _Sample(weight[::_SAMPLE_STEP].detach().clone())
+
+
+_SAMPLE_STEP = 1024
+
+
+class _Sample:
+    def __init__(self, rows: torch.Tensor) -> None:
+        self.rows = rows
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Sample) and torch.equal(self.rows, other.rows)
 
 
 def for_head(module: torch.nn.Module, build: bool = True) -> CertifiedArgmax | None:
