@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cove.models._shared.attention import padding_mask
-from cove.models.bert import BertEncoder, BertPooler, _classifier_dropout
+from cove.models._shared.activations import activation
+from cove.models._shared.attention import attend, merge_heads, padding_mask, split_heads
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 
@@ -79,7 +79,102 @@ class RobertaEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
+class RobertaSelfAttention(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.heads = config.num_attention_heads
+        self.dropout_p = config.attention_probs_dropout_prob
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        q, k, v = (split_heads(proj(x), self.heads) for proj in (self.query, self.key, self.value))
+        out = attend(q, k, v, mask, causal=False, dropout=self.dropout_p if self.training else 0.0)
+        return merge_heads(out)  # (B, T, H)
+
+
+class RobertaSelfOutput(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class RobertaAttention(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.self = RobertaSelfAttention(config)
+        self.output = RobertaSelfOutput(config)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        return self.output(self.self(x, mask), x)
+
+
+class RobertaIntermediate(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.dense(x))
+
+
+class RobertaOutput(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(x)) + residual)
+
+
+class RobertaLayer(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.attention = RobertaAttention(config)
+        self.intermediate = RobertaIntermediate(config)
+        self.output = RobertaOutput(config)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.attention(x, mask)
+        return self.output(self.intermediate(x), x)
+
+
+class RobertaEncoder(nn.Module):
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(RobertaLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        for layer in self.layer:
+            x = layer(x, mask)
+        return x
+
+
+class RobertaPooler(nn.Module):
+    """dense + tanh over the first ([CLS]) token: (B, T, H) -> (B, H)."""
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dense(hidden[:, 0]))
+
+
 # --- models ------------------------------------------------------------------------------------
+
+
+def _classifier_dropout(config: RobertaConfig) -> float:
+    return config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
 
 
 class RobertaPreTrainedModel(PreTrainedModel):
@@ -94,8 +189,8 @@ class RobertaModel(RobertaPreTrainedModel):
     def __init__(self, config: RobertaConfig, *, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         self.embeddings = RobertaEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.encoder = RobertaEncoder(config)
+        self.pooler = RobertaPooler(config) if add_pooling_layer else None
 
     def forward(
         self,
