@@ -16,20 +16,9 @@ import torch
 from cove.models import BertForSequenceClassification
 from cove.training import Accelerator, Trainer, TrainingArguments, default_data_collator
 from cove.training.accelerator import ShardedLoader
+from tests.training.tiny import DIST_HYPER as HYPER
 from tests.training.tiny import ListDataset, cove_model, rows, run_torchrun
 
-HYPER = dict(
-    num_train_epochs=2,
-    learning_rate=2e-3,
-    weight_decay=0.01,
-    max_grad_norm=0.5,
-    lr_scheduler_type="linear",
-    warmup_steps=1,
-    logging_steps=1,
-    save_strategy="no",
-    disable_tqdm=True,
-    seed=5,
-)
 EVAL_ROWS = 7  # odd: the second rank's share is padded, and the padding must not count
 
 

@@ -20,6 +20,19 @@ NO_DROPOUT = {
     "gpt2": {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0},
 }
 TASKS = {"bert": "sequence-classification", "gpt2": "causal-lm"}
+# The run that the torchrun tests (DDP, FSDP, distributed eval) compare with one process.
+DIST_HYPER = dict(
+    num_train_epochs=2,
+    learning_rate=2e-3,
+    weight_decay=0.01,
+    max_grad_norm=0.5,
+    lr_scheduler_type="linear",
+    warmup_steps=1,
+    logging_steps=1,
+    save_strategy="no",
+    disable_tqdm=True,
+    seed=5,
+)
 
 
 def hf_config(model_type: str, *, dropout: bool = False, num_labels: int = 2):
