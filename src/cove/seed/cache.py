@@ -18,8 +18,9 @@ def seed_cache_dir() -> Path:
     return Path(os.environ.get("COVE_SEED_CACHE") or Path.home() / ".cache" / "cove" / "seed")
 
 
-def cached_build(key: str, build: Callable[[Path], None], *, cache_dir: Path | None = None) -> Path:
-    """The folder ``<cache>/<key>``, made by ``build(tmp_folder)`` if it does not exist yet."""
+def cached_build(key: str, build: Callable[[Path], Path | None], *, cache_dir: Path | None = None) -> Path:
+    """The folder ``<cache>/<key>``, made by ``build(tmp_folder)`` if it does not exist yet: the
+    temporary folder, or the folder under it that ``build`` returns, is renamed into place."""
     root = cache_dir or seed_cache_dir()
     target = root / key
     if target.is_dir():
@@ -29,11 +30,11 @@ def cached_build(key: str, build: Callable[[Path], None], *, cache_dir: Path | N
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        build(tmp)
+        done = build(tmp) or tmp
         try:
-            tmp.rename(target)
+            done.rename(target)
         except OSError:
-            if not target.is_dir():
+            if not target.is_dir():  # another process may have won the race: its copy is as good
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
