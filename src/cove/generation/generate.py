@@ -128,11 +128,15 @@ class Decoder:
         self.compile = compile
         self.forward = compiled_step(model) if compile else next_logits
 
+    def _split(self) -> tuple[Any, Any]:
+        """(base model, ``lm_head``), either None when the model is not built that way."""
+        base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
+        return base, getattr(self.model, "lm_head", None)
+
     def prefill(self, prompt: Prompt) -> torch.Tensor:
         """Run the prompt; (B, V) float32 logits of the next token."""
         mask = prompt.mask if self.padded else None
-        base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
-        head = getattr(self.model, "lm_head", None)
+        base, head = self._split()
         if base is None or head is None:  # not a base + lm_head model: the full forward
             logits = self.model(prompt.ids, mask, prompt.positions, self.cache)[:, -1].float()
         else:
@@ -145,38 +149,34 @@ class Decoder:
     def greedy_head(self, build: bool = True) -> Any:
         """The certified argmax of the model's output layer (see ``greedy_head``), or None when the
         model is not a base + ``nn.Linear`` head or it does not apply."""
-        base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
-        head = getattr(self.model, "lm_head", None)
-        if base is None or head is None:  # the same split of the model as `prefill`'s
+        base, head = self._split()
+        if base is None or head is None:
             return None
         return greedy_head.for_head(head, build)
 
-    def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
-        """Feed (B,) tokens; (B,) greedy choices of the token after them, through ``head``."""
-        if self.static:  # the base model's step compiled (or static), the head outside it
-            forward = compiled_step(self.model, next_hidden) if self.compile else next_hidden
-            hidden = forward(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
-            self.cache.slots.add_(1)
-            self.cache.length += 1
-        else:
-            end = self.cache.length + 1
-            mask = self.mask[:, :end] if self.padded else None
-            hidden = next_hidden(self.model, tokens[:, None], mask, self.next_position, self.cache)
-        self.next_position = self.next_position + 1
-        return head(hidden, banned)
-
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed (B,) tokens; (B, V) float32 logits of the token after them."""
+        return self._advance(self.forward, tokens)
+
+    def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
+        """Feed (B,) tokens; (B,) greedy choices of the token after them: the base model's step
+        (compiled with ``compile``), then ``head`` outside it."""
+        forward = compiled_step(self.model, next_hidden) if self.compile else next_hidden
+        return head(self._advance(forward, tokens), banned)
+
+    def _advance(self, forward: Any, tokens: torch.Tensor) -> torch.Tensor:
+        """``forward(model, (B, 1) tokens, mask, positions, cache)``, with the cache, mask and
+        positions moved on by one step."""
         if self.static:
-            logits = self.forward(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
+            out = forward(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
             self.cache.slots.add_(1)
             self.cache.length += 1
         else:
             end = self.cache.length + 1
             mask = self.mask[:, :end] if self.padded else None
-            logits = self.forward(self.model, tokens[:, None], mask, self.next_position, self.cache)
+            out = forward(self.model, tokens[:, None], mask, self.next_position, self.cache)
         self.next_position = self.next_position + 1
-        return logits
+        return out
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Make row i of the cache (and mask) a copy of row ``rows[i]`` (beam search)."""
@@ -220,9 +220,9 @@ def decode_steps(
         stops.append(StopStrings.make(config.stop_strings, tokenizer))
     running = torch.ones(b, dtype=torch.bool, device=prompt.ids.device)
     decoder = Decoder(model, prompt, total, static=config.static_decode(), compile=config.compile)
-    # greedy with at most bans (min_new_tokens): the argmax can skip most of the output layer
-    certify = not config.do_sample and banned_ids(processors, t) is not None
-    head = None
+    head = None  # greedy with at most bans (min_new_tokens): the argmax can skip most of the output layer
+    if not config.do_sample and banned_ids(processors, t) is not None:
+        head = decoder.greedy_head(build=total - t >= greedy_head.BUILD_AFTER)
     logits = decoder.prefill(prompt)
     chosen = None
     for cur in range(t, total):
@@ -238,9 +238,6 @@ def decode_steps(
         yield tokens
         if cur + 1 == total or not bool(running.any()):
             return
-        if certify and head is None:  # built at the first decode step (kept on the model)
-            head = decoder.greedy_head(build=total - t >= greedy_head.BUILD_AFTER)
-            certify = head is not None
         if head is not None:
             chosen = decoder.greedy_step(tokens, head, banned_ids(processors, cur + 1))
         else:
