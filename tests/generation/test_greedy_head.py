@@ -57,6 +57,28 @@ def test_argmax_equals_the_full_product(weight):
     assert head.full_products == 0  # every answer came from the candidates
 
 
+def test_outlier_channels_are_taken_out_of_the_int8_product(weight):
+    """A channel far above the others (as in trained models' final hidden states) would make the int8
+    scale of x coarse and leave most of the vocabulary as candidates; split out, it costs nothing."""
+    head = CertifiedArgmax(weight)
+    x = hidden_states(64, seed=8)
+    x[:, 11] = x.abs().amax(1) * 15
+    full = (x @ weight.T).argmax(1)
+    ones = torch.stack([head(x[i : i + 1])[0] for i in range(64)])
+    assert torch.equal(ones, full)
+    assert 11 in head.outliers.tolist() and head.full_products == 0
+    _, margin = head.bounds(x[:1])
+    plain = CertifiedArgmax(weight)
+    plain.k = 0  # the same head without the split
+    _, plain_margin = plain.bounds(x[:1])
+    assert float(plain_margin.mean()) > 5 * float(margin.mean())
+    moved = x.clone()
+    moved[:, 11] = moved[:, 12]
+    moved[:, 40] = x[:, 11]  # the outlier moves to channel 40: the head follows it
+    assert torch.equal(torch.stack([head(moved[i : i + 1])[0] for i in range(64)]), (moved @ weight.T).argmax(1))
+    assert 40 in head.outliers.tolist()
+
+
 def test_banned_ids_are_never_chosen(weight):
     head = CertifiedArgmax(weight)
     x = hidden_states(50, seed=3)
