@@ -36,17 +36,19 @@ def inv_freq(head_dim: int, theta: float, scaling: dict[str, Any] | None = None)
 def cos_sin(
     freqs: torch.Tensor, position_ids: torch.Tensor, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """position_ids (B, T) -> cos, sin (B, 1, T, head_dim), computed in float32."""
+    """position_ids (B, T) -> cos and a signed sin (B, 1, T, head_dim), computed in float32: the first
+    half of the sin is negated, which is what :func:`apply` multiplies the swapped halves by."""
     angles = position_ids.float()[..., None] * freqs.to(position_ids.device)[None, None, :]  # (B, T, D/2)
     emb = torch.cat((angles, angles), dim=-1)[:, None]
-    return emb.cos().to(dtype), emb.sin().to(dtype)
+    sin = emb.sin()  # as transformers computes it, then the first half negated (exact)
+    half = sin.shape[-1] // 2
+    return emb.cos().to(dtype), torch.cat((-sin[..., :half], sin[..., half:]), dim=-1).to(dtype)
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+def apply(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate x (B, H, T, D) by the angles in cos, signed_sin (B, 1, T, D).
 
-
-def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate x (B, H, T, D) by the angles in cos, sin (B, 1, T, D)."""
-    return x * cos + rotate_half(x) * sin
+    transformers computes ``x * cos + rotate_half(x) * sin`` with ``rotate_half(x) = (-x2, x1)``; the
+    halves swapped, (x2, x1), times (-sin, sin) gives the same products bit for bit, in fewer ops."""
+    swapped = x.unflatten(-1, (2, x.shape[-1] // 2)).flip(-2).flatten(-2)
+    return x * cos + swapped * signed_sin
