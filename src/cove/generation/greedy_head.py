@@ -104,8 +104,9 @@ class CertifiedArgmax:
         self.dtype = weight.dtype
         self.version = _version(weight)
         self.k = min(OUTLIERS, h // 8)
-        self.outliers: torch.Tensor | None = None  # (k,) channels, chosen from the first hidden state
-        self.outlier_rows: torch.Tensor | None = None  # (k, V) float32: the weight's columns there
+        # (k,) channels, chosen from the first hidden state, and (k, V) float32, the weight's columns
+        # there: one attribute, replaced whole, so a call never sees channels and columns that differ
+        self.split: tuple[torch.Tensor, torch.Tensor] | None = None
         self.full_products = 0  # rows that fell back to the full float32 product
 
     def stale(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
@@ -117,10 +118,9 @@ class CertifiedArgmax:
         if not self.k:
             return
         chosen = x.abs().sum(0).topk(self.k).indices.sort().values
-        if self.outliers is not None and torch.equal(chosen, self.outliers):
+        if self.split is not None and torch.equal(chosen, self.split[0]):
             return
-        self.outliers = chosen
-        self.outlier_rows = self.weight.detach().t().index_select(0, chosen).float()  # fast in either layout
+        self.split = (chosen, self.weight.detach().t().index_select(0, chosen).float())  # fast in either layout
 
     def bounds(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, V) approximate logits and (B, V) bounds on their distance to the exact ones, for (B, H)
@@ -130,14 +130,15 @@ class CertifiedArgmax:
         both sides, x'_r = s_x q_x with one scale per row, multiplied exactly in int32
         (``torch._int_mm``) and scaled by s_x s_i. Then
         |x.w_i - approx_i| <= ||x_r|| ||w_i - w'_i|| + ||x_r - x'_r|| ||w'_i|| + float32 slack."""
-        if self.k and self.outliers is None:
+        if self.k and self.split is None:
             self.pick_outliers(x)
-        rest = x if not self.k else x.index_fill(1, self.outliers, 0.0)
+        split = self.split
+        rest = x if split is None else x.index_fill(1, split[0], 0.0)
         sx = rest.abs().amax(1, keepdim=True).div_(127).clamp_min_(1e-30)  # (B, 1)
         qx = rest.div(sx).round_().clamp_(-127, 127)
         approx = torch._int_mm(qx.to(torch.int8), self.q.t()).float().mul_(self.scales).mul_(sx)
-        if self.k:
-            approx.addmm_(x.index_select(1, self.outliers), self.outlier_rows)
+        if split is not None:
+            approx.addmm_(x.index_select(1, split[0]), split[1])
         norms = torch.stack(
             (rest.norm(dim=1), (rest - qx.mul_(sx)).norm(dim=1).mul_(1 + 1e-5), x.norm(dim=1)), dim=1
         )  # (B, 3)
