@@ -185,3 +185,17 @@ def test_inference_tensors_are_watched_too(weight):
         again = greedy_head.for_head(lin)
         assert again is not first
         assert torch.equal(again(x), (x @ lin.weight.T).argmax(1))
+
+
+def test_head_bytes_are_what_the_built_head_holds(weight):
+    """A memory budget reserves ``head_bytes`` before the head exists: it must be what building takes."""
+    lin = torch.nn.Linear(H, V, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(weight)
+    expected = greedy_head.head_bytes(lin)
+    head = greedy_head.for_head(lin)
+    head(hidden_states(1))  # the outlier columns are taken at the first call
+    held = [head.q, head.scales, head.coeffs, *head.split]
+    assert expected == sum(t.numel() * t.element_size() for t in held)
+    assert greedy_head.head_bytes(torch.nn.Linear(H, 100)) == 0
+    assert greedy_head.head_bytes(None) == 0

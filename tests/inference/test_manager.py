@@ -133,3 +133,22 @@ def test_settings_from_the_environment(tmp_path):
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             Settings.from_env({"COVE_DATA_DIR": str(tmp_path), **bad})
+
+
+def test_a_causal_lm_is_measured_with_its_greedy_head():
+    """The budget counts the int8 head that greedy generation builds beside a causal LM's output
+    layer, not only the parameters: measured at load, before the first call builds it."""
+    import torch
+
+    from cove.generation.greedy_head import for_head
+    from cove.models.gpt2 import GPT2Config, GPT2LMHeadModel
+    from cove.server.services.inference import model_bytes, module_bytes
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=8192, n_embd=64, n_layer=1, n_head=2, n_positions=64))
+    params = module_bytes(model)
+    assert model_bytes(model) == params + 8192 * 64 + 4 * 8192 * (4 + 8) + 8 * 8
+    model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=48, min_new_tokens=48, eos_token_id=0)
+    head = for_head(model.lm_head, build=False)
+    assert head is not None and head.split is not None  # what was reserved is what got built
+    built = sum(t.numel() * t.element_size() for t in (head.q, head.scales, head.coeffs, *head.split))
+    assert model_bytes(model) - params == built

@@ -198,6 +198,17 @@ class _Sample:
         return isinstance(other, _Sample) and torch.equal(self.rows, other.rows)
 
 
+def head_bytes(module: Any) -> int:
+    """Bytes the certified argmax of ``module`` holds once built (its int8 copy, scales, the bound's
+    coefficients and the outlier columns), or 0 when it does not apply: what a memory budget must
+    reserve beside the parameters of a model that decodes greedily."""
+    if type(module) is not torch.nn.Linear or not supported(module.weight):
+        return 0
+    v, h = module.weight.shape
+    k = min(OUTLIERS, h // 8)
+    return v * h + 4 * v * (1 + 3 + k) + 8 * k
+
+
 def for_head(module: torch.nn.Module, build: bool = True) -> CertifiedArgmax | None:
     """The certified argmax of an ``nn.Linear`` output layer, kept on it once built (and rebuilt when
     its weight changes); None when it does not apply (not a float32/bfloat16 CPU ``nn.Linear``, a

@@ -8,7 +8,7 @@ LFS blobs are hard links into the blob store), and ``cove.pipeline(task, model=<
 them. The server never goes through HTTP or the hub client to reach itself.
 
 :class:`ModelManager` keeps loaded pipelines by ``(repo id, sha)`` under a budget of bytes (parameters
-+ buffers): one load per key however many requests ask at once, least recently used idle models
++ buffers, and a causal LM's certified greedy head, see :func:`model_bytes`): one load per key however many requests ask at once, least recently used idle models
 unloaded to make room, a model in use never unloaded (a request that needs room waits for it), and a
 model larger than the whole budget refused. Loads run one at a time, each reserving the size of its
 weight files (tree metadata, read before anything is loaded) until its real size is measured.
@@ -146,6 +146,14 @@ def weights_size(git: GitRepo, sha: str) -> int:
     return 0
 
 
+def model_bytes(model: Any) -> int:
+    """What a loaded model holds: its parameters and buffers, and the certified greedy head that
+    generation builds beside a causal LM's output layer (an int8 copy, a quarter of a float32 head)."""
+    from cove.generation.greedy_head import head_bytes  # torch is loaded once a model is
+
+    return module_bytes(model) + head_bytes(getattr(model, "lm_head", None))
+
+
 def module_bytes(model: Any) -> int:
     """Parameter + buffer bytes of a torch module, each storage counted once (tied weights)."""
     seen: set[int] = set()
@@ -178,7 +186,7 @@ class ModelManager:
     """Loaded models under a byte budget, least recently used out first.
 
     Args:
-        budget: bytes of parameters + buffers that loaded models may hold together.
+        budget: bytes (:func:`model_bytes`) that loaded models may hold together.
     """
 
     def __init__(self, budget: int) -> None:
@@ -202,7 +210,7 @@ class ModelManager:
         *,
         estimate: Callable[[], int],
         load: Callable[[], Any],
-        measure: Callable[[Any], int] = lambda p: module_bytes(p.model),
+        measure: Callable[[Any], int] = lambda p: model_bytes(p.model),
     ) -> Iterator[Loaded]:
         """The model ``key``, loaded by ``load()`` if it is not in memory, held until the block ends.
 
