@@ -146,9 +146,9 @@ def test_a_causal_lm_is_measured_with_its_greedy_head():
 
     model = GPT2LMHeadModel(GPT2Config(vocab_size=8192, n_embd=64, n_layer=1, n_head=2, n_positions=64))
     params = module_bytes(model)
-    assert model_bytes(model) == params + 8192 * 64 + 4 * 8192 * (4 + 8) + 8 * 8
+    assert model_bytes(model) == params + 8192 * 64 + 4 * 8192 * (1 + 3 + 32)
     model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=48, min_new_tokens=48, eos_token_id=0)
     head = for_head(model.lm_head, build=False)
-    assert head is not None and head.split is not None  # what was reserved is what got built
-    built = sum(t.numel() * t.element_size() for t in (head.q, head.scales, head.coeffs, *head.split))
+    assert head is not None and head.channels  # what was reserved is what got built
+    built = sum(t.numel() * t.element_size() for t in (head.q, head.scales, head.coeffs, head.pool))
     assert model_bytes(model) - params == built

@@ -6,20 +6,21 @@ Greedy decoding needs only the argmax of those logits, so :class:`CertifiedArgma
 int8 copy of the weight (a quarter of the bytes) and then computes in float32, from the real
 weight, only the rows that could still be the maximum:
 
-- The hidden state x is split in two: x_o, its ``OUTLIERS`` largest channels (trained models put a
-  few channels far above the rest), and x_r, the others. x_r is quantized to int8 with one scale
-  per row, x'_r = s_x q_x, and multiplied by the int8 rows w'_i = s_i q_i exactly in int32
-  (``torch._int_mm``, VNNI on this CPU: GPT-2's head in 4.6 ms at batch 1, against 15 ms in
-  float32); x_o's part comes from the weight's own columns in float32. The result a_i differs from
-  the exact z_i = x.w_i by at most ``||x_r|| ||w_i - w'_i|| + ||x_r - x'_r|| ||w'_i||``
-  (Cauchy-Schwarz twice) plus a small float32 slack. The row norms are computed once; the two
-  norms of x_r every step, and the bound is one (B, 3) x (3, V) product.
+- Each step the hidden state x is split in two: x_o, its outlier channels (up to ``OUTLIERS`` of
+  them, each above 3x the root mean square of x: trained models put a few channels far above the
+  rest, and which ones moves from token to token), and x_r, the others. x_r is quantized to int8
+  with one scale per row, x'_r = s_x q_x, and multiplied by the int8 rows w'_i = s_i q_i exactly in
+  int32 (``torch._int_mm``, VNNI on this CPU: GPT-2's head in 4.6 ms at batch 1, against 15 ms in
+  float32); x_o is multiplied in float32 by the weight's own columns for its channels, kept apart
+  as contiguous rows (a pool of up to ``POOL`` channels, filled as they show up). The result a_i
+  differs from the exact z_i = x.w_i by at most ``||x_r|| ||w_i - w'_i|| + ||x_r - x'_r|| ||w'_i||``
+  (Cauchy-Schwarz twice) plus a small float32 slack. The row norms are computed once, two norms
+  of x_r every step, and the bound is one (B, 3) x (3, V) product. Without the split, SmolLM2's
+  hidden states (a channel at 13x the mean) leave thousands of candidates; with it, 2.5 on
+  average over 200 steps (at most 40).
 - Every row whose upper bound ``a_i + m_i`` reaches the best lower bound ``max_j (a_j - m_j)`` is a
   candidate; the true maximum is always among them. Their exact logits are computed in float32 and
   the first maximum wins, as ``argmax`` over the full logits picks it.
-- The outlier channels are chosen from the first hidden state, and chosen again when a step leaves
-  many candidates. Without the split, SmolLM2's hidden states (a channel at 13x the mean) leave
-  thousands of candidates; with it, one to three.
 
 ``test_greedy_head`` checks the bound on many hidden states, outliers included. So the token is the
 one the full float32 product gives (up to the rounding-order differences any two float32 kernels
@@ -43,6 +44,7 @@ tokens; once built it serves every greedy call.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,8 +53,9 @@ import torch
 MIN_VOCAB = 4096  # below this the float32 product is cheap enough
 BUILD_AFTER = 48  # new tokens a call must ask for to pay the one-time build (GPT-2: ~0.35 CPU s)
 MAX_CANDIDATES = 0.125  # fraction of the vocabulary: more candidates and the full product runs
-OUTLIERS = 8  # channels of the hidden state taken out of the int8 product (a 1/8 of them at most)
-REPICK = 64  # candidates past which the outlier channels are chosen again from the current state
+OUTLIERS = 8  # channels of the hidden state taken out of the int8 product each step (1/8 at most)
+POOL = 32  # channels whose weight columns are kept apart, contiguous (vocab floats each)
+_OUTLIER_RMS = 3.0  # a channel is an outlier above this many times the root mean square of x
 _CHUNK_ROWS = 1024  # the weight is quantized this many rows at a time (temporaries of a few MB)
 _BF16_ROUNDING = 2.0**-7  # bfloat16 logits: a rounding moves z by at most 2^-8 |z|; twice that
 _REL_SLACK = 1e-5  # float32 rounding in both products, relative to ||x|| ||w_i||
@@ -104,44 +107,55 @@ class CertifiedArgmax:
         self.dtype = weight.dtype
         self.version = _version(weight)
         self.k = min(OUTLIERS, h // 8)
-        # (k,) channels, chosen from the first hidden state, and (k, V) float32, the weight's columns
-        # there: one attribute, replaced whole, so a call never sees channels and columns that differ
-        self.split: tuple[torch.Tensor, torch.Tensor] | None = None
+        # the float32 columns of channels that were outliers once, as contiguous rows (a column of a
+        # row-major weight is V scattered values): a row is written before its channel is listed
+        self.pool = torch.empty(min(POOL, h) if self.k else 0, v)
+        self.channels: dict[int, int] = {}  # channel -> its row in ``pool``
+        self._pool_lock = threading.Lock()
         self.full_products = 0  # rows that fell back to the full float32 product
 
     def stale(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
         return weight is not self.weight or bias is not self.bias or _version(weight) != self.version
 
-    def pick_outliers(self, x: torch.Tensor) -> None:
-        """Take the ``k`` largest channels of (B, H) x out of the int8 product from now on: their
-        part of the logits is computed in float32 from the weight's columns (k x V floats)."""
-        if not self.k:
-            return
-        chosen = x.abs().sum(0).topk(self.k).indices.sort().values
-        if self.split is not None and torch.equal(chosen, self.split[0]):
-            return
-        self.split = (chosen, self.weight.detach().t().index_select(0, chosen).float())  # fast in either layout
+    def outliers(self, x: torch.Tensor) -> list[tuple[int, int]]:
+        """(channel, pool row) of the outlier channels of (B, H) x (the ``k`` largest, those above
+        ``_OUTLIER_RMS`` times its root mean square) that have or get a place in the pool; a channel
+        past a full pool stays in the int8 product."""
+        score = x.abs().amax(0)
+        top = score.topk(self.k)
+        least = float(x.square().mean().sqrt()) * _OUTLIER_RMS  # below this a channel is no outlier
+        chosen = [c for c, s in zip(top.indices.tolist(), top.values.tolist(), strict=True) if s > least]
+        if any(c not in self.channels for c in chosen):
+            with self._pool_lock:
+                for c in chosen:
+                    if c not in self.channels and len(self.channels) < len(self.pool):
+                        row = len(self.channels)
+                        self.pool[row] = self.weight.detach()[:, c]
+                        self.channels[c] = row
+        return [(c, self.channels[c]) for c in sorted(chosen) if c in self.channels]
 
     def bounds(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, V) approximate logits and (B, V) bounds on their distance to the exact ones, for (B, H)
         float32 x.
 
-        x = x_o + x_r: x_o on the outlier channels, whose products are float32; x_r's are int8 on
-        both sides, x'_r = s_x q_x with one scale per row, multiplied exactly in int32
-        (``torch._int_mm``) and scaled by s_x s_i. Then
+        x = x_o + x_r: x_o on this step's outlier channels, multiplied in float32 by the weight's
+        columns there; x_r quantized to int8 on both sides, x'_r = s_x q_x with one scale per row,
+        multiplied exactly in int32 (``torch._int_mm``). With w'_i = s_i q_i the int8 row,
+        approx_i = x_o.w_i + x'_r.w'_i, and x.w_i - approx_i = x_r.(w_i - w'_i) + (x_r - x'_r).w'_i, so
         |x.w_i - approx_i| <= ||x_r|| ||w_i - w'_i|| + ||x_r - x'_r|| ||w'_i|| + float32 slack."""
-        if self.k and self.split is None:
-            self.pick_outliers(x)
-        split = self.split
-        rest = x if split is None else x.index_fill(1, split[0], 0.0)
+        picked = self.outliers(x) if self.k else []
+        rest = x
+        if picked:
+            channels = torch.tensor([c for c, _ in picked])
+            rest = x.index_fill(1, channels, 0.0)
         sx = rest.abs().amax(1, keepdim=True).div_(127).clamp_min_(1e-30)  # (B, 1)
         qx = rest.div(sx).round_().clamp_(-127, 127)
         approx = torch._int_mm(qx.to(torch.int8), self.q.t()).float().mul_(self.scales).mul_(sx)
-        if split is not None:
-            approx.addmm_(x.index_select(1, split[0]), split[1])
-        norms = torch.stack(
-            (rest.norm(dim=1), (rest - qx.mul_(sx)).norm(dim=1).mul_(1 + 1e-5), x.norm(dim=1)), dim=1
-        )  # (B, 3)
+        if picked:
+            rows = self.pool.index_select(0, torch.tensor([r for _, r in picked]))  # (k, V) float32
+            approx.addmm_(x.index_select(1, channels), rows)  # + x_o.w_i
+        xerr = (rest - qx.mul_(sx)).norm(dim=1).mul_(1 + 1e-5)
+        norms = torch.stack((rest.norm(dim=1), xerr, x.norm(dim=1)), dim=1)  # (B, 3)
         margin = torch.mm(norms, self.coeffs).add_(1e-6)
         if self.bias is not None:
             approx += self.bias
@@ -161,8 +175,6 @@ class CertifiedArgmax:
         lower = (approx - margin).amax(1, keepdim=True)  # the best row's exact logit is at least this
         cand = approx + margin >= lower  # (B, V)
         rows = cand.any(0).nonzero().squeeze(1)  # the union over the batch, ascending
-        if rows.numel() > REPICK * x.shape[0]:  # the hidden state moved its outliers: follow them
-            self.pick_outliers(x.float())
         if rows.numel() > MAX_CANDIDATES * approx.shape[1] or not bool(torch.isfinite(lower).all()):
             return self._full(x, banned)
         bias = None if self.bias is None else self.bias[rows]
@@ -200,13 +212,13 @@ class _Sample:
 
 def head_bytes(module: Any) -> int:
     """Bytes the certified argmax of ``module`` holds once built (its int8 copy, scales, the bound's
-    coefficients and the outlier columns), or 0 when it does not apply: what a memory budget must
-    reserve beside the parameters of a model that decodes greedily."""
+    coefficients, a full pool of outlier columns), or 0 when it does not apply: what a memory budget
+    must reserve beside the parameters of a model that decodes greedily."""
     if type(module) is not torch.nn.Linear or not supported(module.weight):
         return 0
     v, h = module.weight.shape
-    k = min(OUTLIERS, h // 8)
-    return v * h + 4 * v * (1 + 3 + k) + 8 * k
+    pool = min(POOL, h) if min(OUTLIERS, h // 8) else 0
+    return v * h + 4 * v * (1 + 3 + pool)
 
 
 def for_head(module: torch.nn.Module, build: bool = True) -> CertifiedArgmax | None:
