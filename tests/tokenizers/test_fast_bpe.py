@@ -14,7 +14,7 @@ import pytest
 from cove.tokenizers import Tokenizer
 from cove.tokenizers.fast_bpe import MAX_PIECE, SEP, WORDS_RE, ByteLevelCore, char_classes, gpt2_word_starts
 from cove.tokenizers.pre_tokenizers import BYTES_TO_CHARS
-from tests.tokenizers.compare import assert_same, specials_of
+from tests.tokenizers.compare import assert_batches_same, assert_same, specials_of
 
 
 @pytest.mark.slow
@@ -280,14 +280,7 @@ def test_core_trims_offsets_as_the_post_processor(name) -> None:
     assert hf_tok.token_to_id("<|x|>") == 261  # the id the template names
     parts, trim = cove_tok._core_parts(True)
     assert parts is not None and (trim is None) == (name == "no trim")
-    assert_same(hf_tok.encode_batch(TRIM_TEXTS), cove_tok.encode_batch(TRIM_TEXTS), TRIM_TEXTS)
-    assert_same(
-        hf_tok.encode_batch(TRIM_TEXTS, add_special_tokens=False),
-        cove_tok.encode_batch(TRIM_TEXTS, add_special_tokens=False),
-        TRIM_TEXTS,
-    )
-    pairs = list(zip(TRIM_TEXTS, reversed(TRIM_TEXTS)))
-    assert_same(hf_tok.encode_batch(pairs), cove_tok.encode_batch(pairs), TRIM_TEXTS)
+    assert_batches_same(hf_tok, cove_tok, TRIM_TEXTS)
     assert_same(hf_tok.encode_batch(TRIM_TEXTS), [cove_tok.encode(x) for x in TRIM_TEXTS], TRIM_TEXTS)
 
 

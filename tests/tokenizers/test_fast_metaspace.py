@@ -15,7 +15,7 @@ import pytest
 from cove.tokenizers import Tokenizer
 from cove.tokenizers.fast_bpe import MAX_PIECE
 from cove.tokenizers.fast_metaspace import MetaspaceCore
-from tests.tokenizers.compare import assert_same, specials_of
+from tests.tokenizers.compare import assert_batches_same, assert_same, specials_of
 
 
 @pytest.mark.slow
@@ -184,14 +184,7 @@ def test_core_where_tiktoken_differs(merges, prepend_scheme, split) -> None:
     hf_tok, cove_tok = tokenizers.Tokenizer.from_str(text), Tokenizer.from_str(text)
     core = cove_tok.compiled_core()
     assert isinstance(core, MetaspaceCore)
-    assert_same(hf_tok.encode_batch(TEXTS), cove_tok.encode_batch(TEXTS), TEXTS)
-    assert_same(
-        hf_tok.encode_batch(TEXTS, add_special_tokens=False),
-        cove_tok.encode_batch(TEXTS, add_special_tokens=False),
-        TEXTS,
-    )
-    pairs = list(zip(TEXTS, reversed(TEXTS)))
-    assert_same(hf_tok.encode_batch(pairs), cove_tok.encode_batch(pairs), TEXTS)
+    assert_batches_same(hf_tok, cove_tok, TEXTS)
     encs = core.encode_texts(TEXTS, 0, cove_tok.added)
     # The unknown chars sharing a prefix with known ones are the core's (expanded to byte tokens)...
     assert encs[TEXTS.index("\u25a0 \u25a0ab")] is not None
