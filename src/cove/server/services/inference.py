@@ -8,10 +8,11 @@ LFS blobs are hard links into the blob store), and ``cove.pipeline(task, model=<
 them. The server never goes through HTTP or the hub client to reach itself.
 
 :class:`ModelManager` keeps loaded pipelines by ``(repo id, sha)`` under a budget of bytes (parameters
-+ buffers, and a causal LM's certified greedy head, see :func:`model_bytes`): one load per key however many requests ask at once, least recently used idle models
-unloaded to make room, a model in use never unloaded (a request that needs room waits for it), and a
-model larger than the whole budget refused. Loads run one at a time, each reserving the size of its
-weight files (tree metadata, read before anything is loaded) until its real size is measured.
++ buffers, and a causal LM's certified greedy head: :func:`model_bytes`): one load per key however
+many requests ask at once, least recently used idle models unloaded to make room, a model in use
+never unloaded (a request that needs room waits for it), and a model larger than the whole budget
+refused. Loads run one at a time, each reserving the size of its weight files (tree metadata, read
+before anything is loaded) until its real size is measured.
 
 Calls run in a thread pool, never on the event loop, one call at a time per model (a torch module's
 generation state is not re-entrant). ``cove.pipelines`` (and so torch) is imported here only, and only
