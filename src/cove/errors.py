@@ -140,6 +140,21 @@ class Unprocessable(CoveError):
     code = "Unprocessable"
 
 
+class TooManyRequests(CoveError):
+    """Too many failed attempts (or requests) from this client: wait before trying again.
+
+    Example: ``TooManyRequests: Too many failed sign-ins for 'alice': try again in 240 s``
+    """
+
+    status = 429
+    code = "TooManyRequests"
+
+    def __init__(self, message: str = "", retry_after: int = 60) -> None:
+        super().__init__(message)
+        #: Seconds to wait; the server sends it as ``Retry-After``.
+        self.retry_after = max(1, int(retry_after))
+
+
 class LocalEntryNotFound(CoveError):
     """Offline (or the Hub is unreachable) and the file is not in the local cache.
 
@@ -166,6 +181,7 @@ BY_CODE: dict[str, type[CoveError]] = {
         PayloadTooLarge,
         RangeNotSatisfiable,
         Unprocessable,
+        TooManyRequests,
         LocalEntryNotFound,
         CoveError,
     )
@@ -181,6 +197,7 @@ _BY_STATUS: dict[int, type[CoveError]] = {
     413: PayloadTooLarge,
     416: RangeNotSatisfiable,
     422: Unprocessable,
+    429: TooManyRequests,
 }
 
 

@@ -8,6 +8,7 @@ LFS pointers and the NDJSON commit operations follow the Hugging Face Hub
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,6 +104,67 @@ def check_path(path: str) -> str:
     if parts[0] == ".git" or ".git" in parts:
         raise BadRequest(f"Invalid path {path!r}: '.git' is reserved")
     return path
+
+
+# -- JSON from clients ---------------------------------------------------------------------------
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings do not count)."""
+    if data.count(b"[") + data.count(b"{") <= 1:
+        return int(b"[" in data or b"{" in data)
+    import numpy as np
+
+    brackets = _JSON_STRING.sub(b"", data).translate(None, bytes(set(range(256)) - set(b"[]{}")))
+    if not brackets:
+        return 0
+    b = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((b == ord("[")) | (b == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_json(data: bytes | str, *, max_depth: int = 64, what: str = "The body") -> object:
+    """Parse JSON that a client sent, or raise ``BadRequest`` saying what is wrong with it.
+
+    Refused: invalid JSON or UTF-8, nesting deeper than ``max_depth``, integers longer than Python
+    converts (4300 digits), ``NaN``/``Infinity``, and strings with lone surrogates (``"\\ud800"``),
+    which no UTF-8 file name, commit message or database row can hold.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    depth = json_depth(raw)
+    if depth > max_depth:
+        raise BadRequest(f"{what} nests {depth} levels deep: at most {max_depth} are allowed")
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise BadRequest(f"{what} is not valid JSON: {e}") from None
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(value):
+        raise BadRequest(f"{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff): send valid Unicode")
+    return value
 
 
 def git_blob_sha1(data: bytes) -> str:

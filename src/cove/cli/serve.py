@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from cove.server.services import Hub
     from cove.server.settings import Settings
 
+    os.umask(0o077)  # what the server writes (repos, uploads, the database) is for its own user only
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
                                  public_url=args.public_url)
     workers = args.workers or int(os.environ.get("COVE_WORKERS", "1"))

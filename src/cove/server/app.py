@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound
+from cove.server.middleware import HubMiddleware
 from cove.server.routes import (
     api_content,
     api_repos,
@@ -33,11 +37,34 @@ log = logging.getLogger("cove.server")
 ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, inference, viewer, web_account, web_repo, web)
 
 
+#: Seconds between two sweeps of stale upload temporaries (the first runs at start).
+HOUSEKEEPING_EVERY = 3600
+
+
+async def _housekeeping(hub: Hub) -> None:
+    while True:
+        try:
+            await run_in_threadpool(hub.sweep)
+        except Exception:  # a failed sweep must not stop the next ones
+            log.exception("housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     hub = hub or Hub(settings)
-    app = FastAPI(title="Cove Hub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json",
-                  redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        task = asyncio.create_task(_housekeeping(hub))
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(title="Cove Hub", version="0.1.0", docs_url=None, openapi_url="/api/openapi.json",
+                  redoc_url=None, lifespan=lifespan)
     app.state.hub = hub
+    app.add_middleware(HubMiddleware, hub=hub)
 
     @app.exception_handler(CoveError)
     async def cove_error(request: Request, err: CoveError):

@@ -15,6 +15,16 @@ from typing import Literal
 MiB = 1024 * 1024
 
 
+#: Integer settings read from ``COVE_<NAME>``, with the least value each accepts.
+INT_SETTINGS: dict[str, int] = {
+    "lfs_threshold": 1, "page_size": 1, "multipart_part_size": 1024,
+    "inference_memory_mb": 1, "inference_workers": 1, "inference_max_new_tokens": 1, "inference_threads": 0,
+    "max_json_bytes": 1024, "max_commit_bytes": 1024, "max_file_bytes": 1, "max_commit_files": 1,
+    "max_batch_objects": 1, "max_json_depth": 2, "login_failures_per_user": 1, "login_failures_per_ip": 1,
+    "login_window": 1, "password_checks_at_once": 1, "stale_upload_seconds": 60,
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -50,6 +60,26 @@ class Settings:
     #: torch threads per inference call (0: torch's default, one per core). On a busy machine 1 can do
     #: better: see docs/benchmarks.md, "Hub inference".
     inference_threads: int = 0
+    # -- limits on what one request may ask for (each a clear 4xx past it) ---------------------------
+    #: Largest file accepted through LFS (batch API, commits).
+    max_file_bytes: int = 100 * 1024 * MiB
+    #: Most operations (files added, deleted, copied) in one commit, and files in one preupload call.
+    max_commit_files: int = 100_000
+    #: Most objects in one git-lfs batch request.
+    max_batch_objects: int = 10_000
+    #: Deepest nesting of arrays and objects in a JSON body.
+    max_json_depth: int = 64
+    # -- sign-in ---------------------------------------------------------------------------------------
+    #: Failed password checks allowed per user name, and per client address, in ``login_window``
+    #: seconds; past them the next attempts get 429 with ``Retry-After`` until the window moves on.
+    login_failures_per_user: int = 10
+    login_failures_per_ip: int = 30
+    login_window: int = 300
+    #: Password checks (scrypt, ~16 MiB and ~50 ms each) run at once; more wait, off the event loop.
+    password_checks_at_once: int = 2
+    # -- housekeeping ------------------------------------------------------------------------------
+    #: Upload temporaries (multipart parts, spooled commit lines) untouched this long are removed.
+    stale_upload_seconds: int = 24 * 3600
     #: Secret for signed upload URLs and web sessions; created in the data dir on first start.
     secret_key: str = field(default="", repr=False)
 
@@ -73,20 +103,13 @@ class Settings:
             "public_url": env.get("COVE_PUBLIC_URL") or None,
             "lfs_uploads": env.get("COVE_LFS_UPLOADS", "regular"),
         }
-        if "COVE_LFS_THRESHOLD" in env:
-            values["lfs_threshold"] = int(env["COVE_LFS_THRESHOLD"])
-        if "COVE_PAGE_SIZE" in env:
-            values["page_size"] = int(env["COVE_PAGE_SIZE"])
-        if "COVE_MULTIPART_PART_SIZE" in env:
-            values["multipart_part_size"] = int(env["COVE_MULTIPART_PART_SIZE"])
-        for key in ("inference_memory_mb", "inference_workers", "inference_max_new_tokens", "inference_threads"):
+        for key, least in INT_SETTINGS.items():
             name = f"COVE_{key.upper()}"
             if name in env:
                 try:
                     values[key] = int(env[name])
                 except ValueError:
                     raise ValueError(f"{name} must be an integer, not {env[name]!r}") from None
-                least = 0 if key == "inference_threads" else 1
                 if values[key] < least:
                     raise ValueError(f"{name} must be at least {least}, not {values[key]}")
         values.update({k: v for k, v in overrides.items() if v is not None})

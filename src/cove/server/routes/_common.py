@@ -7,55 +7,77 @@ a revision re-split ``scope["raw_path"]`` themselves (:func:`raw_tail`).
 
 from __future__ import annotations
 
-import base64
-import json
-from urllib.parse import unquote
+import hashlib
+import hmac
+import re
+from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from cove.errors import BadRequest, CoveError, Unauthorized
-from cove.protocol import URL_PREFIX, repo_type_of
+from cove.errors import BadRequest, CoveError, PayloadTooLarge, TooManyRequests
+from cove.protocol import URL_PREFIX, loads_json, repo_type_of
+from cove.server.middleware import SESSION_COOKIE, Caller
 from cove.server.services import Hub, Principal
 
-SESSION_COOKIE = "cove_session"
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x1f\x7f]")
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def hub_of(request: Request) -> Hub:
     return request.app.state.hub
 
 
+def caller(request: Request) -> Caller:
+    """What the middleware found out about the request's credentials (:class:`Caller`)."""
+    return request.scope.get("cove.caller") or Caller()
+
+
 def principal(request: Request) -> Principal | None:
     """The caller: a Bearer token, HTTP Basic (git: the token, or a password, as the password), or the
-    web session cookie. A token that is present but wrong is an error, never anonymous."""
-    cached = request.scope.get("cove.principal", False)
-    if cached is not False:
-        return cached
-    hub = hub_of(request)
-    who: Principal | None = None
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        who = hub.accounts.authenticate_token(value.strip())
-    elif scheme.lower() == "basic" and value.strip():
-        try:
-            user, _, secret = base64.b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise Unauthorized("Invalid credentials in Authorization header") from None
-        try:
-            who = hub.accounts.authenticate_token(secret)
-        except Unauthorized:
-            who = hub.accounts.authenticate_password(user, secret)
-            if who is None:
-                raise
-    elif auth:
-        raise Unauthorized("Invalid credentials in Authorization header")
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            who = hub.accounts.authenticate_session(cookie)
-    request.scope["cove.principal"] = who
-    return who
+    web session cookie. Wrong credentials are an error, never anonymous.
+
+    The session cookie counts for a state-changing request (POST, PUT, DELETE, ...) only when the
+    request provably comes from the Hub's own pages (:func:`cookie_may_write`); otherwise the caller
+    is anonymous, so a page on another origin cannot act with a signed-in user's cookie (CSRF).
+    """
+    found = caller(request)
+    if found.error is not None:
+        raise found.error
+    if found.via == "cookie" and request.method not in SAFE_METHODS and not cookie_may_write(request):
+        return None
+    return found.principal
+
+
+def csrf_token(request: Request, session: str) -> str:
+    """The CSRF token of a signed-in browser: an HMAC of its session id with the server's secret."""
+    key = hub_of(request).settings.secret_key.encode()
+    return hmac.new(key, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cookie_may_write(request: Request) -> bool:
+    """Whether a cookie-authenticated, state-changing request comes from this Hub's own pages: its
+    form's CSRF token was checked (:func:`mark_csrf_checked`), it carries the token in
+    ``X-CSRF-Token``, or the browser says it was sent from this origin (``Origin``, else ``Referer``)."""
+    if request.scope.get("cove.csrf_checked"):
+        return True
+    session = request.cookies.get(SESSION_COOKIE, "")
+    sent = request.headers.get("x-csrf-token", "")
+    if session and sent and hmac.compare_digest(csrf_token(request, session), sent):
+        return True
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    return bool(source) and source != "null" and _origin(source) == _origin(base_url(request))
+
+
+def mark_csrf_checked(request: Request) -> None:
+    """A route verified this request's form CSRF token: its session cookie may act."""
+    request.scope["cove.csrf_checked"] = True
 
 
 def base_url(request: Request) -> str:
@@ -75,7 +97,10 @@ def raw_tail(request: Request, skip: int) -> list[str]:
     raw = request.scope.get("raw_path") or request.url.path.encode()
     path = raw.decode("latin-1").split("?", 1)[0]
     segments = path.split("/")[1 + skip:]
-    return [unquote(s, encoding="utf-8", errors="strict") for s in segments]
+    try:
+        return [unquote(s, encoding="utf-8", errors="strict") for s in segments]
+    except UnicodeDecodeError:
+        raise BadRequest("The URL is not valid UTF-8 once percent-decoded") from None
 
 
 def split_rev_path(segments: list[str]) -> tuple[str, str]:
@@ -94,12 +119,19 @@ def api_type(segment: str) -> str:
     return repo_type_of(segment)
 
 
+def header_text(text: str, limit: int = 1000) -> str:
+    """``text`` as a header value: control characters and what latin-1 cannot hold become ``?``."""
+    text = _UNSAFE_IN_HEADER.sub("?", text[:limit])
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
 def error_response(err: CoveError, *, head: bool = False, headers: dict | None = None) -> Response:
     status = getattr(err, "status", 500)
-    message = err.message.replace("\n", " ")
-    h = {"X-Error-Code": err.code, "X-Error-Message": message.encode("latin-1", "replace").decode("latin-1")}
+    h = {"X-Error-Code": err.code, "X-Error-Message": header_text(err.message)}
     if status == 401:
         h["WWW-Authenticate"] = 'Bearer realm="cove"'
+    if isinstance(err, TooManyRequests):
+        h["Retry-After"] = str(err.retry_after)
     h.update(headers or {})
     if head:
         return Response(status_code=status, headers=h)
@@ -107,20 +139,17 @@ def error_response(err: CoveError, *, head: bool = False, headers: dict | None =
 
 
 async def json_body(request: Request, limit: int | None = None) -> dict:
-    limit = limit or hub_of(request).settings.max_json_bytes
+    """The request's JSON object body, bounded in size and depth (``{}`` when empty)."""
+    settings = hub_of(request).settings
+    limit = limit or settings.max_json_bytes
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > limit:
-            from cove.errors import PayloadTooLarge
-
             raise PayloadTooLarge(f"Request body over {limit} bytes")
-    if not data:
+    if not data.strip():
         return {}
-    try:
-        body = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"The body is not valid JSON: {e}") from None
+    body = loads_json(bytes(data), max_depth=settings.max_json_depth)
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object")
     return body

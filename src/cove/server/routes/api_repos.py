@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from cove.formats.cards import split_card
@@ -72,7 +73,7 @@ async def validate_yaml(request: Request):
     body = await json_body(request)
     content = body.get("content", "")
     try:
-        split_card(content if isinstance(content, str) else "")
+        await run_in_threadpool(split_card, content if isinstance(content, str) else "")
     except ValueError as e:
         return JSONResponse({"errors": [{"message": str(e)}], "warnings": []}, status_code=400)
     return {"errors": [], "warnings": []}
@@ -152,6 +153,8 @@ def like(rtype: str, ns: str, name: str, request: Request):
     repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}")
     if who is None:
         raise Unauthorized("Sign in to like a repo")
+    if not who.can_write:
+        raise Forbidden("This token is read-only: liking a repo needs a write token")
     hub.repos.like(who, repo, request.method == "POST")
     return {}
 

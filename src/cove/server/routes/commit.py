@@ -35,8 +35,9 @@ async def preupload(rtype: str, ns: str, name: str, request: Request):
     rev, _ = split_rev_path(raw_tail(request, 5))
     body = await json_body(request)
     files = body.get("files")
-    if not isinstance(files, list) or len(files) > 10_000:
-        raise BadRequest("'files' must be a list of at most 10000 entries")
+    most = hub.settings.max_commit_files
+    if not isinstance(files, list) or len(files) > most:
+        raise BadRequest(f"'files' must be a list of at most {most} entries")
     try:
         sha = git.resolve(rev)
     except RevisionNotFound:
@@ -54,9 +55,11 @@ async def preupload(rtype: str, ns: str, name: str, request: Request):
             raise BadRequest("Each file needs a 'path'")
         path = f["path"]
         check_path(path)
-        size = f.get("size", 0)
+        size, sample = f.get("size", 0), f.get("sample") or ""
+        if not isinstance(sample, str) or len(sample) > 16_384:
+            raise BadRequest(f"The sample of {path} must be base64 text of at most 512 bytes of the file")
         try:
-            sample = base64.b64decode(f.get("sample") or "", validate=False)
+            sample = base64.b64decode(sample, validate=False)
         except ValueError:
             raise BadRequest(f"Invalid base64 sample for {path}") from None
         if not isinstance(size, int) or size < 0:
@@ -86,10 +89,12 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
         raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
     if git.ref_target(rev if rev.startswith("refs/") else f"refs/heads/{rev}") is None:
         raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
-    parsed = await parse_commit(request.stream(), hub.blobs, hub.settings.max_commit_bytes)
+    settings = hub.settings
+    parsed = await parse_commit(request.stream(), hub.blobs, settings.max_commit_bytes,
+                                max_depth=settings.max_json_depth, max_ops=settings.max_commit_files)
     sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
-    card = hub.content.card(git, sha, repo) if rev == "main" else None
-    hub.repos.touch(repo, head_sha=sha if rev == "main" else None, card=card)
+    card = await run_in_threadpool(hub.content.card, git, sha, repo) if rev == "main" else None
+    await run_in_threadpool(hub.repos.touch, repo, head_sha=sha if rev == "main" else None, card=card)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
     return JSONResponse({"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""},
                         background=BackgroundTask(hub.commits.fill_sha1))

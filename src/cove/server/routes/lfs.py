@@ -24,11 +24,12 @@ async def _batch(request: Request, repo_type: str, ns: str, name: str):
     body = await json_body(request)
     operation = body.get("operation")
     try:
-        _, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
+        who, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
     except Unauthorized as err:
         return challenge(err)  # git-lfs sends its credentials after a 401
     out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request),
-                        body.get("transfers") or ["basic"], can_write=operation == "upload")
+                        body.get("transfers") or ["basic"], can_write=operation == "upload",
+                        token=who.token_id if who is not None else None)
     return JSONResponse(out, media_type=LFS_JSON)
 
 
@@ -69,10 +70,10 @@ def _grant(request: Request, op: str, repo_id: int, oid: str):
     if not is_sha256(oid):
         raise BadRequest(f"Invalid LFS oid {oid!r}")
     try:
-        size, exp = int(q.get("size", "")), int(q.get("exp", ""))
+        size, exp, token = (int(q.get(key, "")[:32]) for key in ("size", "exp", "tok"))
     except ValueError:
         raise Forbidden("This LFS URL is incomplete: ask the batch API for a new one") from None
-    grant = hub.lfs.check(op, repo_id, oid, size, exp, q.get("sig", ""))
+    grant = hub.lfs.check(op, repo_id, oid, size, exp, token, q.get("sig", ""))
     repo = hub.repos.by_id(repo_id)
     if repo is None:
         raise RepoNotFound("The repository of this upload no longer exists")
@@ -125,7 +126,10 @@ async def verify(repo_id: int, oid: str, request: Request):
     body = await json_body(request)
     if body.get("oid") not in (None, oid):
         raise BadRequest("The verify request's oid does not match the URL")
-    hub.lfs.verify(repo, oid, int(body.get("size", grant.size)))
+    size = body.get("size", grant.size)
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise BadRequest("The verify request's size must be an integer")
+    hub.lfs.verify(repo, oid, size)
     return JSONResponse({}, media_type=LFS_JSON)
 
 

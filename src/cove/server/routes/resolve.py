@@ -3,6 +3,10 @@
 The HEAD answers from stored metadata only (the client waits 10 s at most): ``X-Repo-Commit``, an
 ``ETag`` that is the git blob id (regular files) or the sha256 (LFS files, also ``X-Linked-Etag``),
 and the true size. Bodies are never compressed, so sizes always match.
+
+A repo's files are user content: besides the sandboxing policy the middleware puts on every response,
+types a browser would run (HTML, SVG, XML, JavaScript, ...) are sent as ``attachment``, so opening one
+downloads it instead of rendering it on the Hub's origin.
 """
 
 from __future__ import annotations
@@ -23,6 +27,24 @@ from cove.server.routes._common import error_response, hub_of, principal, raw_ta
 router = APIRouter()
 CHUNK = 1024 * 1024
 COUNTED = {"model": "config.json", "dataset": "README.md", "space": "README.md"}
+#: Types a browser renders actively (scripts, markup that can hold scripts, plugins).
+ACTIVE_TYPES = {
+    "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl",
+    "application/javascript", "text/javascript", "application/x-javascript", "application/ecmascript",
+    "text/ecmascript", "application/x-shockwave-flash", "application/pdf", "text/vtt", "application/rss+xml",
+    "application/atom+xml", "multipart/x-mixed-replace", "text/cache-manifest", "application/wasm",
+}
+
+
+def content_headers(path: str) -> tuple[str, str]:
+    """``(Content-Type, Content-Disposition)`` for a repo file: its guessed type, and ``attachment``
+    for types a browser would run, ``inline`` for the rest."""
+    ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    name = quote(path.rsplit("/", 1)[-1])
+    disposition = "attachment" if ctype in ACTIVE_TYPES or ctype.endswith(("+xml", "/xml")) else "inline"
+    if ctype.startswith("text/") or ctype == "application/json":
+        ctype += "; charset=utf-8"
+    return ctype, f"{disposition}; filename*=UTF-8''{name};"
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -76,15 +98,12 @@ async def _resolve(request: Request, repo_type: str, ns: str, name: str):
         "X-Repo-Commit": sha,
         "ETag": f'"{body.etag}"',
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(path.rsplit('/', 1)[-1])};",
         "Cache-Control": "private, max-age=0" if repo.private else "public, max-age=60",
     }
     if body.entry.lfs_oid:
         headers["X-Linked-Etag"] = f'"{body.entry.lfs_oid}"'
         headers["X-Linked-Size"] = str(size)
-    ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if ctype.startswith("text/") or ctype == "application/json":
-        ctype += "; charset=utf-8"
+    ctype, headers["Content-Disposition"] = content_headers(path)
     rng = parse_range(request.headers.get("range"), size) if size else None
     start, end = rng if rng else (0, size - 1)
     length = end - start + 1 if size else 0

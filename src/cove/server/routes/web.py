@@ -11,7 +11,6 @@ the same status, through :class:`WebRoute`, instead of the API's JSON bodies.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -24,7 +23,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError
 from cove.protocol import URL_PREFIX
-from cove.server.routes._common import SESSION_COOKIE, hub_of, principal
+from cove.server.middleware import Caller
+from cove.server.routes._common import (
+    SESSION_COOKIE,
+    caller,
+    csrf_token,
+    hub_of,
+    mark_csrf_checked,
+    principal,
+)
 from cove.server.services import Principal
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -95,7 +102,7 @@ def error_page(request: Request, err: CoveError) -> HTMLResponse:
     try:
         return render(request, "error.html", status=status, title=title, message=err.message)
     except CoveError:  # e.g. a bad Authorization header: render as anonymous
-        request.scope["cove.principal"] = None
+        request.scope["cove.caller"] = Caller()
         return render(request, "error.html", status=status, title=title, message=err.message)
 
 
@@ -117,26 +124,22 @@ class WebRoute(APIRoute):
 # -- CSRF -----------------------------------------------------------------------------------------
 
 
-def csrf_token(request: Request, session: str) -> str:
-    """The CSRF token of a signed-in browser: an HMAC of its session id with the server's secret."""
-    key = hub_of(request).settings.secret_key.encode()
-    return hmac.new(key, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
-
-
 def check_csrf(request: Request, sent: str | None) -> None:
-    """Reject a state-changing form whose token does not match the browser's session."""
+    """Reject a state-changing form whose token does not match the browser's session; once it matches,
+    the session cookie may act for this request (``principal()`` honours it)."""
     session = request.cookies.get(SESSION_COOKIE, "")
     if not session or not sent or not hmac.compare_digest(csrf_token(request, session), str(sent)):
         err = CoveError("The form expired or did not come from this site: reload the page and try again")
         err.status, err.code = 403, "Forbidden"
         raise err
+    mark_csrf_checked(request)
 
 
 def signed_in(request: Request) -> Principal | None:
-    """The user of this browser's web session (not a token caller), or None."""
-    if request.headers.get("authorization") or not request.cookies.get(SESSION_COOKIE):
-        return None
-    return principal(request)
+    """The user of this browser's web session (not a token caller), or None. For a state-changing
+    request this says who the cookie names, not that it may act: call :func:`check_csrf` first."""
+    found = caller(request)
+    return found.principal if found.via == "cookie" else None
 
 
 def not_found(what: str) -> CoveError:

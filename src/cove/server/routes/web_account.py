@@ -13,7 +13,7 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cove.errors import BadRequest, CoveError
+from cove.errors import BadRequest, CoveError, TooManyRequests, Unauthorized
 from cove.server.routes._common import SESSION_COOKIE, hub_of
 from cove.server.routes.web import WebRoute, check_csrf, render, signed_in
 
@@ -59,9 +59,16 @@ async def login(request: Request):
         raise err
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     hub = hub_of(request)
-    who = hub.accounts.authenticate_password(username, password) if username and password else None
-    if who is None:
+    if not username or not password:
         return _login_page(request, error="Wrong username or password.", status=401, username=username)
+    try:
+        who = await hub.signins.password(username, password, request.client.host if request.client else "")
+    except Unauthorized:
+        return _login_page(request, error="Wrong username or password.", status=401, username=username)
+    except TooManyRequests as err:
+        page = _login_page(request, error=err.message, status=429, username=username)
+        page.headers["Retry-After"] = str(err.retry_after)
+        return page
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         hub.accounts.delete_session(old)

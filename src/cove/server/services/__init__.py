@@ -3,6 +3,10 @@ here knows about HTTP. :class:`Hub` wires them to one data dir (database, git, L
 
 from __future__ import annotations
 
+import logging
+import os
+from pathlib import Path
+
 from cove.server.db import open_database
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.commits import Commits
@@ -10,23 +14,45 @@ from cove.server.services.content import Content
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.repos import Repos
+from cove.server.services.signin import SignIns
 from cove.server.settings import Settings
 from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitStore
 
 __all__ = ["Hub", "Principal"]
+log = logging.getLogger("cove.server")
+
+
+def private_data_dir(path: Path) -> None:
+    """Only the server's own user may read the data dir (repos, the database, the secret): the folder
+    is 0700 and the SQLite files 0600, whatever the umask was when they were created."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    for db in path.glob("cove.db*"):
+        os.chmod(db, 0o600)
 
 
 class Hub:
     def __init__(self, settings: Settings) -> None:
         settings = settings.with_secret()
         self.settings = settings
+        private_data_dir(settings.data_dir)
         self.sessions = open_database(settings.database_url)
+        private_data_dir(settings.data_dir)  # the database files exist now
         self.blobs = BlobStore(settings.storage_url)
         self.git = GitStore(settings.data_dir / "git")
         self.accounts = Accounts(self.sessions)
+        self.signins = SignIns(self.accounts, settings)
         self.repos = Repos(self.sessions, self.accounts, self.git)
         self.content = Content(self.blobs)
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
-        self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, settings.multipart_part_size)
+        self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
+                       max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,
+                       token_alive=self.accounts.token_alive)
         self.inference = Inference(settings, self.repos, self.content, self.blobs)
+
+    def sweep(self) -> None:
+        """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads)."""
+        files, nbytes = self.blobs.sweep(self.settings.stale_upload_seconds)
+        if files:
+            log.warning("removed %d stale upload temporaries (%d bytes on disk)", files, nbytes)

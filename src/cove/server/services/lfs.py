@@ -1,8 +1,13 @@
 """The git-lfs batch API: upload (basic and multipart) and download actions with signed URLs.
 
 The stock client sends no ``Authorization`` on the upload PUTs and the multipart completion, so
-each action URL carries its own proof: an HMAC over (repo, oid, size, expiry) with the server's
-secret. Every upload is hashed on arrival and kept only if its sha256 is its oid.
+each action URL carries its own proof: an HMAC over (repo, oid, size, expiry, token) with the server's
+secret. A URL dies with the token that asked for it: revoking the token revokes its URLs. Every upload
+is hashed on arrival and kept only if its sha256 is its oid.
+
+Sizes are bounded before anything is allocated: an object over ``max_file_bytes`` is refused in the
+batch answer, and a multipart upload never has more than :data:`MAX_PARTS` parts (the part size grows
+for very large objects, as S3's limit of 10,000 parts makes clients expect).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hmac
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +28,7 @@ from cove.server.services.commits import Commits
 from cove.server.storage.blobs import BlobStore, BlobWriter
 
 URL_LIFETIME = 24 * 3600
+MAX_PARTS = 10_000
 
 
 class PartWriter:
@@ -59,47 +66,60 @@ class PartWriter:
 
 @dataclass(frozen=True)
 class Grant:
-    """What a signed URL allows: ``op`` ("upload" or "download") of ``oid`` in repo ``repo_id``."""
+    """What a signed URL allows: ``op`` ("upload" or "download") of ``oid`` in repo ``repo_id``, for
+    as long as token ``token`` (0: none, e.g. an anonymous download) exists."""
 
     op: str
     repo_id: int
     oid: str
     size: int
     expires: int
+    token: int
     sig: str
 
     def query(self) -> str:
-        return f"size={self.size}&exp={self.expires}&sig={self.sig}"
+        return f"size={self.size}&exp={self.expires}&tok={self.token}&sig={self.sig}"
 
 
 class Lfs:
-    def __init__(self, secret: str, blobs: BlobStore, commits: Commits, part_size: int) -> None:
+    def __init__(self, secret: str, blobs: BlobStore, commits: Commits, *, part_size: int,
+                 max_file_bytes: int, max_objects: int, token_alive: Callable[[int], bool]) -> None:
         self._secret = secret.encode()
         self.blobs = blobs
         self.commits = commits
         self.part_size = part_size
+        self.max_file_bytes = max_file_bytes
+        self.max_objects = max_objects
+        self._token_alive = token_alive
 
-    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int) -> str:
-        msg = f"{op}:{repo_id}:{oid}:{size}:{expires}".encode()
+    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int) -> str:
+        msg = f"{op}:{repo_id}:{oid}:{size}:{expires}:{token}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
 
-    def grant(self, op: str, repo: Repo, oid: str, size: int) -> Grant:
-        expires = int(time.time()) + URL_LIFETIME
-        return Grant(op, repo.id, oid, size, expires, self._sign(op, repo.id, oid, size, expires))
+    def grant(self, op: str, repo: Repo, oid: str, size: int, token: int | None) -> Grant:
+        expires, token = int(time.time()) + URL_LIFETIME, token or 0
+        return Grant(op, repo.id, oid, size, expires, token, self._sign(op, repo.id, oid, size, expires, token))
 
-    def check(self, op: str, repo_id: int, oid: str, size: int, expires: int, sig: str) -> Grant:
-        good = self._sign(op, repo_id, oid, size, expires)
+    def check(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, sig: str) -> Grant:
+        good = self._sign(op, repo_id, oid, size, expires, token)
         if not hmac.compare_digest(good, sig or "") or expires < time.time():
-            raise Forbidden("This upload URL is invalid or expired: ask the batch API for a new one")
-        return Grant(op, repo_id, oid, size, expires, sig)
+            raise Forbidden("This LFS URL is invalid or expired: ask the batch API for a new one")
+        if token and not self._token_alive(token):
+            raise Forbidden("The token that asked for this LFS URL was revoked: ask the batch API for a new one")
+        return Grant(op, repo_id, oid, size, expires, token, sig)
+
+    def part_size_for(self, size: int) -> int:
+        """The part size of a multipart upload of ``size`` bytes: at most MAX_PARTS parts."""
+        return max(self.part_size, math.ceil(size / MAX_PARTS))
 
     def batch(self, repo: Repo, operation: str, objects: list, base_url: str, transfers: list[str],
-              can_write: bool) -> dict:
-        """The batch response for ``objects`` (each ``{"oid", "size"}``); URLs under ``base_url``."""
+              can_write: bool, token: int | None = None) -> dict:
+        """The batch response for ``objects`` (each ``{"oid", "size"}``); URLs under ``base_url``, signed
+        for ``token`` (the caller's token id)."""
         if operation not in ("upload", "download"):
             raise BadRequest(f"Invalid LFS operation {operation!r}")
-        if not isinstance(objects, list) or len(objects) > 10_000:
-            raise BadRequest("'objects' must be a list of at most 10000 objects")
+        if not isinstance(objects, list) or len(objects) > self.max_objects:
+            raise BadRequest(f"'objects' must be a list of at most {self.max_objects} objects")
         multipart = "multipart" in (transfers or [])
         out, transfer = [], "basic"
         for obj in objects:
@@ -110,11 +130,16 @@ class Lfs:
                             "error": {"code": 422, "message": "oid must be a sha256 and size an integer"}})
                 continue
             item: dict = {"oid": oid, "size": size, "authenticated": True}
+            if operation == "upload" and size > self.max_file_bytes:
+                item["error"] = {"code": 422, "message": f"Object {oid} is {size} bytes: this Hub accepts files "
+                                                         f"of at most {self.max_file_bytes} bytes"}
+                out.append(item)
+                continue
             if operation == "download":
                 if self.commits.repo_has(repo, oid) is None:
                     item["error"] = {"code": 404, "message": f"Object {oid} does not exist"}
                 else:
-                    g = self.grant("download", repo, oid, size)
+                    g = self.grant("download", repo, oid, size, token)
                     item["actions"] = {"download": {"href": f"{base_url}/api/lfs/objects/{repo.id}/{oid}?{g.query()}",
                                                     "expires_in": URL_LIFETIME}}
                 out.append(item)
@@ -126,13 +151,14 @@ class Lfs:
             if self.blobs.exists(oid) and self.commits.repo_has(repo, oid) is not None:
                 out.append(item)  # no actions: already stored
                 continue
-            g = self.grant("upload", repo, oid, size)
+            g = self.grant("upload", repo, oid, size, token)
             href = f"{base_url}/api/lfs/objects/{repo.id}/{oid}"
             verify = {"href": f"{href}/verify?{g.query()}"}
             if multipart and size > self.part_size:
                 transfer = "multipart"
-                parts = math.ceil(size / self.part_size)
-                header = {"chunk_size": str(self.part_size)}
+                part_size = self.part_size_for(size)
+                parts = math.ceil(size / part_size)
+                header = {"chunk_size": str(part_size)}
                 header.update({str(i): f"{href}/part/{i}?{g.query()}" for i in range(1, parts + 1)})
                 item["actions"] = {"upload": {"href": f"{href}/complete?{g.query()}", "header": header},
                                    "verify": verify}
@@ -156,11 +182,12 @@ class Lfs:
 
     def part_span(self, grant: Grant, number: int) -> tuple[int, int]:
         """``(offset, length)`` of part ``number`` (1-based) in the object."""
-        parts = math.ceil(grant.size / self.part_size)
+        part_size = self.part_size_for(grant.size)
+        parts = math.ceil(grant.size / part_size)
         if not 1 <= number <= parts:
             raise BadRequest(f"Part {number} is out of range 1..{parts}")
-        offset = (number - 1) * self.part_size
-        return offset, min(self.part_size, grant.size - offset)
+        offset = (number - 1) * part_size
+        return offset, min(part_size, grant.size - offset)
 
     def part_writer(self, grant: Grant, number: int) -> PartWriter:
         """Where part ``number`` goes: straight to its offset in one file that becomes the object, so
@@ -170,7 +197,7 @@ class Lfs:
 
     def complete(self, repo: Repo, grant: Grant, parts: list) -> None:
         data = self._parts_path(grant)
-        count = math.ceil(grant.size / self.part_size)
+        count = math.ceil(grant.size / self.part_size_for(grant.size))
         numbers = sorted(p.get("partNumber") for p in parts if isinstance(p, dict)) if isinstance(parts, list) else []
         if numbers != list(range(1, count + 1)):
             raise BadRequest(f"Completion must list parts 1..{count}")

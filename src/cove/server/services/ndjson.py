@@ -10,7 +10,6 @@ MiB whatever the file size.
 from __future__ import annotations
 
 import binascii
-import json
 import mmap
 import os
 import re
@@ -22,7 +21,7 @@ import pybase64
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, PayloadTooLarge
-from cove.protocol import AddLfsFile, DeleteFile, DeleteFolder, check_path
+from cove.protocol import AddLfsFile, DeleteFile, DeleteFolder, check_path, loads_json
 from cove.server.storage.blobs import BlobStore, BlobWriter
 
 SPOOL_AT = 1024 * 1024
@@ -125,22 +124,19 @@ def _add_line(commit: ParsedCommit, obj: dict, seen: set[str], file: NewFile | N
     seen.add(path)
 
 
-def _parse_small(line: bytes) -> dict:
-    try:
-        return json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"Malformed NDJSON line: {e}") from None
+def _parse_small(line: bytes, max_depth: int = 64) -> dict:
+    return loads_json(line, max_depth=max_depth, what="A commit line")
 
 
-def _parse_spooled(path: str, store: BlobStore) -> tuple[dict, NewFile | None]:
+def _parse_spooled(path: str, store: BlobStore, max_depth: int) -> tuple[dict, NewFile | None]:
     """Parse one long line kept in a file; a ``file`` line's content is decoded into the store's temp."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         key_at = mm.find(b'"content"')
         start = mm.find(b'"', mm.find(b":", key_at) + 1) if key_at >= 0 else -1
         end = mm.find(b'"', start + 1) if start >= 0 else -1
         if key_at < 0 or start < 0 or end < 0:
-            return _parse_small(mm[:]), None
-        obj = _parse_small(mm[:start] + b'""' + mm[end + 1:])
+            return _parse_small(mm[:], max_depth), None
+        obj = _parse_small(mm[:start] + b'""' + mm[end + 1:], max_depth)
         writer = store.writer()
         try:
             if mm.find(b"\\", start, end) >= 0:  # escaped characters: rare, decode as one slice
@@ -168,8 +164,10 @@ class _Parser:
     base64 ``content`` string of a long ``file`` line, decoded as it arrives), "tail" (the rest of that
     line after the string), "spool" (any other long line, kept in a temporary file)."""
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, max_depth: int, max_ops: int) -> None:
         self.store = store
+        self.max_depth = max_depth
+        self.max_ops = max_ops
         self.commit = ParsedCommit()
         self.seen: set[str] = set()
         self.mode = "line"
@@ -197,7 +195,7 @@ class _Parser:
             line = bytes(self.buf[:nl])
             del self.buf[: nl + 1]
             if line.strip():
-                _add_line(self.commit, _parse_small(line), self.seen)
+                self._add(_parse_small(line, self.max_depth))
         if len(self.buf) > STREAM_AT:
             m = _FILE_PREFIX.match(self.buf)
             rest = b""
@@ -247,11 +245,11 @@ class _Parser:
             raise BadRequest("Malformed NDJSON line: too much after the file content")
         if nl < 0:
             return b""
-        obj = _parse_small(self.prefix + b'"' + bytes(self.buf))  # prefix ends with the opening quote
-        self.buf.clear()
         writer, self.writer = self.writer, None
         try:
-            _add_line(self.commit, obj, self.seen, NewFile("", writer=writer))
+            obj = _parse_small(self.prefix + b'"' + bytes(self.buf), self.max_depth)  # prefix ends with '"'
+            self.buf.clear()
+            self._add(obj, NewFile("", writer=writer))
         except BaseException:
             writer.discard()
             raise
@@ -272,8 +270,13 @@ class _Parser:
         self.mode = "line"
         fobj.close()
         try:
-            obj, file = await run_in_threadpool(_parse_spooled, name, self.store)
-            _add_line(self.commit, obj, self.seen, file)
+            obj, file = await run_in_threadpool(_parse_spooled, name, self.store, self.max_depth)
+            try:
+                self._add(obj, file)
+            except BaseException:
+                if file is not None:
+                    file.discard()
+                raise
         finally:
             os.unlink(name)
 
@@ -285,10 +288,15 @@ class _Parser:
         elif self.mode == "content":
             raise BadRequest("Malformed NDJSON: the body ends inside a file's content")
         if self.buf.strip():
-            _add_line(self.commit, _parse_small(bytes(self.buf)), self.seen)
+            self._add(_parse_small(bytes(self.buf), self.max_depth))
         if "\0header" not in self.seen:
             raise BadRequest("The commit has no header line")
         return self.commit
+
+    def _add(self, obj: object, file: NewFile | None = None) -> None:
+        _add_line(self.commit, obj, self.seen, file)
+        if len(self.commit.ops) > self.max_ops:
+            raise PayloadTooLarge(f"The commit has more than {self.max_ops} operations: split it into several")
 
     def discard(self) -> None:
         if self.spool is not None:
@@ -299,9 +307,10 @@ class _Parser:
         self.commit.discard()
 
 
-async def parse_commit(chunks: AsyncIterator[bytes], store: BlobStore, max_bytes: int) -> ParsedCommit:
+async def parse_commit(chunks: AsyncIterator[bytes], store: BlobStore, max_bytes: int, *, max_depth: int = 64,
+                       max_ops: int = 100_000) -> ParsedCommit:
     """Read a whole NDJSON commit body. On any error, temporary files are removed and nothing is kept."""
-    parser = _Parser(store)
+    parser = _Parser(store, max_depth, max_ops)
     total = 0
     try:
         async for chunk in chunks:

@@ -3,6 +3,9 @@
 Layout (filesystem, the default): ``<root>/<oid[:2]>/<oid[2:4]>/<oid>``. Writes go to a temporary
 file in ``<root>/tmp`` and are renamed into place only after the sha256 matched, so a reader or a
 crash never sees a partial object. An S3-compatible store would implement the same four methods.
+
+Temporaries of uploads that never finish (a client that went away, a refused multipart part, a
+crash) are removed by :meth:`BlobStore.sweep` once nobody has written to them for a while.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -83,6 +87,21 @@ class BlobStore:
             Path(path).unlink(missing_ok=True)
         else:
             os.replace(path, final)
+
+    def sweep(self, max_idle: float) -> tuple[int, int]:
+        """Remove temporaries not written to for ``max_idle`` seconds; ``(files, bytes)`` removed
+        (bytes as allocated on disk: a multipart upload's file is sparse until its parts arrive)."""
+        cutoff = time.time() - max_idle
+        files = nbytes = 0
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if st.st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    files, nbytes = files + 1, nbytes + st.st_blocks * 512
+            except (FileNotFoundError, IsADirectoryError, PermissionError):
+                continue  # finished or removed meanwhile
+        return files, nbytes
 
     def writer(self) -> BlobWriter:
         return BlobWriter(self)
