@@ -125,8 +125,8 @@ class Lfs:
         for obj in objects:
             oid = obj.get("oid") if isinstance(obj, dict) else None
             size = obj.get("size") if isinstance(obj, dict) else None
-            if not isinstance(oid, str) or not is_sha256(oid) or not isinstance(size, int) or size < 0:
-                out.append({"oid": str(oid), "size": size if isinstance(size, int) else 0,
+            if not isinstance(oid, str) or not is_sha256(oid) or type(size) is not int or size < 0:
+                out.append({"oid": str(oid)[:64], "size": size if type(size) is int else 0,
                             "error": {"code": 422, "message": "oid must be a sha256 and size an integer"}})
                 continue
             item: dict = {"oid": oid, "size": size, "authenticated": True}
