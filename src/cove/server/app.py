@@ -18,6 +18,7 @@ from cove.server.routes import (
     inference,
     lfs,
     resolve,
+    security,
     viewer,
     web,
     web_account,
@@ -30,7 +31,8 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, inference, viewer, web_account, web_repo, web)
+ROUTERS = (api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer,
+           web_account, web_repo, web)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:

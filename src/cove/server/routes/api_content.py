@@ -18,6 +18,7 @@ from cove.server.routes._common import (
     raw_tail,
     split_rev_path,
 )
+from cove.server.routes.security import add_file_statuses
 
 router = APIRouter()
 
@@ -71,6 +72,7 @@ def tree(rtype: str, ns: str, name: str, request: Request):
     items = [e.to_json() for e in page]
     if _flag(request, "expand"):
         _add_last_commits(git, sha, items)
+        add_file_statuses(request, repo, page, items)
     return _page(request, items, offset + size, offset + size < len(entries))
 
 
@@ -91,9 +93,11 @@ async def paths_info(rtype: str, ns: str, name: str, request: Request):
         if p.strip("/"):
             check_path(p.strip("/"))
     sha = git.resolve(rev)
-    items = [e.to_json() for e in hub.content.paths_info(git, sha, paths)]
+    entries = hub.content.paths_info(git, sha, paths)
+    items = [e.to_json() for e in entries]
     if expand:
         _add_last_commits(git, sha, items)
+        add_file_statuses(request, repo, entries, items)
     return items
 
 

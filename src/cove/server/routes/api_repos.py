@@ -23,6 +23,7 @@ from cove.server.routes._common import (
     repo_url,
     split_rev_path,
 )
+from cove.server.routes.security import repo_status_json
 
 router = APIRouter()
 
@@ -210,8 +211,11 @@ def repo_info(rtype: str, ns: str, name: str, request: Request):
     sha = git.resolve(rev)
     entries = git.list_tree(sha, recursive=True)
     blobs = request.query_params.get("blobs", "").lower() in ("1", "true")
-    return repo_json(request, repo, sha=sha, card=hub.content.card(git, sha, repo),
-                     siblings=_siblings(entries, blobs))
+    out = repo_json(request, repo, sha=sha, card=hub.content.card(git, sha, repo),
+                    siblings=_siblings(entries, blobs))
+    if request.query_params.get("securityStatus", "").lower() in ("1", "true"):
+        out["securityRepoStatus"] = repo_status_json(hub.scans.repo_status(repo, entries))
+    return out
 
 
 @router.get("/api/{rtype}")

@@ -88,6 +88,7 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
         raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
     parsed = await parse_commit(request.stream(), hub.blobs, hub.settings.max_commit_bytes)
     sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
+    hub.scans.after_commit(repo, sha)
     card = hub.content.card(git, sha, repo) if rev == "main" else None
     hub.repos.touch(repo, head_sha=sha if rev == "main" else None, card=card)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"

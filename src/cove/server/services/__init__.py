@@ -10,6 +10,7 @@ from cove.server.services.content import Content
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.repos import Repos
+from cove.server.services.scans import Scans
 from cove.server.settings import Settings
 from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitStore
@@ -30,3 +31,4 @@ class Hub:
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, settings.multipart_part_size)
         self.inference = Inference(settings, self.repos, self.content, self.blobs)
+        self.scans = Scans(self.sessions, self.blobs, self.git)
