@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound
 from cove.server.routes import (
+    admin,
     api_content,
     api_repos,
     commit,
@@ -22,6 +23,7 @@ from cove.server.routes import (
     viewer,
     web,
     web_account,
+    web_admin,
     web_repo,
 )
 from cove.server.routes._common import error_response
@@ -31,8 +33,8 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer,
-           web_account, web_repo, web)
+ROUTERS = (admin, api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer,
+           web_account, web_admin, web_repo, web)
 
 
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:

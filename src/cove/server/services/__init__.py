@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cove.server.db import open_database
 from cove.server.services.accounts import Accounts, Principal
+from cove.server.services.audit import Audit
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
 from cove.server.services.inference import Inference
@@ -31,4 +32,5 @@ class Hub:
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, settings.multipart_part_size)
         self.inference = Inference(settings, self.repos, self.content, self.blobs)
+        self.audit = Audit(self.sessions, self.accounts)
         self.scans = Scans(self.sessions, self.blobs, self.git)
