@@ -11,9 +11,10 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from cove.errors import BadRequest
 from cove.server.routes._common import hub_of
 from cove.server.routes.admin import audit_query
-from cove.server.routes.web import WebRoute, _offset, not_found, render, signed_in
+from cove.server.routes.web import WebRoute, not_found, render, signed_in
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PAGE = 50
@@ -25,7 +26,10 @@ def audit_page(request: Request):
     if who is None or not who.is_admin:
         raise not_found("Nothing at /admin/audit")
     query = audit_query(request.query_params)
-    offset = _offset(request)
+    try:
+        offset = max(0, int(request.query_params.get("offset") or 0))
+    except ValueError:
+        raise BadRequest("Invalid offset") from None
     events, more = hub_of(request).audit.page(query, offset=offset, limit=PAGE)
     rows = [(e, json.dumps(e.detail, ensure_ascii=False, sort_keys=True) if e.detail else "") for e in events]
     response = render(request, "admin_audit.html", rows=rows, offset=offset, more=more, page=PAGE,
