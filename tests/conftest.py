@@ -96,8 +96,10 @@ def stop_server(server: HubServer) -> None:
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory) -> HubServer:
-    """One Hub for the session (each test makes its own repos, with unique names)."""
-    server = start_server(tmp_path_factory.mktemp("hub") / "data")
+    """One Hub for the session (each test makes its own repos, with unique names). Every test connects
+    from 127.0.0.1, so the failed sign-ins allowed per address are raised; tests of the limits start
+    their own Hub."""
+    server = start_server(tmp_path_factory.mktemp("hub") / "data", env={"COVE_LOGIN_FAILURES_PER_IP": "100000"})
     yield server
     stop_server(server)
 

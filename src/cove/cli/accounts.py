@@ -52,26 +52,39 @@ def register(sub) -> None:
     p.set_defaults(func=orgs_add_member)
 
 
+# The audit log's actor for these is None: whoever runs them has the data dir, not an account.
+
+
 def users_add(args: argparse.Namespace) -> int:
     hub = _hub(args)
     hub.accounts.create_user(args.name, password=args.password, admin=args.admin, email=args.email)
-    print(hub.accounts.create_token(args.name, "cli"))
+    hub.audit.record("user.create", target=args.name, detail={"admin": args.admin, "via": "cli"})
+    token = hub.accounts.create_token(args.name, "cli")
+    hub.audit.record("token.create", target=f"{args.name}/cli", detail={"role": "write", "via": "cli"})
+    print(token)
     return 0
 
 
 def tokens_add(args: argparse.Namespace) -> int:
     hub = _hub(args)
-    print(hub.accounts.create_token(args.name, args.token_name, role="read" if args.read_only else "write"))
+    role = "read" if args.read_only else "write"
+    token = hub.accounts.create_token(args.name, args.token_name, role=role)
+    hub.audit.record("token.create", target=f"{args.name}/{args.token_name}", detail={"role": role, "via": "cli"})
+    print(token)
     return 0
 
 
 def orgs_add(args: argparse.Namespace) -> int:
-    _hub(args).accounts.create_org(args.org, args.owner)
+    hub = _hub(args)
+    hub.accounts.create_org(args.org, args.owner)
+    hub.audit.record("org.create", target=args.org, detail={"owner": args.owner, "via": "cli"})
     print(f"Created organization {args.org} (admin: {args.owner})")
     return 0
 
 
 def orgs_add_member(args: argparse.Namespace) -> int:
-    _hub(args).accounts.add_member(args.org, args.name, args.role)
+    hub = _hub(args)
+    hub.accounts.add_member(args.org, args.name, args.role)
+    hub.audit.record("org.member", target=args.org, detail={"user": args.name, "role": args.role, "via": "cli"})
     print(f"{args.name} is now {args.role} in {args.org}")
     return 0

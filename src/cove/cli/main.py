@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cove.cli import accounts, hub, seed, serve
+from cove.cli import accounts, audit, hub, seed, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.register(sub)
     accounts.register(sub)
+    audit.register(sub)
     hub.register(sub)
     seed.register(sub)
     return parser

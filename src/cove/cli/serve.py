@@ -35,6 +35,8 @@ def first_start(hub, out=sys.stdout) -> None:
     password = os.environ.get("COVE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
     hub.accounts.create_user("admin", password=password, admin=True)
     token = hub.accounts.create_token("admin", "first-start")
+    hub.audit.record("user.create", target="admin", detail={"admin": True, "via": "first start"})
+    hub.audit.record("token.create", target="admin/first-start", detail={"role": "write", "via": "first start"})
     print("Created the admin account (shown once):", file=out)
     print("  user:     admin", file=out)
     if not os.environ.get("COVE_ADMIN_PASSWORD"):
@@ -59,11 +61,13 @@ def start_seed(hub, settings, out=sys.stdout):
               flush=True)
         return None
     token = hub.accounts.create_token("admin", SEED_TOKEN)
+    hub.audit.record("token.create", target=f"admin/{SEED_TOKEN}", detail={"role": "write", "via": "seed"})
 
     def revoke() -> None:
         for t in hub.accounts.list_tokens(admin.id):
             if t.name == SEED_TOKEN:
                 hub.accounts.revoke_token(admin.id, t.id)
+                hub.audit.record("token.revoke", target=f"admin/{SEED_TOKEN}", detail={"via": "seed"})
 
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     host = f"[{host}]" if ":" in host else host

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cove.errors import BadRequest, CoveError, EntryNotFound
 from cove.server.middleware import HubMiddleware
 from cove.server.routes import (
+    admin,
     api_content,
     api_repos,
     commit,
@@ -22,9 +23,11 @@ from cove.server.routes import (
     inference,
     lfs,
     resolve,
+    security,
     viewer,
     web,
     web_account,
+    web_admin,
     web_repo,
 )
 from cove.server.routes._common import error_response
@@ -34,7 +37,8 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (api_repos, api_content, commit, lfs, git, resolve, inference, viewer, web_account, web_repo, web)
+ROUTERS = (admin, api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer,
+           web_account, web_admin, web_repo, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).

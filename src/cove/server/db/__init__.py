@@ -145,6 +145,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def open_database(url: str) -> sessionmaker:
     """Connect, create the tables if needed, and return the session factory."""
+    from cove.server.db import audit, scans  # noqa: F401 - the tables they define join Base.metadata
+
     kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

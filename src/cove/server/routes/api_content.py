@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from cove.errors import BadRequest, Conflict, RevisionNotFound
 from cove.protocol import check_path, check_revision, iso_z
+from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
     api_type,
     base_url,
@@ -18,6 +19,7 @@ from cove.server.routes._common import (
     raw_tail,
     split_rev_path,
 )
+from cove.server.routes.security import add_file_statuses
 
 router = APIRouter()
 
@@ -71,6 +73,7 @@ def tree(rtype: str, ns: str, name: str, request: Request):
     items = [e.to_json() for e in page]
     if _flag(request, "expand"):
         _add_last_commits(git, sha, items)
+        add_file_statuses(request, repo, page, items)
     return _page(request, items, offset + size, offset + size < len(entries))
 
 
@@ -91,9 +94,11 @@ async def paths_info(rtype: str, ns: str, name: str, request: Request):
         if p.strip("/"):
             check_path(p.strip("/"))
     sha = git.resolve(rev)
-    items = [e.to_json() for e in hub.content.paths_info(git, sha, paths)]
+    entries = hub.content.paths_info(git, sha, paths)
+    items = [e.to_json() for e in entries]
     if expand:
         _add_last_commits(git, sha, items)
+        add_file_statuses(request, repo, entries, items)
     return items
 
 
@@ -146,6 +151,7 @@ async def create_branch(rtype: str, ns: str, name: str, request: Request):
     sha = git.resolve(start)
     git.update_ref(f"refs/heads/{branch}", sha, None)
     hub.repos.touch(repo, head_sha=None)
+    record_override(request, "repo.branch.create", repo.type, repo.repo_id)
     return {}
 
 
@@ -160,6 +166,7 @@ def delete_branch(rtype: str, ns: str, name: str, request: Request):
         raise RevisionNotFound(f"Invalid rev id: {branch}")
     git.update_ref(f"refs/heads/{branch}", None, sha)
     hub.repos.touch(repo, head_sha=None)
+    record_override(request, "repo.branch.delete", repo.type, repo.repo_id)
     return {}
 
 
@@ -178,6 +185,7 @@ async def create_tag(rtype: str, ns: str, name: str, request: Request):
         raise Conflict(f"Tag already exists: {tag}")
     git.update_ref(f"refs/tags/{tag}", git.resolve(rev), None)
     hub.repos.touch(repo, head_sha=None)
+    record_override(request, "repo.tag.create", repo.type, repo.repo_id)
     return {}
 
 
@@ -190,6 +198,7 @@ def delete_tag(rtype: str, ns: str, name: str, request: Request):
         raise RevisionNotFound(f"Invalid rev id: {tag}")
     git.update_ref(f"refs/tags/{tag}", None, str(git.repo.lookup_reference(f"refs/tags/{tag}").target))
     hub.repos.touch(repo, head_sha=None)
+    record_override(request, "repo.tag.delete", repo.type, repo.repo_id)
     return {}
 
 

@@ -14,6 +14,7 @@ from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from cove.formats.cards import split_card
 from cove.protocol import iso_z, repo_type_of
 from cove.server.db import Repo
+from cove.server.routes._audit import record, record_repo
 from cove.server.routes._common import (
     api_type,
     base_url,
@@ -24,6 +25,7 @@ from cove.server.routes._common import (
     repo_url,
     split_rev_path,
 )
+from cove.server.routes.security import repo_status_json
 
 router = APIRouter()
 
@@ -60,6 +62,7 @@ async def create_org(request: Request):
     if not isinstance(name, str) or not isinstance(fullname, str):
         raise BadRequest("'name' (and 'fullname' when given) must be strings")
     org = hub_of(request).accounts.create_org(name, who.name, fullname=fullname)
+    record(request, "org.create", actor=who.name, target=org.name, detail={"owner": who.name})
     return {"type": "org", "name": org.name, "fullname": org.fullname}
 
 
@@ -123,6 +126,7 @@ async def delete_repo(request: Request):
         raise BadRequest("'name' must be a string")
     repo_id = name if "/" in name else f"{org or (who.name if who else '')}/{name}"
     hub_of(request).repos.delete(who, repo_type_of(body.get("type")), repo_id)
+    record_repo(request, "repo.delete", repo_type_of(body.get("type")), repo_id)
     return {}
 
 
@@ -133,15 +137,20 @@ async def move_repo(request: Request):
     if not isinstance(src, str) or not isinstance(dst, str):
         raise BadRequest("'fromRepo' and 'toRepo' must be repo ids")
     repo = hub_of(request).repos.move(principal(request), repo_type_of(body.get("type")), src, dst)
+    record_repo(request, "repo.move", repo.type, src, {"to": repo.repo_id})
     return {"url": repo_url(request, repo.type, repo.repo_id)}
 
 
 @router.put("/api/{rtype}/{ns}/{name}/settings")
 async def repo_settings(rtype: str, ns: str, name: str, request: Request):
     body = await json_body(request)
-    gated = body.get("gated")
+    gated, private = body.get("gated"), _private_of(body)
     hub_of(request).repos.update_settings(principal(request), api_type(rtype), f"{ns}/{name}",
-                                          private=_private_of(body), gated=gated)
+                                          private=private, gated=gated)
+    if private is not None:
+        record_repo(request, "repo.visibility", api_type(rtype), f"{ns}/{name}", {"private": private})
+    if gated is not None:
+        record_repo(request, "repo.gated", api_type(rtype), f"{ns}/{name}", {"gated": gated})
     return {}
 
 
@@ -213,8 +222,11 @@ def repo_info(rtype: str, ns: str, name: str, request: Request):
     sha = git.resolve(rev)
     entries = git.list_tree(sha, recursive=True)
     blobs = request.query_params.get("blobs", "").lower() in ("1", "true")
-    return repo_json(request, repo, sha=sha, card=hub.content.card(git, sha, repo),
-                     siblings=_siblings(entries, blobs))
+    out = repo_json(request, repo, sha=sha, card=hub.content.card(git, sha, repo),
+                    siblings=_siblings(entries, blobs))
+    if request.query_params.get("securityStatus", "").lower() in ("1", "true"):
+        out["securityRepoStatus"] = repo_status_json(hub.scans.repo_status(repo, entries))
+    return out
 
 
 @router.get("/api/{rtype}")

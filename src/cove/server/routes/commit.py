@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, RevisionNotFound
 from cove.protocol import URL_PREFIX, check_path
+from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
     api_type,
     base_url,
@@ -93,6 +94,8 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
     parsed = await parse_commit(request.stream(), hub.blobs, settings.max_commit_bytes,
                                 max_depth=settings.max_json_depth, max_ops=settings.max_commit_files)
     sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
+    hub.scans.after_commit(repo, sha)
+    record_override(request, "repo.commit", repo.type, repo.repo_id)
     card = await run_in_threadpool(hub.content.card, git, sha, repo) if rev == "main" else None
     await run_in_threadpool(hub.repos.touch, repo, head_sha=sha if rev == "main" else None, card=card)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"

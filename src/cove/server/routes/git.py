@@ -141,6 +141,7 @@ def after_push(hub: Hub, repo: Repo) -> None:
     sha = git.ref_target("refs/heads/main")
     card = hub.content.card(git, sha, repo) if sha else None
     hub.repos.touch(repo, head_sha=sha, card=card)
+    hub.scans.after_push(repo)
 
 
 async def backend(request: Request, repo: Repo, who: Principal | None, tail: str) -> Response:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cove.errors import BadRequest, CoveError, TooManyRequests, Unauthorized
+from cove.server.routes._audit import record
 from cove.server.routes._common import SESSION_COOKIE, hub_of
 from cove.server.routes.web import WebRoute, check_csrf, render, signed_in
 
@@ -61,8 +62,9 @@ async def login(request: Request):
     hub = hub_of(request)
     if not username or not password:
         return _login_page(request, error="Wrong username or password.", status=401, username=username)
-    try:
-        who = await hub.signins.password(username, password, request.client.host if request.client else "")
+    try:  # audited by the sign-in service
+        who = await hub.signins.password(username, password, request.client.host if request.client else "",
+                                         via="web")
     except Unauthorized:
         return _login_page(request, error="Wrong username or password.", status=401, username=username)
     except TooManyRequests as err:
@@ -126,6 +128,8 @@ async def create_token(request: Request):
         value = hub_of(request).accounts.create_token(who.name, name, role=role)
     except BadRequest as e:
         return _settings_page(request, error=e.message, status=400)
+    record(request, "token.create", actor=who.name, target=f"{who.name}/{name}",
+           detail={"role": role, "via": "web"})
     return _settings_page(request, new_token=value, new_name=name)
 
 
@@ -136,5 +140,6 @@ async def revoke_token(token_id: int, request: Request):
     who = signed_in(request)
     if who is None:
         return RedirectResponse("/login?next=/settings/tokens", status_code=303)
-    hub_of(request).accounts.revoke_token(who.user_id, token_id)
+    name = hub_of(request).accounts.revoke_token(who.user_id, token_id)
+    record(request, "token.revoke", actor=who.name, target=f"{who.name}/{name}", detail={"via": "web"})
     return RedirectResponse("/settings/tokens", status_code=303)

@@ -184,8 +184,9 @@ def blob(ns: str, name: str, request: Request):
             except UnicodeDecodeError:
                 pass
     raw = repo_href(repo.type, repo.repo_id, "resolve", rev_segment(rev), quote(path))
+    scan = hub_of(request).scans.file_scans(repo, [entry]).get(path)
     return render(request, "repo_blob.html", **_context(request, repo, git, "files", rev), sha=sha, path=path,
-                  crumbs=_crumbs(path), entry=entry, kind=kind, text=text, raw_href=raw,
+                  crumbs=_crumbs(path), entry=entry, kind=kind, text=text, raw_href=raw, scan=scan,
                   lines=text.count("\n") + (0 if text.endswith("\n") else 1) if text else 0)
 
 

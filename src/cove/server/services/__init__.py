@@ -9,11 +9,13 @@ from pathlib import Path
 
 from cove.server.db import open_database
 from cove.server.services.accounts import Accounts, Principal
+from cove.server.services.audit import Audit
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.repos import Repos
+from cove.server.services.scans import Scans
 from cove.server.services.signin import SignIns
 from cove.server.settings import Settings
 from cove.server.storage.blobs import BlobStore
@@ -42,7 +44,6 @@ class Hub:
         self.blobs = BlobStore(settings.storage_url)
         self.git = GitStore(settings.data_dir / "git")
         self.accounts = Accounts(self.sessions)
-        self.signins = SignIns(self.accounts, settings)
         self.repos = Repos(self.sessions, self.accounts, self.git)
         self.content = Content(self.blobs)
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
@@ -50,6 +51,9 @@ class Hub:
                        max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,
                        token_alive=self.accounts.token_alive)
         self.inference = Inference(settings, self.repos, self.content, self.blobs)
+        self.audit = Audit(self.sessions, self.accounts)
+        self.signins = SignIns(self.accounts, settings, self.audit)
+        self.scans = Scans(self.sessions, self.blobs, self.git)
 
     def sweep(self) -> None:
         """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads)."""

@@ -184,12 +184,15 @@ class Accounts:
         with self._sessions() as s:
             return list(s.scalars(select(Token).where(Token.user_id == user_id).order_by(Token.id)))
 
-    def revoke_token(self, user_id: int, token_id: int) -> None:
+    def revoke_token(self, user_id: int, token_id: int) -> str:
+        """Delete one of the user's tokens; returns its name."""
         with self._sessions.begin() as s:
             t = s.get(Token, token_id)
             if t is None or t.user_id != user_id:
                 raise Forbidden("No such token")
+            name = t.name
             s.delete(t)
+        return name
 
     def token_alive(self, token_id: int) -> bool:
         with self._sessions() as s:

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import TooManyRequests, Unauthorized
 from cove.server.services.accounts import Accounts, Principal
+from cove.server.services.audit import Audit
 from cove.server.settings import Settings
 
 
@@ -70,15 +71,17 @@ class FailureWindow:
 
 
 class SignIns:
-    def __init__(self, accounts: Accounts, settings: Settings) -> None:
+    def __init__(self, accounts: Accounts, settings: Settings, audit: Audit) -> None:
         self._accounts = accounts
+        self._audit = audit
         self._settings = settings
         self._failures = FailureWindow(settings.login_window)
         self._slots = asyncio.Semaphore(settings.password_checks_at_once)
 
-    async def password(self, name: str, password: str, ip: str) -> Principal:
+    async def password(self, name: str, password: str, ip: str, *, via: str = "basic") -> Principal:
         """The user if ``password`` is theirs; ``Unauthorized`` if not, ``TooManyRequests`` if this
-        name or address failed too often lately."""
+        name or address failed too often lately. Failures go to the audit log, and so do successes
+        of the web form (``via="web"``; a git client sends its password with every request)."""
         s = self._settings
         keys = ((f"user:{name.lower()}", s.login_failures_per_user), (f"ip:{ip}", s.login_failures_per_ip))
         now = time.monotonic()
@@ -92,7 +95,10 @@ class SignIns:
         async with self._slots:
             who = await run_in_threadpool(self._accounts.authenticate_password, name, password)
         if who is None:
+            self._audit.record("user.login_failed", actor=None, ip=ip, target=name[:100], detail={"via": via})
             raise Unauthorized("Invalid username or password")
         for key, _ in keys:
             self._failures.forgive(key, now)
+        if via == "web":
+            self._audit.record("user.login", actor=who.name, ip=ip, target=who.name, detail={"via": via})
         return who
