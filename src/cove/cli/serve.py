@@ -86,8 +86,12 @@ def run(args: argparse.Namespace) -> int:
     hub = Hub(settings)
     first_start(hub)
     print(f"Cove Hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    from cove.server.listener import BoundedHttpToolsProtocol
+
     options = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
-               "timeout_keep_alive": 30, "limit_concurrency": 1000}
+               "timeout_keep_alive": 30, "limit_concurrency": 1000,
+               # httptools with the request head bounded (the h11 setting carries the bound to it)
+               "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": settings.max_request_head_bytes}
     seeder = start_seed(hub, settings) if args.seed else None
     try:
         _serve(hub, settings, workers, options)

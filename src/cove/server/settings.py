@@ -20,8 +20,9 @@ INT_SETTINGS: dict[str, int] = {
     "lfs_threshold": 1, "page_size": 1, "multipart_part_size": 1024,
     "inference_memory_mb": 1, "inference_workers": 1, "inference_max_new_tokens": 1, "inference_threads": 0,
     "max_json_bytes": 1024, "max_commit_bytes": 1024, "max_file_bytes": 1, "max_commit_files": 1,
-    "max_batch_objects": 1, "max_json_depth": 2, "login_failures_per_user": 1, "login_failures_per_ip": 1,
-    "login_window": 1, "password_checks_at_once": 1, "stale_upload_seconds": 60,
+    "max_batch_objects": 1, "max_json_depth": 2, "max_request_head_bytes": 8192,
+    "login_failures_per_user": 1, "login_failures_per_ip": 1, "login_window": 1, "password_checks_at_once": 1,
+    "stale_upload_seconds": 60,
 }
 
 
@@ -69,6 +70,8 @@ class Settings:
     max_batch_objects: int = 10_000
     #: Deepest nesting of arrays and objects in a JSON body.
     max_json_depth: int = 64
+    #: Largest request line + headers; past it the connection gets 431 and is closed.
+    max_request_head_bytes: int = 64 * 1024
     # -- sign-in ---------------------------------------------------------------------------------------
     #: Failed password checks allowed per user name, and per client address, in ``login_window``
     #: seconds; past them the next attempts get 429 with ``Retry-After`` until the window moves on.
