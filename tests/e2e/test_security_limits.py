@@ -257,3 +257,24 @@ def test_data_dir_is_private(small):
         assert stat.S_IMODE((server.data_dir / name).stat().st_mode) == 0o600, name
     for path in (server.data_dir / "git").rglob("*"):
         assert not path.stat().st_mode & 0o077, path
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/models/uma/box/paths-info/main", "/uma/box/inference",
+                                  "/settings/tokens"])
+def test_form_bodies_are_bounded(small, path):
+    """Starlette reads a urlencoded form of any size into memory; forms are bounded as JSON bodies are."""
+    server, token = small
+    rss = server_rss(server)
+    r = httpx.post(server.url + path, content=b"paths=" + b"a" * (17 * 1024 * 1024), timeout=60,
+                   headers={**auth(token), "content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413, (path, r.status_code)
+    assert server_rss(server) - rss < 100 * 1024**2
+
+
+@pytest.mark.parametrize("cursor", [base64.urlsafe_b64encode(b"[" * 40_000).decode(),
+                                    base64.urlsafe_b64encode(b'{"o": ' + b"9" * 5000 + b"}").decode(),
+                                    "not base64!", base64.urlsafe_b64encode(b"[1]").decode()])
+def test_hostile_listing_cursors_are_400(small, cursor):
+    server, _ = small
+    r = httpx.get(f"{server.url}/api/models", params={"cursor": cursor})
+    assert r.status_code == 400, r.text

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData
 
 from cove.errors import BadRequest, CoveError, PayloadTooLarge, TooManyRequests
 from cove.protocol import URL_PREFIX, loads_json, repo_type_of
@@ -138,18 +139,28 @@ def error_response(err: CoveError, *, head: bool = False, headers: dict | None =
     return JSONResponse({"error": err.message}, status_code=status, headers=h)
 
 
-async def json_body(request: Request, limit: int | None = None) -> dict:
-    """The request's JSON object body, bounded in size and depth (``{}`` when empty)."""
-    settings = hub_of(request).settings
-    limit = limit or settings.max_json_bytes
+async def _bounded_body(request: Request, limit: int) -> bytes:
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > limit:
             raise PayloadTooLarge(f"Request body over {limit} bytes")
+    return bytes(data)
+
+
+async def form_body(request: Request) -> FormData:
+    """The request's form fields, the body bounded as a JSON body is (Starlette would read any size)."""
+    request._body = await _bounded_body(request, hub_of(request).settings.max_json_bytes)  # form() reads it
+    return await request.form()
+
+
+async def json_body(request: Request, limit: int | None = None) -> dict:
+    """The request's JSON object body, bounded in size and depth (``{}`` when empty)."""
+    settings = hub_of(request).settings
+    data = await _bounded_body(request, limit or settings.max_json_bytes)
     if not data.strip():
         return {}
-    body = loads_json(bytes(data), max_depth=settings.max_json_depth)
+    body = loads_json(data, max_depth=settings.max_json_depth)
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object")
     return body

@@ -13,6 +13,7 @@ from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
     api_type,
     base_url,
+    form_body,
     hub_of,
     json_body,
     principal,
@@ -86,7 +87,7 @@ async def paths_info(rtype: str, ns: str, name: str, request: Request):
         body = await json_body(request)
         paths, expand = body.get("paths", []), bool(body.get("expand"))
     else:
-        form = await request.form()
+        form = await form_body(request)
         paths, expand = form.getlist("paths"), str(form.get("expand", "")).lower() == "true"
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise BadRequest("'paths' must be a list of strings")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from cove.formats.cards import split_card
-from cove.protocol import iso_z, repo_type_of
+from cove.protocol import iso_z, loads_json, repo_type_of
 from cove.server.db import Repo
 from cove.server.routes._audit import record, record_repo
 from cove.server.routes._common import (
@@ -237,7 +237,8 @@ def list_repos(rtype: str, request: Request):
     try:
         page_size = hub.settings.page_size
         limit = min(int(q.get("limit") or page_size), page_size)
-        offset = int(json.loads(base64.urlsafe_b64decode(q["cursor"]))["o"]) if q.get("cursor") else 0
+        offset = int(loads_json(base64.urlsafe_b64decode(q["cursor"]), what="The cursor")["o"]) if q.get(
+            "cursor") else 0
     except (ValueError, KeyError, TypeError):
         raise BadRequest("Invalid limit or cursor") from None
     filters = q.getlist("filter")

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError, Forbidden, Unauthorized
-from cove.server.routes._common import error_response, hub_of, json_body, principal
+from cove.server.routes._common import error_response, form_body, hub_of, json_body, principal
 from cove.server.routes.web import WebRoute, check_csrf, signed_in
 from cove.server.routes.web_repo import card_page
 from cove.server.services.inference import (
@@ -418,7 +418,7 @@ def widget_view(task: str, inputs: Any, out: Any) -> dict:
 
 @web_router.post("/{ns}/{name}/inference", response_class=HTMLResponse)
 async def widget(ns: str, name: str, request: Request):
-    form = await request.form()
+    form = await form_body(request)
     if signed_in(request) is not None:
         check_csrf(request, form.get("csrf"))  # the session cookie may only act from this site's pages
     text = str(form.get("inputs") or "")[:10_000]

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cove.errors import BadRequest, CoveError, TooManyRequests, Unauthorized
 from cove.server.routes._audit import record
-from cove.server.routes._common import SESSION_COOKIE, hub_of
+from cove.server.routes._common import SESSION_COOKIE, form_body, hub_of
 from cove.server.routes.web import WebRoute, check_csrf, render, signed_in
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -51,7 +51,7 @@ def login_form(request: Request):
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request):
-    form = await request.form()
+    form = await form_body(request)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     sent = str(form.get("csrf", ""))
     if not cookie or not sent or not hmac.compare_digest(cookie, sent):
@@ -83,7 +83,7 @@ async def login(request: Request):
 
 @router.post("/logout")
 async def logout(request: Request):
-    form = await request.form()
+    form = await form_body(request)
     check_csrf(request, form.get("csrf"))
     hub_of(request).accounts.delete_session(request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/", status_code=303)
@@ -115,7 +115,7 @@ def tokens(request: Request):
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
 async def create_token(request: Request):
-    form = await request.form()
+    form = await form_body(request)
     check_csrf(request, form.get("csrf"))
     who = signed_in(request)
     if who is None:
@@ -135,7 +135,7 @@ async def create_token(request: Request):
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke_token(token_id: int, request: Request):
-    form = await request.form()
+    form = await form_body(request)
     check_csrf(request, form.get("csrf"))
     who = signed_in(request)
     if who is None:
