@@ -23,7 +23,8 @@ class Hub:
         self.settings = settings
         self.sessions = open_database(settings.database_url)
         self.blobs = BlobStore(settings.storage_url)
-        self.git = GitStore(settings.data_dir / "git")
+        self.git = GitStore(settings.data_dir / "git", hook_env={"COVE_DATABASE_URL": settings.database_url,
+                                                                 "COVE_STORAGE_URL": settings.storage_url})
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git)
         self.content = Content(self.blobs)

@@ -1,6 +1,7 @@
 """Bare git repositories, one per Hub repo, read and written with libgit2 (pygit2).
 
-Stock ``git clone`` works on them as they are (``git http-backend`` serves them). Commits are
+Stock ``git clone`` works on them as they are (``git http-backend`` serves them; every push passes the
+checks of :mod:`cove.server.storage.receive` first). Commits are
 built in an in-memory index from the branch head, written as objects, and published by a single
 compare-and-swap of the ref (``git update-ref NEW OLD``), under a per-repo file lock: a crash before
 the ref moves leaves only unreachable objects, never a half commit, and two writers never lose
@@ -34,6 +35,7 @@ from cove.protocol import (
     looks_like_sha_prefix,
     parse_lfs_pointer,
 )
+from cove.server.storage import receive
 
 BLOB = pygit2.enums.FileMode.BLOB
 TREE = pygit2.enums.FileMode.TREE
@@ -96,18 +98,31 @@ class _BlobInfoCache:
 
 
 class GitStore:
-    """The folder that holds every bare repo, by storage key."""
+    """The folder that holds every bare repo, by storage key, and the push hook they share.
 
-    def __init__(self, root: Path) -> None:
+    ``hook_env`` is what the push hook needs besides the repo (``COVE_DATABASE_URL``,
+    ``COVE_STORAGE_URL``): see :func:`cove.server.storage.receive.main`.
+    """
+
+    def __init__(self, root: Path, hook_env: dict[str, str] | None = None) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / ".locks").mkdir(exist_ok=True)
+        self.hooks = self.root / ".hooks"
+        receive.install_hook(self.hooks)
+        self._hook_env = dict(hook_env or {})
         self._blob_info = _BlobInfoCache()
         self._open: OrderedDict[str, pygit2.Repository] = OrderedDict()
         self._open_lock = threading.Lock()
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.git"
+
+    def backend_env(self, key: str) -> dict[str, str]:
+        """What ``git http-backend`` on repo ``key`` needs in its environment so that a push is checked
+        (git's fsck with name checks as errors, then the hook) before any ref moves. Environment, not
+        repo config, so that every repo is covered, however old."""
+        return {**receive.backend_env(self.hooks), **self._hook_env, "COVE_REPO_KEY": key}
 
     def init(self, key: str, identity: Identity) -> GitRepo:
         """A new bare repo whose ``main`` holds the default ``.gitattributes``."""
