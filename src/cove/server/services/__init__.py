@@ -26,7 +26,7 @@ class Hub:
         self.git = GitStore(settings.data_dir / "git", hook_env={"COVE_DATABASE_URL": settings.database_url,
                                                                  "COVE_STORAGE_URL": settings.storage_url})
         self.accounts = Accounts(self.sessions)
-        self.repos = Repos(self.sessions, self.accounts, self.git)
+        self.repos = Repos(self.sessions, self.accounts, self.git, self.blobs)
         self.content = Content(self.blobs)
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, settings.multipart_part_size)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, RevisionNotFound, Unprocessable
-from cove.protocol import AddFile, AddLfsFile, lfs_pointer
+from cove.protocol import AddFile, AddLfsFile, lfs_pointer, parse_lfs_pointer
 from cove.server.db import LfsObject, Repo, RepoLfs
 from cove.server.services.accounts import Principal
 from cove.server.services.ndjson import NewFile, ParsedCommit
@@ -96,13 +96,28 @@ class Commits:
         return size >= self.lfs_threshold or b"\x00" in sample[:8000] or matches_lfs(path, patterns)
 
     def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
-        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored."""
+        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored
+        with its recorded size."""
         with self._sessions() as s:
             row = s.execute(
                 select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
                 .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
             ).scalar()
-        return row if row is not None and self.blobs.exists(oid) else None
+        return row if row is not None and self.blobs.holds(oid, row.size) else None
+
+    def check_pointer(self, repo: Repo, path: str, data: bytes) -> None:
+        """Refuse a regular file whose content is an LFS pointer to an object ``repo`` may not
+        reference, that is not stored, or whose size is not the pointer's: it would be read as that
+        object by anyone who learned its sha256 (see :mod:`cove.server.services.lfs_scope`)."""
+        pointer = parse_lfs_pointer(data) if len(data) <= 1024 else None
+        if pointer is None:
+            return
+        obj = self.repo_has(repo, pointer[0])
+        if obj is None or obj.size != pointer[1]:
+            raise Unprocessable(
+                f"{path} is an LFS pointer to {pointer[0]} ({pointer[1]} bytes), which this repo does not "
+                "hold with that size: commit the file's content instead, or upload the object to this repo "
+                "through the LFS batch API first")
 
     def known_sha1(self, oid: str) -> str | None:
         with self._sessions() as s:
@@ -162,7 +177,9 @@ class Commits:
             for op in parsed.ops:
                 if isinstance(op, NewFile):
                     if op.path == ".gitattributes" or not self.wants_lfs(op.path, op.size, op.sample(), patterns):
-                        ops.append(AddFile(op.path, op.read()))
+                        data = op.read()
+                        self.check_pointer(repo, op.path, data)
+                        ops.append(AddFile(op.path, data))
                         continue
                     oid, size, sha1 = self._store(op)
                     self.record_object(repo, oid, size, sha1)

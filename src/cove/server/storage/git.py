@@ -1,11 +1,16 @@
 """Bare git repositories, one per Hub repo, read and written with libgit2 (pygit2).
 
 Stock ``git clone`` works on them as they are (``git http-backend`` serves them; every push passes the
-checks of :mod:`cove.server.storage.receive` first). Commits are
-built in an in-memory index from the branch head, written as objects, and published by a single
-compare-and-swap of the ref (``git update-ref NEW OLD``), under a per-repo file lock: a crash before
-the ref moves leaves only unreachable objects, never a half commit, and two writers never lose
-each other's commit.
+checks of :mod:`cove.server.storage.receive` first). Commits are built in an in-memory index from the
+branch head, written as objects, and published by a single compare-and-swap of the ref
+(``git update-ref NEW OLD``), under a per-repo file lock: a crash before the ref moves leaves only
+unreachable objects, never a half commit, and two writers never lose each other's commit.
+
+What is read back is checked again, for repos written before those checks or by hand: listings and
+lookups show only files and folders whose names pass :func:`cove.protocol.name_problem` (symbolic links,
+submodules and unreadable trees are skipped), and a blob that looks like an LFS pointer is an LFS file
+only if the repo may reference that object with that size (its :data:`LfsScope`); otherwise it is an
+ordinary small file whose content is the pointer text.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import shutil
 import subprocess
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,12 +30,15 @@ import pygit2
 
 from cove.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound
 from cove.protocol import (
+    MAX_PATH_BYTES,
     AddFile,
     DeleteFile,
     DeleteFolder,
     Operation,
     TreeEntry,
+    check_path,
     check_revision,
+    git_name_problem,
     is_commit_sha,
     looks_like_sha_prefix,
     parse_lfs_pointer,
@@ -40,6 +48,16 @@ from cove.server.storage import receive
 BLOB = pygit2.enums.FileMode.BLOB
 TREE = pygit2.enums.FileMode.TREE
 BLOB_EXECUTABLE = pygit2.enums.FileMode.BLOB_EXECUTABLE
+#: The entry modes the Hub shows: files, executable files, folders (never symbolic links or submodules).
+SHOWN_MODES = (BLOB, BLOB_EXECUTABLE, TREE)
+
+#: ``oids -> {oid: size}``: of the LFS objects (sha256) among ``oids``, those a repo may reference and
+#: that are stored, with their size. The service layer provides one per repo (:meth:`GitStore.open`).
+LfsScope = Callable[[set[str]], dict[str, int]]
+
+
+def _no_lfs(oids: set[str]) -> dict[str, int]:
+    return {}
 
 #: What a new repo's first commit holds, as on the Hugging Face Hub.
 DEFAULT_GITATTRIBUTES = "".join(
@@ -71,25 +89,22 @@ class Identity:
 
 
 class _BlobInfoCache:
-    """blob oid -> (size, lfs sha256 or None). Blob ids are content hashes, so entries never go stale."""
+    """blob oid -> (blob size, ``(sha256, size)`` if the blob is an LFS pointer). Blob ids are content
+    hashes, so entries never go stale; whether a repo may use the pointer is not kept here."""
 
     def __init__(self, capacity: int = 200_000) -> None:
-        self._data: OrderedDict[str, tuple[int, str | None, int | None]] = OrderedDict()
+        self._data: OrderedDict[str, tuple[int, tuple[str, int] | None]] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def get(self, repo: pygit2.Repository, oid: pygit2.Oid) -> tuple[int, str | None, int | None]:
+    def get(self, repo: pygit2.Repository, oid: pygit2.Oid) -> tuple[int, tuple[str, int] | None]:
         key = str(oid)
         with self._lock:
             hit = self._data.get(key)
         if hit is not None:
             return hit
         _, size = repo.odb.read_header(oid)
-        info: tuple[int, str | None, int | None] = (size, None, None)
-        if size <= 1024:
-            pointer = parse_lfs_pointer(repo[oid].data)
-            if pointer is not None:
-                info = (pointer[1], pointer[0], size)
+        info = (size, parse_lfs_pointer(repo[oid].data) if size <= 1024 else None)
         with self._lock:
             self._data[key] = info
             if len(self._data) > self._capacity:
@@ -137,8 +152,9 @@ class GitStore:
                    "initial commit")
         return git
 
-    def open(self, key: str) -> GitRepo:
-        """The repo, from a small cache of open handles (opening one costs about a millisecond)."""
+    def open(self, key: str, lfs_scope: LfsScope = _no_lfs) -> GitRepo:
+        """The repo, from a small cache of open handles (opening one costs about a millisecond).
+        ``lfs_scope`` decides which LFS pointers in it are LFS files (by default, none)."""
         with self._open_lock:
             repo = self._open.get(key)
             if repo is not None:
@@ -152,7 +168,7 @@ class GitStore:
                 self._open[key] = repo
                 if len(self._open) > 256:
                     self._open.popitem(last=False)
-        return GitRepo(self, key, repo)
+        return GitRepo(self, key, repo, lfs_scope)
 
     def delete(self, key: str) -> None:
         with self._open_lock:
@@ -174,27 +190,49 @@ class GitStore:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _read_tree(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree | None:
+    """The tree ``oid``, or ``None`` if libgit2 cannot parse it (an empty name, written by hand)."""
+    try:
+        return repo[oid]
+    except (KeyError, pygit2.GitError):
+        return None
+
+
+def _shown(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Object]]:
+    """``(name, entry)`` for the entries of ``tree`` that the Hub shows: files and folders whose names
+    pass the name rule. The others ('..' or '.git' pushed before the push hook existed, symbolic
+    links, submodules) are skipped, never read or followed."""
+    for item in tree:
+        if item.filemode in SHOWN_MODES:
+            raw = item.raw_name
+            if git_name_problem(raw) is None:
+                yield raw.decode(), item
+
+
 class GitRepo:
-    def __init__(self, store: GitStore, key: str, repo: pygit2.Repository) -> None:
+    def __init__(self, store: GitStore, key: str, repo: pygit2.Repository, lfs_scope: LfsScope = _no_lfs) -> None:
         self.store = store
         self.key = key
         self.repo = repo
+        self.lfs_scope = lfs_scope
 
     # -- refs ------------------------------------------------------------------------------------
 
     def refs(self, prefix: str) -> dict[str, str]:
-        """``{short name: commit sha}`` for refs under ``prefix`` (e.g. ``refs/heads/``), tags peeled."""
+        """``{short name: commit sha}`` for refs under ``prefix`` (e.g. ``refs/heads/``), tags peeled;
+        a ref that does not lead to a commit is left out."""
         out = {}
         for name in self.repo.listall_references():
             if name.startswith(prefix):
-                ref = self.repo.lookup_reference(name)
-                out[name[len(prefix):]] = str(ref.peel(pygit2.Commit).id)
+                sha = self.ref_target(name)
+                if sha is not None:
+                    out[name[len(prefix):]] = sha
         return out
 
     def ref_target(self, name: str) -> str | None:
         try:
             return str(self.repo.lookup_reference(name).peel(pygit2.Commit).id)
-        except (KeyError, pygit2.InvalidSpecError, ValueError):
+        except (KeyError, pygit2.InvalidSpecError, pygit2.GitError, ValueError):
             return None
 
     def resolve(self, rev: str) -> str:
@@ -234,44 +272,78 @@ class GitRepo:
     def _commit(self, sha: str) -> pygit2.Commit:
         return self.repo[sha].peel(pygit2.Commit)
 
-    def _entry(self, path: str, obj_id: pygit2.Oid, mode: int) -> TreeEntry:
-        if mode == TREE:
-            return TreeEntry("directory", path, str(obj_id), 0)
-        size, lfs_oid, pointer_size = self.store._blob_info.get(self.repo, obj_id)
-        return TreeEntry("file", path, str(obj_id), size, lfs_oid, pointer_size)
-
-    def _subtree(self, sha: str, path: str) -> pygit2.Tree:
-        tree = self._commit(sha).tree
-        if not path:
-            return tree
-        try:
-            obj = tree[path]
-        except KeyError:
-            raise EntryNotFound(f"{path} does not exist at {sha}") from None
-        if obj.type != pygit2.enums.ObjectType.TREE:
-            raise EntryNotFound(f"{path} is a file, not a folder")
-        return self.repo[obj.id]
-
-    def list_tree(self, sha: str, path: str = "", recursive: bool = False) -> list[TreeEntry]:
-        """Entries under ``path`` at commit ``sha``; folders first in each folder, paths from the root."""
-        out: list[TreeEntry] = []
-
-        def walk(tree: pygit2.Tree, prefix: str) -> None:
-            for item in tree:
-                full = f"{prefix}{item.name}"
-                out.append(self._entry(full, item.id, item.filemode))
-                if recursive and item.filemode == TREE:
-                    walk(self.repo[item.id], full + "/")
-
-        walk(self._subtree(sha, path), f"{path}/" if path else "")
+    def _entries(self, found: Iterable[tuple[str, pygit2.Oid, int]]) -> list[TreeEntry]:
+        """Tree entries for ``(path, id, mode)`` items, with one LFS scope query for all their pointers.
+        A pointer outside the scope, or whose size is not the stored size, is an ordinary file."""
+        items = []
+        for path, oid, mode in found:
+            if mode == TREE:
+                items.append((path, oid, None))
+                continue
+            try:
+                items.append((path, oid, self.store._blob_info.get(self.repo, oid)))
+            except KeyError:  # a tree naming a blob the repo lacks: nothing to show
+                continue
+        pointers = {info[1][0] for _, _, info in items if info is not None and info[1] is not None}
+        allowed = self.lfs_scope(pointers) if pointers else {}
+        out = []
+        for path, oid, info in items:
+            if info is None:
+                out.append(TreeEntry("directory", path, str(oid), 0))
+                continue
+            size, pointer = info
+            if pointer is not None and allowed.get(pointer[0]) == pointer[1]:
+                out.append(TreeEntry("file", path, str(oid), pointer[1], pointer[0], size))
+            else:
+                out.append(TreeEntry("file", path, str(oid), size))
         return out
 
-    def get_entry(self, sha: str, path: str) -> TreeEntry | None:
+    def _lookup(self, sha: str, path: str) -> pygit2.Object | None:
+        """The entry at ``path`` (whose names pass the name rule) if it is shown, else ``None``."""
         try:
+            check_path(path)
             item = self._commit(sha).tree[path]
-        except KeyError:
+        except (BadRequest, KeyError, pygit2.GitError):
             return None
-        return self._entry(path, item.id, item.filemode)
+        return item if item.filemode in SHOWN_MODES else None
+
+    def list_tree(self, sha: str, path: str = "", recursive: bool = False) -> list[TreeEntry]:
+        """Entries under ``path`` at commit ``sha``, in git's order, paths from the root."""
+        if path:
+            item = self._lookup(sha, path)
+            if item is None:
+                raise EntryNotFound(f"{path} does not exist at {sha}")
+            if item.filemode != TREE:
+                raise EntryNotFound(f"{path} is a file, not a folder")
+            top = _read_tree(self.repo, item.id)
+        else:
+            top = _read_tree(self.repo, self._commit(sha).tree_id)
+        found: list[tuple[str, pygit2.Oid, int]] = []
+        # depth first with a stack, not recursion: a pushed tree may nest thousands of folders deep
+        stack = [(_shown(top), f"{path}/" if path else "")] if top is not None else []
+        while stack:
+            entries, prefix = stack[-1]
+            nxt = next(entries, None)
+            if nxt is None:
+                stack.pop()
+                continue
+            name, item = nxt
+            full = prefix + name
+            if len(full.encode()) > MAX_PATH_BYTES:
+                continue
+            found.append((full, item.id, item.filemode))
+            if recursive and item.filemode == TREE:
+                sub = _read_tree(self.repo, item.id)
+                if sub is not None:
+                    stack.append((_shown(sub), full + "/"))
+        return self._entries(found)
+
+    def get_entry(self, sha: str, path: str) -> TreeEntry | None:
+        item = self._lookup(sha, path)
+        if item is None:
+            return None
+        entries = self._entries([(path, item.id, item.filemode)])
+        return entries[0] if entries else None
 
     def read_blob(self, oid: str) -> bytes:
         return self.repo[oid].data
@@ -301,13 +373,14 @@ class GitRepo:
                 return None
             try:
                 return tree[path].id
-            except KeyError:
+            except (KeyError, pygit2.GitError):
                 return None
 
         commit = None
         for n, commit in enumerate(walker):
-            parent_tree = commit.parents[0].tree if commit.parents else None
-            changed = [p for p in remaining if oid_at(commit.tree, p) != oid_at(parent_tree, p)]
+            tree = _read_tree(self.repo, commit.tree_id)
+            parent_tree = _read_tree(self.repo, commit.parents[0].tree_id) if commit.parents else None
+            changed = [p for p in remaining if oid_at(tree, p) != oid_at(parent_tree, p)]
             if changed:
                 info = self._info(commit)
                 for p in changed:
