@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pygit2
 import pytest
 
+import cove
 from cove.server.storage.receive import ZERO, check_push, tree_entries
 from tests.server import crafted
 from tests.server.crafted import EXECUTABLE, FILE, FOLDER, GITLINK, SYMLINK
@@ -184,3 +187,30 @@ def test_tree_entries_parses_what_git_writes(push):
     assert [(m, n) for m, n, _ in tree_entries(data)] == [(b"100644", b"a b.txt"), (b"40000", b"sub")]
     with pytest.raises(ValueError):
         list(tree_entries(data[:-3]))
+
+
+def run_hook(push: Push, new: str, **env: str) -> subprocess.CompletedProcess:
+    """The hook program itself, as git runs it: in the repo, the ref updates on stdin."""
+    full = {**push.env, "GIT_QUARANTINE_PATH": str(push.quarantine), "COVE_REPO_KEY": "repo",
+            "PYTHONPATH": str(Path(cove.__file__).resolve().parents[1]), **env}
+    return subprocess.run([sys.executable, "-m", "cove.server.storage.receive"], cwd=push.path, env=full,
+                          input=f"{push.head} {new} refs/heads/main\n", capture_output=True, text=True, timeout=60)
+
+
+def test_the_hook_program(push):
+    out = run_hook(push, push.root_with((FILE, b"ok.txt", push.blob(b"ok"))))
+    assert (out.returncode, out.stderr) == (0, "")
+    out = run_hook(push, push.root_with(*[(FILE, f"git~1{'.' * i}".encode(), push.blob(b"x")) for i in range(30)]))
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert lines[0] == "Your push was rejected by the Hub (nothing was changed):"
+    assert len(lines) == 22 and lines[-1] == "- ... and 10 more"
+
+
+def test_the_hook_refuses_what_it_cannot_check(push, tmp_path):
+    new = push.root_with((FILE, b"w.bin", push.blob(crafted.pointer(MINE, 4))))
+    out = run_hook(push, new, COVE_DATABASE_URL=f"sqlite:///{tmp_path}/missing/cove.db",
+                   COVE_STORAGE_URL=f"file://{tmp_path}/lfs")
+    assert out.returncode == 1
+    assert out.stderr.startswith("The Hub could not check this push, so it was refused (OperationalError)")
+    assert "Traceback" not in out.stderr

@@ -188,11 +188,11 @@ def check_push(
         lfs_allowed: ``(sha256, size)`` of the LFS pointers pushed -> those this repo may reference
             with that size.
     """
-    moved = [(ref, new) for _, new, ref in updates]
-    leads = commits_of(repo, env, [new for _, new in moved if new != ZERO])
+    tips = [new for _, new, _ in updates if new != ZERO]
+    leads = dict(zip(tips, commits_of(repo, env, tips) if tips else []))
     problems = []
-    for ref, new in moved:
-        problem = ref_problem(ref, new, new == ZERO or leads.pop(0))
+    for _, new, ref in updates:
+        problem = ref_problem(ref, new, new == ZERO or leads[new])
         if problem is not None:
             problems.append(problem)
     objects = pushed_objects(repo, env)
@@ -234,7 +234,12 @@ def main() -> int:
     """The hook: ``<old> <new> <ref>`` lines on stdin, run in the repo; exit 1 (with the reasons on
     stderr, which the pusher sees) to refuse the push."""
     updates = [tuple(line.split(" ", 2)) for line in sys.stdin.read().splitlines() if line.strip()]
-    problems = check_push(Path.cwd(), dict(os.environ), updates, _lfs_allowed)
+    try:
+        problems = check_push(Path.cwd(), dict(os.environ), updates, _lfs_allowed)
+    except Exception as e:  # noqa: BLE001 - refuse what could not be checked; the pusher sees only this
+        print(f"The Hub could not check this push, so it was refused ({type(e).__name__}): try again, and "
+              "tell the Hub's admins if it keeps failing", file=sys.stderr)
+        return 1
     if not problems:
         return 0
     shown = [f"- {p}" for p in problems[:MAX_SHOWN]]
