@@ -1,9 +1,9 @@
 """Bare git repositories, one per Hub repo, read and written with libgit2 (pygit2).
 
 Stock ``git clone`` works on them as they are (``git http-backend`` serves them; every push passes the
-checks of :mod:`cove.server.storage.receive` first). Commits are built in an in-memory index from the
-branch head, written as objects, and published by a single compare-and-swap of the ref
-(``git update-ref NEW OLD``), under a per-repo file lock: a crash before the ref moves leaves only
+checks of :mod:`cove.server.storage.receive` first). Commits are built from the branch head, changing
+only the folders they touch, written as objects, and published by a single compare-and-swap of the ref
+(``git update-ref NEW OLD``) under a per-repo file lock: a crash before the ref moves leaves only
 unreachable objects, never a half commit, and two writers never lose each other's commit.
 
 What is read back is checked again, for repos written before those checks or by hand: listings and
@@ -50,6 +50,9 @@ TREE = pygit2.enums.FileMode.TREE
 BLOB_EXECUTABLE = pygit2.enums.FileMode.BLOB_EXECUTABLE
 #: The entry modes the Hub shows: files, executable files, folders (never symbolic links or submodules).
 SHOWN_MODES = (BLOB, BLOB_EXECUTABLE, TREE)
+
+#: Largest parsed tree libgit2 keeps in its object cache (whose total stays under its own budget).
+TREE_CACHE_LIMIT = 64 * 1024 * 1024
 
 #: ``oids -> {oid: size}``: of the LFS objects (sha256) among ``oids``, those a repo may reference and
 #: that are stored, with their size. The service layer provides one per repo (:meth:`GitStore.open`).
@@ -125,6 +128,9 @@ class GitStore:
         (self.root / ".locks").mkdir(exist_ok=True)
         self.hooks = self.root / ".hooks"
         receive.install_hook(self.hooks)
+        # libgit2 keeps parsed trees of up to 4 KiB only (about 100 entries): a lookup in a larger folder
+        # parsed it again, so N lookups there (preupload of N files) cost O(N^2). Keep trees of any size.
+        pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, TREE_CACHE_LIMIT)
         self._hook_env = dict(hook_env or {})
         self._blob_info = _BlobInfoCache()
         self._open: OrderedDict[str, pygit2.Repository] = OrderedDict()
@@ -419,53 +425,126 @@ class GitRepo:
 
         ``start_point`` is the commit a ref that does not exist yet starts from (for pull requests).
         ``lfs_blobs`` maps path -> pointer bytes for files stored in the LFS store.
+
+        Blobs and trees are written before the repo lock is taken, on the head seen then; under the
+        lock the head is read again, and only if it moved is the tree built again on the new head
+        (blobs are kept: they are content-addressed). The commit runs on its own libgit2 handle: the
+        cached one is shared by readers, and libgit2 objects are for one thread at a time.
         """
         full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
+        repo = pygit2.Repository(self.repo.path)
+        blobs = {}
+        for op in ops:
+            if not isinstance(op, DeleteFile | DeleteFolder):
+                data = op.content if isinstance(op, AddFile) else (lfs_blobs or {})[op.path]
+                blobs[op.path] = repo.create_blob(data)
+        seen = self._base(full, ref, start_point, parent_commit)
+        tree = _build(repo, seen or start_point, ops, blobs)
         with self.store.lock(self.key):
-            head = self.ref_target(full)
-            if head is None and start_point is None and self.repo.listall_references():
-                raise RevisionNotFound(f"Invalid rev id: {ref}")
-            if parent_commit and not (head or start_point or "").startswith(parent_commit.lower()):
-                raise PreconditionFailed(
-                    "A commit has happened since. Please refresh and try again "
-                    f"(parent {parent_commit}, head of {ref} is {head})."
-                )
+            head = self._base(full, ref, start_point, parent_commit)
             base = head or start_point
-            index = pygit2.Index()
-            if base:
-                index.read_tree(self._commit(base).tree)
-            files = {e.path for e in index}
-            for op in ops:
-                self._apply(index, files, op, lfs_blobs or {})
-            tree = index.write_tree(self.repo)
+            if head != seen:
+                tree = _build(repo, base, ops, blobs)
             sig = pygit2.Signature(identity.name, identity.email or f"{identity.name}@cove.local")
-            sha = str(self.repo.create_commit(None, sig, sig, message, tree, [base] if base else []))
+            sha = str(repo.create_commit(None, sig, sig, message, tree, [base] if base else []))
             self.update_ref(full, sha, head)
         return sha
 
-    def _apply(self, index: pygit2.Index, files: set[str], op: Operation, lfs_blobs: dict[str, bytes]) -> None:
+    def _base(self, full: str, ref: str, start_point: str | None, parent_commit: str | None) -> str | None:
+        """The head of ``full`` now, checked against what the commit expects."""
+        head = self.ref_target(full)
+        if head is None and start_point is None and self.repo.listall_references():
+            raise RevisionNotFound(f"Invalid rev id: {ref}")
+        if parent_commit and not (head or start_point or "").startswith(parent_commit.lower()):
+            raise PreconditionFailed(
+                "A commit has happened since. Please refresh and try again "
+                f"(parent {parent_commit}, head of {ref} is {head})."
+            )
+        return head
+
+
+def _build(repo: pygit2.Repository, base: str | None, ops: list[Operation], blobs: dict[str, pygit2.Oid]) -> pygit2.Oid:
+    """The tree of commit ``base`` with ``ops`` applied: each op costs the depth of its path, and only
+    the folders it touches are written again."""
+    root = _Folder(repo, _read_tree(repo, repo[base].peel(pygit2.Commit).tree_id) if base else None)
+    for op in ops:
+        root.apply(op, blobs.get(op.path))
+    tree = root.write()
+    return tree if tree is not None else repo.TreeBuilder().write()
+
+
+class _Folder:
+    """One folder of a tree being edited: its tree in the base commit (if any) and the changes to it,
+    by name (a sub-folder being edited, a new file ``(blob id, mode)``, or ``None``: removed)."""
+
+    def __init__(self, repo: pygit2.Repository, tree: pygit2.Tree | None) -> None:
+        self.repo = repo
+        self.tree = tree
+        self.changes: dict[str, _Folder | tuple[pygit2.Oid, int] | None] = {}
+
+    def get(self, name: str) -> _Folder | tuple[pygit2.Oid, int] | None:
+        """What ``name`` is now: a folder (loaded for editing), a file ``(blob id, mode)``, or nothing."""
+        if name in self.changes:
+            return self.changes[name]
+        try:
+            item = self.tree[name] if self.tree is not None else None
+        except KeyError:
+            item = None
+        if item is None:
+            return None
+        if item.filemode != TREE:
+            return item.id, item.filemode
+        folder = _Folder(self.repo, _read_tree(self.repo, item.id))
+        self.changes[name] = folder
+        return folder
+
+    def is_empty(self) -> bool:
+        for change in self.changes.values():
+            if change is not None and not (isinstance(change, _Folder) and change.is_empty()):
+                return False
+        return self.tree is None or all(item.raw_name.decode(errors="surrogateescape") in self.changes
+                                        for item in self.tree)
+
+    def apply(self, op: Operation, blob: pygit2.Oid | None) -> None:
+        deleting = isinstance(op, DeleteFile | DeleteFolder)
+        missing = f"A {'folder' if isinstance(op, DeleteFolder) else 'file'} with this name doesn't exist: {op.path}"
+        *parents, name = op.path.split("/")
+        folder = self
+        for i, part in enumerate(parents):
+            sub = folder.get(part)
+            if sub is None and not deleting:
+                sub = folder.changes[part] = _Folder(self.repo, None)
+            elif not isinstance(sub, _Folder):
+                if deleting:
+                    raise EntryNotFound(missing)
+                raise BadRequest(f"Cannot add {op.path}: {'/'.join(parents[:i + 1])} is a file")
+            folder = sub
+        current = folder.get(name)
         if isinstance(op, DeleteFile):
-            if op.path not in files:
-                raise EntryNotFound(f"A file with this name doesn't exist: {op.path}")
-            index.remove(op.path)
-            files.discard(op.path)
-            return
-        if isinstance(op, DeleteFolder):
-            prefix = op.path.rstrip("/") + "/"
-            gone = [p for p in files if p.startswith(prefix)]
-            if not gone:
-                raise EntryNotFound(f"A folder with this name doesn't exist: {op.path}")
-            for p in gone:
-                index.remove(p)
-                files.discard(p)
-            return
-        data = op.content if isinstance(op, AddFile) else lfs_blobs[op.path]
-        parts = op.path.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in files:
-                raise BadRequest(f"Cannot add {op.path}: {'/'.join(parts[:i])} is a file")
-        if any(p.startswith(op.path + "/") for p in files):
-            raise BadRequest(f"Cannot add {op.path}: it is a folder")
-        blob = self.repo.create_blob(data)
-        index.add(pygit2.IndexEntry(op.path, blob, BLOB))
-        files.add(op.path)
+            if current is None or isinstance(current, _Folder):
+                raise EntryNotFound(missing)
+            folder.changes[name] = None
+        elif isinstance(op, DeleteFolder):
+            if not isinstance(current, _Folder) or current.is_empty():
+                raise EntryNotFound(missing)
+            folder.changes[name] = None
+        else:
+            if isinstance(current, _Folder) and not current.is_empty():
+                raise BadRequest(f"Cannot add {op.path}: it is a folder")
+            folder.changes[name] = (blob, BLOB)
+
+    def write(self) -> pygit2.Oid | None:
+        """This folder's tree id (written if it changed), or ``None`` if it ended up empty."""
+        if not self.changes:
+            return self.tree.id if self.tree is not None else None
+        builder = self.repo.TreeBuilder(self.tree) if self.tree is not None else self.repo.TreeBuilder()
+        for name, change in self.changes.items():
+            if isinstance(change, _Folder):
+                oid = change.write()
+                change = (oid, TREE) if oid is not None else None
+            if change is None:
+                if builder.get(name) is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, *change)
+        return builder.write() if len(builder) else None
