@@ -463,3 +463,12 @@ def test_bad_paths_from_clients_are_400(hub, path):
                       (f"/api/models/{repo_id}/paths-info/main", {"paths": [path]})):
         r = httpx.post(hub.url + url, content=json.dumps(body), headers=headers)  # "\ud800" stays escaped
         assert r.status_code == 400, (path, url, r.status_code, r.text)
+
+
+@pytest.mark.parametrize("url", ["/{id}/resolve/main/%ED%A0%80", "/{id}/resolve/main/%FF.txt", "/{id}/resolve/%FF/x",
+                                 "/api/models/{id}/tree/main/%ED%A0%80", "/api/models/{id}/tree/main/a/%C0%AE%C0%AE",
+                                 "/{id}/blob/main/%FF", "/{id}/tree/main/%FF"])
+def test_names_in_urls_that_are_not_utf8_are_400(hub, corrupted, url):
+    r = httpx.get(hub.url + url.format(id=corrupted[0]))
+    assert r.status_code == 400, (url, r.status_code)  # web pages answer with an HTML page, the API with a code
+    assert "/resolve/" not in url and "/api/" not in url or r.headers["x-error-code"] == "BadRequest"
