@@ -63,6 +63,7 @@ def corrupt(store) -> tuple[str, str]:
         (SYMLINK, b"link", blob(b"/etc/passwd")),
         (GITLINK, b"submodule", "1" * 40),
         (FOLDER, b"broken", crafted.write("tree", b"100644 \0" + bytes(20), path)),  # an empty name: unreadable
+        (FOLDER, b"blob-as-folder", blob(b"not a tree")),
     )
     sha = crafted.commit(path, root, [git.resolve("main")])
     subprocess.run(["git", "update-ref", "refs/heads/main", sha], cwd=path, check=True)
@@ -75,11 +76,11 @@ def test_listings_skip_what_breaks_the_rules(store, corrupt):
     files = {e.path for e in git.list_tree(sha, recursive=True) if e.type == "file"}
     assert files == GOOD
     folders = {e.path for e in git.list_tree(sha, recursive=True) if e.type == "directory"}
-    assert folders == {"dir", "dir/deeper", ".github", "broken"}  # broken: listed, its content unreadable
+    assert folders == {"dir", "dir/deeper", ".github", "broken", "blob-as-folder"}  # listed, content unreadable
     assert {e.path for e in git.list_tree(sha)} == {".gitattributes", "README.md", "run.sh", "dir", ".github",
-                                                    "broken"}
+                                                    "broken", "blob-as-folder"}
     assert {e.path for e in git.list_tree(sha, "dir")} == {"dir/ok.txt", "dir/deeper"}
-    assert git.list_tree(sha, "broken") == []
+    assert git.list_tree(sha, "broken") == [] and git.list_tree(sha, "blob-as-folder") == []
     for path in ("..", "../..", ".git", "dir/..", "link", "submodule", "nope"):
         with pytest.raises(EntryNotFound):
             git.list_tree(sha, path)

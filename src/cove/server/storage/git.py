@@ -60,7 +60,9 @@ LfsScope = Callable[[set[str]], dict[str, int]]
 
 
 def _no_lfs(oids: set[str]) -> dict[str, int]:
+    """No LFS at all: every pointer is an ordinary file."""
     return {}
+
 
 #: What a new repo's first commit holds, as on the Hugging Face Hub.
 DEFAULT_GITATTRIBUTES = "".join(
@@ -197,11 +199,13 @@ class GitStore:
 
 
 def _read_tree(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree | None:
-    """The tree ``oid``, or ``None`` if libgit2 cannot parse it (an empty name, written by hand)."""
+    """The tree ``oid``, or ``None`` if it is missing, not a tree, or one libgit2 cannot parse (an
+    empty name, written by hand)."""
     try:
-        return repo[oid]
+        obj = repo[oid]
     except (KeyError, pygit2.GitError):
         return None
+    return obj if isinstance(obj, pygit2.Tree) else None
 
 
 def _shown(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Object]]:
