@@ -88,21 +88,76 @@ def check_revision(rev: str) -> str:
     return rev
 
 
+# -- file and folder names --------------------------------------------------------------------------
+
+#: Most UTF-8 bytes in one file or folder name (what common file systems store).
+MAX_NAME_BYTES = 255
+#: Most UTF-8 bytes in a path inside a repo.
+MAX_PATH_BYTES = 4096
+#: Code points HFS+ ignores in names, so that ``.g\u200cit`` is ``.git`` on a Mac (git's is_hfs_dotgit).
+_HFS_IGNORED = dict.fromkeys([*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF])
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_NOT_UNICODE = "it is not valid Unicode (a lone surrogate): send names as UTF-8 text"
+
+
+def is_dotgit(name: str) -> bool:
+    """Whether some file system takes ``name`` for ``.git``, as git's is_hfs_dotgit and is_ntfs_dotgit
+    decide: any case, HFS+ ignored code points anywhere, trailing dots and spaces or an NTFS stream
+    (``.git.``, ``.git::$INDEX_ALLOCATION``), and the NTFS short name ``git~1``."""
+    folded = name.translate(_HFS_IGNORED).lower()
+    return folded.split(":", 1)[0].rstrip(". ") in (".git", "git~1")
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as one file or folder name in a repo, or ``None``.
+
+    The one rule for names, wherever they come from: commit paths from clients (:func:`check_path`),
+    tree entries in a push, and tree entries read back from git. A name that passes is safe to join
+    to a folder on any common file system.
+    """
+    if name in ("", ".", ".."):
+        return "a file or folder name cannot be empty, '.' or '..' (give the path from the repo's root)"
+    if _SURROGATE.search(name):
+        return _NOT_UNICODE
+    if "/" in name or "\\" in name:
+        return "a name cannot hold '/' or '\\' (separate folders with '/' in the path)"
+    if _CONTROL.search(name):
+        return "a name cannot hold control characters"
+    if len(name.encode()) > MAX_NAME_BYTES:
+        return f"a file or folder name may hold at most {MAX_NAME_BYTES} bytes of UTF-8: shorten it"
+    if is_dotgit(name):
+        return ("'.git' is reserved, in any case and in every spelling a file system takes for it "
+                "('.git.', '.git ', 'git~1', ...): rename it")
+    return None
+
+
+def git_name_problem(raw: bytes) -> str | None:
+    """:func:`name_problem` for a name as git stores it (bytes, meant to be UTF-8)."""
+    try:
+        return name_problem(raw.decode())
+    except UnicodeDecodeError:
+        return "it is not valid UTF-8"
+
+
 def check_path(path: str) -> str:
-    """Validate a file path inside a repo: relative, '/'-separated, no '..', no NUL, no '.git'.
+    """Validate a file path inside a repo: relative, '/'-separated, each name passing :func:`name_problem`.
 
     File paths come from clients and are never trusted: this is the one gate they pass.
     """
-    if not isinstance(path, str) or not path or len(path.encode()) > 4096:
-        raise BadRequest(f"Invalid path {path!r}: empty or too long")
-    if "\\" in path or "\x00" in path or path.startswith("/") or any(ord(c) < 32 for c in path):
-        raise BadRequest(f"Invalid path {path!r}: use a relative path with '/' separators")
-    parts = path.split("/")
-    for part in parts:
-        if part in ("", ".", ".."):
-            raise BadRequest(f"Invalid path {path!r}: empty, '.' and '..' segments are not allowed")
-    if parts[0] == ".git" or ".git" in parts:
-        raise BadRequest(f"Invalid path {path!r}: '.git' is reserved")
+    if not isinstance(path, str) or not path:
+        raise BadRequest(f"Invalid path {path!r}: give the path inside the repo, like 'folder/file.txt'")
+    problem = _NOT_UNICODE if _SURROGATE.search(path) else None
+    if problem is None and len(path.encode()) > MAX_PATH_BYTES:
+        problem = f"a path may hold at most {MAX_PATH_BYTES} bytes of UTF-8"
+    if problem is None and path.startswith("/"):
+        problem = "give the path from the repo's root, without a leading '/'"
+    for part in path.split("/") if problem is None else ():
+        problem = name_problem(part)
+        if problem is not None:
+            break
+    if problem is not None:
+        raise BadRequest(f"Invalid path {path!r}: {problem}")
     return path
 
 

@@ -7,6 +7,7 @@ content lives in git; this holds what git does not.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -143,19 +145,47 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _engine(url: str) -> Engine:
+    kwargs: dict = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def connect(url: str) -> sessionmaker:
+    """The session factory of an existing database, creating nothing: for short-lived processes such
+    as the push hook."""
+    return sessionmaker(_engine(url), expire_on_commit=False)
+
+
 def open_database(url: str) -> sessionmaker:
     """Connect, create the tables if needed, and return the session factory."""
     from cove.server.db import audit, scans  # noqa: F401 - the tables they define join Base.metadata
 
-    kwargs: dict = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    engine: Engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
+    engine = _engine(url)
     Base.metadata.create_all(engine)
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory.begin() as s:
         if s.get(Meta, "schema_version") is None:
             s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
     return factory
+
+
+def lfs_sizes(sessions: sessionmaker, storage_key: str, oids: Iterable[str]) -> dict[str, int]:
+    """``{oid: recorded size}`` for the LFS objects among ``oids`` that the repo stored under
+    ``storage_key`` may reference (a RepoLfs row: uploaded to it or committed in it)."""
+    oids = sorted(set(oids))
+    out: dict[str, int] = {}
+    with sessions() as s:
+        for i in range(0, len(oids), 500):  # a bounded number of SQL parameters per query
+            rows = s.execute(
+                select(LfsObject.oid, LfsObject.size)
+                .join(RepoLfs, RepoLfs.oid == LfsObject.oid)
+                .join(Repo, Repo.id == RepoLfs.repo_id)
+                .where(Repo.storage_key == storage_key, LfsObject.oid.in_(oids[i:i + 500]))
+            )
+            out.update({oid: size for oid, size in rows})
+    return out

@@ -101,7 +101,7 @@ def raw_tail(request: Request, skip: int) -> list[str]:
     try:
         return [unquote(s, encoding="utf-8", errors="strict") for s in segments]
     except UnicodeDecodeError:
-        raise BadRequest("The URL is not valid UTF-8 once percent-decoded") from None
+        raise BadRequest(f"Invalid URL path {path!r}: names must be percent-encoded UTF-8") from None
 
 
 def split_rev_path(segments: list[str]) -> tuple[str, str]:

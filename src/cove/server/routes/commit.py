@@ -43,7 +43,7 @@ async def preupload(rtype: str, ns: str, name: str, request: Request):
         sha = git.resolve(rev)
     except RevisionNotFound:
         sha = None  # the commit itself will say so; every file is new here
-    patterns: list[str] = []
+    patterns = lfs_patterns("")
     if sha is not None:
         attrs = git.get_entry(sha, ".gitattributes")
         if attrs is not None and attrs.lfs_oid is None:

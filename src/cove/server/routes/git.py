@@ -11,6 +11,8 @@ body streamed into it and its output streamed back. This module only decides who
 - an authenticated caller who may not see it gets ``404 RepoNotFound``; one who may see but not
   write gets ``403``.
 
+A push lands only if git's fsck and the Hub's push hook accept every object and ref in it
+(:mod:`cove.server.storage.receive`); otherwise git reports the reasons to the pusher and nothing moves.
 Ref updates from a push and from an API commit are both compare-and-swap (receive-pack checks each
 ref's old value under git's ref lock; the API uses ``git update-ref NEW OLD``), so when the two race
 one of them fails cleanly and nothing is lost. After a push the repo's metadata (head, card) is
@@ -71,8 +73,10 @@ def challenge(err: Unauthorized) -> Response:
 
 
 def cgi_env(hub: Hub, request: Request, repo: Repo, who: Principal | None, tail: str) -> dict[str, str]:
-    """The CGI environment of one ``git http-backend`` run (no global or system git config)."""
+    """The CGI environment of one ``git http-backend`` run: no global or system git config, and the
+    settings that check a push before it lands (:mod:`cove.server.storage.receive`)."""
     env = {
+        **hub.git.backend_env(repo.storage_key),
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": os.devnull,

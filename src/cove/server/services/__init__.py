@@ -42,9 +42,10 @@ class Hub:
         self.sessions = open_database(settings.database_url)
         private_data_dir(settings.data_dir)  # the database files exist now
         self.blobs = BlobStore(settings.storage_url)
-        self.git = GitStore(settings.data_dir / "git")
+        self.git = GitStore(settings.data_dir / "git", hook_env={"COVE_DATABASE_URL": settings.database_url,
+                                                                 "COVE_STORAGE_URL": settings.storage_url})
         self.accounts = Accounts(self.sessions)
-        self.repos = Repos(self.sessions, self.accounts, self.git)
+        self.repos = Repos(self.sessions, self.accounts, self.git, self.blobs)
         self.content = Content(self.blobs)
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, RevisionNotFound, Unprocessable
-from cove.protocol import AddFile, AddLfsFile, lfs_pointer
+from cove.protocol import AddFile, AddLfsFile, git_blob_sha1, lfs_pointer, parse_lfs_pointer
 from cove.server.db import LfsObject, Repo, RepoLfs
 from cove.server.services.accounts import Principal
 from cove.server.services.ndjson import NewFile, ParsedCommit
@@ -26,13 +26,34 @@ from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitRepo, Identity
 
 
-def lfs_patterns(gitattributes: str) -> list[str]:
+class LfsPatterns:
+    """The ``filter=lfs`` patterns of a ``.gitattributes``, matched in time independent of how many
+    exact paths it lists (Cove adds one line per LFS file no pattern covers, so a repo of many LFS
+    files has as many lines): exact names and paths are set lookups, only globs are matched one by one.
+    """
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.paths: set[str] = set()  # anchored (a '/' inside): the whole path
+        self.names: set[str] = set()  # the file name, at any depth
+        self.globs: list[re.Pattern] = []
+        for p in patterns:
+            if any(c in p for c in "*?[\\"):
+                self.globs.append(_pattern_regex(p))
+            elif not p.endswith("/"):  # a folder pattern never matches a file's path
+                (self.paths if "/" in p else self.names).add(p.lstrip("/"))
+
+    def matches(self, path: str) -> bool:
+        return (path in self.paths or path.rsplit("/", 1)[-1] in self.names
+                or any(rx.match(path) for rx in self.globs))
+
+
+def lfs_patterns(gitattributes: str) -> LfsPatterns:
     out = []
     for line in gitattributes.splitlines():
         parts = line.split()
         if parts and not parts[0].startswith("#") and "filter=lfs" in parts[1:]:
             out.append(parts[0].replace("[[:space:]]", " "))
-    return out
+    return LfsPatterns(out)
 
 
 def _glob_part(text: str) -> str:
@@ -74,10 +95,6 @@ def _pattern_regex(pattern: str) -> re.Pattern:
     return re.compile(rx + r"\Z" if anchored else r"(?:.*/)?" + rx + r"\Z", re.DOTALL)
 
 
-def matches_lfs(path: str, patterns: list[str]) -> bool:
-    return any(_pattern_regex(p).match(path) for p in patterns)
-
-
 @dataclass(frozen=True)
 class CommitResult:
     sha: str
@@ -90,19 +107,34 @@ class Commits:
         self.blobs = blobs
         self.lfs_threshold = lfs_threshold
 
-    def wants_lfs(self, path: str, size: int, sample: bytes, patterns: list[str]) -> bool:
+    def wants_lfs(self, path: str, size: int, sample: bytes, patterns: LfsPatterns) -> bool:
         if size == 0:
             return False
-        return size >= self.lfs_threshold or b"\x00" in sample[:8000] or matches_lfs(path, patterns)
+        return size >= self.lfs_threshold or b"\x00" in sample[:8000] or patterns.matches(path)
 
     def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
-        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored."""
+        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored
+        with its recorded size."""
         with self._sessions() as s:
             row = s.execute(
                 select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
                 .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
             ).scalar()
-        return row if row is not None and self.blobs.exists(oid) else None
+        return row if row is not None and self.blobs.holds(oid, row.size) else None
+
+    def check_pointer(self, repo: Repo, path: str, data: bytes) -> None:
+        """Refuse a regular file whose content is an LFS pointer to an object ``repo`` may not
+        reference, that is not stored, or whose size is not the pointer's: it would be read as that
+        object by anyone who learned its sha256 (see :mod:`cove.server.services.lfs_scope`)."""
+        pointer = parse_lfs_pointer(data) if len(data) <= 1024 else None
+        if pointer is None:
+            return
+        obj = self.repo_has(repo, pointer[0])
+        if obj is None or obj.size != pointer[1]:
+            raise Unprocessable(
+                f"{path} is an LFS pointer to {pointer[0]} ({pointer[1]} bytes), which this repo does not "
+                "hold with that size: commit the file's content instead, or upload the object to this repo "
+                "through the LFS batch API first")
 
     def known_sha1(self, oid: str) -> str | None:
         with self._sessions() as s:
@@ -140,7 +172,8 @@ class Commits:
     def apply(self, repo: Repo, git: GitRepo, who: Principal, ref: str, parsed: ParsedCommit, *,
               start_point: str | None = None) -> str:
         """Write ``parsed`` onto ``ref`` and return the new commit sha. Nothing is kept on error
-        but content-addressed LFS objects, which are harmless."""
+        but content-addressed LFS objects, which are harmless. Each operation costs about the same
+        whatever the number of operations and files in the repo."""
         full = ref if ref.startswith("refs/") else f"refs/heads/{ref}"
         base = git.ref_target(full) or start_point
         if base is None:
@@ -162,7 +195,9 @@ class Commits:
             for op in parsed.ops:
                 if isinstance(op, NewFile):
                     if op.path == ".gitattributes" or not self.wants_lfs(op.path, op.size, op.sample(), patterns):
-                        ops.append(AddFile(op.path, op.read()))
+                        data = op.read()
+                        self.check_pointer(repo, op.path, data)
+                        ops.append(AddFile(op.path, data))
                         continue
                     oid, size, sha1 = self._store(op)
                     self.record_object(repo, oid, size, sha1)
@@ -181,7 +216,7 @@ class Commits:
                 else:
                     ops.append(op)
                     continue
-                if not matches_lfs(op.path, patterns):
+                if not patterns.matches(op.path):
                     added_lines.append(op.path.replace(" ", "[[:space:]]") + " filter=lfs diff=lfs merge=lfs -text")
         finally:
             parsed.discard()
@@ -203,7 +238,5 @@ class Commits:
             op.writer = None
             op.data = b""
             return oid, size, ""
-        from cove.protocol import git_blob_sha1
-
         oid, size = self.blobs.put([op.data])
         return oid, size, git_blob_sha1(op.data)

@@ -37,9 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from cove.errors import BadRequest, CoveError, EntryNotFound, PayloadTooLarge
+from cove.errors import BadRequest, CoveError, EntryNotFound, PayloadTooLarge, Unprocessable
 from cove.server.db import Repo
 from cove.server.services.accounts import Principal
 from cove.server.services.content import Content
@@ -95,6 +95,19 @@ class ModelTooLarge(PayloadTooLarge):
 # -- the snapshot folder ----------------------------------------------------------------------------
 
 
+def destination(root: Path, path: str) -> Path:
+    """Where ``path`` (a file path from a tree listing) goes under ``root``, its folders made. Raises
+    Unprocessable if it would land anywhere else: listings only give names that pass the name rule, and
+    this holds even if one did not ('..', an absolute path, a folder that is a symbolic link)."""
+    dest = root / path
+    if os.path.isabs(path) or os.path.normpath(dest) != str(dest) or not dest.is_relative_to(root):
+        raise Unprocessable(f"Refusing to write {path!r} outside the snapshot folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.parent.resolve().is_relative_to(root.resolve()):
+        raise Unprocessable(f"Refusing to write {path!r} outside the snapshot folder")
+    return dest
+
+
 class Snapshots:
     """``<root>/<sha>/``: a commit's files as a plain folder, written once and atomically."""
 
@@ -112,10 +125,9 @@ class Snapshots:
             for entry in git.list_tree(sha, recursive=True):
                 if entry.type != "file" or entry.path == ".gitattributes":
                     continue
-                dest = tmp / entry.path
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest = destination(tmp, entry.path)
                 if entry.lfs_oid is None:
-                    dest.write_bytes(git.read_blob(entry.oid))
+                    _write_new(dest, git.read_blob(entry.oid))
                     continue
                 src = self.blobs.path(entry.lfs_oid)
                 if not src.is_file():
@@ -125,7 +137,8 @@ class Snapshots:
                 try:
                     os.link(src, dest)  # same file system: no copy; the blob is never written to
                 except OSError:
-                    shutil.copyfile(src, dest)
+                    with open(src, "rb") as f:
+                        _write_new(dest, f)
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -135,6 +148,17 @@ class Snapshots:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return final
+
+
+def _write_new(dest: Path, data: bytes | BinaryIO) -> None:
+    """Create ``dest`` and write ``data`` (bytes or a file to copy); never through a symbolic link,
+    never over an existing file."""
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with open(fd, "wb") as out:
+        if isinstance(data, bytes):
+            out.write(data)
+        else:
+            shutil.copyfileobj(data, out, 1 << 20)
 
 
 def weights_size(git: GitRepo, sha: str) -> int:

@@ -15,6 +15,8 @@ from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthori
 from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
 from cove.server.db import Account, Like, Membership, Repo, utcnow
 from cove.server.services.accounts import Accounts, Principal
+from cove.server.services.lfs_scope import LfsScopes
+from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitRepo, GitStore, Identity
 
 LEVELS = {"read": 1, "write": 2, "admin": 3}
@@ -39,10 +41,11 @@ SORTS = {
 
 
 class Repos:
-    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore) -> None:
+    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, blobs: BlobStore) -> None:
         self._sessions = sessions
         self._accounts = accounts
         self.git = git
+        self._lfs = LfsScopes(sessions, blobs)
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -89,7 +92,9 @@ class Repos:
             return s.get(Repo, repo_id)
 
     def open_git(self, repo: Repo) -> GitRepo:
-        return self.git.open(repo.storage_key)
+        """The repo's git content, in which an LFS pointer is an LFS file only if the repo may
+        reference its object (:mod:`cove.server.services.lfs_scope`)."""
+        return self.git.open(repo.storage_key, self._lfs.of(repo.storage_key))
 
     def _check_namespace(self, who: Principal | None, namespace: str) -> None:
         if who is None:

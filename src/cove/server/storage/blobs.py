@@ -79,6 +79,13 @@ class BlobStore:
     def size(self, oid: str) -> int:
         return self.path(oid).stat().st_size
 
+    def holds(self, oid: str, size: int) -> bool:
+        """Whether ``oid`` is stored with exactly ``size`` bytes."""
+        try:
+            return self.path(oid).stat().st_size == size
+        except OSError:
+            return False
+
     def adopt(self, path: Path, oid: str) -> None:
         """Move a finished, verified file (in ``tmp_dir``) into the store as ``oid``."""
         final = self.path(oid)

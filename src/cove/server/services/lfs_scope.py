@@ -1,0 +1,55 @@
+"""Which LFS objects a repo may reference: the one rule every reader of a pointer goes through.
+
+A blob in git that parses as an LFS pointer is an LFS file only if its repo may reference the object
+(a RepoLfs row: uploaded to that repo or committed in it), the object is stored, and the pointer's size
+is the stored size. Otherwise it is an ordinary small file whose content is the pointer text: knowing
+the sha256 of a file in someone's private repo must not be enough to read it through one's own repo,
+and a pointer that lies about its size must not truncate or extend a download.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from sqlalchemy.orm import sessionmaker
+
+from cove.server.db import lfs_sizes
+from cove.server.storage.blobs import BlobStore
+from cove.server.storage.git import LfsScope
+
+
+class LfsScopes:
+    """One :data:`~cove.server.storage.git.LfsScope` per repo, with the answers kept.
+
+    Positive answers only are kept, by storage key: RepoLfs rows are only ever added, stored objects
+    are never rewritten, and a storage key is never given to another repo (a repo id may be, in SQLite).
+    An oid asked about and not allowed is asked again next time, since it may be uploaded meanwhile.
+    """
+
+    def __init__(self, sessions: sessionmaker, blobs: BlobStore, capacity: int = 1024) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+        self._known: OrderedDict[str, dict[str, int]] = OrderedDict()  # storage key -> {oid: size}
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def of(self, storage_key: str) -> LfsScope:
+        return lambda oids: self.allowed(storage_key, oids)
+
+    def allowed(self, storage_key: str, oids: set[str]) -> dict[str, int]:
+        """``{oid: size}`` for the objects among ``oids`` the repo may reference, as stored."""
+        with self._lock:
+            known = self._known.setdefault(storage_key, {})
+            self._known.move_to_end(storage_key)
+            if len(self._known) > self._capacity:
+                self._known.popitem(last=False)
+            out = {oid: known[oid] for oid in oids if oid in known}
+        missing = oids - out.keys()
+        if missing:
+            found = {oid: size for oid, size in lfs_sizes(self._sessions, storage_key, missing).items()
+                     if self._blobs.holds(oid, size)}
+            with self._lock:
+                known.update(found)
+            out.update(found)
+        return out
