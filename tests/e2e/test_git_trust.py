@@ -197,6 +197,52 @@ def test_one_bad_ref_refuses_the_whole_push(clone):
     clone.refused(clone.push(f"+{good}:refs/heads/main", f"{bad}:refs/heads/other"))
 
 
+def nested_copies(make_tree, leaf: str, levels: int, copies: int = 2) -> str:
+    """A folder that holds ``copies`` names for the same folder, ``levels`` deep: ``copies ** levels``
+    paths from ``levels`` small trees (a "zip bomb" of trees)."""
+    folder = make_tree((FILE, b"f.txt", leaf))
+    for _ in range(levels):
+        folder = make_tree(*((FOLDER, f"d{i}".encode(), folder) for i in range(copies)))
+    return folder
+
+
+def test_trees_that_expand_past_the_bound_are_refused(clone):
+    """30 small trees, 2**30 paths: every recursive listing (repo info, snapshots) would walk them all."""
+    bomb = nested_copies(clone.tree, clone.blob(b"x"), 30)
+    clone.refused(clone.push(f"+{clone.root_with((FOLDER, b'bomb', bomb))}:refs/heads/main"),
+                  "would list more than")
+    wide = nested_copies(clone.tree, clone.blob(b"x"), 3, copies=120)  # 1.7 M paths, three levels
+    clone.refused(clone.push(f"+{clone.root_with((FOLDER, b'wide', wide))}:refs/heads/main"),
+                  "would list more than")
+
+
+def test_a_tree_bomb_written_on_disk_is_refused_at_the_listing(hub):
+    """The bound holds for trees the push check never saw (written on disk, or before the check)."""
+    token = hub.user("alice")
+    repo_id = f"alice/{unique('tree-bomb')}"
+    api = HfApi(endpoint=hub.url, token=token)
+    api.create_repo(repo_id)
+    api.upload_file(path_or_fileobj=b"---\npipeline_tag: text-classification\n---\n", path_in_repo="README.md",
+                    repo_id=repo_id)  # so that the inference call gets as far as the snapshot
+    path = bare(hub, repo_id)
+    bomb = nested_copies(lambda *e: crafted.tree(path, e), crafted.write("blob", b"x", path), 40)
+    sha = corrupt(hub, repo_id, [(FOLDER, b"bomb", bomb)])
+    with sqlite3.connect(hub.data_dir / "cove.db") as db:  # as if a push had recorded the new head
+        db.execute("UPDATE repos SET head_sha = ? WHERE name = ?", (sha, repo_id.split("/")[1]))
+    for url in (f"/api/models/{repo_id}", f"/api/models/{repo_id}/tree/main?recursive=true"):
+        r = httpx.get(hub.url + url, timeout=120)
+        assert r.status_code == 422 and "more than" in r.headers["x-error-message"], (url, r.status_code)
+    # a listing of many repos survives the one that cannot be listed
+    r = httpx.get(f"{hub.url}/api/models", params={"author": "alice", "full": "true"}, timeout=120)
+    bombed = [m for m in r.json() if m["id"] == repo_id]
+    assert r.status_code == 200 and bombed and bombed[0]["siblings"] == []
+    r = httpx.post(f"{hub.url}/api/inference/{repo_id}", json={"inputs": "x"}, timeout=120)
+    assert r.status_code == 422 and "more than" in r.text, r.text
+    # one folder at a time still works
+    top = httpx.get(f"{hub.url}/api/models/{repo_id}/tree/main/bomb/d0/d1").json()
+    assert {e["path"] for e in top} == {"bomb/d0/d1/d0", "bomb/d0/d1/d1"}
+
+
 @pytest.mark.parametrize(("mode", "words"), [(SYMLINK, "symbolic links are not supported"),
                                               (GITLINK, "submodules are not supported")])
 def test_symlinks_and_submodules_are_refused(clone, mode, words):

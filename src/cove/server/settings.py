@@ -20,7 +20,7 @@ INT_SETTINGS: dict[str, int] = {
     "lfs_threshold": 1, "page_size": 1, "multipart_part_size": 1024,
     "inference_memory_mb": 1, "inference_workers": 1, "inference_max_new_tokens": 1, "inference_threads": 0,
     "max_json_bytes": 1024, "max_commit_bytes": 1024, "max_file_bytes": 1, "max_commit_files": 1,
-    "max_batch_objects": 1, "max_json_depth": 2, "max_request_head_bytes": 8192,
+    "max_batch_objects": 1, "max_repo_files": 1, "max_json_depth": 2, "max_request_head_bytes": 8192,
     "login_failures_per_user": 1, "login_failures_per_ip": 1, "login_window": 1, "password_checks_at_once": 1,
     "stale_upload_seconds": 60,
 }
@@ -66,6 +66,9 @@ class Settings:
     max_file_bytes: int = 100 * 1024 * MiB
     #: Most operations (files added, deleted, copied) in one commit, and files in one preupload call.
     max_commit_files: int = 100_000
+    #: Most files and folders one revision may hold, counted as listed (a folder reused under several
+    #: names counts each time): a push past it is refused, a listing past it is a 422.
+    max_repo_files: int = 1_000_000
     #: Most objects in one git-lfs batch request.
     max_batch_objects: int = 10_000
     #: Deepest nesting of arrays and objects in a JSON body.

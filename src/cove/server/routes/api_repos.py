@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized, Unprocessable
 from cove.formats.cards import split_card
 from cove.protocol import iso_z, loads_json, repo_type_of
 from cove.server.db import Repo
@@ -254,7 +254,10 @@ def list_repos(rtype: str, request: Request):
         item = repo_json(request, repo, sha=None, card=None)
         if full and repo.head_sha:
             git = hub.repos.open_git(repo)
-            item["siblings"] = _siblings(git.list_tree(repo.head_sha, recursive=True), False)
+            try:
+                item["siblings"] = _siblings(git.list_tree(repo.head_sha, recursive=True), False)
+            except Unprocessable:  # too many files to list: one such repo must not break the listing
+                item["siblings"] = []
         items.append(item)
     headers = {}
     if more:

@@ -42,8 +42,9 @@ class Hub:
         self.sessions = open_database(settings.database_url)
         private_data_dir(settings.data_dir)  # the database files exist now
         self.blobs = BlobStore(settings.storage_url)
-        self.git = GitStore(settings.data_dir / "git", hook_env={"COVE_DATABASE_URL": settings.database_url,
-                                                                 "COVE_STORAGE_URL": settings.storage_url})
+        self.git = GitStore(settings.data_dir / "git", max_entries=settings.max_repo_files, hook_env={
+            "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
+            "COVE_MAX_REPO_FILES": str(settings.max_repo_files)})
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.blobs)
         self.content = Content(self.blobs)

@@ -28,7 +28,14 @@ from pathlib import Path
 
 import pygit2
 
-from cove.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound
+from cove.errors import (
+    BadRequest,
+    Conflict,
+    EntryNotFound,
+    PreconditionFailed,
+    RevisionNotFound,
+    Unprocessable,
+)
 from cove.protocol import (
     MAX_PATH_BYTES,
     AddFile,
@@ -124,8 +131,10 @@ class GitStore:
     ``COVE_STORAGE_URL``): see :func:`cove.server.storage.receive.main`.
     """
 
-    def __init__(self, root: Path, hook_env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, hook_env: dict[str, str] | None = None, max_entries: int = 1_000_000) -> None:
         self.root = Path(root)
+        #: The most entries one listing yields (see :meth:`GitRepo.list_tree`).
+        self.max_entries = max_entries
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / ".locks").mkdir(exist_ok=True)
         self.hooks = self.root / ".hooks"
@@ -135,6 +144,7 @@ class GitStore:
         pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, TREE_CACHE_LIMIT)
         self._hook_env = dict(hook_env or {})
         self._blob_info = _BlobInfoCache()
+        self._tree_sizes = _TreeSizes()
         self._open: OrderedDict[str, pygit2.Repository] = OrderedDict()
         self._open_lock = threading.Lock()
 
@@ -196,6 +206,25 @@ class GitStore:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class _TreeSizes:
+    """tree oid -> entries a recursive listing of it yields (capped). Content-addressed: never stale."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._data: OrderedDict[str, int] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> int | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def put_all(self, sizes: dict[str, int]) -> None:
+        with self._lock:
+            self._data.update(sizes)
+            while len(self._data) > self._capacity:
+                self._data.popitem(last=False)
 
 
 def _read_tree(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Tree | None:
@@ -328,6 +357,10 @@ class GitRepo:
             top = _read_tree(self.repo, item.id)
         else:
             top = _read_tree(self.repo, self._commit(sha).tree_id)
+        cap = self.store.max_entries
+        if recursive and top is not None and self.listed_count(top, cap) > cap:
+            raise Unprocessable(f"{path or 'The repo'} at {sha[:12]} lists more than {cap} files and folders "
+                                "(folders reused under several names count each time): list one folder at a time")
         found: list[tuple[str, pygit2.Oid, int]] = []
         # depth first with a stack, not recursion: a pushed tree may nest thousands of folders deep
         stack = [(_shown(top), f"{path}/" if path else "")] if top is not None else []
@@ -342,11 +375,49 @@ class GitRepo:
             if len(full.encode()) > MAX_PATH_BYTES:
                 continue
             found.append((full, item.id, item.filemode))
+            if len(found) > cap:  # one folder alone holds that many
+                raise Unprocessable(f"{path or 'The repo'} at {sha[:12]} lists more than {cap} files and "
+                                    "folders: list one folder at a time")
             if recursive and item.filemode == TREE:
                 sub = _read_tree(self.repo, item.id)
                 if sub is not None:
                     stack.append((_shown(sub), full + "/"))
         return self._entries(found)
+
+    def listed_count(self, top: pygit2.Tree, cap: int) -> int:
+        """How many entries a recursive listing of ``top`` yields, at most ``cap + 1``, from each distinct
+        tree read once: a few small trees that reuse each other can stand for billions of paths (a
+        "zip bomb" of trees), which a walk would take hours to find out. Sizes are kept by tree id."""
+        known = self.store._tree_sizes
+        memo: dict[str, int] = {}
+
+        def size_of(key: str) -> int | None:
+            return memo[key] if key in memo else known.get(key)
+
+        stack: list[tuple[pygit2.Tree, bool]] = [(top, False)]
+        while stack:
+            tree, done = stack.pop()
+            key = str(tree.id)
+            if not done and size_of(key) is not None:
+                continue
+            if done:
+                total = 0
+                for _, item in _shown(tree):
+                    total += 1 + ((size_of(str(item.id)) or 0) if item.filemode == TREE else 0)
+                    if total > cap:
+                        break
+                memo[key] = min(total, cap + 1)
+                continue
+            stack.append((tree, True))
+            for _, item in _shown(tree):
+                if item.filemode == TREE and size_of(str(item.id)) is None:
+                    sub = _read_tree(self.repo, item.id)
+                    if sub is None:
+                        memo[str(item.id)] = 0
+                    else:
+                        stack.append((sub, False))
+        known.put_all(memo)
+        return memo.get(str(top.id), known.get(str(top.id)) or 0)
 
     def get_entry(self, sha: str, path: str) -> TreeEntry | None:
         item = self._lookup(sha, path)

@@ -11,7 +11,11 @@ dropped) if any of these is true:
 - a tree entry is not a file (100644), an executable file (100755) or a folder (040000): symbolic
   links and submodules are refused;
 - a blob is an LFS pointer to an object this repo may not reference, that is not stored, or whose
-  size is not the pointer's.
+  size is not the pointer's;
+- a tree would list more than ``COVE_MAX_REPO_FILES`` files and folders, counting a folder reused
+  under several names each time: a few small trees that reuse each other nest into billions of paths
+  (a "zip bomb" of trees), which every recursive listing would walk. Folders the push did not send count
+  as one entry here; listings stop at the same bound whatever the trees (:meth:`GitRepo.list_tree`).
 
 Every object in the quarantine is checked, reachable or not: an unreachable tree let in now could be
 used by a later push whose quarantine would not hold it. So every commit of the pushed history (not only
@@ -173,11 +177,36 @@ def tree_problems(oid: str, data: bytes, names: dict[str, bytes]) -> list[str]:
     return out
 
 
+def expanded_sizes(children: dict[str, list[str]], cap: int) -> dict[str, int]:
+    """Entries each tree lists recursively (``children``: tree -> its entries, a tree id for a folder
+    the push sent, ``""`` for anything else), each reused folder counted every time; ``cap + 1`` stands
+    for "more than ``cap``". Iterative, each tree visited once."""
+    sizes: dict[str, int] = {}
+    for root in children:
+        stack = [(root, False)]
+        while stack:
+            oid, done = stack.pop()
+            if oid in sizes:
+                continue
+            if done:
+                total = 0
+                for c in children[oid]:
+                    total += 1 + sizes.get(c, 0)
+                    if total > cap:
+                        break
+                sizes[oid] = min(total, cap + 1)
+                continue
+            stack.append((oid, True))
+            stack.extend((c, False) for c in children[oid] if c and c not in sizes)
+    return sizes
+
+
 def check_push(
     repo: Path,
     env: dict[str, str],
     updates: list[tuple[str, str, str]],
     lfs_allowed: Callable[[set[tuple[str, int]]], set[tuple[str, int]]],
+    max_entries: int = 1_000_000,
 ) -> list[str]:
     """Everything wrong with a push, as lines for the pusher (none: it may land).
 
@@ -187,6 +216,7 @@ def check_push(
         updates: ``(old, new, ref)`` for each ref the push moves.
         lfs_allowed: ``(sha256, size)`` of the LFS pointers pushed -> those this repo may reference
             with that size.
+        max_entries: the most files and folders a tree may list recursively.
     """
     tips = [new for _, new, _ in updates if new != ZERO]
     leads = dict(zip(tips, commits_of(repo, env, tips) if tips else []))
@@ -200,11 +230,21 @@ def check_push(
     names: dict[str, bytes] = {}
     pointers: dict[str, tuple[str, int]] = {}
     kinds = {oid: kind for oid, kind, _ in objects}
+    children: dict[str, list[str]] = {}
     for oid, data in read_objects(repo, env, wanted) if wanted else ():
         if kinds[oid] == "tree":
             problems += tree_problems(oid, data, names)
+            try:
+                children[oid] = [i.hex() if m == b"40000" and kinds.get(i.hex()) == "tree" else ""
+                                 for m, _, i in tree_entries(data)]
+            except ValueError:
+                children[oid] = []  # already reported
         elif (pointer := parse_lfs_pointer(data)) is not None:
             pointers[oid] = pointer
+    for oid, size in expanded_sizes(children, max_entries).items():
+        if size > max_entries:
+            problems.append(f"tree {oid} would list more than {max_entries} files and folders (folders "
+                            "reused under several names count each time)")
     if pointers:
         allowed = lfs_allowed(set(pointers.values()))
         for blob, (sha256, size) in pointers.items():
@@ -235,7 +275,8 @@ def main() -> int:
     stderr, which the pusher sees) to refuse the push."""
     updates = [tuple(line.split(" ", 2)) for line in sys.stdin.read().splitlines() if line.strip()]
     try:
-        problems = check_push(Path.cwd(), dict(os.environ), updates, _lfs_allowed)
+        problems = check_push(Path.cwd(), dict(os.environ), updates, _lfs_allowed,
+                              int(os.environ.get("COVE_MAX_REPO_FILES") or 1_000_000))
     except Exception as e:  # noqa: BLE001 - refuse what could not be checked; the pusher sees only this
         print(f"The Hub could not check this push, so it was refused ({type(e).__name__}): try again, and "
               "tell the Hub's admins if it keeps failing", file=sys.stderr)
