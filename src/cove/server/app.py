@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound
 from cove.server.routes import (
+    _openapi,
     api_content,
     api_repos,
     commit,
@@ -38,6 +39,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app = FastAPI(title="Cove Hub", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json",
                   redoc_url=None)
     app.state.hub = hub
+    app.openapi = lambda: _openapi.openapi(app)  # the routes' own descriptions, see routes/_openapi.py
 
     @app.exception_handler(CoveError)
     async def cove_error(request: Request, err: CoveError):
