@@ -91,6 +91,17 @@ SCHEMAS: dict[str, dict] = {
         authors=array(obj("user", user=STR, avatar=STR)), parents=array(SHA1),
         formatted=obj("title", "message", title=STR, message=STR),
     ),
+    "CommitLine": {"oneOf": [
+        obj("key", "value", key={"const": "header"},
+            value=obj("summary", summary=STR, description=STR, parentCommit={"type": "string", "pattern": "^[0-9a-f]{5,40}$"})),
+        obj("key", "value", key={"const": "file"},
+            value=obj("path", "content", path=STR, content={"type": "string", "contentEncoding": "base64"},
+                      encoding={"const": "base64"})),
+        obj("key", "value", key={"const": "lfsFile"},
+            value=obj("path", "oid", path=STR, algo={"const": "sha256"}, oid=SHA256, size=INT)),
+        obj("key", "value", key={"const": "deletedFile"}, value=obj("path", path=STR)),
+        obj("key", "value", key={"const": "deletedFolder"}, value=obj("path", path=STR)),
+    ]},
     "CommitResult": obj("success", "commitOid", "commitUrl", success=BOOL, commitOid=SHA1, commitUrl=STR,
                         hookOutput=STR),
     "LfsBatchResponse": obj(
@@ -154,7 +165,7 @@ WHY = {
     412: "PreconditionFailed: parentCommit is not the branch head",
     413: "PayloadTooLarge: the body is over the server's limit",
     416: "RangeNotSatisfiable",
-    422: "Unprocessable: the content does not match what was announced",
+    422: "Unprocessable: the content does not match what was announced, or a model could not be loaded",
 }
 
 
@@ -257,6 +268,7 @@ VALIDATE_YAML = doc(
     ok={200: json_ok(ref("YamlReport"), "the card's YAML front matter is valid")},
     errors=((400, {"description": "the front matter is invalid (a report, without X-Error-Code), or the "
                                   "body is not JSON (BadRequest)",
+                   "headers": {**ERROR_HEADERS, "X-Error-Code": {**ERROR_HEADERS["X-Error-Code"], "required": False}},
                    "content": {JSON: {"schema": {"anyOf": [ref("YamlReport"), ref("Error")]}}}}), 413),
     body=json_request(obj(content={"type": "string", "description": "the README.md text"})),
 )
@@ -352,13 +364,8 @@ COMMIT = doc(
     ok={200: json_ok(ref("CommitResult"))}, errors=(400, 401, 403, 404, 409, 412, 413, 422),
     params=[rest("the branch, percent-encoded"),
             query("create_pr", FLAG, "not supported here: 400")],
-    body={"required": True, "description": (
-        "One JSON object a line, the header first: "
-        '{"key": "header", "value": {"summary", "description", "parentCommit"?}}, then any of '
-        '{"key": "file", "value": {"path", "content" (base64), "encoding": "base64"}}, '
-        '{"key": "lfsFile", "value": {"path", "algo": "sha256", "oid", "size"?}}, '
-        '{"key": "deletedFile", "value": {"path"}}, {"key": "deletedFolder", "value": {"path"}}'),
-        "content": {"application/x-ndjson": {"schema": STR}}},
+    body={"required": True, "description": "NDJSON: one CommitLine a line (not a JSON array), the header first",
+          "content": {"application/x-ndjson": {"schema": array(ref("CommitLine"), minItems=1)}}},
 )
 
 # -- lfs -------------------------------------------------------------------------------------------
@@ -415,9 +422,10 @@ GIT_INFO_REFS = doc(
     params=[query("service", {"enum": ["git-upload-pack", "git-receive-pack"]}, "clone/fetch, or push",
                   required=True)],
 )
-GIT_UPLOAD_PACK = doc(ok=git_ok("application/x-git-upload-pack-result"), errors=(GIT_401, 404),
+GIT_415 = (415, {"description": "git http-backend: the Content-Type is not the one of this service"})
+GIT_UPLOAD_PACK = doc(ok=git_ok("application/x-git-upload-pack-result"), errors=(GIT_401, 404, GIT_415),
                       body=raw_request("application/x-git-upload-pack-request", "what to fetch (pkt-lines)"))
-GIT_RECEIVE_PACK = doc(ok=git_ok("application/x-git-receive-pack-result"), errors=(GIT_401, 403, 404),
+GIT_RECEIVE_PACK = doc(ok=git_ok("application/x-git-receive-pack-result"), errors=(GIT_401, 403, 404, GIT_415),
                        body=raw_request("application/x-git-receive-pack-request", "ref updates and a pack"))
 
 # -- resolve ---------------------------------------------------------------------------------------
@@ -437,7 +445,7 @@ RESOLVE_ERRORS = (400, 401, (404, error(404, why="RepoNotFound, RevisionNotFound
 def resolve_ok(*, head: bool) -> dict:
     def answer(why: str, headers: dict) -> dict:
         out = {"description": why, "headers": headers}
-        return out if head else {**out, "content": {"*/*": {"schema": BINARY}}}
+        return out if head else {**out, "content": {"*/*": {"schema": {"description": "the file's bytes"}}}}
 
     return {200: answer("the file", FILE_HEADERS),
             206: answer("the range asked for", {**FILE_HEADERS, "Content-Range": {"required": True, "schema": STR}})}
@@ -452,13 +460,13 @@ INFERENCE_RUN = doc(
     ok={200: json_ok(ANY, "what the model's pipeline returns", headers={
         "X-Repo-Commit": {"required": True, "schema": SHA1},
         "X-Inference-Task": {"required": True, "schema": STR}})},
-    errors=(400, 401, 404, 413),
+    errors=(400, 401, 404, 413, (422, error(422, why="Unprocessable: the model could not be loaded"))),
     params=[query("revision", STR, "default: main")],
     body=json_request({**obj("inputs", inputs=ANY, parameters={"type": "object"}, options={"type": "object"}),
                        "additionalProperties": False}),
 )
 INFERENCE_STATUS = doc(ok={200: json_ok(obj("streams_cancelled", streams_cancelled=INT))}, errors=(401, 403))
-OPENAI_ERRORS = {"errors": (400, 401, 404, 413), "error_schema": ref("OpenAIError")}
+OPENAI_ERRORS = {"errors": (400, 401, 404, 413, 422), "error_schema": ref("OpenAIError")}
 MESSAGES = array(obj("role", role={"enum": ["system", "developer", "user", "assistant", "tool"]},
                      content={"anyOf": [STR, array(obj("type", "text", type={"const": "text"}, text=STR)),
                                         {"type": "null"}]}), minItems=1)
