@@ -28,8 +28,11 @@ async def _batch(request: Request, repo_type: str, ns: str, name: str):
         _, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
     except Unauthorized as err:
         return challenge(err)  # git-lfs sends its credentials after a 401
-    out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request),
-                        body.get("transfers") or ["basic"], can_write=operation == "upload")
+    transfers = body.get("transfers") or ["basic"]
+    if not isinstance(transfers, list) or not all(isinstance(t, str) for t in transfers):
+        raise BadRequest("'transfers' must be a list of transfer names")  # not a 500 from `in` below
+    out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request), transfers,
+                        can_write=operation == "upload")
     return JSONResponse(out, media_type=LFS_JSON)
 
 
