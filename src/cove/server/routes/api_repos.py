@@ -153,6 +153,8 @@ def like(rtype: str, ns: str, name: str, request: Request):
     repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}")
     if who is None:
         raise Unauthorized("Sign in to like a repo")
+    if not who.can_write:  # a like is a write to the account, as on the Hub
+        raise Forbidden("This token is read-only: liking a repo needs a write token")
     hub.repos.like(who, repo, request.method == "POST")
     return {}
 
