@@ -121,7 +121,10 @@ async def complete(repo_id: int, oid: str, request: Request):
     body = await json_body(request)
     if body.get("oid") not in (None, oid):
         raise BadRequest("The completion's oid does not match the URL")
-    await run_in_threadpool(hub.lfs.complete, repo, grant, body.get("parts"))
+    parts = body.get("parts")
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and type(p.get("partNumber")) is int for p in parts):
+        raise BadRequest("'parts' must be a list of {\"partNumber\": int, \"etag\": str}")  # the service sorts them
+    await run_in_threadpool(hub.lfs.complete, repo, grant, parts)
     return JSONResponse({}, media_type=LFS_JSON)
 
 
@@ -131,7 +134,11 @@ async def verify(repo_id: int, oid: str, request: Request):
     body = await json_body(request)
     if body.get("oid") not in (None, oid):
         raise BadRequest("The verify request's oid does not match the URL")
-    hub.lfs.verify(repo, oid, int(body.get("size", grant.size)))
+    try:
+        size = int(body.get("size", grant.size))
+    except (TypeError, ValueError):
+        raise BadRequest("'size' must be an integer") from None
+    hub.lfs.verify(repo, oid, size)
     return JSONResponse({}, media_type=LFS_JSON)
 
 
