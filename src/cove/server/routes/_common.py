@@ -75,7 +75,10 @@ def raw_tail(request: Request, skip: int) -> list[str]:
     raw = request.scope.get("raw_path") or request.url.path.encode()
     path = raw.decode("latin-1").split("?", 1)[0]
     segments = path.split("/")[1 + skip:]
-    return [unquote(s, encoding="utf-8", errors="strict") for s in segments]
+    try:
+        return [unquote(s, encoding="utf-8", errors="strict") for s in segments]
+    except UnicodeDecodeError:  # %FF: a revision or path is never such a name
+        raise BadRequest("The URL's revision or path is not valid UTF-8 once percent-decoded") from None
 
 
 def split_rev_path(segments: list[str]) -> tuple[str, str]:

@@ -226,7 +226,7 @@ def list_repos(rtype: str, request: Request):
         page_size = hub.settings.page_size
         limit = min(int(q.get("limit") or page_size), page_size)
         offset = int(json.loads(base64.urlsafe_b64decode(q["cursor"]))["o"]) if q.get("cursor") else 0
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: a cursor {"o": 1e400}
         raise BadRequest("Invalid limit or cursor") from None
     filters = q.getlist("filter")
     for key in ("pipeline_tag", "library", "language"):
