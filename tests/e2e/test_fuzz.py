@@ -105,7 +105,7 @@ def problems(result: dict) -> str:
 
 def test_fuzz_api(fuzz_hub, tmp_path):
     hub, token, steer = fuzz_hub
-    result = schemathesis(hub, token, steer, tmp_path, "--max-examples", "30", timeout=500)
+    result = schemathesis(hub, token, steer, tmp_path, "--max-examples", "50", timeout=500)
     print(figures(result))
     assert result["cases"] > 2000 and len(result["sent"]) >= 60, figures(result)
     assert not result["problems"], problems(result)
