@@ -1,10 +1,10 @@
 """The OpenAPI description of the Hub's API, served at ``/api/openapi.json``.
 
 Routes read their requests themselves (``json_body``, ``request.stream()``, ``request.form()``) and
-build their responses, so FastAPI can infer neither side. Each API route declares both here, through
-``**doc(...)`` on its decorator: ``openapi_extra=`` carries the request body and the parameters the
-route reads from the URL itself, ``responses=`` every status it answers. Describing a route never
-changes what it does. :func:`openapi` then assembles the schema: the components below, and for each
+build their responses, so FastAPI can infer neither side. Each API route's decorator takes its
+description from here (``@router.get(..., **api.TREE)``, built by :func:`doc`): ``openapi_extra=``
+carries the request body and the parameters the route reads from the URL itself, ``responses=`` every
+status it answers. Describing a route never changes what it does. :func:`openapi` then assembles the schema: the components below, and for each
 operation exactly the responses its route declared (not FastAPI's guesses: a 422 the app never sends,
 a JSON 200 for a file download).
 
@@ -160,7 +160,6 @@ WHY = {
          "invalid signed URL",
     404: "RepoNotFound (missing, or private to the caller: the two are indistinguishable), "
          "RevisionNotFound or EntryNotFound",
-    405: "the path exists but not with this method",
     409: "Conflict: it exists already, or a ref moved meanwhile",
     412: "PreconditionFailed: parentCommit is not the branch head",
     413: "PayloadTooLarge: the body is over the server's limit",
