@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean
+.PHONY: serve test install lint bench clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 tests
+
+# the long schemathesis run (minutes), which `make test` leaves out (pytest's addopts deselect -m fuzz)
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest -m fuzz tests/e2e/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cove.errors import BadRequest, CoveError, EntryNotFound
 from cove.server.middleware import HubMiddleware
 from cove.server.routes import (
+    _openapi,
     admin,
     api_content,
     api_repos,
@@ -69,6 +70,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
                   redoc_url=None, lifespan=lifespan)
     app.state.hub = hub
     app.add_middleware(HubMiddleware, hub=hub)
+    app.openapi = lambda: _openapi.openapi(app)  # the routes' own descriptions, see routes/_openapi.py
 
     @app.exception_handler(CoveError)
     async def cove_error(request: Request, err: CoveError):

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cove.errors import BadRequest, Forbidden, Unauthorized
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import hub_of, principal
 from cove.server.services.audit import AuditQuery, as_json, parse_time
 
@@ -32,7 +33,7 @@ def audit_query(params) -> AuditQuery:
     return AuditQuery(since=since, action=params.get("action") or None, actor=params.get("actor") or None)
 
 
-@router.get("/api/admin/audit")
+@router.get("/api/admin/audit", **api.AUDIT_LOG)
 def audit_log(request: Request):
     who = principal(request)
     if who is None:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from cove.errors import BadRequest, Conflict, RevisionNotFound
 from cove.protocol import check_path, check_revision, iso_z
+from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
     api_type,
@@ -22,7 +23,7 @@ from cove.server.routes._common import (
 )
 from cove.server.routes.security import add_file_statuses
 
-router = APIRouter()
+router = APIRouter(tags=["content"])
 
 
 def _repo(request: Request, rtype: str, ns: str, name: str, need: str = "read"):
@@ -59,7 +60,7 @@ def _add_last_commits(git, sha: str, items: list[dict]) -> None:
         item["lastCommit"] = {"id": info.id, "title": info.title, "date": iso_z(info.date)}
 
 
-@router.get("/api/{rtype}/{ns}/{name}/tree/{rest:path}")
+@router.get("/api/{rtype}/{ns}/{name}/tree/{rest:path}", **api.TREE)
 def tree(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name)
     rev, path = split_rev_path(raw_tail(request, 5))
@@ -78,7 +79,7 @@ def tree(rtype: str, ns: str, name: str, request: Request):
     return _page(request, items, offset + size, offset + size < len(entries))
 
 
-@router.post("/api/{rtype}/{ns}/{name}/paths-info/{rest:path}")
+@router.post("/api/{rtype}/{ns}/{name}/paths-info/{rest:path}", **api.PATHS_INFO)
 async def paths_info(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name)
     rev, _ = split_rev_path(raw_tail(request, 5))
@@ -107,7 +108,7 @@ def _refs(items: dict[str, str], prefix: str) -> list[dict]:
     return [{"name": n, "ref": f"{prefix}{n}", "targetCommit": sha} for n, sha in sorted(items.items())]
 
 
-@router.get("/api/{rtype}/{ns}/{name}/refs")
+@router.get("/api/{rtype}/{ns}/{name}/refs", **api.REFS)
 def refs(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name)
     out = {"branches": _refs(git.refs("refs/heads/"), "refs/heads/"),
@@ -120,7 +121,7 @@ def refs(rtype: str, ns: str, name: str, request: Request):
     return out
 
 
-@router.get("/api/{rtype}/{ns}/{name}/commits/{rest:path}")
+@router.get("/api/{rtype}/{ns}/{name}/commits/{rest:path}", **api.COMMITS)
 def commits(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name)
     rev, _ = split_rev_path(raw_tail(request, 5))
@@ -137,7 +138,7 @@ def commits(rtype: str, ns: str, name: str, request: Request):
     return _page(request, items, offset + size, more)
 
 
-@router.post("/api/{rtype}/{ns}/{name}/branch/{rest:path}")
+@router.post("/api/{rtype}/{ns}/{name}/branch/{rest:path}", **api.CREATE_BRANCH)
 async def create_branch(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     branch = check_revision("/".join(raw_tail(request, 5)))
@@ -156,7 +157,7 @@ async def create_branch(rtype: str, ns: str, name: str, request: Request):
     return {}
 
 
-@router.delete("/api/{rtype}/{ns}/{name}/branch/{rest:path}")
+@router.delete("/api/{rtype}/{ns}/{name}/branch/{rest:path}", **api.DELETE_BRANCH)
 def delete_branch(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     branch = check_revision("/".join(raw_tail(request, 5)))
@@ -171,7 +172,7 @@ def delete_branch(rtype: str, ns: str, name: str, request: Request):
     return {}
 
 
-@router.post("/api/{rtype}/{ns}/{name}/tag/{rest:path}")
+@router.post("/api/{rtype}/{ns}/{name}/tag/{rest:path}", **api.CREATE_TAG)
 async def create_tag(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     rev, _ = split_rev_path(raw_tail(request, 5))
@@ -190,7 +191,7 @@ async def create_tag(rtype: str, ns: str, name: str, request: Request):
     return {}
 
 
-@router.delete("/api/{rtype}/{ns}/{name}/tag/{rest:path}")
+@router.delete("/api/{rtype}/{ns}/{name}/tag/{rest:path}", **api.DELETE_TAG)
 def delete_tag(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     tag = check_revision("/".join(raw_tail(request, 5)))
@@ -203,7 +204,7 @@ def delete_tag(rtype: str, ns: str, name: str, request: Request):
     return {}
 
 
-@router.get("/api/{rtype}/{ns}/{name}/discussions")
+@router.get("/api/{rtype}/{ns}/{name}/discussions", **api.DISCUSSIONS)
 def discussions(rtype: str, ns: str, name: str, request: Request):
     _repo(request, rtype, ns, name)
     return {"discussions": [], "count": 0, "start": 0, "numClosedDiscussions": 0}

@@ -14,6 +14,7 @@ from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized, Unprocess
 from cove.formats.cards import split_card
 from cove.protocol import iso_z, loads_json, repo_type_of
 from cove.server.db import Repo
+from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record, record_repo
 from cove.server.routes._common import (
     api_type,
@@ -27,10 +28,10 @@ from cove.server.routes._common import (
 )
 from cove.server.routes.security import repo_status_json
 
-router = APIRouter()
+router = APIRouter(tags=["repos"])
 
 
-@router.get("/api/whoami-v2")
+@router.get("/api/whoami-v2", **api.WHOAMI)
 def whoami(request: Request):
     who = principal(request)
     if who is None:
@@ -49,7 +50,7 @@ def whoami(request: Request):
     return out
 
 
-@router.post("/api/organizations/new")
+@router.post("/api/organizations/new", **api.CREATE_ORG)
 async def create_org(request: Request):
     """Create an organization owned by the caller (its first admin), as any signed-in user may on the Hub."""
     who = principal(request)
@@ -66,12 +67,12 @@ async def create_org(request: Request):
     return {"type": "org", "name": org.name, "fullname": org.fullname}
 
 
-@router.get("/api/agent-harnesses")
+@router.get("/api/agent-harnesses", **api.AGENT_HARNESSES)
 def agent_harnesses():
     return {"standardEnvVars": [], "harnesses": {}}
 
 
-@router.post("/api/validate-yaml")
+@router.post("/api/validate-yaml", **api.VALIDATE_YAML)
 async def validate_yaml(request: Request):
     body = await json_body(request)
     content = body.get("content", "")
@@ -92,7 +93,7 @@ def _private_of(body: dict) -> bool | None:
     return None
 
 
-@router.post("/api/repos/create")
+@router.post("/api/repos/create", **api.CREATE_REPO)
 async def create_repo(request: Request):
     body = await json_body(request)
     who = principal(request)
@@ -117,7 +118,7 @@ async def create_repo(request: Request):
     return {"url": repo_url(request, repo_type, repo.repo_id), "name": repo.repo_id, "id": str(repo.id)}
 
 
-@router.delete("/api/repos/delete")
+@router.delete("/api/repos/delete", **api.DELETE_REPO)
 async def delete_repo(request: Request):
     body = await json_body(request)
     name, org = body.get("name"), body.get("organization")
@@ -130,7 +131,7 @@ async def delete_repo(request: Request):
     return {}
 
 
-@router.post("/api/repos/move")
+@router.post("/api/repos/move", **api.MOVE_REPO)
 async def move_repo(request: Request):
     body = await json_body(request)
     src, dst = body.get("fromRepo"), body.get("toRepo")
@@ -141,7 +142,7 @@ async def move_repo(request: Request):
     return {"url": repo_url(request, repo.type, repo.repo_id)}
 
 
-@router.put("/api/{rtype}/{ns}/{name}/settings")
+@router.put("/api/{rtype}/{ns}/{name}/settings", **api.REPO_SETTINGS)
 async def repo_settings(rtype: str, ns: str, name: str, request: Request):
     body = await json_body(request)
     gated, private = body.get("gated"), _private_of(body)
@@ -154,15 +155,15 @@ async def repo_settings(rtype: str, ns: str, name: str, request: Request):
     return {}
 
 
-@router.post("/api/{rtype}/{ns}/{name}/like")
-@router.delete("/api/{rtype}/{ns}/{name}/like")
+@router.post("/api/{rtype}/{ns}/{name}/like", **api.LIKE)
+@router.delete("/api/{rtype}/{ns}/{name}/like", **api.LIKE)
 def like(rtype: str, ns: str, name: str, request: Request):
     hub = hub_of(request)
     who = principal(request)
     repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}")
     if who is None:
         raise Unauthorized("Sign in to like a repo")
-    if not who.can_write:
+    if not who.can_write:  # a like is a write to the account, as on the Hub
         raise Forbidden("This token is read-only: liking a repo needs a write token")
     hub.repos.like(who, repo, request.method == "POST")
     return {}
@@ -209,8 +210,8 @@ def _siblings(entries: list, blobs: bool) -> list:
     return out
 
 
-@router.get("/api/{rtype}/{ns}/{name}")
-@router.get("/api/{rtype}/{ns}/{name}/revision/{rest:path}")
+@router.get("/api/{rtype}/{ns}/{name}", **api.REPO_INFO)
+@router.get("/api/{rtype}/{ns}/{name}/revision/{rest:path}", **api.REPO_INFO_AT)
 def repo_info(rtype: str, ns: str, name: str, request: Request):
     hub = hub_of(request)
     repo = hub.repos.get(principal(request), api_type(rtype), f"{ns}/{name}")
@@ -229,7 +230,7 @@ def repo_info(rtype: str, ns: str, name: str, request: Request):
     return out
 
 
-@router.get("/api/{rtype}")
+@router.get("/api/{rtype}", **api.LIST_REPOS)
 def list_repos(rtype: str, request: Request):
     hub = hub_of(request)
     q = request.query_params
@@ -239,7 +240,7 @@ def list_repos(rtype: str, request: Request):
         limit = min(int(q.get("limit") or page_size), page_size)
         offset = int(loads_json(base64.urlsafe_b64decode(q["cursor"]), what="The cursor")["o"]) if q.get(
             "cursor") else 0
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):  # {"o": 1e400}
         raise BadRequest("Invalid limit or cursor") from None
     filters = q.getlist("filter")
     for key in ("pipeline_tag", "library", "language"):
@@ -268,8 +269,8 @@ def list_repos(rtype: str, request: Request):
     return JSONResponse(items, headers=headers)
 
 
-@router.get("/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}")
-@router.get("/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}")
+@router.get("/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}", **api.NO_XET)
+@router.get("/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}", **api.NO_XET)
 def no_xet(rtype: str, ns: str, name: str, request: Request):
     return Response(status_code=404, headers={
         "X-Error-Message": "This Hub does not serve Xet storage: set HF_HUB_DISABLE_XET=1 or let preupload "

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, RevisionNotFound
 from cove.protocol import URL_PREFIX, check_path
+from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
     api_type,
@@ -24,10 +25,10 @@ from cove.server.routes._common import (
 from cove.server.services.commits import lfs_patterns
 from cove.server.services.ndjson import parse_commit
 
-router = APIRouter()
+router = APIRouter(tags=["upload"])
 
 
-@router.post("/api/{rtype}/{ns}/{name}/preupload/{rest:path}")
+@router.post("/api/{rtype}/{ns}/{name}/preupload/{rest:path}", **api.PREUPLOAD)
 async def preupload(rtype: str, ns: str, name: str, request: Request):
     hub = hub_of(request)
     who = principal(request)
@@ -79,7 +80,7 @@ async def preupload(rtype: str, ns: str, name: str, request: Request):
     return {"files": out, "commitOid": sha}
 
 
-@router.post("/api/{rtype}/{ns}/{name}/commit/{rest:path}")
+@router.post("/api/{rtype}/{ns}/{name}/commit/{rest:path}", **api.COMMIT)
 async def commit(rtype: str, ns: str, name: str, request: Request):
     hub = hub_of(request)
     who = principal(request)

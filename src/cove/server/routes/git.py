@@ -32,10 +32,11 @@ from starlette.requests import ClientDisconnect
 
 from cove.errors import BadRequest, CoveError, RepoNotFound, Unauthorized
 from cove.server.db import Repo
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import error_response, hub_of, principal
 from cove.server.services import Hub, Principal
 
-router = APIRouter()
+router = APIRouter(tags=["git"])
 log = logging.getLogger("cove.server.git")
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
@@ -210,22 +211,22 @@ async def _serve(request: Request, ns: str, name: str, service: str, tail: str) 
     return await backend(request, repo, who, tail)
 
 
-@router.get("/{ns}/{name}/info/refs")
-@router.get("/datasets/{ns}/{name}/info/refs")
-@router.get("/spaces/{ns}/{name}/info/refs")
+@router.get("/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
+@router.get("/datasets/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
+@router.get("/spaces/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
 async def info_refs(ns: str, name: str, request: Request):
     return await _serve(request, ns, name, request.query_params.get("service", ""), "info/refs")
 
 
-@router.post("/{ns}/{name}/git-upload-pack")
-@router.post("/datasets/{ns}/{name}/git-upload-pack")
-@router.post("/spaces/{ns}/{name}/git-upload-pack")
+@router.post("/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
+@router.post("/datasets/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
+@router.post("/spaces/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
 async def upload_pack(ns: str, name: str, request: Request):
     return await _serve(request, ns, name, "git-upload-pack", "git-upload-pack")
 
 
-@router.post("/{ns}/{name}/git-receive-pack")
-@router.post("/datasets/{ns}/{name}/git-receive-pack")
-@router.post("/spaces/{ns}/{name}/git-receive-pack")
+@router.post("/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
+@router.post("/datasets/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
+@router.post("/spaces/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
 async def receive_pack(ns: str, name: str, request: Request):
     return await _serve(request, ns, name, "git-receive-pack", "git-receive-pack")

@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError, Forbidden, Unauthorized
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import error_response, form_body, hub_of, json_body, principal
 from cove.server.routes.web import WebRoute, check_csrf, signed_in
 from cove.server.routes.web_repo import card_page
@@ -38,7 +39,7 @@ from cove.server.services.inference import (
     streamer_for,
 )
 
-router = APIRouter()
+router = APIRouter(tags=["inference"])
 DEFAULT_MAX_TOKENS = 256
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
@@ -50,7 +51,7 @@ def inference_of(request: Request) -> Inference:
 # -- /api/inference -------------------------------------------------------------------------------
 
 
-@router.post("/api/inference/{ns}/{name}")
+@router.post("/api/inference/{ns}/{name}", **api.INFERENCE_RUN)
 async def run(ns: str, name: str, request: Request):
     body = await json_body(request)
     unknown = set(body) - {"inputs", "parameters", "options"}
@@ -68,7 +69,7 @@ async def run(ns: str, name: str, request: Request):
     return JSONResponse(out, headers={"X-Repo-Commit": target.sha, "X-Inference-Task": target.task})
 
 
-@router.get("/api/inference/status")
+@router.get("/api/inference/status", **api.INFERENCE_STATUS)
 async def status(request: Request):
     """What is loaded and how much of the budget it takes (admins only: it names private repos)."""
     who = principal(request)
@@ -320,12 +321,12 @@ def event(data: dict) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", **api.CHAT_COMPLETIONS)
 async def chat_completions(request: Request):
     return await _completion(request, chat=True)
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", **api.COMPLETIONS)
 async def completions(request: Request):
     return await _completion(request, chat=False)
 
@@ -339,7 +340,7 @@ def model_object(repo) -> dict:
     }
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", **api.MODELS)
 async def models(request: Request):
     try:
         repos = inference_of(request).text_generation_models(principal(request))
@@ -348,7 +349,7 @@ async def models(request: Request):
     return {"object": "list", "data": [model_object(r) for r in repos]}
 
 
-@router.get("/v1/models/{ns}/{name}")
+@router.get("/v1/models/{ns}/{name}", **api.MODEL)
 async def model(ns: str, name: str, request: Request):
     try:
         target = _target(request, {"model": f"{ns}/{name}"})

@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Forbidden, RepoNotFound, Unauthorized, Unprocessable
 from cove.protocol import is_sha256
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import base_url, hub_of, json_body
 from cove.server.routes.git import authorize, challenge
 from cove.server.routes.resolve import _file_chunks
 
-router = APIRouter()
+router = APIRouter(tags=["lfs"])
 LFS_JSON = "application/vnd.git-lfs+json"
 
 
@@ -27,9 +28,11 @@ async def _batch(request: Request, repo_type: str, ns: str, name: str):
         who, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
     except Unauthorized as err:
         return challenge(err)  # git-lfs sends its credentials after a 401
-    out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request),
-                        body.get("transfers") or ["basic"], can_write=operation == "upload",
-                        token=who.token_id if who is not None else None)
+    transfers = body.get("transfers") or ["basic"]
+    if not isinstance(transfers, list) or not all(isinstance(t, str) for t in transfers):
+        raise BadRequest("'transfers' must be a list of transfer names")  # not a 500 from `in` below
+    out = hub.lfs.batch(repo, operation, body.get("objects"), base_url(request), transfers,
+                        can_write=operation == "upload", token=who.token_id if who is not None else None)
     return JSONResponse(out, media_type=LFS_JSON)
 
 
@@ -46,8 +49,9 @@ async def _locks(request: Request, repo_type: str, ns: str, name: str, need: str
     return JSONResponse({"locks": []}, media_type=LFS_JSON)
 
 
-def _per_repo_type(path: str, method: str, handler, *args) -> None:
-    """Register ``handler(request, repo_type, ns, name, *args)`` at ``path`` under each type's prefix."""
+def _per_repo_type(path: str, method: str, handler, *args, doc: dict) -> None:
+    """Register ``handler(request, repo_type, ns, name, *args)`` at ``path`` under each type's prefix,
+    described by ``doc`` and named after the handler and the type (unique operation ids)."""
     for prefix, repo_type in (("/datasets", "dataset"), ("/spaces", "space"), ("", "model")):
         async def endpoint(ns: str, name: str, request: Request, _repo_type: str = repo_type):
             return await handler(request, _repo_type, ns, name, *args)
@@ -56,12 +60,13 @@ def _per_repo_type(path: str, method: str, handler, *args) -> None:
             inspect.Parameter("ns", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
             inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
             inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)])
-        router.add_api_route(prefix + path, endpoint, methods=[method])
+        router.add_api_route(prefix + path, endpoint, methods=[method], name=f"{handler.__name__[1:]}_{repo_type}",
+                             **doc)
 
 
-_per_repo_type("/{ns}/{name}.git/info/lfs/objects/batch", "POST", _batch)
-_per_repo_type("/{ns}/{name}.git/info/lfs/locks/verify", "POST", _locks, "write")
-_per_repo_type("/{ns}/{name}.git/info/lfs/locks", "GET", _locks, "read")
+_per_repo_type("/{ns}/{name}.git/info/lfs/objects/batch", "POST", _batch, doc=api.LFS_BATCH)
+_per_repo_type("/{ns}/{name}.git/info/lfs/locks/verify", "POST", _locks, "write", doc=api.LFS_LOCKS_VERIFY)
+_per_repo_type("/{ns}/{name}.git/info/lfs/locks", "GET", _locks, "read", doc=api.LFS_LOCKS)
 
 
 def _grant(request: Request, op: str, repo_id: int, oid: str):
@@ -80,7 +85,7 @@ def _grant(request: Request, op: str, repo_id: int, oid: str):
     return hub, repo, grant
 
 
-@router.put("/api/lfs/objects/{repo_id}/{oid}")
+@router.put("/api/lfs/objects/{repo_id}/{oid}", **api.LFS_UPLOAD)
 async def upload(repo_id: int, oid: str, request: Request):
     hub, repo, grant = _grant(request, "upload", repo_id, oid)
     writer = hub.blobs.writer()
@@ -96,7 +101,7 @@ async def upload(repo_id: int, oid: str, request: Request):
     return Response(status_code=200)
 
 
-@router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}")
+@router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}", **api.LFS_UPLOAD_PART)
 async def upload_part(repo_id: int, oid: str, number: int, request: Request):
     hub, repo, grant = _grant(request, "upload", repo_id, oid)
     part = hub.lfs.part_writer(grant, number)
@@ -110,17 +115,20 @@ async def upload_part(repo_id: int, oid: str, number: int, request: Request):
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 
-@router.post("/api/lfs/objects/{repo_id}/{oid}/complete")
+@router.post("/api/lfs/objects/{repo_id}/{oid}/complete", **api.LFS_COMPLETE)
 async def complete(repo_id: int, oid: str, request: Request):
     hub, repo, grant = _grant(request, "upload", repo_id, oid)
     body = await json_body(request)
     if body.get("oid") not in (None, oid):
         raise BadRequest("The completion's oid does not match the URL")
-    await run_in_threadpool(hub.lfs.complete, repo, grant, body.get("parts"))
+    parts = body.get("parts")
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and type(p.get("partNumber")) is int for p in parts):
+        raise BadRequest("'parts' must be a list of {\"partNumber\": int, \"etag\": str}")  # the service sorts them
+    await run_in_threadpool(hub.lfs.complete, repo, grant, parts)
     return JSONResponse({}, media_type=LFS_JSON)
 
 
-@router.post("/api/lfs/objects/{repo_id}/{oid}/verify")
+@router.post("/api/lfs/objects/{repo_id}/{oid}/verify", **api.LFS_VERIFY)
 async def verify(repo_id: int, oid: str, request: Request):
     hub, repo, grant = _grant(request, "upload", repo_id, oid)
     body = await json_body(request)
@@ -133,7 +141,7 @@ async def verify(repo_id: int, oid: str, request: Request):
     return JSONResponse({}, media_type=LFS_JSON)
 
 
-@router.get("/api/lfs/objects/{repo_id}/{oid}")
+@router.get("/api/lfs/objects/{repo_id}/{oid}", **api.LFS_DOWNLOAD)
 def download(repo_id: int, oid: str, request: Request):
     hub, repo, grant = _grant(request, "download", repo_id, oid)
     if hub.commits.repo_has(repo, oid) is None:

@@ -22,9 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import EntryNotFound, RangeNotSatisfiable
 from cove.protocol import check_path
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import error_response, hub_of, principal, raw_tail, split_rev_path
 
-router = APIRouter()
+router = APIRouter(tags=["download"])
 CHUNK = 1024 * 1024
 COUNTED = {"model": "config.json", "dataset": "README.md", "space": "README.md"}
 #: Types a browser renders actively (scripts, markup that can hold scripts, plugins).
@@ -121,16 +122,20 @@ async def _resolve(request: Request, repo_type: str, ns: str, name: str):
                              media_type=ctype)
 
 
-@router.api_route("/datasets/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+# GET and HEAD are declared apart: one route with both methods gives both operations one operationId
+@router.get("/datasets/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE)
+@router.head("/datasets/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE_HEAD)
 async def resolve_dataset(ns: str, name: str, request: Request):
     return await _resolve(request, "dataset", ns, name)
 
 
-@router.api_route("/spaces/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+@router.get("/spaces/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE)
+@router.head("/spaces/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE_HEAD)
 async def resolve_space(ns: str, name: str, request: Request):
     return await _resolve(request, "space", ns, name)
 
 
-@router.api_route("/{ns}/{name}/resolve/{rest:path}", methods=["GET", "HEAD"])
+@router.get("/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE)
+@router.head("/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE_HEAD)
 async def resolve_model(ns: str, name: str, request: Request):
     return await _resolve(request, "model", ns, name)

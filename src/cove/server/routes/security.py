@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import api_type, hub_of, principal
 from cove.server.services.pickles import VERSION
 from cove.server.services.scans import FileScan, RepoScanStatus
@@ -46,7 +47,7 @@ def repo_status_json(status: RepoScanStatus) -> dict:
             "filesWithIssues": [{"path": path, "level": level} for path, level in status.issues]}
 
 
-@router.get("/api/{rtype}/{ns}/{name}/scan")
+@router.get("/api/{rtype}/{ns}/{name}/scan", **api.SCAN_STATUS)
 def scan_status(rtype: str, ns: str, name: str, request: Request):
     """The scan status of the repo's default branch."""
     hub = hub_of(request)

@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse
 
 from cove.errors import BadRequest, EntryNotFound
 from cove.server.db import Repo
+from cove.server.routes import _openapi as api
 from cove.server.routes._common import hub_of, principal
 from cove.server.services.viewer import DatasetViewer
 from cove.server.storage.git import GitRepo
 
-router = APIRouter()
+router = APIRouter(tags=["viewer"])
 PAGE_ROWS = 20  # rows per page on the web page
 
 
@@ -30,12 +31,12 @@ def _viewer(request: Request, ns: str, name: str, revision: str) -> DatasetViewe
     return DatasetViewer(hub.content, git, git.resolve(revision))
 
 
-@router.get("/api/datasets/{ns}/{name}/info")
+@router.get("/api/datasets/{ns}/{name}/info", **api.VIEWER_INFO)
 def info(ns: str, name: str, request: Request, revision: str = "main"):
     return JSONResponse(_viewer(request, ns, name, revision).info())
 
 
-@router.get("/api/datasets/{ns}/{name}/rows")
+@router.get("/api/datasets/{ns}/{name}/rows", **api.VIEWER_ROWS)
 def rows(ns: str, name: str, request: Request, config: str | None = None, split: str | None = None,
          offset: int = 0, length: int = 100, revision: str = "main"):
     return JSONResponse(_viewer(request, ns, name, revision).rows(config, split, offset, length))

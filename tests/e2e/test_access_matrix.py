@@ -1,0 +1,452 @@
+"""Who may see and change what, route by route: every route of the app x six callers x four kinds of
+repo (public, public and gated, private, private to an org) and a repo that does not exist.
+
+- An outsider's answer about a private repo is the answer about a missing one: same status,
+  ``X-Error-Code``, ``X-Error-Message``, ``WWW-Authenticate``, content type and body, the repo's name
+  substituted. A private repo is invisible, whatever the route.
+- A caller who may read but not write (anonymous, another user, a read-only token, an org member
+  with the read role) is refused writes with 401 or 403, and the repos do not change (their refs,
+  visibility and gating, checked after each write route).
+- Whoever may read gets the route's answer; whoever may write gets it too (destructive writes on
+  fresh repos of the same kind). Listings and account pages never name a repo the caller may not see.
+
+``ROUTES`` names the request each route gets: a route of the app missing from it fails the test, so
+a new route joins the matrix when it is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import fastapi.routing
+import httpx
+import pytest
+from huggingface_hub import CommitOperationAdd, HfApi
+
+from cove.server.app import create_app
+from cove.server.settings import Settings
+from tests.conftest import start_server, stop_server
+
+TYPES = ("model", "dataset", "space")
+PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+ORG = "acme-matrix"
+#: Routes of the app that are not API routes or web pages: the schema, its docs, static files.
+FRAMEWORK = {(m, "/api/openapi.json") for m in ("GET", "HEAD")} | {("*", "/static")}
+LFS_CONTENT = b"\x00weights " * 100  # over COVE_LFS_THRESHOLD: stored as an LFS object
+NEW_OID = hashlib.sha256(b"new").hexdigest()
+
+
+@dataclass(frozen=True)
+class Repo:
+    type: str
+    ns: str
+    name: str
+    private: bool = False
+    gated: bool = False
+    id: int = 0  # the numeric id, in LFS action URLs
+    lfs_oid: str = ""
+
+    @property
+    def repo_id(self) -> str:
+        return f"{self.ns}/{self.name}"
+
+    def api(self, tail: str = "") -> str:
+        return f"/api/{self.type}s/{self.repo_id}{tail}"
+
+    def web(self, tail: str = "") -> str:
+        return f"/{PREFIX[self.type]}{self.repo_id}{tail}"
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    url: str
+    json: object = None
+    data: dict | None = None
+    content: bytes | None = None
+    headers: dict = field(default_factory=dict)
+
+
+# -- the routes ------------------------------------------------------------------------------------
+# Kinds: READ (any reader gets `ok`), WRITE (writers get `ok`, readers are refused and nothing changes),
+# LIKE (a write to the caller's own likes: any reader with a write token), SIGNED (LFS action URLs,
+# authorized by their signature alone: refused to everyone without one), CREATE (a repo's name in a
+# create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL).
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: str
+    build: Callable[[Repo], Req]
+    ok: frozenset = frozenset({200})
+    fresh: bool = False  # a writer's request changes the repo: try it on a fresh one
+    lists: bool = False  # GLOBAL: the answer lists repos; it must not name hidden ones
+
+
+def R(kind: str, build: Callable[[Repo], Req], *ok: int, fresh: bool = False, lists: bool = False) -> Route:
+    return Route(kind, build, frozenset(ok or {200}), fresh, lists)
+
+
+def ndjson_commit(r: Repo) -> bytes:
+    return (b'{"key": "header", "value": {"summary": "matrix"}}\n'
+            b'{"key": "file", "value": {"path": "new.txt", "content": "bmV3", "encoding": "base64"}}\n')
+
+
+def signed(tail: str = "", method: str = "GET", **body) -> Callable[[Repo], Req]:
+    """An LFS action URL of the repo's object with a forged signature."""
+    def build(r: Repo) -> Req:
+        url = f"/api/lfs/objects/{r.id}/{r.lfs_oid}{tail}?size={len(LFS_CONTENT)}&exp=9999999999&sig=forged"
+        return Req(method, url, json=body or None, content=LFS_CONTENT if method == "PUT" else None)
+    return build
+
+
+GIT_HEADERS = {"content-type": "application/x-git-upload-pack-request"}
+PUSH_HEADERS = {"content-type": "application/x-git-receive-pack-request"}
+LFS_JSON = {"content-type": "application/vnd.git-lfs+json", "accept": "application/vnd.git-lfs+json"}
+
+
+def git_and_lfs() -> dict:
+    out = {}
+    for prefix in ("/datasets", "/spaces", ""):
+        out |= {
+            ("POST", prefix + "/{ns}/{name}.git/info/lfs/objects/batch"): [R("WRITE", lambda r: Req(
+                "POST", r.web(".git/info/lfs/objects/batch"), headers=LFS_JSON,
+                json={"operation": "upload", "transfers": ["basic"], "objects": [{"oid": NEW_OID, "size": 3}]}))],
+            ("POST", prefix + "/{ns}/{name}.git/info/lfs/locks/verify"): [R("WRITE", lambda r: Req(
+                "POST", r.web(".git/info/lfs/locks/verify"), headers=LFS_JSON, json={}))],
+            ("GET", prefix + "/{ns}/{name}.git/info/lfs/locks"): [R("READ", lambda r: Req(
+                "GET", r.web(".git/info/lfs/locks"), headers=LFS_JSON))],
+            ("GET", prefix + "/{ns}/{name}/info/refs"): [
+                R("READ", lambda r: Req("GET", r.web("/info/refs?service=git-upload-pack"))),
+                R("WRITE", lambda r: Req("GET", r.web("/info/refs?service=git-receive-pack")))],
+            ("POST", prefix + "/{ns}/{name}/git-upload-pack"): [R("READ", lambda r: Req(
+                "POST", r.web("/git-upload-pack"), content=b"0000", headers=GIT_HEADERS))],
+            ("POST", prefix + "/{ns}/{name}/git-receive-pack"): [R("WRITE", lambda r: Req(
+                "POST", r.web("/git-receive-pack"), content=b"0000", headers=PUSH_HEADERS))],
+            ("GET", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("READ", lambda r: Req(
+                "GET", r.web("/resolve/main/README.md")))],
+            ("HEAD", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("READ", lambda r: Req(
+                "HEAD", r.web("/resolve/main/README.md")))],
+            ("GET", prefix + "/{ns}/{name}"): [R("READ", lambda r: Req("GET", r.web()))],
+            ("GET", prefix + "/{ns}/{name}/tree/{rest:path}"): [R("READ", lambda r: Req("GET", r.web("/tree/main")))],
+            ("GET", prefix + "/{ns}/{name}/blob/{rest:path}"): [R("READ", lambda r: Req(
+                "GET", r.web("/blob/main/README.md")))],
+            ("GET", prefix + "/{ns}/{name}/commits/{rest:path}"): [R("READ", lambda r: Req(
+                "GET", r.web("/commits/main")))],
+            ("GET", prefix + "/{ns}/{name}/refs"): [R("READ", lambda r: Req("GET", r.web("/refs")))],
+        }
+    return out
+
+
+ROUTES: dict[tuple[str, str], list[Route]] = {
+    # accounts and repos
+    ("GET", "/api/whoami-v2"): [R("GLOBAL", lambda r: Req("GET", "/api/whoami-v2"), 200, 401)],
+    ("POST", "/api/organizations/new"): [R("GLOBAL", lambda r: Req("POST", "/api/organizations/new",
+                                                                   json={"name": ORG}), 401, 403, 409)],
+    ("GET", "/api/agent-harnesses"): [R("GLOBAL", lambda r: Req("GET", "/api/agent-harnesses"))],
+    ("POST", "/api/validate-yaml"): [R("GLOBAL", lambda r: Req("POST", "/api/validate-yaml",
+                                                               json={"content": "---\nlicense: mit\n---\n"}))],
+    ("POST", "/api/repos/create"): [R("CREATE", lambda r: Req("POST", "/api/repos/create", json={
+        "name": r.name, "organization": r.ns, "type": r.type}), 401, 403)],
+    ("DELETE", "/api/repos/delete"): [R("WRITE", lambda r: Req("DELETE", "/api/repos/delete", json={
+        "name": r.repo_id, "type": r.type}), fresh=True)],
+    ("POST", "/api/repos/move"): [R("WRITE", lambda r: Req("POST", "/api/repos/move", json={
+        "fromRepo": r.repo_id, "toRepo": f"{r.repo_id}-moved", "type": r.type}), fresh=True)],
+    ("PUT", "/api/{rtype}/{ns}/{name}/settings"): [R("WRITE", lambda r: Req(
+        "PUT", r.api("/settings"), json={"gated": "manual"}), fresh=True)],
+    ("POST", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("POST", r.api("/like")))],
+    ("DELETE", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("DELETE", r.api("/like")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/revision/{rest:path}"): [R("READ", lambda r: Req(
+        "GET", r.api("/revision/main")))],
+    ("GET", "/api/{rtype}/{ns}/{name}"): [R("READ", lambda r: Req("GET", r.api()))],
+    ("GET", "/api/{rtype}"): [R("GLOBAL", lambda r: Req("GET", f"/api/{r.type}s?full=true"), lists=True)],
+    ("GET", "/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}"): [R("READ", lambda r: Req(
+        "GET", r.api("/xet-read-token/main")), 404)],
+    ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [R("READ", lambda r: Req(
+        "GET", r.api("/xet-write-token/main")), 404)],
+    # content
+    ("GET", "/api/{rtype}/{ns}/{name}/tree/{rest:path}"): [R("READ", lambda r: Req("GET", r.api("/tree/main")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/paths-info/{rest:path}"): [R("READ", lambda r: Req(
+        "POST", r.api("/paths-info/main"), data={"paths": "README.md"}))],
+    ("GET", "/api/{rtype}/{ns}/{name}/refs"): [R("READ", lambda r: Req("GET", r.api("/refs")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/commits/{rest:path}"): [R("READ", lambda r: Req("GET", r.api("/commits/main")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/branch/{rest:path}"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/branch/feature"), json={}), fresh=True)],
+    ("DELETE", "/api/{rtype}/{ns}/{name}/branch/{rest:path}"): [R("WRITE", lambda r: Req(
+        "DELETE", r.api("/branch/dev")), fresh=True)],
+    ("POST", "/api/{rtype}/{ns}/{name}/tag/{rest:path}"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/tag/main"), json={"tag": "v2"}), fresh=True)],
+    ("DELETE", "/api/{rtype}/{ns}/{name}/tag/{rest:path}"): [R("WRITE", lambda r: Req(
+        "DELETE", r.api("/tag/v1")), fresh=True)],
+    ("GET", "/api/{rtype}/{ns}/{name}/discussions"): [R("READ", lambda r: Req("GET", r.api("/discussions")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/scan"): [R("READ", lambda r: Req("GET", r.api("/scan")))],
+    # the audit log: Hub admins only (none of the callers here is one)
+    ("GET", "/api/admin/audit"): [R("GLOBAL", lambda r: Req("GET", "/api/admin/audit"), 401, 403)],
+    ("GET", "/settings/audit"): [R("GLOBAL", lambda r: Req("GET", "/settings/audit"), 404)],
+    # uploads
+    ("POST", "/api/{rtype}/{ns}/{name}/preupload/{rest:path}"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/preupload/main"), json={"files": [{"path": "new.txt", "size": 3, "sample": "bmV3"}]}))],
+    ("POST", "/api/{rtype}/{ns}/{name}/commit/{rest:path}"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/commit/main"), content=ndjson_commit(r), headers={"content-type": "application/x-ndjson"}),
+        fresh=True)],
+    # LFS action URLs
+    ("PUT", "/api/lfs/objects/{repo_id}/{oid}"): [R("SIGNED", signed(method="PUT"), 403)],
+    ("GET", "/api/lfs/objects/{repo_id}/{oid}"): [R("SIGNED", signed(), 403)],
+    ("PUT", "/api/lfs/objects/{repo_id}/{oid}/part/{number}"): [R("SIGNED", signed("/part/1", "PUT"), 403)],
+    ("POST", "/api/lfs/objects/{repo_id}/{oid}/complete"): [R("SIGNED", signed(
+        "/complete", "POST", parts=[{"partNumber": 1, "etag": "x"}]), 403)],
+    ("POST", "/api/lfs/objects/{repo_id}/{oid}/verify"): [R("SIGNED", signed("/verify", "POST", size=1), 403)],
+    # inference (the repos have no pipeline_tag: every reader gets the same 400, and no model loads)
+    ("POST", "/api/inference/{ns}/{name}"): [R("READ", lambda r: Req(
+        "POST", f"/api/inference/{r.repo_id}", json={"inputs": "hi"}), 400)],
+    ("GET", "/api/inference/status"): [R("GLOBAL", lambda r: Req("GET", "/api/inference/status"), 401, 403)],
+    ("POST", "/v1/chat/completions"): [R("READ", lambda r: Req("POST", "/v1/chat/completions", json={
+        "model": r.repo_id, "messages": [{"role": "user", "content": "hi"}]}), 400)],
+    ("POST", "/v1/completions"): [R("READ", lambda r: Req("POST", "/v1/completions", json={
+        "model": r.repo_id, "prompt": "hi"}), 400)],
+    ("GET", "/v1/models"): [R("GLOBAL", lambda r: Req("GET", "/v1/models"), lists=True)],
+    ("GET", "/v1/models/{ns}/{name}"): [R("READ", lambda r: Req("GET", f"/v1/models/{r.repo_id}"), 400)],
+    ("POST", "/{ns}/{name}/inference"): [R("READ", lambda r: Req("POST", r.web("/inference"),
+                                                                 data={"inputs": "hi"}), 400)],
+    # the dataset viewer
+    ("GET", "/api/datasets/{ns}/{name}/info"): [R("READ", lambda r: Req("GET", f"/api/datasets/{r.repo_id}/info"))],
+    ("GET", "/api/datasets/{ns}/{name}/rows"): [R("READ", lambda r: Req(
+        "GET", f"/api/datasets/{r.repo_id}/rows?config=default&split=train"))],
+    # web pages without a repo
+    ("GET", "/"): [R("GLOBAL", lambda r: Req("GET", "/"), lists=True)],
+    ("GET", "/search"): [R("GLOBAL", lambda r: Req("GET", "/search?q=secret"), 303)],
+    ("GET", "/models"): [R("GLOBAL", lambda r: Req("GET", "/models"), lists=True)],
+    ("GET", "/datasets"): [R("GLOBAL", lambda r: Req("GET", "/datasets"), lists=True)],
+    ("GET", "/spaces"): [R("GLOBAL", lambda r: Req("GET", "/spaces"), lists=True)],
+    ("GET", "/{ns}"): [R("GLOBAL", lambda r: Req("GET", f"/{r.ns}"), lists=True)],
+    ("GET", "/login"): [R("GLOBAL", lambda r: Req("GET", "/login"))],
+    ("POST", "/login"): [R("GLOBAL", lambda r: Req("POST", "/login", data={"username": "alice"}), 403)],
+    ("POST", "/logout"): [R("GLOBAL", lambda r: Req("POST", "/logout", data={}), 403)],
+    ("GET", "/settings"): [R("GLOBAL", lambda r: Req("GET", "/settings"), 303)],
+    ("GET", "/settings/tokens"): [R("GLOBAL", lambda r: Req("GET", "/settings/tokens"), 303)],
+    ("POST", "/settings/tokens"): [R("GLOBAL", lambda r: Req("POST", "/settings/tokens", data={"name": "x"}), 403)],
+    ("POST", "/settings/tokens/{token_id}/revoke"): [R("GLOBAL", lambda r: Req(
+        "POST", "/settings/tokens/1/revoke", data={}), 403)],
+    **git_and_lfs(),
+}
+
+
+def types_of(path: str) -> tuple[str, ...]:
+    """The repo types a route serves, from its path."""
+    if path.startswith(("/datasets/", "/api/datasets/")):
+        return ("dataset",)
+    if path.startswith("/spaces/"):
+        return ("space",)
+    if "{rtype}" in path or path.startswith(("/api/repos/", "/api/lfs/")):
+        return TYPES
+    return ("model",)
+
+
+# -- the Hub under test ----------------------------------------------------------------------------
+
+#: caller -> (user, read-only token)
+CALLERS = {"anonymous": None, "stranger": ("eve", False), "stranger-ro": ("eve", True),
+           "owner-ro": ("alice", True), "org-reader": ("rita", False), "owner": ("alice", False)}
+
+
+def may(caller: str, repo: Repo) -> str:
+    """What ``caller`` may do with ``repo``: none, read or write (alice owns every repo and the org)."""
+    if caller == "owner":
+        return "write"
+    if caller == "owner-ro" or (caller == "org-reader" and repo.ns == ORG) or not repo.private:
+        return "read"
+    return "none"
+
+
+def populate(api: HfApi, repo: Repo) -> None:
+    api.create_repo(repo.repo_id, repo_type=repo.type, private=repo.private,
+                    space_sdk="static" if repo.type == "space" else None)
+    api.create_commit(repo.repo_id, repo_type=repo.type, commit_message="files", operations=[
+        CommitOperationAdd("README.md", b"# A repo\n"), CommitOperationAdd("train.csv", b"a,b\n1,x\n"),
+        CommitOperationAdd("weights.bin", LFS_CONTENT)])
+    api.create_branch(repo.repo_id, repo_type=repo.type, branch="dev")
+    api.create_tag(repo.repo_id, repo_type=repo.type, tag="v1")
+    if repo.gated:
+        api.update_repo_settings(repo.repo_id, repo_type=repo.type, gated="auto")
+
+
+def with_ids(hub, owner: dict, repo: Repo) -> Repo:
+    info = httpx.get(hub.url + repo.api(), headers=owner).json()
+    tree = httpx.get(hub.url + repo.api("/tree/main"), headers=owner).json()
+    oid = next(e["lfs"]["oid"] for e in tree if e["path"] == "weights.bin")
+    return replace(repo, id=int(info["_id"]), lfs_oid=oid)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    hub = start_server(tmp_path_factory.mktemp("matrix") / "data", env={"COVE_LFS_THRESHOLD": "500"})
+    tokens = {"alice": hub.user("alice"), "eve": hub.user("eve"), "rita": hub.user("rita")}
+    hub.cli("orgs", "add", ORG, "--owner", "alice")
+    hub.cli("orgs", "add-member", ORG, "rita", "--role", "read")
+    headers = {}
+    for caller, spec in CALLERS.items():
+        if spec is None:
+            headers[caller] = {}
+        else:
+            user, read_only = spec
+            token = hub.token(user, read_only=True) if read_only else tokens[user]
+            headers[caller] = {"authorization": f"Bearer {token}"}
+    api = HfApi(endpoint=hub.url, token=tokens["alice"])
+    repos: dict[str, dict[str, Repo]] = {}
+    for t in TYPES:
+        kinds = {"public": Repo(t, "alice", f"open-{t}"), "gated": Repo(t, "alice", f"gated-{t}", gated=True),
+                 "private": Repo(t, "alice", f"secret-{t}-q7", private=True),
+                 "org": Repo(t, ORG, f"secret-org-{t}-q7", private=True)}
+        for repo in kinds.values():
+            populate(api, repo)
+        repos[t] = {kind: with_ids(hub, headers["owner"], repo) for kind, repo in kinds.items()}
+        # the missing twins of the private repos (same namespace, a free name; ids no repo has)
+        repos[t]["private-missing"] = replace(repos[t]["private"], name=f"absent-{t}-q7", id=10_000)
+        repos[t]["org-missing"] = replace(repos[t]["org"], name=f"absent-org-{t}-q7", id=10_001)
+    yield hub, headers, repos, api
+    stop_server(hub)
+
+
+# -- the checks ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    checks: Counter = field(default_factory=Counter)
+    failures: list = field(default_factory=list)
+    requests: int = 0
+    fresh: int = 0
+
+    def check(self, what: str, ok: bool, detail: str) -> None:
+        self.checks[what] += 1
+        if not ok:
+            self.failures.append(f"{what}: {detail}")
+
+
+def send(client: httpx.Client, who: dict, req: Req) -> httpx.Response:
+    return client.request(req.method, req.url, headers={**who, **req.headers}, json=req.json, data=req.data,
+                          content=req.content)
+
+
+def seen(response: httpx.Response, hidden: Repo, missing: Repo) -> tuple:
+    """What a caller learns from an answer, with ``hidden``'s name and id written as ``missing``'s."""
+    def sub(text: str) -> str:
+        return text.replace(hidden.name, missing.name)
+
+    h = response.headers
+    return (response.status_code, h.get("x-error-code"), sub(h.get("x-error-message", "")),
+            h.get("www-authenticate"), h.get("content-type"), sub(response.text))
+
+
+def state(client: httpx.Client, owner: dict, repos: dict[str, Repo]) -> dict:
+    """What a refused write must not change: each repo's refs, visibility and gating."""
+    out = {}
+    for kind, repo in repos.items():
+        if kind.endswith("missing"):
+            continue
+        info = client.get(repo.api(), headers=owner)
+        refs = client.get(repo.api("/refs?include_prs=1"), headers=owner)
+        body = info.json() if info.status_code == 200 else {}
+        out[repo.repo_id] = (info.status_code, body.get("private"), body.get("gated"), refs.text)
+    return out
+
+
+def describe(caller: str, req: Req, r: httpx.Response) -> str:
+    return f"{caller} {req.method} {req.url} -> {r.status_code} {r.headers.get('x-error-code')} {r.text[:160]!r}"
+
+
+def expected(route: Route, caller: str, level: str) -> tuple[str, frozenset]:
+    """The check, and the statuses ``caller`` must get from ``route`` on a repo it may ``level``."""
+    if route.kind == "READ" or (route.kind == "WRITE" and level == "write"):
+        return "allowed", route.ok
+    if route.kind == "WRITE":
+        return "write refused", frozenset({401, 403})
+    if route.kind == "LIKE":  # the caller's own likes: any token that may write, on a repo it may see
+        if caller == "anonymous" or caller.endswith("-ro"):
+            return "like refused", frozenset({401, 403})
+        return "like", frozenset({200})
+    return "refused", route.ok  # SIGNED: nobody has a signature
+
+
+def check_global(client, headers, repos, route: Route, t: str, tally: Tally) -> None:
+    hidden = [kinds[kind] for kinds in repos.values() for kind in ("private", "org")]
+    for repo in (repos[t]["public"], repos[t]["org"]):  # two namespaces, for /{ns}
+        req = route.build(repo)
+        for caller, who in headers.items():
+            r = send(client, who, req)
+            tally.requests += 1
+            tally.check("no 5xx", r.status_code < 500, describe(caller, req, r))
+            tally.check("answer", r.status_code in route.ok, describe(caller, req, r))
+            for repo in hidden if route.lists else ():
+                if may(caller, repo) == "none":
+                    tally.check("listing hides private repos", repo.name not in r.text,
+                                f"{describe(caller, req, r)} names {repo.repo_id}")
+
+
+def check_repo_route(client, hub, headers, repos, key, route: Route, t: str, api: HfApi, tally: Tally) -> None:
+    kinds = repos[t]
+    before = state(client, headers["owner"], kinds)
+    for kind in ("public", "gated", "private", "org"):
+        repo = kinds[kind]
+        req = route.build(repo)
+        for caller, who in headers.items():
+            level = may(caller, repo)
+            if route.kind == "WRITE" and level == "write" and route.fresh:
+                continue  # tried on a fresh repo below
+            if route.kind == "CREATE" and level != "none":
+                continue  # a caller who sees the repo learns nothing from its name
+            r = send(client, who, req)
+            tally.requests += 1
+            tally.check("no 5xx", r.status_code < 500, describe(caller, req, r))
+            if level == "none":
+                missing = kinds["org-missing" if kind == "org" else "private-missing"]
+                other = route.build(missing)
+                m = send(client, who, other)
+                tally.requests += 1
+                tally.check("private = missing", seen(r, repo, missing) == seen(m, missing, missing),
+                            f"\n    {describe(caller, req, r)}\n    {describe(caller, other, m)}")
+            else:
+                what, statuses = expected(route, caller, level)
+                tally.check(what, r.status_code in statuses, describe(caller, req, r))
+    if route.kind in ("WRITE", "SIGNED", "CREATE"):
+        after = state(client, headers["owner"], kinds)
+        tally.check("refused writes change nothing", after == before, f"{key} changed {before} -> {after}")
+    for kind in ("private", "org") if route.kind == "WRITE" and route.fresh else ():
+        tally.fresh += 1
+        fresh = replace(kinds[kind], name=f"fresh-{tally.fresh}")
+        populate(api, fresh)
+        req = route.build(with_ids(hub, headers["owner"], fresh))
+        r = send(client, headers["owner"], req)
+        tally.check("owner's write", r.status_code in route.ok, describe("owner", req, r))
+
+
+def test_every_route_is_in_the_matrix(tmp_path):
+    app = create_app(Settings(data_dir=tmp_path))
+    found = set()
+    for route in fastapi.routing.iter_route_contexts(app.routes):
+        for method in sorted(getattr(route, "methods", None) or ["*"]):
+            found.add((method, route.path))
+    known = set(ROUTES) | FRAMEWORK
+    assert found - known == set(), "routes the access matrix does not cover: add them to ROUTES"
+    assert known - found == set(), "ROUTES names routes the app does not have"
+
+
+def test_access_matrix(matrix):
+    hub, headers, repos, api = matrix
+    tally = Tally()
+    with httpx.Client(base_url=hub.url, timeout=60) as client:
+        for key, routes in ROUTES.items():
+            for route in routes:
+                for t in types_of(key[1]):
+                    if route.kind == "GLOBAL":
+                        check_global(client, headers, repos, route, t, tally)
+                    else:
+                        check_repo_route(client, hub, headers, repos, key, route, t, api, tally)
+    summary = ", ".join(f"{what} {count}" for what, count in sorted(tally.checks.items()))
+    print(f"access matrix: {sum(tally.checks.values())} checks, {tally.requests} requests, {tally.fresh} fresh "
+          f"repos ({summary})")
+    assert not tally.failures, f"{len(tally.failures)} of {sum(tally.checks.values())} checks failed:\n" + \
+        "\n".join(tally.failures)
