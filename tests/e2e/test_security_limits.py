@@ -278,3 +278,11 @@ def test_hostile_listing_cursors_are_400(small, cursor):
     server, _ = small
     r = httpx.get(f"{server.url}/api/models", params={"cursor": cursor})
     assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("params", [{"limit": "-1"}, {"limit": "0"},
+                                    {"cursor": base64.urlsafe_b64encode(b'{"o": -5}').decode()}])
+def test_listings_cannot_escape_the_page_size(small, params):
+    server, _ = small
+    r = httpx.get(f"{server.url}/api/models", params=params)
+    assert r.status_code == 400, r.text

@@ -6,12 +6,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, RevisionNotFound
 from cove.protocol import check_path, check_revision, iso_z
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
+    JsonBody,
     api_type,
     base_url,
     form_body,
@@ -81,8 +83,6 @@ def tree(rtype: str, ns: str, name: str, request: Request):
 
 @router.post("/api/{rtype}/{ns}/{name}/paths-info/{rest:path}", **api.PATHS_INFO)
 async def paths_info(rtype: str, ns: str, name: str, request: Request):
-    hub, repo, git = _repo(request, rtype, ns, name)
-    rev, _ = split_rev_path(raw_tail(request, 5))
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
         body = await json_body(request)
@@ -90,6 +90,12 @@ async def paths_info(rtype: str, ns: str, name: str, request: Request):
     else:
         form = await form_body(request)
         paths, expand = form.getlist("paths"), str(form.get("expand", "")).lower() == "true"
+    return await run_in_threadpool(_paths_info, request, rtype, ns, name, paths, expand)
+
+
+def _paths_info(request: Request, rtype: str, ns: str, name: str, paths: object, expand: bool) -> list[dict]:
+    hub, repo, git = _repo(request, rtype, ns, name)
+    rev, _ = split_rev_path(raw_tail(request, 5))
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise BadRequest("'paths' must be a list of strings")
     for p in paths:
@@ -139,10 +145,9 @@ def commits(rtype: str, ns: str, name: str, request: Request):
 
 
 @router.post("/api/{rtype}/{ns}/{name}/branch/{rest:path}", **api.CREATE_BRANCH)
-async def create_branch(rtype: str, ns: str, name: str, request: Request):
+def create_branch(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     branch = check_revision("/".join(raw_tail(request, 5)))
-    body = await json_body(request)
     start = body.get("startingPoint") or "main"
     if not isinstance(start, str):
         raise BadRequest("'startingPoint' must be a revision")
@@ -173,10 +178,9 @@ def delete_branch(rtype: str, ns: str, name: str, request: Request):
 
 
 @router.post("/api/{rtype}/{ns}/{name}/tag/{rest:path}", **api.CREATE_TAG)
-async def create_tag(rtype: str, ns: str, name: str, request: Request):
+def create_tag(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     rev, _ = split_rev_path(raw_tail(request, 5))
-    body = await json_body(request)
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise BadRequest("'tag' must be a string")

@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized, Unprocessable
 from cove.formats.cards import split_card
@@ -17,10 +16,10 @@ from cove.server.db import Repo
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record, record_repo
 from cove.server.routes._common import (
+    JsonBody,
     api_type,
     base_url,
     hub_of,
-    json_body,
     principal,
     raw_tail,
     repo_url,
@@ -51,14 +50,13 @@ def whoami(request: Request):
 
 
 @router.post("/api/organizations/new", **api.CREATE_ORG)
-async def create_org(request: Request):
+def create_org(request: Request, body: JsonBody):
     """Create an organization owned by the caller (its first admin), as any signed-in user may on the Hub."""
     who = principal(request)
     if who is None:
         raise Unauthorized("Creating an organization needs a token: pass Authorization: Bearer <token>")
     if not who.can_write:
         raise Forbidden("This token is read-only; creating an organization needs a write token")
-    body = await json_body(request)
     name, fullname = body.get("name"), body.get("fullname", "")
     if not isinstance(name, str) or not isinstance(fullname, str):
         raise BadRequest("'name' (and 'fullname' when given) must be strings")
@@ -73,11 +71,10 @@ def agent_harnesses():
 
 
 @router.post("/api/validate-yaml", **api.VALIDATE_YAML)
-async def validate_yaml(request: Request):
-    body = await json_body(request)
+def validate_yaml(body: JsonBody):
     content = body.get("content", "")
     try:
-        await run_in_threadpool(split_card, content if isinstance(content, str) else "")
+        split_card(content if isinstance(content, str) else "")
     except ValueError as e:
         return JSONResponse({"errors": [{"message": str(e)}], "warnings": []}, status_code=400)
     return {"errors": [], "warnings": []}
@@ -94,8 +91,7 @@ def _private_of(body: dict) -> bool | None:
 
 
 @router.post("/api/repos/create", **api.CREATE_REPO)
-async def create_repo(request: Request):
-    body = await json_body(request)
+def create_repo(request: Request, body: JsonBody):
     who = principal(request)
     name, org = body.get("name"), body.get("organization")
     if not isinstance(name, str) or (org is not None and not isinstance(org, str)):
@@ -119,8 +115,7 @@ async def create_repo(request: Request):
 
 
 @router.delete("/api/repos/delete", **api.DELETE_REPO)
-async def delete_repo(request: Request):
-    body = await json_body(request)
+def delete_repo(request: Request, body: JsonBody):
     name, org = body.get("name"), body.get("organization")
     who = principal(request)
     if not isinstance(name, str):
@@ -132,8 +127,7 @@ async def delete_repo(request: Request):
 
 
 @router.post("/api/repos/move", **api.MOVE_REPO)
-async def move_repo(request: Request):
-    body = await json_body(request)
+def move_repo(request: Request, body: JsonBody):
     src, dst = body.get("fromRepo"), body.get("toRepo")
     if not isinstance(src, str) or not isinstance(dst, str):
         raise BadRequest("'fromRepo' and 'toRepo' must be repo ids")
@@ -143,8 +137,7 @@ async def move_repo(request: Request):
 
 
 @router.put("/api/{rtype}/{ns}/{name}/settings", **api.REPO_SETTINGS)
-async def repo_settings(rtype: str, ns: str, name: str, request: Request):
-    body = await json_body(request)
+def repo_settings(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     gated, private = body.get("gated"), _private_of(body)
     hub_of(request).repos.update_settings(principal(request), api_type(rtype), f"{ns}/{name}",
                                           private=private, gated=gated)
@@ -240,6 +233,8 @@ def list_repos(rtype: str, request: Request):
         limit = min(int(q.get("limit") or page_size), page_size)
         offset = int(loads_json(base64.urlsafe_b64decode(q["cursor"]), what="The cursor")["o"]) if q.get(
             "cursor") else 0
+        if limit < 1 or offset < 0:  # SQLite reads LIMIT -1 as no limit at all
+            raise ValueError("limit or offset out of range")
     except (ValueError, KeyError, TypeError, OverflowError):  # {"o": 1e400}
         raise BadRequest("Invalid limit or cursor") from None
     filters = q.getlist("filter")

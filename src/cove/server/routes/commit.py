@@ -14,10 +14,10 @@ from cove.protocol import URL_PREFIX, check_path
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
+    JsonBody,
     api_type,
     base_url,
     hub_of,
-    json_body,
     principal,
     raw_tail,
     split_rev_path,
@@ -29,13 +29,12 @@ router = APIRouter(tags=["upload"])
 
 
 @router.post("/api/{rtype}/{ns}/{name}/preupload/{rest:path}", **api.PREUPLOAD)
-async def preupload(rtype: str, ns: str, name: str, request: Request):
+def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     hub = hub_of(request)
     who = principal(request)
     repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}", "write")
     git = hub.repos.open_git(repo)
     rev, _ = split_rev_path(raw_tail(request, 5))
-    body = await json_body(request)
     files = body.get("files")
     most = hub.settings.max_commit_files
     if not isinstance(files, list) or len(files) > most:
@@ -80,25 +79,38 @@ async def preupload(rtype: str, ns: str, name: str, request: Request):
     return {"files": out, "commitOid": sha}
 
 
-@router.post("/api/{rtype}/{ns}/{name}/commit/{rest:path}", **api.COMMIT)
-async def commit(rtype: str, ns: str, name: str, request: Request):
+def _commit_target(request: Request, rtype: str, ns: str, name: str):
+    """The repo, its git and the branch a commit goes to, checked before the body is read."""
     hub = hub_of(request)
-    who = principal(request)
-    repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}", "write")
+    repo = hub.repos.get(principal(request), api_type(rtype), f"{ns}/{name}", "write")
     git = hub.repos.open_git(repo)
     rev, _ = split_rev_path(raw_tail(request, 5))
     if request.query_params.get("create_pr", "").lower() in ("1", "true"):
         raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
     if git.ref_target(rev if rev.startswith("refs/") else f"refs/heads/{rev}") is None:
         raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
+    return repo, git, rev
+
+
+def _after_commit(request: Request, repo, git, rev: str, sha: str) -> None:
+    """What follows a commit: scans queued, the audit, and for ``main`` the new head and card."""
+    hub = hub_of(request)
+    hub.scans.after_commit(repo, sha)
+    record_override(request, "repo.commit", repo.type, repo.repo_id)
+    card = hub.content.card(git, sha, repo) if rev == "main" else None
+    hub.repos.touch(repo, head_sha=sha if rev == "main" else None, card=card)
+
+
+@router.post("/api/{rtype}/{ns}/{name}/commit/{rest:path}", **api.COMMIT)
+async def commit(rtype: str, ns: str, name: str, request: Request):
+    hub = hub_of(request)
+    who = principal(request)
+    repo, git, rev = await run_in_threadpool(_commit_target, request, rtype, ns, name)
     settings = hub.settings
     parsed = await parse_commit(request.stream(), hub.blobs, settings.max_commit_bytes,
                                 max_depth=settings.max_json_depth, max_ops=settings.max_commit_files)
     sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
-    hub.scans.after_commit(repo, sha)
-    record_override(request, "repo.commit", repo.type, repo.repo_id)
-    card = await run_in_threadpool(hub.content.card, git, sha, repo) if rev == "main" else None
-    await run_in_threadpool(hub.repos.touch, repo, head_sha=sha if rev == "main" else None, card=card)
+    await run_in_threadpool(_after_commit, request, repo, git, rev, sha)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
     return JSONResponse({"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""},
                         background=BackgroundTask(hub.commits.fill_sha1))

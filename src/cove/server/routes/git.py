@@ -205,7 +205,7 @@ async def _serve(request: Request, ns: str, name: str, service: str, tail: str) 
     name = name.removesuffix(".git")
     need = "write" if service == "git-receive-pack" else "read"
     try:
-        who, repo = authorize(request, repo_type_of_route(request), f"{ns}/{name}", need)
+        who, repo = await run_in_threadpool(authorize, request, repo_type_of_route(request), f"{ns}/{name}", need)
     except Unauthorized as err:
         return challenge(err)
     return await backend(request, repo, who, tail)

@@ -62,8 +62,8 @@ async def run(ns: str, name: str, request: Request):
     if "inputs" not in body:
         raise BadRequest('Missing "inputs": send {"inputs": ..., "parameters": {...}}')
     inference = inference_of(request)
-    target = inference.target(
-        principal(request), f"{ns}/{name}", request.query_params.get("revision") or "main"
+    target = await run_in_threadpool(
+        inference.target, principal(request), f"{ns}/{name}", request.query_params.get("revision") or "main"
     )
     out = await inference.call(inference.run, target, body["inputs"], body.get("parameters"))
     return JSONResponse(out, headers={"X-Repo-Commit": target.sha, "X-Inference-Task": target.task})
@@ -217,7 +217,7 @@ def _usage(c: Completion) -> dict:
 async def _completion(request: Request, *, chat: bool) -> Response:
     try:
         body = await json_body(request)
-        target = _target(request, body)
+        target = await run_in_threadpool(_target, request, body)
         inference = inference_of(request)
         req = parse_generation(body, chat=chat, cap=inference.settings.inference_max_new_tokens)
         meta = {
@@ -343,7 +343,7 @@ def model_object(repo) -> dict:
 @router.get("/v1/models", **api.MODELS)
 async def models(request: Request):
     try:
-        repos = inference_of(request).text_generation_models(principal(request))
+        repos = await run_in_threadpool(inference_of(request).text_generation_models, principal(request))
     except CoveError as err:
         return openai_error(err)
     return {"object": "list", "data": [model_object(r) for r in repos]}
@@ -352,7 +352,7 @@ async def models(request: Request):
 @router.get("/v1/models/{ns}/{name}", **api.MODEL)
 async def model(ns: str, name: str, request: Request):
     try:
-        target = _target(request, {"model": f"{ns}/{name}"})
+        target = await run_in_threadpool(_target, request, {"model": f"{ns}/{name}"})
     except CoveError as err:
         return openai_error(err)
     return model_object(target.repo)
@@ -425,7 +425,7 @@ async def widget(ns: str, name: str, request: Request):
     text = str(form.get("inputs") or "")[:10_000]
     state: dict[str, Any] = {"text": text}
     inference = inference_of(request)
-    target = inference.target(principal(request), f"{ns}/{name}")  # a hidden repo is a 404 page
+    target = await run_in_threadpool(inference.target, principal(request), f"{ns}/{name}")  # hidden: a 404 page
     try:
         inputs = widget_inputs(target.task, text)
         out = await inference.call(inference.run, target, inputs, WIDGET_PARAMETERS.get(target.task, {}))

@@ -21,8 +21,12 @@ LFS_JSON = "application/vnd.git-lfs+json"
 
 
 async def _batch(request: Request, repo_type: str, ns: str, name: str):
-    hub = hub_of(request)
     body = await json_body(request)
+    return await run_in_threadpool(_batch_answer, request, repo_type, ns, name, body)
+
+
+def _batch_answer(request: Request, repo_type: str, ns: str, name: str, body: dict) -> Response:
+    hub = hub_of(request)
     operation = body.get("operation")
     try:
         who, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
@@ -40,7 +44,7 @@ async def _locks(request: Request, repo_type: str, ns: str, name: str, need: str
     """The file-locking API, which this Hub does not offer: there are never any locks. git-lfs asks
     ``locks/verify`` before each push; this empty answer lets it push without a warning."""
     try:
-        authorize(request, repo_type, f"{ns}/{name}", need)
+        await run_in_threadpool(authorize, request, repo_type, f"{ns}/{name}", need)
     except Unauthorized as err:
         return challenge(err)
     if request.method == "POST":
@@ -87,7 +91,7 @@ def _grant(request: Request, op: str, repo_id: int, oid: str):
 
 @router.put("/api/lfs/objects/{repo_id}/{oid}", **api.LFS_UPLOAD)
 async def upload(repo_id: int, oid: str, request: Request):
-    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
     writer = hub.blobs.writer()
     try:
         async for chunk in request.stream():
@@ -103,7 +107,7 @@ async def upload(repo_id: int, oid: str, request: Request):
 
 @router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}", **api.LFS_UPLOAD_PART)
 async def upload_part(repo_id: int, oid: str, number: int, request: Request):
-    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
     part = hub.lfs.part_writer(grant, number)
     try:
         async for chunk in request.stream():
@@ -117,7 +121,7 @@ async def upload_part(repo_id: int, oid: str, number: int, request: Request):
 
 @router.post("/api/lfs/objects/{repo_id}/{oid}/complete", **api.LFS_COMPLETE)
 async def complete(repo_id: int, oid: str, request: Request):
-    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
     body = await json_body(request)
     if body.get("oid") not in (None, oid):
         raise BadRequest("The completion's oid does not match the URL")
@@ -130,14 +134,14 @@ async def complete(repo_id: int, oid: str, request: Request):
 
 @router.post("/api/lfs/objects/{repo_id}/{oid}/verify", **api.LFS_VERIFY)
 async def verify(repo_id: int, oid: str, request: Request):
-    hub, repo, grant = _grant(request, "upload", repo_id, oid)
+    hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
     body = await json_body(request)
     if body.get("oid") not in (None, oid):
         raise BadRequest("The verify request's oid does not match the URL")
     size = body.get("size", grant.size)
     if not isinstance(size, int) or isinstance(size, bool):
         raise BadRequest("The verify request's size must be an integer")
-    hub.lfs.verify(repo, oid, size)
+    await run_in_threadpool(hub.lfs.verify, repo, oid, size)
     return JSONResponse({}, media_type=LFS_JSON)
 
 

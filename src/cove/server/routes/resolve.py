@@ -81,9 +81,9 @@ def _file_chunks(path: str, start: int, length: int):
         os.close(fd)
 
 
-async def _resolve(request: Request, repo_type: str, ns: str, name: str):
+def _locate(request: Request, repo_type: str, ns: str, name: str, head: bool):
+    """``(repo, commit sha, path, file)`` of a resolve URL; the file is an error for a missing path."""
     hub = hub_of(request)
-    head = request.method == "HEAD"
     repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}")
     git = hub.repos.open_git(repo)
     skip = 4 if repo_type == "model" else 5
@@ -91,9 +91,17 @@ async def _resolve(request: Request, repo_type: str, ns: str, name: str):
     check_path(path)
     sha = git.resolve(rev)
     try:
-        body = hub.content.file(git, sha, path, with_data=not head)
+        return repo, sha, path, hub.content.file(git, sha, path, with_data=not head)
     except EntryNotFound as e:
-        return error_response(e, head=head, headers={"X-Repo-Commit": sha})
+        return repo, sha, path, e
+
+
+async def _resolve(request: Request, repo_type: str, ns: str, name: str):
+    hub = hub_of(request)
+    head = request.method == "HEAD"
+    repo, sha, path, body = await run_in_threadpool(_locate, request, repo_type, ns, name, head)
+    if isinstance(body, EntryNotFound):
+        return error_response(body, head=head, headers={"X-Repo-Commit": sha})
     size = body.entry.size
     headers = {
         "X-Repo-Commit": sha,
