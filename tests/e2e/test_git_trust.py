@@ -518,3 +518,24 @@ def test_names_in_urls_that_are_not_utf8_are_400(hub, corrupted, url):
     r = httpx.get(hub.url + url.format(id=corrupted[0]))
     assert r.status_code == 400, (url, r.status_code)  # web pages answer with an HTML page, the API with a code
     assert "/resolve/" not in url and "/api/" not in url or r.headers["x-error-code"] == "BadRequest"
+
+
+def test_trees_the_server_writes_hold_only_what_a_push_may(hub):
+    """An API commit into a folder that holds entries stored before the push checks existed writes that
+    folder without them: every tree the server writes would pass its own push hook."""
+    token = hub.user("alice")
+    api = HfApi(endpoint=hub.url, token=token)
+    repo_id = f"alice/{unique('healed')}"
+    api.create_repo(repo_id)
+    path = bare(hub, repo_id)
+
+    def root_names() -> set[bytes]:
+        out = subprocess.run(["git", "ls-tree", "-z", "--name-only", "main"], cwd=path, capture_output=True,
+                             check=True).stdout
+        return set(out.split(b"\0")) - {b""}
+
+    corrupt(hub, repo_id, [(FILE, b"..", b"x"), (FILE, b".GIT", b"x"), (SYMLINK, b"link", b"/etc/passwd"),
+                           (GITLINK, b"sub", "5" * 40), (FILE, b"\xff.txt", b"x")])
+    assert {b"..", b".GIT", b"link", b"sub", b"\xff.txt"} <= root_names()
+    api.upload_file(path_or_fileobj=b"new", path_in_repo="new.txt", repo_id=repo_id)
+    assert root_names() == {b".gitattributes", b"new.txt"}

@@ -613,6 +613,11 @@ class _Folder:
         if not self.changes:
             return self.tree.id if self.tree is not None else None
         builder = self.repo.TreeBuilder(self.tree) if self.tree is not None else self.repo.TreeBuilder()
+        for item in self.tree if self.tree is not None else ():
+            # a tree the server writes holds only what a push may hold: entries stored before the push
+            # checks existed (hidden from every reader) are dropped from each folder written again
+            if item.filemode not in SHOWN_MODES or git_name_problem(item.raw_name) is not None:
+                builder.remove(item.name)
         for name, change in self.changes.items():
             if isinstance(change, _Folder):
                 oid = change.write()
