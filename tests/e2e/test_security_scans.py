@@ -25,21 +25,9 @@ import torch
 from huggingface_hub import CommitOperationAdd, HfApi
 
 from tests.e2e.test_git import git, git_env, remote  # noqa: F401 - git_env is a fixture
+from tests.server.test_pickles import Custom, Touch
 
 SYSTEM = os.system.__module__  # "posix" on Linux
-
-
-class Touch:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.path}",)
-
-
-class Custom:
-    def __init__(self) -> None:
-        self.x = 1
 
 
 def torch_bytes(obj) -> bytes:
@@ -150,7 +138,7 @@ def test_tree_expand_has_each_files_status(scanned):
     evil = files["evil.pkl"].security
     assert evil.safe is False and imports_of(evil) == {(SYSTEM, "system"): "dangerous"}
     assert imports_of(files["sub/evil-member.pth"].security) == {(SYSTEM, "system"): "dangerous"}
-    assert imports_of(files["custom.pkl"].security) == {(__name__, "Custom"): "suspicious"}
+    assert imports_of(files["custom.pkl"].security) == {(Custom.__module__, "Custom"): "suspicious"}
     assert "not a pickle" in files["garbage.bin"].security.pickle_import_scan["message"]
     assert files["README.md"].security.pickle_import_scan is None
     # without expand there is no security field
@@ -177,7 +165,7 @@ def test_file_page_warns_and_lists_the_imports(hub, scanned):
         member = c.get(f"/{repo_id}/blob/main/sub/evil-member.pth").text
         assert "Unsafe" in member and f"{SYSTEM}.system" in member
         custom = c.get(f"/{repo_id}/blob/main/custom.pkl").text
-        assert "Suspicious: this pickle" in custom and f"<code>{__name__}.Custom</code>" in custom
+        assert "Suspicious: this pickle" in custom and f"<code>{Custom.__module__}.Custom</code>" in custom
         garbage = c.get(f"/{repo_id}/blob/main/garbage.bin").text
         assert "Could not be checked" in garbage and "is not a pickle" in garbage
         safe = c.get(f"/{repo_id}/blob/main/pytorch_model.bin").text
