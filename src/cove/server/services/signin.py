@@ -83,7 +83,7 @@ class SignIns:
         name or address failed too often lately. Failures go to the audit log, and so do successes
         of the web form (``via="web"``; a git client sends its password with every request)."""
         s = self._settings
-        keys = ((f"user:{name.lower()}", s.login_failures_per_user), (f"ip:{ip}", s.login_failures_per_ip))
+        keys = ((f"user:{name.lower()[:256]}", s.login_failures_per_user), (f"ip:{ip}", s.login_failures_per_ip))
         now = time.monotonic()
         wait = max(self._failures.wait(key, limit, now) for key, limit in keys)
         if wait > 0:
@@ -95,10 +95,12 @@ class SignIns:
         async with self._slots:
             who = await run_in_threadpool(self._accounts.authenticate_password, name, password)
         if who is None:
-            self._audit.record("user.login_failed", actor=None, ip=ip, target=name[:100], detail={"via": via})
+            await run_in_threadpool(self._audit.record, "user.login_failed", actor=None, ip=ip, target=name[:100],
+                                    detail={"via": via})
             raise Unauthorized("Invalid username or password")
         for key, _ in keys:
             self._failures.forgive(key, now)
         if via == "web":
-            self._audit.record("user.login", actor=who.name, ip=ip, target=who.name, detail={"via": via})
+            await run_in_threadpool(self._audit.record, "user.login", actor=who.name, ip=ip, target=who.name,
+                                    detail={"via": via})
         return who
