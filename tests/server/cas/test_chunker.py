@@ -118,3 +118,14 @@ def test_file_ids_equal_hf_xet_hash_files(tmp_path):
             fid, size = file_id(f)
         assert (to_hex(fid), size) == (info.hash, info.file_size), name
         assert size == len(data)
+
+
+def test_chunker_holds_one_block_and_one_unfinished_chunk():
+    rng = random.Random(2)
+    c, total = Chunker(), 0
+    for _ in range(40):
+        block = rng.randbytes(1 << 20) if rng.random() < 0.7 else bytes(1 << 20)
+        total += sum(map(len, c.update(block)))
+        assert len(c._buf) < MAX_CHUNK  # everything else was handed out as chunks
+    total += sum(map(len, c.finish()))
+    assert total == 40 << 20

@@ -4,6 +4,8 @@ hashes, CRC-64/NVME."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cove.server.cas.errors import InvalidXetData
 from cove.server.cas.hashes import (
@@ -97,6 +99,24 @@ def test_keyed_chunk_hash_and_dedup_eligibility():
     assert dedup_eligible(h, first_in_file=True)
     assert dedup_eligible(bytes(32)) and not dedup_eligible(bytes(24) + (1).to_bytes(8, "little"))
     assert dedup_eligible(bytes(24) + (2048).to_bytes(8, "little"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=70))
+def test_fuzz_from_hex(text):
+    try:
+        assert to_hex(from_hex(text)) == text.lower()
+    except InvalidXetData:
+        pass
+
+
+def test_refusals_map_to_400_and_store_faults_to_500():
+    pytest.importorskip("fastapi")
+    from cove.server.cas.errors import XetStoreError
+    from cove.server.routes._common import error_response
+
+    assert error_response(InvalidXetData("bad xorb")).status_code == 400
+    assert error_response(XetStoreError("xorb gone")).status_code == 500
 
 
 def test_crc64_nvme():

@@ -30,7 +30,7 @@ import pytest
 from cove.server.cas.convert import convert_file
 from cove.server.cas.hashes import crc64_nvme, file_hash, from_hex, to_hex, verification_hash
 from cove.server.cas.reconstruct import plan_range, stream_range
-from cove.server.cas.shard import FileRecord, Term, upload_shard
+from cove.server.cas.shard import FileRecord, Term, parse_shard, serialize_shard, upload_shard
 from cove.server.cas.xorb import HEADER_LEN, Scheme, serialize_xorb
 
 pytest.importorskip("hf_xet")
@@ -126,6 +126,10 @@ def test_upload_then_download_from_a_fresh_machine(server, tmp_path, v2):
         (tmp_path / name).write_bytes(data)
     infos = upload([tmp_path / n for n in corpus], tmp_path / "home_up", base)
     assert {0, 1, 2} <= set().union(*(schemes(b) for _, b in state.xorb_uploads))
+    for body in state.shard_uploads:  # our serializer writes the client's bytes: order, flags, padding
+        shard = parse_shard(body)
+        assert serialize_shard(shard.files, shard.xorbs) == body
+    assert sum(len(parse_shard(b).files) for b in state.shard_uploads) == len(corpus)
     rng = random.Random(5)
     items, expected = [], []
     for data, info in zip(corpus.values(), infos):

@@ -8,6 +8,8 @@ import io
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cove.errors import RangeNotSatisfiable
 from cove.server.cas import reconstruct
@@ -147,3 +149,13 @@ def test_missing_xorb_is_a_store_error(setup):
         plan_range(terms, lambda x: None, 0, 10)
     with pytest.raises(XetStoreError, match="terms hold"):
         plan_range(terms[:1], cas.index, 0, len(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.integers(0, 10**12))
+def test_fuzz_parse_range(header, size):
+    try:
+        s, e = parse_range(header, size)
+    except (InvalidXetData, RangeNotSatisfiable):
+        return
+    assert 0 <= s < e <= size

@@ -137,6 +137,9 @@ def test_index_byte_range_and_damaged_store():
         list(decode_range(body[:108], index, 0, 2))
     with pytest.raises(XetStoreError, match="truncated"):
         list(decode_range(body[:110], index, 0, 2))
+    for damaged in (b"", index.to_bytes()[:-1], index.to_bytes() + b"x", index.to_bytes()[:32] + bytes(4)):
+        with pytest.raises(XetStoreError, match="damaged"):
+            XorbIndex.from_bytes(damaged)
 
 
 def test_pack_chunks_respects_the_limits():

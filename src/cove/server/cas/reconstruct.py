@@ -111,6 +111,8 @@ def plan_range(terms: Sequence[Term], lookup: Lookup, start: int, end: int) -> P
 
     Only terms that overlap the range are looked up; the others are skipped by their size.
     """
+    if not 0 <= start <= end:
+        raise ValueError(f"bad range [{start}, {end})")
     pieces: list[Piece] = []
     offset = 0
     pos = 0

@@ -86,10 +86,10 @@ class XorbIndex:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> XorbIndex:
-        """The inverse of :meth:`to_bytes`."""
-        (n,) = struct.unpack_from("<I", data, HASH_LEN)
-        if len(data) != HASH_LEN + 4 + n * (HASH_LEN + 8):
-            raise InvalidXetData("xorb index of the wrong length")
+        """The inverse of :meth:`to_bytes`; :class:`XetStoreError` if ``data`` is not one."""
+        n = int.from_bytes(data[HASH_LEN:HASH_LEN + 4], "little")
+        if len(data) != HASH_LEN + 4 + n * (HASH_LEN + 8) or n == 0:
+            raise XetStoreError(f"a stored xorb index of {len(data)} bytes is damaged")
         chunks, offset, pos = [], 0, HASH_LEN + 4
         for _ in range(n):
             size, stored = struct.unpack_from("<II", data, pos + HASH_LEN)
