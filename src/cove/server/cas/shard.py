@@ -18,7 +18,7 @@ Every refusal is :class:`InvalidXetData` with the file or xorb it is about.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cove.server.cas.errors import InvalidXetData
@@ -157,6 +157,11 @@ class _Reader:
     def records_left(self) -> int:
         return (len(self.body) - self.pos) // RECORD_LEN
 
+    def take_many(self, fmt: struct.Struct, n: int) -> Iterator[tuple]:
+        """``n`` records (the caller checked they fit)."""
+        start, self.pos = self.pos, self.pos + n * fmt.size
+        return fmt.iter_unpack(memoryview(self.body)[start:self.pos])
+
     def take(self, fmt: struct.Struct, what: str) -> tuple:
         if len(self.body) - self.pos < fmt.size:
             raise InvalidXetData(f"shard truncated in {what} at byte {self.pos}")
@@ -172,25 +177,20 @@ def _parse_file(r: _Reader, fhash: bytes, flags: int, n: int) -> FileRecord:
     following = n * (2 if flags & FLAG_VERIFICATION else 1) + (1 if flags & FLAG_METADATA_EXT else 0)
     if following > r.records_left():
         raise InvalidXetData(f"{name}: {n} terms announced, the shard is too short for them")
-    terms = []
-    for _ in range(n):
-        xorb, _xflags, size, start, end = r.take(_TERM, name)
-        terms.append(Term(xorb, start, end, size))
+    terms = tuple(Term(xorb, start, end, size) for xorb, _xflags, size, start, end in r.take_many(_TERM, n))
     verification = None
     if flags & FLAG_VERIFICATION:
-        verification = tuple(r.take(_FILE_HEADER, name)[0] for _ in range(n))
+        verification = tuple(rec[0] for rec in r.take_many(_FILE_HEADER, n))
     sha256 = r.take(_FILE_HEADER, name)[0] if flags & FLAG_METADATA_EXT else None
-    return FileRecord(fhash, tuple(terms), verification, sha256)
+    return FileRecord(fhash, terms, verification, sha256)
 
 
 def _parse_xorb(r: _Reader, xhash: bytes, n: int, raw: int, on_disk: int) -> XorbRecord:
     if n > r.records_left():
         raise InvalidXetData(f"xorb {to_hex(xhash)}: {n} chunks announced, the shard is too short for them")
-    chunks = []
-    for _ in range(n):
-        chash, offset, size, flags, _unused = r.take(_CHUNK, f"xorb {to_hex(xhash)}")
-        chunks.append(ChunkRecord(chash, offset, size, flags))
-    return XorbRecord(xhash, tuple(chunks), raw, on_disk)
+    chunks = tuple(ChunkRecord(chash, offset, size, flags)
+                   for chash, offset, size, flags, _unused in r.take_many(_CHUNK, n))
+    return XorbRecord(xhash, chunks, raw, on_disk)
 
 
 def _parse_footer(body: bytes, cas_start: int, cas_end: int) -> Footer:
