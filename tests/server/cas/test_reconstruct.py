@@ -159,3 +159,14 @@ def test_fuzz_parse_range(header, size):
     except (InvalidXetData, RangeNotSatisfiable):
         return
     assert 0 <= s < e <= size
+
+
+def test_a_second_upload_with_other_compression_keeps_the_first(chunks_d):
+    cas = CasStore(MemoryStore())
+    plain, index = serialize_xorb(chunks_d[:3], Scheme.NONE)
+    packed, index2 = serialize_xorb(chunks_d[:3], Scheme.LZ4)
+    assert index.hash == index2.hash and plain != packed
+    assert cas.put_xorb(index.hash, plain) == (index, True)
+    assert cas.put_xorb(index.hash, packed) == (index, False)  # the stored copy's offsets, not index2's
+    with pytest.raises(InvalidXetData, match="hash mismatch"):
+        cas.put_xorb(chunks_d[0][:32], plain)

@@ -94,6 +94,7 @@ def _bad_bodies() -> dict[str, tuple[bytes, bytes, str]]:
         "version": (header(100, 0, 100, version=1) + b"x" * 100, h, "header version 1"),
         "scheme": (header(100, 3, 100) + b"x" * 100, h, "unknown compression scheme 3"),
         "zero size": (header(0, 0, 0), h, "uncompressed size 0"),
+        "empty payload": (header(0, 0, 10), h, "empty payload"),
         "oversized chunk": (header(10, 0, 131073) + b"x" * 10, h, "uncompressed size 131073"),
         "raw size mismatch": (header(100, 0, 99) + b"x" * 100, h, "uncompressed payload of 100 bytes"),
         "lz4 garbage": (header(50, 1, 1000) + os.urandom(50), hz, "bad LZ4 frame"),

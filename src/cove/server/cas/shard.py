@@ -143,6 +143,8 @@ class Footer:
 
 @dataclass(frozen=True)
 class Shard:
+    """A parsed shard: its files and CAS blocks in order; the footer of the full form, else None."""
+
     files: tuple[FileRecord, ...]
     xorbs: tuple[XorbRecord, ...]
     footer: Footer | None = None

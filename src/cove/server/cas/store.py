@@ -71,12 +71,15 @@ class CasStore:
     def put_xorb(self, xorb: bytes, body: bytes) -> tuple[XorbIndex, bool]:
         """Verify an uploaded xorb against its URL hash and store it; ``(index, was_inserted)``.
 
-        Raises :class:`~cove.server.cas.errors.InvalidXetData` (400) before anything is stored.
+        Raises :class:`~cove.server.cas.errors.InvalidXetData` (400) before anything is stored. If
+        the xorb is already stored, the stored copy stays and its index is returned: the hash covers
+        the raw chunks only, so another upload may hold the same chunks compressed differently.
         """
         index = verify_xorb(body, xorb)
         key = xorb_key(xorb)
-        if self.blobs.exists(key + ".index"):
-            return index, False
+        stored = self.index(xorb)
+        if stored is not None:
+            return stored, False
         self.blobs.put(key, bytes(memoryview(body)[:index.stored_size]))
         self.blobs.put(key + ".index", index.to_bytes())
         return index, True

@@ -160,7 +160,9 @@ def _parse_header(body: bytes | memoryview, pos: int, index: int) -> tuple[int, 
         raise InvalidXetData(f"chunk {index} at byte {pos}: unknown compression scheme {h[4]}")
     if not 0 < usize <= MAX_CHUNK_RAW:
         raise InvalidXetData(f"chunk {index} at byte {pos}: uncompressed size {usize} outside 1..{MAX_CHUNK_RAW}")
-    if csize == 0 or pos + HEADER_LEN + csize > len(body):
+    if csize == 0:
+        raise InvalidXetData(f"chunk {index} at byte {pos}: empty payload")
+    if pos + HEADER_LEN + csize > len(body):
         raise InvalidXetData(f"chunk {index} at byte {pos}: payload of {csize} bytes does not fit "
                              f"the {len(body) - pos - HEADER_LEN} bytes left")
     return csize, Scheme(h[4]), usize
@@ -181,7 +183,7 @@ def _decode_payload(payload: bytes | memoryview, scheme: Scheme, size: int, inde
 # --- whole xorbs ----------------------------------------------------------------------------------
 
 def decode_chunks(body: bytes | memoryview, *, first_index: int = 0,
-                hashes: bool = True) -> Iterator[tuple[ChunkEntry, bytes]]:
+                  hashes: bool = True) -> Iterator[tuple[ChunkEntry, bytes]]:
     """Decode consecutive chunks: ``(entry, raw bytes)`` each, offsets relative to ``body``.
 
     Stops at the end of ``body`` or at a xet-core footer. Raises :class:`InvalidXetData` on a bad
