@@ -37,6 +37,7 @@ pytest.importorskip("hf_xet")
 from tests.server.cas import tiny_cas  # noqa: E402
 
 CLIENT = Path(__file__).with_name("xet_client.py")
+pytestmark = pytest.mark.slow  # client processes: about 10 s for the module
 
 
 @pytest.fixture
