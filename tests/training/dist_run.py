@@ -86,3 +86,7 @@ if accelerator.is_main_process:
     accelerator.unwrap_model(model).save_pretrained(folder / "accelerate")
     (folder / "out.json").write_text(json.dumps(out))
     accelerator.print("done")
+# Leave the process group before the interpreter exits: a rank that exits with gloo's threads still
+# running can abort ("terminate called without an active exception") and fail the run after the work.
+accelerator.wait_for_everyone()
+torch.distributed.destroy_process_group()
