@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from cove.models import BertForSequenceClassification
 from cove.training import Trainer, TrainingArguments
 from tests.training.test_distributed import HYPER
@@ -21,3 +23,6 @@ trainer.save_model()
 if trainer.state.is_world_process_zero:
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     (folder / "ddp" / "losses.json").write_text(json.dumps(losses))
+# Leave the process group before exiting (see dist_run.py).
+torch.distributed.barrier()
+torch.distributed.destroy_process_group()
