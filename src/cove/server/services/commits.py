@@ -9,9 +9,7 @@ that ``git clone`` with git-lfs checks out the content.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -21,26 +19,20 @@ from cove.errors import BadRequest, RevisionNotFound, Unprocessable
 from cove.protocol import AddFile, AddLfsFile, git_blob_sha1, lfs_pointer, parse_lfs_pointer
 from cove.server.db import LfsObject, Repo, RepoLfs
 from cove.server.services.accounts import Principal
+from cove.server.services.gitmatch import GitAttributes
 from cove.server.services.ndjson import NewFile, ParsedCommit
 from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitRepo, Identity
 
 
 class LfsPatterns:
-    """The ``filter=lfs`` patterns of a ``.gitattributes``, matched in time independent of how many
-    exact paths it lists (Cove adds one line per LFS file no pattern covers, so a repo of many LFS
-    files has as many lines): exact names and paths are set lookups, only globs are matched one by one.
-    """
+    """Which paths a ``.gitattributes`` sends to LFS: those whose ``filter`` attribute is ``lfs``, decided
+    exactly as git does (:class:`~cove.server.services.gitmatch.GitAttributes`: the last matching line
+    wins, ``-filter`` undoes, macros expand), in time independent of how many exact paths it lists
+    (Cove adds one line per LFS file no pattern covers)."""
 
-    def __init__(self, patterns: list[str]) -> None:
-        self.paths: set[str] = set()  # anchored (a '/' inside): the whole path
-        self.names: set[str] = set()  # the file name, at any depth
-        self.globs: list[re.Pattern] = []
-        for p in patterns:
-            if any(c in p for c in "*?[\\"):
-                self.globs.append(_pattern_regex(p))
-            elif not p.endswith("/"):  # a folder pattern never matches a file's path
-                (self.paths if "/" in p else self.names).add(p.lstrip("/"))
+    def __init__(self, gitattributes: str) -> None:
+        self.attributes = GitAttributes(gitattributes, "filter")
 
     def matches(self, path: str) -> bool:
         return (path in self.paths or path.rsplit("/", 1)[-1] in self.names
