@@ -53,7 +53,7 @@ class Forbidden(CoveError):
 class RepoNotFound(CoveError):
     """The repository does not exist, or the caller may not see it.
 
-    Example: ``RepoNotFound: Repository not found: alice/bert (check the id, the repo type and your token)``
+    Example: ``RepoNotFound: Repository not found`` (the Hub's words; the same for a private repo)
     """
 
     status = 404
@@ -103,7 +103,7 @@ class Conflict(CoveError):
 class PreconditionFailed(CoveError):
     """The branch moved since the commit the caller based its change on.
 
-    Example: ``PreconditionFailed: A commit has happened since. Please refresh and try again.``
+    Example: ``PreconditionFailed: The branch was updated since you opened this page. Please refresh and try again.``
     """
 
     status = 412

@@ -158,7 +158,11 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("PUT", "/api/{rtype}/{ns}/{name}/settings"): [R("WRITE", lambda r: Req(
         "PUT", r.api("/settings"), json={"gated": "manual"}), fresh=True)],
     ("POST", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("POST", r.api("/like")))],
+    ("GET", "/api/users/{user}/likes"): [R("GLOBAL", lambda r: Req("GET", "/api/users/alice/likes"), lists=True)],
     ("DELETE", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("DELETE", r.api("/like")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/auth-check"): [R("READ", lambda r: Req("GET", r.api("/auth-check")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/auth-check/write"): [R("WRITE", lambda r: Req(
+        "GET", r.api("/auth-check/write")))],
     ("GET", "/api/{rtype}/{ns}/{name}/revision/{rest:path}"): [R("READ", lambda r: Req(
         "GET", r.api("/revision/main")))],
     ("GET", "/api/{rtype}/{ns}/{name}"): [R("READ", lambda r: Req("GET", r.api()))],
@@ -182,6 +186,17 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("DELETE", "/api/{rtype}/{ns}/{name}/tag/{rest:path}"): [R("WRITE", lambda r: Req(
         "DELETE", r.api("/tag/v1")), fresh=True)],
     ("GET", "/api/{rtype}/{ns}/{name}/discussions"): [R("READ", lambda r: Req("GET", r.api("/discussions")))],
+    # history and storage
+    ("POST", "/api/{rtype}/{ns}/{name}/super-squash/{rest:path}"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/super-squash/main"), json={"message": "squash"}), fresh=True)],
+    ("GET", "/api/{rtype}/{ns}/{name}/lfs-files"): [R("WRITE", lambda r: Req("GET", r.api("/lfs-files")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/lfs-files/batch"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/lfs-files/batch"), json={"deletions": {"sha": [r.lfs_oid], "rewriteHistory": True}}),
+        fresh=True)],
+    ("GET", "/api/settings/repositories"): [R("GLOBAL", lambda r: Req("GET", "/api/settings/repositories"),
+                                              200, 401, lists=True)],
+    ("GET", "/api/organizations/{ns}/settings/repositories"): [R("GLOBAL", lambda r: Req(
+        "GET", f"/api/organizations/{ORG}/settings/repositories"), 200, 401, 403, lists=True)],
     ("GET", "/api/{rtype}/{ns}/{name}/scan"): [R("READ", lambda r: Req("GET", r.api("/scan")))],
     # the audit log: Hub admins only (none of the callers here is one)
     ("GET", "/api/admin/audit"): [R("GLOBAL", lambda r: Req("GET", "/api/admin/audit"), 401, 403)],

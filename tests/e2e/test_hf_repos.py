@@ -77,11 +77,12 @@ def test_repo_lifecycle(hub, alice, repo_type):
     # move
     moved = f"alice/{uniq('moved')}"
     api.move_repo(repo, moved, repo_type=repo_type)
-    assert not api.repo_exists(repo, repo_type=repo_type)
     assert api.repo_exists(moved, repo_type=repo_type)
+    assert api.repo_info(repo, repo_type=repo_type).id == moved  # the old id redirects to the new one
     # delete
     api.delete_repo(moved, repo_type=repo_type)
     assert not api.repo_exists(moved, repo_type=repo_type)
+    assert not api.repo_exists(repo, repo_type=repo_type)  # the redirect went with the repo
     api.delete_repo(moved, repo_type=repo_type, missing_ok=True)
     with pytest.raises(RepositoryNotFoundError):
         api.delete_repo(moved, repo_type=repo_type)

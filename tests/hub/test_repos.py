@@ -56,9 +56,9 @@ def test_delete_and_move(api, hub):
     new_id = f"alice/{unique('moved')}"
     url = api.move_repo(repo_id, new_id)
     assert url == f"{hub.url}/{new_id}"
-    assert api.repo_exists(new_id) and not api.repo_exists(repo_id)
+    assert api.repo_exists(new_id) and api.repo_info(repo_id).id == new_id  # the old id redirects
     api.delete_repo(new_id)
-    assert not api.repo_exists(new_id)
+    assert not api.repo_exists(new_id) and not api.repo_exists(repo_id)
     with pytest.raises(RepoNotFound):
         api.delete_repo(new_id)
     api.delete_repo(new_id, missing_ok=True)

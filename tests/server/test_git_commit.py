@@ -47,6 +47,12 @@ def test_deletes(git):
     assert str(git.repo[git.resolve("main")].tree_id) == "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # empty
 
 
+def test_a_file_delete_naming_a_folder_deletes_it(git):
+    """The Hub deletes a folder named without its trailing "/" (``CommitOperationDelete("d")``)."""
+    git.commit("main", [DeleteFile("d")], ME, "m")
+    assert set(files(git)) == {".gitattributes", "a.txt", "f/g.txt"}
+
+
 def test_a_folder_emptied_in_the_same_commit_may_become_a_file(git):
     git.commit("main", [DeleteFile("f/g.txt"), AddFile("f", b"now a file")], ME, "m")
     assert files(git)["f"] == b"now a file"
@@ -57,7 +63,7 @@ def test_a_folder_emptied_in_the_same_commit_may_become_a_file(git):
     ([AddFile("d", b"x")], BadRequest),                  # where a folder is
     ([AddFile("d/e", b"x")], BadRequest),
     ([DeleteFile("nope.txt")], EntryNotFound),
-    ([DeleteFile("d")], EntryNotFound),                  # a folder, not a file
+    ([DeleteFile("f/g.txt"), DeleteFile("f")], EntryNotFound),  # emptied: no folder left to delete
     ([DeleteFile("a.txt/x")], EntryNotFound),
     ([DeleteFolder("a.txt")], EntryNotFound),            # a file, not a folder
     ([DeleteFolder("nope")], EntryNotFound),

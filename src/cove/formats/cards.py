@@ -14,7 +14,8 @@ import re
 
 import yaml
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+#: As huggingface_hub's ``REGEX_YAML_BLOCK``: blank lines may come before the first ``---``.
+_FRONT = re.compile(r"\A\ufeff?\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 MAX_FRONT_MATTER = 1024 * 1024
 MAX_DEPTH = 64

@@ -8,16 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cove.errors import BadRequest, CoveError, EntryNotFound
+from cove.errors import BadRequest, CoveError, EntryNotFound, RepoNotFound
 from cove.server.middleware import HubMiddleware
 from cove.server.routes import (
     _openapi,
     admin,
     api_content,
+    api_history,
     api_repos,
     commit,
     git,
@@ -31,14 +33,15 @@ from cove.server.routes import (
     web_admin,
     web_repo,
 )
-from cove.server.routes._common import error_response
+from cove.server.routes._common import error_response, moved_location, names_repo_without_namespace
 from cove.server.services import Hub
+from cove.server.services.repos import REPO_NOT_FOUND, RepoMoved
 from cove.server.settings import Settings
 
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer,
+ROUTERS = (admin, api_repos, api_content, api_history, security, commit, lfs, git, resolve, inference, viewer,
            web_account, web_admin, web_repo, web)
 
 
@@ -74,6 +77,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     @app.exception_handler(CoveError)
     async def cove_error(request: Request, err: CoveError):
+        if isinstance(err, RepoMoved):  # the old id of a moved repo, asked by someone who may read it
+            location = moved_location(request, err.old_id, err.new_id)
+            if location is not None:
+                return RedirectResponse(location, status_code=307)
+            err = RepoNotFound(REPO_NOT_FOUND)  # named in a body: the old id is free
         return error_response(err, head=request.method == "HEAD")
 
     @app.exception_handler(RequestValidationError)
@@ -85,19 +93,15 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException):
-        if err.status_code == 404:
+        if err.status_code in (404, 405) and names_repo_without_namespace(request.url.path):
+            cove = RepoNotFound(REPO_NOT_FOUND)
+        elif err.status_code == 404:
             cove = EntryNotFound(f"Nothing at {request.url.path}")
             cove.code = "NotFound"
         else:
             cove = CoveError(str(err.detail))
             cove.status = err.status_code
         return error_response(cove, head=request.method == "HEAD")
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, err: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(CoveError("Internal server error: the server log has the details"),
-                              head=request.method == "HEAD")
 
     # mounted before the routers, so the web UI's catch-all pages never shadow /static/...
     app.mount("/static", StaticFiles(directory=web.WEB_DIR / "static"), name="static")

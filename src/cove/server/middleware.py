@@ -13,25 +13,38 @@ checked in a worker thread, password checks through :class:`~cove.server.service
 - ``X-Content-Type-Options: nosniff`` everywhere, so a browser never guesses an active type;
 - ``Content-Security-Policy: sandbox; default-src 'none'`` on every response that did not set its own
   policy (only the web UI's pages do, with a strict one): a file from a repo, an error or a JSON
-  answer opened in a browser runs no script and reaches nothing as the Hub's origin.
+  answer opened in a browser runs no script and reaches nothing as the Hub's origin;
+- ``X-Request-Id`` on every response, as on the Hub (the client quotes it in its error messages): the
+  caller's own ``X-Request-Id`` when it is short and plain (:func:`request_id`), else a new one. It is
+  kept in the scope (``cove.request_id``) for the server's log.
+
+A route that fails unexpectedly is answered here too (a logged 500 with ``X-Error-Code:
+InternalError``), so that such an answer carries the same headers as every other.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
+import uuid
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
 
 from cove.errors import CoveError, Unauthorized
 from cove.server.services import Hub, Principal
 from cove.server.services.accounts import TOKEN_PREFIX
 
+log = logging.getLogger("cove.server")
 SESSION_COOKIE = "cove_session"
 USER_CONTENT_CSP = b"sandbox; default-src 'none'; frame-ancestors 'none'"
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+#: A request id the caller may choose: at most 64 letters, digits and ``-_.:=+/``; anything else is
+#: replaced (it is echoed in a header and written to the log).
+_CALLER_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:=+/-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -74,11 +87,22 @@ async def identify(hub: Hub, conn: HTTPConnection) -> Caller:
     return Caller()
 
 
-def safe_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Response headers without control characters, with ``nosniff`` and a default sandboxing CSP."""
+def request_id(scope) -> bytes:
+    """The request's id: the caller's ``X-Request-Id`` if it is short and plain, else a new uuid4."""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"x-request-id":
+            return value if _CALLER_REQUEST_ID.fullmatch(value) else uuid.uuid4().hex.encode()
+    return uuid.uuid4().hex.encode()
+
+
+def safe_headers(headers: list[tuple[bytes, bytes]], rid: bytes = b"") -> list[tuple[bytes, bytes]]:
+    """Response headers without control characters, with ``nosniff``, a default sandboxing CSP and
+    ``X-Request-Id: rid`` (replacing any a route set)."""
     out, has_csp, has_nosniff = [], False, False
     for name, value in headers:
         lower = name.lower()
+        if rid and lower == b"x-request-id":
+            continue
         if _CONTROL.search(value):
             value = _CONTROL.sub(b"?", value)
         has_csp = has_csp or lower == b"content-security-policy"
@@ -88,7 +112,18 @@ def safe_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
         out.append((b"x-content-type-options", b"nosniff"))
     if not has_csp:
         out.append((b"content-security-policy", USER_CONTENT_CSP))
+    if rid:
+        out.append((b"x-request-id", rid))
     return out
+
+
+def internal_error(head: bool) -> Response:
+    """The answer to a request whose route failed unexpectedly (the log has the traceback)."""
+    message = "Internal server error: the server log has the details"
+    headers = {"X-Error-Code": "InternalError", "X-Error-Message": message}
+    if head:
+        return Response(status_code=500, headers=headers)
+    return JSONResponse({"error": message}, status_code=500, headers=headers)
 
 
 class HubMiddleware:
@@ -102,11 +137,23 @@ class HubMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        rid = scope["cove.request_id"] = request_id(scope)
         scope["cove.caller"] = await identify(self.hub, HTTPConnection(scope))
+        started = False
 
         async def send_safe(message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
-                message["headers"] = safe_headers(list(message.get("headers", ())))
+                started = True
+                message["headers"] = safe_headers(list(message.get("headers", ())), rid)
             await send(message)
 
-        await self.app(scope, receive, send_safe)
+        try:
+            await self.app(scope, receive, send_safe)
+        except Exception:
+            # answered here, not by Starlette's outermost handler, so that a 500 carries the same headers
+            log.exception("unhandled error on %s %s (request %s)", scope.get("method"), scope.get("path"),
+                          rid.decode())
+            if started:
+                raise
+            await internal_error(scope.get("method") == "HEAD")(scope, receive, send_safe)

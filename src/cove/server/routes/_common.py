@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 from typing import Annotated
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response
@@ -94,6 +94,39 @@ def repo_url(request: Request, repo_type: str, repo_id: str) -> str:
     return f"{base_url(request)}/{URL_PREFIX[repo_type_of(repo_type)]}{repo_id}"
 
 
+def page_response(request: Request, items: list, offset: int, more: bool) -> JSONResponse:
+    """One page of a listing; when ``more`` follow, a ``Link`` to the next page (at ``offset``) that
+    repeats the request's query (the client does not send it again)."""
+    headers = {}
+    if more:
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        params.append(("cursor", str(offset)))
+        raw = request.scope["raw_path"].decode("latin-1").split("?", 1)[0]
+        headers["Link"] = f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
+    return JSONResponse(items, headers=headers)
+
+
+def cursor_of(request: Request) -> int:
+    """The offset a page starts at (``cursor`` of a ``Link`` from :func:`page_response`)."""
+    try:
+        return max(0, int(request.query_params.get("cursor") or 0))
+    except ValueError:
+        raise BadRequest("Invalid cursor") from None
+
+
+def moved_location(request: Request, old_id: str, new_id: str) -> str | None:
+    """The request's URL with the repo id ``old_id`` (any case) replaced by ``new_id``, where the id is in
+    the path (``/api/models/{id}/...``, ``/{id}/resolve/...``, ``/datasets/{id}.git/...``); else None."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+    ns, name = old_id.split("/")
+    old = re.compile(rf"/{re.escape(ns)}/{re.escape(name)}(?=/|\.git|$)", re.IGNORECASE)
+    path, found = old.subn(f"/{new_id}", raw, count=1)
+    if not found:
+        return None
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return base_url(request) + path + (f"?{query}" if query else "")
+
+
 def raw_tail(request: Request, skip: int) -> list[str]:
     """The raw path's segments after the first ``skip`` ones, each percent-decoded on its own."""
     raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -112,6 +145,26 @@ def split_rev_path(segments: list[str]) -> tuple[str, str]:
     if segments[0] == "refs" and len(segments) >= 3 and segments[1] in ("pr", "convert", "heads", "tags"):
         return "/".join(segments[:3]), "/".join(segments[3:])
     return segments[0], "/".join(segments[1:])
+
+
+#: The words that follow a repo id in the Hub's API paths (``/api/models/{ns}/{name}/<word>/...``).
+REPO_ROUTE_WORDS = frozenset({
+    "revision", "tree", "paths-info", "refs", "commits", "commit", "preupload", "branch", "tag", "settings",
+    "like", "likers", "auth-check", "super-squash", "lfs-files", "discussions", "xet-read-token",
+    "xet-write-token", "scan", "info", "rows", "treesize", "compare", "resolve",
+})
+_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
+_SINGLE_SEGMENT_RESOLVE = re.compile(r"^/(?:(?:datasets|spaces)/)?[^/]+/resolve/[^/]+/")
+
+
+def names_repo_without_namespace(path: str) -> bool:
+    """Whether a URL no route matched names a repo by a bare name (``/api/models/gpt2``,
+    ``/api/models/gpt2/revision/main``, ``/gpt2/resolve/main/config.json``): the Hub answers such ids
+    with RepoNotFound, which the client turns into ``RepositoryNotFoundError`` (``repo_exists`` is False)."""
+    m = _SINGLE_SEGMENT_ID.match(path)
+    if m:
+        return m.group(1) is None or m.group(1) in REPO_ROUTE_WORDS
+    return bool(_SINGLE_SEGMENT_RESOLVE.match(path))
 
 
 def api_type(segment: str) -> str:

@@ -220,11 +220,13 @@ PATH_PARAMS = {
     "name": {"schema": {"type": "string", "minLength": 1},
              "description": "the repo name (git and LFS routes: optionally ending in .git)"},
     "repo_id": {"schema": INT, "description": "the repo's numeric id, from the batch API's URL"},
+    "user": {"schema": {"type": "string", "minLength": 1}, "description": "a user's name"},
     "oid": {"schema": STR, "description": "the object's sha256"},
 }
 SIGNED = [
     query("size", STR, "the object's size, as the batch API signed it"),
     query("exp", STR, "when the URL expires (unix seconds), as the batch API signed it"),
+    query("n", STR, "the grant's nonce, as the batch API signed it"),
     query("sig", STR, "the signature of the URL (from the batch API)"),
 ]
 
@@ -275,13 +277,18 @@ CREATE_ORG = doc(ok={200: json_ok(obj("type", "name", "fullname", type={"const":
                  errors=(400, 401, 403, 409, 413), body=json_request(obj("name", name=STR, fullname=STR)))
 AGENT_HARNESSES = doc(ok={200: json_ok(obj("standardEnvVars", "harnesses", standardEnvVars=array(STR),
                                            harnesses={"type": "object"}))})
+YAML_TEXT = {"text/plain": {"schema": {"type": "string", "description": "- Error: ... / - Warning: ... lines "
+                                                                      "(with Accept: text/plain)"}}}
 VALIDATE_YAML = doc(
-    ok={200: json_ok(ref("YamlReport"), "the card's YAML front matter is valid")},
-    errors=((400, {"description": "the front matter is invalid (a report, without X-Error-Code), or the "
-                                  "body is not JSON (BadRequest)",
+    ok={200: {"description": "the card's metadata is valid (warnings, e.g. no metadata, may be listed)",
+              "content": {JSON: {"schema": ref("YamlReport")}, **YAML_TEXT}}},
+    errors=((400, {"description": "the metadata breaks the Hub's rules (a report, without X-Error-Code), or "
+                                  "the body is not JSON (BadRequest)",
                    "headers": {**ERROR_HEADERS, "X-Error-Code": {**ERROR_HEADERS["X-Error-Code"], "required": False}},
-                   "content": {JSON: {"schema": {"anyOf": [ref("YamlReport"), ref("Error")]}}}}), 413),
-    body=json_request(obj(content={"type": "string", "description": "the README.md text"})),
+                   "content": {JSON: {"schema": {"anyOf": [ref("YamlReport"), ref("Error")]}}, **YAML_TEXT}}),
+            413),
+    body=json_request(obj(content={"type": "string", "description": "the README.md text"},
+                          repoType={"enum": ["model", "dataset", "space"], "description": "absent: model"})),
 )
 CREATE_REPO = doc(
     ok={200: json_ok(obj("url", "name", "id", url=STR, name=STR, id=STR))},
@@ -304,6 +311,11 @@ REPO_SETTINGS = doc(
                           gated={"enum": [False, "auto", "manual", None], "description": "null: unchanged"})),
 )
 LIKE = doc(ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404))
+USER_LIKES = doc(ok={200: json_ok(array(obj("repo", repo=obj("name", "type", name=STR, type=REPO_TYPE))),
+                                  "the repos the user likes that the caller may see", headers=LINK)},
+                 errors=(400, (404, error(404, why="NotFound: no such user"))), params=[CURSOR])
+AUTH_CHECK = doc(ok={200: json_ok(EMPTY, "the caller may read the repo (.../write: change it)")},
+                 errors=(400, 401, 403, 404))
 TOO_MANY_FILES = (422, error(422, why="Unprocessable: the revision lists more files than COVE_MAX_REPO_FILES"))
 SECURITY_STATUS = query("securityStatus", FLAG, "add securityRepoStatus: the pickle scans of the revision")
 REPO_INFO = doc(ok={200: json_ok(ref("RepoInfo"))}, errors=(400, 401, 404, TOO_MANY_FILES), params=[BLOBS, SECURITY_STATUS])
@@ -358,6 +370,32 @@ DISCUSSIONS = doc(ok={200: json_ok(obj("discussions", "count", "start", discussi
                                        start=INT, numClosedDiscussions=INT))},
                   errors=(400, 401, 404))
 
+# -- api_history -----------------------------------------------------------------------------------
+
+SUPER_SQUASH = doc(ok={200: json_ok(obj("commitOid", commitOid=SHA1), "the branch is one commit of its files")},
+                   errors=(400, 401, 403, 404, 409, 413), params=[rest("the branch (or refs/pr/N), percent-encoded")],
+                   body=json_request(obj(message=STR), required=False))
+LFS_FILE = obj("fileOid", "oid", "size", "pushedAt", "filename", "ref", fileOid=SHA256, oid=SHA1, size=INT,
+               pushedAt=DATE, filename={"type": ["string", "null"], "description": "null: never committed"},
+               ref={"type": ["string", "null"], "description": "the ref it first appears in"})
+LFS_FILES = doc(ok={200: json_ok(array(LFS_FILE), "the repo's LFS objects, newest first", headers=LINK)},
+                errors=(400, 401, 403, 404), params=[CURSOR])
+LFS_FILES_DELETE = doc(
+    ok={200: json_ok(obj("deleted", deleted=INT), "how many of the repo's objects were deleted")},
+    errors=(400, 401, 403, 404, (409, error(409, why="Conflict: an object is still in the history (without "
+                                                     "rewriteHistory), or the repo changed meanwhile")), 413),
+    body=json_request(obj("deletions", deletions=obj("sha", sha=array(SHA256, maxItems=1000),
+                                                       rewriteHistory={"type": "boolean",
+                                                                       "description": "absent: true"}))),
+)
+REPO_STORAGE = array(obj("id", "type", "updatedAt", "visibility", "storage", id=STR, type=REPO_TYPE,
+                         updatedAt=DATE, visibility={"enum": ["public", "private"]}, storage=INT,
+                         storagePercent={"type": "number"}))
+STORAGE = doc(ok={200: json_ok(REPO_STORAGE, "the caller's repos and the bytes each stores", headers=LINK)},
+              errors=(400, 401), params=[CURSOR])
+STORAGE_ORG = doc(ok={200: json_ok(REPO_STORAGE, "the organization's repos and the bytes each stores",
+                                   headers=LINK)}, errors=(400, 401, 403), params=[CURSOR])
+
 # -- commit ----------------------------------------------------------------------------------------
 
 PREUPLOAD = doc(
@@ -371,7 +409,8 @@ PREUPLOAD = doc(
     body=json_request(obj("files", files=array(obj(
         "path", path=STR, size=INT,
         sample={"type": "string", "description": "base64 of the file's first 512 bytes"},
-    ), maxItems=10_000))),
+    ), maxItems=10_000), gitIgnore={"type": "string", "description": "the .gitignore of the commit (absent: "
+                                                                      "the revision's)"})),
 )
 COMMIT = doc(
     ok={200: json_ok(ref("CommitResult"))}, errors=(400, 401, 403, 404, 409, 412, 413, 422),

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, RevisionNotFound
@@ -15,10 +12,11 @@ from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
     JsonBody,
     api_type,
-    base_url,
+    cursor_of,
     form_body,
     hub_of,
     json_body,
+    page_response,
     principal,
     raw_tail,
     split_rev_path,
@@ -32,23 +30,6 @@ def _repo(request: Request, rtype: str, ns: str, name: str, need: str = "read"):
     hub = hub_of(request)
     repo = hub.repos.get(principal(request), api_type(rtype), f"{ns}/{name}", need)
     return hub, repo, hub.repos.open_git(repo)
-
-
-def _page(request: Request, items: list, offset: int, more: bool) -> JSONResponse:
-    headers = {}
-    if more:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        params.append(("cursor", str(offset)))
-        raw = request.scope["raw_path"].decode("latin-1")
-        headers["Link"] = f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
-    return JSONResponse(items, headers=headers)
-
-
-def _cursor(request: Request) -> int:
-    try:
-        return max(0, int(request.query_params.get("cursor") or 0))
-    except ValueError:
-        raise BadRequest("Invalid cursor") from None
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -71,14 +52,14 @@ def tree(rtype: str, ns: str, name: str, request: Request):
         check_path(path)
     sha = git.resolve(rev)
     entries = git.list_tree(sha, path, recursive=_flag(request, "recursive"))
-    offset = _cursor(request)
+    offset = cursor_of(request)
     size = hub.settings.page_size
     page = entries[offset: offset + size]
     items = [e.to_json() for e in page]
     if _flag(request, "expand"):
         _add_last_commits(git, sha, items)
         add_file_statuses(request, repo, page, items)
-    return _page(request, items, offset + size, offset + size < len(entries))
+    return page_response(request, items, offset + size, offset + size < len(entries))
 
 
 @router.post("/api/{rtype}/{ns}/{name}/paths-info/{rest:path}", **api.PATHS_INFO)
@@ -132,7 +113,7 @@ def commits(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name)
     rev, _ = split_rev_path(raw_tail(request, 5))
     sha = git.resolve(rev)
-    offset = _cursor(request)
+    offset = cursor_of(request)
     size = hub.settings.page_size
     log, more = git.log(sha, skip=offset, limit=size)
     items = []
@@ -141,7 +122,7 @@ def commits(rtype: str, ns: str, name: str, request: Request):
         items.append({"id": c.id, "title": c.title, "message": body.strip("\n"), "date": iso_z(c.date),
                       "authors": [{"user": c.author, "avatar": ""}], "parents": list(c.parents),
                       "formatted": {"title": c.title, "message": body.strip("\n")}})
-    return _page(request, items, offset + size, more)
+    return page_response(request, items, offset + size, more)
 
 
 @router.post("/api/{rtype}/{ns}/{name}/branch/{rest:path}", **api.CREATE_BRANCH)
@@ -154,7 +135,7 @@ def create_branch(rtype: str, ns: str, name: str, request: Request, body: JsonBo
     if branch.startswith("refs/") or len(branch) == 40 and all(c in "0123456789abcdef" for c in branch):
         raise BadRequest(f"Invalid branch name {branch!r}")
     if git.ref_target(f"refs/heads/{branch}") is not None:
-        raise Conflict(f"Reference already exists: refs/heads/{branch}")
+        raise Conflict(f"Reference refs/heads/{branch} already exists")
     sha = git.resolve(start)
     git.update_ref(f"refs/heads/{branch}", sha, None)
     hub.repos.touch(repo, head_sha=None)
@@ -167,7 +148,7 @@ def delete_branch(rtype: str, ns: str, name: str, request: Request):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     branch = check_revision("/".join(raw_tail(request, 5)))
     if branch == "main":
-        raise BadRequest("The default branch 'main' cannot be deleted")
+        raise BadRequest("Cannot delete refs/heads/main: it is the default branch")
     sha = git.ref_target(f"refs/heads/{branch}")
     if sha is None:
         raise RevisionNotFound(f"Invalid rev id: {branch}")
@@ -181,6 +162,7 @@ def delete_branch(rtype: str, ns: str, name: str, request: Request):
 def create_tag(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     hub, repo, git = _repo(request, rtype, ns, name, "write")
     rev, _ = split_rev_path(raw_tail(request, 5))
+    sha = git.resolve(rev)  # a missing revision first, as on the Hub, whatever the tag's name
     tag = body.get("tag")
     if not isinstance(tag, str):
         raise BadRequest("'tag' must be a string")
@@ -189,7 +171,7 @@ def create_tag(rtype: str, ns: str, name: str, request: Request, body: JsonBody)
         raise BadRequest(f"Invalid tag name {tag!r}")
     if git.ref_target(f"refs/tags/{tag}") is not None:
         raise Conflict(f"Tag already exists: {tag}")
-    git.update_ref(f"refs/tags/{tag}", git.resolve(rev), None)
+    git.update_ref(f"refs/tags/{tag}", sha, None)
     hub.repos.touch(repo, head_sha=None)
     record_override(request, "repo.tag.create", repo.type, repo.repo_id)
     return {}

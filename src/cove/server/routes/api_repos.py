@@ -7,10 +7,9 @@ import json
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from cove.errors import BadRequest, Conflict, Forbidden, Unauthorized, Unprocessable
-from cove.formats.cards import split_card
+from cove.errors import BadRequest, Conflict, CoveError, Forbidden, Unauthorized, Unprocessable
 from cove.protocol import iso_z, loads_json, repo_type_of
 from cove.server.db import Repo
 from cove.server.routes import _openapi as api
@@ -19,13 +18,16 @@ from cove.server.routes._common import (
     JsonBody,
     api_type,
     base_url,
+    cursor_of,
     hub_of,
+    page_response,
     principal,
     raw_tail,
     repo_url,
     split_rev_path,
 )
 from cove.server.routes.security import repo_status_json
+from cove.server.services import card_rules
 
 router = APIRouter(tags=["repos"])
 
@@ -71,13 +73,20 @@ def agent_harnesses():
 
 
 @router.post("/api/validate-yaml", **api.VALIDATE_YAML)
-def validate_yaml(body: JsonBody):
-    content = body.get("content", "")
-    try:
-        split_card(content if isinstance(content, str) else "")
-    except ValueError as e:
-        return JSONResponse({"errors": [{"message": str(e)}], "warnings": []}, status_code=400)
-    return {"errors": [], "warnings": []}
+def validate_yaml(request: Request, body: JsonBody):
+    """A card's metadata checked by the Hub's rules (:mod:`cove.server.services.card_rules`): 400 with
+    the errors, else 200; warnings either way. ``Accept: text/plain`` (``RepoCard.validate``) gets the
+    report as ``- Error: ...`` lines."""
+    content, repo_type = body.get("content", ""), body.get("repoType") or "model"
+    if not isinstance(content, str) or repo_type not in ("model", "dataset", "space"):
+        raise BadRequest("'content' must be the card's text and 'repoType' one of model, dataset, space")
+    report = card_rules.validate(content, repo_type)
+    status = 400 if report.errors else 200
+    if "text/plain" in request.headers.get("accept", ""):
+        lines = [f"- Error: {e}" for e in report.errors] + [f"- Warning: {w}" for w in report.warnings]
+        return PlainTextResponse("\n".join(lines), status_code=status)
+    return JSONResponse({"errors": [{"message": e} for e in report.errors],
+                         "warnings": [{"message": w} for w in report.warnings]}, status_code=status)
 
 
 def _private_of(body: dict) -> bool | None:
@@ -159,6 +168,32 @@ def like(rtype: str, ns: str, name: str, request: Request):
     if not who.can_write:  # a like is a write to the account, as on the Hub
         raise Forbidden("This token is read-only: liking a repo needs a write token")
     hub.repos.like(who, repo, request.method == "POST")
+    return {}
+
+
+@router.get("/api/users/{user}/likes", **api.USER_LIKES)
+def user_likes(user: str, request: Request):
+    """The repos ``user`` likes, those the caller may see (declared before the repo routes, which
+    ``/api/users/{user}/likes`` would match too)."""
+    hub = hub_of(request)
+    account = hub.accounts.get(user)
+    if account is None or account.kind != "user":
+        err = CoveError(f"User not found: {user}")
+        err.status, err.code = 404, "NotFound"
+        raise err
+    repos = hub.repos.liked_by(principal(request), account.id)
+    offset, size = cursor_of(request), hub.settings.page_size
+    items = [{"repo": {"name": r.repo_id, "type": r.type}} for r in repos[offset: offset + size]]
+    return page_response(request, items, offset + size, offset + size < len(repos))
+
+
+@router.get("/api/{rtype}/{ns}/{name}/auth-check", **api.AUTH_CHECK)
+@router.get("/api/{rtype}/{ns}/{name}/auth-check/write", **api.AUTH_CHECK)
+def auth_check(rtype: str, ns: str, name: str, request: Request):
+    """200 if the caller may read the repo (``/write``: change it); else the error that reading
+    (changing) it would give: RepoNotFound for a repo it may not see, 401 or 403 for a write."""
+    need = "write" if request.url.path.endswith("/write") else "read"
+    hub_of(request).repos.get(principal(request), api_type(rtype), f"{ns}/{name}", need)
     return {}
 
 

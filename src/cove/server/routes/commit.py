@@ -23,9 +23,23 @@ from cove.server.routes._common import (
     split_rev_path,
 )
 from cove.server.services.commits import lfs_patterns
+from cove.server.services.gitmatch import GitIgnore
 from cove.server.services.ndjson import parse_commit
 
 router = APIRouter(tags=["upload"])
+
+
+#: Bounds on the work a ``.gitignore`` costs a preupload (each file is matched against each rule).
+MAX_IGNORE_RULES = 1000
+MAX_IGNORE_WORK = 2_000_000
+
+
+def _text_at(git, sha: str | None, path: str) -> str:
+    """The text of a regular file at commit ``sha`` ("" if there is none)."""
+    entry = git.get_entry(sha, path) if sha is not None else None
+    if entry is None or entry.lfs_oid is not None or entry.type != "file":
+        return ""
+    return git.read_blob(entry.oid).decode("utf-8", "replace")
 
 
 @router.post("/api/{rtype}/{ns}/{name}/preupload/{rest:path}", **api.PREUPLOAD)
@@ -43,11 +57,16 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
         sha = git.resolve(rev)
     except RevisionNotFound:
         sha = None  # the commit itself will say so; every file is new here
-    patterns = lfs_patterns("")
-    if sha is not None:
-        attrs = git.get_entry(sha, ".gitattributes")
-        if attrs is not None and attrs.lfs_oid is None:
-            patterns = lfs_patterns(git.read_blob(attrs.oid).decode("utf-8", "replace"))
+    patterns = lfs_patterns(_text_at(git, sha, ".gitattributes"))
+    ignore = body.get("gitIgnore")
+    if ignore is None:
+        ignore = _text_at(git, sha, ".gitignore")  # the client sends the one of the commit, if any
+    if not isinstance(ignore, str):
+        raise BadRequest("'gitIgnore' must be the text of a .gitignore")
+    rules = GitIgnore(ignore)
+    if len(rules.rules) > MAX_IGNORE_RULES or len(rules.rules) * len(files) > MAX_IGNORE_WORK:
+        raise BadRequest(f"This .gitignore has {len(rules.rules)} rules: at most {MAX_IGNORE_RULES}, and "
+                         f"at most {MAX_IGNORE_WORK} rules x files in one preupload (send fewer files at once)")
     ua = request.headers.get("user-agent", "")
     lfs_capable = hub.settings.lfs_uploads == "lfs" or "hf_hub/0." in ua
     out = []
@@ -75,7 +94,8 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
                 oid = hub.commits.known_sha1(entry.lfs_oid) or None
             else:
                 oid = entry.oid
-        out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+        out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": rules.ignored(path),
+                    "oid": oid})
     return {"files": out, "commitOid": sha}
 
 

@@ -82,7 +82,7 @@ def _grant(request: Request, op: str, repo_id: int, oid: str):
         size, exp, token = (int(q.get(key, "")[:32]) for key in ("size", "exp", "tok"))
     except ValueError:
         raise Forbidden("This LFS URL is incomplete: ask the batch API for a new one") from None
-    grant = hub.lfs.check(op, repo_id, oid, size, exp, token, q.get("sig", ""))
+    grant = hub.lfs.check(op, repo_id, oid, size, exp, token, q.get("sig", ""), q.get("n", "")[:32])
     repo = hub.repos.by_id(repo_id)
     if repo is None:
         raise RepoNotFound("The repository of this upload no longer exists")

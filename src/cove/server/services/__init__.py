@@ -12,6 +12,7 @@ from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
+from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.repos import Repos
@@ -48,6 +49,7 @@ class Hub:
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.blobs)
         self.content = Content(self.blobs)
+        self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
         self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
                        max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,

@@ -19,12 +19,15 @@ action                 when                                               target
 ``repo.gated``         settings API with ``gated`` (detail: gated)        ``models/ns/name``
 ``repo.delete``        repo deleted                                       ``models/ns/name``
 ``repo.move``          repo moved (detail: to)                            ``models/ns/name`` (old)
+``repo.lfs.delete``    LFS files deleted for good (detail: objects,       ``models/ns/name``
+                       rewrite)
 ``org.create``         API or ``cove orgs add`` (detail: owner)           the organization
 ``org.member``         ``cove orgs add-member`` (detail: user, role)      the organization
 ``admin.override``     a Hub admin changed a repo through admin rights    ``models/ns/name``
                        only: any repo event above, an API commit, a
-                       branch or tag made or deleted (detail: action,
-                       e.g. ``repo.commit``, ``repo.branch.delete``)
+                       branch or tag made or deleted, a super-squash
+                       (detail: action, e.g. ``repo.commit``,
+                       ``repo.branch.delete``, ``repo.squash``)
 =====================  =================================================  ==========================
 
 :meth:`Audit.record` never raises: a failure to record is logged and the action goes on.

@@ -9,9 +9,7 @@ that ``git clone`` with git-lfs checks out the content.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,79 +18,29 @@ from sqlalchemy.orm import sessionmaker
 from cove.errors import BadRequest, RevisionNotFound, Unprocessable
 from cove.protocol import AddFile, AddLfsFile, git_blob_sha1, lfs_pointer, parse_lfs_pointer
 from cove.server.db import LfsObject, Repo, RepoLfs
+from cove.server.db.lfs import record_lfs_object
 from cove.server.services.accounts import Principal
+from cove.server.services.gitmatch import GitAttributes
 from cove.server.services.ndjson import NewFile, ParsedCommit
 from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitRepo, Identity
 
 
 class LfsPatterns:
-    """The ``filter=lfs`` patterns of a ``.gitattributes``, matched in time independent of how many
-    exact paths it lists (Cove adds one line per LFS file no pattern covers, so a repo of many LFS
-    files has as many lines): exact names and paths are set lookups, only globs are matched one by one.
-    """
+    """Which paths a ``.gitattributes`` sends to LFS: those whose ``filter`` attribute is ``lfs``, decided
+    exactly as git does (:class:`~cove.server.services.gitmatch.GitAttributes`: the last matching line
+    wins, ``-filter`` undoes, macros expand), in time independent of how many exact paths it lists
+    (Cove adds one line per LFS file no pattern covers)."""
 
-    def __init__(self, patterns: list[str]) -> None:
-        self.paths: set[str] = set()  # anchored (a '/' inside): the whole path
-        self.names: set[str] = set()  # the file name, at any depth
-        self.globs: list[re.Pattern] = []
-        for p in patterns:
-            if any(c in p for c in "*?[\\"):
-                self.globs.append(_pattern_regex(p))
-            elif not p.endswith("/"):  # a folder pattern never matches a file's path
-                (self.paths if "/" in p else self.names).add(p.lstrip("/"))
+    def __init__(self, gitattributes: str) -> None:
+        self.attributes = GitAttributes(gitattributes, "filter")
 
     def matches(self, path: str) -> bool:
-        return (path in self.paths or path.rsplit("/", 1)[-1] in self.names
-                or any(rx.match(path) for rx in self.globs))
+        return self.attributes.value(path) == "lfs"
 
 
 def lfs_patterns(gitattributes: str) -> LfsPatterns:
-    out = []
-    for line in gitattributes.splitlines():
-        parts = line.split()
-        if parts and not parts[0].startswith("#") and "filter=lfs" in parts[1:]:
-            out.append(parts[0].replace("[[:space:]]", " "))
-    return LfsPatterns(out)
-
-
-def _glob_part(text: str) -> str:
-    """A glob without ``**`` as a regex: ``*`` and ``?`` never cross a ``/``."""
-    out, i = "", 0
-    while i < len(text):
-        c = text[i]
-        if c == "*":
-            out += "[^/]*"
-        elif c == "?":
-            out += "[^/]"
-        elif c == "[" and "]" in text[i + 1:]:
-            j = text.index("]", i + 1)
-            body = text[i + 1:j]
-            out += "[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]"
-            i = j
-        else:
-            out += re.escape(c)
-        i += 1
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _pattern_regex(pattern: str) -> re.Pattern:
-    """A gitattributes pattern as a regex over the full path (``**`` spans folders; a pattern
-    without a ``/`` matches the file name at any depth)."""
-    anchored = "/" in pattern.rstrip("/")
-    pattern = pattern.lstrip("/")
-    rx = ""
-    for part in re.split(r"(\*\*/|/\*\*|\*\*)", pattern):
-        if part == "**/":
-            rx += "(?:.*/)?"
-        elif part == "/**":
-            rx += "/.*"
-        elif part == "**":
-            rx += ".*"
-        else:
-            rx += _glob_part(part)
-    return re.compile(rx + r"\Z" if anchored else r"(?:.*/)?" + rx + r"\Z", re.DOTALL)
+    return LfsPatterns(gitattributes)
 
 
 @dataclass(frozen=True)
@@ -160,14 +108,9 @@ class Commits:
                     row.sha1 = h.hexdigest()
 
     def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
-        with self._sessions.begin() as s:
-            obj = s.get(LfsObject, oid)
-            if obj is None:
-                s.add(LfsObject(oid=oid, size=size, sha1=sha1))
-            elif sha1 and not obj.sha1:
-                obj.sha1 = sha1
-            if s.get(RepoLfs, (repo.id, oid)) is None:
-                s.add(RepoLfs(repo_id=repo.id, oid=oid))
+        """Record that ``repo`` may reference object ``oid``; the caller holds ``blobs.guard()`` from
+        storing the object until this returns (see :class:`~cove.server.storage.blobs.BlobStore`)."""
+        record_lfs_object(self._sessions, repo.id, oid, size, sha1)
 
     def apply(self, repo: Repo, git: GitRepo, who: Principal, ref: str, parsed: ParsedCommit, *,
               start_point: str | None = None) -> str:
@@ -199,8 +142,9 @@ class Commits:
                         self.check_pointer(repo, op.path, data)
                         ops.append(AddFile(op.path, data))
                         continue
-                    oid, size, sha1 = self._store(op)
-                    self.record_object(repo, oid, size, sha1)
+                    with self.blobs.guard():
+                        oid, size, sha1 = self._store(op)
+                        self.record_object(repo, oid, size, sha1)
                     pointers[op.path] = lfs_pointer(oid, size)
                     ops.append(AddLfsFile(op.path, oid, size))
                 elif isinstance(op, AddLfsFile):

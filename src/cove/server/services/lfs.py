@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import math
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,7 +68,9 @@ class PartWriter:
 @dataclass(frozen=True)
 class Grant:
     """What a signed URL allows: ``op`` ("upload" or "download") of ``oid`` in repo ``repo_id``, for
-    as long as token ``token`` (0: none, e.g. an anonymous download) exists."""
+    as long as token ``token`` (0: none, e.g. an anonymous download) exists. ``nonce`` tells apart two
+    grants of the same object in the same second (two clients uploading the same file at once), so
+    their multipart uploads never share a temporary file."""
 
     op: str
     repo_id: int
@@ -76,9 +79,10 @@ class Grant:
     expires: int
     token: int
     sig: str
+    nonce: str = ""
 
     def query(self) -> str:
-        return f"size={self.size}&exp={self.expires}&tok={self.token}&sig={self.sig}"
+        return f"size={self.size}&exp={self.expires}&tok={self.token}&n={self.nonce}&sig={self.sig}"
 
 
 class Lfs:
@@ -92,21 +96,23 @@ class Lfs:
         self.max_objects = max_objects
         self._token_alive = token_alive
 
-    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int) -> str:
-        msg = f"{op}:{repo_id}:{oid}:{size}:{expires}:{token}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, nonce: str) -> str:
+        msg = f"{op}:{repo_id}:{oid}:{size}:{expires}:{token}" + (f":{nonce}" if nonce else "")
+        return hmac.new(self._secret, msg.encode(), hashlib.sha256).hexdigest()
 
     def grant(self, op: str, repo: Repo, oid: str, size: int, token: int | None) -> Grant:
-        expires, token = int(time.time()) + URL_LIFETIME, token or 0
-        return Grant(op, repo.id, oid, size, expires, token, self._sign(op, repo.id, oid, size, expires, token))
+        expires, token, nonce = int(time.time()) + URL_LIFETIME, token or 0, secrets.token_hex(8)
+        sig = self._sign(op, repo.id, oid, size, expires, token, nonce)
+        return Grant(op, repo.id, oid, size, expires, token, sig, nonce)
 
-    def check(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, sig: str) -> Grant:
-        good = self._sign(op, repo_id, oid, size, expires, token)
+    def check(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, sig: str,
+              nonce: str = "") -> Grant:
+        good = self._sign(op, repo_id, oid, size, expires, token, nonce)
         if not hmac.compare_digest(good, sig or "") or expires < time.time():
             raise Forbidden("This LFS URL is invalid or expired: ask the batch API for a new one")
         if token and not self._token_alive(token):
             raise Forbidden("The token that asked for this LFS URL was revoked: ask the batch API for a new one")
-        return Grant(op, repo_id, oid, size, expires, token, sig)
+        return Grant(op, repo_id, oid, size, expires, token, sig, nonce)
 
     def part_size_for(self, size: int) -> int:
         """The part size of a multipart upload of ``size`` bytes: at most MAX_PARTS parts."""
@@ -174,8 +180,9 @@ class Lfs:
         if writer.size != grant.size:
             writer.discard()
             raise Unprocessable(f"LFS object {grant.oid}: received {writer.size} bytes, expected {grant.size}")
-        writer.finish(grant.oid)
-        self.commits.record_object(repo, grant.oid, grant.size)
+        with self.blobs.guard():
+            writer.finish(grant.oid)
+            self.commits.record_object(repo, grant.oid, grant.size)
 
     def _parts_path(self, grant: Grant) -> Path:
         return self.blobs.tmp_dir / f"multipart-{grant.repo_id}-{grant.oid}-{grant.sig[:16]}"
@@ -211,8 +218,9 @@ class Lfs:
                     h.update(block)
             if h.hexdigest() != grant.oid:
                 raise Unprocessable(f"LFS object {grant.oid} does not match its content (sha256 {h.hexdigest()})")
-            self.blobs.adopt(data, grant.oid)
-            self.commits.record_object(repo, grant.oid, grant.size)
+            with self.blobs.guard():
+                self.blobs.adopt(data, grant.oid)
+                self.commits.record_object(repo, grant.oid, grant.size)
         finally:
             data.unlink(missing_ok=True)
             for n in numbers:

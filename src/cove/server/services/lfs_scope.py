@@ -22,9 +22,12 @@ from cove.server.storage.git import LfsScope
 class LfsScopes:
     """One :data:`~cove.server.storage.git.LfsScope` per repo, with the answers kept.
 
-    Positive answers only are kept, by storage key: RepoLfs rows are only ever added, stored objects
-    are never rewritten, and a storage key is never given to another repo (a repo id may be, in SQLite).
-    An oid asked about and not allowed is asked again next time, since it may be uploaded meanwhile.
+    Positive answers only are kept, by storage key: RepoLfs rows are only added, except when a repo's
+    owner deletes LFS files (:meth:`forget` then drops the repo's answers; another worker process keeps
+    its own for a while, which matters little since the deletion removes the pointers from the history
+    first), stored objects are never rewritten, and a storage key is never given to another repo (a repo
+    id may be, in SQLite). An oid asked about and not allowed is asked again next time, since it may be
+    uploaded meanwhile.
     """
 
     def __init__(self, sessions: sessionmaker, blobs: BlobStore, capacity: int = 1024) -> None:
@@ -36,6 +39,11 @@ class LfsScopes:
 
     def of(self, storage_key: str) -> LfsScope:
         return lambda oids: self.allowed(storage_key, oids)
+
+    def forget(self, storage_key: str) -> None:
+        """Drop what is known of one repo (some of its objects were deleted)."""
+        with self._lock:
+            self._known.pop(storage_key, None)
 
     def allowed(self, storage_key: str, oids: set[str]) -> dict[str, int]:
         """``{oid: size}`` for the objects among ``oids`` the repo may reference, as stored."""

@@ -1,25 +1,39 @@
 """Repos: who may see and change them, create / delete / move / settings, listing and search.
 
 Access is decided in one place, :meth:`Repos.get`: a repo the caller may not read raises
-``RepoNotFound`` exactly as a repo that does not exist, so private repos are invisible.
+``RepoNotFound`` exactly as a repo that does not exist, so private repos are invisible. Ids are
+case-insensitive (``alice/BERT`` is ``alice/bert``), and the old id of a moved repo raises
+:class:`RepoMoved` (a redirect) only to a caller who may read the repo: to anyone else it is missing.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
+from cove.errors import BadRequest, Conflict, CoveError, Forbidden, RepoNotFound, Unauthorized
 from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
 from cove.server.db import Account, Like, Membership, Repo, utcnow
+from cove.server.db.repos import (
+    add_redirect,
+    drop_redirect,
+    find_repo_any_case,
+    liked_repos,
+    redirect_target,
+    same_name,
+)
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.lfs_scope import LfsScopes
 from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitRepo, GitStore, Identity
 
 LEVELS = {"read": 1, "write": 2, "admin": 3}
+#: The Hub's text, word for word: the client's own message ("Repository Not Found for url: ...") then
+#: holds it and does not repeat it; the same for a missing repo and one the caller may not see.
+REPO_NOT_FOUND = "Repository not found"
 
 # Built once: composing a statement costs more Python time than running it on SQLite.
 _WHERE = (Repo.type == bindparam("type"), Repo.namespace == bindparam("ns"), Repo.name == bindparam("name"))
@@ -30,6 +44,28 @@ _REPO_AND_ROLE = (
     .outerjoin(Membership, and_(Membership.org_id == Account.id, Membership.user_id == bindparam("uid")))
     .where(*_WHERE)
 )
+
+
+def space_readme(name: str, sdk: str) -> bytes:
+    """The card a new Space starts with, as on the Hub: the metadata its runner reads."""
+    return (f"---\ntitle: {json.dumps(name)}\nemoji: \U0001f680\ncolorFrom: blue\ncolorTo: purple\n"
+            f"sdk: {sdk or 'static'}\npinned: false\n---\n\n"
+            "Check out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference\n"
+            ).encode()
+
+
+class RepoMoved(CoveError):
+    """The repo named in the request was moved: the caller, who may read it, is sent to ``new_id``
+    (a 307 redirect to the same URL with the new id; see ``routes._common.moved_location``)."""
+
+    status = 307
+    code = "RepoMoved"
+
+    def __init__(self, old_id: str, new_id: str) -> None:
+        super().__init__(f"{old_id} was moved to {new_id}")
+        self.old_id, self.new_id = old_id, new_id
+
+
 SORTS = {
     "downloads": Repo.downloads,
     "likes": Repo.likes,
@@ -45,39 +81,55 @@ class Repos:
         self._sessions = sessions
         self._accounts = accounts
         self.git = git
-        self._lfs = LfsScopes(sessions, blobs)
+        self.lfs_scopes = LfsScopes(sessions, blobs)
 
     # -- access ----------------------------------------------------------------------------------
 
-    def _lookup(self, who: Principal | None, repo_type: str, ns: str, name: str) -> tuple[Repo | None, int]:
-        """The repo and what ``who`` may do with it: 0 none, 1 read, 2 write, 3 admin (one query)."""
+    def _lookup(self, who: Principal | None, repo_type: str, ns: str, name: str, *,
+                any_case: bool = True) -> tuple[Repo | None, int]:
+        """The repo and what ``who`` may do with it: 0 none, 1 read, 2 write, 3 admin (one query when
+        the id is spelled as the repo was named; one more, case-insensitive, when it is not)."""
         params = {"type": repo_type, "ns": ns, "name": name}
         with self._sessions() as s:
             if who is None:
                 repo = s.scalar(_REPO_BY_NAME, params)
-                return repo, int(repo is not None and not repo.private)
-            row = s.execute(_REPO_AND_ROLE, {**params, "uid": who.user_id}).first()
+                row = (repo,) if repo is not None else None
+            else:
+                row = s.execute(_REPO_AND_ROLE, {**params, "uid": who.user_id}).first()
+            level = self._level(who, row)
+            if level == 0 and any_case:
+                # asked for a hidden repo too, so that it costs what a missing one costs
+                other = find_repo_any_case(s, repo_type, ns, name)
+                if row is None and other is not None:
+                    return self._lookup(who, repo_type, other.namespace, other.name, any_case=False)
+        return (row[0] if row is not None else None), level
+
+    @staticmethod
+    def _level(who: Principal | None, row) -> int:
         if row is None:
-            return None, 0
+            return 0
+        if who is None:
+            return int(not row[0].private)
         repo, owner_id, role = row
         if who.is_admin or owner_id == who.user_id:
-            return repo, 3
+            return 3
         if role is not None:
-            return repo, LEVELS[role]
-        return repo, 0 if repo.private else 1
+            return LEVELS[role]
+        return 0 if repo.private else 1
 
     def get(self, who: Principal | None, repo_type: str, repo_id: str, need: str = "read") -> Repo:
         """The repo, if ``who`` may ``need`` it; else RepoNotFound (hidden), Unauthorized or Forbidden."""
         repo_type = repo_type_of(repo_type)
         if repo_id.count("/") != 1:
-            raise RepoNotFound(f"Repository not found: {repo_id}")
+            raise RepoNotFound(REPO_NOT_FOUND)
         ns, name = repo_id.split("/")
         repo, level = self._lookup(who, repo_type, ns, name)
         if level == 0:
-            raise RepoNotFound(
-                f"Repository not found: {repo_type} {repo_id} (check the id, the repo type, and that your "
-                "token may see it)"
-            )
+            moved = redirect_target(self._sessions, repo_type, ns, name)  # asked for hidden repos too
+            if repo is None and moved is not None and self._lookup(
+                    who, repo_type, moved.namespace, moved.name, any_case=False)[1] > 0:
+                raise RepoMoved(repo_id, moved.repo_id)
+            raise RepoNotFound(REPO_NOT_FOUND)
         if need != "read":
             if who is None:
                 raise Unauthorized(f"You must be authenticated to change {repo_id}: pass a write token")
@@ -94,7 +146,7 @@ class Repos:
     def open_git(self, repo: Repo) -> GitRepo:
         """The repo's git content, in which an LFS pointer is an LFS file only if the repo may
         reference its object (:mod:`cove.server.services.lfs_scope`)."""
-        return self.git.open(repo.storage_key, self._lfs.of(repo.storage_key))
+        return self.git.open(repo.storage_key, self.lfs_scopes.of(repo.storage_key))
 
     def _check_namespace(self, who: Principal | None, namespace: str) -> None:
         if who is None:
@@ -122,9 +174,7 @@ class Repos:
             raise BadRequest(f"Invalid space sdk {sdk!r}: use one of {', '.join(SPACE_SDKS)}")
         key = secrets.token_hex(16)
         with self._sessions.begin() as s:
-            existing = s.scalar(
-                select(Repo).where(Repo.type == repo_type, Repo.namespace == namespace, Repo.name == name)
-            )
+            existing = find_repo_any_case(s, repo_type, namespace, name)
             if existing is not None:
                 err = Conflict(f"You already created this {repo_type} repo: {namespace}/{name}")
                 s.expunge(existing)  # keep its loaded fields through the rollback
@@ -133,9 +183,11 @@ class Repos:
             repo = Repo(type=repo_type, namespace=namespace, name=name, storage_key=key,
                         private=private, sdk=sdk if repo_type == "space" else "")
             s.add(repo)
+            drop_redirect(s, repo_type, namespace, name)  # the name is this repo's now
             s.flush()
             # git first, inside the transaction: if it fails, the row is rolled back
-            git = self.git.init(key, Identity(who.name, ""))
+            files = {"README.md": space_readme(name, sdk)} if repo_type == "space" else None
+            git = self.git.init(key, Identity(who.name, ""), files)
             repo.head_sha = git.resolve("main")
         return repo, True
 
@@ -154,10 +206,12 @@ class Repos:
         check_name_part(name, "repo name")
         self._check_namespace(who, ns)
         with self._sessions.begin() as s:
-            clash = s.scalar(select(Repo).where(Repo.type == repo.type, Repo.namespace == ns, Repo.name == name))
+            clash = s.scalar(select(Repo).where(*same_name(repo.type, ns, name), Repo.id != repo.id))
             if clash is not None:
-                raise Conflict(f"A {repo.type} repo named {to_id} already exists")
+                raise Conflict(f"A {repo.type} repository called {to_id} already exists")
             row = s.get(Repo, repo.id)
+            add_redirect(s, repo.type, row.namespace, row.name, repo.id)
+            drop_redirect(s, repo.type, ns, name)
             row.namespace, row.name = ns, name
             return row
 
@@ -203,6 +257,11 @@ class Repos:
             elif not liked and has is not None:
                 s.delete(has)
             s.get(Repo, repo.id).likes = s.scalar(select(func.count()).where(Like.repo_id == repo.id))
+
+    def liked_by(self, who: Principal | None, user_id: int) -> list[Repo]:
+        """The repos user ``user_id`` likes that ``who`` may see."""
+        return [r for r in liked_repos(self._sessions, user_id)
+                if self._lookup(who, r.type, r.namespace, r.name, any_case=False)[1] > 0]
 
     # -- listing ---------------------------------------------------------------------------------
 

@@ -6,15 +6,22 @@ crash never sees a partial object. An S3-compatible store would implement the sa
 
 Temporaries of uploads that never finish (a client that went away, a refused multipart part, a
 crash) are removed by :meth:`BlobStore.sweep` once nobody has written to them for a while.
+
+Objects are removed only when no repo may reference them any more (a repo's owner deleted its LFS
+files). :meth:`BlobStore.guard` keeps that from racing an upload of the same content: an upload
+holds it shared from storing the object until the database says which repo may use it, a removal
+holds it exclusively from checking that no repo may until the file is gone.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -94,6 +101,21 @@ class BlobStore:
             Path(path).unlink(missing_ok=True)
         else:
             os.replace(path, final)
+
+    @contextmanager
+    def guard(self, *, exclusive: bool = False) -> Iterator[None]:
+        """The store's removal lock, across threads and processes: shared while an upload stores and
+        records an object, exclusive while objects no repo references are removed."""
+        with open(self.root / ".removal.lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def remove(self, oid: str) -> None:
+        """Remove object ``oid`` (hold :meth:`guard` exclusively, having checked no repo uses it)."""
+        self.path(oid).unlink(missing_ok=True)
 
     def sweep(self, max_idle: float) -> tuple[int, int]:
         """Remove temporaries not written to for ``max_idle`` seconds; ``(files, bytes)`` removed

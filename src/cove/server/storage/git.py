@@ -157,8 +157,8 @@ class GitStore:
         repo config, so that every repo is covered, however old."""
         return {**receive.backend_env(self.hooks), **self._hook_env, "COVE_REPO_KEY": key}
 
-    def init(self, key: str, identity: Identity) -> GitRepo:
-        """A new bare repo whose ``main`` holds the default ``.gitattributes``."""
+    def init(self, key: str, identity: Identity, files: dict[str, bytes] | None = None) -> GitRepo:
+        """A new bare repo whose ``main`` holds the default ``.gitattributes`` (and ``files``)."""
         path = self.path(key)
         repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
         repo.config["http.receivepack"] = "true"
@@ -166,7 +166,8 @@ class GitStore:
         repo.config["uploadpack.allowAnySHA1InWant"] = "true"
         repo.config["receive.denyNonFastForwards"] = "false"
         git = GitRepo(self, key, repo)
-        git.commit("main", [AddFile(".gitattributes", DEFAULT_GITATTRIBUTES.encode())], identity,
+        extra = [AddFile(path, data) for path, data in (files or {}).items()]
+        git.commit("main", [AddFile(".gitattributes", DEFAULT_GITATTRIBUTES.encode()), *extra], identity,
                    "initial commit")
         return git
 
@@ -532,8 +533,8 @@ class GitRepo:
             raise RevisionNotFound(f"Invalid rev id: {ref}")
         if parent_commit and not (head or start_point or "").startswith(parent_commit.lower()):
             raise PreconditionFailed(
-                "A commit has happened since. Please refresh and try again "
-                f"(parent {parent_commit}, head of {ref} is {head})."
+                "The branch was updated since you opened this page. Please refresh and try again. "
+                f"(parent {parent_commit}, head of {ref} is {head})"
             )
         return head
 
@@ -595,8 +596,8 @@ class _Folder:
                 raise BadRequest(f"Cannot add {op.path}: {'/'.join(parents[:i + 1])} is a file")
             folder = sub
         current = folder.get(name)
-        if isinstance(op, DeleteFile):
-            if current is None or isinstance(current, _Folder):
+        if isinstance(op, DeleteFile):  # naming a folder without the trailing "/" deletes it, as on the Hub
+            if current is None or isinstance(current, _Folder) and current.is_empty():
                 raise EntryNotFound(missing)
             folder.changes[name] = None
         elif isinstance(op, DeleteFolder):
