@@ -30,6 +30,7 @@ from cove.server.routes import (
     web_account,
     web_admin,
     web_repo,
+    xet,
 )
 from cove.server.routes._common import error_response
 from cove.server.services import Hub
@@ -38,7 +39,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer,
+ROUTERS = (admin, api_repos, api_content, security, commit, lfs, git, resolve, inference, viewer, xet,
            web_account, web_admin, web_repo, web)
 
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=web.WEB_DIR / "static"), name="static")
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(xet.cas)
     return app
 
 

@@ -49,7 +49,8 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
         if attrs is not None and attrs.lfs_oid is None:
             patterns = lfs_patterns(git.read_blob(attrs.oid).decode("utf-8", "replace"))
     ua = request.headers.get("user-agent", "")
-    lfs_capable = hub.settings.lfs_uploads == "lfs" or "hf_hub/0." in ua
+    # with Xet, "lfs" suits every client: hf_xet sends such files through Xet, the others use the batch API
+    lfs_capable = hub.settings.xet or hub.settings.lfs_uploads == "lfs" or "hf_hub/0." in ua
     out = []
     for f in files:
         if not isinstance(f, dict) or not isinstance(f.get("path"), str):

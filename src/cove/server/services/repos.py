@@ -16,7 +16,7 @@ from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
 from cove.server.db import Account, Like, Membership, Repo, utcnow
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.lfs_scope import LfsScopes
-from cove.server.storage.blobs import BlobStore
+from cove.server.services.objects import Objects
 from cove.server.storage.git import GitRepo, GitStore, Identity
 
 LEVELS = {"read": 1, "write": 2, "admin": 3}
@@ -41,11 +41,11 @@ SORTS = {
 
 
 class Repos:
-    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, blobs: BlobStore) -> None:
+    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, objects: Objects) -> None:
         self._sessions = sessions
         self._accounts = accounts
         self.git = git
-        self._lfs = LfsScopes(sessions, blobs)
+        self._lfs = LfsScopes(sessions, objects)
 
     # -- access ----------------------------------------------------------------------------------
 
