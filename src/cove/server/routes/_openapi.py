@@ -480,9 +480,7 @@ XET_TOKEN_HEADERS = {name: {"required": True, "schema": STR, "description": what
     ("X-Xet-Cas-Url", "casUrl"), ("X-Xet-Access-Token", "accessToken"), ("X-Xet-Token-Expiration", "exp"))}
 XET_TOKEN = obj("accessToken", "exp", "casUrl", accessToken=STR, exp={**INT, "description": "unix seconds"},
                 casUrl={**STR, "description": "absolute, no trailing slash"})
-XET_OFF = {"description": "RepoNotFound (RevisionNotFound), or this Hub serves no Xet storage (COVE_XET=0: an "
-                          "empty body)", "headers": {"X-Error-Message": {"schema": STR}},
-           "content": {JSON: {"schema": ref("Error")}}}
+XET_OFF = error(404, why="RepoNotFound, or NotFound: this Hub serves no Xet storage (COVE_XET=0)")
 XET_READ_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a read token, in the body and the headers", XET_TOKEN_HEADERS)},
                      errors=(400, 401, (404, XET_OFF)), params=[REV])
 XET_WRITE_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a write token, in the body and the headers", XET_TOKEN_HEADERS)},

@@ -46,7 +46,8 @@ def cas_url(request: Request) -> str:
 
 def _xet_on(request: Request) -> None:
     if not hub_of(request).settings.xet:
-        err = EntryNotFound(f"Nothing at {request.url.path}: this Hub does not serve Xet storage")
+        err = EntryNotFound(f"Nothing at {request.url.path}: this Hub does not serve Xet storage (set "
+                            "HF_HUB_DISABLE_XET=1, or let preupload choose the upload mode)")
         err.code = "NotFound"
         raise err
 
@@ -56,10 +57,7 @@ def _xet_on(request: Request) -> None:
 
 def _token(request: Request, rtype: str, ns: str, name: str, scope: str) -> Response:
     hub = hub_of(request)
-    if not hub.settings.xet:
-        return Response(status_code=404, headers={
-            "X-Error-Message": "This Hub does not serve Xet storage: set HF_HUB_DISABLE_XET=1 or let preupload "
-                               "choose the upload mode"})
+    _xet_on(request)
     rev, _ = split_rev_path(raw_tail(request, 5))
     create_pr = request.query_params.get("create_pr", "").lower() in ("1", "true")
     token, exp = hub.xet.token(principal(request), api_type(rtype), f"{ns}/{name}", scope, rev,
