@@ -350,6 +350,11 @@ def test_datasets_push_to_hub_and_load(xhub, token, tmp_path):
     files = HfApi(endpoint=xhub.url, token=token).list_repo_tree(repo, repo_type="dataset", recursive=True)
     parquet = [f for f in files if f.path.endswith(".parquet")]
     assert len(parquet) == 2 and all(f.lfs and f.xet_hash for f in parquet)
+    # the dataset viewer reads the Xet-stored Parquet through the same seekable reader
+    rows = httpx.get(f"{xhub.url}/api/datasets/{repo}/rows", params={"config": "default", "split": "train"},
+                     headers={"authorization": f"Bearer {token}"}, timeout=60)
+    assert rows.status_code == 200, rows.text
+    assert rows.json()["num_rows_total"] == 3000 and rows.json()["rows"][0]["row"] == {"text": "a", "label": 0}
 
 
 def test_transformers_push_to_hub_and_load(xhub, token, tmp_path):
