@@ -287,4 +287,5 @@ class Xet:
             if indexes and chunks > MAX_DEDUP_CHUNKS:
                 break
             indexes.append(index)
+            self.cas.touch(index.hash)  # the asker may reference it next: not garbage for a while
         return dedup_response(indexes) if indexes else None

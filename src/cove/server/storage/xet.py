@@ -188,6 +188,13 @@ class XorbStore(CasStore):
         self.disk.delete(key + ".index")
         self.disk.delete(key)
 
+    def touch(self, xorb: bytes) -> None:
+        """Mark a xorb as just used (garbage collection spares what is younger than its grace period)."""
+        try:
+            os.utime(self.disk.path(xorb_key(xorb)))
+        except FileNotFoundError:
+            pass
+
     def age(self, xorb: bytes) -> float | None:
         """Seconds since the xorb was stored, or None if it is not."""
         st = self.disk.stat(xorb_key(xorb))
