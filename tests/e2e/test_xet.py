@@ -44,13 +44,33 @@ _REQUEST = re.compile(r'"(GET|POST|PUT|HEAD|DELETE) (\S+) HTTP/1\.1" (\d{3})')
 @pytest.fixture(scope="module")
 def xhub(tmp_path_factory):
     server = start_server(tmp_path_factory.mktemp("xet") / "data", args=("--log-level", "info"))
+    limit_memory(server)
     yield server
+    peak = peak_rss_mb(server)
     stop_server(server)
+    print(f"server peak RSS: {peak:.0f} MB")
+    assert peak < SERVER_RSS_MB  # every upload and download streams: nothing is held whole
 
 
 @pytest.fixture(scope="module")
 def token(xhub) -> str:
     return xhub.user("xavier")
+
+
+#: The Hub's address space is capped (prlimit) and its peak resident memory checked at the end.
+SERVER_AS_BYTES = 6 << 30
+SERVER_RSS_MB = 450
+
+
+def limit_memory(server) -> None:
+    subprocess.run(["prlimit", f"--pid={server.proc.pid}", f"--as={SERVER_AS_BYTES}"], check=True)
+
+
+def peak_rss_mb(server) -> float:
+    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
 
 
 class Requests:

@@ -33,6 +33,7 @@ from cove.server.cas.xorb import MAX_XORB_BODY, serialize_xorb
 from cove.server.settings import Settings
 from tests.conftest import start_server, stop_server
 from tests.e2e.test_security_auth import PASSWORD, _revoke_all
+from tests.e2e.test_xet import SERVER_RSS_MB, limit_memory, peak_rss_mb
 
 MiB = 1024 * 1024
 OCTETS = {"content-type": "application/octet-stream"}
@@ -42,8 +43,12 @@ OCTETS = {"content-type": "application/octet-stream"}
 def server(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("xet-faults") / "data", args=("--log-level", "info"),
                        env={"COVE_XET_MAX_SHARD_BYTES": str(MiB)})
+    limit_memory(srv)
     yield srv
+    peak = peak_rss_mb(srv)
     stop_server(srv)
+    print(f"server peak RSS: {peak:.0f} MB")
+    assert peak < SERVER_RSS_MB  # floods, oversized bodies and killed uploads hold nothing whole
 
 
 @pytest.fixture(scope="module")
