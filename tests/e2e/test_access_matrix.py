@@ -170,6 +170,9 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "GET", r.api("/xet-read-token/main")))],
     ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [R("WRITE", lambda r: Req(
         "GET", r.api("/xet-write-token/main")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/lfs-files/duplicate"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/lfs-files/duplicate"), json={"target": {"type": r.type, "name": r.repo_id},
+                                                   "files": [{"sha256": r.lfs_oid, "filename": "weights.bin"}]}))],
     ("POST", "/cas/v1/xorbs/{prefix}/{xorb}"): [R("SIGNED", lambda r: Req(
         "POST", f"/cas/v1/xorbs/default/{XET_HASH}", content=b"\x00" * 16), 401)],
     ("POST", "/cas/v1/shards"): [R("SIGNED", lambda r: Req("POST", "/cas/v1/shards", content=b"\x00" * 48), 401)],

@@ -397,3 +397,39 @@ def test_transformers_push_to_hub_and_load(xhub, token, tmp_path):
     [weights] = [e for e in HfApi(endpoint=xhub.url, token=token).list_repo_tree(repo)
                  if e.path == "model.safetensors"]
     assert weights.xet_hash
+
+
+def test_cross_repo_copy(xhub, token, tmp_path):
+    """``CommitOperationCopy`` from another repo: ``lfs-files/duplicate`` lets the target reference the file."""
+    from huggingface_hub import CommitOperationCopy
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(endpoint=xhub.url, token=token)
+    source, target = unique("copy-src"), unique("copy-dst")
+    api.create_repo(source, private=True)
+    api.create_repo(target)
+    data = np.random.default_rng(8).bytes(2 * MiB)
+    (tmp_path / "w.bin").write_bytes(data)
+    client(xhub, token, f"""
+        from huggingface_hub import HfApi
+        HfApi().upload_file(path_or_fileobj={str(tmp_path / "w.bin")!r}, path_in_repo="w.bin", repo_id={source!r})
+    """, tmp_path / "up")
+    copy = CommitOperationCopy("w.bin", "copied/w.bin", src_repo_id=source, src_repo_type="model")
+    api.create_commit(target, operations=[copy], commit_message="copy")
+    [entry] = api.get_paths_info(target, ["copied/w.bin"])
+    assert entry.lfs.sha256 == hashlib.sha256(data).hexdigest() and entry.xet_hash
+    r = httpx.get(f"{xhub.url}/{target}/resolve/main/copied/w.bin")  # the target is public
+    assert r.content == data
+    stranger = HfApi(endpoint=xhub.url, token=xhub.user("mallory"))
+    stranger.create_repo("mallory/loot")
+    with pytest.raises(HfHubHTTPError) as err:
+        stranger.create_commit("mallory/loot", commit_message="steal", operations=[
+            CommitOperationCopy("w.bin", "w.bin", src_repo_id=source, src_repo_type="model")])
+    assert err.value.response.status_code in (404, 401)
+    r = httpx.post(f"{xhub.url}/api/models/{source}/lfs-files/duplicate",
+                   headers={"authorization": f"Bearer {xhub.user('mallory')}"},
+                   json={"target": {"type": "model", "name": "mallory/loot"},
+                         "files": [{"sha256": entry.lfs.sha256, "xetHash": entry.xet_hash}]})
+    missing = httpx.post(f"{xhub.url}/api/models/xavier/nothing-here/lfs-files/duplicate",
+                         headers={"authorization": f"Bearer {xhub.user('mallory')}"}, json={})
+    assert r.status_code == missing.status_code == 404

@@ -22,7 +22,7 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary, String, ex
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
-from cove.server.db import Base, Repo, RepoLfs, utcnow
+from cove.server.db import Base, LfsObject, Repo, RepoLfs, utcnow
 
 _TERM = struct.Struct("<32sIII")  # xorb hash, first chunk, end chunk, raw bytes
 
@@ -167,12 +167,14 @@ def repo_may_read(sessions: sessionmaker, repo_id: int, file_id: str) -> bool:
             RepoLfs.repo_id == repo_id, RepoLfs.oid == XetFile.sha256, XetFile.file_id == file_id))))
 
 
-def link_files(sessions: sessionmaker, repo_id: int, file_ids: Iterable[str]) -> None:
-    """Let ``repo_id`` reach these (existing) files (a cross-repo copy)."""
+def link_objects(sessions: sessionmaker, repo_id: int, objects: dict[str, int]) -> None:
+    """Let ``repo_id`` reference these LFS objects ``{sha256: size}`` (a cross-repo copy)."""
     with sessions.begin() as s:
-        for fid in set(file_ids):
-            if s.get(XetFile, fid) is not None and s.get(XetRepoFile, (repo_id, fid)) is None:
-                s.add(XetRepoFile(repo_id=repo_id, file_id=fid))
+        for oid, size in objects.items():
+            if s.get(LfsObject, oid) is None:
+                s.add(LfsObject(oid=oid, size=size))
+            if s.get(RepoLfs, (repo_id, oid)) is None:
+                s.add(RepoLfs(repo_id=repo_id, oid=oid))
 
 
 def find_chunk(sessions: sessionmaker, chunk: str) -> tuple[str, str | None] | None:

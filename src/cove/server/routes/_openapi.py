@@ -486,6 +486,12 @@ XET_READ_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a read token, in the body and 
 XET_WRITE_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a write token, in the body and the headers", XET_TOKEN_HEADERS)},
                       errors=(400, 401, 403, (404, XET_OFF)),
                       params=[REV, query("create_pr", FLAG, "refused: this Hub has no pull requests")])
+LFS_DUPLICATE = doc(
+    ok={200: json_ok(obj("failed", failed=array(obj("sha256", "error", sha256=STR, error=STR))),
+                     "the files that could not be copied (empty: all were)")},
+    errors=(400, 401, 403, 404, 413),
+    body=json_request(obj("target", "files", target=obj("name", type=REPO_TYPE, name=STR),
+                          files=array(obj("sha256", sha256=SHA256, xetHash=SHA256, filename=STR)))))
 CAS_ERRORS = (400, (401, error(401, why="Unauthorized: no, a bad or an expired Xet token")),
               (403, error(403, why="Forbidden: a read token on a write route")))
 CAS_XORB = doc(ok={200: json_ok(obj("was_inserted", was_inserted=BOOL))}, errors=(*CAS_ERRORS, 404),

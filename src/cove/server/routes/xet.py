@@ -23,6 +23,7 @@ from cove.protocol import TreeEntry
 from cove.server.cas.xorb import MAX_XORB_BODY
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import (
+    JsonBody,
     _bounded_body,
     api_type,
     base_url,
@@ -96,6 +97,13 @@ def add_xet_hashes(request: Request, entries: list[TreeEntry], items: list[dict]
     for entry, item in zip(entries, items):
         if entry.lfs_oid in ids:
             item["xetHash"] = ids[entry.lfs_oid]
+
+
+@router.post("/api/{rtype}/{ns}/{name}/lfs-files/duplicate", **api.LFS_DUPLICATE)
+def duplicate(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
+    failed = hub_of(request).xet.duplicate(principal(request), api_type(rtype), f"{ns}/{name}", body.get("target"),
+                                           body.get("files"))
+    return {"failed": failed}
 
 
 # -- the CAS ---------------------------------------------------------------------------------------

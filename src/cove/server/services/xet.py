@@ -36,19 +36,21 @@ from dataclasses import dataclass
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, CoveError, EntryNotFound, Forbidden, Unauthorized
+from cove.protocol import is_sha256
 from cove.server.cas.dedup import dedup_entries, dedup_response
 from cove.server.cas.errors import InvalidXetData
 from cove.server.cas.hashes import from_hex, to_hex
 from cove.server.cas.reconstruct import parse_range, plan_range, reconstruction_v1, reconstruction_v2
 from cove.server.cas.shard import parse_shard, validate_shard
 from cove.server.cas.store import xorb_key
-from cove.server.db import Repo
+from cove.server.db import Repo, lfs_sizes
 from cove.server.db.xet import (
     FileRef,
     NewFile,
     file_terms,
     find_chunk,
     known_files,
+    link_objects,
     pack_terms,
     record_files,
     repo_by_key,
@@ -64,6 +66,8 @@ from cove.server.storage.xet import XorbStore, XorbUpload
 TOKEN_PREFIX = "xet1."
 MAX_TOKEN_CHARS = 2048
 MAX_REVISION_CHARS = 255
+#: Most files in one lfs-files/duplicate call (the client sends batches of 500).
+MAX_DUPLICATES = 1000
 #: Most chunks listed in one dedup answer (48 bytes each: about 3 MB, 64 full xorbs).
 MAX_DEDUP_CHUNKS = 65536
 _RANGE = re.compile(r"bytes=(\d{1,19})-(\d{1,19})")
@@ -207,6 +211,32 @@ class Xet:
                 user_of.setdefault(t.xorb, to_hex(f.hash))
         dedup = [(to_hex(c), to_hex(x), user_of.get(x)) for c, x in dedup_entries(shard, self.cas.index)]
         return 1 if record_files(self._sessions, repo.id, files, dedup) else 0
+
+    def duplicate(self, who: Principal | None, repo_type: str, repo_id: str, target: object, files: object) -> list[dict]:
+        """``POST lfs-files/duplicate`` (§2.4): let the target repo reference LFS objects of this one, so a
+        commit there may name them (a cross-repo copy). Each file must be an LFS object the source may
+        reference, and its Xet file ID the one given; the answer lists the others with the reason."""
+        source = self._repos.get(who, repo_type, repo_id, "read")
+        if not isinstance(target, dict) or not isinstance(target.get("name"), str):
+            raise BadRequest("'target' must be {\"type\": ..., \"name\": \"namespace/name\"}")
+        if not isinstance(files, list) or len(files) > MAX_DUPLICATES:
+            raise BadRequest(f"'files' must be a list of at most {MAX_DUPLICATES} files")
+        dest = self._repos.get(who, str(target.get("type") or "model"), target["name"], "write")
+        wanted = {f.get("sha256"): f.get("xetHash") for f in files if isinstance(f, dict)}
+        oids = {oid for oid in wanted if isinstance(oid, str) and is_sha256(oid)}
+        held = self.objects.sizes(lfs_sizes(self._sessions, source.storage_key, oids))
+        ids = self.objects.xet_hashes(set(held))
+        failed, copied = [], {}
+        for f in files:
+            oid = f.get("sha256") if isinstance(f, dict) else None
+            if not isinstance(oid, str) or oid not in held:
+                failed.append({"sha256": str(oid)[:64], "error": "not an LFS object of the source repo"})
+            elif f.get("xetHash") not in (None, ids.get(oid)):
+                failed.append({"sha256": oid, "error": "this xetHash is not the Xet file of that sha256"})
+            else:
+                copied[oid] = held[oid]
+        link_objects(self._sessions, dest.id, copied)
+        return failed
 
     def link_for_commit(self, repo: Repo, oid: str) -> FileRef | None:
         """The Xet file a commit of ``repo`` may name by ``oid``: one a shard uploaded for this repo registered."""
