@@ -224,7 +224,7 @@ def git_env(tmp_path: Path) -> dict:
 
 def test_folder_up_and_down(xhub, token, tmp_path):
     repo = unique("folder")
-    HfApi(endpoint=xhub.url, token=token).create_repo(repo)
+    HfApi(endpoint=xhub.url, token=token).create_repo(repo, private=True)
     folder = tmp_path / "folder"
     (folder / "sub").mkdir(parents=True)
     files = {"README.md": b"# hello\n", "sub/a.txt": b"a text file\n" * 10,

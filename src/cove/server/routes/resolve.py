@@ -112,8 +112,9 @@ async def _resolve(request: Request, repo_type: str, ns: str, name: str):
         await run_in_threadpool(hub.repos.count_download, repo)
     if body.data is not None:
         return Response(body.data[start: start + length], status_code=status, headers=headers, media_type=ctype)
-    return StreamingResponse(hub.content.stream(body, start, length), status_code=status, headers=headers,
-                             media_type=ctype)
+    # planning a Xet file's read touches the database and the chunk indexes: off the event loop
+    stream = await run_in_threadpool(hub.content.stream, body, start, length)
+    return StreamingResponse(stream, status_code=status, headers=headers, media_type=ctype)
 
 
 # GET and HEAD are declared apart: one route with both methods gives both operations one operationId
