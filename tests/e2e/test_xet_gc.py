@@ -29,6 +29,8 @@ def test_gc_removes_what_no_commit_references(tmp_path):
             # orphans: a xorb no shard names, and a file no commit names
             orphan_body, orphan_index, _, _ = craft(os.urandom(100_000))
             assert cas.post(f"/v1/xorbs/default/{to_hex(orphan_index.hash)}", content=orphan_body).status_code == 200
+            again = cas.post(f"/v1/xorbs/default/{to_hex(orphan_index.hash)}", content=orphan_body)
+            assert again.json() == {"was_inserted": False}  # and the server keeps its index in memory
             lost = os.urandom(120_000)
             lost_body, lost_index, _, lost_shard = craft(lost)
             assert cas.post(f"/v1/xorbs/default/{to_hex(lost_index.hash)}", content=lost_body).status_code == 200
@@ -61,8 +63,11 @@ def test_gc_removes_what_no_commit_references(tmp_path):
         # the collected file can no longer be linked: its content is gone
         assert commit_lfs(server, token, "gina/m", hashlib.sha256(lost).hexdigest(), len(lost), "lost.bin"
                           ).status_code == 422
+        with cas_client(server, token, "gina/m") as cas:  # uploaded again: stored again
+            r = cas.post(f"/v1/xorbs/default/{to_hex(orphan_index.hash)}", content=orphan_body)
+            assert r.json() == {"was_inserted": True} and to_hex(orphan_index.hash) in stored_xorbs(server)
         again = server.cli("gc", "--grace", "0", "--apply")
-        assert "removed 0 xorbs" in again and "0 LFS blobs" in again
+        assert "removed 1 xorbs" in again and "0 LFS blobs" in again  # the orphan, again
     finally:
         stop_server(server)
 

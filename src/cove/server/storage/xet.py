@@ -171,7 +171,11 @@ class XorbStore(CasStore):
             hit = self._cache.get(xorb)
             if hit is not None:
                 self._cache.move_to_end(xorb)
+        if hit is not None:
+            if self.disk.exists(xorb_key(xorb)):
                 return hit
+            with self._lock:  # collected by `cove gc` (another process) since it was cached
+                self._cache.pop(xorb, None)
         index = super().index(xorb)
         if index is not None:
             with self._lock:
