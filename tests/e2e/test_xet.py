@@ -252,6 +252,15 @@ def test_folder_up_and_down(xhub, token, tmp_path):
                           for p in {sorted(files)!r}}}))
     """, tmp_path / "down")
     assert json.loads(out.splitlines()[-1]) == {p: hashlib.sha256(d).hexdigest() for p, d in files.items()}
+    out = client(xhub, token, f"""
+        import hashlib, json
+        from huggingface_hub import HfFileSystem
+        fs = HfFileSystem()
+        names = sorted(fs.find({repo!r}))
+        print(json.dumps({{n.split("/", 2)[2]: hashlib.sha256(fs.cat_file(n)).hexdigest() for n in names}}))
+    """, tmp_path / "fs")
+    got = json.loads(out.splitlines()[-1])
+    assert got == {p: hashlib.sha256(d).hexdigest() for p, d in files.items()} | {".gitattributes": got[".gitattributes"]}
 
 
 # -- LFS uploads become Xet-readable -------------------------------------------------------------------
