@@ -86,7 +86,9 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException):
-        if err.status_code == 404:
+        # the Xet client reads only a 404 as "not offered" (HEAD /v1/xorbs/..., batch reconstructions)
+        not_offered = err.status_code == 405 and request.url.path.startswith(xet.CAS_PREFIX + "/")
+        if err.status_code == 404 or not_offered:
             cove = EntryNotFound(f"Nothing at {request.url.path}")
             cove.code = "NotFound"
         else:
