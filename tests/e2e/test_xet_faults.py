@@ -269,6 +269,15 @@ def test_bad_shards_register_nothing(server, alice):
     assert r.status_code == 200, r.text
     got = httpx.get(f"{server.url}/{repo}/resolve/main/w.bin", headers={"authorization": f"Bearer {alice}"})
     assert got.content == data
+    with cas_client(server, alice, repo, "read") as cas:  # ranges: 400 or 416, never a 500
+        for rng, status in (("bytes=" + "9" * 5000 + "-", 400), ("bytes=0-" + "9" * 5000, 400),
+                            ("bytes=5-2", 400), ("bytes=0-1,5-9", 400), ("items=0-9", 400),
+                            (f"bytes={len(data)}-", 416), ("bytes=-0", 416)):
+            assert cas.get(f"/v1/reconstructions/{to_hex(record.hash)}", headers={"range": rng}).status_code == \
+                status, rng
+    big = httpx.get(f"{server.url}/{repo}/resolve/main/w.bin", headers={"authorization": f"Bearer {alice}",
+                                                                        "range": "bytes=0-" + "9" * 5000})
+    assert big.status_code == 200 and big.content == data  # an unusable Range: the whole file, as HTTP allows
 
 
 def test_a_repo_reaches_only_its_own_uploads(server, alice, bob):

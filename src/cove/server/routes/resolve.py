@@ -51,7 +51,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``bytes=A-B`` / ``bytes=A-`` / ``bytes=-N`` -> inclusive ``(start, end)`` clamped to the file."""
     if not header:
         return None
-    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    m = re.fullmatch(r"\s*bytes=(\d{0,20})-(\d{0,20})\s*", header)  # (longer: no offset, not a 500)
     if not m or (not m.group(1) and not m.group(2)):
         return None  # unsupported forms (several ranges) get the whole file, as HTTP allows
     if not m.group(1):
