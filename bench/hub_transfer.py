@@ -1,13 +1,15 @@
 """Hub transfer speed: the stock huggingface_hub client against `cove serve` on loopback.
 
 Uploads then downloads one large file (stored as LFS) and a folder of many small files, and compares
-each with a plain file copy on the same disk (the limit). Large-file uploads are measured both ways
-the client can send them: inline in the commit (what every client does against a server that answers
-"regular" at preupload, the default) and through the LFS batch API (clients with HF_HUB_DISABLE_XET=1
-against a server started with COVE_LFS_UPLOADS=lfs). Each client step runs in its own process so its
-peak RSS is its own; the server's peak RSS is read from /proc at the end.
+each with a plain file copy on the same disk (the limit). Large files are measured every way the
+client can send them: through Xet (the default: the client has hf_xet and the Hub speaks Xet),
+inline in the commit (a Hub with COVE_XET=0 answers "regular" at preupload) and through the LFS batch
+API (clients with HF_HUB_DISABLE_XET=1 against COVE_XET=0 COVE_LFS_UPLOADS=lfs). With Xet the same
+file is then uploaded again from another machine (its own HF_HOME: only the server's dedup answers
+help). Each client step runs in its own process with its own HF_HOME, so its peak RSS is its own; the
+server's peak RSS is read from /proc at the end of each mode.
 
-    .venv/bin/python bench/hub_transfer.py [--size-mb 1024] [--files 500]
+    .venv/bin/python bench/hub_transfer.py [--size-mb 1024] [--files 500] [--modes xet,inline,lfs]
 """
 
 from __future__ import annotations
@@ -47,9 +49,14 @@ print(json.dumps({"seconds": dt, "peak_rss_mb": resource.getrusage(resource.RUSA
 
 
 def step(op: str, server, token: str, repo: str, src: Path, dst: Path, env: dict | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-c", STEP, op, server.url, token, repo, str(src), str(dst)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1",
-                                                               **(env or {})})
+    home = Path(tempfile.mkdtemp(prefix="hf-home-"))  # a machine of its own: no shard cache shared
+    try:
+        proc = subprocess.run([sys.executable, "-c", STEP, op, server.url, token, repo, str(src), str(dst)],
+                              capture_output=True, text=True,
+                              env={**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(home),
+                                   "HF_HUB_DISABLE_PROGRESS_BARS": "1", **(env or {})})
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{op} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,7 +83,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--files", type=int, default=500)
+    ap.add_argument("--modes", default="xet,inline,lfs", help="which of xet, inline, lfs to run")
     args = ap.parse_args()
+    modes = {"xet": ("Xet (default)", {}, {}),
+             "inline": ("inline (COVE_XET=0)", {"COVE_XET": "0"}, {}),
+             "lfs": ("LFS batch API", {"COVE_XET": "0", "COVE_LFS_UPLOADS": "lfs"}, {"HF_HUB_DISABLE_XET": "1"})}
     work = Path(tempfile.mkdtemp(prefix="cove-bench-"))
     try:
         big = work / "big.bin"
@@ -92,37 +103,40 @@ def main() -> None:
         copy_big = copy_speed(big, work / "copy.bin")
         copy_folder = copy_speed(folder, work / "copy-folder")
         rows = []
-        for mode, server_env, client_env in [
-            ("inline (default)", {}, {}),
-            ("LFS batch API", {"COVE_LFS_UPLOADS": "lfs"}, {"HF_HUB_DISABLE_XET": "1"}),
-        ]:
-            server = start_server(work / f"data-{len(rows)}", env=server_env)
+        for key in args.modes.split(","):
+            mode, server_env, client_env = modes[key]
+            server = start_server(work / f"data-{key}", env=server_env)
             try:
                 token = server.user("bench")
                 from huggingface_hub import HfApi
 
                 api = HfApi(endpoint=server.url, token=token)
-                api.create_repo("bench/big")
-                api.create_repo("bench/folder")
+                for name in ("bench/big", "bench/big-again", "bench/folder"):
+                    api.create_repo(name)
                 up = step("upload-file", server, token, "bench/big", big, work, client_env)
-                down = step("download-file", server, token, "bench/big", big, work / f"cache-{mode[:3]}", client_env)
+                down = step("download-file", server, token, "bench/big", big, work / f"cache-{key}", client_env)
                 rows.append((f"{args.size_mb} MiB file, upload, {mode}", size_mb, up, copy_big))
-                rows.append((f"{args.size_mb} MiB file, download", size_mb, down, copy_big))
-                if mode.startswith("inline"):
+                rows.append((f"{args.size_mb} MiB file, download, {mode}", size_mb, down, copy_big))
+                if key == "xet":
+                    again = step("upload-file", server, token, "bench/big-again", big, work, client_env)
+                    rows.append((f"{args.size_mb} MiB file, same again to another repo, {mode}", size_mb, again,
+                                 copy_big))
+                if key in ("xet", "inline"):
                     upf = step("upload-folder", server, token, "bench/folder", folder, work, client_env)
-                    downf = step("download-folder", server, token, "bench/folder", folder, work / "cache-f", client_env)
-                    rows.append((f"{args.files} files, upload_folder", folder_mb, upf, copy_folder))
-                    rows.append((f"{args.files} files, snapshot_download", folder_mb, downf, copy_folder))
+                    downf = step("download-folder", server, token, "bench/folder", folder, work / f"cache-f-{key}",
+                                 client_env)
+                    rows.append((f"{args.files} files, upload_folder, {mode}", folder_mb, upf, copy_folder))
+                    rows.append((f"{args.files} files, snapshot_download, {mode}", folder_mb, downf, copy_folder))
                 server_rss = peak_rss_mb(server.proc.pid)
             finally:
                 stop_server(server)
             print(f"server ({mode}) peak RSS: {server_rss:.0f} MB", flush=True)
         print()
-        print(f"{'transfer':44} {'seconds':>8} {'speed':>12} {'plain copy':>12} {'ratio':>7} {'client RSS MB':>14}")
+        print(f"{'transfer':64} {'seconds':>8} {'speed':>12} {'plain copy':>12} {'ratio':>7} {'client RSS MB':>14}")
         for label, mb, result, copy_s in rows:
             unit, amount = ("files/s", args.files) if "files" in label else ("MB/s", mb)
             speed, copy = amount / result["seconds"], amount / copy_s
-            print(f"{label:44} {result['seconds']:8.2f} {speed:7.1f} {unit:>4} {copy:7.1f} {unit:>4} "
+            print(f"{label:64} {result['seconds']:8.2f} {speed:7.1f} {unit:>4} {copy:7.1f} {unit:>4} "
                   f"{speed / copy:7.2f} {result['peak_rss_mb']:14.0f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -65,12 +65,13 @@ class HubServer:
         return cove_cli(*args, "--data-dir", str(self.data_dir))
 
 
-def start_server(data_dir: Path, env: dict | None = None) -> HubServer:
+def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> HubServer:
+    """``cove serve`` on a free port (``args``: more flags, e.g. ``--log-level info`` to log each request)."""
     port = free_port()
     log = data_dir.parent / f"{data_dir.name}-server.log"
     full_env = {**os.environ, "COVE_DATA_DIR": str(data_dir), "COVE_ADMIN_PASSWORD": "admin-pass-123",
                 **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port), *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -37,6 +37,7 @@ ORG = "acme-matrix"
 FRAMEWORK = {(m, "/api/openapi.json") for m in ("GET", "HEAD")} | {("*", "/static")}
 LFS_CONTENT = b"\x00weights " * 100  # over COVE_LFS_THRESHOLD: stored as an LFS object
 NEW_OID = hashlib.sha256(b"new").hexdigest()
+XET_HASH = hashlib.sha256(b"xet").hexdigest()  # 64 hex digits: the form of a xorb, file or chunk hash
 
 
 @dataclass(frozen=True)
@@ -167,10 +168,27 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "GET", r.api("/revision/main")))],
     ("GET", "/api/{rtype}/{ns}/{name}"): [R("READ", lambda r: Req("GET", r.api()))],
     ("GET", "/api/{rtype}"): [R("GLOBAL", lambda r: Req("GET", f"/api/{r.type}s?full=true"), lists=True)],
+    # Xet: tokens from the Hub, then the CAS, where only a Xet token counts (the callers' Hub tokens are
+    # refused like no token; tests/e2e/test_xet_faults.py uses real Xet tokens across repos)
     ("GET", "/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}"): [R("READ", lambda r: Req(
-        "GET", r.api("/xet-read-token/main")), 404)],
-    ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [R("READ", lambda r: Req(
-        "GET", r.api("/xet-write-token/main")), 404)],
+        "GET", r.api("/xet-read-token/main")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [R("WRITE", lambda r: Req(
+        "GET", r.api("/xet-write-token/main")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/lfs-files/duplicate"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/lfs-files/duplicate"), json={"target": {"type": r.type, "name": r.repo_id},
+                                                   "files": [{"sha256": r.lfs_oid, "filename": "weights.bin"}]}))],
+    ("POST", "/cas/v1/xorbs/{prefix}/{xorb}"): [R("SIGNED", lambda r: Req(
+        "POST", f"/cas/v1/xorbs/default/{XET_HASH}", content=b"\x00" * 16), 401)],
+    ("POST", "/cas/v1/shards"): [R("SIGNED", lambda r: Req("POST", "/cas/v1/shards", content=b"\x00" * 48), 401)],
+    ("GET", "/cas/v1/reconstructions/{file}"): [R("SIGNED", lambda r: Req(
+        "GET", f"/cas/v1/reconstructions/{XET_HASH}", headers={"range": "bytes=0-9"}), 401)],
+    ("GET", "/cas/v2/reconstructions/{file}"): [R("SIGNED", lambda r: Req(
+        "GET", f"/cas/v2/reconstructions/{XET_HASH}"), 401)],
+    ("GET", "/cas/v1/fetch/{xorb}"): [R("SIGNED", lambda r: Req(
+        "GET", f"/cas/v1/fetch/{XET_HASH}?r=0-9&exp=9999999999&tok=1&sig=forged", headers={"range": "bytes=0-9"}),
+        403)],
+    ("GET", "/cas/v1/chunks/{prefix}/{chunk}"): [R("SIGNED", lambda r: Req(
+        "GET", f"/cas/v1/chunks/default/{XET_HASH}"), 401)],
     # content
     ("GET", "/api/{rtype}/{ns}/{name}/tree/{rest:path}"): [R("READ", lambda r: Req("GET", r.api("/tree/main")))],
     ("POST", "/api/{rtype}/{ns}/{name}/paths-info/{rest:path}"): [R("READ", lambda r: Req(

@@ -32,6 +32,7 @@ from cove.server.routes import (
     web_account,
     web_admin,
     web_repo,
+    xet,
 )
 from cove.server.routes._common import error_response, moved_location, names_repo_without_namespace
 from cove.server.services import Hub
@@ -41,7 +42,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, api_repos, api_content, api_history, security, commit, lfs, git, resolve, inference, viewer,
+ROUTERS = (admin, api_repos, api_content, api_history, security, commit, lfs, git, resolve, inference, viewer, xet,
            web_account, web_admin, web_repo, web)
 
 
@@ -93,9 +94,11 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException):
+        # the Xet client reads only a 404 as "not offered" (HEAD /v1/xorbs/..., batch reconstructions)
+        not_offered = err.status_code == 405 and request.url.path.startswith(xet.CAS_PREFIX + "/")
         if err.status_code in (404, 405) and names_repo_without_namespace(request.url.path):
             cove = RepoNotFound(REPO_NOT_FOUND)
-        elif err.status_code == 404:
+        elif err.status_code == 404 or not_offered:
             cove = EntryNotFound(f"Nothing at {request.url.path}")
             cove.code = "NotFound"
         else:
@@ -107,6 +110,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=web.WEB_DIR / "static"), name="static")
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(xet.cas)
     return app
 
 

@@ -22,7 +22,7 @@ INT_SETTINGS: dict[str, int] = {
     "max_json_bytes": 1024, "max_commit_bytes": 1024, "max_file_bytes": 1, "max_commit_files": 1,
     "max_batch_objects": 1, "max_repo_files": 1, "max_json_depth": 2, "max_request_head_bytes": 8192,
     "login_failures_per_user": 1, "login_failures_per_ip": 1, "login_window": 1, "password_checks_at_once": 1,
-    "stale_upload_seconds": 60,
+    "stale_upload_seconds": 60, "xet_token_seconds": 120, "xet_max_shard_bytes": 1024,
 }
 
 
@@ -37,10 +37,21 @@ class Settings:
     port: int = 8000
     #: The URL clients reach this server at, for absolute links; default: taken from each request.
     public_url: str | None = None
-    #: What preupload answers for large files. "regular" sends them inline in the commit, which every
-    #: client handles (a client with hf_xet installed would send "lfs" files through Xet, which this
-    #: server does not speak); "lfs" uses the LFS batch API (clients with HF_HUB_DISABLE_XET=1, git-lfs).
+    #: What preupload answers for large files when Xet is off. "regular" sends them inline in the
+    #: commit, which every client handles (a client with hf_xet installed sends "lfs" files through
+    #: Xet); "lfs" uses the LFS batch API (clients with HF_HUB_DISABLE_XET=1, git-lfs). With Xet on,
+    #: preupload always answers "lfs" for them: hf_xet clients use Xet, the others the batch API.
     lfs_uploads: Literal["regular", "lfs"] = "regular"
+    #: Serve Xet storage (``COVE_XET``, on unless "0"): the token routes, the CAS routes under
+    #: ``/cas``, Xet hashes on downloads. Off: preupload as above and the Xet routes answer 404 (files
+    #: stored through Xet stay readable over plain HTTP and git-lfs).
+    xet: bool = True
+    #: The CAS URL handed to clients (no trailing slash); default ``<public URL>/cas``, this server.
+    xet_cas_url: str | None = None
+    #: Lifetime of the Xet access tokens and fetch URLs handed out (clients refresh before expiry).
+    xet_token_seconds: int = 3600
+    #: Largest shard accepted (the client aims at 64 MiB at most).
+    xet_max_shard_bytes: int = 80 * MiB
     #: Files at least this large are stored in LFS.
     lfs_threshold: int = 10 * MiB
     #: Part size offered for multipart LFS uploads.
@@ -108,7 +119,12 @@ class Settings:
             "port": int(env.get("COVE_PORT", "8000")),
             "public_url": env.get("COVE_PUBLIC_URL") or None,
             "lfs_uploads": env.get("COVE_LFS_UPLOADS", "regular"),
+            "xet_cas_url": (env.get("COVE_XET_CAS_URL") or "").rstrip("/") or None,
         }
+        xet = env.get("COVE_XET", "1").strip().lower()
+        if xet not in ("0", "1", "true", "false", "on", "off", "yes", "no"):
+            raise ValueError(f"COVE_XET must be 0 or 1, not {env['COVE_XET']!r}")
+        values["xet"] = xet in ("1", "true", "on", "yes")
         for key, least in INT_SETTINGS.items():
             name = f"COVE_{key.upper()}"
             if name in env:

@@ -5,7 +5,8 @@ Modules, in the order data flows (sections of the Xet protocol spec, ``xet-proto
 * ``hashes``      keyed blake3: chunk, Merkle root (xorb hash), file ID, term verification, keyed
                   chunk hashes, dedup eligibility; the 64-hex text form; CRC-64/NVME [§4]
 * ``chunker``     the content-defined chunker, streaming; the file ID of a whole file [§5]
-* ``xorb``        verify an uploaded xorb, serialize one, decode chunk ranges; ``XorbIndex`` [§6]
+* ``xorb``        verify an uploaded xorb (whole, or as it arrives: ``XorbReceiver``), serialize one,
+                  decode chunk ranges; ``XorbIndex`` [§6]
 * ``shard``       parse, validate (against stored xorbs) and serialize shards [§7]
 * ``reconstruct`` Range parsing, the v1/v2 reconstruction JSON, server-side byte streams [§8]
 * ``dedup``       what a shard adds to the global dedup index, and the answer to a query [§9]
@@ -16,6 +17,7 @@ Modules, in the order data flows (sections of the Xet protocol spec, ``xet-proto
 What the CAS routes call::
 
     POST /v1/xorbs/{p}/{h}        cas.put_xorb(from_hex(h), body) -> (index, was_inserted)
+                                  (the Hub: the body to a file, XorbReceiver over it, then cas.keep)
     POST /v1/shards               shard = validate_shard(parse_shard(body), cas.index)
                                   then register shard.files (file ID -> terms, sha256 -> file ID)
                                   and dedup_entries(shard, cas.index) in the dedup table

@@ -27,7 +27,7 @@ Lookup = Callable[[bytes], XorbIndex | None]
 FetchUrl = Callable[[bytes, int, int], str]
 ReadRange = Callable[[bytes, int, int], bytes]  # (xorb, start, end exclusive) -> stored bytes
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=(\d{0,20})-(\d{0,20})")  # longer numbers are no byte offsets
 # Stored bytes read at once while streaming (one chunk may exceed it: it is read whole).
 READ_SPAN = 8 << 20
 

@@ -11,15 +11,17 @@ by string keys; the Hub backs it with its blob store (filesystem or S3-compatibl
 * ``read(hash, first, end)`` for fetch URLs and server-side reconstruction.
 
 Keys: ``xorbs/<hex>`` holds the footerless xorb, ``xorbs/<hex>.index`` its
-:meth:`~cove.server.cas.xorb.XorbIndex.to_bytes` (40 bytes a chunk), written after the xorb so an
-index never names a missing xorb.
+:meth:`~cove.server.cas.xorb.XorbIndex.to_bytes` (40 bytes a chunk), written after the xorb, by the
+writer whose bytes were kept, so an index never names a missing xorb nor describes another copy's
+bytes; a missing index is rebuilt from the xorb.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from cove.server.cas.errors import XetStoreError
+from cove.server.cas.errors import InvalidXetData, XetStoreError
 from cove.server.cas.hashes import to_hex
 from cove.server.cas.xorb import XorbIndex, verify_xorb
 
@@ -76,27 +78,49 @@ class CasStore:
         the raw chunks only, so another upload may hold the same chunks compressed differently.
         """
         index = verify_xorb(body, xorb)
-        key = xorb_key(xorb)
-        stored = self.index(xorb)
-        if stored is not None:
-            return stored, False
-        self.blobs.put(key, bytes(memoryview(body)[:index.stored_size]))
-        self.blobs.put(key + ".index", index.to_bytes())
-        return index, True
+        return self.keep(index, lambda: self.blobs.put(xorb_key(xorb), bytes(memoryview(body)[:index.stored_size])))
 
     def put_verified(self, body: bytes, index: XorbIndex) -> bool:
         """Store a xorb this server serialized itself (conversions); no re-verification."""
-        key = xorb_key(index.hash)
-        if self.blobs.exists(key + ".index"):
-            return False
-        self.blobs.put(key, body)
-        self.blobs.put(key + ".index", index.to_bytes())
-        return True
+        return self.keep(index, lambda: self.blobs.put(xorb_key(index.hash), body))[1]
+
+    def keep(self, index: XorbIndex, put_body: Callable[[], bool]) -> tuple[XorbIndex, bool]:
+        """Store a verified xorb: ``put_body()`` stores its bytes (False: another copy was there first),
+        then its index. ``(index of the stored copy, was_inserted)``.
+
+        Only the writer whose bytes were kept writes the index, so two concurrent uploads of one
+        xorb, compressed differently, never leave one's index next to the other's bytes.
+        """
+        stored = self.index(index.hash)
+        if stored is not None:
+            return stored, False
+        if put_body():
+            self.blobs.put(xorb_key(index.hash) + ".index", index.to_bytes())
+            return index, True
+        stored = self.index(index.hash)
+        if stored is None:
+            raise XetStoreError(f"xorb {to_hex(index.hash)} vanished while it was stored")
+        return stored, False
 
     def index(self, xorb: bytes) -> XorbIndex | None:
-        """The index of a stored xorb, or None."""
-        data = self.blobs.get(xorb_key(xorb) + ".index")
-        return None if data is None else XorbIndex.from_bytes(data)
+        """The index of a stored xorb, or None.
+
+        A xorb stored without its index (a writer that stopped between the two, or is still between
+        them) gets its index rebuilt from its bytes.
+        """
+        key = xorb_key(xorb)
+        data = self.blobs.get(key + ".index")
+        if data is not None:
+            return XorbIndex.from_bytes(data)
+        body = self.blobs.get(key)
+        if body is None:
+            return None
+        try:
+            index = verify_xorb(body, xorb)
+        except InvalidXetData as e:
+            raise XetStoreError(f"stored xorb {to_hex(xorb)} is damaged: {e.message}") from None
+        self.blobs.put(key + ".index", index.to_bytes())
+        return index
 
     def read(self, xorb: bytes, first: int, end: int) -> bytes:
         """Stored bytes ``[first, end)`` of a xorb."""

@@ -148,22 +148,27 @@ def encode_chunk(data: bytes, scheme: Scheme | None = None) -> bytes:
     return header + len(data).to_bytes(3, "little") + payload
 
 
-def _parse_header(body: bytes | memoryview, pos: int, index: int) -> tuple[int, Scheme, int]:
+def _parse_header(body: bytes | memoryview, pos: int, index: int, *, whole: bool = True,
+                  base: int = 0) -> tuple[int, Scheme, int]:
+    """``(compressed size, scheme, uncompressed size)`` of the chunk header at ``pos``. With
+    ``whole=False`` (a body still arriving) its payload need not have arrived yet; ``base`` is the
+    body offset of ``body[0]``, for the messages."""
+    at = base + pos
     if len(body) - pos < HEADER_LEN:
-        raise InvalidXetData(f"chunk {index} at byte {pos}: truncated header ({len(body) - pos} of 8 bytes)")
+        raise InvalidXetData(f"chunk {index} at byte {at}: truncated header ({len(body) - pos} of 8 bytes)")
     h = bytes(body[pos:pos + HEADER_LEN])
     if h[0] != 0:
-        raise InvalidXetData(f"chunk {index} at byte {pos}: header version {h[0]}, expected 0")
+        raise InvalidXetData(f"chunk {index} at byte {at}: header version {h[0]}, expected 0")
     csize = int.from_bytes(h[1:4], "little")
     usize = int.from_bytes(h[5:8], "little")
     if h[4] not in (0, 1, 2):
-        raise InvalidXetData(f"chunk {index} at byte {pos}: unknown compression scheme {h[4]}")
+        raise InvalidXetData(f"chunk {index} at byte {at}: unknown compression scheme {h[4]}")
     if not 0 < usize <= MAX_CHUNK_RAW:
-        raise InvalidXetData(f"chunk {index} at byte {pos}: uncompressed size {usize} outside 1..{MAX_CHUNK_RAW}")
+        raise InvalidXetData(f"chunk {index} at byte {at}: uncompressed size {usize} outside 1..{MAX_CHUNK_RAW}")
     if csize == 0:
-        raise InvalidXetData(f"chunk {index} at byte {pos}: empty payload")
-    if pos + HEADER_LEN + csize > len(body):
-        raise InvalidXetData(f"chunk {index} at byte {pos}: payload of {csize} bytes does not fit "
+        raise InvalidXetData(f"chunk {index} at byte {at}: empty payload")
+    if whole and pos + HEADER_LEN + csize > len(body):
+        raise InvalidXetData(f"chunk {index} at byte {at}: payload of {csize} bytes does not fit "
                              f"the {len(body) - pos - HEADER_LEN} bytes left")
     return csize, Scheme(h[4]), usize
 
@@ -224,6 +229,68 @@ def verify_xorb(body: bytes | memoryview, expected: bytes) -> XorbIndex:
     if got != expected:
         raise InvalidXetData(f"xorb hash mismatch: the chunks hash to {to_hex(got)}, the URL names {to_hex(expected)}")
     return XorbIndex(got, tuple(chunks))
+
+
+class XorbReceiver:
+    """:func:`verify_xorb` for a body that arrives in pieces of any size (an upload being received):
+    feed the pieces in order, then :meth:`finish`. Each chunk is decoded and hashed as soon as its
+    last byte arrives, so at most one chunk (and the unfinished piece) is held, whatever the body's
+    size. The same checks and messages as :func:`verify_xorb`; ``stored_size`` of the index it
+    returns says where the chunks end (a trailing xet-core footer is left out).
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._base = 0  # body offset of _buf[0]
+        self._chunks: list[ChunkEntry] = []
+        self._raw = 0
+        self._footer = False
+        self.received = 0
+
+    def feed(self, data: bytes | memoryview) -> None:
+        self.received += len(data)
+        if self.received > MAX_XORB_BODY:
+            raise InvalidXetData(f"xorb of more than {MAX_XORB_BODY} bytes: the limit is {MAX_XORB_BODY}")
+        if self._footer:
+            return
+        self._buf += data
+        view = memoryview(self._buf)
+        pos = 0
+        try:
+            while len(view) - pos >= HEADER_LEN:
+                if view[pos:pos + len(_FOOTER_MAGIC)] == _FOOTER_MAGIC:
+                    self._footer = True
+                    pos = len(view)
+                    break
+                index = len(self._chunks)
+                csize, scheme, usize = _parse_header(view, pos, index, whole=False, base=self._base)
+                if len(view) - pos < HEADER_LEN + csize:
+                    break
+                data = _decode_payload(view[pos + HEADER_LEN:pos + HEADER_LEN + csize], scheme, usize, index)
+                self._chunks.append(ChunkEntry(chunk_hash(data), usize, self._base + pos, HEADER_LEN + csize))
+                self._raw += usize
+                if len(self._chunks) > MAX_XORB_CHUNKS:
+                    raise InvalidXetData(f"xorb with more than {MAX_XORB_CHUNKS} chunks")
+                if self._raw > MAX_XORB_RAW:
+                    raise InvalidXetData(f"xorb with more than {MAX_XORB_RAW} bytes of chunk data")
+                pos += HEADER_LEN + csize
+        finally:
+            view.release()
+        del self._buf[:pos]
+        self._base += pos
+
+    def finish(self, expected: bytes) -> XorbIndex:
+        """The index of the whole body, once every piece was fed; refuses as :func:`verify_xorb` does."""
+        if self._buf and not self._footer:
+            _parse_header(self._buf, 0, len(self._chunks), base=self._base)  # raises: truncated
+            raise InvalidXetData(f"xorb truncated after {self.received} bytes")
+        if not self._chunks:
+            raise InvalidXetData("empty xorb: no chunk before the end of the body")
+        got = merkle_root([(c.hash, c.size) for c in self._chunks])
+        if got != expected:
+            raise InvalidXetData(f"xorb hash mismatch: the chunks hash to {to_hex(got)}, "
+                                 f"the URL names {to_hex(expected)}")
+        return XorbIndex(got, tuple(self._chunks))
 
 
 def serialize_xorb(chunks: Iterable[bytes], scheme: Scheme | None = None) -> tuple[bytes, XorbIndex]:

@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 JSON = "application/json"
+OCTETS_MEDIA = "application/octet-stream"
 LFS_JSON = "application/vnd.git-lfs+json"
 
 
@@ -83,6 +84,7 @@ SCHEMAS: dict[str, dict] = {
     "TreeEntry": obj(
         "type", "path", "oid", "size", type={"enum": ["file", "directory"]}, path=STR, oid=SHA1, size=INT,
         lfs=obj("oid", "size", "pointerSize", oid=SHA256, size=INT, pointerSize=INT),
+        xetHash={**SHA256, "description": "LFS files the Xet CAS serves: their Xet file ID"},
         lastCommit=obj("id", "title", "date", id=SHA1, title=STR, date=DATE),
         securityFileStatus=ref("FileScanStatus"),
     ),
@@ -222,6 +224,10 @@ PATH_PARAMS = {
     "repo_id": {"schema": INT, "description": "the repo's numeric id, from the batch API's URL"},
     "user": {"schema": {"type": "string", "minLength": 1}, "description": "a user's name"},
     "oid": {"schema": STR, "description": "the object's sha256"},
+    "prefix": {"schema": STR, "description": "the CAS prefix (`default`); any value is accepted"},
+    "xorb": {"schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}, "description": "a xorb hash"},
+    "file": {"schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}, "description": "a Xet file ID"},
+    "chunk": {"schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}, "description": "a chunk hash"},
 }
 SIGNED = [
     query("size", STR, "the object's size, as the batch API signed it"),
@@ -336,8 +342,6 @@ LIST_REPOS = doc(
         CURSOR,
     ],
 )
-NO_XET = doc(ok={404: {"description": "always: this Hub serves no Xet storage (an empty body, no X-Error-Code)",
-                       "headers": {"X-Error-Message": {"required": True, "schema": STR}}}}, params=[REV])
 
 # -- api_content -----------------------------------------------------------------------------------
 
@@ -487,6 +491,9 @@ FILE_HEADERS = {
     "ETag": {"required": True, "schema": STR, "description": "the git blob id, or the sha256 of an LFS file"},
     "X-Linked-Etag": {"schema": STR, "description": "LFS files: the sha256"},
     "X-Linked-Size": {"schema": STR, "description": "LFS files: the size"},
+    "X-Xet-Hash": {"schema": SHA256, "description": "LFS files the Xet CAS serves: their Xet file ID"},
+    "X-Xet-Refresh-Route": {"schema": STR, "description": "with X-Xet-Hash: the read-token route (also in Link)"},
+    "Link": {"schema": STR, "description": 'with X-Xet-Hash: <read-token route>; rel="xet-auth"'},
 }
 RESOLVE_PARAMS = [REV_PATH, {"name": "Range", "in": "header", "required": False, "schema": STR,
                              "description": "bytes=A-B, bytes=A- or bytes=-N"}]
@@ -505,6 +512,53 @@ def resolve_ok(*, head: bool) -> dict:
 
 RESOLVE = doc(ok=resolve_ok(head=False), errors=RESOLVE_ERRORS, params=RESOLVE_PARAMS)
 RESOLVE_HEAD = doc(ok=resolve_ok(head=True), errors=RESOLVE_ERRORS, params=RESOLVE_PARAMS, head=True)
+
+# -- xet -------------------------------------------------------------------------------------------
+
+XET_TOKEN_HEADERS = {name: {"required": True, "schema": STR, "description": what} for name, what in (
+    ("X-Xet-Cas-Url", "casUrl"), ("X-Xet-Access-Token", "accessToken"), ("X-Xet-Token-Expiration", "exp"))}
+XET_TOKEN = obj("accessToken", "exp", "casUrl", accessToken=STR, exp={**INT, "description": "unix seconds"},
+                casUrl={**STR, "description": "absolute, no trailing slash"})
+XET_OFF = error(404, why="RepoNotFound, or NotFound: this Hub serves no Xet storage (COVE_XET=0)")
+XET_READ_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a read token, in the body and the headers", XET_TOKEN_HEADERS)},
+                     errors=(400, 401, (404, XET_OFF)), params=[REV])
+XET_WRITE_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a write token, in the body and the headers", XET_TOKEN_HEADERS)},
+                      errors=(400, 401, 403, (404, XET_OFF)),
+                      params=[REV, query("create_pr", FLAG, "refused: this Hub has no pull requests")])
+LFS_DUPLICATE = doc(
+    ok={200: json_ok(obj("failed", failed=array(obj("sha256", "error", sha256=STR, error=STR))),
+                     "the files that could not be copied (empty: all were)")},
+    errors=(400, 401, 403, 404, 413),
+    body=json_request(obj("target", "files", target=obj("name", type=REPO_TYPE, name=STR),
+                          files=array(obj("sha256", sha256=SHA256, xetHash=SHA256, filename=STR)))))
+CAS_ERRORS = (400, (401, error(401, why="Unauthorized: no, a bad or an expired Xet token")),
+              (403, error(403, why="Forbidden: a read token on a write route")))
+CAS_XORB = doc(ok={200: json_ok(obj("was_inserted", was_inserted=BOOL))}, errors=(*CAS_ERRORS, 404),
+               body=raw_request(OCTETS_MEDIA, "a serialized xorb (spec §6), verified against its hash"))
+CAS_SHARD = doc(ok={200: json_ok(obj("result", result={"enum": [0, 1]}), "1: new files registered, 0: known")},
+                errors=(*CAS_ERRORS, 404, 413), body=raw_request(OCTETS_MEDIA, "a shard (spec §7) without footer"))
+RECONSTRUCTION_PARAMS = [{"name": "Range", "in": "header", "required": False, "schema": STR,
+                          "description": "bytes=A-B (inclusive), the part of the file wanted"}]
+CAS_RECONSTRUCTION = doc(
+    ok={200: json_ok(obj("offset_into_first_range", "terms", "fetch_info", offset_into_first_range=INT,
+                         terms=array(ANY), fetch_info={"type": "object"}), "the v1 reconstruction (spec §8.2)")},
+    errors=(*CAS_ERRORS, (404, error(404, why="not a file of the token's repo")), 416), params=RECONSTRUCTION_PARAMS)
+CAS_RECONSTRUCTION_V2 = doc(
+    ok={200: json_ok(obj("offset_into_first_range", "terms", "xorbs", offset_into_first_range=INT,
+                         terms=array(ANY), xorbs={"type": "object"}), "the v2 reconstruction (spec §8.2)")},
+    errors=(*CAS_ERRORS, (404, error(404, why="not a file of the token's repo")), 416), params=RECONSTRUCTION_PARAMS)
+CAS_FETCH = doc(
+    ok={206: {"description": "exactly the bytes asked for", "headers": {"Content-Range": {"required": True,
+                                                                                           "schema": STR}},
+              "content": {OCTETS_MEDIA: {"schema": BINARY}}}},
+    errors=(400, (403, error(403, why="Forbidden: a bad or expired signature, or bytes it does not grant")), 404),
+    params=[query("r", STR, "the granted bytes first-last, as signed"), query("exp", STR, "expiry, as signed"),
+            query("tok", STR, "the Hub token, as signed"), query("sig", STR, "the signature"),
+            {"name": "Range", "in": "header", "required": False, "schema": STR,
+             "description": "bytes=S-E within the granted bytes"}])
+CAS_CHUNK = doc(ok={200: {"description": "a shard with footer holding the xorb of the chunk (spec §7.5)",
+                          "content": {OCTETS_MEDIA: {"schema": BINARY}}}},
+                errors=(*CAS_ERRORS, (404, error(404, why="no stored xorb is indexed under this chunk"))))
 
 # -- inference -------------------------------------------------------------------------------------
 

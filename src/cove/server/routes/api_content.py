@@ -22,6 +22,7 @@ from cove.server.routes._common import (
     split_rev_path,
 )
 from cove.server.routes.security import add_file_statuses
+from cove.server.routes.xet import add_xet_hashes
 
 router = APIRouter(tags=["content"])
 
@@ -56,6 +57,7 @@ def tree(rtype: str, ns: str, name: str, request: Request):
     size = hub.settings.page_size
     page = entries[offset: offset + size]
     items = [e.to_json() for e in page]
+    add_xet_hashes(request, page, items)
     if _flag(request, "expand"):
         _add_last_commits(git, sha, items)
         add_file_statuses(request, repo, page, items)
@@ -85,6 +87,7 @@ def _paths_info(request: Request, rtype: str, ns: str, name: str, paths: object,
     sha = git.resolve(rev)
     entries = hub.content.paths_info(git, sha, paths)
     items = [e.to_json() for e in entries]
+    add_xet_hashes(request, entries, items)
     if expand:
         _add_last_commits(git, sha, items)
         add_file_statuses(request, repo, entries, items)

@@ -7,7 +7,7 @@ import json
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, Unauthorized, Unprocessable
 from cove.protocol import iso_z, loads_json, repo_type_of
@@ -298,10 +298,3 @@ def list_repos(rtype: str, request: Request):
         headers["Link"] = f'<{base_url(request)}/api/{rtype}?{urlencode(params)}>; rel="next"'
     return JSONResponse(items, headers=headers)
 
-
-@router.get("/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}", **api.NO_XET)
-@router.get("/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}", **api.NO_XET)
-def no_xet(rtype: str, ns: str, name: str, request: Request):
-    return Response(status_code=404, headers={
-        "X-Error-Message": "This Hub does not serve Xet storage: set HF_HUB_DISABLE_XET=1 or let preupload "
-                           "choose the upload mode"})

@@ -68,7 +68,8 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
         raise BadRequest(f"This .gitignore has {len(rules.rules)} rules: at most {MAX_IGNORE_RULES}, and "
                          f"at most {MAX_IGNORE_WORK} rules x files in one preupload (send fewer files at once)")
     ua = request.headers.get("user-agent", "")
-    lfs_capable = hub.settings.lfs_uploads == "lfs" or "hf_hub/0." in ua
+    # with Xet, "lfs" suits every client: hf_xet sends such files through Xet, the others use the batch API
+    lfs_capable = hub.settings.xet or hub.settings.lfs_uploads == "lfs" or "hf_hub/0." in ua
     out = []
     for f in files:
         if not isinstance(f, dict) or not isinstance(f.get("path"), str):

@@ -14,7 +14,6 @@ from cove.protocol import is_sha256
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import base_url, hub_of, json_body
 from cove.server.routes.git import authorize, challenge
-from cove.server.routes.resolve import _file_chunks
 
 router = APIRouter(tags=["lfs"])
 LFS_JSON = "application/vnd.git-lfs+json"
@@ -150,7 +149,6 @@ def download(repo_id: int, oid: str, request: Request):
     hub, repo, grant = _grant(request, "download", repo_id, oid)
     if hub.commits.repo_has(repo, oid) is None:
         raise RepoNotFound(f"Object {oid} is not in this repo")
-    path = hub.blobs.path(oid)
-    size = path.stat().st_size
-    return StreamingResponse(_file_chunks(str(path), 0, size), media_type="application/octet-stream",
-                             headers={"Content-Length": str(size)})
+    stored = hub.objects.require(oid, oid)  # a blob, or a Xet file reconstructed as it is sent
+    return StreamingResponse(hub.objects.stream(stored), media_type="application/octet-stream",
+                             headers={"Content-Length": str(stored.size)})

@@ -15,12 +15,15 @@ from cove.server.services.content import Content
 from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
+from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.signin import SignIns
+from cove.server.services.xet import Xet
 from cove.server.settings import Settings
 from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitStore
+from cove.server.storage.xet import DiskByteStore, XorbStore
 
 __all__ = ["Hub", "Principal"]
 log = logging.getLogger("cove.server")
@@ -43,21 +46,25 @@ class Hub:
         self.sessions = open_database(settings.database_url)
         private_data_dir(settings.data_dir)  # the database files exist now
         self.blobs = BlobStore(settings.storage_url)
+        self.cas = XorbStore(DiskByteStore(self.blobs.root / "xet", self.blobs.tmp_dir))
+        self.objects = Objects(self.blobs, self.cas, self.sessions)
         self.git = GitStore(settings.data_dir / "git", max_entries=settings.max_repo_files, hook_env={
             "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
             "COVE_MAX_REPO_FILES": str(settings.max_repo_files)})
         self.accounts = Accounts(self.sessions)
-        self.repos = Repos(self.sessions, self.accounts, self.git, self.blobs)
-        self.content = Content(self.blobs)
+        self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
+        self.content = Content(self.objects)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
-        self.commits = Commits(self.sessions, self.blobs, settings.lfs_threshold)
+        self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.cas, self.objects,
+                       lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
+        self.commits = Commits(self.sessions, self.objects, settings.lfs_threshold, xet=self.xet)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
                        max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,
                        token_alive=self.accounts.token_alive)
-        self.inference = Inference(settings, self.repos, self.content, self.blobs)
+        self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.audit = Audit(self.sessions, self.accounts)
         self.signins = SignIns(self.accounts, settings, self.audit)
-        self.scans = Scans(self.sessions, self.blobs, self.git)
+        self.scans = Scans(self.sessions, self.objects, self.git)
 
     def sweep(self) -> None:
         """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads)."""

@@ -207,6 +207,21 @@ class Accounts:
         with self._sessions() as s:
             return s.get(Token, token_id) is not None
 
+    def principal_of(self, user_id: int, token_id: int | None) -> Principal | None:
+        """The caller a signed grant (a Xet token) was made for, as it is now: through its token, or,
+        without one (a web session), as the user; None if the token was revoked or the user deleted."""
+        with self._sessions() as s:
+            if token_id:
+                row = s.execute(
+                    select(Token.id, Token.name, Token.role, Token.created_at, Account.id, Account.name,
+                           Account.is_admin).join(Account, Account.id == Token.user_id)
+                    .where(Token.id == token_id, Token.user_id == user_id)).first()
+                if row is None:
+                    return None
+                return Principal(row[4], row[5], row[6], row[2], row[1], row[3].isoformat(), row[0])
+            acc = s.get(Account, user_id)
+        return None if acc is None or acc.kind != "user" else Principal(acc.id, acc.name, acc.is_admin, "write", "web")
+
     def authenticate_token(self, value: str) -> Principal:
         """The token's user and role; ``Unauthorized`` if no such token exists (any more). One indexed
         read (a write only to note ``last_used_at``, at most once a minute)."""

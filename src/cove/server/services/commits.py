@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -22,8 +23,11 @@ from cove.server.db.lfs import record_lfs_object
 from cove.server.services.accounts import Principal
 from cove.server.services.gitmatch import GitAttributes
 from cove.server.services.ndjson import NewFile, ParsedCommit
-from cove.server.storage.blobs import BlobStore
+from cove.server.services.objects import Objects
 from cove.server.storage.git import GitRepo, Identity
+
+if TYPE_CHECKING:
+    from cove.server.services.xet import Xet
 
 
 class LfsPatterns:
@@ -50,10 +54,12 @@ class CommitResult:
 
 
 class Commits:
-    def __init__(self, sessions: sessionmaker, blobs: BlobStore, lfs_threshold: int) -> None:
+    def __init__(self, sessions: sessionmaker, objects: Objects, lfs_threshold: int, *, xet: Xet | None = None) -> None:
         self._sessions = sessions
-        self.blobs = blobs
+        self.objects = objects
+        self.blobs = objects.blobs
         self.lfs_threshold = lfs_threshold
+        self._xet = xet
 
     def wants_lfs(self, path: str, size: int, sample: bytes, patterns: LfsPatterns) -> bool:
         if size == 0:
@@ -62,13 +68,24 @@ class Commits:
 
     def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
         """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored
-        with its recorded size."""
+        with its recorded size (as a blob or a Xet file)."""
         with self._sessions() as s:
             row = s.execute(
                 select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
                 .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
             ).scalar()
-        return row if row is not None and self.blobs.holds(oid, row.size) else None
+        return row if row is not None and self.objects.holds(oid, row.size) else None
+
+    def lfs_object(self, repo: Repo, oid: str) -> LfsObject | None:
+        """:meth:`repo_has`, or else the file a Xet upload to ``repo`` registered under that sha256,
+        recorded as one of the repo's LFS objects (what a commit's ``lfsFile`` line may name)."""
+        obj = self.repo_has(repo, oid)
+        if obj is None and self._xet is not None:
+            ref = self._xet.link_for_commit(repo, oid)
+            if ref is not None:
+                self.record_object(repo, oid, ref.size)
+                obj = self.repo_has(repo, oid)
+        return obj
 
     def check_pointer(self, repo: Repo, path: str, data: bytes) -> None:
         """Refuse a regular file whose content is an LFS pointer to an object ``repo`` may not
@@ -94,7 +111,7 @@ class Commits:
         client's file in "regular" mode, so an unchanged large file is not sent again)."""
         with self._sessions() as s:
             oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
-        for oid in oids:
+        for oid in oids:  # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
             path = self.blobs.path(oid)
             if not path.is_file():
                 continue
@@ -148,11 +165,11 @@ class Commits:
                     pointers[op.path] = lfs_pointer(oid, size)
                     ops.append(AddLfsFile(op.path, oid, size))
                 elif isinstance(op, AddLfsFile):
-                    obj = self.repo_has(repo, op.oid)
+                    obj = self.lfs_object(repo, op.oid)
                     if obj is None:
                         raise Unprocessable(
                             f"LFS object {op.oid} for {op.path} was not uploaded to this repo: upload it "
-                            "through the LFS batch API first")
+                            "through the LFS batch API or Xet first")
                     if op.size is not None and op.size != obj.size:
                         raise BadRequest(f"LFS file {op.path}: size {op.size} != stored size {obj.size}")
                     pointers[op.path] = lfs_pointer(op.oid, obj.size)

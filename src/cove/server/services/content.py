@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from cove.errors import EntryNotFound
 from cove.formats.cards import split_card
 from cove.protocol import TreeEntry
 from cove.server.db import Repo
-from cove.server.storage.blobs import BlobStore
+from cove.server.services.objects import Objects, Stored
 from cove.server.storage.git import GitRepo
 
 
 @dataclass(frozen=True)
 class FileBody:
-    """A file to send: its tree entry and either its bytes (regular) or its path in the LFS store."""
+    """A file to send: its tree entry and either its bytes (regular) or where its LFS content is
+    (``stored``; ``path`` when it is a blob file, which readers may map or link)."""
 
     entry: TreeEntry
     data: bytes | None = None
-    path: Path | None = None
+    stored: Stored | None = None
+
+    @property
+    def path(self) -> Path | None:
+        return self.stored.path if self.stored is not None else None
+
+    @property
+    def xet_hash(self) -> str | None:
+        """The file ID clients download it by through Xet, when the CAS can serve it."""
+        return self.stored.xet.file_id if self.stored is not None and self.stored.xet is not None else None
 
     @property
     def etag(self) -> str:
@@ -46,21 +59,35 @@ class _CardCache:
 
 
 class Content:
-    def __init__(self, blobs: BlobStore) -> None:
-        self.blobs = blobs
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
         self._cards = _CardCache()
 
-    def file(self, git: GitRepo, sha: str, path: str, *, with_data: bool = True) -> FileBody:
-        """A file at ``sha``; ``with_data=False`` (for HEAD) leaves a regular file's bytes unread."""
+    def file(self, git: GitRepo, sha: str, path: str, *, with_data: bool = True, xet: bool = False) -> FileBody:
+        """A file at ``sha``; ``with_data=False`` (for HEAD) leaves a regular file's bytes unread.
+
+        ``xet=True`` (a HEAD, on a Hub serving Xet) queues the conversion of an LFS blob that has no
+        Xet form yet, so that later downloads can use Xet (:mod:`cove.server.services.objects`).
+        """
         entry = git.get_entry(sha, path)
         if entry is None or entry.type != "file":
             raise EntryNotFound(f"{path} does not exist at revision {sha}")
         if entry.lfs_oid is not None:
-            where = self.blobs.path(entry.lfs_oid)
-            if not where.is_file():
-                raise EntryNotFound(f"The LFS content of {path} ({entry.lfs_oid}) is missing on this server")
-            return FileBody(entry, path=where)
+            stored = self.objects.require(entry.lfs_oid, path)
+            if xet and stored.xet is None and stored.size:
+                self.objects.convert_later(entry.lfs_oid)
+            return FileBody(entry, stored=stored)
         return FileBody(entry, data=git.read_blob(entry.oid) if with_data else b"")
+
+    def open(self, body: FileBody) -> BinaryIO:
+        """A seekable binary file of a file's content."""
+        return io.BytesIO(body.data) if body.stored is None else self.objects.open(body.stored)
+
+    def stream(self, body: FileBody, start: int, length: int) -> Iterator[bytes]:
+        """``length`` bytes of a file's content from ``start``."""
+        if body.stored is None:
+            return iter((body.data[start:start + length],))
+        return self.objects.stream(body.stored, start, start + length)
 
     def paths_info(self, git: GitRepo, sha: str, paths: list[str]) -> list[TreeEntry]:
         out = []

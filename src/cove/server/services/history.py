@@ -30,6 +30,7 @@ from cove.server.db.lfs import (
     repo_lfs_objects,
     restore_repo_lfs,
 )
+from cove.server.db.xet import unlink_sha256
 from cove.server.services.accounts import Principal
 from cove.server.services.lfs_scope import LfsScopes
 from cove.server.storage import history
@@ -109,6 +110,7 @@ class History:
         except BaseException:
             restore_repo_lfs(self._sessions, repo.id, own)
             raise
+        unlink_sha256(self._sessions, repo.id, own)  # and the Xet uploads of the same content
         with self._blobs.guard(exclusive=True):
             for oid in drop_unreferenced(self._sessions, own):
                 self._blobs.remove(oid)

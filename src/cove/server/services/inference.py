@@ -4,7 +4,7 @@ A request names a repo (and a revision); :meth:`Inference.target` checks access 
 does (a private repo is ``RepoNotFound`` to whoever may not read it), resolves the commit and reads the
 task from the card's ``pipeline_tag``. The repo's files at that commit are materialised once from the
 server's own storage into ``<data_dir>/inference/<sha>/`` (written to a temporary folder, then renamed;
-LFS blobs are hard links into the blob store), and ``cove.pipeline(task, model=<that folder>)`` loads
+LFS blobs are hard links into the blob store, Xet-stored files are reconstructed), and ``cove.pipeline(task, model=<that folder>)`` loads
 them. The server never goes through HTTP or the hub client to reach itself.
 
 :class:`ModelManager` keeps loaded pipelines by ``(repo id, sha)`` under a budget of bytes (parameters
@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from cove.errors import BadRequest, CoveError, EntryNotFound, PayloadTooLarge, Unprocessable
+from cove.errors import BadRequest, CoveError, PayloadTooLarge, Unprocessable
 from cove.server.db import Repo
 from cove.server.services.accounts import Principal
 from cove.server.services.content import Content
+from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
 from cove.server.settings import MiB, Settings
-from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitRepo
 
 #: Tasks the inference API serves (those of ``cove.pipeline``) and the parameters each accepts.
@@ -111,9 +111,9 @@ def destination(root: Path, path: str) -> Path:
 class Snapshots:
     """``<root>/<sha>/``: a commit's files as a plain folder, written once and atomically."""
 
-    def __init__(self, root: Path, blobs: BlobStore) -> None:
+    def __init__(self, root: Path, objects: Objects) -> None:
         self.root = root
-        self.blobs = blobs
+        self.objects = objects
 
     def folder(self, git: GitRepo, sha: str) -> Path:
         final = self.root / sha
@@ -129,15 +129,15 @@ class Snapshots:
                 if entry.lfs_oid is None:
                     _write_new(dest, git.read_blob(entry.oid))
                     continue
-                src = self.blobs.path(entry.lfs_oid)
-                if not src.is_file():
-                    raise EntryNotFound(
-                        f"The LFS content of {entry.path} ({entry.lfs_oid}) is missing on this server"
-                    )
+                stored = self.objects.require(entry.lfs_oid, entry.path)
+                if stored.path is None:  # a Xet-stored file: its bytes, reconstructed
+                    with self.objects.open(stored) as f:
+                        _write_new(dest, f)
+                    continue
                 try:
-                    os.link(src, dest)  # same file system: no copy; the blob is never written to
+                    os.link(stored.path, dest)  # same file system: no copy; the blob is never written to
                 except OSError:
-                    with open(src, "rb") as f:
+                    with open(stored.path, "rb") as f:
                         _write_new(dest, f)
             try:
                 os.rename(tmp, final)
@@ -404,11 +404,11 @@ class Target:
 
 
 class Inference:
-    def __init__(self, settings: Settings, repos: Repos, content: Content, blobs: BlobStore) -> None:
+    def __init__(self, settings: Settings, repos: Repos, content: Content, objects: Objects) -> None:
         self.settings = settings
         self.repos = repos
         self.content = content
-        self.snapshots = Snapshots(settings.data_dir / "inference", blobs)
+        self.snapshots = Snapshots(settings.data_dir / "inference", objects)
         self.models = ModelManager(settings.inference_memory_mb * MiB)
         self._pool: ThreadPoolExecutor | None = None
         self.streams_cancelled = 0  # streams whose client left before the end (generation stopped early)

@@ -154,7 +154,7 @@ class Lfs:
                 item["error"] = {"code": 403, "message": "You don't have write access to this repo"}
                 out.append(item)
                 continue
-            if self.blobs.exists(oid) and self.commits.repo_has(repo, oid) is not None:
+            if self.commits.repo_has(repo, oid) is not None:
                 out.append(item)  # no actions: already stored
                 continue
             g = self.grant("upload", repo, oid, size, token)

@@ -1,8 +1,8 @@
 """Which LFS objects a repo may reference: the one rule every reader of a pointer goes through.
 
 A blob in git that parses as an LFS pointer is an LFS file only if its repo may reference the object
-(a RepoLfs row: uploaded to that repo or committed in it), the object is stored, and the pointer's size
-is the stored size. Otherwise it is an ordinary small file whose content is the pointer text: knowing
+(a RepoLfs row: uploaded to that repo or committed in it), the object is stored (as a blob or as a Xet
+file: :class:`~cove.server.services.objects.Objects`), and the pointer's size is the stored size. Otherwise it is an ordinary small file whose content is the pointer text: knowing
 the sha256 of a file in someone's private repo must not be enough to read it through one's own repo,
 and a pointer that lies about its size must not truncate or extend a download.
 """
@@ -15,7 +15,7 @@ from collections import OrderedDict
 from sqlalchemy.orm import sessionmaker
 
 from cove.server.db import lfs_sizes
-from cove.server.storage.blobs import BlobStore
+from cove.server.services.objects import Objects
 from cove.server.storage.git import LfsScope
 
 
@@ -30,9 +30,9 @@ class LfsScopes:
     uploaded meanwhile.
     """
 
-    def __init__(self, sessions: sessionmaker, blobs: BlobStore, capacity: int = 1024) -> None:
+    def __init__(self, sessions: sessionmaker, objects: Objects, capacity: int = 1024) -> None:
         self._sessions = sessions
-        self._blobs = blobs
+        self._objects = objects
         self._known: OrderedDict[str, dict[str, int]] = OrderedDict()  # storage key -> {oid: size}
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -55,8 +55,7 @@ class LfsScopes:
             out = {oid: known[oid] for oid in oids if oid in known}
         missing = oids - out.keys()
         if missing:
-            found = {oid: size for oid, size in lfs_sizes(self._sessions, storage_key, missing).items()
-                     if self._blobs.holds(oid, size)}
+            found = self._objects.sizes(lfs_sizes(self._sessions, storage_key, missing))
             with self._lock:
                 known.update(found)
             out.update(found)

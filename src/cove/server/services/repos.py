@@ -27,7 +27,7 @@ from cove.server.db.repos import (
 )
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.lfs_scope import LfsScopes
-from cove.server.storage.blobs import BlobStore
+from cove.server.services.objects import Objects
 from cove.server.storage.git import GitRepo, GitStore, Identity
 
 LEVELS = {"read": 1, "write": 2, "admin": 3}
@@ -77,11 +77,11 @@ SORTS = {
 
 
 class Repos:
-    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, blobs: BlobStore) -> None:
+    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, objects: Objects) -> None:
         self._sessions = sessions
         self._accounts = accounts
         self.git = git
-        self.lfs_scopes = LfsScopes(sessions, blobs)
+        self.lfs_scopes = LfsScopes(sessions, objects)
 
     # -- access ----------------------------------------------------------------------------------
 

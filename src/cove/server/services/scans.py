@@ -27,7 +27,7 @@ from cove.protocol import TreeEntry
 from cove.server.db import Repo
 from cove.server.db.scans import save_scan, scans_of
 from cove.server.services import pickles
-from cove.server.storage.blobs import BlobStore
+from cove.server.services.objects import Objects
 from cove.server.storage.git import GitStore
 
 log = logging.getLogger("cove.server.scans")
@@ -65,10 +65,10 @@ def content_id(entry: TreeEntry) -> str:
 
 
 class Scans:
-    def __init__(self, sessions: sessionmaker, blobs: BlobStore, git: GitStore, *,
+    def __init__(self, sessions: sessionmaker, objects: Objects, git: GitStore, *,
                  max_bytes: int = pickles.MAX_BYTES) -> None:
         self._sessions = sessions
-        self._blobs = blobs
+        self._objects = objects
         self._git = git
         self._max_bytes = max_bytes
         self._pending: set[str] = set()
@@ -141,10 +141,10 @@ class Scans:
 
     def _scan(self, key: str, entry: TreeEntry) -> pickles.PickleScan | None:
         if entry.lfs_oid is not None:
-            path = self._blobs.path(entry.lfs_oid)
-            if not path.is_file():
+            stored = self._objects.locate(entry.lfs_oid)
+            if stored is None:
                 return None  # a pointer pushed before its content: scanned when looked at again
-            with open(path, "rb") as f:
+            with self._objects.open(stored) as f:
                 return pickles.scan(f, max_bytes=self._max_bytes)
         if entry.size > self._max_bytes:
             return pickles.PickleScan("error", (), "too large to scan: the file is over the size limit")

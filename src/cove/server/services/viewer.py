@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime
 import decimal
-import io
 from dataclasses import dataclass
 
 from cove.errors import BadRequest, EntryNotFound
@@ -93,14 +92,16 @@ class DatasetViewer:
         import pyarrow.parquet as pq
 
         body = self.content.file(self.git, self.sha, path)
-        source = str(body.path) if body.path is not None else pa.BufferReader(body.data)
+        if body.path is not None:
+            source = str(body.path)
+        else:  # bytes from git, or a Xet-stored file read through a seekable reader
+            source = pa.BufferReader(body.data) if body.data is not None else self.content.open(body)
         try:
             if path.lower().endswith(".parquet"):
                 return _Source(pq.ParquetFile(source, memory_map=body.path is not None), None, body.entry.size)
             from cove.datasets.loaders import format_of, read_batches
 
-            handle = open(body.path, "rb") if body.path is not None else io.BytesIO(body.data)
-            with handle:
+            with self.content.open(body) as handle:
                 table = pa.Table.from_batches(list(read_batches(format_of(path), [handle])))
             return _Source(None, table, body.entry.size)
         except (pa.ArrowInvalid, OSError, ValueError, UnicodeDecodeError) as e:

@@ -260,14 +260,18 @@ def check_push(
 
 def _lfs_allowed(pointers: set[tuple[str, int]]) -> set[tuple[str, int]]:
     """The pointers ``(sha256, size)`` repo ``COVE_REPO_KEY`` may reference: recorded for it (uploaded
-    to it or committed in it) with that size, and stored with that size."""
+    to it or committed in it) with that size, and stored with that size (as a blob or a Xet file)."""
     from cove.server.db import connect, lfs_sizes  # SQLAlchemy only for pushes that hold pointers
+    from cove.server.db.xet import by_sha256
     from cove.server.storage.blobs import BlobStore
 
     sessions = connect(os.environ["COVE_DATABASE_URL"])
     recorded = lfs_sizes(sessions, os.environ["COVE_REPO_KEY"], {oid for oid, _ in pointers})
     blobs = BlobStore(os.environ["COVE_STORAGE_URL"])
-    return {(oid, size) for oid, size in pointers if recorded.get(oid) == size and blobs.holds(oid, size)}
+    held = {(oid, size) for oid, size in pointers if recorded.get(oid) == size and blobs.holds(oid, size)}
+    xet = by_sha256(sessions, {oid for oid, size in pointers - held if recorded.get(oid) == size})
+    return held | {(oid, size) for oid, size in pointers
+                   if recorded.get(oid) == size and oid in xet and xet[oid].size == size}
 
 
 def main() -> int:

@@ -1,0 +1,205 @@
+"""Xorbs at rest: the Xet CAS's :class:`~cove.server.cas.store.ByteStore` next to the LFS blob store.
+
+Layout (filesystem, the default): ``<lfs root>/xet/xorbs/<hex[:2]>/<hex>`` holds a verified,
+footerless xorb and ``<hex>.index`` its chunk index. Like LFS objects, every file is written once:
+to a temporary file in the blob store's ``tmp`` folder, then linked into place (the first copy wins;
+a later one is dropped), so a reader or a crash never sees a partial xorb. Temporaries of uploads
+that never finish are removed by the blob store's sweep.
+
+:class:`XorbStore` is the :class:`~cove.server.cas.store.CasStore` the Hub uses: it receives an
+uploaded xorb into a temporary file (:class:`XorbUpload`), verifies it from there in bounded memory,
+and keeps the last indexes it read (xorbs never change).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+from cove.server.cas.errors import InvalidXetData
+from cove.server.cas.store import CasStore, xorb_key
+from cove.server.cas.xorb import MAX_XORB_BODY, XorbIndex, XorbReceiver
+
+_KEY = re.compile(r"(xorbs)/([0-9a-f]{64})(\.index)?")
+READ_BLOCK = 1 << 20
+
+
+class DiskByteStore:
+    """Immutable blobs by key in files under ``root`` (see the module docstring); keys are
+    ``xorbs/<64 hex>`` and ``xorbs/<64 hex>.index``, nothing else."""
+
+    def __init__(self, root: Path, tmp_dir: Path) -> None:
+        self.root = root
+        self.tmp_dir = tmp_dir
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        m = _KEY.fullmatch(key)
+        if m is None:
+            raise ValueError(f"not a CAS key: {key[:100]!r}")
+        return self.root / m[1] / m[2][:2] / f"{m[2]}{m[3] or ''}"
+
+    def temporary(self) -> tuple[int, Path]:
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="xet-")
+        return fd, Path(name)
+
+    def put(self, key: str, data: bytes) -> bool:
+        fd, tmp = self.temporary()
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self.adopt(key, tmp)
+
+    def adopt(self, key: str, tmp: Path) -> bool:
+        """Move a finished temporary file into place as ``key``; False (and the file dropped) if a
+        copy was there first."""
+        final = self.path(key)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.link(tmp, final)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY)
+        except FileNotFoundError:
+            return b""
+        try:
+            return os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def stat(self, key: str) -> os.stat_result | None:
+        try:
+            return self.path(key).stat()
+        except FileNotFoundError:
+            return None
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def keys(self, kind: str = "xorbs") -> Iterator[str]:
+        """Every stored key of ``kind`` (indexes included), in no particular order."""
+        top = self.root / kind
+        if not top.is_dir():
+            return
+        for sub in os.scandir(top):
+            if sub.is_dir():
+                for entry in os.scandir(sub.path):
+                    key = f"{kind}/{entry.name}"
+                    if _KEY.fullmatch(key):
+                        yield key
+
+
+class XorbUpload:
+    """An uploaded xorb arriving in a temporary file, at most :data:`MAX_XORB_BODY` bytes."""
+
+    def __init__(self, store: DiskByteStore) -> None:
+        fd, self.path = store.temporary()
+        self._file = os.fdopen(fd, "wb", buffering=READ_BLOCK)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > MAX_XORB_BODY:
+            raise InvalidXetData(f"xorb of more than {MAX_XORB_BODY} bytes: the limit is {MAX_XORB_BODY}")
+        self._file.write(data)
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def discard(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+class XorbStore(CasStore):
+    """The Hub's CAS store: xorbs in a :class:`DiskByteStore`, indexes cached in memory."""
+
+    def __init__(self, blobs: DiskByteStore, cached: int = 256) -> None:
+        super().__init__(blobs)
+        self.disk = blobs
+        self._cache: OrderedDict[bytes, XorbIndex] = OrderedDict()
+        self._cached = cached
+        self._lock = threading.Lock()
+
+    def upload(self) -> XorbUpload:
+        return XorbUpload(self.disk)
+
+    def put_upload(self, xorb: bytes, upload: XorbUpload) -> tuple[XorbIndex, bool]:
+        """Verify a received xorb against its URL hash, reading it back a block at a time, and keep
+        it; ``(index of the stored copy, was_inserted)``. The temporary file is gone afterwards,
+        kept or not; :class:`InvalidXetData` (nothing stored) if it does not verify."""
+        try:
+            upload.close()
+            receiver = XorbReceiver()
+            with open(upload.path, "rb") as f:
+                while block := f.read(READ_BLOCK):
+                    receiver.feed(block)
+            index = receiver.finish(xorb)
+            if index.stored_size != upload.size:  # a tolerated xet-core footer: keep the chunks only
+                os.truncate(upload.path, index.stored_size)
+            return self.keep(index, lambda: self.disk.adopt(xorb_key(xorb), upload.path))
+        finally:
+            upload.discard()
+
+    def index(self, xorb: bytes) -> XorbIndex | None:
+        with self._lock:
+            hit = self._cache.get(xorb)
+            if hit is not None:
+                self._cache.move_to_end(xorb)
+        if hit is not None:
+            if self.disk.exists(xorb_key(xorb)):
+                return hit
+            with self._lock:  # collected by `cove gc` (another process) since it was cached
+                self._cache.pop(xorb, None)
+        index = super().index(xorb)
+        if index is not None:
+            with self._lock:
+                self._cache[xorb] = index
+                if len(self._cache) > self._cached:
+                    self._cache.popitem(last=False)
+        return index
+
+    def forget(self, xorb: bytes) -> None:
+        """Delete a xorb and its index (garbage collection)."""
+        with self._lock:
+            self._cache.pop(xorb, None)
+        key = xorb_key(xorb)
+        self.disk.delete(key + ".index")
+        self.disk.delete(key)
+
+    def touch(self, xorb: bytes) -> None:
+        """Mark a xorb as just used (garbage collection spares what is younger than its grace period)."""
+        try:
+            os.utime(self.disk.path(xorb_key(xorb)))
+        except FileNotFoundError:
+            pass
+
+    def age(self, xorb: bytes) -> float | None:
+        """Seconds since the xorb was stored, or None if it is not."""
+        st = self.disk.stat(xorb_key(xorb))
+        return None if st is None else max(0.0, time.time() - st.st_mtime)
