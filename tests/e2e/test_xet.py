@@ -442,3 +442,31 @@ def test_cross_repo_copy(xhub, token, tmp_path):
     missing = httpx.post(f"{xhub.url}/api/models/xavier/nothing-here/lfs-files/duplicate",
                          headers={"authorization": f"Bearer {xhub.user('mallory')}"}, json={})
     assert r.status_code == missing.status_code == 404
+
+
+def test_deleting_lfs_files_cuts_the_repos_xet_access(xhub, token, tmp_path):
+    """`permanently_delete_lfs_files` on a file that arrived through Xet: the repo can no longer
+    reconstruct it (its Xet registration goes with its LFS reference)."""
+    big = random_file(tmp_path / "secret.bin", 3 * MiB, seed=11)
+    api = HfApi(endpoint=xhub.url, token=token)
+    repo = unique("deleted")
+    api.create_repo(repo)
+    client(xhub, token, f"""
+        from huggingface_hub import HfApi
+        HfApi().upload_file(path_or_fileobj={str(big)!r}, path_in_repo="secret.bin", repo_id={repo!r})
+    """, tmp_path / "machine")
+    entry = httpx.post(f"{xhub.url}/api/models/{repo}/paths-info/main", json={"paths": ["secret.bin"]},
+                       headers={"authorization": f"Bearer {token}"}).json()[0]
+    file_id = entry["xetHash"]
+
+    def reconstruction() -> int:
+        grant = httpx.get(f"{xhub.url}/api/models/{repo}/xet-read-token/main",
+                          headers={"authorization": f"Bearer {token}"}).json()
+        return httpx.get(f"{grant['casUrl']}/v1/reconstructions/{file_id}",
+                         headers={"authorization": f"Bearer {grant['accessToken']}", "range": "bytes=0-99"}).status_code
+
+    assert reconstruction() == 200
+    files = [f for f in api.list_lfs_files(repo) if f.file_oid == sha256_of(big)]
+    api.permanently_delete_lfs_files(repo, files, rewrite_history=True)
+    assert "secret.bin" not in api.list_repo_files(repo)
+    assert reconstruction() == 404
