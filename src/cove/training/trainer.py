@@ -265,6 +265,7 @@ class Trainer:
             for window_index, window in enumerate(self._windows(epoch, skip), start=skip):
                 self.control = self._fire("on_step_begin")
                 loss = self._train_step(window)
+                self._learning_rate = self.lr_scheduler.get_last_lr()[0]  # this step's, logged as transformers 5
                 grad_norm = loop.optimizer_step(
                     self._train_model,
                     self.optimizer,
@@ -362,7 +363,7 @@ class Trainer:
         if self.control.should_log and self._logged_steps:
             logs = {
                 "loss": self._logged_loss / self._logged_steps,
-                "learning_rate": self.lr_scheduler.get_last_lr()[0],
+                "learning_rate": self._learning_rate,
             }
             if self._grad_norm is not None:
                 logs["grad_norm"] = self._grad_norm
