@@ -24,9 +24,9 @@ from cove.training.collators import (
     DefaultDataCollator,
     default_data_collator,
 )
-from cove.training.schedules import create_optimizer, decay_parameter_names, get_scheduler
 from cove.training.outputs import EvalPrediction, PredictionOutput, TrainOutput
 from cove.training.rng import set_seed
+from cove.training.schedules import create_optimizer, decay_parameter_names, get_scheduler
 from cove.training.trainer import Trainer
 
 __all__ = [
