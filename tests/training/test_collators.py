@@ -35,7 +35,7 @@ def test_causal_lm_labels_are_ids_with_padding_ignored():
     ours = DataCollatorForLanguageModeling(pad_token_id=0, mlm=False)(EXAMPLES)
     assert ours["input_ids"].tolist() == [[5, 6, 7, 0, 0], [8, 9, 10, 11, 12]]
     assert ours["labels"].tolist() == [[5, 6, 7, -100, -100], [8, 9, 10, 11, 12]]
-    assert "label" not in ours
+    assert ours["label"].tolist() == [1, 0]  # kept under its name, as transformers keeps it
 
 
 def test_masked_lm_seeded_and_statistics():

@@ -63,7 +63,7 @@ def load_full_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> No
 def save_pretrained(model: nn.Module, folder: str | Path, env: DistEnv) -> None:
     """Gather the full weights and, on rank 0, write ``config.json`` and ``model.safetensors`` as
     ``PreTrainedModel.save_pretrained`` does (tied copies left out). Every rank must call it."""
-    from safetensors.torch import save_file
+    from cove.formats.safetensors import save_file  # Cove's own writer: no safetensors package needed
 
     state = full_state_dict(model)
     if env.rank == 0:

@@ -6,13 +6,14 @@ Sits above ``cove.models`` and ``cove.tokenizers``; ``PreTrainedModel.generate``
 
 from cove.generation.config import GenerationConfig, UnknownGenerationOption
 from cove.generation.generate import Prompt, decode_steps, generate
-from cove.generation.streamers import IncrementalDecoder, TextIteratorStreamer
+from cove.generation.streamers import IncrementalDecoder, TextIteratorStreamer, TextStreamer
 
 __all__ = [
     "GenerationConfig",
     "IncrementalDecoder",
     "Prompt",
     "TextIteratorStreamer",
+    "TextStreamer",
     "UnknownGenerationOption",
     "decode_steps",
     "generate",

@@ -8,15 +8,17 @@ held until the next token completes it. At the end the remainder of the full dec
 the chunks always join to exactly ``tokenizer.decode(all_ids)``.
 
 ``TextIteratorStreamer`` feeds those pieces to a queue: run ``generate`` in a thread and iterate
-(``for chunk in streamer``) or ``async for chunk in streamer``.
+(``for chunk in streamer``) or ``async for chunk in streamer``. ``TextStreamer`` prints them as they come
+(transformers' names for both).
 """
 
 from __future__ import annotations
 
 import asyncio
 import queue
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -64,6 +66,53 @@ class IncrementalDecoder:
         if text:
             self.emitted.append(text)
         return text
+
+
+class TextStreamer:
+    """Print the decoded text to ``file`` (stdout) while ``generate(..., streamer=s)`` runs, ending with
+    a newline; the printed text is exactly ``tokenizer.decode`` of what was streamed.
+
+    Args:
+        tokenizer: for ``decode``.
+        skip_prompt: leave out the prompt (the first ``put``).
+        skip_special_tokens: passed to ``decode`` (Cove's default, as its ``TextIteratorStreamer``;
+            transformers decodes special tokens unless told ``skip_special_tokens=True``).
+        file: where the text goes (default ``sys.stdout`` at the time of printing).
+
+    Example::
+
+        model.generate(ids, max_new_tokens=20, streamer=TextStreamer(tok, skip_prompt=True))
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        skip_prompt: bool = False,
+        *,
+        skip_special_tokens: bool = True,
+        file: TextIO | None = None,
+    ) -> None:
+        self.decoder = IncrementalDecoder(tokenizer, skip_special_tokens=skip_special_tokens)
+        self.skip_prompt = skip_prompt
+        self.file = file
+        self._prompt_pending = True
+
+    def put(self, ids: torch.Tensor) -> None:
+        """The prompt (first call) or one step's token, as a tensor of one row."""
+        if self._prompt_pending:
+            self._prompt_pending = False
+            if self.skip_prompt:
+                return
+        text = self.decoder.add([int(i) for i in ids.reshape(-1).tolist()])
+        if text:
+            self.on_finalized_text(text)
+
+    def end(self) -> None:
+        self.on_finalized_text(self.decoder.finish(), stream_end=True)
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        """Print ``text`` at once (transformers' hook: override it to send the text elsewhere)."""
+        print(text, flush=True, end="\n" if stream_end else "", file=self.file or sys.stdout)
 
 
 class TextIteratorStreamer:

@@ -112,6 +112,33 @@ class PreTrainedTokenizer:
         (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
         return [folder / "tokenizer.json", folder / "tokenizer_config.json"]
 
+    def push_to_hub(self, repo_id: str, *, commit_message: str = "Upload tokenizer", private: bool | None = None,
+                    token: str | None = None, endpoint: str | None = None, revision: str | None = None) -> Any:
+        """Upload the tokenizer (``save_pretrained``'s files) as one commit to the model repo ``repo_id``,
+        created if absent, as transformers' ``push_to_hub``. A ``repo_id`` without a namespace goes under
+        the token's account. Returns the ``CommitInfo``.
+
+        Args:
+            repo_id: ``namespace/name`` (or ``name``).
+            commit_message: the commit's title.
+            private: the visibility of a repo created here (an existing repo keeps its own).
+            token / endpoint: the Hub and credentials (default ``COVE_TOKEN`` / ``COVE_ENDPOINT``).
+            revision: the branch to commit to (default ``main``).
+        """
+        import tempfile
+
+        from cove.hub import HubApi  # the client is only needed here
+
+        if not isinstance(repo_id, str) or not repo_id.strip("/"):
+            raise ValueError(f"push_to_hub: repo_id must be 'namespace/name' or 'name', got {repo_id!r}")
+        with HubApi(endpoint=endpoint, token=token) as api, tempfile.TemporaryDirectory() as tmp:
+            if "/" not in repo_id:
+                repo_id = f"{api.whoami()['name']}/{repo_id}"
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            self.save_pretrained(tmp)
+            return api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message,
+                                     revision=revision, progress=False)
+
     # -- special tokens ------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         if name in SPECIAL_TOKENS:

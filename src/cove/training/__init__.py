@@ -21,10 +21,13 @@ from cove.training.collators import (
     DataCollatorForSeq2Seq,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
+    DefaultDataCollator,
     default_data_collator,
 )
+from cove.training.outputs import EvalPrediction, PredictionOutput, TrainOutput
+from cove.training.rng import set_seed
 from cove.training.schedules import create_optimizer, decay_parameter_names, get_scheduler
-from cove.training.trainer import EvalPrediction, PredictionOutput, Trainer, TrainOutput, set_seed
+from cove.training.trainer import Trainer
 
 __all__ = [
     "Accelerator",
@@ -33,6 +36,7 @@ __all__ = [
     "DataCollatorForSeq2Seq",
     "DataCollatorForTokenClassification",
     "DataCollatorWithPadding",
+    "DefaultDataCollator",
     "DefaultFlowCallback",
     "EarlyStoppingCallback",
     "EvalPrediction",

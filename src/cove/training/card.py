@@ -7,7 +7,9 @@ The metadata follows the Hub's model-card spec (what ``huggingface_hub.ModelCard
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cove.formats.cards import join_card
@@ -58,7 +60,7 @@ class CardInfo:
     """What the card says beyond the run's logs.
 
     Args:
-        model_name: the card's title and model-index name (the repo name by default).
+        model_name: the card's title and model-index name ("": the repo's name).
         base_model: the Hub id the run fine-tuned (``finetuned_from``); None for training from scratch.
         datasets: Hub ids of the training data.
         tags / language / license: added to the metadata when given.
@@ -175,3 +177,38 @@ def model_card(info: CardInfo, args: TrainingArguments, log_history: list[dict],
 
     body.append(f"### Framework versions\n\n- Cove {__version__}\n- PyTorch {torch.__version__}\n")
     return join_card(meta, "\n".join(body) + "\n")
+
+
+def push_run(
+    folder: Path,
+    args: TrainingArguments,
+    log_history: list[dict],
+    *,
+    info: CardInfo,
+    commit_message: str,
+    token: str | None,
+) -> Any:
+    """Write the loss plot and the card (README.md) into a run's output ``folder`` and upload the folder
+    (without its ``checkpoint-*`` folders) as one commit to ``args.hub_model_id`` (default: the folder's
+    name under the token's account), created if absent. Returns the ``CommitInfo``."""
+    from cove.hub import HubApi  # the client is only needed here
+    from cove.training.plot import LossPlot
+
+    has_plot = any("loss" in e or "eval_loss" in e for e in log_history)
+    if has_plot:
+        LossPlot.from_log_history(log_history).render().save(folder / PLOT_FILE)
+    with HubApi(endpoint=args.hub_endpoint, token=token or args.hub_token) as api:
+        repo_id = args.hub_model_id or folder.resolve().name
+        if "/" not in repo_id:
+            repo_id = f"{api.whoami()['name']}/{repo_id}"
+        if not info.model_name:
+            info = dataclasses.replace(info, model_name=repo_id.split("/")[-1])
+        (folder / "README.md").write_text(model_card(info, args, log_history, has_plot=has_plot))
+        api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
+        return api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            commit_message=commit_message,
+            ignore_patterns=["checkpoint-*"],
+            progress=False,
+        )

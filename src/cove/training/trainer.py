@@ -1,42 +1,36 @@
-"""Trainer: a thin shell over ``loop.py`` that owns the state, the callbacks, checkpoints and logging.
+"""Trainer: a thin shell over ``loop.py`` that owns the state, the callbacks and logging.
 
     trainer = Trainer(model, TrainingArguments("out", num_train_epochs=3), train_dataset=ds["train"],
-                      eval_dataset=ds["test"], data_collator=DataCollatorWithPadding(), compute_metrics=fn)
+                      eval_dataset=ds["test"], processing_class=tokenizer, compute_metrics=fn)
     trainer.train()
     trainer.evaluate()  # {"eval_loss": ..., "eval_accuracy": ..., ...}
 
-A checkpoint ``checkpoint-N/`` holds the model (``save_pretrained``), ``optimizer.pt``,
-``scheduler.pt``, ``rng_state.pth`` and ``trainer_state.json``; the data order of epoch e is a
-permutation seeded by ``seed + e``, so ``train(resume_from_checkpoint=...)`` continues exactly where
-the run stopped: the same batches, the same random state, the same losses.
+The pieces it schedules live beside it: the train and eval steps (``loop.py``), which rows each rank
+handles (``sharding.py``), what a ``checkpoint-N/`` folder holds and how a run resumes from one
+(``checkpoint.py``: the same batches, the same random state, the same losses), the random state
+(``rng.py``), the model card and loss plot of ``push_to_hub`` (``card.py``, ``plot.py``).
 
 Also: ``bf16``/``fp16`` autocast (``loop.autocast_factory``); ``load_best_model_at_end`` (the best
-checkpoint survives ``save_total_limit``); ``report_to`` jsonl/tensorboard; ``push_to_hub`` with a
-model card and a loss plot (``card.py``, ``plot.py``); iterable train sets (with ``max_steps``); under
-torchrun, DDP or FSDP (``fsdp="full_shard"``) and evaluation gathered across ranks.
+checkpoint survives ``save_total_limit``); ``report_to`` jsonl/tensorboard; iterable train sets (with
+``max_steps``); under torchrun, DDP or FSDP (``fsdp="full_shard"``) and evaluation gathered across ranks.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import random
-import re
-import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from cove.distributed import ddp, fsdp
 from cove.distributed.env import read_env
-from cove.training import loop
+from cove.training import checkpoint, loop, sharding
 from cove.training.args import TrainingArguments
 from cove.training.callbacks import (
     CallbackHandler,
@@ -48,40 +42,12 @@ from cove.training.callbacks import (
     TrainerControl,
     TrainerState,
 )
-from cove.training.collators import IGNORE_INDEX, default_data_collator
+from cove.training.collators import IGNORE_INDEX, DataCollatorWithPadding, default_data_collator
+from cove.training.outputs import EvalPrediction, PredictionOutput, TrainOutput
+from cove.training.rng import rng_state, set_rng_state, set_seed
 from cove.training.schedules import create_optimizer, get_scheduler
 
-CHECKPOINT = "checkpoint-{}"
-STATE_FILE = "trainer_state.json"
-
-
-@dataclass
-class EvalPrediction:
-    """What ``compute_metrics`` receives: stacked logits and labels, as numpy arrays."""
-
-    predictions: np.ndarray
-    label_ids: np.ndarray | None
-
-
-@dataclass
-class PredictionOutput:
-    predictions: np.ndarray
-    label_ids: np.ndarray | None
-    metrics: dict[str, float]
-
-
-@dataclass
-class TrainOutput:
-    global_step: int
-    training_loss: float
-    metrics: dict[str, float]
-
-
-def set_seed(seed: int) -> None:
-    """Seed python, numpy and torch (every device)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+__all__ = ["EvalPrediction", "PredictionOutput", "TrainOutput", "Trainer", "is_iterable", "set_seed"]
 
 
 class Trainer:
@@ -90,38 +56,52 @@ class Trainer:
     Args:
         model: the model to train; moved to CUDA when available.
         args: the run's ``TrainingArguments``.
-        train_dataset / eval_dataset: a Cove ``Dataset`` or any map-style torch dataset of dicts.
-        data_collator: examples -> batch; ``default_data_collator`` when None.
+        data_collator: examples -> batch; when None, ``DataCollatorWithPadding(processing_class)`` if
+            a tokenizer is given, else ``default_data_collator`` (as transformers).
+        train_dataset / eval_dataset: a Cove ``Dataset`` or any map-style torch dataset of dicts (the
+            train set may also be iterable, with ``max_steps``).
+        processing_class: the tokenizer (anything with ``save_pretrained``); saved with the model in
+            every checkpoint and by ``save_model``, and pushed to the Hub with it.
         compute_metrics: ``EvalPrediction -> dict`` of metrics (prefixed ``eval_`` by ``evaluate``).
         callbacks: extra ``TrainerCallback`` instances or classes.
-        processing_class: the tokenizer (anything with ``save_pretrained``); saved with the model and
-            pushed to the Hub with it.
+        tokenizer: the older name of ``processing_class`` (transformers 4).
     """
 
     def __init__(
         self,
         model: nn.Module,
         args: TrainingArguments | None = None,
+        *,
+        data_collator: Callable[[list[dict]], dict[str, torch.Tensor]] | None = None,
         train_dataset: Any = None,
         eval_dataset: Any = None,
-        data_collator: Callable[[list[dict]], dict[str, torch.Tensor]] | None = None,
+        processing_class: Any = None,
         compute_metrics: Callable[[EvalPrediction], dict[str, float]] | None = None,
         callbacks: Sequence[TrainerCallback | type[TrainerCallback]] | None = None,
-        processing_class: Any = None,
+        tokenizer: Any = None,
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Trainer: model must be a torch nn.Module, got {type(model).__name__}")
+        if args is not None and not isinstance(args, TrainingArguments):
+            raise TypeError(f"Trainer: args must be a TrainingArguments, got {type(args).__name__}")
+        if tokenizer is not None and processing_class is not None and tokenizer is not processing_class:
+            raise ValueError("Trainer: pass the tokenizer once, as processing_class= (tokenizer= is its old name)")
+        for name, value in (("data_collator", data_collator), ("compute_metrics", compute_metrics)):
+            if value is not None and not callable(value):
+                raise TypeError(f"Trainer: {name} must be callable, got {type(value).__name__}")
         self.args = args if args is not None else TrainingArguments()
         self.dist = read_env()
         self.device = ddp.setup(self.dist)
         self._autocast = loop.autocast_factory(self.device, bf16=self.args.bf16, fp16=self.args.fp16)
         self._scaler = torch.amp.GradScaler("cuda") if self.args.fp16 else None
-        self.processing_class = processing_class
+        self.processing_class = processing_class if processing_class is not None else tokenizer
         self.model = model.to(self.device)
         self._train_model: nn.Module | None = None  # the DDP wrapper under torchrun
         self._best_step: int | None = None  # the step whose evaluation set state.best_metric
         self._saved_step: int | None = None
         self.train_dataset = train_dataset
         self.eval_dataset = eval_dataset
-        self.data_collator = data_collator or default_data_collator
+        self.data_collator = data_collator or default_collator(self.processing_class)
         self.compute_metrics = compute_metrics
         defaults: list[TrainerCallback | type[TrainerCallback]] = [DefaultFlowCallback]
         if not self.args.disable_tqdm:
@@ -140,6 +120,11 @@ class Trainer:
             set(loop.forward_parameters(self.model)) | set(loop.LABEL_KEYS) | set(self.args.label_names)
         )
         self.control = self._fire("on_init_end")
+
+    @property
+    def tokenizer(self) -> Any:
+        """The ``processing_class`` (transformers 4's name)."""
+        return self.processing_class
 
     # --- callbacks --------------------------------------------------------------------------
 
@@ -179,43 +164,33 @@ class Trainer:
         )
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """This rank's index batches of ``epoch``: a permutation seeded by ``seed + epoch`` (the same on
-        every rank), cut in global batches of ``per_device_train_batch_size * world_size``, each split
-        across ranks. A short last batch is split evenly; a rank left empty repeats the batch's start."""
-        n, world = len(self.train_dataset), self.dist.world_size
-        size = self.args.per_device_train_batch_size * world
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.args.seed + epoch)).tolist()
-        batches = []
-        for i in range(0, n, size):
-            batch = order[i : i + size]
-            share = math.ceil(len(batch) / world)
-            mine = batch[self.dist.rank * share : (self.dist.rank + 1) * share]
-            batches.append(mine or batch[:share])
-        return batches
+        """This rank's index batches of ``epoch`` (``sharding.train_batches``)."""
+        return sharding.train_batches(
+            len(self.train_dataset),
+            batch_size=self.args.per_device_train_batch_size,
+            rank=self.dist.rank,
+            world=self.dist.world_size,
+            seed=self.args.seed,
+            epoch=epoch,
+        )
 
     def _eval_shard(self, n: int) -> tuple[list[list[int]], int]:
-        """(this rank's index batches, how many of its rows are real). Rank r evaluates the contiguous
-        block r of ``ceil(n / world)`` rows; a short last block is padded with repeats of row 0 so every
-        rank runs the same number of forwards (FSDP needs it); the repeats are dropped after gathering."""
-        world, size = self.dist.world_size, self.args.per_device_eval_batch_size
-        share = math.ceil(n / world)
-        rows = list(range(self.dist.rank * share, min((self.dist.rank + 1) * share, n)))
-        real = len(rows)
-        rows += [0] * (share - real) if world > 1 else []
-        return [rows[i : i + size] for i in range(0, len(rows), size)], real
+        """(this rank's index batches, how many of its rows are real): ``sharding.eval_batches``."""
+        return sharding.eval_batches(
+            n, batch_size=self.args.per_device_eval_batch_size, rank=self.dist.rank, world=self.dist.world_size
+        )
 
     def _iterable_batches(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
-        """This rank's collated micro-batches from an iterable train set: each global batch of
-        ``per_device_train_batch_size * world_size`` rows is split across ranks as ``epoch_batches`` does."""
-        dataset, world = self.train_dataset, self.dist.world_size
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        size = self.args.per_device_train_batch_size * world
-        rows = iter(dataset)
-        while batch := list(itertools.islice(rows, size)):
-            share = math.ceil(len(batch) / world)
-            mine = batch[self.dist.rank * share : (self.dist.rank + 1) * share] or batch[:share]
-            yield self._collate(mine)
+        """This rank's collated micro-batches from an iterable train set (``sharding.stream_batches``)."""
+        if hasattr(self.train_dataset, "set_epoch"):
+            self.train_dataset.set_epoch(epoch)
+        shares = sharding.stream_batches(
+            self.train_dataset,
+            batch_size=self.args.per_device_train_batch_size,
+            rank=self.dist.rank,
+            world=self.dist.world_size,
+        )
+        return (self._collate(share) for share in shares)
 
     # --- training ---------------------------------------------------------------------------
 
@@ -275,8 +250,7 @@ class Trainer:
                     "Resuming an FSDP run from a checkpoint is not supported yet; the checkpoint's "
                     "model.safetensors holds the full weights: start a new run from them"
                 )
-            folder = self._resolve_checkpoint(resume_from_checkpoint)
-            self._load_checkpoint(folder)
+            self._load_checkpoint(checkpoint.resolve(args.output_dir, resume_from_checkpoint))
         self.model.train()
         self._logged_loss, self._logged_steps, run_losses = 0.0, 0, []
         self.control = self._fire("on_train_begin")
@@ -291,6 +265,7 @@ class Trainer:
             for window_index, window in enumerate(self._windows(epoch, skip), start=skip):
                 self.control = self._fire("on_step_begin")
                 loss = self._train_step(window)
+                self._learning_rate = self.lr_scheduler.get_last_lr()[0]  # this step's, logged as transformers 5
                 grad_norm = loop.optimizer_step(
                     self._train_model,
                     self.optimizer,
@@ -338,9 +313,9 @@ class Trainer:
         if not folder.is_dir():
             raise FileNotFoundError(f"The best checkpoint {folder} is gone: was it deleted during training?")
         if self.args.fsdp and self.dist.is_distributed:
-            fsdp.load_full_state_dict(self._train_model, _read_weights(folder, self.device))
+            fsdp.load_full_state_dict(self._train_model, checkpoint.read_weights(folder, self.device))
         else:
-            self._load_model_weights(folder)
+            checkpoint.load_weights(self.model, folder, self.device)
 
     def _train_step(self, window: list[dict[str, torch.Tensor]]) -> float:
         if not self.dist.is_distributed:
@@ -372,7 +347,7 @@ class Trainer:
         """The epoch's accumulation windows (lists of collated micro-batches), after ``skip_steps``."""
         accumulate = self.args.gradient_accumulation_steps
         if is_iterable(self.train_dataset):
-            loader = itertools.islice(self._iterable_batches(epoch), skip_steps * accumulate, None)
+            loader = islice(self._iterable_batches(epoch), skip_steps * accumulate, None)
         else:
             loader = self._loader(self.train_dataset, self.epoch_batches(epoch)[skip_steps * accumulate :])
         window: list[dict[str, torch.Tensor]] = []
@@ -388,7 +363,7 @@ class Trainer:
         if self.control.should_log and self._logged_steps:
             logs = {
                 "loss": self._logged_loss / self._logged_steps,
-                "learning_rate": self.lr_scheduler.get_last_lr()[0],
+                "learning_rate": self._learning_rate,
             }
             if self._grad_norm is not None:
                 logs["grad_norm"] = self._grad_norm
@@ -501,45 +476,26 @@ class Trainer:
             finetuned_from: the Hub id of the starting checkpoint (the card's ``base_model``).
             dataset / language / license / tags / model_name: what the card says about the model.
         """
-        from cove.hub import HubApi  # the client is only needed here
-        from cove.training.card import PLOT_FILE, CardInfo, model_card, pipeline_tag
-        from cove.training.plot import LossPlot
+        from cove.training.card import CardInfo, pipeline_tag, push_run  # the Hub client only here
 
-        args = self.args
         self.save_model()  # every rank: FSDP gathers its shards
         if not self.dist.is_main_process:
             return None
-        folder = Path(args.output_dir)
-        self.state.save_to_json(folder / STATE_FILE)
-        (folder / "training_args.json").write_text(_json(args.to_dict()))
-        has_plot = any("loss" in e or "eval_loss" in e for e in self.state.log_history)
-        if has_plot:
-            LossPlot.from_log_history(self.state.log_history).render().save(folder / PLOT_FILE)
-        with HubApi(endpoint=args.hub_endpoint, token=token or args.hub_token) as api:
-            repo_id = args.hub_model_id or folder.resolve().name
-            if "/" not in repo_id:
-                repo_id = f"{api.whoami()['name']}/{repo_id}"
-            datasets = [dataset] if isinstance(dataset, str) else list(dataset or [])
-            info = CardInfo(
-                model_name=model_name or repo_id.split("/")[-1],
-                base_model=finetuned_from,
-                datasets=datasets,
-                tags=list(tags or []),
-                language=language,
-                license=license,
-                pipeline_tag=pipeline_tag(self.model),
-            )
-            (folder / "README.md").write_text(
-                model_card(info, args, self.state.log_history, has_plot=has_plot)
-            )
-            api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
-            return api.upload_folder(
-                repo_id=repo_id,
-                folder_path=folder,
-                commit_message=commit_message,
-                ignore_patterns=["checkpoint-*"],
-                progress=False,
-            )
+        folder = Path(self.args.output_dir)
+        self.state.save_to_json(folder / checkpoint.STATE_FILE)
+        checkpoint.write_json(folder / checkpoint.ARGS_FILE, self.args.to_dict())
+        info = CardInfo(
+            model_name=model_name or "",
+            base_model=finetuned_from,
+            datasets=[dataset] if isinstance(dataset, str) else list(dataset or []),
+            tags=list(tags or []),
+            language=language,
+            license=license,
+            pipeline_tag=pipeline_tag(self.model),
+        )
+        return push_run(
+            folder, self.args, self.state.log_history, info=info, commit_message=commit_message, token=token
+        )
 
     # --- checkpoints ------------------------------------------------------------------------
 
@@ -554,113 +510,53 @@ class Trainer:
             return
         if self.processing_class is not None:
             self.processing_class.save_pretrained(folder)
-        if self._is_fsdp:
-            return
-        if hasattr(self.model, "save_pretrained"):
-            self.model.save_pretrained(folder)
-        else:
-            from safetensors.torch import save_file
-
-            folder.mkdir(parents=True, exist_ok=True)
-            save_file(
-                {k: v.contiguous() for k, v in self.model.state_dict().items()}, folder / "model.safetensors"
-            )
+        if not self._is_fsdp:
+            checkpoint.save_weights(self.model, folder)
 
     @property
     def _is_fsdp(self) -> bool:
         return bool(self.args.fsdp) and self.dist.is_distributed and self._train_model is not None
 
     def _rng_file(self) -> str:
-        return f"rng_state_{self.dist.rank}.pth" if self.dist.is_distributed else "rng_state.pth"
+        return checkpoint.rng_file(self.dist.rank, distributed=self.dist.is_distributed)
 
     def _save_checkpoint(self) -> None:
         """Rank 0 writes the checkpoint; every rank writes its own RNG state into it."""
-        folder = Path(self.args.output_dir) / CHECKPOINT.format(self.state.global_step)
+        folder = checkpoint.checkpoint_folder(self.args.output_dir, self.state.global_step)
         folder.mkdir(parents=True, exist_ok=True)
         ddp.barrier(self.dist)
-        torch.save(_rng_state(), folder / self._rng_file())
+        torch.save(rng_state(), folder / self._rng_file())
         if self._best_step == self.state.global_step:  # on every rank: each loads the best at the end
             self.state.best_model_checkpoint = str(folder)
         if self._is_fsdp:  # the model's shards are gathered by every rank; the optimizer stays sharded
             self.save_model(str(folder))
         if self.state.is_world_process_zero:
-            self._write_checkpoint(folder)
+            if not self._is_fsdp:
+                self.save_model(str(folder))
+                checkpoint.save_optimizer(folder, self.optimizer, self.lr_scheduler)
+            self.state.save_to_json(folder / checkpoint.STATE_FILE)
+            checkpoint.write_json(folder / checkpoint.ARGS_FILE, self.args.to_dict())
+            self.control = self._fire("on_save")
+            checkpoint.rotate(self.args.output_dir, self.args.save_total_limit, self.state.best_model_checkpoint)
         ddp.barrier(self.dist)
 
-    def _write_checkpoint(self, folder: Path) -> None:
-        if not self._is_fsdp:
-            self.save_model(str(folder))
-            torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
-            torch.save(self.lr_scheduler.state_dict(), folder / "scheduler.pt")
-        self.state.save_to_json(folder / STATE_FILE)
-        (folder / "training_args.json").write_text(_json(self.args.to_dict()))
-        self.control = self._fire("on_save")
-        self._rotate_checkpoints()
-
-    def _rotate_checkpoints(self) -> None:
-        limit = self.args.save_total_limit
-        if not limit:
-            return
-        folders = sorted_checkpoints(self.args.output_dir)
-        best = self.state.best_model_checkpoint
-        if limit == 1 and best is not None and str(folders[-1]) != best:
-            limit = 2  # as transformers: keep the best and the newest (to resume from)
-        removable = [f for f in folders if str(f) != best]
-        keep = limit - (1 if best in map(str, folders) else 0)
-        for folder in removable[: max(0, len(removable) - keep)]:
-            shutil.rmtree(folder)
-
-    def _resolve_checkpoint(self, resume: str | bool) -> Path:
-        if resume is True:
-            folders = sorted_checkpoints(self.args.output_dir)
-            if not folders:
-                raise FileNotFoundError(f"No checkpoint-N folder in {self.args.output_dir}")
-            return folders[-1]
-        return Path(resume)
-
-    def _load_model_weights(self, folder: Path) -> None:
-        missing, unexpected = self.model.load_state_dict(_read_weights(folder, self.device), strict=False)
-        tied = set(getattr(self.model, "tied_weights", ()) or ())
-        if unexpected or set(missing) - tied:
-            raise ValueError(
-                f"Checkpoint {folder} does not match the model: missing {missing}, unexpected {unexpected}"
-            )
-
     def _load_checkpoint(self, folder: Path) -> None:
-        self._load_model_weights(folder)
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
-        self.lr_scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
-        saved = TrainerState.load_from_json(folder / STATE_FILE)
-        self.state.global_step, self.state.epoch = saved.global_step, saved.epoch
-        self.state.log_history, self.state.best_metric = saved.log_history, saved.best_metric
-        self.state.best_model_checkpoint = saved.best_model_checkpoint
-        _set_rng_state(torch.load(folder / self._rng_file(), weights_only=True))
+        checkpoint.load_weights(self.model, folder, self.device)
+        checkpoint.load_optimizer(folder, self.optimizer, self.lr_scheduler)
+        checkpoint.restore_state(self.state, folder)
+        set_rng_state(torch.load(folder / self._rng_file(), weights_only=True))
+
+
+def default_collator(processing_class: Any) -> Callable[[list[dict]], dict[str, torch.Tensor]]:
+    """transformers' default: dynamic padding with the tokenizer when there is one."""
+    if processing_class is not None and hasattr(processing_class, "pad_token_id"):
+        return DataCollatorWithPadding(processing_class)
+    return default_data_collator
 
 
 def is_iterable(dataset: Any) -> bool:
     """True for a stream without a length (a torch ``IterableDataset``, Cove's ``IterableDataset``)."""
     return isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__")
-
-
-def _read_weights(folder: Path, device: torch.device) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    state: dict[str, torch.Tensor] = {}
-    for file in sorted(folder.glob("model*.safetensors")):
-        state.update(load_file(file, device=str(device)))
-    if not state:
-        raise FileNotFoundError(f"No model*.safetensors in {folder}")
-    return state
-
-
-def sorted_checkpoints(output_dir: str | Path) -> list[Path]:
-    """``checkpoint-N`` folders of ``output_dir``, oldest (smallest N) first."""
-    found = [
-        (int(m.group(1)), p)
-        for p in Path(output_dir).glob("checkpoint-*")
-        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name)) and p.is_dir()
-    ]
-    return [p for _, p in sorted(found)]
 
 
 def _concat(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -674,31 +570,3 @@ def _concat(tensors: list[torch.Tensor]) -> torch.Tensor:
         out[(slice(row, row + len(t)), *(slice(0, s) for s in t.shape[1:]))] = t
         row += len(t)
     return out
-
-
-def _rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
-        "cpu": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["cpu"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _json(data: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
