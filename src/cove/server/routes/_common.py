@@ -153,7 +153,7 @@ REPO_ROUTE_WORDS = frozenset({
     "like", "likers", "auth-check", "super-squash", "lfs-files", "discussions", "xet-read-token",
     "xet-write-token", "scan", "info", "rows", "treesize", "compare", "resolve",
 })
-_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
+_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces|buckets)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
 _SINGLE_SEGMENT_RESOLVE = re.compile(r"^/(?:(?:datasets|spaces)/)?[^/]+/resolve/[^/]+/")
 
 

@@ -588,7 +588,8 @@ CREATE_BUCKET = doc(
 BUCKET_INFO = doc(ok={200: json_ok(ref("BucketInfo"))}, errors=BUCKET_ERRORS)
 LIST_BUCKETS = doc(ok={200: json_ok(array(ref("BucketInfo")), "the buckets of the namespace the caller may see",
                                     headers=LINK)},
-                   errors=(400, (401, error(401, why="Unauthorized: namespace 'me' without a token"))),
+                   errors=(400, (401, error(401, why="Unauthorized: namespace 'me' without a token")),
+                           (404, error(404, why="NotFound: no user or organization has this name"))),
                    params=[query("search", STR, "a part of the bucket's name"), CURSOR])
 DELETE_BUCKET = doc(ok={200: json_ok(EMPTY)}, errors=(*BUCKET_ERRORS, 403))
 BUCKET_SETTINGS = doc(ok={200: json_ok(EMPTY)}, errors=(*BUCKET_ERRORS, 403, 413),
@@ -612,7 +613,8 @@ BUCKET_OP = {"oneOf": [
 BATCH_FAILED = obj("failed", failed=array(obj("path", "error", path=STR, error=STR)))
 BUCKET_BATCH = doc(
     ok={200: json_ok(BATCH_FAILED, "the operations that failed (empty: all were applied)")},
-    errors=(*BUCKET_ERRORS, 403, 413, (422, json_ok(BATCH_FAILED, "every operation failed"))),
+    errors=(*BUCKET_ERRORS, 403, 413, (422, error(422, obj("error", "failed", error=STR, failed=BATCH_FAILED[
+        "properties"]["failed"]), "Unprocessable: every operation failed (listed)"))),
     body={"required": True, "content": {"application/x-ndjson": {"schema": {
         "type": "string", "description": "one JSON operation per line", "x-operation": BUCKET_OP}}}})
 BUCKET_XET_READ_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a read token, in the body and the headers",

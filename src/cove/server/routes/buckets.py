@@ -22,6 +22,7 @@ from cove.server.routes._common import (
     base_url,
     cursor_of,
     error_response,
+    header_text,
     hub_of,
     page_response,
     principal,
@@ -150,8 +151,11 @@ async def bucket_batch(ns: str, name: str, request: Request):
     data = await _bounded_body(request, hub.settings.max_json_bytes)
     result: BatchResult = await run_in_threadpool(hub.buckets.batch, principal(request), f"{ns}/{name}", data)
     failed = [{"path": f.path, "error": f.error} for f in result.failures]
-    status = 422 if failed and len(failed) >= result.operations else 200
-    return JSONResponse({"failed": failed}, status_code=status)
+    if failed and len(failed) >= result.operations:  # all failed: the Hub's 422, with the same list
+        message = f"All {len(failed)} operations failed, the first: {failed[0]['path']}: {failed[0]['error']}"
+        return JSONResponse({"error": message, "failed": failed}, status_code=422, headers={
+            "X-Error-Code": "Unprocessable", "X-Error-Message": header_text(message)})
+    return {"failed": failed}
 
 
 def _token(request: Request, ns: str, name: str, scope: str) -> Response:

@@ -183,6 +183,10 @@ class Buckets:
             if who is None:
                 raise Unauthorized("Listing your own buckets needs a token: pass Authorization: Bearer <token>")
             namespace = who.name
+        if self._accounts.get(namespace) is None:  # as the Hub: so that GET /api/buckets/{name} is a 404
+            err = CoveError(f"No user or organization is called {namespace!r}")
+            err.status, err.code = 404, "NotFound"
+            raise err
         if search is not None and len(search) > 256:
             raise BadRequest("'search' holds at most 256 characters")
         rows = visible_buckets(self._sessions, namespace, user_id=who.user_id if who else None,
@@ -260,8 +264,8 @@ class Buckets:
     def paths_info(self, who: Principal | None, bucket_id: str, paths: object) -> list[FileEntry]:
         """The files at ``paths`` (paths where there is none, or that no file could have, are left out)."""
         bucket = self.get(who, bucket_id)
-        if not isinstance(paths, list) or len(paths) > self.page_size or not all(isinstance(p, str) for p in paths):
-            raise BadRequest(f"'paths' must be a list of at most {self.page_size} paths")
+        if not isinstance(paths, list) or len(paths) > self.max_operations or not all(isinstance(p, str) for p in paths):
+            raise BadRequest(f"'paths' must be a list of at most {self.max_operations} paths")
         good = []
         for p in paths:
             try:
