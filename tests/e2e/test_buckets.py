@@ -173,9 +173,10 @@ def test_folder_sync_both_ways_and_download(bhub, alice, tmp_path):
     for path, p in expected.items():
         assert files[path].size == p.stat().st_size
         assert abs(files[path].mtime.timestamp() - p.stat().st_mtime) < 0.002  # milliseconds, as sent
-    top = tree(api, "alice/data")
+    top = tree(api, "alice/data", recursive=False)
     assert {k for k, v in top.items() if v.type == "directory"} == {"sub"}
-    assert set(tree(api, "alice/data", prefix="sub")) == {"sub/big.bin", "sub/deep"}
+    assert set(tree(api, "alice/data", prefix="sub", recursive=False)) == {"sub/big.bin", "sub/deep"}
+    assert set(tree(api, "alice/data", prefix="sub")) == {"sub/big.bin", "sub/deep/c.json"}  # recursive by default
     assert set(tree(api, "alice/data", prefix="sub/big.bin")) == {"sub/big.bin"}  # a file lists itself
     assert api.bucket_info("alice/data").total_files == len(expected)
 

@@ -594,7 +594,8 @@ LIST_BUCKETS = doc(ok={200: json_ok(array(ref("BucketInfo")), "the buckets of th
 DELETE_BUCKET = doc(ok={200: json_ok(EMPTY)}, errors=(*BUCKET_ERRORS, 403))
 BUCKET_SETTINGS = doc(ok={200: json_ok(EMPTY)}, errors=(*BUCKET_ERRORS, 403, 413),
                       body=json_request(obj(private=BUCKET_PRIVATE, visibility={"enum": ["private", "public"]})))
-BUCKET_TREE_PARAMS = [query("recursive", FLAG, "list every file below, not only the entries just below"), CURSOR]
+BUCKET_TREE_PARAMS = [query("recursive", FLAG, "false: only the files and folders just below (default: every file "
+                                               "below)"), CURSOR]
 BUCKET_TREE = doc(ok={200: json_ok(array(ref("BucketEntry")), headers=LINK)}, errors=BUCKET_ERRORS,
                   params=BUCKET_TREE_PARAMS)
 BUCKET_TREE_PREFIX = doc(ok={200: json_ok(array(ref("BucketEntry")), "the entries below the folder (a file: "

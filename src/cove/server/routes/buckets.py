@@ -67,8 +67,9 @@ def _private_of(body: dict) -> bool | None:
     return None
 
 
-def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+def _flag(request: Request, name: str, default: bool = False) -> bool:
+    value = request.query_params.get(name)
+    return default if value is None else value.lower() in ("1", "true", "yes")
 
 
 # -- buckets -----------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def bucket_settings(ns: str, name: str, request: Request, body: JsonBody):
 def _tree(request: Request, ns: str, name: str, prefix: str):
     cursor = request.query_params.get("cursor")
     entries, following = hub_of(request).buckets.tree(principal(request), f"{ns}/{name}", prefix,
-                                                      recursive=_flag(request, "recursive"), cursor=cursor)
+                                                      recursive=_flag(request, "recursive", True), cursor=cursor)
     return page_response(request, [entry_json(e) for e in entries], following or "", following is not None)
 
 
