@@ -461,3 +461,61 @@ def test_gc_keeps_bucket_files_and_collects_deleted_buckets(tmp_path):
         assert out.read_bytes() == kept
     finally:
         stop_server(server)
+
+
+# -- bounds ----------------------------------------------------------------------------------------
+
+
+def test_every_client_input_is_bounded(tmp_path):
+    server = start_server(tmp_path / "data", env={"COVE_MAX_BATCH_OBJECTS": "5", "COVE_MAX_REPO_FILES": "3",
+                                                  "COVE_MAX_JSON_BYTES": "65536"})
+    try:
+        token = server.user("lena")
+        h = {"authorization": f"Bearer {token}"}
+        api = HfApi(endpoint=server.url, token=token)
+        api.create_bucket("lena/b")
+        upload(server, token, "lena/b", {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"}, tmp_path / "home")
+        file_id = tree(api, "lena/b")["a.txt"].xet_hash
+        add = {"type": "copyFile", "xetHash": file_id, "sourceRepoType": "bucket", "sourceRepoId": "lena/b"}
+        url = f"{server.url}/api/buckets/lena/b"
+
+        def status(r: httpx.Response) -> tuple[int, str]:
+            return r.status_code, r.headers.get("x-error-code", "")
+
+        too_many = [{"type": "deleteFile", "path": f"x{n}"} for n in range(6)]
+        assert status(batch(server, token, "lena/b", *too_many)) == (400, "BadRequest")
+        assert status(httpx.post(f"{url}/batch", headers=h, content=b"{" * 70_000)) == (413, "PayloadTooLarge")
+        for bad in (b"not json\n", b"[1]\n", b'{"type": "rename", "path": "a"}\n', b'{"type": "deleteFile"}\n',
+                    b'{"type": "addFile", "path": "a", "xetHash": "00"}\n',
+                    b'{"type": "addFile", "path": "a", "xetHash": "%s", "mtime": 1e300}\n' % file_id.encode(),
+                    b'{"type": "addFile", "path": "a", "xetHash": "%s", "mtime": true}\n' % file_id.encode(),
+                    b'{"type": "copyFile", "path": "a", "xetHash": "%s", "sourceRepoType": "kernel", '
+                    b'"sourceRepoId": "x/y"}\n' % file_id.encode(),
+                    b"\xff\xfe\n",
+                    b'{"type": "deleteFile", "path": ' + b"[" * 100 + b"]" * 100 + b"}\n"):
+            assert status(httpx.post(f"{url}/batch", headers=h, content=bad))[0] == 400, bad
+        # the name rule: each bad path is a failed operation, and nothing is written
+        r = batch(server, token, "lena/b", *({**add, "path": p} for p in ("../x", ".git/config", "a//b", "/abs",
+                                                                          "x" * 300)))
+        assert r.status_code == 422 and len(r.json()["failed"]) == 5
+        # a full bucket refuses new paths, not replacements
+        r = batch(server, token, "lena/b", {**add, "path": "d.txt"}, {**add, "path": "c.txt"})
+        assert r.status_code == 200 and r.json()["failed"] == [{"path": "d.txt", "error": "a bucket holds at most 3 "
+                                                                                         "files"}]
+        assert status(httpx.post(f"{url}/paths-info", headers=h, json={"paths": ["a"] * 6})) == (400, "BadRequest")
+        assert status(httpx.post(f"{url}/paths-info", headers=h, json={"paths": "a.txt"})) == (400, "BadRequest")
+        got = httpx.post(f"{url}/paths-info", headers=h, json={"paths": ["a.txt", "../x", "", "nope"]})
+        assert [e["path"] for e in got.json()] == ["a.txt"]
+        for query in ("cursor=zz", "cursor=f:", "cursor=d:" + "x" * 5000):
+            assert status(httpx.get(f"{url}/tree?{query}", headers=h)) == (400, "BadRequest"), query
+        assert status(httpx.get(f"{url}/tree/a%2F%2Fb", headers=h)) == (400, "BadRequest")
+        assert status(httpx.post(f"{server.url}/api/buckets/lena/{'n' * 97}", headers=h)) == (400, "BadRequest")
+        assert status(httpx.post(f"{server.url}/api/buckets/lena/a..b", headers=h)) == (400, "BadRequest")
+        assert status(httpx.post(f"{server.url}/api/buckets/lena/ok", headers=h, json={"visibility": "x"}))[0] == 400
+        assert status(httpx.put(f"{url}/settings", headers=h, json={"private": "yes"})) == (400, "BadRequest")
+        assert status(httpx.get(f"{server.url}/api/buckets/lena?search={'s' * 300}", headers=h))[0] == 400
+        assert status(httpx.get(f"{url}/resolve/a.txt".replace("/api/buckets", "/buckets"), headers={
+            **h, "range": "bytes=5-9"})) == (416, "RangeNotSatisfiable")
+        assert [e.path for e in api.list_bucket_tree("lena/b")] == ["a.txt", "b.txt", "c.txt"]
+    finally:
+        stop_server(server)

@@ -327,10 +327,12 @@ def write_files(sessions: sessionmaker, bucket_id: int, writes: list[Write], *,
 def _clash(s: Session, bucket_id: int, path: str) -> str | None:
     """Why a new file cannot be at ``path`` (a file holds one of its folders, or it is a folder), or None."""
     parts = path.split("/")
-    for i in range(1, len(parts)):
-        folder = "/".join(parts[:i])
-        if s.get(BucketFileRow, (bucket_id, folder)) is not None:
-            return f"'{folder}' is a file, so it cannot hold files"
+    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    if folders:
+        file = s.scalar(select(BucketFileRow.path).where(BucketFileRow.bucket_id == bucket_id,
+                                                         BucketFileRow.path.in_(folders)).limit(1))
+        if file is not None:
+            return f"'{file}' is a file, so it cannot hold files"
     if s.scalar(select(exists().where(BucketFileRow.bucket_id == bucket_id, _below(path)))):
         return f"'{path}' is a folder: delete its files first"
     return None

@@ -57,7 +57,7 @@ class Hub:
         self.content = Content(self.objects)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
         self.buckets = Buckets(self.sessions, self.accounts, self.repos, self.objects,
-                               max_files=settings.max_repo_files, max_operations=settings.max_commit_files,
+                               max_files=settings.max_repo_files, max_operations=settings.max_batch_objects,
                                page_size=settings.page_size, max_json_depth=settings.max_json_depth)
         self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.buckets, self.cas,
                        self.objects, lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
