@@ -1,5 +1,6 @@
 """Who may see and change what, route by route: every route of the app x six callers x four kinds of
-repo (public, public and gated, private, private to an org) and a repo that does not exist.
+repo (public, public and gated, private, private to an org) and a repo that does not exist; storage
+buckets the same way (public twice, private, private to an org, and missing ones).
 
 - An outsider's answer about a private repo is the answer about a missing one: same status,
   ``X-Error-Code``, ``X-Error-Message``, ``WWW-Authenticate``, content type and body, the repo's name
@@ -31,7 +32,7 @@ from cove.server.settings import Settings
 from tests.conftest import start_server, stop_server
 
 TYPES = ("model", "dataset", "space")
-PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/", "bucket": "buckets/"}
 ORG = "acme-matrix"
 #: Routes of the app that are not API routes or web pages: the schema, its docs, static files.
 FRAMEWORK = {(m, "/api/openapi.json") for m in ("GET", "HEAD")} | {("*", "/static")}
@@ -189,6 +190,27 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         403)],
     ("GET", "/cas/v1/chunks/{prefix}/{chunk}"): [R("SIGNED", lambda r: Req(
         "GET", f"/cas/v1/chunks/default/{XET_HASH}"), 401)],
+    # storage buckets (the "gated" kind is a second public bucket: buckets are not gated)
+    ("POST", "/api/buckets/{ns}/{name}"): [R("CREATE", lambda r: Req("POST", f"/api/buckets/{r.repo_id}", json={}),
+                                            401, 403)],
+    ("GET", "/api/buckets/{ns}/{name}"): [R("READ", lambda r: Req("GET", r.api()))],
+    ("GET", "/api/buckets/{namespace}"): [R("GLOBAL", lambda r: Req("GET", f"/api/buckets/{r.ns}"), lists=True)],
+    ("DELETE", "/api/buckets/{ns}/{name}"): [R("WRITE", lambda r: Req("DELETE", r.api()), fresh=True)],
+    ("PUT", "/api/buckets/{ns}/{name}/settings"): [R("WRITE", lambda r: Req(
+        "PUT", r.api("/settings"), json={"private": True}), fresh=True)],
+    ("GET", "/api/buckets/{ns}/{name}/tree"): [R("READ", lambda r: Req("GET", r.api("/tree?recursive=true")))],
+    ("GET", "/api/buckets/{ns}/{name}/tree/{rest:path}"): [R("READ", lambda r: Req("GET", r.api("/tree/README.md")))],
+    ("POST", "/api/buckets/{ns}/{name}/paths-info"): [R("READ", lambda r: Req(
+        "POST", r.api("/paths-info"), json={"paths": ["README.md", "weights.bin"]}))],
+    ("POST", "/api/buckets/{ns}/{name}/batch"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/batch"), content=b'{"type": "deleteFile", "path": "README.md"}\n',
+        headers={"content-type": "application/x-ndjson"}), fresh=True)],
+    ("GET", "/api/buckets/{ns}/{name}/xet-read-token"): [R("READ", lambda r: Req("GET", r.api("/xet-read-token")))],
+    ("GET", "/api/buckets/{ns}/{name}/xet-write-token"): [R("WRITE", lambda r: Req(
+        "GET", r.api("/xet-write-token")))],
+    ("GET", "/buckets/{ns}/{name}/resolve/{rest:path}"): [R("READ", lambda r: Req("GET", r.web("/resolve/README.md")))],
+    ("HEAD", "/buckets/{ns}/{name}/resolve/{rest:path}"): [R("READ", lambda r: Req(
+        "HEAD", r.web("/resolve/weights.bin")))],
     # content
     ("GET", "/api/{rtype}/{ns}/{name}/tree/{rest:path}"): [R("READ", lambda r: Req("GET", r.api("/tree/main")))],
     ("POST", "/api/{rtype}/{ns}/{name}/paths-info/{rest:path}"): [R("READ", lambda r: Req(
@@ -268,7 +290,11 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
 
 
 def types_of(path: str) -> tuple[str, ...]:
-    """The repo types a route serves, from its path."""
+    """The repo types a route serves, from its path ("bucket": a storage bucket)."""
+    if path.startswith(("/buckets/", "/api/buckets/")):
+        return ("bucket",)
+    if path == "/api/repos/move":  # HfApi.move_bucket sends type "bucket" there
+        return (*TYPES, "bucket")
     if path.startswith(("/datasets/", "/api/datasets/")):
         return ("dataset",)
     if path.startswith("/spaces/"):
@@ -295,6 +321,11 @@ def may(caller: str, repo: Repo) -> str:
 
 
 def populate(api: HfApi, repo: Repo) -> None:
+    if repo.type == "bucket":
+        api.create_bucket(repo.repo_id, private=repo.private)
+        api.batch_bucket_files(repo.repo_id, add=[(b"# A bucket\n", "README.md"), (b"a,b\n1,x\n", "train.csv"),
+                                                  (LFS_CONTENT, "weights.bin")])
+        return
     api.create_repo(repo.repo_id, repo_type=repo.type, private=repo.private,
                     space_sdk="static" if repo.type == "space" else None)
     api.create_commit(repo.repo_id, repo_type=repo.type, commit_message="files", operations=[
@@ -308,6 +339,8 @@ def populate(api: HfApi, repo: Repo) -> None:
 
 def with_ids(hub, owner: dict, repo: Repo) -> Repo:
     info = httpx.get(hub.url + repo.api(), headers=owner).json()
+    if repo.type == "bucket":
+        return replace(repo, id=int(info["_id"]))
     tree = httpx.get(hub.url + repo.api("/tree/main"), headers=owner).json()
     oid = next(e["lfs"]["oid"] for e in tree if e["path"] == "weights.bin")
     return replace(repo, id=int(info["_id"]), lfs_oid=oid)
@@ -329,8 +362,9 @@ def matrix(tmp_path_factory):
             headers[caller] = {"authorization": f"Bearer {token}"}
     api = HfApi(endpoint=hub.url, token=tokens["alice"])
     repos: dict[str, dict[str, Repo]] = {}
-    for t in TYPES:
-        kinds = {"public": Repo(t, "alice", f"open-{t}"), "gated": Repo(t, "alice", f"gated-{t}", gated=True),
+    for t in (*TYPES, "bucket"):
+        kinds = {"public": Repo(t, "alice", f"open-{t}"),
+                 "gated": Repo(t, "alice", f"gated-{t}", gated=t != "bucket"),
                  "private": Repo(t, "alice", f"secret-{t}-q7", private=True),
                  "org": Repo(t, ORG, f"secret-org-{t}-q7", private=True)}
         for repo in kinds.values():
@@ -381,7 +415,8 @@ def state(client: httpx.Client, owner: dict, repos: dict[str, Repo]) -> dict:
         if kind.endswith("missing"):
             continue
         info = client.get(repo.api(), headers=owner)
-        refs = client.get(repo.api("/refs?include_prs=1"), headers=owner)
+        refs = client.get(repo.api("/tree?recursive=true" if repo.type == "bucket" else "/refs?include_prs=1"),
+                          headers=owner)
         body = info.json() if info.status_code == 200 else {}
         out[repo.repo_id] = (info.status_code, body.get("private"), body.get("gated"), refs.text)
     return out

@@ -1,5 +1,5 @@
-"""``cove gc``: remove stored content no commit of any repo references any more (xorbs, Xet file
-records, LFS blobs), read from the Hub's data dir. A dry run unless ``--apply``."""
+"""``cove gc``: remove stored content no commit of any repo and no storage bucket references any more
+(xorbs, Xet file records, LFS blobs), read from the Hub's data dir. A dry run unless ``--apply``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import argparse
 def register(sub) -> None:
     p = sub.add_parser("gc", help="remove content no commit references (dry run unless --apply)",
                        description="Find the xorbs, Xet file records and LFS blobs that no commit reachable from "
-                                   "any ref of any repo references, and that are older than the grace period "
+                                   "any ref of any repo (and no storage bucket) references, and that are older "
+                                   "than the grace period "
                                    "(uploads in flight are younger); print them, and with --apply delete them. "
                                    "Safe while the Hub runs.")
     p.add_argument("--apply", action="store_true", help="delete what was found (default: only report it)")

@@ -21,6 +21,7 @@ from cove.server.routes import (
     api_content,
     api_history,
     api_repos,
+    buckets,
     commit,
     git,
     inference,
@@ -42,8 +43,8 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, api_repos, api_content, api_history, security, commit, lfs, git, resolve, inference, viewer, xet,
-           web_account, web_admin, web_repo, web)
+ROUTERS = (admin, buckets, api_repos, api_content, api_history, security, commit, lfs, git, resolve, inference,
+           viewer, xet, web_account, web_admin, web_repo, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).

@@ -163,7 +163,7 @@ def connect(url: str) -> sessionmaker:
 
 def open_database(url: str) -> sessionmaker:
     """Connect, create the tables if needed, and return the session factory."""
-    from cove.server.db import audit, repos, scans, xet  # noqa: F401 - the tables they define join Base.metadata
+    from cove.server.db import audit, buckets, repos, scans, xet  # noqa: F401 - the tables they define join Base.metadata
 
     engine = _engine(url)
     Base.metadata.create_all(engine)

@@ -14,13 +14,13 @@ chunk index that answers global dedup queries. The xorbs themselves live in the 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, ForeignKey, LargeBinary, String, delete, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from cove.server.db import Base, LfsObject, Repo, RepoLfs, utcnow
 
@@ -84,9 +84,12 @@ def _chunks(items: list, n: int = 500):
 
 
 def record_files(sessions: sessionmaker, repo_id: int | None, files: Iterable[NewFile],
-                 dedup: Iterable[tuple[str, str, str | None]] = ()) -> int:
+                 dedup: Iterable[tuple[str, str, str | None]] = (), *,
+                 link: Callable[[Session, str], bool] | None = None) -> int:
     """Record files (known ones are kept as they are) and, for ``repo_id``, the right to reach them;
-    add dedup entries ``(chunk, xorb, file)``. One transaction; returns how many links or files were new."""
+    add dedup entries ``(chunk, xorb, file)``. ``link(session, file_id)`` records that right elsewhere
+    (a bucket, :mod:`cove.server.db.buckets`) and says whether it was new. One transaction; returns how
+    many links or files were new."""
     files, dedup = list(files), list(dedup)
     for attempt in range(3):  # a concurrent writer may insert the same rows first
         try:
@@ -99,6 +102,9 @@ def record_files(sessions: sessionmaker, repo_id: int | None, files: Iterable[Ne
                     if repo_id is not None and s.get(XetRepoFile, (repo_id, f.file_id)) is None:
                         s.add(XetRepoFile(repo_id=repo_id, file_id=f.file_id))
                         new += 1
+                    if link is not None:
+                        s.flush()
+                        new += link(s, f.file_id)
                 s.flush()
                 seen = set()
                 for batch in _chunks(sorted({c for c, _, _ in dedup})):

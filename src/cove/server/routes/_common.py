@@ -94,9 +94,9 @@ def repo_url(request: Request, repo_type: str, repo_id: str) -> str:
     return f"{base_url(request)}/{URL_PREFIX[repo_type_of(repo_type)]}{repo_id}"
 
 
-def page_response(request: Request, items: list, offset: int, more: bool) -> JSONResponse:
-    """One page of a listing; when ``more`` follow, a ``Link`` to the next page (at ``offset``) that
-    repeats the request's query (the client does not send it again)."""
+def page_response(request: Request, items: list, offset: int | str, more: bool) -> JSONResponse:
+    """One page of a listing; when ``more`` follow, a ``Link`` to the next page (at ``offset``, or a
+    listing's own cursor) that repeats the request's query (the client does not send it again)."""
     headers = {}
     if more:
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
@@ -153,7 +153,7 @@ REPO_ROUTE_WORDS = frozenset({
     "like", "likers", "auth-check", "super-squash", "lfs-files", "discussions", "xet-read-token",
     "xet-write-token", "scan", "info", "rows", "treesize", "compare", "resolve",
 })
-_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
+_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces|buckets)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
 _SINGLE_SEGMENT_RESOLVE = re.compile(r"^/(?:(?:datasets|spaces)/)?[^/]+/resolve/[^/]+/")
 
 

@@ -310,7 +310,8 @@ DELETE_REPO = doc(ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404, 413),
                   body=json_request(obj("name", name=STR, organization={"type": ["string", "null"]},
                                         type=REPO_TYPE)))
 MOVE_REPO = doc(ok={200: json_ok(obj("url", url=STR))}, errors=(400, 401, 403, 404, 409, 413),
-                body=json_request(obj("fromRepo", "toRepo", fromRepo=STR, toRepo=STR, type=REPO_TYPE)))
+                body=json_request(obj("fromRepo", "toRepo", fromRepo=STR, toRepo=STR,
+                                      type={**REPO_TYPE, "enum": [*REPO_TYPE["enum"], "bucket"]})))
 REPO_SETTINGS = doc(
     ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404, 413),
     body=json_request(obj(visibility=VISIBILITY, private=PRIVATE,
@@ -501,13 +502,14 @@ RESOLVE_ERRORS = (400, 401, (404, error(404, why="RepoNotFound, RevisionNotFound
                                                 "X-Repo-Commit)")), 416)
 
 
-def resolve_ok(*, head: bool) -> dict:
+def resolve_ok(*, head: bool, headers: dict | None = None) -> dict:
     def answer(why: str, headers: dict) -> dict:
         out = {"description": why, "headers": headers}
         return out if head else {**out, "content": {"*/*": {"schema": {"description": "the file's bytes"}}}}
 
-    return {200: answer("the file", FILE_HEADERS),
-            206: answer("the range asked for", {**FILE_HEADERS, "Content-Range": {"required": True, "schema": STR}})}
+    headers = headers or FILE_HEADERS
+    return {200: answer("the file", headers),
+            206: answer("the range asked for", {**headers, "Content-Range": {"required": True, "schema": STR}})}
 
 
 RESOLVE = doc(ok=resolve_ok(head=False), errors=RESOLVE_ERRORS, params=RESOLVE_PARAMS)
@@ -559,6 +561,81 @@ CAS_FETCH = doc(
 CAS_CHUNK = doc(ok={200: {"description": "a shard with footer holding the xorb of the chunk (spec §7.5)",
                           "content": {OCTETS_MEDIA: {"schema": BINARY}}}},
                 errors=(*CAS_ERRORS, (404, error(404, why="no stored xorb is indexed under this chunk"))))
+
+# -- buckets ---------------------------------------------------------------------------------------
+
+BUCKET_MISSING = (404, error(404, why="RepoNotFound: a missing bucket, or one private to the caller (the two "
+                                      "are indistinguishable; an anonymous caller gets 401 for both)"))
+BUCKET_ERRORS = (400, 401, BUCKET_MISSING)
+BUCKET_PRIVATE = {"type": ["boolean", "null"], "description": "what older clients send instead of visibility"}
+SCHEMAS["BucketInfo"] = obj("id", "private", "createdAt", "size", "totalFiles", id=STR, _id=STR, author=STR,
+                            private=BOOL, createdAt=DATE, updatedAt=DATE,
+                            size={**INT, "description": "bytes, all files"}, totalFiles=INT)
+SCHEMAS["BucketEntry"] = {"oneOf": [
+    obj("type", "path", "size", "xetHash", "mtime", "uploadedAt", type={"const": "file"}, path=STR, size=INT,
+        xetHash={**SHA256, "description": "the file's Xet file ID"},
+        mtime={**DATE, "description": "the client's modification time"}, uploadedAt=DATE),
+    obj("type", "path", type={"const": "directory"}, path=STR,
+        uploadedAt={**DATE, "description": "the last write below it"}),
+]}
+CREATE_BUCKET = doc(
+    ok={200: json_ok(obj("url", "name", "id", url=STR, name=STR, id=STR))},
+    errors=(400, 401, 403, (409, error(409, obj("error", "url", error=STR, url=STR),
+                                       "Conflict: the bucket exists already (url)")), 413),
+    body=json_request(obj(visibility={"enum": ["private", "public"]}, private=BUCKET_PRIVATE,
+                          resourceGroupId={"type": "string", "description": "ignored"},
+                          region={"type": "string", "description": "ignored"}), required=False))
+BUCKET_INFO = doc(ok={200: json_ok(ref("BucketInfo"))}, errors=BUCKET_ERRORS)
+LIST_BUCKETS = doc(ok={200: json_ok(array(ref("BucketInfo")), "the buckets of the namespace the caller may see",
+                                    headers=LINK)},
+                   errors=(400, (401, error(401, why="Unauthorized: namespace 'me' without a token")),
+                           (404, error(404, why="NotFound: no user or organization has this name"))),
+                   params=[query("search", STR, "a part of the bucket's name"), CURSOR])
+DELETE_BUCKET = doc(ok={200: json_ok(EMPTY)}, errors=(*BUCKET_ERRORS, 403))
+BUCKET_SETTINGS = doc(ok={200: json_ok(EMPTY)}, errors=(*BUCKET_ERRORS, 403, 413),
+                      body=json_request(obj(private=BUCKET_PRIVATE, visibility={"enum": ["private", "public"]})))
+BUCKET_TREE_PARAMS = [query("recursive", FLAG, "false: only the files and folders just below (default: every file "
+                                               "below)"), CURSOR]
+BUCKET_TREE = doc(ok={200: json_ok(array(ref("BucketEntry")), headers=LINK)}, errors=BUCKET_ERRORS,
+                  params=BUCKET_TREE_PARAMS)
+BUCKET_TREE_PREFIX = doc(ok={200: json_ok(array(ref("BucketEntry")), "the entries below the folder (a file: "
+                                          "itself)", headers=LINK)},
+                         errors=BUCKET_ERRORS, params=[rest("a folder or file path"), *BUCKET_TREE_PARAMS])
+BUCKET_PATHS_INFO = doc(ok={200: json_ok(array(ref("BucketEntry")), "the files among the paths")},
+                        errors=(*BUCKET_ERRORS, 413), body=json_request(obj("paths", paths=array(STR))))
+BUCKET_OP = {"oneOf": [
+    obj("type", "path", "xetHash", type={"const": "addFile"}, path=STR, xetHash=SHA256, mtime=INT,
+        contentType={"type": "string", "description": "ignored"}),
+    obj("type", "path", "xetHash", "sourceRepoType", "sourceRepoId", type={"const": "copyFile"}, path=STR,
+        xetHash=SHA256, mtime=INT, sourceRepoType={"enum": ["bucket", "model", "dataset", "space"]},
+        sourceRepoId=STR),
+    obj("type", "path", type={"const": "deleteFile"}, path=STR),
+]}
+BATCH_FAILED = obj("failed", failed=array(obj("path", "error", path=STR, error=STR)))
+BUCKET_BATCH = doc(
+    ok={200: json_ok(BATCH_FAILED, "the operations that failed (empty: all were applied)")},
+    errors=(*BUCKET_ERRORS, 403, 413, (422, error(422, obj("error", "failed", error=STR, failed=BATCH_FAILED[
+        "properties"]["failed"]), "Unprocessable: every operation failed (listed)"))),
+    body={"required": True, "content": {"application/x-ndjson": {"schema": {
+        "type": "string", "description": "one JSON operation per line", "x-operation": BUCKET_OP}}}})
+BUCKET_XET_READ_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a read token, in the body and the headers",
+                                             XET_TOKEN_HEADERS)}, errors=BUCKET_ERRORS)
+BUCKET_XET_WRITE_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a write token, in the body and the headers",
+                                              XET_TOKEN_HEADERS)}, errors=(*BUCKET_ERRORS, 403))
+BUCKET_RESOLVE_PARAMS = [rest("the file's path"), {"name": "Range", "in": "header", "required": False,
+                                                   "schema": STR, "description": "bytes=A-B, bytes=A- or bytes=-N"}]
+BUCKET_RESOLVE_ERRORS = (400, 401, (404, error(404, why="RepoNotFound or EntryNotFound")), 416)
+BUCKET_FILE_HEADERS = {
+    "ETag": {"required": True, "schema": STR, "description": "the Xet file ID, quoted"},
+    "X-Linked-Size": {"required": True, "schema": STR, "description": "the size"},
+    "X-Xet-Hash": {"required": True, "schema": SHA256, "description": "the Xet file ID"},
+    "X-Xet-Refresh-Route": {"required": True, "schema": STR, "description": "the bucket's read-token route"},
+    "Link": {"required": True, "schema": STR, "description": '<read-token route>; rel="xet-auth"'},
+}
+BUCKET_RESOLVE = doc(ok=resolve_ok(head=False, headers=BUCKET_FILE_HEADERS), errors=BUCKET_RESOLVE_ERRORS,
+                     params=BUCKET_RESOLVE_PARAMS)
+BUCKET_RESOLVE_HEAD = doc(ok=resolve_ok(head=True, headers=BUCKET_FILE_HEADERS), errors=BUCKET_RESOLVE_ERRORS,
+                          params=BUCKET_RESOLVE_PARAMS, head=True)
 
 # -- inference -------------------------------------------------------------------------------------
 

@@ -140,6 +140,11 @@ def move_repo(request: Request, body: JsonBody):
     src, dst = body.get("fromRepo"), body.get("toRepo")
     if not isinstance(src, str) or not isinstance(dst, str):
         raise BadRequest("'fromRepo' and 'toRepo' must be repo ids")
+    if body.get("type") == "bucket":  # HfApi.move_bucket
+        who = principal(request)
+        bucket = hub_of(request).buckets.move(who, src, dst)
+        record(request, "bucket.move", actor=who.name, target=f"buckets/{src}", detail={"to": bucket.bucket_id})
+        return {"url": f"{base_url(request)}/buckets/{bucket.bucket_id}"}
     repo = hub_of(request).repos.move(principal(request), repo_type_of(body.get("type")), src, dst)
     record_repo(request, "repo.move", repo.type, src, {"to": repo.repo_id})
     return {"url": repo_url(request, repo.type, repo.repo_id)}

@@ -45,7 +45,7 @@ def cas_url(request: Request) -> str:
     return hub_of(request).settings.xet_cas_url or base_url(request) + CAS_PREFIX
 
 
-def _xet_on(request: Request) -> None:
+def xet_on(request: Request) -> None:
     if not hub_of(request).settings.xet:
         err = EntryNotFound(f"Nothing at {request.url.path}: this Hub does not serve Xet storage (set "
                             "HF_HUB_DISABLE_XET=1, or let preupload choose the upload mode)")
@@ -58,11 +58,16 @@ def _xet_on(request: Request) -> None:
 
 def _token(request: Request, rtype: str, ns: str, name: str, scope: str) -> Response:
     hub = hub_of(request)
-    _xet_on(request)
+    xet_on(request)
     rev, _ = split_rev_path(raw_tail(request, 5))
     create_pr = request.query_params.get("create_pr", "").lower() in ("1", "true")
     token, exp = hub.xet.token(principal(request), api_type(rtype), f"{ns}/{name}", scope, rev,
                                create_pr=create_pr)
+    return token_response(request, token, exp)
+
+
+def token_response(request: Request, token: str, exp: int) -> JSONResponse:
+    """A Xet token in both forms: the JSON body (hf_xet reads it) and the headers (huggingface_hub)."""
     url = cas_url(request)
     return JSONResponse({"accessToken": token, "exp": exp, "casUrl": url}, headers={
         "X-Xet-Cas-Url": url, "X-Xet-Access-Token": token, "X-Xet-Token-Expiration": str(exp),
@@ -110,7 +115,7 @@ def duplicate(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
 
 
 def _authorize(request: Request, need: str):
-    _xet_on(request)
+    xet_on(request)
     return hub_of(request).xet.authorize(request.headers.get("authorization"), need)
 
 
@@ -158,7 +163,7 @@ def reconstruction_v2(file: str, request: Request):
 
 @cas.get("/v1/fetch/{xorb}", **api.CAS_FETCH)
 def fetch(xorb: str, request: Request):
-    _xet_on(request)
+    xet_on(request)
     xet = hub_of(request).xet
     f = xet.fetch(xorb, dict(request.query_params), request.headers.get("range"))
     return StreamingResponse(xet.read(f), status_code=206, media_type=OCTETS, headers={

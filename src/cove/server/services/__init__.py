@@ -10,6 +10,7 @@ from pathlib import Path
 from cove.server.db import open_database
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
+from cove.server.services.buckets import Buckets
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
 from cove.server.services.history import History
@@ -55,8 +56,11 @@ class Hub:
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
-        self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.cas, self.objects,
-                       lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
+        self.buckets = Buckets(self.sessions, self.accounts, self.repos, self.objects,
+                               max_files=settings.max_repo_files, max_operations=settings.max_batch_objects,
+                               page_size=settings.page_size, max_json_depth=settings.max_json_depth)
+        self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.buckets, self.cas,
+                       self.objects, lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
         self.commits = Commits(self.sessions, self.objects, settings.lfs_threshold, xet=self.xet)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
                        max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,

@@ -21,6 +21,9 @@ action                 when                                               target
 ``repo.move``          repo moved (detail: to)                            ``models/ns/name`` (old)
 ``repo.lfs.delete``    LFS files deleted for good (detail: objects,       ``models/ns/name``
                        rewrite)
+``bucket.visibility``  bucket settings with ``private`` (detail: private)  ``buckets/ns/name``
+``bucket.delete``      bucket deleted                                     ``buckets/ns/name``
+``bucket.move``        bucket moved (detail: to)                          ``buckets/ns/name`` (old)
 ``org.create``         API or ``cove orgs add`` (detail: owner)           the organization
 ``org.member``         ``cove orgs add-member`` (detail: user, role)      the organization
 ``admin.override``     a Hub admin changed a repo through admin rights    ``models/ns/name``

@@ -1,10 +1,12 @@
 """Garbage collection (``cove gc``): content no commit of any repo references any more.
 
 Live is what a pointer in a commit reachable from any ref of any repo names (branches, tags, pull
-requests; old revisions too), and the Xet files with those sha256s and every xorb their terms use.
+requests; old revisions too), and the Xet files with those sha256s and every xorb their terms use;
+and every Xet file a storage bucket holds, with its xorbs (a deleted bucket holds none).
 Anything younger than the grace period (``COVE_STALE_UPLOAD_SECONDS``, a day, by default) is live
 too, so an upload in flight is never collected: its xorbs arrive before its shard, its shard before
-its commit, an LFS object before the commit that names it. A xorb named in a global dedup answer
+its commit, an LFS object before the commit that names it, a bucket's upload before the batch that
+names it. A xorb named in a global dedup answer
 counts as new again (its time is renewed), since the client that asked may be about to reference it.
 
 Collected: xorbs (with their index), the records of Xet files nobody references and their dedup
@@ -28,6 +30,7 @@ from sqlalchemy import select
 
 from cove.server.cas.hashes import from_hex, to_hex
 from cove.server.db import Repo
+from cove.server.db.buckets import live_files, newest_registrations
 from cove.server.db.xet import all_files, forget, newest_links, unpack_terms
 from cove.server.storage.reachable import lfs_pointers
 
@@ -49,7 +52,8 @@ class GcReport:
                 f"{len(self.blobs)} LFS blobs ({self.blob_bytes} bytes)")
 
 
-def _reachable(hub) -> set[str]:
+def _reachable(hub) -> tuple[set[str], set[str]]:
+    """The live LFS oids (what commits name) and the live Xet file IDs (what buckets hold)."""
     with hub.sessions() as s:
         keys = list(s.scalars(select(Repo.storage_key)))
     live: set[str] = set()
@@ -57,16 +61,19 @@ def _reachable(hub) -> set[str]:
         path = hub.git.path(key)
         if path.is_dir():
             live |= {oid for oid, _ in lfs_pointers(path)}
-    return live
+    return live, live_files(hub.sessions)
 
 
-def _plan(hub, live_oids: set[str], grace: float, now: float) -> GcReport:
+def _plan(hub, reachable: tuple[set[str], set[str]], grace: float, now: float) -> GcReport:
     report = GcReport()
+    live_oids, live_ids = reachable
     links = newest_links(hub.sessions)
+    for file_id, when in newest_registrations(hub.sessions).items():
+        links[file_id] = max(when, links.get(file_id, when))
     live_xorbs: set[str] = set()
     for file_id, sha256, created, terms in all_files(hub.sessions):
         newest = max([created] + ([links[file_id]] if file_id in links else []))
-        if sha256 in live_oids or now - newest.replace(tzinfo=UTC).timestamp() < grace:
+        if sha256 in live_oids or file_id in live_ids or now - newest.replace(tzinfo=UTC).timestamp() < grace:
             live_xorbs |= {to_hex(xorb) for xorb, *_ in unpack_terms(terms)}
         else:
             report.files.append(file_id)

@@ -1,7 +1,7 @@
 """Xet storage (spec ``xet-protocol.md``): the Hub's token routes and the CAS behind ``casUrl``.
 
-**Tokens.** ``xet-read-token`` / ``xet-write-token`` hand out an opaque access token: the repo (by
-its storage key, never reused), the scope, the user and Hub token that asked, an expiry, and the
+**Tokens.** ``xet-read-token`` / ``xet-write-token`` hand out an opaque access token: the repo or
+storage bucket (by its storage key, never reused; a bucket's is marked ``bucket:``), the scope, the user and Hub token that asked, an expiry, and the
 revision, signed with the server's secret (HMAC-SHA256). Every CAS request checks the signature and
 the expiry, then the caller as they are now: the Hub token still exists (a token dies with the Hub
 token that asked for it, as signed LFS URLs do) and still may read, or write, the repo. A bad or
@@ -12,7 +12,8 @@ A shard is parsed and validated against the stored xorbs (every term's chunks ex
 verification hash and the file ID match), then the server reconstructs each file it does not know
 yet and hashes it: the sha256 a commit's ``lfsFile`` line names is the server's own, and a shard
 whose claimed sha256 differs is refused. Only then are the files registered, for the token's repo
-only: a commit of that repo may name their sha256 (:meth:`Xet.link_for_commit`), no other repo's.
+only: a commit of that repo may name their sha256 (:meth:`Xet.link_for_commit`), no other repo's
+(for a bucket token: a batch of that bucket may name their file IDs, :mod:`cove.server.services.buckets`).
 Any refusal is a 400 and registers nothing.
 
 **Downloads.** A reconstruction (v1 or v2 JSON) is answered for a file the token's repo may reach
@@ -44,6 +45,7 @@ from cove.server.cas.reconstruct import parse_range, plan_range, reconstruction_
 from cove.server.cas.shard import parse_shard, validate_shard
 from cove.server.cas.store import xorb_key
 from cove.server.db import Repo, lfs_sizes
+from cove.server.db.buckets import Bucket, bucket_by_key, bucket_may_read, record_bucket_files
 from cove.server.db.xet import (
     FileRef,
     NewFile,
@@ -59,11 +61,14 @@ from cove.server.db.xet import (
     unpack_terms,
 )
 from cove.server.services.accounts import Accounts, Principal
+from cove.server.services.buckets import Buckets
 from cove.server.services.objects import Objects, file_blocks
 from cove.server.services.repos import Repos
 from cove.server.storage.xet import XorbStore, XorbUpload
 
 TOKEN_PREFIX = "xet1."
+#: A bucket's storage key in a token, told from a repo's.
+BUCKET_KEY = "bucket:"
 MAX_TOKEN_CHARS = 2048
 MAX_REVISION_CHARS = 255
 #: Most files in one lfs-files/duplicate call (the client sends batches of 500).
@@ -105,12 +110,13 @@ def _unb64(text: str) -> bytes:
 
 
 class Xet:
-    def __init__(self, secret: str, sessions: sessionmaker, accounts: Accounts, repos: Repos, cas: XorbStore,
-                 objects: Objects, *, lifetime: int, max_file_bytes: int) -> None:
+    def __init__(self, secret: str, sessions: sessionmaker, accounts: Accounts, repos: Repos, buckets: Buckets,
+                 cas: XorbStore, objects: Objects, *, lifetime: int, max_file_bytes: int) -> None:
         self._secret = secret.encode()
         self._sessions = sessions
         self._accounts = accounts
         self._repos = repos
+        self._buckets = buckets
         self.cas = cas
         self.objects = objects
         self.lifetime = lifetime
@@ -123,10 +129,14 @@ class Xet:
 
     def token(self, who: Principal | None, repo_type: str, repo_id: str, scope: str, revision: str, *,
               create_pr: bool = False) -> tuple[str, int]:
-        """``(access token, expiry)`` for ``scope`` on a repo ``who`` may read (or write)."""
+        """``(access token, expiry)`` for ``scope`` on a repo (``repo_type`` "bucket": a storage bucket)
+        ``who`` may read (or write)."""
         if scope not in ("read", "write"):
             raise BadRequest(f"Invalid Xet token scope {scope!r}")
-        repo = self._repos.get(who, repo_type, repo_id, scope)
+        if repo_type == "bucket":
+            key = BUCKET_KEY + self._buckets.get(who, repo_id, scope).storage_key
+        else:
+            key = self._repos.get(who, repo_type, repo_id, scope).storage_key
         if len(revision) > MAX_REVISION_CHARS:
             raise BadRequest(f"Invalid revision: over {MAX_REVISION_CHARS} characters")
         if create_pr:
@@ -134,7 +144,7 @@ class Xet:
         exp = int(time.time()) + self.lifetime
         user = who.user_id if who is not None else 0
         token = (who.token_id or 0) if who is not None else 0
-        payload = "\n".join((scope, repo.storage_key, str(user), str(token), str(exp), revision))
+        payload = "\n".join((scope, key, str(user), str(token), str(exp), revision))
         return f"{TOKEN_PREFIX}{_b64(payload.encode())}.{self._sign('token', payload)}", exp
 
     def _grant(self, header: str | None) -> XetGrant:
@@ -156,21 +166,27 @@ class Xet:
             raise Unauthorized("This Xet access token expired: ask the Hub for a new one")
         return grant
 
-    def authorize(self, header: str | None, need: str) -> tuple[XetGrant, Repo]:
-        """The grant of a CAS request's token and its repo, checked as of now (see the module docstring)."""
+    def authorize(self, header: str | None, need: str) -> tuple[XetGrant, Repo | Bucket]:
+        """The grant of a CAS request's token and its repo or bucket, checked as of now (see the module
+        docstring)."""
         grant = self._grant(header)
         if need == "write" and grant.scope != "write":
             raise Forbidden("This Xet token is read-only: uploads need a token from xet-write-token")
         gone = Unauthorized("This Xet token no longer grants access to its repo: ask the Hub for a new one")
-        repo = repo_by_key(self._sessions, grant.repo_key)
+        bucket_key = grant.repo_key.removeprefix(BUCKET_KEY) if grant.repo_key.startswith(BUCKET_KEY) else None
+        target = (bucket_by_key(self._sessions, bucket_key) if bucket_key is not None
+                  else repo_by_key(self._sessions, grant.repo_key))
         who = self._accounts.principal_of(grant.user_id, grant.token_id) if grant.user_id else None
-        if repo is None or (grant.user_id and who is None):
+        if target is None or (grant.user_id and who is None):
             raise gone
         try:
-            self._repos.get(who, repo.type, repo.repo_id, grant.scope)
+            if isinstance(target, Bucket):
+                self._buckets.get(who, target.bucket_id, grant.scope)
+            else:
+                self._repos.get(who, target.type, target.repo_id, grant.scope)
         except CoveError:
             raise gone from None
-        return grant, repo
+        return grant, target
 
     # -- uploads -----------------------------------------------------------------------------------
 
@@ -187,8 +203,8 @@ class Xet:
             raise
         return self.cas.put_upload(xorb, upload)[1]
 
-    def put_shard(self, repo: Repo, body: bytes) -> int:
-        """Validate a shard and register its files for ``repo``: 1 if anything was new, else 0."""
+    def put_shard(self, repo: Repo | Bucket, body: bytes) -> int:
+        """Validate a shard and register its files for ``repo`` (or bucket): 1 if anything was new, else 0."""
         shard = validate_shard(parse_shard(body), self.cas.index)
         known = known_files(self._sessions, (to_hex(f.hash) for f in shard.files))
         files = []
@@ -210,6 +226,8 @@ class Xet:
             for t in f.terms:
                 user_of.setdefault(t.xorb, to_hex(f.hash))
         dedup = [(to_hex(c), to_hex(x), user_of.get(x)) for c, x in dedup_entries(shard, self.cas.index)]
+        if isinstance(repo, Bucket):
+            return 1 if record_bucket_files(self._sessions, repo.id, files, dedup) else 0
         return 1 if record_files(self._sessions, repo.id, files, dedup) else 0
 
     def duplicate(self, who: Principal | None, repo_type: str, repo_id: str, target: object, files: object) -> list[dict]:
@@ -244,11 +262,12 @@ class Xet:
 
     # -- downloads ---------------------------------------------------------------------------------
 
-    def reconstruction(self, grant: XetGrant, repo: Repo, file_hex: str, range_header: str | None, version: int,
-                       cas_url: str) -> dict:
-        """The v1 or v2 reconstruction of a file the repo may reach, for the ``Range`` asked (§8)."""
+    def reconstruction(self, grant: XetGrant, repo: Repo | Bucket, file_hex: str, range_header: str | None,
+                       version: int, cas_url: str) -> dict:
+        """The v1 or v2 reconstruction of a file the repo (or bucket) may reach, for the ``Range`` asked (§8)."""
         file_id = to_hex(from_hex(file_hex))
-        found = file_terms(self._sessions, file_id) if repo_may_read(self._sessions, repo.id, file_id) else None
+        may_read = bucket_may_read if isinstance(repo, Bucket) else repo_may_read
+        found = file_terms(self._sessions, file_id) if may_read(self._sessions, repo.id, file_id) else None
         if found is None:
             raise EntryNotFound(f"Xet file {file_id} is not in this repo")
         ref, _ = found
