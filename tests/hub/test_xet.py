@@ -212,6 +212,14 @@ def test_stock_upload_then_cove_download_and_one_cache(xhub, token, tmp_path, mo
     """, tmp_path / "hf-up")
     want = sha256_of(big)
 
+    # Cove, into plain folders (local_dir): one file (HEAD), then the snapshot (the tree)
+    with machine(xhub, token, tmp_path / "d", monkeypatch) as api:
+        log = Requests(xhub)
+        one = api.download(repo, "w.bin", local_dir=tmp_path / "local-one", progress=False)
+        local = api.snapshot_download(repo, local_dir=tmp_path / "local", progress=False)
+        assert sha256_of(one) == sha256_of(local / "w.bin") == want and not one.is_symlink()
+        assert log.count("GET", "/cas/v1/fetch/", 206) >= 2 and log.count("GET", f"/{repo}/resolve/main/w.bin") == 0
+
     # Cove downloads through Xet into a cache that huggingface_hub then reads offline
     shared = tmp_path / "cove-then-hf"
     with machine(xhub, token, tmp_path / "b", monkeypatch) as api:

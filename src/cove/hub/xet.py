@@ -40,6 +40,12 @@ from cove.hub.http import USER_AGENT, Session
 log = logging.getLogger("cove.hub")
 #: Tokens closer than this to their expiry are fetched again (the stock client uses 60 s).
 TOKEN_MARGIN = 60
+#: hf_xet sizes its download buffers from the machine's memory (1.5 GB here, a peak RSS near 1 GB for
+#: a 1 GiB file); Cove writes the stream to disk as it comes, and 256 MB (four xorbs in flight) was as
+#: fast on loopback with half the memory (docs/benchmarks.md). ``HF_XET_RECONSTRUCTION_*`` still wins.
+DOWNLOAD_BUFFER = {"reconstruction.download_buffer_size": 256_000_000,
+                   "reconstruction.download_buffer_perfile_size": 256_000_000,
+                   "reconstruction.download_buffer_limit": 256_000_000}
 
 
 class XetError(Exception):
@@ -124,8 +130,12 @@ class XetClient:
 
     # -- tokens and the hf_xet session -------------------------------------------------------------
 
-    def _auth_headers(self) -> dict[str, str]:
-        return self.session.headers({"user-agent": USER_AGENT})
+    def _ours(self, url: str) -> bool:
+        """Whether ``url`` is on this client's Hub: the Hub token goes nowhere else."""
+        return url.startswith(self.session.endpoint + "/")
+
+    def _auth_headers(self, url: str) -> dict[str, str]:
+        return self.session.headers({"user-agent": USER_AGENT}, auth=self._ours(url))
 
     def grant(self, url: str) -> XetGrant | None:
         """The token a refresh route answers (cached until a minute before it expires); None on a 404
@@ -134,7 +144,7 @@ class XetClient:
             known = self._grants.get(url)
         if known is not None and known.exp > time.time() + TOKEN_MARGIN:
             return known
-        resp = self.session.request("GET", url, ok=(404,))
+        resp = self.session.request("GET", url, ok=(404,), auth=self._ours(url))
         if resp.status_code == 404:
             return None
         try:
@@ -157,7 +167,10 @@ class XetClient:
         with self._lock:
             if self._xet is None or self._xet[0] != os.getpid():
                 # telemetry off: it would go to this Hub's CAS, which does not collect it
-                config = hf_xet.XetConfig().with_config("telemetry.enabled", False)
+                settings: dict = {"telemetry.enabled": False}
+                settings.update((k, v) for k, v in DOWNLOAD_BUFFER.items()
+                                if "HF_XET_" + k.replace(".", "_").upper() not in os.environ)
+                config = hf_xet.XetConfig().with_config(settings)
                 self._xet = (os.getpid(), hf_xet.XetSession(config=config))
                 self._groups.clear()
             return self._xet[1]
@@ -179,7 +192,7 @@ class XetClient:
         try:
             group = xs.new_download_stream_group(
                 endpoint=grant.cas_url, token=grant.token, token_expiry_unix_secs=grant.exp,
-                token_refresh_url=refresh_url, token_refresh_headers=self._auth_headers())
+                token_refresh_url=refresh_url, token_refresh_headers=self._auth_headers(refresh_url))
         except Exception as e:  # hf_xet raises OSError / RuntimeError / ValueError subclasses
             raise XetError(f"cannot reach the Xet CAS at {grant.cas_url}: {e}") from e
         with self._lock:
@@ -231,7 +244,7 @@ class XetClient:
 
         try:
             with xs.new_upload_commit(endpoint=grant.cas_url, token=grant.token, token_expiry_unix_secs=grant.exp,
-                                      token_refresh_url=write_url, token_refresh_headers=self._auth_headers(),
+                                      token_refresh_url=write_url, token_refresh_headers=self._auth_headers(write_url),
                                       progress_callback=progress) as commit:
                 handles = []
                 for item in items:
