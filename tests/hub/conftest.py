@@ -25,8 +25,21 @@ def cache(tmp_path) -> Path:
 
 
 @pytest.fixture
-def api(hub, alice, cache, monkeypatch) -> HubApi:
+def api(hub, alice, cache, tmp_path, monkeypatch) -> HubApi:
+    """alice's client of the session Hub (Xet on: LFS files move through Xet when hf_xet is installed);
+    hf_xet's caches go to this test's own HF_HOME."""
     monkeypatch.delenv("COVE_OFFLINE", raising=False)
+    monkeypatch.delenv("COVE_CLIENT_XET", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    with HubApi(hub.url, alice, cache_dir=cache) as client:
+        yield client
+
+
+@pytest.fixture
+def plain_api(hub, alice, cache, monkeypatch) -> HubApi:
+    """alice's client with Xet off on the client side (``COVE_CLIENT_XET=0``): plain GET and LFS batch."""
+    monkeypatch.delenv("COVE_OFFLINE", raising=False)
+    monkeypatch.setenv("COVE_CLIENT_XET", "0")
     with HubApi(hub.url, alice, cache_dir=cache) as client:
         yield client
 

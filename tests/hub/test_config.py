@@ -9,7 +9,7 @@ from cove.hub.config import resolve_config, save_token
 
 
 def test_defaults_and_environment(monkeypatch, tmp_path):
-    for var in ("COVE_ENDPOINT", "COVE_TOKEN", "COVE_CACHE", "COVE_OFFLINE", "COVE_VERIFY"):
+    for var in ("COVE_ENDPOINT", "COVE_TOKEN", "COVE_CACHE", "COVE_OFFLINE", "COVE_VERIFY", "COVE_CLIENT_XET"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("COVE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -29,10 +29,14 @@ def test_defaults_and_environment(monkeypatch, tmp_path):
     cfg = resolve_config("http://other", "arg-tok", tmp_path / "d")
     assert (cfg.endpoint, cfg.token, cfg.cache_dir) == ("http://other", "arg-tok", tmp_path / "d")
     assert resolve_config(token=False).token is None
+    assert resolve_config().xet
+    monkeypatch.setenv("COVE_CLIENT_XET", "0")
+    assert not resolve_config().xet
 
 
 def test_import_is_light():
-    code = ("import sys, cove.hub; bad = [m for m in ('torch', 'huggingface_hub', 'cove.server') if m in sys.modules];"
+    code = ("import sys, cove.hub; cove.hub.HubApi('http://127.0.0.1:9');"
+            "bad = [m for m in ('torch', 'huggingface_hub', 'hf_xet', 'cove.server') if m in sys.modules];"
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -161,8 +161,10 @@ def test_corrupted_partial_file_is_detected_and_refetched(api, filled, cache, ca
     assert "downloading it again" in caplog.text
 
 
-def test_corrupted_server_copy_raises(api, repo, hub):
-    """The server's LFS object is damaged on disk: the client refuses the bytes instead of caching them."""
+def test_corrupted_server_copy_raises(plain_api, repo, hub):
+    """The server's LFS object is damaged on disk: the client refuses the bytes instead of caching them.
+    (A plain LFS blob: uploaded through the batch API. The Xet case is in test_xet.py.)"""
+    api = plain_api
     data = os.urandom(11 * 1024 * 1024)
     api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=repo, progress=False)
     info = next(e for e in api.list_repo_tree(repo) if e.path == "w.bin")

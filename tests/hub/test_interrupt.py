@@ -1,5 +1,6 @@
 """A large download survives the server being killed mid-transfer and restarted: it resumes with a
-Range request and the bytes are verified."""
+Range request and the bytes are verified. (The plain path: ``COVE_CLIENT_XET=0``; a killed Xet
+download is in test_xet.py.)"""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_kill_server_mid_download_then_resume(tmp_path):
+def test_kill_server_mid_download_then_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("COVE_CLIENT_XET", "0")  # the uploader here and the child
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "server.log"
     proc = _serve(data_dir, port, log)
     try:

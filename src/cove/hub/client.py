@@ -28,6 +28,7 @@ from cove.hub.client_refs import RefsMixin
 from cove.hub.config import resolve_config
 from cove.hub.http import Session, Where
 from cove.hub.info import CommitInfo, RepoFile, RepoFolder, RepoInfo, RepoUrl, tree_entry
+from cove.hub.xet import XetClient
 from cove.protocol import URL_PREFIX, check_path, repo_type_of, split_repo_id
 
 
@@ -46,8 +47,11 @@ class HubApi(RefsMixin):
         self.config = resolve_config(endpoint, token, cache_dir)
         self.endpoint = self.config.endpoint
         self.session = Session(self.endpoint, self.config.token)
+        #: Xet transfers (hf_xet, loaded on first use) when the Hub offers them; COVE_CLIENT_XET=0: never
+        self.xet = XetClient(self.session, enabled=self.config.xet)
 
     def close(self) -> None:
+        self.xet.close()
         self.session.close()
 
     def __enter__(self) -> HubApi:
@@ -248,10 +252,11 @@ class HubApi(RefsMixin):
         session = None if self.config.offline else self.session
         if local_dir is not None:
             return dl.download_to_dir(session, Path(local_dir), repo_id, rtype, filename, revision=rev,
-                                      force=force_download, progress=progress, verify=self.config.verify)
+                                      force=force_download, progress=progress, verify=self.config.verify,
+                                      xet=self.xet)
         cache = RepoCache(Path(cache_dir) if cache_dir else self.config.cache_dir, repo_id, rtype)
         return dl.download_file(session, cache, filename, revision=rev, force=force_download, progress=progress,
-                                verify=self.config.verify)
+                                verify=self.config.verify, xet=self.xet)
 
     def snapshot_download(self, repo_id: str, *, revision: str | None = None, repo_type: str | None = None,
                           allow_patterns=None, ignore_patterns=None, cache_dir: str | os.PathLike | None = None,
@@ -276,7 +281,7 @@ class HubApi(RefsMixin):
         return dl.snapshot(session, cache, files, commit, revision=rev, local_dir=local,
                            allow_patterns=allow_patterns, ignore_patterns=ignore_patterns,
                            max_workers=max_workers, force=force_download, progress=progress,
-                           verify=self.config.verify)
+                           verify=self.config.verify, xet=self.xet)
 
     # -- uploads ---------------------------------------------------------------------------------
 

@@ -1,16 +1,18 @@
 """Where the hub client talks to and where it keeps files: ``COVE_*`` environment, read once per call.
 
-=================  ==========================================  =====================================
-variable           meaning                                     default
-=================  ==========================================  =====================================
-``COVE_ENDPOINT``  the Hub's base URL                          ``http://127.0.0.1:8000``
-``COVE_TOKEN``     the access token                            the token saved by ``cove login``
-``COVE_HOME``      where ``cove login`` saves the token        ``~/.cove``
-``COVE_CACHE``     the download cache (the HF cache layout)    ``~/.cache/cove/hub``
-``COVE_OFFLINE``   ``1``: never touch the network, cache only  off
-``COVE_VERIFY``    ``0``: skip hashing downloads (sha256 costs  on
-                   ~4 s/GB of CPU without SHA-NI)
-=================  ==========================================  =====================================
+===================  ==========================================  =====================================
+variable             meaning                                     default
+===================  ==========================================  =====================================
+``COVE_ENDPOINT``    the Hub's base URL                          ``http://127.0.0.1:8000``
+``COVE_TOKEN``       the access token                            the token saved by ``cove login``
+``COVE_HOME``        where ``cove login`` saves the token        ``~/.cove``
+``COVE_CACHE``       the download cache (the HF cache layout)    ``~/.cache/cove/hub``
+``COVE_OFFLINE``     ``1``: never touch the network, cache only  off
+``COVE_VERIFY``      ``0``: skip hashing downloads (sha256 costs  on
+                     ~4 s/GB of CPU without SHA-NI)
+``COVE_CLIENT_XET``  ``0``: never transfer through Xet, even     on (used when ``hf_xet`` is
+                     when the Hub offers it (plain GET, LFS)     installed: ``pip install cove[xet]``)
+===================  ==========================================  =====================================
 
 Explicit arguments win over the environment. Nothing is read at import time.
 """
@@ -31,6 +33,7 @@ class HubConfig:
     cache_dir: Path
     offline: bool
     verify: bool = True
+    xet: bool = True
 
 
 def cove_home() -> Path:
@@ -93,5 +96,11 @@ def resolve_config(endpoint: str | None = None, token: str | bool | None = None,
     else:
         tok = os.environ.get("COVE_TOKEN") or saved_token()
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    verify = os.environ.get("COVE_VERIFY", "1").strip().lower() not in ("0", "false", "no", "off")
-    return HubConfig(endpoint=url, token=tok, cache_dir=cache, offline=is_offline(), verify=verify)
+    verify = _flag("COVE_VERIFY")
+    return HubConfig(endpoint=url, token=tok, cache_dir=cache, offline=is_offline(), verify=verify,
+                     xet=_flag("COVE_CLIENT_XET"))
+
+
+def _flag(name: str) -> bool:
+    """An on-by-default switch: off when the variable is ``0``, ``false``, ``no`` or ``off``."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")

@@ -8,6 +8,10 @@
 * A fetch holds a file lock per blob (several processes may ask for the same file), writes into
   ``<blob>.incomplete``, resumes it with ``Range: bytes=N-`` after an interruption (also in a later
   run), hashes while it writes, and renames into place only when the hash is the etag.
+* Xet: when the Hub names a file's Xet hash (``X-Xet-Hash`` on the HEAD, ``xetHash`` in the tree) and
+  hf_xet is installed, the bytes come through Xet (:mod:`cove.hub.xet`) into the same
+  ``.incomplete`` file, hashed the same way, resumed from the same offset; if Xet fails the plain GET
+  continues where it stopped, and a download whose hash is wrong is fetched again over plain HTTP.
 * Offline (``COVE_OFFLINE=1``, or the Hub unreachable) answers from the cache alone.
 """
 
@@ -20,10 +24,11 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,18 +46,25 @@ from cove.errors import (
 from cove.hub.cache import CHUNK, RepoCache, hash_file, new_hasher
 from cove.hub.http import Session, Where, error_for
 from cove.hub.info import RepoFile
+from cove.hub.xet import XetClient, XetError, read_token_url
 from cove.protocol import URL_PREFIX, check_path, is_commit_sha
 
 log = logging.getLogger("cove.hub")
 
 
+#: Where a Xet download reads from: ``start`` -> the file's bytes from there on (see ``XetClient.stream``).
+XetStream = Callable[[int], Iterator[bytes]]
+
+
 @dataclass(frozen=True)
 class FileMeta:
-    """What ``HEAD resolve`` says about a file."""
+    """What ``HEAD resolve`` says about a file (with its Xet hash and token route when it has one)."""
 
     commit: str
     etag: str
     size: int
+    xet_hash: str | None = None
+    xet_refresh: str | None = None
 
 
 def resolve_url(endpoint: str, repo_id: str, repo_type: str, revision: str, filename: str) -> str:
@@ -82,7 +94,14 @@ def head_file(session: Session, repo_id: str, repo_type: str, revision: str, fil
     size = resp.headers.get("X-Linked-Size") or resp.headers.get("Content-Length") or ""
     if not is_commit_sha(commit) or not etag or not size.isdigit():
         raise LocalEntryNotFound(f"{url} did not answer like a Hub (X-Repo-Commit, ETag and size are needed)")
-    return FileMeta(commit, etag, int(size))
+    refresh = resp.links.get("xet-auth", {}).get("url") or resp.headers.get("X-Xet-Refresh-Route")
+    return FileMeta(commit, etag, int(size), resp.headers.get("X-Xet-Hash"), refresh)
+
+
+def xet_stream(xet: XetClient | None, xet_hash: str | None, size: int, refresh: str | None) -> XetStream | None:
+    """The Xet source of a download, or None for the plain GET (no Xet hash, Xet off, no hf_xet)."""
+    file = xet.file(xet_hash, size, refresh) if xet is not None else None
+    return partial(xet.stream, file) if file is not None else None
 
 
 # -- fetching one blob -----------------------------------------------------------------------------
@@ -94,7 +113,8 @@ def _bar(total: int, desc: str, progress: bool):
 
 
 def fetch(session: Session, url: str, dest: Path, incomplete: Path, etag: str, size: int, *,
-          lock: FileLock | None, bar=None, force: bool = False, verify: bool = True) -> Path:
+          lock: FileLock | None, bar=None, force: bool = False, verify: bool = True,
+          xet: XetStream | None = None) -> Path:
     """Download ``url`` to ``dest`` through ``incomplete`` (resumed if present), verified against ``etag``.
 
     Args:
@@ -103,6 +123,8 @@ def fetch(session: Session, url: str, dest: Path, incomplete: Path, etag: str, s
         lock: held while downloading, so that concurrent processes fetch the file once.
         bar: a tqdm to update with bytes received.
         verify: hash the content while receiving it (``False``: trust the size alone).
+        xet: receive the bytes through Xet first (the plain GET of ``url`` takes over if Xet fails, and
+            fetches the file again if its hash is wrong).
     """
     with lock if lock is not None else nullcontext():
         if dest.exists() and not force and dest.stat().st_size == size:
@@ -110,12 +132,14 @@ def fetch(session: Session, url: str, dest: Path, incomplete: Path, etag: str, s
                 bar.update(size)
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(2):  # a second, clean attempt after a corrupted one
-            got = _receive(session, url, incomplete, etag if verify else "", size, bar, fresh=force or attempt > 0)
+        for attempt in range(2):  # a second, clean attempt after a corrupted one (over plain HTTP)
+            got = _receive(session, url, incomplete, etag if verify else "", size, bar, fresh=force or attempt > 0,
+                           xet=xet if attempt == 0 else None)
             if got is None or got == etag:
                 os.replace(incomplete, dest)
                 return dest
-            log.warning("%s: content hashes to %s, not %s; downloading it again", url, got, etag)
+            how = " over plain HTTP" if xet is not None else ""
+            log.warning("%s: content hashes to %s, not %s; downloading it again%s", url, got, etag, how)
             incomplete.unlink(missing_ok=True)
             if bar is not None:
                 bar.update(-size)
@@ -165,7 +189,7 @@ _RESET = object()
 
 
 def _receive(session: Session, url: str, incomplete: Path, etag: str, size: int, bar, *,
-             fresh: bool) -> str | None:
+             fresh: bool, xet: XetStream | None = None) -> str | None:
     """Fill ``incomplete`` up to ``size`` bytes, resuming after network errors with a Range request.
 
     Returns the hash of the content (sha256 or git sha1, as ``etag``), or None for an unknown etag kind.
@@ -182,10 +206,49 @@ def _receive(session: Session, url: str, incomplete: Path, etag: str, size: int,
             hash_file(incomplete, etag, upto=pos, hasher=hashing.hasher)
         if bar is not None and pos:
             bar.update(pos)
+        if xet is not None:
+            pos = _fill_xet(xet, url, incomplete, size, pos, bar, hashing)
         pos = _fill(session, url, incomplete, size, pos, bar, hashing)
     finally:
         digest = hashing.hexdigest()
     return digest
+
+
+def _fill_xet(xet: XetStream, url: str, incomplete: Path, size: int, pos: int, bar, hashing: _Hashing) -> int:
+    """Append bytes ``pos..size`` through Xet; returns the new end. On a failure what arrived stays, and
+    the plain GET (:func:`_fill`) continues from there."""
+    if pos >= size:
+        return pos
+    if pos:
+        log.info("Resuming %s through Xet at byte %d of %d", url, pos, size)
+    else:
+        log.info("Downloading %s through Xet", url)
+    try:
+        with open(incomplete, "ab") as f:
+            for block in xet(pos):
+                view = memoryview(block)  # up to a xorb (64 MiB): written and hashed in CHUNK pieces
+                for i in range(0, len(view), CHUNK):
+                    piece = view[i: i + CHUNK]
+                    f.write(piece)
+                    hashing.feed(piece)
+                    pos += len(piece)
+                    if bar is not None:
+                        bar.update(len(piece))
+                if pos > size:
+                    break
+    except XetError as e:
+        log.warning("Xet download of %s stopped at byte %d of %d (%s); continuing over plain HTTP", url, pos, size, e)
+    if pos > size:  # more than announced: start again over plain HTTP
+        log.warning("Xet sent %d bytes of %s, more than its %d; downloading it over plain HTTP", pos, url, size)
+        with open(incomplete, "r+b") as f:
+            f.truncate(0)
+        hashing.reset()
+        if bar is not None:
+            bar.update(-pos)
+        pos = 0
+    elif pos < size:
+        log.info("Continuing %s over plain HTTP at byte %d of %d", url, pos, size)
+    return pos
 
 
 def _fill(session: Session, url: str, incomplete: Path, size: int, pos: int, bar, hashing: _Hashing) -> int:
@@ -250,8 +313,10 @@ def _offline_miss(what: str, cache: RepoCache, revision: str, why: str) -> Local
 
 
 def download_file(session: Session | None, cache: RepoCache, filename: str, *, revision: str,
-                  force: bool = False, progress: bool = True, verify: bool = True) -> Path:
-    """The path of ``filename`` in the cache, fetched if needed; ``session=None`` means offline."""
+                  force: bool = False, progress: bool = True, verify: bool = True,
+                  xet: XetClient | None = None) -> Path:
+    """The path of ``filename`` in the cache, fetched if needed; ``session=None`` means offline.
+    ``xet``: fetch through Xet when the Hub offers it for this file."""
     check_path(filename)
     if is_commit_sha(revision) and not force:
         hit = cached_file(cache, revision, filename)
@@ -283,7 +348,8 @@ def download_file(session: Session | None, cache: RepoCache, filename: str, *, r
     url = resolve_url(session.endpoint, cache.repo_id, cache.repo_type, meta.commit, filename)
     with _bar(meta.size, filename, progress) as bar:
         fetch(session, url, cache.blob(meta.etag), cache.incomplete(meta.etag), meta.etag, meta.size,
-              lock=cache.lock(meta.etag), bar=bar, force=force, verify=verify)
+              lock=cache.lock(meta.etag), bar=bar, force=force, verify=verify,
+              xet=xet_stream(xet, meta.xet_hash, meta.size, meta.xet_refresh))
     return cache.link(meta.commit, filename, meta.etag)
 
 
@@ -305,7 +371,7 @@ def _read_meta(path: Path) -> tuple[str, str] | None:
 
 def download_to_dir(session: Session | None, local_dir: Path, repo_id: str, repo_type: str, filename: str, *,
                     revision: str, meta: FileMeta | None = None, force: bool = False, bar=None,
-                    progress: bool = True, verify: bool = True) -> Path:
+                    progress: bool = True, verify: bool = True, xet: XetClient | None = None) -> Path:
     """``filename`` as a real file under ``local_dir`` (``.cache/huggingface/download`` keeps its etag)."""
     file, meta_path = _local_paths(local_dir, filename)
     if session is None:
@@ -326,7 +392,8 @@ def download_to_dir(session: Session | None, local_dir: Path, repo_id: str, repo
     bar = bar if bar is not None else _bar(meta.size, filename, progress)
     try:
         fetch(session, url, file, meta_path.parent / f"{short}.{meta.etag}.incomplete", meta.etag, meta.size,
-              lock=FileLock(str(meta_path.with_suffix(".lock"))), bar=bar, force=True, verify=verify)
+              lock=FileLock(str(meta_path.with_suffix(".lock"))), bar=bar, force=True, verify=verify,
+              xet=xet_stream(xet, meta.xet_hash, meta.size, meta.xet_refresh))
     finally:
         if own_bar:
             bar.close()
@@ -354,7 +421,8 @@ def filter_paths(paths: Iterable[str], allow_patterns=None, ignore_patterns=None
 
 def snapshot(session: Session | None, cache: RepoCache, files: list[RepoFile] | None, commit: str | None, *,
              revision: str, local_dir: Path | None = None, allow_patterns=None, ignore_patterns=None,
-             max_workers: int = 8, force: bool = False, progress: bool = True, verify: bool = True) -> Path:
+             max_workers: int = 8, force: bool = False, progress: bool = True, verify: bool = True,
+             xet: XetClient | None = None) -> Path:
     """Fetch ``files`` (the tree at ``commit``) into the cache or ``local_dir``; returns the folder.
 
     ``session=None`` (offline) returns the cached snapshot of ``revision`` if there is one.
@@ -374,11 +442,13 @@ def snapshot(session: Session | None, cache: RepoCache, files: list[RepoFile] | 
         cache.snapshot(commit).mkdir(parents=True, exist_ok=True)
     total = sum(f.size for f in todo)
     desc = f"{len(todo)} files of {cache.repo_id}"
+    refresh = read_token_url(session.endpoint, cache.repo_id, cache.repo_type, commit)
 
     def one(f: RepoFile) -> None:
+        meta = FileMeta(commit, f.etag, f.size, f.xet_hash, refresh if f.xet_hash else None)
         if local_dir is not None:
             download_to_dir(session, local_dir, cache.repo_id, cache.repo_type, f.path, revision=commit,
-                            meta=FileMeta(commit, f.etag, f.size), force=force, bar=bar, verify=verify)
+                            meta=meta, force=force, bar=bar, verify=verify, xet=xet)
             return
         link = cache.snapshot(commit, f.path)
         if not force and link.exists() and cache.blob(f.etag).exists():
@@ -386,7 +456,8 @@ def snapshot(session: Session | None, cache: RepoCache, files: list[RepoFile] | 
             return
         url = resolve_url(session.endpoint, cache.repo_id, cache.repo_type, commit, f.path)
         fetch(session, url, cache.blob(f.etag), cache.incomplete(f.etag), f.etag, f.size,
-              lock=cache.lock(f.etag), bar=bar, force=force, verify=verify)
+              lock=cache.lock(f.etag), bar=bar, force=force, verify=verify,
+              xet=xet_stream(xet, meta.xet_hash, meta.size, meta.xet_refresh))
         cache.link(commit, f.path, f.etag)
 
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, disable=not progress) as bar:

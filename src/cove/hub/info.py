@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+
+_XET_HASH = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -65,12 +68,14 @@ class RepoInfo:
 
 @dataclass(frozen=True)
 class RepoFile:
-    """A file of ``list_repo_tree``. ``blob_id`` is the git sha1 (of the pointer, for LFS files)."""
+    """A file of ``list_repo_tree``. ``blob_id`` is the git sha1 (of the pointer, for LFS files);
+    ``xet_hash`` the Xet file ID when the Hub serves the file through Xet."""
 
     path: str
     size: int
     blob_id: str
     lfs: BlobLfsInfo | None = None
+    xet_hash: str | None = None
 
     @property
     def etag(self) -> str:
@@ -88,8 +93,10 @@ def tree_entry(d: dict) -> RepoFile | RepoFolder:
     if d["type"] == "directory":
         return RepoFolder(d["path"], d["oid"])
     lfs = d.get("lfs")
+    xet = d.get("xetHash")
+    xet = xet.lower() if lfs and isinstance(xet, str) and _XET_HASH.fullmatch(xet) else None  # as the stock client
     return RepoFile(d["path"], d["size"], d["oid"],
-                    BlobLfsInfo(lfs["oid"], lfs["size"], lfs.get("pointerSize")) if lfs else None)
+                    BlobLfsInfo(lfs["oid"], lfs["size"], lfs.get("pointerSize")) if lfs else None, xet)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""Uploads: commit operations, preupload, LFS through the batch API (basic and multipart), the NDJSON commit.
+"""Uploads: commit operations, preupload, LFS through Xet or the batch API, the NDJSON commit.
 
 ``create_commit`` follows the Hub's sequence (``hub-http-api.md`` §6): preupload tells which files
-go inline ("regular") and which through LFS, and which are unchanged (same remote oid); LFS files are
-sent through the batch API in parallel (multipart when the server offers parts); the commit is one
+go inline ("regular") and which through LFS, and which are unchanged (same remote oid). LFS files go
+through Xet when the Hub offers it and hf_xet is installed (:mod:`cove.hub.xet`: deduplicated chunks,
+the sha256 computed while chunking), else through the batch API in parallel (multipart when the
+server offers parts); either way the commit names them by sha256 (``lfsFile``). The commit is one
 NDJSON body, streamed from disk so that a large inline file never sits in memory.
 """
 
@@ -26,6 +28,7 @@ from tqdm.auto import tqdm
 from cove.errors import BadRequest, EntryNotFound, Unprocessable
 from cove.hub.http import Where, error_for
 from cove.hub.info import CommitInfo
+from cove.hub.xet import XetError, XetUpload, write_token_url
 from cove.protocol import URL_PREFIX, AddLfsFile, DeleteFile, DeleteFolder, check_path, git_blob_sha1
 
 if TYPE_CHECKING:
@@ -228,6 +231,25 @@ def _preupload(api: HubApi, repo_id: str, repo_type: str, revision: str,
     return out
 
 
+def _upload_xet(api: HubApi, repo_id: str, repo_type: str, revision: str, ops: list[CommitOperationAdd],
+                bar) -> bool:
+    """Send ``ops`` through Xet; False when Xet is not usable (the caller uses the LFS batch API)."""
+    if not api.xet.available:
+        return False
+    url = write_token_url(api.session.endpoint, repo_id, repo_type, revision)
+    try:
+        shas = api.xet.upload(url, [XetUpload(op.path_or_fileobj, op.path_in_repo, op._sha256) for op in ops], bar)
+    except XetError as e:
+        log.warning("%s; sending the files through the LFS batch API instead", e)
+        return False
+    if shas is None:
+        log.info("%s answered 404 (Xet is off on this Hub): using the LFS batch API", url)
+        return False
+    for op, sha in zip(ops, shas):
+        op._sha256 = sha  # computed by hf_xet in the same pass as the chunks; the Hub checks it
+    return True
+
+
 def _upload_lfs(api: HubApi, repo_id: str, repo_type: str, revision: str, ops: list[CommitOperationAdd],
                 bar, num_threads: int) -> None:
     """Send the content of ``ops`` through the LFS batch API (basic PUT or multipart), in parallel."""
@@ -354,7 +376,7 @@ def create_commit(api: HubApi, repo_id: str, operations: list[Operation], *, com
     total = sum(a.size for a in regular + lfs)
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Upload to {repo_id}"[-40:],
               disable=not progress) as bar:
-        if lfs:
+        if lfs and not _upload_xet(api, repo_id, repo_type, revision, lfs, bar):
             _upload_lfs(api, repo_id, repo_type, revision, lfs, bar, num_threads)
         lines: list = [_Inline(a, a.path_in_repo) for a in regular]
         lines += [_wire(AddLfsFile(a.path_in_repo, a.sha256(), a.size)) for a in lfs]
