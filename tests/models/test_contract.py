@@ -206,17 +206,22 @@ def test_hidden_states_and_attentions(model_type, task):
 def test_gradient_checkpointing_recomputes_with_the_same_gradients(model_type, task):
     ids, mask = batch(model_type)
     labels = labels_for(task, ids, mask)
-    results = []
+    results, calls = [], []
     for enable in (False, True):
         model = tiny(model_type, task).train()  # dropout on: the recomputation must replay it
         if enable:
             model.gradient_checkpointing_enable()
             assert model.is_gradient_checkpointing
+        layers = sizes(model_type)[0]
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == layers)[0]
+        forward = first.forward  # counted: a checkpointed layer runs again in the backward pass
+        first.forward = lambda *args, forward=forward, on=enable: calls.append(on) or forward(*args)
         torch.manual_seed(0)
         out = model(ids, mask, **labels)
         loss = out.loss if task != "base" else out.last_hidden_state.square().mean()
         loss.backward()
         results.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert calls == [False, True, True]
     assert results[0].keys() == results[1].keys()
     for name, grad in results[0].items():
         torch.testing.assert_close(results[1][name], grad, atol=1e-6, rtol=0, msg=name)

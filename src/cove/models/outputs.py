@@ -3,8 +3,9 @@
 Each output is a dataclass that reads three ways, as transformers' ``ModelOutput`` does:
 
 - attributes: ``out.logits``, ``out.loss`` (None when not computed);
-- a tuple of the fields that are set, in field order: ``out[0]``, ``out[:2]``, ``out.to_tuple()``
-  (None fields are skipped, so ``out[0]`` is the loss when labels were given and the logits otherwise);
+- a tuple of the fields that are set, in field order (a field set later goes last, as in
+  transformers): ``out[0]``, ``out[:2]``, ``out.to_tuple()``; None fields are skipped, so ``out[0]``
+  is the loss when labels were given and the logits otherwise;
 - a dict of the same fields: ``out["logits"]``, ``"loss" in out``, ``out.keys()``, ``out.items()``.
 
 ``return_dict=False`` makes a model return ``out.to_tuple()`` instead. The KV cache field is
