@@ -145,15 +145,14 @@ def plain_loop(runner: str, folder: Path, rows: list[dict], steps: int, batch: i
         from cove.models import AutoModelForSequenceClassification
 
         model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
-        forward = model
     else:
         import transformers as T
 
         T.logging.set_verbosity_error()
         model = T.AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
 
-        def forward(input_ids, attention_mask):
-            return model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(input_ids, attention_mask):  # the same code for both libraries
+        return model(input_ids=input_ids, attention_mask=attention_mask).logits
 
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)

@@ -83,17 +83,28 @@ def hf_model(model_type: str, task: str, seed: int = 0) -> torch.nn.Module:
     return HF_CLASS[task].from_config(config).eval()
 
 
-def hf_output(
-    model: torch.nn.Module, task: str, ids: torch.Tensor, mask: torch.Tensor | None
-) -> torch.Tensor:
-    """The one tensor Cove's forward returns, taken from transformers' output object."""
-    with torch.no_grad():
-        out = model(input_ids=ids, attention_mask=mask)
+def primary(out, task: str) -> torch.Tensor:
+    """The main tensor of a task's output object (either library's): the last hidden state, the
+    logits, or the (B, T, 2) start and end logits of question answering."""
     if task == "base":
         return out.last_hidden_state
     if task == "question-answering":
         return torch.stack((out.start_logits, out.end_logits), dim=-1)
     return out.logits
+
+
+def hf_output(
+    model: torch.nn.Module, task: str, ids: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """The main tensor of transformers' output (see :func:`primary`)."""
+    with torch.no_grad():
+        return primary(model(input_ids=ids, attention_mask=mask), task)
+
+
+def run(model: torch.nn.Module, task: str, *args, **kwargs) -> torch.Tensor:
+    """The main tensor of a Cove model's output, without gradients."""
+    with torch.no_grad():
+        return primary(model(*args, **kwargs), task)
 
 
 def batch(model_type: str, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cove.models import auto
-from tests.models.reference import DECODERS, TINY, batch, num_labels, registry_pairs
+from tests.models.reference import DECODERS, TINY, batch, num_labels, registry_pairs, run
 
 PAIRS = registry_pairs()
 
@@ -35,9 +35,8 @@ def test_every_architecture_has_a_tiny_reference():
 def test_shapes_dtypes_and_padding_invariance(model_type, task):
     model = tiny(model_type, task)
     ids, mask = batch(model_type)
-    with torch.no_grad():
-        out = model(ids, mask)
-        alone = model(ids[1:, :5], mask[1:, :5])  # the padded sequence on its own
+    out = run(model, task, ids, mask)
+    alone = run(model, task, ids[1:, :5], mask[1:, :5])  # the padded sequence on its own
     expected = {
         "base": (2, 9, 32),
         "masked-lm": (2, 9, 99),
@@ -59,11 +58,10 @@ def test_save_load_round_trip(tmp_path, model_type, task):
     sharded = model.save_pretrained(tmp_path / "many", max_shard_size=20_000)
     assert "model.safetensors.index.json" in sharded and len(sharded) > 3
     ids, mask = batch(model_type)
-    with torch.no_grad():
-        expected = model(ids, mask)
-        for folder in ("one", "many"):
-            loaded = auto.model_class(model_type, task).from_pretrained(tmp_path / folder, strict=True)
-            torch.testing.assert_close(loaded(ids, mask), expected, atol=0, rtol=0)
+    expected = run(model, task, ids, mask)
+    for folder in ("one", "many"):
+        loaded = auto.model_class(model_type, task).from_pretrained(tmp_path / folder, strict=True)
+        torch.testing.assert_close(run(loaded, task, ids, mask), expected, atol=0, rtol=0)
     config = json.loads((tmp_path / "one" / "config.json").read_text())
     assert config["architectures"] == [type(model).__name__] and config["dtype"] == "float32"
 
@@ -74,8 +72,7 @@ def test_bfloat16_load_and_forward(tmp_path, model_type):
     model = auto.AutoModel.from_pretrained(tmp_path, torch_dtype="bfloat16")
     assert all(p.dtype == torch.bfloat16 for p in model.parameters())
     ids, mask = batch(model_type)
-    with torch.no_grad():
-        assert model(ids, mask).dtype == torch.bfloat16
+    assert run(model, "base", ids, mask).dtype == torch.bfloat16
     # "auto" keeps what the checkpoint holds: a bf16 save loads as bf16
     model.save_pretrained(tmp_path / "bf16")
     assert auto.AutoModel.from_pretrained(tmp_path / "bf16").dtype == torch.bfloat16
@@ -96,12 +93,11 @@ def test_config_round_trip(tmp_path, model_type):
 def test_incremental_decode_equals_full_forward(model_type, left_padding):
     model = tiny(model_type, "causal-lm")
     ids, mask = batch(model_type, left=left_padding)
-    with torch.no_grad():
-        full = model(ids, mask)
-        cache = model.make_cache(batch_size=2, max_length=16)
-        steps = [model(ids[:, :4], mask[:, :4], cache=cache)]  # prefill 4 tokens
-        for t in range(4, 9):  # then one token at a time
-            steps.append(model(ids[:, t : t + 1], mask[:, : t + 1], cache=cache))
+    full = run(model, "causal-lm", ids, mask)
+    cache = model.make_cache(batch_size=2, max_length=16)
+    steps = [run(model, "causal-lm", ids[:, :4], mask[:, :4], cache=cache)]  # prefill 4 tokens
+    for t in range(4, 9):  # then one token at a time
+        steps.append(run(model, "causal-lm", ids[:, t : t + 1], mask[:, : t + 1], cache=cache))
     assert cache.length == 9
     incremental = torch.cat(steps, dim=1)
     torch.testing.assert_close(incremental[mask.bool()], full[mask.bool()], atol=1e-5, rtol=0)
@@ -128,3 +124,136 @@ def test_architecture_files_do_not_import_each_other():
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cove.models.")
         }
         assert not (imported & (files - {name})), f"{name}.py imports {imported & files}"
+
+
+# --- transformers' forward: outputs, labels, hidden states, attentions, training helpers --------
+
+
+def labels_for(task: str, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The label arguments of each head (none for a base model)."""
+    if task in ("causal-lm", "masked-lm"):
+        return {"labels": ids.masked_fill(mask == 0, -100)}
+    if task == "token-classification":
+        return {"labels": (ids % 3).masked_fill(mask == 0, -100)}
+    if task == "sequence-classification":
+        return {"labels": torch.tensor([0, 2])}
+    if task == "question-answering":
+        return {"start_positions": torch.tensor([1, 2]), "end_positions": torch.tensor([3, 4])}
+    return {}
+
+
+def sizes(model_type: str) -> tuple[int, int]:
+    """(layers, attention heads) of the tiny reference."""
+    config = TINY[model_type]()
+    return config.num_hidden_layers, config.num_attention_heads
+
+
+@pytest.mark.parametrize("model_type,task", PAIRS)
+def test_forward_returns_an_output_object_or_its_tuple(model_type, task):
+    from cove.models.outputs import ModelOutput
+
+    model = tiny(model_type, task)
+    ids, mask = batch(model_type)
+    labels = labels_for(task, ids, mask)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids), **labels)
+        plain = model(
+            input_ids=ids,
+            attention_mask=mask,
+            token_type_ids=torch.zeros_like(ids),
+            **labels,
+            return_dict=False,
+        )
+    assert isinstance(out, ModelOutput) and type(plain) is tuple and len(plain) == len(out.to_tuple())
+    for a, b in zip(plain, out.to_tuple(), strict=True):
+        assert a is b or (isinstance(a, torch.Tensor) and torch.equal(a, b)) or hasattr(a, "get_seq_length")
+    if task != "base":  # every head takes labels and puts the loss first
+        assert list(out.keys())[0] == "loss" and out.loss.ndim == 0 and torch.isfinite(out.loss)
+
+
+@pytest.mark.parametrize("model_type,task", PAIRS)
+def test_labels_give_a_loss_whose_gradients_reach_the_embeddings(model_type, task):
+    if task == "base":
+        pytest.skip("a base model has no loss")
+    model = tiny(model_type, task).train()
+    ids, mask = batch(model_type)
+    model(ids, mask, **labels_for(task, ids, mask)).loss.backward()
+    assert model.get_input_embeddings().weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("model_type,task", PAIRS)
+def test_hidden_states_and_attentions(model_type, task):
+    model = tiny(model_type, task)
+    ids, mask = batch(model_type)
+    layers, heads = sizes(model_type)
+    with torch.no_grad():
+        out = model(ids, mask, output_hidden_states=True, output_attentions=True)
+        last = model.base_model.hidden(ids, mask)  # the tensor path generation uses
+    assert len(out.hidden_states) == layers + 1 and len(out.attentions) == layers
+    assert all(h.shape == (2, 9, 32) for h in out.hidden_states)
+    torch.testing.assert_close(out.hidden_states[-1], last, atol=0, rtol=0)
+    for a in out.attentions:
+        assert a.shape == (2, heads, 9, 9)
+        torch.testing.assert_close(a.sum(-1), torch.ones(2, heads, 9), atol=1e-5, rtol=0)
+    assert (out.attentions[0][1, :, :, 5:] == 0).all() or model_type in DECODERS  # padded keys get none
+    config_default = tiny(model_type, task)
+    config_default.config.output_hidden_states = True  # the config's default, as transformers reads it
+    with torch.no_grad():
+        assert len(config_default(ids, mask).hidden_states) == layers + 1
+
+
+@pytest.mark.parametrize("model_type,task", PAIRS)
+def test_gradient_checkpointing_recomputes_with_the_same_gradients(model_type, task):
+    ids, mask = batch(model_type)
+    labels = labels_for(task, ids, mask)
+    results, calls = [], []
+    for enable in (False, True):
+        model = tiny(model_type, task).train()  # dropout on: the recomputation must replay it
+        if enable:
+            model.gradient_checkpointing_enable()
+            assert model.is_gradient_checkpointing
+        layers = sizes(model_type)[0]
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == layers)[0]
+        forward = first.forward  # counted: a checkpointed layer runs again in the backward pass
+        first.forward = lambda *args, forward=forward, on=enable: calls.append(on) or forward(*args)
+        torch.manual_seed(0)
+        out = model(ids, mask, **labels)
+        loss = out.loss if task != "base" else out.last_hidden_state.square().mean()
+        loss.backward()
+        results.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert calls == [False, True, True]
+    assert results[0].keys() == results[1].keys()
+    for name, grad in results[0].items():
+        torch.testing.assert_close(results[1][name], grad, atol=1e-6, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("model_type,task", PAIRS)
+def test_num_parameters_and_resize_token_embeddings(model_type, task):
+    model = tiny(model_type, task)
+    unique = {id(p): p for p in model.parameters()}
+    assert model.num_parameters() == sum(p.numel() for p in unique.values())
+    assert model.num_parameters(exclude_embeddings=True) < model.num_parameters()
+    embedding = model.resize_token_embeddings(101)
+    assert embedding is model.get_input_embeddings() and embedding.weight.shape == (101, 32)
+    assert model.config.vocab_size == 101
+    head = model.get_output_embeddings()
+    if task in ("masked-lm", "causal-lm"):
+        assert head.weight.shape[0] == 101
+        assert (head.weight is embedding.weight) == bool(model.config.tie_word_embeddings)
+    ids, mask = batch(model_type)
+    ids[0, 2] = 100
+    assert torch.isfinite(run(model, task, ids, mask)).all()
+
+
+@pytest.mark.parametrize("model_type", sorted(DECODERS))
+def test_use_cache_then_past_key_values_equals_the_full_forward(model_type):
+    model = tiny(model_type, "causal-lm")
+    ids, mask = batch(model_type)
+    with torch.no_grad():
+        full = model(ids, mask).logits
+        first = model(ids[:, :6], mask[:, :6], use_cache=True)
+        rest = model(ids[:, 6:], mask, past_key_values=first.past_key_values)
+        assert model(ids, mask, use_cache=False).past_key_values is None
+    assert first.past_key_values.get_seq_length() == 9 == rest.cache.get_seq_length()
+    steps = torch.cat((first.logits, rest.logits), dim=1)
+    torch.testing.assert_close(steps[mask.bool()], full[mask.bool()], atol=1e-5, rtol=0)

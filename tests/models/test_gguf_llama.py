@@ -75,7 +75,7 @@ def test_tiny_llama_from_gguf_equals_transformers(tmp_path, tied):
     model = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="tiny.gguf", strict=True)
     ids = torch.randint(3, 99, (2, 10))
     with torch.no_grad():
-        torch.testing.assert_close(model(ids), ref(input_ids=ids).logits, atol=1e-4, rtol=0)
+        torch.testing.assert_close(model(ids).logits, ref(input_ids=ids).logits, atol=1e-4, rtol=0)
 
 
 @pytest.mark.slow
@@ -92,12 +92,12 @@ def test_smollm2_gguf_answers_paris(smollm_gguf):
     cache = model.make_cache(batch_size=1, max_length=ids.shape[1] + 16)
     generated = []
     with torch.no_grad():
-        logits = model(ids, cache=cache)
+        logits = model(ids, cache=cache).logits  # a preallocated cache passed as transformers' past
         for _ in range(10):
             token = logits[:, -1].argmax(-1, keepdim=True)
             if token.item() == model.config.eos_token_id:
                 break
             generated.append(token.item())
-            logits = model(token, cache=cache)
+            logits = model(token, cache=cache).logits
     answer = tokenizer.decode(generated)
     assert "Paris" in answer, answer

@@ -31,7 +31,9 @@ def test_minilm_embeddings_equal_sentence_transformers(minilm_folder):
     model = AutoModel.from_pretrained(minilm_folder)
     assert model.loading_info.missing == [] and model.loading_info.unexpected == []
     with torch.no_grad():
-        hidden = model(tokens["input_ids"], tokens["attention_mask"], tokens.get("token_type_ids"))
+        hidden = model(
+            tokens["input_ids"], tokens["attention_mask"], tokens.get("token_type_ids")
+        ).last_hidden_state
         ours = torch.nn.functional.normalize(mean_pool(hidden, tokens["attention_mask"]), dim=-1)
         theirs = reference.encode(SENTENCES, convert_to_tensor=True, normalize_embeddings=True)
         pooled = reference[1](reference[0](dict(tokens)))["sentence_embedding"]  # Transformer -> Pooling

@@ -21,6 +21,7 @@ from tests.models.reference import (
     hf_output,
     num_labels,
     registry_pairs,
+    run,
     valid,
 )
 
@@ -37,8 +38,7 @@ def test_transformers_to_cove(tmp_path, model_type, task):
     for left in paddings:
         ids, mask = batch(model_type, left=left)
         expected = hf_output(ref, task, ids, mask)
-        with torch.no_grad():
-            got = model(ids, mask)
+        got = run(model, task, ids, mask)
         assert got.shape == expected.shape
         torch.testing.assert_close(valid(got, mask, task), valid(expected, mask, task), atol=ATOL, rtol=0)
 
@@ -53,8 +53,7 @@ def test_cove_to_transformers(tmp_path, model_type, task):
     model.save_pretrained(tmp_path)
     ref = HF_CLASS[task].from_pretrained(tmp_path).eval()
     ids, mask = batch(model_type)
-    with torch.no_grad():
-        got = model(ids, mask)
+    got = run(model, task, ids, mask)
     expected = hf_output(ref, task, ids, mask)
     torch.testing.assert_close(valid(got, mask, task), valid(expected, mask, task), atol=ATOL, rtol=0)
 
@@ -95,13 +94,12 @@ def test_llama_variants(tmp_path):
         ref.save_pretrained(tmp_path / str(i))
         model = auto.AutoModelForCausalLM.from_pretrained(tmp_path / str(i))
         ids, mask = batch("llama")
-        with torch.no_grad():
-            torch.testing.assert_close(
-                model(ids, mask)[mask.bool()],
-                hf_output(ref, "causal-lm", ids, mask)[mask.bool()],
-                atol=ATOL,
-                rtol=0,
-            )
+        torch.testing.assert_close(
+            run(model, "causal-lm", ids, mask)[mask.bool()],
+            hf_output(ref, "causal-lm", ids, mask)[mask.bool()],
+            atol=ATOL,
+            rtol=0,
+        )
 
 
 def test_qwen2_sliding_window_layers(tmp_path):
@@ -124,10 +122,9 @@ def test_qwen2_sliding_window_layers(tmp_path):
     model = auto.AutoModelForCausalLM.from_pretrained(tmp_path)
     assert [layer.window for layer in model.model.layers] == [None, 3, 3]
     ids, mask = batch("qwen2")
-    with torch.no_grad():
-        torch.testing.assert_close(
-            model(ids, mask)[mask.bool()],
-            hf_output(ref, "causal-lm", ids, mask)[mask.bool()],
-            atol=ATOL,
-            rtol=0,
-        )
+    torch.testing.assert_close(
+        run(model, "causal-lm", ids, mask)[mask.bool()],
+        hf_output(ref, "causal-lm", ids, mask)[mask.bool()],
+        atol=ATOL,
+        rtol=0,
+    )

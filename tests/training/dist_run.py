@@ -67,7 +67,7 @@ model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
 seen, losses = [], []
 for batch in loader:
     with accelerator.autocast():
-        logits = model(batch["input_ids"], batch["attention_mask"])
+        logits = model(batch["input_ids"], batch["attention_mask"]).logits
     loss = torch.nn.functional.cross_entropy(logits, batch["labels"])
     accelerator.backward(loss)
     optimizer.step()

@@ -94,7 +94,7 @@ def test_accelerator_under_torchrun_equals_one_process(torchrun_out):
     losses = []
     for batch in loader:
         loss = torch.nn.functional.cross_entropy(
-            model(batch["input_ids"], batch["attention_mask"]), batch["labels"]
+            model(batch["input_ids"], batch["attention_mask"]).logits, batch["labels"]
         )
         loss.backward()
         optimizer.step()

@@ -103,7 +103,7 @@ def test_accumulated_steps_match_a_plain_pytorch_loop(tmp_path):
             idx = [i for batch in order[2 * step : 2 * step + 2] for i in batch]
             ids = torch.tensor([data[i]["input_ids"] for i in idx])
             labels = torch.tensor([data[i]["labels"] for i in idx])
-            loss = loss_sum(reference(ids, torch.ones_like(ids)), labels, causal=False)[0] / len(idx)
+            loss = loss_sum(reference(ids, torch.ones_like(ids)).logits, labels, causal=False)[0] / len(idx)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(reference.parameters(), 0.5)
             optimizer.step(), scheduler.step(), optimizer.zero_grad()

@@ -52,7 +52,7 @@ def test_evaluate_and_predict_with_cove_dataset(tmp_path):
     assert set(metrics) == {"eval_loss", "eval_accuracy", "eval_runtime"}
     model = trainer.model.eval()
     with torch.no_grad():
-        logits = model(data[:]["input_ids"], data[:]["attention_mask"])
+        logits = model(data[:]["input_ids"], data[:]["attention_mask"]).logits
     expected = torch.nn.functional.cross_entropy(logits, data[:]["labels"]).item()
     assert metrics["eval_loss"] == pytest.approx(expected, abs=1e-5)
     assert metrics["eval_accuracy"] == pytest.approx(

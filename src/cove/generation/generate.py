@@ -79,15 +79,17 @@ STATIC_BUCKET = 128  # a static cache's length is a multiple of this
 def next_logits(
     model: Any, tokens: torch.Tensor, mask: Any, positions: torch.Tensor, cache: Any
 ) -> torch.Tensor:
-    """One forward on (B, T) tokens; (B, V) float32 logits after the last one (what gets compiled)."""
-    return model(tokens, mask, positions, cache)[:, -1].float()
+    """One forward on (B, T) tokens; (B, V) float32 logits after the last one (what gets compiled):
+    the base model's tensor path, then ``lm_head`` on the last position (no output objects)."""
+    return model.lm_head(next_hidden(model, tokens, mask, positions, cache)[:, None])[:, -1].float()
 
 
 def next_hidden(
     model: Any, tokens: torch.Tensor, mask: Any, positions: torch.Tensor, cache: Any
 ) -> torch.Tensor:
-    """One forward of the base model on (B, T) tokens; (B, H) hidden state after the last one."""
-    return getattr(model, model.base_model_prefix)(tokens, mask, positions, cache)[:, -1]
+    """One forward of the base model's tensor path (``hidden``) on (B, T) tokens; (B, H) hidden state
+    after the last one."""
+    return getattr(model, model.base_model_prefix).hidden(tokens, mask, positions, cache)[:, -1]
 
 
 def compiled_step(model: Any, fn: Any = next_logits) -> Any:
@@ -105,7 +107,8 @@ class Decoder:
     """One forward of the model on new tokens, against a preallocated cache and mask buffer.
 
     Args:
-        model: a causal LM whose forward is ``(ids, mask, positions, cache) -> (B, T, V)`` logits.
+        model: a causal LM built as a base model (``model.<base_model_prefix>``) whose tensor path
+            ``hidden(ids, mask, positions, cache)`` gives (B, T, H) states, and an ``lm_head``.
         prompt: the batch, whose mask seeds the (B, total) mask buffer.
         total: prompt + new tokens at most (the cache's length).
         static: decode steps attend over the whole cache with a mask (static shapes; see ``KVCache``).
@@ -129,30 +132,30 @@ class Decoder:
         self.forward = compiled_step(model) if compile else next_logits
 
     def _split(self) -> tuple[Any, Any]:
-        """(base model, ``lm_head``), either None when the model is not built that way."""
+        """(base model, ``lm_head``)."""
         base = getattr(self.model, getattr(self.model, "base_model_prefix", ""), None)
-        return base, getattr(self.model, "lm_head", None)
+        head = getattr(self.model, "lm_head", None)
+        if base is None or head is None or not hasattr(base, "hidden"):
+            raise TypeError(
+                f"{type(self.model).__name__} cannot generate: it needs a base model with a tensor path"
+                " `hidden` and an `lm_head` (a causal LM head of cove.models)"
+            )
+        return base, head
 
     def prefill(self, prompt: Prompt) -> torch.Tensor:
         """Run the prompt; (B, V) float32 logits of the next token."""
         mask = prompt.mask if self.padded else None
         base, head = self._split()
-        if base is None or head is None:  # not a base + lm_head model: the full forward
-            logits = self.model(prompt.ids, mask, prompt.positions, self.cache)[:, -1].float()
-        else:
-            hidden = base(prompt.ids, mask, prompt.positions, self.cache)
-            logits = head(hidden[:, -1:])[:, -1].float()  # the head on the last position only
+        hidden = base.hidden(prompt.ids, mask, prompt.positions, self.cache)
+        logits = head(hidden[:, -1:])[:, -1].float()  # the head on the last position only
         if self.static:  # from here on the step writes at ``slots`` (a tensor), moved on in place
             self.cache.slots = torch.full((1,), self.cache.length, dtype=torch.long, device=prompt.ids.device)
         return logits
 
     def greedy_head(self, build: bool = True) -> Any:
         """The certified argmax of the model's output layer (see ``greedy_head``), or None when the
-        model is not a base + ``nn.Linear`` head or it does not apply."""
-        base, head = self._split()
-        if base is None or head is None:
-            return None
-        return greedy_head.for_head(head, build)
+        head is not an ``nn.Linear`` or it does not apply."""
+        return greedy_head.for_head(self._split()[1], build)
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed (B,) tokens; (B, V) float32 logits of the token after them."""

@@ -2,8 +2,12 @@
 all-MiniLM-L6-v2 (a 6-layer BERT). Matches transformers' ``modeling_bert`` with SDPA attention;
 parameter names are the checkpoint keys.
 
-Every forward takes token ids (B, T) and an optional attention mask (B, T) of 1/0 and returns one
-tensor: hidden states (B, T, H) for the base model, logits for the heads.
+Layers take and return tensors. ``BertModel.hidden`` is the tensor path: token ids (B, T), an
+optional attention mask (B, T) of 1/0 -> hidden states (B, T, H); its layer loop is the one place that
+collects hidden states and attention probabilities when asked, and runs layers checkpointed when
+gradient checkpointing is on. Each model's public ``forward`` takes transformers' arguments
+(``labels``, ``output_hidden_states``, ``output_attentions``, ``return_dict``) and returns its output
+object (:mod:`cove.models.outputs`) with the loss transformers computes (:mod:`._shared.losses`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,23 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from cove.models._shared import losses
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, merge_heads, padding_mask, split_heads
+from cove.models._shared.attention import attend, attention_probs, merge_heads, padding_mask, split_heads
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
+from cove.models.outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
+    Record,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+    recorded,
+    returned,
+)
 
 
 @dataclass
@@ -85,6 +101,11 @@ class BertSelfAttention(nn.Module):
         out = attend(q, k, v, mask, causal=False, dropout=self.dropout_p if self.training else 0.0)
         return merge_heads(out)  # (B, T, H)
 
+    def probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The attention probabilities ``forward`` uses, (B, heads, T, T)."""
+        q, k = split_heads(self.query(x), self.heads), split_heads(self.key(x), self.heads)
+        return attention_probs(q, k, mask, causal=False)
+
 
 class BertSelfOutput(nn.Module):
     def __init__(self, config: BertConfig) -> None:
@@ -139,16 +160,17 @@ class BertLayer(nn.Module):
         x = self.attention(x, mask)
         return self.output(self.intermediate(x), x)
 
+    def attention_probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """This layer's attention probabilities for input ``x`` (``output_attentions``)."""
+        return self.attention.self.probs(x, mask)
+
 
 class BertEncoder(nn.Module):
+    """The layers (``encoder.layer.{i}`` in checkpoints); ``BertModel.hidden`` runs them."""
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        for layer in self.layer:
-            x = layer(x, mask)
-        return x
 
 
 class BertPooler(nn.Module):
@@ -168,6 +190,7 @@ class BertPooler(nn.Module):
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
+    input_embeddings = "embeddings.word_embeddings"
     ignored_keys = (r"position_ids$", r"cls\.predictions\.decoder\.bias$", r"^cls\.seq_relationship\.")
 
 
@@ -180,15 +203,45 @@ class BertModel(BertPreTrainedModel):
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
 
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        *,
+        record: Record | None = None,
+    ) -> torch.Tensor:
+        """The tensor path: (B, T, H) hidden states; ``record`` collects what a public forward asked."""
+        x = self.embeddings(input_ids, token_type_ids, position_ids)
+        mask = padding_mask(attention_mask)
+        checkpointed = self.checkpoint_options()
+        for layer in self.encoder.layer:
+            if record is not None:
+                record.hidden(x)
+                if record.attentions is not None:
+                    record.attentions.append(layer.attention_probs(x, mask))
+            x = layer(x, mask) if checkpointed is None else checkpoint(layer, x, mask, **checkpointed)
+        if record is not None:
+            record.hidden(x)
+        return x
+
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        x = self.embeddings(input_ids, token_type_ids, position_ids)
-        return self.encoder(x, padding_mask(attention_mask))
+        *,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        out = BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class BertLMPredictionHead(nn.Module):
@@ -210,6 +263,8 @@ class BertForMaskedLM(BertPreTrainedModel):
     """(B, T) ids -> (B, T, vocab) logits; the decoder shares the word embeddings."""
 
     tied_weights = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+    output_embeddings = "cls.predictions.decoder"
+    vocab_biases = ("cls.predictions.bias",)
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
@@ -224,8 +279,20 @@ class BertForMaskedLM(BertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.cls.predictions(self.bert(input_ids, attention_mask, token_type_ids, position_ids))
+        *,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple:
+        """``labels`` (B, T): token ids at the masked positions, -100 elsewhere."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.bert.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        logits = self.cls.predictions(hidden)
+        loss = None if labels is None else losses.masked_lm(logits, labels)
+        return returned(
+            MaskedLMOutput(loss=loss, logits=logits, **recorded(record)), return_dict, self.config
+        )
 
 
 def _classifier_dropout(config: BertConfig) -> float:
@@ -247,9 +314,20 @@ class BertForSequenceClassification(BertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        hidden = self.bert(input_ids, attention_mask, token_type_ids, position_ids)
-        return self.classifier(self.dropout(self.bert.pooler(hidden)))
+        *,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """``labels``: (B,) class ids, (B, num_labels) floats (multi-label) or values (regression),
+        as ``config.problem_type`` says or transformers infers it."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.bert.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        logits = self.classifier(self.dropout(self.bert.pooler(hidden)))
+        loss = None if labels is None else losses.sequence_classification(logits, labels, self.config)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class BertForTokenClassification(BertPreTrainedModel):
@@ -267,14 +345,23 @@ class BertForTokenClassification(BertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.classifier(
-            self.dropout(self.bert(input_ids, attention_mask, token_type_ids, position_ids))
-        )
+        *,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> TokenClassifierOutput | tuple:
+        """``labels`` (B, T): class ids, -100 where no loss is wanted (padding, continuation pieces)."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.bert.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        logits = self.classifier(self.dropout(hidden))
+        loss = None if labels is None else losses.token_classification(logits, labels)
+        out = TokenClassifierOutput(loss=loss, logits=logits, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class BertForQuestionAnswering(BertPreTrainedModel):
-    """(B, T) ids -> (B, T, 2) span logits: ``[..., 0]`` start, ``[..., 1]`` end."""
+    """(B, T) ids -> (B, T) start and (B, T) end span logits."""
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
@@ -287,8 +374,20 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.qa_outputs(self.bert(input_ids, attention_mask, token_type_ids, position_ids))
+        *,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> QuestionAnsweringModelOutput | tuple:
+        """``start_positions``, ``end_positions`` (B,): the answer's first and last token (both, or neither)."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.bert.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        out = QuestionAnsweringModelOutput.from_span_logits(
+            self.qa_outputs(hidden), start_positions, end_positions, record
+        )
+        return returned(out, return_dict, self.config)
 
 
 # --- registry entries --------------------------------------------------------------------------

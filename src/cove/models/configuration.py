@@ -32,6 +32,11 @@ class PretrainedConfig:
         architectures: class names of the saved model (``["BertForMaskedLM"]``).
         dtype: the dtype of the saved weights (``"float32"``); ``torch_dtype`` is its older spelling.
         id2label: class index -> label name for classification heads; ``num_labels`` is its length.
+        problem_type: the loss of a sequence classifier (regression, single_label_classification,
+            multi_label_classification); None until the first ``labels`` decide it, as transformers.
+        use_cache: decoders return a cache to continue from (None: yes, transformers' default).
+        output_hidden_states, output_attentions, return_dict: defaults of the forward arguments of
+            the same names (None: False, False, True), as transformers reads them from its config.
         extras: config.json keys no field knows, written back as they were.
     """
 
@@ -48,6 +53,10 @@ class PretrainedConfig:
     label2id: dict[str, int] | None = None
     problem_type: str | None = None
     initializer_range: float = 0.02
+    use_cache: bool | None = None
+    output_hidden_states: bool | None = None
+    output_attentions: bool | None = None
+    return_dict: bool | None = None
     extras: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     present: frozenset[str] | None = field(default=None, repr=False, compare=False)
 

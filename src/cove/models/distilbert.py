@@ -3,8 +3,12 @@ no token types and no pooler, and its own names (``q_lin``, ``ffn.lin1``, ``sa_l
 Matches transformers' ``modeling_distilbert`` with SDPA attention; parameter names are the
 checkpoint keys. Sinusoidal position tables are stored in checkpoints too, so they simply load.
 
-Every forward takes token ids (B, T) and an optional attention mask (B, T) of 1/0 and returns one
-tensor: hidden states (B, T, dim) for the base model, logits for the heads.
+Layers take and return tensors. ``DistilBertModel.hidden`` is the tensor path (ids (B, T), optional
+mask (B, T) of 1/0 -> hidden states (B, T, dim)); its layer loop collects hidden states and attention
+probabilities when asked and runs layers checkpointed when gradient checkpointing is on. Each model's
+public ``forward`` takes transformers' arguments (``labels``, ``output_hidden_states``,
+``output_attentions``, ``return_dict``) and returns its output object (:mod:`cove.models.outputs`).
+``token_type_ids`` are accepted and unused, as in transformers: DistilBERT has no token types.
 """
 
 from __future__ import annotations
@@ -13,11 +17,23 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from cove.models._shared import losses
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, merge_heads, padding_mask, split_heads
+from cove.models._shared.attention import attend, attention_probs, merge_heads, padding_mask, split_heads
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
+from cove.models.outputs import (
+    BaseModelOutput,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
+    Record,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+    recorded,
+    returned,
+)
 
 
 @dataclass
@@ -74,6 +90,11 @@ class MultiHeadSelfAttention(nn.Module):
         out = attend(q, k, v, mask, causal=False, dropout=self.dropout_p if self.training else 0.0)
         return self.out_lin(merge_heads(out))
 
+    def probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The attention probabilities ``forward`` uses, (B, heads, T, T)."""
+        q, k = split_heads(self.q_lin(x), self.heads), split_heads(self.k_lin(x), self.heads)
+        return attention_probs(q, k, mask, causal=False)
+
 
 class FFN(nn.Module):
     def __init__(self, config: DistilBertConfig) -> None:
@@ -101,16 +122,17 @@ class TransformerBlock(nn.Module):
         x = self.sa_layer_norm(self.attention(x, mask) + x)
         return self.output_layer_norm(self.ffn(x) + x)
 
+    def attention_probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """This block's attention probabilities for input ``x`` (``output_attentions``)."""
+        return self.attention.probs(x, mask)
+
 
 class Transformer(nn.Module):
+    """The blocks (``transformer.layer.{i}`` in checkpoints); ``DistilBertModel.hidden`` runs them."""
+
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__()
         self.layer = nn.ModuleList(TransformerBlock(config) for _ in range(config.n_layers))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        for layer in self.layer:
-            x = layer(x, mask)
-        return x
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -119,6 +141,7 @@ class Transformer(nn.Module):
 class DistilBertPreTrainedModel(PreTrainedModel):
     config_class = DistilBertConfig
     base_model_prefix = "distilbert"
+    input_embeddings = "embeddings.word_embeddings"
     ignored_keys = (r"position_ids$",)
 
 
@@ -130,19 +153,52 @@ class DistilBertModel(DistilBertPreTrainedModel):
         self.embeddings = Embeddings(config)
         self.transformer = Transformer(config)
 
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        *,
+        record: Record | None = None,
+    ) -> torch.Tensor:
+        """The tensor path: (B, T, dim) hidden states; ``record`` collects what a public forward asked."""
+        x = self.embeddings(input_ids, position_ids)
+        mask = padding_mask(attention_mask)
+        checkpointed = self.checkpoint_options()
+        for layer in self.transformer.layer:
+            if record is not None:
+                record.hidden(x)
+                if record.attentions is not None:
+                    record.attentions.append(layer.attention_probs(x, mask))
+            x = layer(x, mask) if checkpointed is None else checkpoint(layer, x, mask, **checkpointed)
+        if record is not None:
+            record.hidden(x)
+        return x
+
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.transformer(self.embeddings(input_ids, position_ids), padding_mask(attention_mask))
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        """``token_type_ids`` are accepted (a tokenizer's output passes as is) and unused, as in transformers."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.hidden(input_ids, attention_mask, position_ids, record=record)
+        return returned(
+            BaseModelOutput(last_hidden_state=hidden, **recorded(record)), return_dict, self.config
+        )
 
 
 class DistilBertForMaskedLM(DistilBertPreTrainedModel):
     """(B, T) ids -> (B, T, vocab) logits; the projector shares the word embeddings."""
 
     tied_weights = {"vocab_projector.weight": "distilbert.embeddings.word_embeddings.weight"}
+    output_embeddings = "vocab_projector"
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -158,9 +214,21 @@ class DistilBertForMaskedLM(DistilBertPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        x = self.act(self.vocab_transform(self.distilbert(input_ids, attention_mask, position_ids)))
-        return self.vocab_projector(self.vocab_layer_norm(x))
+        *,
+        labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple:
+        """``labels`` (B, T): token ids at the masked positions, -100 elsewhere."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.distilbert.hidden(input_ids, attention_mask, position_ids, record=record)
+        logits = self.vocab_projector(self.vocab_layer_norm(self.act(self.vocab_transform(hidden))))
+        loss = None if labels is None else losses.masked_lm(logits, labels)
+        return returned(
+            MaskedLMOutput(loss=loss, logits=logits, **recorded(record)), return_dict, self.config
+        )
 
 
 class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
@@ -178,9 +246,22 @@ class DistilBertForSequenceClassification(DistilBertPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        first = self.distilbert(input_ids, attention_mask, position_ids)[:, 0]  # (B, dim)
-        return self.classifier(self.dropout(torch.relu(self.pre_classifier(first))))
+        *,
+        labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """``labels``: (B,) class ids, (B, num_labels) floats (multi-label) or values (regression),
+        as ``config.problem_type`` says or transformers infers it."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.distilbert.hidden(input_ids, attention_mask, position_ids, record=record)
+        first = hidden[:, 0]  # (B, dim)
+        logits = self.classifier(self.dropout(torch.relu(self.pre_classifier(first))))
+        loss = None if labels is None else losses.sequence_classification(logits, labels, self.config)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class DistilBertForTokenClassification(DistilBertPreTrainedModel):
@@ -197,12 +278,24 @@ class DistilBertForTokenClassification(DistilBertPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.classifier(self.dropout(self.distilbert(input_ids, attention_mask, position_ids)))
+        *,
+        labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> TokenClassifierOutput | tuple:
+        """``labels`` (B, T): class ids, -100 where no loss is wanted (padding, continuation pieces)."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.distilbert.hidden(input_ids, attention_mask, position_ids, record=record)
+        logits = self.classifier(self.dropout(hidden))
+        loss = None if labels is None else losses.token_classification(logits, labels)
+        out = TokenClassifierOutput(loss=loss, logits=logits, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
-    """(B, T) ids -> (B, T, 2) span logits: ``[..., 0]`` start, ``[..., 1]`` end."""
+    """(B, T) ids -> (B, T) start and (B, T) end span logits."""
 
     def __init__(self, config: DistilBertConfig) -> None:
         super().__init__(config)
@@ -215,8 +308,21 @@ class DistilBertForQuestionAnswering(DistilBertPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.qa_outputs(self.dropout(self.distilbert(input_ids, attention_mask, position_ids)))
+        *,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> QuestionAnsweringModelOutput | tuple:
+        """``start_positions``, ``end_positions`` (B,): the answer's first and last token (both, or neither)."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.distilbert.hidden(input_ids, attention_mask, position_ids, record=record)
+        out = QuestionAnsweringModelOutput.from_span_logits(
+            self.qa_outputs(self.dropout(hidden)), start_positions, end_positions, record
+        )
+        return returned(out, return_dict, self.config)
 
 
 # --- registry entries --------------------------------------------------------------------------

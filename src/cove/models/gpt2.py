@@ -2,9 +2,15 @@
 (weights stored as (in, out), the transpose of ``nn.Linear``). Matches transformers'
 ``modeling_gpt2`` with SDPA attention; parameter names are the checkpoint keys.
 
-``forward(input_ids, attention_mask, position_ids, cache)``: ids (B, T); mask (B, past + T) of 1/0
-covering cached and new tokens; positions default to ``past .. past+T`` (as transformers' forward);
-``cache`` a :class:`KVCache` from :meth:`GPT2LMHeadModel.make_cache`, advanced by T.
+The tensor path is ``GPT2Model.hidden(input_ids, attention_mask, position_ids, cache)``: ids (B, T);
+mask (B, past + T) of 1/0 covering cached and new tokens; positions default to ``past .. past+T`` (as
+transformers' forward); ``cache`` a :class:`KVCache` from :meth:`GPT2LMHeadModel.make_cache` (or the
+growing one a public forward makes), advanced by T; it returns (B, T, n_embd) hidden states. Generation
+calls it, then ``lm_head``. Its layer loop is the one place that collects hidden states and attention
+probabilities when asked and runs blocks checkpointed when gradient checkpointing is on. Each model's
+public ``forward`` takes transformers' arguments (``labels``, ``past_key_values``/``cache``,
+``use_cache``, ``token_type_ids``, ``output_hidden_states``, ``output_attentions``, ``return_dict``) and
+returns its output object (:mod:`cove.models.outputs`).
 """
 
 from __future__ import annotations
@@ -15,13 +21,32 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from cove.models._shared import kv_cache, losses
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, causal_mask, merge_heads, slot_mask, split_heads
-from cove.models._shared.kv_cache import KVCache
-from cove.models._shared.pooling import last_token
+from cove.models._shared.attention import (
+    attend,
+    attention_probs,
+    causal_mask,
+    merge_heads,
+    slot_mask,
+    split_heads,
+)
+from cove.models._shared.kv_cache import DynamicCache, KVCache
+from cove.models._shared.pooling import keep_positions, last_token
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
+from cove.models.outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    Record,
+    SequenceClassifierOutputWithPast,
+    recorded,
+    returned,
+)
+
+Cache = KVCache | DynamicCache
 
 
 @dataclass
@@ -73,13 +98,21 @@ class GPT2Attention(nn.Module):
         if config.scale_attn_by_inverse_layer_idx:
             self.scale /= layer_idx + 1
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None) -> torch.Tensor:
         q, k, v = (split_heads(t, self.heads) for t in self.c_attn(x).chunk(3, dim=-1))  # (B, H, T, D)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)
         dropout = self.dropout_p if self.training else 0.0
         out = attend(q, k, v, mask, causal=True, dropout=dropout, scale=self.scale)
         return self.resid_dropout(self.c_proj(merge_heads(out)))
+
+    def probs(self, x: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None) -> torch.Tensor:
+        """The attention probabilities ``forward`` uses, (B, heads, T, past + T); reads, never writes, the cache."""
+        q, k, _ = (split_heads(t, self.heads) for t in self.c_attn(x).chunk(3, dim=-1))
+        past = cache[self.layer_idx][0] if cache is not None else None
+        if past is not None:
+            k = torch.cat((past, k), dim=2)
+        return attention_probs(q, k, mask, causal=True, scale=self.scale)
 
 
 class GPT2MLP(nn.Module):
@@ -103,9 +136,15 @@ class GPT2Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = GPT2MLP(config)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), mask, cache)
         return x + self.mlp(self.ln_2(x))
+
+    def attention_probs(
+        self, x: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None
+    ) -> torch.Tensor:
+        """This block's attention probabilities for input ``x`` (``output_attentions``)."""
+        return self.attn.probs(self.ln_1(x), mask, cache)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -114,6 +153,7 @@ class GPT2Block(nn.Module):
 class GPT2PreTrainedModel(PreTrainedModel):
     config_class = GPT2Config
     base_model_prefix = "transformer"
+    input_embeddings = "wte"
     ignored_keys = (r"\.attn\.bias$", r"\.attn\.masked_bias$")
 
     def make_cache(
@@ -136,6 +176,18 @@ class GPT2PreTrainedModel(PreTrainedModel):
             device=device or self.device,
         )
 
+    def _cache(
+        self, cache: Cache | None, past_key_values: Cache | None, use_cache: bool | None
+    ) -> Cache | None:
+        return kv_cache.for_forward(
+            cache,
+            past_key_values,
+            use_cache,
+            default=self.config.use_cache,
+            num_layers=self.config.n_layer,
+            checkpointing=self.checkpoint_options() is not None,
+        )
+
 
 class GPT2Model(GPT2PreTrainedModel):
     """The decoder stack: (B, T) ids -> (B, T, n_embd) hidden states after ``ln_f``."""
@@ -148,28 +200,74 @@ class GPT2Model(GPT2PreTrainedModel):
         self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
 
-    def forward(
+    def hidden(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        cache: KVCache | None = None,
+        cache: Cache | None = None,
+        *,
+        token_type_ids: torch.Tensor | None = None,
+        record: Record | None = None,
     ) -> torch.Tensor:
+        """The tensor path: (B, T, n_embd) hidden states; ``token_type_ids`` are embedded with ``wte``
+        and added, as in transformers; ``record`` collects what a public forward asked."""
         static = cache is not None and cache.static  # then mask and positions are given (see KVCache)
         start = cache.length if cache is not None and not static else 0
         t = input_ids.shape[1]
         if position_ids is None:
             position_ids = torch.arange(start, start + t, device=input_ids.device)[None]
-        x = self.drop(self.wte(input_ids) + self.wpe(position_ids))
+        x = self.wte(input_ids) + self.wpe(position_ids)
+        if token_type_ids is not None:
+            x = x + self.wte(token_type_ids)
+        x = self.drop(x)
         if static:
             mask = slot_mask(attention_mask, cache.slots)
         else:
             mask = causal_mask(attention_mask, q_len=t, start=start, device=input_ids.device)
+        if record is not None and record.attentions is not None and static:
+            raise ValueError("output_attentions is not available with a static cache")
+        checkpointed = self.checkpoint_options()
         for block in self.h:
-            x = block(x, mask, cache)
+            if record is not None:
+                record.hidden(x)
+                if record.attentions is not None:
+                    record.attentions.append(block.attention_probs(x, mask, cache))
+            x = (
+                block(x, mask, cache)
+                if checkpointed is None
+                else checkpoint(block, x, mask, None, **checkpointed)
+            )
         if cache is not None:
             cache.advance(t)
-        return self.ln_f(x)
+        x = self.ln_f(x)
+        if record is not None:
+            record.hidden(x)
+        return x
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        *,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPast | tuple:
+        """``cache``/``past_key_values``: the ``cache`` of an earlier output to continue from (then
+        ``attention_mask`` covers past and new tokens); ``use_cache`` (default: yes) returns one."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        cache = self._cache(cache, past_key_values, use_cache)
+        hidden = self.hidden(
+            input_ids, attention_mask, position_ids, cache, token_type_ids=token_type_ids, record=record
+        )
+        out = BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class GPT2LMHeadModel(GPT2PreTrainedModel):
@@ -178,6 +276,7 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
     transposed_linears = True  # float32 weights column-major: faster small-batch decoding
 
     tied_weights = {"lm_head.weight": "transformer.wte.weight"}
+    output_embeddings = "lm_head"
 
     def __init__(self, config: GPT2Config) -> None:
         super().__init__(config)
@@ -190,9 +289,28 @@ class GPT2LMHeadModel(GPT2PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        cache: KVCache | None = None,
-    ) -> torch.Tensor:
-        return self.lm_head(self.transformer(input_ids, attention_mask, position_ids, cache))
+        cache: Cache | None = None,
+        *,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> CausalLMOutputWithPast | tuple:
+        """``labels`` (B, T): usually ``input_ids`` with -100 where no loss is wanted (shifted inside);
+        ``logits_to_keep``: logits of the last n positions only (0: all). ``cache`` as in ``GPT2Model``."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        cache = self._cache(cache, past_key_values, use_cache)
+        hidden = self.transformer.hidden(
+            input_ids, attention_mask, position_ids, cache, token_type_ids=token_type_ids, record=record
+        )
+        logits = self.lm_head(keep_positions(hidden, logits_to_keep))
+        loss = None if labels is None else losses.causal_lm(logits, labels)
+        out = CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class GPT2ForSequenceClassification(GPT2PreTrainedModel):
@@ -208,9 +326,27 @@ class GPT2ForSequenceClassification(GPT2PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        hidden = self.transformer(input_ids, attention_mask, position_ids)
-        return self.score(last_token(hidden, input_ids, self.config.pad_token_id))
+        cache: Cache | None = None,
+        *,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutputWithPast | tuple:
+        """``labels``: (B,) class ids, (B, num_labels) floats (multi-label) or values (regression),
+        as ``config.problem_type`` says or transformers infers it."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        cache = self._cache(cache, past_key_values, use_cache)
+        hidden = self.transformer.hidden(
+            input_ids, attention_mask, position_ids, cache, token_type_ids=token_type_ids, record=record
+        )
+        logits = self.score(last_token(hidden, input_ids, self.config.pad_token_id))
+        loss = None if labels is None else losses.sequence_classification(logits, labels, self.config)
+        out = SequenceClassifierOutputWithPast(loss=loss, logits=logits, cache=cache, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 # --- registry entries --------------------------------------------------------------------------

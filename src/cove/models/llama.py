@@ -4,8 +4,14 @@ attention window (Mistral; Qwen2 when ``use_sliding_window``), biases on q/k/v (
 scaling (linear, llama3). Matches transformers' ``modeling_llama`` / ``_mistral`` / ``_qwen2`` with
 SDPA attention and grouped-query heads; parameter names are the checkpoint keys.
 
-``forward(input_ids, attention_mask, position_ids, cache)``: ids (B, T); mask (B, past + T) of 1/0;
-positions default to ``past .. past+T``; ``cache`` a :class:`KVCache` from ``make_cache``.
+The tensor path is ``LlamaModel.hidden(input_ids, attention_mask, position_ids, cache)``: ids (B, T);
+mask (B, past + T) of 1/0; positions default to ``past .. past+T``; ``cache`` a :class:`KVCache` from
+``make_cache`` (or the growing one a public forward makes); it returns (B, T, hidden) states after
+the final norm. Generation calls it, then ``lm_head``. Its layer loop is the one place that collects
+hidden states and attention probabilities when asked and runs layers checkpointed when gradient
+checkpointing is on. Each model's public ``forward`` takes transformers' arguments (``labels``,
+``past_key_values``/``cache``, ``use_cache``, ``output_hidden_states``, ``output_attentions``,
+``return_dict``) and returns its output object (:mod:`cove.models.outputs`).
 
 The end of the file maps a llama.cpp GGUF file onto this model (names, config, q/k row order).
 """
@@ -18,17 +24,35 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-from cove.models._shared import rope
+from cove.models._shared import kv_cache, losses, rope
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, causal_mask, merge_heads, slot_mask, split_heads
-from cove.models._shared.kv_cache import KVCache
-from cove.models._shared.pooling import last_token
+from cove.models._shared.attention import (
+    attend,
+    attention_probs,
+    causal_mask,
+    merge_heads,
+    slot_mask,
+    split_heads,
+)
+from cove.models._shared.kv_cache import DynamicCache, KVCache
+from cove.models._shared.pooling import keep_positions, last_token
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
+from cove.models.outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    Record,
+    SequenceClassifierOutputWithPast,
+    recorded,
+    returned,
+)
 
 if TYPE_CHECKING:
     from cove.formats.gguf import GGUFFile
+
+Cache = KVCache | DynamicCache
 
 
 @dataclass
@@ -169,7 +193,7 @@ class LlamaAttention(nn.Module):
         x: torch.Tensor,
         cos_sin: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None,
-        cache: KVCache | None,
+        cache: Cache | None,
     ) -> torch.Tensor:
         q = split_heads(self.q_proj(x), self.heads)  # (B, H, T, D)
         k = split_heads(self.k_proj(x), self.kv_heads)  # (B, H_kv, T, D)
@@ -179,6 +203,21 @@ class LlamaAttention(nn.Module):
             k, v = cache.update(self.layer_idx, k, v)
         out = attend(q, k, v, mask, causal=True, dropout=self.dropout_p if self.training else 0.0)
         return self.o_proj(merge_heads(out))
+
+    def probs(
+        self,
+        x: torch.Tensor,
+        cos_sin: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+        cache: Cache | None,
+    ) -> torch.Tensor:
+        """The attention probabilities ``forward`` uses, (B, heads, T, past + T); reads, never writes, the cache."""
+        q = rope.apply(split_heads(self.q_proj(x), self.heads), *cos_sin)
+        k = rope.apply(split_heads(self.k_proj(x), self.kv_heads), *cos_sin)
+        past = cache[self.layer_idx][0] if cache is not None else None
+        if past is not None:
+            k = torch.cat((past, k), dim=2)
+        return attention_probs(q, k, mask, causal=True)
 
 
 class LlamaMLP(nn.Module):
@@ -210,10 +249,20 @@ class LlamaDecoderLayer(nn.Module):
         x: torch.Tensor,
         cos_sin: tuple[torch.Tensor, torch.Tensor],
         mask: torch.Tensor | None,
-        cache: KVCache | None,
+        cache: Cache | None,
     ) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), cos_sin, mask, cache)
         return x + self.mlp(self.post_attention_layernorm(x))
+
+    def attention_probs(
+        self,
+        x: torch.Tensor,
+        cos_sin: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+        cache: Cache | None,
+    ) -> torch.Tensor:
+        """This layer's attention probabilities for input ``x`` (``output_attentions``)."""
+        return self.self_attn.probs(self.input_layernorm(x), cos_sin, mask, cache)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -222,6 +271,7 @@ class LlamaDecoderLayer(nn.Module):
 class LlamaPreTrainedModel(PreTrainedModel):
     config_class = LlamaConfig
     base_model_prefix = "model"
+    input_embeddings = "embed_tokens"
     ignored_keys = (r"rotary_emb\.inv_freq$",)
 
     def make_cache(
@@ -244,6 +294,18 @@ class LlamaPreTrainedModel(PreTrainedModel):
             device=device or self.device,
         )
 
+    def _cache(
+        self, cache: Cache | None, past_key_values: Cache | None, use_cache: bool | None
+    ) -> Cache | None:
+        return kv_cache.for_forward(
+            cache,
+            past_key_values,
+            use_cache,
+            default=self.config.use_cache,
+            num_layers=self.config.num_hidden_layers,
+            checkpointing=self.checkpoint_options() is not None,
+        )
+
 
 class LlamaModel(LlamaPreTrainedModel):
     """The decoder stack: (B, T) ids -> (B, T, hidden) states after the final norm."""
@@ -260,13 +322,16 @@ class LlamaModel(LlamaPreTrainedModel):
         )  # an unsupported scaling fails here, not in forward
         self._freqs: torch.Tensor | None = None  # (head_dim/2,) float32 on the device, kept after first use
 
-    def forward(
+    def hidden(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        cache: KVCache | None = None,
+        cache: Cache | None = None,
+        *,
+        record: Record | None = None,
     ) -> torch.Tensor:
+        """The tensor path: (B, T, hidden) states; ``record`` collects what a public forward asked."""
         static = cache is not None and cache.static  # then mask and positions are given (see KVCache)
         start = cache.length if cache is not None and not static else 0
         t, device = input_ids.shape[1], input_ids.device
@@ -278,6 +343,9 @@ class LlamaModel(LlamaPreTrainedModel):
                 device
             )
         cos_sin = rope.cos_sin(self._freqs, position_ids, x.dtype)
+        if record is not None and record.attentions is not None and static:
+            raise ValueError("output_attentions is not available with a static cache")
+        checkpointed = self.checkpoint_options()
         masks: dict[int | None, torch.Tensor | None] = {}
         for layer in self.layers:
             if layer.window not in masks and static:
@@ -286,10 +354,44 @@ class LlamaModel(LlamaPreTrainedModel):
                 masks[layer.window] = causal_mask(
                     attention_mask, q_len=t, start=start, sliding_window=layer.window, device=device
                 )
-            x = layer(x, cos_sin, masks[layer.window], cache)
+            mask = masks[layer.window]
+            if record is not None:
+                record.hidden(x)
+                if record.attentions is not None:
+                    record.attentions.append(layer.attention_probs(x, cos_sin, mask, cache))
+            if checkpointed is None:
+                x = layer(x, cos_sin, mask, cache)
+            else:
+                x = checkpoint(layer, x, cos_sin, mask, None, **checkpointed)
         if cache is not None:
             cache.advance(t)
-        return self.norm(x)
+        x = self.norm(x)
+        if record is not None:
+            record.hidden(x)
+        return x
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        *,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPast | tuple:
+        """``cache``/``past_key_values``: the ``cache`` of an earlier output to continue from (then
+        ``attention_mask`` covers past and new tokens); ``use_cache`` (default: yes) returns one.
+        ``token_type_ids`` are accepted (a tokenizer's output passes as is) and unused, as in transformers."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        cache = self._cache(cache, past_key_values, use_cache)
+        hidden = self.hidden(input_ids, attention_mask, position_ids, cache, record=record)
+        out = BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class LlamaForCausalLM(LlamaPreTrainedModel):
@@ -298,6 +400,7 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
     transposed_linears = True  # float32 weights column-major: faster small-batch decoding
 
     tied_weights = {"lm_head.weight": "model.embed_tokens.weight"}
+    output_embeddings = "lm_head"
 
     def __init__(self, config: LlamaConfig) -> None:
         super().__init__(config)
@@ -310,9 +413,26 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-        cache: KVCache | None = None,
-    ) -> torch.Tensor:
-        return self.lm_head(self.model(input_ids, attention_mask, position_ids, cache))
+        cache: Cache | None = None,
+        *,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> CausalLMOutputWithPast | tuple:
+        """``labels`` (B, T): usually ``input_ids`` with -100 where no loss is wanted (shifted inside);
+        ``logits_to_keep``: logits of the last n positions only (0: all). The rest as in ``LlamaModel``."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        cache = self._cache(cache, past_key_values, use_cache)
+        hidden = self.model.hidden(input_ids, attention_mask, position_ids, cache, record=record)
+        logits = self.lm_head(keep_positions(hidden, logits_to_keep))
+        loss = None if labels is None else losses.causal_lm(logits, labels)
+        out = CausalLMOutputWithPast(loss=loss, logits=logits, cache=cache, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class LlamaForSequenceClassification(LlamaPreTrainedModel):
@@ -328,9 +448,25 @@ class LlamaForSequenceClassification(LlamaPreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        hidden = self.model(input_ids, attention_mask, position_ids)
-        return self.score(last_token(hidden, input_ids, self.config.pad_token_id))
+        cache: Cache | None = None,
+        *,
+        past_key_values: Cache | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutputWithPast | tuple:
+        """``labels``: (B,) class ids, (B, num_labels) floats (multi-label) or values (regression),
+        as ``config.problem_type`` says or transformers infers it."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        cache = self._cache(cache, past_key_values, use_cache)
+        hidden = self.model.hidden(input_ids, attention_mask, position_ids, cache, record=record)
+        logits = self.score(last_token(hidden, input_ids, self.config.pad_token_id))
+        loss = None if labels is None else losses.sequence_classification(logits, labels, self.config)
+        out = SequenceClassifierOutputWithPast(loss=loss, logits=logits, cache=cache, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 # --- registry entries --------------------------------------------------------------------------

@@ -182,6 +182,70 @@ def _wants_transpose(t: torch.Tensor) -> bool:
     return t.ndim == 2 and t.dtype == torch.float32 and t.device.type == "cpu" and t.is_contiguous()
 
 
+def resolve_device_map(
+    device: str | torch.device | None, device_map: str | int | torch.device | dict[str, Any] | None
+) -> str | torch.device | None:
+    """The one device a ``device_map`` names (see ``PreTrainedModel.from_pretrained``)."""
+    if device_map is None:
+        return device
+    if device is not None:
+        raise TypeError("pass device or device_map, not both")
+    if isinstance(device_map, dict):
+        if set(device_map) != {""}:
+            raise ValueError(
+                "Cove places a whole model on one device: pass device_map='cpu', 'auto', a device or"
+                f" {{'': device}}, not a map of modules ({', '.join(map(repr, list(device_map)[:3]))} ...)"
+            )
+        device_map = device_map[""]
+    if device_map == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if isinstance(device_map, int) and not isinstance(device_map, bool):
+        return torch.device("cuda", device_map)
+    if isinstance(device_map, str) and device_map in ("balanced", "balanced_low_0", "sequential"):
+        raise ValueError(f"device_map={device_map!r} splits a model over devices; Cove loads it on one")
+    return torch.device(device_map)
+
+
+def _resize_rows(weight: nn.Parameter, rows: int, mean_resizing: bool, std: float) -> None:
+    """Give ``weight`` (vocab, dim) ``rows`` rows in place (the Parameter object stays, so ties hold)."""
+    old = weight.shape[0]
+    if rows == old:
+        return
+    new = torch.empty(rows, weight.shape[1], dtype=weight.dtype, device=weight.device)
+    keep = min(old, rows)
+    new[:keep] = weight[:keep]
+    if rows > old:
+        new[old:] = _mean_rows(weight, rows - old) if mean_resizing else torch.randn_like(new[old:]) * std
+    weight.data = new
+
+
+def _mean_rows(weight: torch.Tensor, added: int) -> torch.Tensor:
+    """transformers' mean resizing: samples of N(mean, 1e-9 * covariance) of the old rows (the mean
+    itself when that covariance is not positive definite)."""
+    from torch.distributions import MultivariateNormal, constraints
+
+    old = weight.float()
+    mean = old.mean(0)
+    centered = old - mean
+    covariance = 1e-9 * (centered.T @ centered / old.shape[0])
+    if bool(constraints.positive_definite.check(covariance).all()):
+        return MultivariateNormal(mean, covariance_matrix=covariance).sample((added,)).to(weight.dtype)
+    return mean[None].repeat(added, 1).to(weight.dtype)
+
+
+def _resize_bias(bias: nn.Parameter, rows: int, mean_resizing: bool) -> None:
+    """Give a vocab-sized bias ``rows`` entries in place; new ones near the old mean (or zero)."""
+    old = bias.shape[0]
+    if rows == old:
+        return
+    new = torch.zeros(rows, dtype=bias.dtype, device=bias.device)
+    new[: min(old, rows)] = bias[: min(old, rows)]
+    if rows > old and mean_resizing:
+        mean, std = bias.float().mean(), bias.float().std()
+        new[old:] = torch.empty(rows - old, device=bias.device).normal_(float(mean), 1e-9 * float(std))
+    bias.data = new
+
+
 class _InitWhenBuilt(type(nn.Module)):
     """``Model(config)`` comes out initialised as transformers' ``post_init`` leaves it (normal(0,
     initializer_range) matrices, zero biases, unit norms), once, after the outermost constructor; a
@@ -212,6 +276,13 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         tied_weights: parameter -> the parameter it shares when ``config.tie_word_embeddings``.
         ignored_keys: regexes of checkpoint keys dropped silently (old buffers such as position_ids).
         transposed_linears: load float32 CPU ``nn.Linear`` weights column-major (decoders that generate).
+        input_embeddings: the token ``nn.Embedding``, relative to the base model (``"embeddings.word_embeddings"``).
+        output_embeddings: LM heads: the vocab-sized output ``nn.Linear`` (``"lm_head"``).
+        vocab_biases: LM heads: vocab-sized bias parameters outside that linear (``"cls.predictions.bias"``).
+
+    Attributes:
+        gradient_checkpointing: the base model's layers run under ``torch.utils.checkpoint`` in training
+            (set by :meth:`gradient_checkpointing_enable` on every model of the tree).
     """
 
     config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig
@@ -219,11 +290,18 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
     tied_weights: ClassVar[dict[str, str]] = {}
     ignored_keys: ClassVar[tuple[str, ...]] = ()
     transposed_linears: ClassVar[bool] = False
+    input_embeddings: ClassVar[str] = ""
+    output_embeddings: ClassVar[str] = ""
+    vocab_biases: ClassVar[tuple[str, ...]] = ()
+    supports_gradient_checkpointing: ClassVar[bool] = True
+    main_input_name: ClassVar[str] = "input_ids"
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
         self.config = config
         self.loading_info = LoadingInfo()
+        self.gradient_checkpointing = False
+        self._checkpoint_options: dict[str, Any] = {}
 
     # --- weights ----------------------------------------------------------------------------
 
@@ -260,8 +338,114 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameters in the model (tied ones once), as transformers counts them.
+
+        Args:
+            only_trainable: count only parameters that require grad.
+            exclude_embeddings: leave out every ``nn.Embedding`` weight (tokens, positions, token types).
+        """
+        embeddings = (
+            {f"{name}.weight" for name, m in self.named_modules() if isinstance(m, nn.Embedding)}
+            if exclude_embeddings
+            else set()
+        )
+        return sum(
+            p.numel()
+            for name, p in self.named_parameters()
+            if name not in embeddings and (p.requires_grad or not only_trainable)
+        )
+
+    # --- embeddings -------------------------------------------------------------------------
+
+    @property
+    def base_model(self) -> nn.Module:
+        """The base model of a head (``model.bert``), or the model itself."""
+        return getattr(self, self.base_model_prefix) if self._is_head() else self
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.base_model.get_submodule(self.input_embeddings)
+
+    def get_output_embeddings(self) -> nn.Linear | None:
+        """The vocab-sized output layer of an LM head, None for other models."""
+        return self.get_submodule(self.output_embeddings) if self.output_embeddings else None
+
+    def resize_token_embeddings(
+        self,
+        new_num_tokens: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        mean_resizing: bool = True,
+    ) -> nn.Embedding:
+        """Give the token embedding (and an LM head's output layer and vocab biases) ``new_num_tokens``
+        rows, as transformers does: old rows kept, rows past the end dropped, new rows drawn around the
+        old rows' mean (``mean_resizing``: covariance scaled by 1e-9, so in effect the mean) or
+        normal(0, initializer_range). Tied weights stay one tensor; ``config.vocab_size`` follows.
+
+        Args:
+            new_num_tokens: rows wanted; None with no ``pad_to_multiple_of`` changes nothing.
+            pad_to_multiple_of: round the row count up to a multiple of this.
+        Returns:
+            The token embedding module.
+        """
+        embedding = self.get_input_embeddings()
+        if pad_to_multiple_of is not None:
+            if not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+                raise ValueError(f"pad_to_multiple_of must be a positive int, not {pad_to_multiple_of!r}")
+            wanted = embedding.num_embeddings if new_num_tokens is None else new_num_tokens
+            new_num_tokens = -(-wanted // pad_to_multiple_of) * pad_to_multiple_of
+        if new_num_tokens is None:
+            return embedding
+        if not isinstance(new_num_tokens, int) or new_num_tokens < 1:
+            raise ValueError(f"new_num_tokens must be a positive int, not {new_num_tokens!r}")
+        head = self.get_output_embeddings()
+        with torch.no_grad():
+            _resize_rows(embedding.weight, new_num_tokens, mean_resizing, self.config.initializer_range)
+            embedding.num_embeddings = new_num_tokens
+            if embedding.padding_idx is not None and embedding.padding_idx >= new_num_tokens:
+                embedding.padding_idx = None
+            if head is not None:
+                if head.weight is not embedding.weight:
+                    _resize_rows(head.weight, new_num_tokens, mean_resizing, self.config.initializer_range)
+                head.out_features = new_num_tokens
+                biases = [self.get_parameter(n) for n in self.vocab_biases]
+                for bias in [*biases, *([head.bias] if head.bias is not None else [])]:
+                    _resize_bias(bias, new_num_tokens, mean_resizing)
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return embedding
+
+    # --- gradient checkpointing -------------------------------------------------------------
+
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Recompute each layer's activations in the backward pass instead of keeping them (training
+        only, and no cache is made meanwhile). ``gradient_checkpointing_kwargs`` go to
+        ``torch.utils.checkpoint.checkpoint``; default ``use_reentrant=False``, as transformers 5."""
+        options = {"use_reentrant": False, **(gradient_checkpointing_kwargs or {})}
+        for module in self.modules():
+            if isinstance(module, PreTrainedModel):
+                module.gradient_checkpointing = True
+                module._checkpoint_options = options
+
+    def gradient_checkpointing_disable(self) -> None:
+        for module in self.modules():
+            if isinstance(module, PreTrainedModel):
+                module.gradient_checkpointing = False
+
+    activation_checkpointing_enable = gradient_checkpointing_enable  # transformers 5's newer names
+    activation_checkpointing_disable = gradient_checkpointing_disable
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(m.gradient_checkpointing for m in self.modules() if isinstance(m, PreTrainedModel))
+
+    def checkpoint_options(self) -> dict[str, Any] | None:
+        """The options for ``torch.utils.checkpoint.checkpoint`` when this model's layers run
+        checkpointed now (enabled, training, gradients on), else None."""
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return self._checkpoint_options
+        return None
 
     # --- loading ----------------------------------------------------------------------------
 
@@ -272,8 +456,11 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         *,
         config: PretrainedConfig | None = None,
         revision: str | None = None,
-        torch_dtype: str | torch.dtype | None = "auto",
+        dtype: str | torch.dtype | None = None,
+        torch_dtype: str | torch.dtype | None = None,
         device: str | torch.device | None = None,
+        device_map: str | int | torch.device | dict[str, Any] | None = None,
+        attn_implementation: str | None = None,
         token: str | None = None,
         endpoint: str | None = None,
         allow_pickle: bool = False,
@@ -287,13 +474,29 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             path_or_repo: a folder with config.json and weights, or ``"namespace/name"``.
             config: use this config instead of the folder's config.json.
             revision: branch, tag or commit on the Hub.
-            torch_dtype: ``"auto"`` keeps the checkpoint's dtype (no copy); a dtype casts floats.
+            dtype: ``"auto"`` (default) keeps the checkpoint's dtype (no copy); a dtype casts floats.
+                ``torch_dtype`` is its older name (transformers 4); pass one of the two.
             device: where parameters live (``"cpu"`` default).
+            device_map: transformers' spelling of ``device`` for a whole model: ``"cpu"``, ``"auto"``
+                (the first CUDA device when there is one, else the CPU; Cove never splits a model),
+                a device string, ``torch.device`` or CUDA index, or ``{"": device}``. Maps that place
+                modules on different devices are refused.
+            attn_implementation: ``"sdpa"`` or ``"eager"``, accepted for transformers code: Cove always
+                runs SDPA and computes attention probabilities only for ``output_attentions=True``.
             allow_pickle: accept ``pytorch_model.bin`` (loaded with ``weights_only=True``).
             gguf_file: name of a GGUF file in the folder to load instead (dequantized).
             strict: raise on any missing or unexpected key instead of reporting it.
-            config_overrides: config fields to replace, e.g. ``num_labels=3``.
+            config_overrides: config fields to replace, e.g. ``num_labels=3``, ``output_hidden_states=True``.
         """
+        if dtype is not None and torch_dtype is not None:
+            raise TypeError("pass dtype or torch_dtype (its older name), not both")
+        dtype = dtype if dtype is not None else torch_dtype if torch_dtype is not None else "auto"
+        device = resolve_device_map(device, device_map)
+        if attn_implementation not in (None, "sdpa", "eager"):
+            raise ValueError(
+                f"attn_implementation {attn_implementation!r} is not available: Cove runs SDPA ('sdpa'; 'eager'"
+                " is accepted and gives the same results, with attention probabilities on output_attentions=True)"
+            )
         patterns = model_files(allow_pickle=allow_pickle, gguf_file=gguf_file)
         folder = resolve_folder(
             path_or_repo, revision=revision, token=token, endpoint=endpoint, allow_patterns=patterns
@@ -305,7 +508,7 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             weights = open_weights(folder, allow_pickle=allow_pickle)
         if config_overrides:
             config = config.with_overrides(config_overrides)
-        model = cls.from_weights(config, weights, torch_dtype=torch_dtype, device=device, strict=strict)
+        model = cls.from_weights(config, weights, torch_dtype=dtype, device=device, strict=strict)
         model.name_or_path = folder  # where generate() finds generation_config.json
         return model
 

@@ -3,8 +3,11 @@
 heads (``lm_head``, ``classifier.dense/out_proj``). Matches transformers' ``modeling_roberta`` with
 SDPA attention; parameter names are the checkpoint keys.
 
-Every forward takes token ids (B, T) and an optional attention mask (B, T) of 1/0 and returns one
-tensor: hidden states (B, T, H) for the base model, logits for the heads.
+Layers take and return tensors. ``RobertaModel.hidden`` is the tensor path (ids (B, T), optional
+mask (B, T) of 1/0 -> hidden states (B, T, H)); its layer loop collects hidden states and attention
+probabilities when asked and runs layers checkpointed when gradient checkpointing is on. Each model's
+public ``forward`` takes transformers' arguments (``labels``, ``output_hidden_states``,
+``output_attentions``, ``return_dict``) and returns its output object (:mod:`cove.models.outputs`).
 """
 
 from __future__ import annotations
@@ -13,11 +16,23 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from cove.models._shared import losses
 from cove.models._shared.activations import activation
-from cove.models._shared.attention import attend, merge_heads, padding_mask, split_heads
+from cove.models._shared.attention import attend, attention_probs, merge_heads, padding_mask, split_heads
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
+from cove.models.outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    QuestionAnsweringModelOutput,
+    Record,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+    recorded,
+    returned,
+)
 
 
 @dataclass
@@ -93,6 +108,11 @@ class RobertaSelfAttention(nn.Module):
         out = attend(q, k, v, mask, causal=False, dropout=self.dropout_p if self.training else 0.0)
         return merge_heads(out)  # (B, T, H)
 
+    def probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The attention probabilities ``forward`` uses, (B, heads, T, T)."""
+        q, k = split_heads(self.query(x), self.heads), split_heads(self.key(x), self.heads)
+        return attention_probs(q, k, mask, causal=False)
+
 
 class RobertaSelfOutput(nn.Module):
     def __init__(self, config: RobertaConfig) -> None:
@@ -147,16 +167,17 @@ class RobertaLayer(nn.Module):
         x = self.attention(x, mask)
         return self.output(self.intermediate(x), x)
 
+    def attention_probs(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """This layer's attention probabilities for input ``x`` (``output_attentions``)."""
+        return self.attention.self.probs(x, mask)
+
 
 class RobertaEncoder(nn.Module):
+    """The layers (``encoder.layer.{i}`` in checkpoints); ``RobertaModel.hidden`` runs them."""
+
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__()
         self.layer = nn.ModuleList(RobertaLayer(config) for _ in range(config.num_hidden_layers))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        for layer in self.layer:
-            x = layer(x, mask)
-        return x
 
 
 class RobertaPooler(nn.Module):
@@ -180,6 +201,7 @@ def _classifier_dropout(config: RobertaConfig) -> float:
 class RobertaPreTrainedModel(PreTrainedModel):
     config_class = RobertaConfig
     base_model_prefix = "roberta"
+    input_embeddings = "embeddings.word_embeddings"
     ignored_keys = (r"position_ids$", r"lm_head\.decoder\.bias$")
 
 
@@ -192,15 +214,45 @@ class RobertaModel(RobertaPreTrainedModel):
         self.encoder = RobertaEncoder(config)
         self.pooler = RobertaPooler(config) if add_pooling_layer else None
 
+    def hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        *,
+        record: Record | None = None,
+    ) -> torch.Tensor:
+        """The tensor path: (B, T, H) hidden states; ``record`` collects what a public forward asked."""
+        x = self.embeddings(input_ids, token_type_ids, position_ids)
+        mask = padding_mask(attention_mask)
+        checkpointed = self.checkpoint_options()
+        for layer in self.encoder.layer:
+            if record is not None:
+                record.hidden(x)
+                if record.attentions is not None:
+                    record.attentions.append(layer.attention_probs(x, mask))
+            x = layer(x, mask) if checkpointed is None else checkpoint(layer, x, mask, **checkpointed)
+        if record is not None:
+            record.hidden(x)
+        return x
+
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        x = self.embeddings(input_ids, token_type_ids, position_ids)
-        return self.encoder(x, padding_mask(attention_mask))
+        *,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutputWithPooling | tuple:
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        pooled = self.pooler(hidden) if self.pooler is not None else None
+        out = BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooled, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class RobertaLMHead(nn.Module):
@@ -222,6 +274,8 @@ class RobertaForMaskedLM(RobertaPreTrainedModel):
     """(B, T) ids -> (B, T, vocab) logits."""
 
     tied_weights = {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
+    output_embeddings = "lm_head.decoder"
+    vocab_biases = ("lm_head.bias",)
 
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
@@ -235,8 +289,20 @@ class RobertaForMaskedLM(RobertaPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.lm_head(self.roberta(input_ids, attention_mask, token_type_ids, position_ids))
+        *,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput | tuple:
+        """``labels`` (B, T): token ids at the masked positions, -100 elsewhere."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.roberta.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        logits = self.lm_head(hidden)
+        loss = None if labels is None else losses.masked_lm(logits, labels)
+        return returned(
+            MaskedLMOutput(loss=loss, logits=logits, **recorded(record)), return_dict, self.config
+        )
 
 
 class RobertaClassificationHead(nn.Module):
@@ -267,8 +333,20 @@ class RobertaForSequenceClassification(RobertaPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.classifier(self.roberta(input_ids, attention_mask, token_type_ids, position_ids))
+        *,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """``labels``: (B,) class ids, (B, num_labels) floats (multi-label) or values (regression),
+        as ``config.problem_type`` says or transformers infers it."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.roberta.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        logits = self.classifier(hidden)
+        loss = None if labels is None else losses.sequence_classification(logits, labels, self.config)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class RobertaForTokenClassification(RobertaPreTrainedModel):
@@ -286,13 +364,23 @@ class RobertaForTokenClassification(RobertaPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        hidden = self.roberta(input_ids, attention_mask, token_type_ids, position_ids)
-        return self.classifier(self.dropout(hidden))
+        *,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> TokenClassifierOutput | tuple:
+        """``labels`` (B, T): class ids, -100 where no loss is wanted (padding, continuation pieces)."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.roberta.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        logits = self.classifier(self.dropout(hidden))
+        loss = None if labels is None else losses.token_classification(logits, labels)
+        out = TokenClassifierOutput(loss=loss, logits=logits, **recorded(record))
+        return returned(out, return_dict, self.config)
 
 
 class RobertaForQuestionAnswering(RobertaPreTrainedModel):
-    """(B, T) ids -> (B, T, 2) span logits: ``[..., 0]`` start, ``[..., 1]`` end."""
+    """(B, T) ids -> (B, T) start and (B, T) end span logits."""
 
     def __init__(self, config: RobertaConfig) -> None:
         super().__init__(config)
@@ -305,8 +393,20 @@ class RobertaForQuestionAnswering(RobertaPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        return self.qa_outputs(self.roberta(input_ids, attention_mask, token_type_ids, position_ids))
+        *,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> QuestionAnsweringModelOutput | tuple:
+        """``start_positions``, ``end_positions`` (B,): the answer's first and last token (both, or neither)."""
+        record = Record.asked(self.config, output_hidden_states, output_attentions)
+        hidden = self.roberta.hidden(input_ids, attention_mask, token_type_ids, position_ids, record=record)
+        out = QuestionAnsweringModelOutput.from_span_logits(
+            self.qa_outputs(hidden), start_positions, end_positions, record
+        )
+        return returned(out, return_dict, self.config)
 
 
 # --- registry entries --------------------------------------------------------------------------

@@ -85,8 +85,8 @@ class Pipeline:
         raise NotImplementedError
 
     def forward(self, batch: dict[str, torch.Tensor], **params: Any) -> torch.Tensor:
-        """The model on a padded batch; (B, ...) tensor whose row i belongs to feature i."""
-        return self.model(**batch)
+        """The model on a padded batch; (B, ...) tensor whose row i belongs to feature i (the head's logits)."""
+        return self.model(**batch, return_dict=True).logits
 
     def postprocess(self, inputs: Any, outputs: list[dict[str, Any]], **params: Any) -> Any:
         """``outputs`` holds, per feature of ``inputs``, the feature's dict plus ``"output"`` (its row)."""

@@ -59,6 +59,10 @@ class FeatureExtractionPipeline(Pipeline):
             raise ValueError(f"{self.task} takes a string or a list of strings, not {type(inputs).__name__}")
         return [self.tokenize(inputs, **options)]
 
+    def forward(self, batch: dict[str, torch.Tensor], **params: Any) -> torch.Tensor:
+        """The model's first output, as transformers' pipeline takes it: a base model's last hidden state."""
+        return self.model(**batch, return_dict=True)[0]
+
     def postprocess(self, inputs: Any, outputs: list[dict[str, Any]], *, return_tensors: bool = False) -> Any:
         hidden = outputs[0]["output"][None]  # (1, T, H)
         return hidden.clone() if return_tensors else hidden.tolist()
@@ -117,7 +121,7 @@ class SentenceSimilarityPipeline(Pipeline):
         return self._reject(params)
 
     def forward(self, batch: dict[str, torch.Tensor], **params: Any) -> torch.Tensor:
-        hidden = self.model(**batch)
+        hidden = self.model(**batch, return_dict=True)[0]  # the last hidden state (B, T, H)
         mask = batch.get("attention_mask", torch.ones_like(batch["input_ids"]))
         embeddings = pool(hidden, mask, self.sentence_config["pooling"])
         if self.sentence_config["normalize"]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from cove.pipelines.base import Feature, Params, Pipeline
 from cove.tokenizers.encoding import Encoding
@@ -167,6 +168,11 @@ class QuestionAnsweringPipeline(Pipeline):
             }
             features.append(feature)
         return features
+
+    def forward(self, batch: dict[str, torch.Tensor], **params: Any) -> torch.Tensor:
+        """(B, T, 2): each token's start and end logits."""
+        out = self.model(**batch, return_dict=True)
+        return torch.stack((out.start_logits, out.end_logits), dim=-1)
 
     def postprocess(
         self,

@@ -55,7 +55,7 @@ def embed(model, tokenizer, sentences: list[str]):
 
     tokens = tokenizer(sentences, padding=True, truncation=True, max_length=256, return_tensors="pt")
     with torch.no_grad():
-        hidden = model(tokens["input_ids"], tokens["attention_mask"], tokens.get("token_type_ids"))
+        hidden = model(**tokens).last_hidden_state
     mask = tokens["attention_mask"][..., None].to(hidden.dtype)  # (N, T, 1)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, dim=-1)

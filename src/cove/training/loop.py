@@ -1,6 +1,6 @@
 """The training and evaluation steps as plain functions; the ``Trainer`` only schedules them.
 
-Cove's heads return logits, so the loss is computed here from the logits and ``labels`` (positions
+The loss is computed here from the model output's logits and ``labels`` (positions
 labelled -100 are ignored; a causal LM's labels are shifted by one, as transformers does inside its
 models). A step's loss is normalized by the number of labelled items over the whole accumulation
 window, so accumulating k micro-batches equals one batch k times larger.
@@ -27,6 +27,11 @@ def forward_parameters(model: nn.Module) -> list[str]:
     """The names ``model.forward`` takes (the columns a batch may carry into the model)."""
     params = inspect.signature(model.forward).parameters.values()
     return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """The logits of a model's output object (``out["logits"]``), or a tensor a plain module returned."""
+    return output if isinstance(output, torch.Tensor) else output["logits"]
 
 
 def is_causal_lm(model: nn.Module) -> bool:
@@ -112,7 +117,7 @@ def train_step(
         if labels is None:
             raise ValueError("The batch has no 'labels': the Trainer needs labels to compute the loss")
         with autocast():
-            logits = model(**inputs)
+            logits = logits_of(model(**inputs))
         summed, _ = loss_sum(logits, labels, causal=causal)
         loss = summed * world_size / max(total, 1)
         (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -163,7 +168,7 @@ def eval_step(
     first ``keep`` rows count (the rest pad a distributed shard)."""
     inputs, labels = split_batch(batch, device)
     with autocast():
-        logits = model(**inputs)[:keep]
+        logits = logits_of(model(**inputs))[:keep]
     labels = labels[:keep] if labels is not None else None
     if labels is None:
         return None, 0, logits, None

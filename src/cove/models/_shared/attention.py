@@ -108,3 +108,24 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(B, H, T, D) -> (B, T, H*D)."""
     b, h, t, d = x.shape
     return x.transpose(1, 2).reshape(b, t, h * d)
+
+
+def attention_probs(
+    q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, *, causal: bool, scale: float | None = None
+) -> torch.Tensor:
+    """The probabilities :func:`attend` weighs values by, computed eagerly (SDPA does not return them):
+    softmax(q k^T * scale) under the same mask and causality, in float32, cast to q's dtype.
+
+    For ``output_attentions`` only; q (B, H, T_q, D), k (B, H_kv, T_k, D) -> (B, H, T_q, T_k). These
+    are the probabilities before attention dropout (training mode drops some of them in the forward).
+    """
+    if k.shape[1] != q.shape[1]:  # grouped-query heads, shared as SDPA's enable_gqa shares them
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+    scores = (q @ k.transpose(-1, -2)).float() * (q.shape[-1] ** -0.5 if scale is None else scale)
+    t_q, t_k = q.shape[2], k.shape[2]
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    elif causal and t_q > 1:  # attend's is_causal: the queries are the last t_q positions
+        allowed = torch.ones(t_q, t_k, dtype=torch.bool, device=q.device).tril(t_k - t_q)
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    return scores.softmax(-1).to(q.dtype)

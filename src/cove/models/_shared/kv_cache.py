@@ -1,4 +1,4 @@
-"""A preallocated (static) key/value cache for incremental decoding.
+"""Key/value caches for incremental decoding: preallocated (generation) and growing (the public forward).
 
 As in gpt-fast: one buffer per layer of shape (B, H_kv, max_length, D) allocated once, written in
 place at the current position, so decoding never reallocates. ``update`` returns the filled prefix
@@ -8,6 +8,10 @@ Static decoding (``slots`` set): each forward writes at the cache positions held
 tensor and attends over every slot of the buffers, with a mask hiding the empty ones, so a decode
 step has the same shapes and reads no Python counter from one step to the next (it can be compiled
 once); the caller then moves ``slots`` and ``length`` on itself.
+
+:class:`DynamicCache` is what a public ``forward(..., use_cache=True)`` returns as ``out.cache``: it
+keeps each forward's keys and values as they come (concatenated), so it needs no size up front, as
+transformers' ``DynamicCache``. Both caches offer ``get_seq_length()`` and ``cache[layer] -> (k, v)``.
 """
 
 from __future__ import annotations
@@ -69,3 +73,84 @@ class KVCache:
 
     def reset(self) -> None:
         self.length = 0
+
+    def get_seq_length(self) -> int:
+        """Tokens stored so far (transformers' name)."""
+        return self.length
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys and values stored for ``layer``, (B, H_kv, length, D) each."""
+        return self.keys[layer][:, :, : self.length], self.values[layer][:, :, : self.length]
+
+
+class DynamicCache:
+    """Keys and values of every layer, grown by concatenation at each forward (no size up front).
+
+    Args:
+        num_layers: layers that attend.
+    """
+
+    slots = None  # never static: a forward attends over what it holds plus the new tokens
+
+    def __init__(self, num_layers: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * num_layers
+        self.values: list[torch.Tensor | None] = [None] * num_layers
+        self.length = 0
+
+    @property
+    def static(self) -> bool:
+        return False
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append k, v (B, H_kv, T, D); return all keys and values of ``layer`` so far."""
+        if self.keys[layer] is None:
+            self.keys[layer], self.values[layer] = k, v  # kept as is: no copy (as transformers)
+        else:
+            self.keys[layer] = torch.cat((self.keys[layer], k), dim=2)
+            self.values[layer] = torch.cat((self.values[layer], v), dim=2)
+        return self.keys[layer], self.values[layer]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, layer: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        return self.keys[layer], self.values[layer]
+
+
+def for_forward(
+    cache: KVCache | DynamicCache | None,
+    past_key_values: KVCache | DynamicCache | None,
+    use_cache: bool | None,
+    *,
+    default: bool | None,
+    num_layers: int,
+    checkpointing: bool,
+) -> KVCache | DynamicCache | None:
+    """The cache a decoder's public ``forward`` runs with and returns: the one passed (``cache``, or
+    ``past_key_values``, its older name), else a new :class:`DynamicCache` when ``use_cache`` (else
+    the config's ``default``; None means yes, as transformers) asks for one. While layers run
+    checkpointed (training with gradient checkpointing) no cache is made, as transformers does, and
+    passing one is an error: the backward pass would run the layers, and write the cache, again."""
+    if past_key_values is not None:
+        if cache is not None:
+            raise TypeError("pass cache or past_key_values (its older name), not both")
+        cache = past_key_values
+    if checkpointing:
+        if cache is not None:
+            raise ValueError(
+                "a cache cannot be used while layers run checkpointed (gradient checkpointing in training"
+                " mode): call model.eval() or model.gradient_checkpointing_disable() first"
+            )
+        return None
+    if cache is None and (use_cache if use_cache is not None else default is not False):
+        cache = DynamicCache(num_layers)
+    return cache
