@@ -10,7 +10,6 @@ tokenizer.json from a folder that transformers wrote.
 from __future__ import annotations
 
 import importlib
-import inspect
 import random
 
 import numpy as np
@@ -178,8 +177,7 @@ def test_trainer_pads_with_the_tokenizer_by_default(bert_folder, tmp_path):
 
 
 def test_manual_pytorch_loop_tutorial(bert_folder):
-    """``outputs = model(**batch); outputs.loss.backward()``: the "train in native PyTorch" tutorial.
-    Cove's heads return logits until the transformers-shaped outputs land; this test runs from then on."""
+    """``outputs = model(**batch); outputs.loss.backward()``: the "train in native PyTorch" tutorial."""
     losses = {}
     for name in ("transformers", "cove"):
         T, _ = libraries(name)
@@ -188,8 +186,6 @@ def test_manual_pytorch_loop_tutorial(bert_folder):
         collator = T.DataCollatorWithPadding(tokenizer)
         batch = collator([{**tokenizer(t), "labels": y} for t, y in REVIEWS])
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        if "labels" not in inspect.signature(model.forward).parameters:
-            pytest.skip("waiting on the models' transformers-shaped outputs (forward(labels=...) -> .loss)")
         model.train()
         losses[name] = []
         for _ in range(3):
