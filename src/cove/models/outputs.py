@@ -214,6 +214,43 @@ class QuestionAnsweringModelOutput(ModelOutput):
         return cls(loss=loss, start_logits=start, end_logits=end, **recorded(record))
 
 
+# --- encoder-decoders ----------------------------------------------------------------------------
+
+
+@dataclass
+class Seq2SeqModelOutput(ModelOutput):
+    """An encoder-decoder base model's output: the decoder's last hidden state (B, T_dec, H), its
+    ``cache`` (self-attention keys and values that grow, cross-attention ones computed once from the
+    encoder), what the decoder recorded (``decoder_hidden_states``, ``decoder_attentions``,
+    ``cross_attentions`` (B, heads, T_dec, T_enc)) and the encoder's output, as transformers names them."""
+
+    last_hidden_state: torch.Tensor | None = None
+    cache: Any = None
+    decoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+    decoder_attentions: tuple[torch.Tensor, ...] | None = None
+    cross_attentions: tuple[torch.Tensor, ...] | None = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+    encoder_attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class Seq2SeqLMOutput(ModelOutput):
+    """An encoder-decoder LM's output: ``Seq2SeqModelOutput`` with ``logits`` (B, T_dec, V) in place of
+    the last hidden state, and ``loss`` (token cross-entropy over ``labels``, -100 ignored, no shift:
+    the decoder's inputs are the labels shifted right)."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    cache: Any = None
+    decoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+    decoder_attentions: tuple[torch.Tensor, ...] | None = None
+    cross_attentions: tuple[torch.Tensor, ...] | None = None
+    encoder_last_hidden_state: torch.Tensor | None = None
+    encoder_hidden_states: tuple[torch.Tensor, ...] | None = None
+    encoder_attentions: tuple[torch.Tensor, ...] | None = None
+
+
 # --- what a forward collects -------------------------------------------------------------------
 
 

@@ -154,3 +154,59 @@ def for_forward(
     if cache is None and (use_cache if use_cache is not None else default is not False):
         cache = DynamicCache(num_layers)
     return cache
+
+
+class EncoderDecoderCache:
+    """An encoder-decoder's cache: the decoder's self-attention keys and values (a :class:`KVCache`
+    for generation, a :class:`DynamicCache` for the public forward) and each layer's cross-attention
+    keys and values, projected from the encoder's output once (on the first decoder forward) and read
+    on every later step, as transformers' ``EncoderDecoderCache``.
+
+    A decoder layer calls ``self_attention.update(...)`` as a decoder-only model does, and
+    ``cross(layer, project)`` for its cross-attention: ``project()`` runs only when that layer has
+    none stored yet. The model calls ``advance(n)`` after every layer ran, as with the other caches.
+    """
+
+    slots = None
+
+    def __init__(self, self_attention: KVCache | DynamicCache) -> None:
+        self.self_attention = self_attention
+        num_layers = len(self_attention)
+        self.cross_keys: list[torch.Tensor | None] = [None] * num_layers
+        self.cross_values: list[torch.Tensor | None] = [None] * num_layers
+
+    @property
+    def static(self) -> bool:
+        return self.self_attention.static
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.self_attention.update(layer, k, v)
+
+    def cross(self, layer: int, project) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-attention keys and values of ``layer``: ``project() -> (k, v)`` the first time."""
+        if self.cross_keys[layer] is None:
+            self.cross_keys[layer], self.cross_values[layer] = project()
+        return self.cross_keys[layer], self.cross_values[layer]
+
+    def advance(self, n: int) -> None:
+        self.self_attention.advance(n)
+
+    def get_seq_length(self) -> int:
+        return self.self_attention.get_seq_length()
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep rows ``index`` of every buffer, in that order (beam search picks its beams' parents);
+        the cross-attention keys and values are indexed too (beams may be seeded from fewer rows)."""
+        sa = self.self_attention
+        for store in (sa.keys, sa.values, self.cross_keys, self.cross_values):
+            for i, t in enumerate(store):
+                if t is not None:
+                    store[i] = t.index_select(0, index)
+
+    def __len__(self) -> int:
+        return len(self.self_attention)
+
+    def __getitem__(self, layer: int):
+        """``(self_k, self_v, cross_k, cross_v)`` of ``layer``, transformers' legacy tuple order."""
+        k, v = self.self_attention[layer]
+        return k, v, self.cross_keys[layer], self.cross_values[layer]
