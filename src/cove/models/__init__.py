@@ -18,6 +18,7 @@ _EXPORTS = {
     "AutoModelForTokenClassification": "auto",
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForCausalLM": "auto",
+    "AutoModelForSeq2SeqLM": "auto",
     "PretrainedConfig": "configuration",
     "PreTrainedModel": "modeling",
     "KVCache": "_shared.kv_cache",

@@ -39,6 +39,7 @@ TASKS = (
     "token-classification",
     "question-answering",
     "causal-lm",
+    "seq2seq-lm",
 )
 
 
@@ -157,3 +158,7 @@ class AutoModelForQuestionAnswering(_AutoModel):
 
 class AutoModelForCausalLM(_AutoModel):
     task = "causal-lm"
+
+
+class AutoModelForSeq2SeqLM(_AutoModel):
+    task = "seq2seq-lm"
