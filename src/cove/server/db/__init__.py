@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -24,9 +25,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
-
-SCHEMA_VERSION = 1
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -116,7 +114,7 @@ class LfsObject(Base):
 
     __tablename__ = "lfs_objects"
     oid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     sha1: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -162,16 +160,13 @@ def connect(url: str) -> sessionmaker:
 
 
 def open_database(url: str) -> sessionmaker:
-    """Connect, create the tables if needed, and return the session factory."""
-    from cove.server.db import audit, buckets, repos, scans, xet  # noqa: F401 - the tables they define join Base.metadata
+    """Connect, bring the schema to the newest migration (:mod:`cove.server.db.migrate`: creating it in a
+    new database, upgrading an older one with its rows), and return the session factory."""
+    from cove.server.db import migrate
 
     engine = _engine(url)
-    Base.metadata.create_all(engine)
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory.begin() as s:
-        if s.get(Meta, "schema_version") is None:
-            s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-    return factory
+    migrate.upgrade(engine)
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 def lfs_sizes(sessions: sessionmaker, storage_key: str, oids: Iterable[str]) -> dict[str, int]:
