@@ -143,7 +143,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
     kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -156,7 +156,7 @@ def _engine(url: str) -> Engine:
 def connect(url: str) -> sessionmaker:
     """The session factory of an existing database, creating nothing: for short-lived processes such
     as the push hook."""
-    return sessionmaker(_engine(url), expire_on_commit=False)
+    return sessionmaker(make_engine(url), expire_on_commit=False)
 
 
 def open_database(url: str) -> sessionmaker:
@@ -164,7 +164,7 @@ def open_database(url: str) -> sessionmaker:
     new database, upgrading an older one with its rows), and return the session factory."""
     from cove.server.db import migrate
 
-    engine = _engine(url)
+    engine = make_engine(url)
     migrate.upgrade(engine)
     return sessionmaker(engine, expire_on_commit=False)
 

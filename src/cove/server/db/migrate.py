@@ -61,6 +61,11 @@ def head() -> str:
     return ScriptDirectory.from_config(_config(None)).get_current_head()
 
 
+def known() -> set[str]:
+    """Every revision this Cove knows."""
+    return {script.revision for script in ScriptDirectory.from_config(_config(None)).walk_revisions()}
+
+
 def _sqlite_file(engine: Engine) -> Path | None:
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") \
