@@ -35,12 +35,12 @@ DATABASES: dict[Path, str] = {}
 
 
 def database_env(data_dir: Path | str) -> dict[str, str]:
-    """``COVE_DATABASE_URL`` for a Hub's data dir: a new PostgreSQL database the first time when the tests
-    run on PostgreSQL, else nothing (SQLite in the data dir)."""
-    if not postgres.enabled():
-        return {}
+    """``COVE_DATABASE_URL`` for a Hub's data dir: the one registered in :data:`DATABASES`, else a new
+    PostgreSQL database when the tests run on PostgreSQL, else nothing (SQLite in the data dir)."""
     key = Path(data_dir).resolve()
     if key not in DATABASES:
+        if not postgres.enabled():
+            return {}
         DATABASES[key] = postgres.shared_cluster().create_database()
     return {"COVE_DATABASE_URL": DATABASES[key]}
 

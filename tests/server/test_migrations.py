@@ -49,7 +49,7 @@ def test_models_need_no_migration(db_url):
     assert not diff, (
         "The models differ from the schema the migrations make. Add a migration for this change "
         "(src/cove/server/db/migrations/versions/, next number, down_revision = the current head; "
-        f"see docs/deploy.md). Differences:\n" + "\n".join(map(repr, diff)))
+        "see docs/deploy.md). Differences:\n" + "\n".join(map(repr, diff)))
 
 
 def _legacy(url: str) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 

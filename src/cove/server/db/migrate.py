@@ -136,3 +136,12 @@ def upgrade(engine: Engine, revision: str = "head") -> Status:
     if after != before:
         log.info("cove db: schema upgraded from %s to %s", before or "(none)", after)
     return Status(after, head(), False)
+
+
+def downgrade(engine: Engine, revision: str) -> Status:
+    """Take the schema back to ``revision`` (a failed deployment's rollback, and the tests that rebuild an
+    older schema), under the migration lock. Data in what a downgrade drops is lost."""
+    with _migration_connection(engine) as conn:
+        command.downgrade(_config(conn), revision)
+        after = MigrationContext.configure(conn).get_current_revision()
+    return Status(after, head(), False)
