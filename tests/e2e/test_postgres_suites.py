@@ -20,13 +20,16 @@ from tests import postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Uploads and downloads of every kind (regular, LFS, Xet), repos, buckets (ordered listings), the audit
-#: log (prefix queries), the stock client end to end.
+#: The stock client end to end (uploads and downloads of every kind: regular, LFS, Xet), two workers
+#: starting on one new database (the migration lock), buckets (listings ordered and resumed by path,
+#: client inputs at their bounds), the audit log (prefix queries). Serially: test_audit's tests share a Hub.
 REPRESENTATIVE = [
     "tests/e2e/test_smoke.py",
     "tests/e2e/test_hf_files.py",
-    "tests/e2e/test_buckets.py",
     "tests/e2e/test_audit.py",
+    "tests/e2e/test_buckets.py::test_create_info_list_settings_move_delete",
+    "tests/e2e/test_buckets.py::test_folder_sync_both_ways_and_download",
+    "tests/e2e/test_buckets.py::test_every_client_input_is_bounded",
 ]
 
 
@@ -43,10 +46,12 @@ def _run(paths: list[str], *extra: str, timeout: int) -> None:
     assert proc.returncode == 0, f"on PostgreSQL:\n{tail}"
 
 
+@pytest.mark.timeout(1000)
 def test_representative_suites_on_postgres():
     _run(REPRESENTATIVE, timeout=900)
 
 
 @pytest.mark.postgres_full
+@pytest.mark.timeout(4000)
 def test_hub_suites_on_postgres():
     _run(["tests/e2e", "tests/server"], "-n", "2", "--deselect", "tests/e2e/test_fuzz.py", timeout=3600)
