@@ -10,25 +10,13 @@ import sys
 import threading
 from datetime import datetime
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from cove.server.db import make_engine, migrate, open_database
-from tests import postgres
 
 baseline = importlib.import_module("cove.server.db.migrations.versions.0001_baseline")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    """An empty database of each engine."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'cove.db'}"
-    if postgres.binaries() is None:
-        pytest.skip(postgres.missing_reason())
-    return postgres.shared_cluster().create_database("mig")
 
 
 def _diff(url: str, metadata: sa.MetaData) -> list:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker, validates
 
 
 def utcnow() -> datetime:
@@ -102,6 +102,12 @@ class Repo(Base):
     @property
     def repo_id(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @validates("pipeline_tag", "library_name")
+    def _bounded(self, key: str, value: str) -> str:
+        """Free text from a README's front matter, cut to the column: PostgreSQL refuses a longer value
+        (SQLite would keep it), which would fail the commit that wrote the README."""
+        return value[:64]
 
 
 class Like(Base):
