@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 #: client inputs at their bounds), the audit log (prefix queries). Serially: test_audit's tests share a Hub.
 REPRESENTATIVE = [
     "tests/e2e/test_smoke.py",
-    "tests/e2e/test_hf_files.py",
+    "tests/e2e/test_hf_files.py::test_upload_regular_binary_and_large_files",
+    "tests/e2e/test_hf_files.py::test_lfs_batch_basic_and_multipart",
+    "tests/e2e/test_hf_files.py::test_create_commit_add_delete_copy",
     "tests/e2e/test_audit.py",
     "tests/e2e/test_buckets.py::test_create_info_list_settings_move_delete",
     "tests/e2e/test_buckets.py::test_folder_sync_both_ways_and_download",
