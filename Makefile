@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz
+.PHONY: serve test install lint bench clean fuzz test-postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 # the long schemathesis run (minutes), which `make test` leaves out (pytest's addopts deselect -m fuzz)
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -m fuzz tests/e2e/test_fuzz.py
+
+# tests/e2e and tests/server again with every Hub on PostgreSQL (minutes); `make test` runs a part of them
+test-postgres: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest -m postgres_full tests/e2e/test_postgres_suites.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

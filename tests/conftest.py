@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import postgres
+
 # The stock Hugging Face clients must never reach a public host from the tests.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_UPDATE_CHECK", "1")
@@ -27,8 +29,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: ``{data dir: database URL}`` of the Hubs started on PostgreSQL (``COVE_TEST_DB=postgresql``), so that
+#: ``cove ... --data-dir D`` reaches the database of the Hub whose data dir is D.
+DATABASES: dict[Path, str] = {}
+
+
+def database_env(data_dir: Path | str) -> dict[str, str]:
+    """``COVE_DATABASE_URL`` for a Hub's data dir: the one registered in :data:`DATABASES`, else a new
+    PostgreSQL database when the tests run on PostgreSQL, else nothing (SQLite in the data dir)."""
+    key = Path(data_dir).resolve()
+    if key not in DATABASES:
+        if not postgres.enabled():
+            return {}
+        DATABASES[key] = postgres.shared_cluster().create_database()
+    return {"COVE_DATABASE_URL": DATABASES[key]}
+
+
 def cove_cli(*args: str, env: dict | None = None) -> str:
     """Run the real ``cove`` command and return its stdout."""
+    if "--data-dir" in args:
+        env = {**database_env(args[args.index("--data-dir") + 1]), **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "cove.cli.main", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
     if proc.returncode != 0:
@@ -70,7 +90,7 @@ def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] 
     port = free_port()
     log = data_dir.parent / f"{data_dir.name}-server.log"
     full_env = {**os.environ, "COVE_DATA_DIR": str(data_dir), "COVE_ADMIN_PASSWORD": "admin-pass-123",
-                **(env or {})}
+                **database_env(data_dir), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port), *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"

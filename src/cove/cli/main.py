@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cove.cli import accounts, audit, gc, hub, seed, serve
+from cove.cli import accounts, audit, db, gc, hub, seed, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     accounts.register(sub)
     audit.register(sub)
+    db.register(sub)
     gc.register(sub)
     hub.register(sub)
     seed.register(sub)

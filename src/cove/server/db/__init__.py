@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -23,9 +24,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
-
-SCHEMA_VERSION = 1
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker, validates
 
 
 def utcnow() -> datetime:
@@ -104,6 +103,12 @@ class Repo(Base):
     def repo_id(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @validates("pipeline_tag", "library_name")
+    def _bounded(self, key: str, value: str) -> str:
+        """Free text from a README's front matter, cut to the column: PostgreSQL refuses a longer value
+        (SQLite would keep it), which would fail the commit that wrote the README."""
+        return value[:64]
+
 
 class Like(Base):
     __tablename__ = "likes"
@@ -116,7 +121,7 @@ class LfsObject(Base):
 
     __tablename__ = "lfs_objects"
     oid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
     sha1: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -145,7 +150,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _engine(url: str) -> Engine:
+def make_engine(url: str) -> Engine:
     kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -158,20 +163,17 @@ def _engine(url: str) -> Engine:
 def connect(url: str) -> sessionmaker:
     """The session factory of an existing database, creating nothing: for short-lived processes such
     as the push hook."""
-    return sessionmaker(_engine(url), expire_on_commit=False)
+    return sessionmaker(make_engine(url), expire_on_commit=False)
 
 
 def open_database(url: str) -> sessionmaker:
-    """Connect, create the tables if needed, and return the session factory."""
-    from cove.server.db import audit, buckets, repos, scans, xet  # noqa: F401 - the tables they define join Base.metadata
+    """Connect, bring the schema to the newest migration (:mod:`cove.server.db.migrate`: creating it in a
+    new database, upgrading an older one with its rows), and return the session factory."""
+    from cove.server.db import migrate
 
-    engine = _engine(url)
-    Base.metadata.create_all(engine)
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory.begin() as s:
-        if s.get(Meta, "schema_version") is None:
-            s.add(Meta(key="schema_version", value=str(SCHEMA_VERSION)))
-    return factory
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 def lfs_sizes(sessions: sessionmaker, storage_key: str, oids: Iterable[str]) -> dict[str, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, select
+from sqlalchemy import JSON, DateTime, Integer, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from cove.server.db import Base
@@ -45,8 +45,9 @@ def find_events(sessions: sessionmaker, query: AuditQuery, *, limit: int, offset
         q = q.where(AuditEvent.at >= query.since)
     if query.action:
         if query.action.endswith("*"):
-            prefix = query.action[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            q = q.where(AuditEvent.action.like(prefix + "%", escape="\\"))
+            # substr, not LIKE: SQLite's LIKE folds case, PostgreSQL's does not
+            prefix = query.action[:-1]
+            q = q.where(func.substr(AuditEvent.action, 1, len(prefix)) == prefix)
         else:
             q = q.where(AuditEvent.action == query.action)
     if query.actor:

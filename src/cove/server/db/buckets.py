@@ -61,7 +61,9 @@ class BucketFileRow(Base):
     __tablename__ = "bucket_files"
     __table_args__ = (Index("ix_bucket_files_bucket_file", "bucket_id", "file_id"),)
     bucket_id: Mapped[int] = mapped_column(ForeignKey("buckets.id", ondelete="CASCADE"), primary_key=True)
-    path: Mapped[str] = mapped_column(String(4096), primary_key=True)
+    #: Compared by bytes on every engine (ordered listings resume after a path): SQLite's BINARY, "C" here.
+    path: Mapped[str] = mapped_column(String(4096).with_variant(String(4096, collation="C"), "postgresql"),
+                                      primary_key=True)
     file_id: Mapped[str] = mapped_column(ForeignKey("xet_files.file_id"))
     size: Mapped[int] = mapped_column(BigInteger)
     mtime: Mapped[int] = mapped_column(BigInteger)
