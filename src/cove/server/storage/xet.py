@@ -9,10 +9,15 @@ that never finish are removed by the blob store's sweep.
 :class:`XorbStore` is the :class:`~cove.server.cas.store.CasStore` the Hub uses: it receives an
 uploaded xorb into a temporary file (:class:`XorbUpload`), verifies it from there in bounded memory,
 and keeps the last indexes it read (xorbs never change).
+
+Fetch URLs are served from read-only memory maps of the stored xorb (:func:`mapped_range`): the
+socket copies straight from the page cache, with no read into a Python buffer and no worker thread
+per block; a window is unmapped once the transport has sent it.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import tempfile
@@ -28,6 +33,34 @@ from cove.server.cas.xorb import MAX_XORB_BODY, XorbIndex, XorbReceiver
 
 _KEY = re.compile(r"(xorbs)/([0-9a-f]{64})(\.index)?")
 READ_BLOCK = 1 << 20
+#: Stored bytes a fetch maps at once (a connection's transport holds at most a couple of windows).
+SEND_WINDOW = 4 << 20
+
+
+def mapped_range(path: Path, first: int, length: int) -> Iterator[memoryview]:
+    """Bytes ``[first, first + length)`` of a file as memoryviews of read-only maps, at most
+    :data:`SEND_WINDOW` bytes each. The file is opened now (FileNotFoundError before anything is
+    sent); each window is unmapped when the last view of it is dropped (the transport has sent it)."""
+    f = open(path, "rb")  # noqa: SIM115 (mmap keeps its own descriptor; this one closes below)
+    try:
+        if os.fstat(f.fileno()).st_size < first + length:
+            raise FileNotFoundError(f"{path} is shorter than the range asked")
+    except BaseException:
+        f.close()
+        raise
+
+    def windows() -> Iterator[memoryview]:
+        with f:
+            pos, end = first, first + length
+            while pos < end:
+                base = pos - pos % mmap.ALLOCATIONGRANULARITY
+                stop = min(end, base + SEND_WINDOW)
+                window = mmap.mmap(f.fileno(), stop - base, access=mmap.ACCESS_READ, offset=base)
+                window.madvise(mmap.MADV_SEQUENTIAL)
+                yield memoryview(window)[pos - base:]
+                pos = stop
+
+    return windows()
 
 
 class DiskByteStore:
