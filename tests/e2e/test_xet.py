@@ -373,8 +373,8 @@ def test_fine_tune_with_a_new_header(xhub, token, tmp_path):
     (hf_xet 1.8: ``min_spacing_between_global_dedup_queries``). What it processed before the first
     answered query is sent; everything after dedups, because the answer lists every xorb of the base.
 
-    With seed 7 (the test above) no chunk of the file is eligible: the only query is the first chunk,
-    a miss, and 94% is sent whatever the server does. Seed 5 has an eligible, unchanged chunk at
+    With seed 7 (the test above) no chunk of the base is eligible: the client's queries can only miss,
+    and 94% is sent whatever the server does. Seed 5 has an eligible, unchanged chunk at
     chunk 286 (byte 18.9 MB, found with ``cove.server.cas.chunker``): the client's 8 MB ingestion
     blocks before it are sent, the rest only where tensors changed."""
     sent, size, log = _fine_tune(xhub, token, tmp_path, seed=5, metadata={"step": "1000"})
