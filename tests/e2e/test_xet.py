@@ -11,7 +11,8 @@ each test can read which routes the client called. What is proved:
 * a file uploaded through the LFS batch API (``HF_HUB_DISABLE_XET=1``) becomes Xet-readable after
   its first download and then downloads through Xet;
 * dedup: the same file uploaded again from another machine sends no xorb; a fine-tune whose
-  safetensors differ from the base in 10% of the tensors sends at most 15% of its bytes;
+  safetensors differ from the base in 10% of the tensors sends at most 15% of its bytes; one whose
+  header changed too dedups from the first chunk the client asks about and the server knows;
 * ``datasets``' ``push_to_hub`` + ``load_dataset`` and ``transformers``' ``push_to_hub`` + ``from_pretrained``.
 """
 
@@ -318,21 +319,21 @@ def test_same_file_again_sends_no_xorb(xhub, token, tmp_path):
     assert api.get_paths_info(second, ["same.bin"])[0].lfs.sha256 == sha256_of(big)
 
 
-def test_fine_tune_sends_only_what_changed(xhub, token, tmp_path):
+def _fine_tune(xhub, token, tmp_path, *, seed: int, metadata: dict | None) -> tuple[int, int, Requests]:
+    """Upload a base (60 tensors of 1 MiB) from one machine, then from another a fine-tune with 6 of
+    them changed (and ``metadata`` in its header); check the fine-tune downloads byte for byte.
+    ``(xorb bytes the fine-tune stored, its size, the requests of its upload)``."""
     from safetensors.numpy import save_file
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     base = {f"layers.{i:02d}.weight": rng.standard_normal((512, 512), dtype=np.float32) for i in range(60)}
     tuned = dict(base)
-    # 6 of 60 tensors (10%) change. The client asks the server about a file's first chunk and about
-    # ~1 chunk in 1024 (spec §4.7): here the first chunk (header and first tensor) is unchanged, and the
-    # answer about it lists every xorb of the base file
-    for i in range(5, 60, 10):
+    for i in range(5, 60, 10):  # 6 of 60 tensors (10%) change
         name = f"layers.{i:02d}.weight"
         tuned[name] = base[name] + rng.standard_normal((512, 512), dtype=np.float32) * 1e-3
     save_file(base, tmp_path / "base.safetensors")
     (tmp_path / "tuned").mkdir()
-    save_file(tuned, tmp_path / "tuned" / "model.safetensors")
+    save_file(tuned, tmp_path / "tuned" / "model.safetensors", metadata=metadata)
     size = (tmp_path / "tuned" / "model.safetensors").stat().st_size
     api = HfApi(endpoint=xhub.url, token=token)
     base_repo, tuned_repo = unique("base"), unique("tuned")
@@ -344,17 +345,44 @@ def test_fine_tune_sends_only_what_changed(xhub, token, tmp_path):
     """
     client(xhub, token, upload.format(path=str(tmp_path / "base.safetensors"), repo=base_repo), tmp_path / "m1")
     before = xorbs(xhub)
+    log = Requests(xhub)
     client(xhub, token, upload.format(path=str(tmp_path / "tuned" / "model.safetensors"), repo=tuned_repo),
            tmp_path / "m2")  # another machine: only the server's dedup answers help
     sent = new_xorb_bytes(xhub, before)
     print(f"fine-tune: {sent} of {size} bytes sent ({sent / size:.1%})")
-    assert 0 < sent <= 0.15 * size
     out = client(xhub, token, f"""
         import hashlib
         from huggingface_hub import hf_hub_download
         print(hashlib.sha256(open(hf_hub_download({tuned_repo!r}, "model.safetensors"), "rb").read()).hexdigest())
     """, tmp_path / "m3")
     assert out.split()[-1] == sha256_of(tmp_path / "tuned" / "model.safetensors")
+    return sent, size, log
+
+
+def test_fine_tune_sends_only_what_changed(xhub, token, tmp_path):
+    # The client asks the server about a file's first chunk and about ~1 chunk in 1024 (spec §4.7):
+    # here the first chunk (header and first tensor) is unchanged, and the answer about it lists
+    # every xorb of the base file
+    sent, size, _ = _fine_tune(xhub, token, tmp_path, seed=7, metadata=None)
+    assert 0 < sent <= 0.15 * size
+
+
+def test_fine_tune_with_a_new_header(xhub, token, tmp_path):
+    """A fine-tune whose header (so its first chunk) changed: the client can only find the base through
+    a chunk whose hash is 0 mod 1024, which it asks about at most once per 256 chunks after the first
+    (hf_xet 1.8: ``min_spacing_between_global_dedup_queries``). What it processed before the first
+    answered query is sent; everything after dedups, because the answer lists every xorb of the base.
+
+    With seed 7 (the test above) no chunk of the base is eligible: the client's queries can only miss,
+    and 94% is sent whatever the server does. Seed 5 has an eligible, unchanged chunk at
+    chunk 286 (byte 18.9 MB, found with ``cove.server.cas.chunker``): the client's 8 MB ingestion
+    blocks before it are sent, the rest only where tensors changed."""
+    sent, size, log = _fine_tune(xhub, token, tmp_path, seed=5, metadata={"step": "1000"})
+    queries = [(p, s) for m, p, s in log.all() if m == "GET" and p.startswith("/cas/v1/chunks/")]
+    assert [s for _, s in queries] == [404, 200]  # the new first chunk, then the eligible one
+    hit = 18_880_552  # the answered chunk's offset in the fine-tune
+    changed_after = 5 * MiB  # tensors 15..55 changed; 15 ends before the hit, give it a MiB of slack
+    assert sent <= hit + changed_after + 2 * MiB
 
 
 # -- the libraries -----------------------------------------------------------------------------------

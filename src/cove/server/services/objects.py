@@ -161,7 +161,7 @@ class Objects:
         end = stored.size if end is None else min(end, stored.size)
         if stored.path is not None:
             return file_blocks(stored.path, start, end - start)
-        return self.stream_terms(self.terms(stored.xet.file_id), start, end)
+        return coalesce(self.stream_terms(self.terms(stored.xet.file_id), start, end))
 
     def open(self, stored: Stored) -> BinaryIO:
         """A seekable binary file of the object's content."""
@@ -227,6 +227,21 @@ class Objects:
         """No conversion queued or running."""
         with self._lock:
             return not self._pending
+
+
+def coalesce(parts: Iterator[bytes], size: int = BLOCK) -> Iterator[bytes]:
+    """``parts`` (a Xet file's chunks, 64 KiB on average) regrouped into blocks of about ``size`` bytes:
+    a response sends one message, and its server one worker-thread hop, per block rather than per chunk."""
+    pending: list[bytes] = []
+    held = 0
+    for part in parts:
+        pending.append(part)
+        held += len(part)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def file_blocks(path: Path, start: int, length: int) -> Iterator[bytes]:

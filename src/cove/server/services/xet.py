@@ -62,9 +62,9 @@ from cove.server.db.xet import (
 )
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.buckets import Buckets
-from cove.server.services.objects import Objects, file_blocks
+from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
-from cove.server.storage.xet import XorbStore, XorbUpload
+from cove.server.storage.xet import XorbStore, XorbUpload, mapped_range
 
 TOKEN_PREFIX = "xet1."
 #: A bucket's storage key in a token, told from a repo's.
@@ -310,8 +310,12 @@ class Xet:
             first, last = start, stop
         return Fetch(xorb, first, last, index.stored_size)
 
-    def read(self, fetch: Fetch) -> Iterator[bytes]:
-        return file_blocks(self.cas.disk.path(xorb_key(fetch.xorb)), fetch.first, fetch.last - fetch.first + 1)
+    def read(self, fetch: Fetch) -> Iterator[memoryview]:
+        """The fetched bytes, mapped from the stored xorb (opened now: a xorb collected since is a 404)."""
+        try:
+            return mapped_range(self.cas.disk.path(xorb_key(fetch.xorb)), fetch.first, fetch.last - fetch.first + 1)
+        except FileNotFoundError:
+            raise EntryNotFound(f"xorb {to_hex(fetch.xorb)} is not stored") from None
 
     def dedup(self, chunk_hex: str) -> bytes | None:
         """The answer to a global dedup query, or None (404): a shard (§7.5) with the xorb indexed under
