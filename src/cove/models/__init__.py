@@ -18,6 +18,7 @@ _EXPORTS = {
     "AutoModelForTokenClassification": "auto",
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForCausalLM": "auto",
+    "AutoModelForSeq2SeqLM": "auto",
     "PretrainedConfig": "configuration",
     "PreTrainedModel": "modeling",
     "KVCache": "_shared.kv_cache",
@@ -49,6 +50,13 @@ _EXPORTS = {
     "LlamaModel": "llama",
     "LlamaForCausalLM": "llama",
     "LlamaForSequenceClassification": "llama",
+    "BartConfig": "bart",
+    "BartModel": "bart",
+    "BartForConditionalGeneration": "bart",
+    "BartForSequenceClassification": "bart",
+    "MarianConfig": "marian",
+    "MarianModel": "marian",
+    "MarianMTModel": "marian",
 }
 
 __all__ = sorted(_EXPORTS)
