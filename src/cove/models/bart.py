@@ -308,11 +308,12 @@ class BartDecoder(nn.Module):
         t = input_ids.shape[1]
         static = cache is not None and cache.static
         if static:  # positions are the cache slots; the mask hides empty slots (see KVCache)
-            positions = cache.slots
+            own = cache.self_attention
+            positions = own.slots
             full = attention_mask
             if full is None:
-                full = torch.ones(input_ids.shape[0], cache.self_attention.max_length, device=input_ids.device)
-            mask = slot_mask(full, cache.slots)
+                full = torch.ones(input_ids.shape[0], own.max_length, device=input_ids.device)
+            mask = slot_mask(full, own.slots)
         else:
             start = cache.get_seq_length() if cache is not None else 0
             positions = torch.arange(start, start + t, device=input_ids.device)
