@@ -134,3 +134,27 @@ def test_config_fields_for_generation(tmp_path):
     assert cfg.is_encoder_decoder and cfg.decoder_start_token_id == 2
     assert cfg.forced_bos_token_id == 0 and cfg.forced_eos_token_id == 2
     assert cfg.to_dict()["forced_bos_token_id"] == 0
+
+
+def test_resize_token_embeddings_and_gradient_checkpointing(tmp_path):
+    seq2seq.save_reference(T.BartForConditionalGeneration, config(), tmp_path)
+    batch = seq2seq.inputs(PAD)
+    labels = batch.pop("decoder_input_ids")
+    grads = []
+    for enable in (False, True):
+        model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path).train()
+        if enable:
+            model.gradient_checkpointing_enable()
+        torch.manual_seed(0)  # the same dropout masks, replayed by the recomputation
+        model(**batch, labels=labels).loss.backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-6, rtol=0, msg=name)
+    model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    old_bias = model.final_logits_bias.clone()
+    model.resize_token_embeddings(104)
+    assert model.lm_head.weight is model.model.shared.weight is model.model.encoder.embed_tokens.weight
+    assert model.lm_head.weight.shape == (104, 32) and model.final_logits_bias.shape == (1, 104)
+    assert torch.equal(model.final_logits_bias[:, :99], old_bias) and model.config.vocab_size == 104
+    with torch.no_grad():
+        assert model(**batch, labels=labels).logits.shape == (2, 7, 104)

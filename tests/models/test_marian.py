@@ -105,3 +105,18 @@ def test_decoder_starts_from_pad(tmp_path):
     model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
     labels = torch.tensor([[5, 6, -100]])
     assert model.prepare_decoder_input_ids_from_labels(labels).tolist() == [[98, 5, 6]]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_resize_token_embeddings(tmp_path, variant):
+    seq2seq.save_reference(T.MarianMTModel, config(variant), tmp_path)
+    model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    model.resize_token_embeddings(104)
+    assert model.model.encoder.embed_tokens.weight.shape == (104, 32) and model.config.vocab_size == 104
+    rows = 104 if variant == "shared" else 77
+    assert model.lm_head.weight.shape == (rows, 32) and model.final_logits_bias.shape == (1, rows)
+    assert model.model.decoder.embed_tokens.weight.shape == (rows, 32)
+    batch = seq2seq.inputs(pad(variant), target_vocab=target(variant))
+    batch["input_ids"][0, 0] = 103
+    with torch.no_grad():
+        assert model(**batch).logits.shape == (2, 7, rows)

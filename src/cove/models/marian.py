@@ -25,6 +25,7 @@ from cove.models.bart import (
     BartPreTrainedModel,
 )
 from cove.models.configuration import PretrainedConfig
+from cove.models.modeling import PreTrainedModel
 
 
 @dataclass
@@ -133,7 +134,6 @@ class MarianMTModel(MarianPreTrainedModel):
     decode = BartForConditionalGeneration.decode
     logits = BartForConditionalGeneration.logits
     init_missing = BartForConditionalGeneration.init_missing
-    resize_token_embeddings = BartForConditionalGeneration.resize_token_embeddings
     prepare_decoder_input_ids_from_labels = BartForConditionalGeneration.prepare_decoder_input_ids_from_labels
 
     def __init__(self, config: MarianConfig) -> None:
@@ -147,6 +147,19 @@ class MarianMTModel(MarianPreTrainedModel):
         self.register_buffer("final_logits_bias", torch.zeros(1, config.target_vocab_size))
         self.lm_head = nn.Linear(config.d_model, config.target_vocab_size, bias=False)
         self.tie_weights()
+
+    def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
+        """Shared vocabulary: every token embedding, the head and ``final_logits_bias`` (as BART);
+        separate vocabularies: the source (encoder) embedding only, as transformers does."""
+        if self.config.share_encoder_decoder_embeddings:
+            return BartForConditionalGeneration.resize_token_embeddings(
+                self, new_num_tokens, pad_to_multiple_of, mean_resizing
+            )
+        head, self.output_embeddings = self.output_embeddings, ""  # the target side keeps its size
+        try:
+            return PreTrainedModel.resize_token_embeddings(self, new_num_tokens, pad_to_multiple_of, mean_resizing)
+        finally:
+            self.output_embeddings = head
 
 
 # --- registry entries --------------------------------------------------------------------------
