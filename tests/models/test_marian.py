@@ -120,3 +120,46 @@ def test_resize_token_embeddings(tmp_path, variant):
     batch["input_ids"][0, 0] = 103
     with torch.no_grad():
         assert model(**batch).logits.shape == (2, 7, rows)
+
+
+def test_transformers_translation_code_runs_unchanged(tmp_path):
+    """The MarianMTModel docs' training step and a greedy translation, with Cove's tokenizer and model
+    loaded from the same folder as transformers'."""
+    import json
+
+    import cove
+    from tests.tokenizers.test_marian_tokenizer import marian_folder
+
+    folder = marian_folder(tmp_path / "opus")
+    vocab = json.loads((folder / "vocab.json").read_text())
+    cfg = T.MarianConfig(
+        **{**TINY, "vocab_size": len(vocab)},
+        pad_token_id=vocab["<pad>"],
+        decoder_start_token_id=vocab["<pad>"],
+        eos_token_id=0,
+        forced_eos_token_id=0,
+    )
+    ref = seq2seq.save_reference(T.MarianMTModel, cfg, folder)
+    src = ["the quick brown fox", "der schnelle Hund springt"]
+    tgt = ["der schnelle braune Fuchs", "the lazy dog"]
+    results = []
+    for lib, model in (
+        (cove, cove.AutoModelForSeq2SeqLM.from_pretrained(folder)),
+        (T, ref),
+    ):
+        tokenizer = lib.AutoTokenizer.from_pretrained(folder)
+        batch = tokenizer(src, text_target=tgt, return_tensors="pt", padding=True)
+        loss = model(**batch).loss
+        ids = seq2seq.greedy(model, batch["input_ids"], batch["attention_mask"], 6) if lib is cove else None
+        results.append((batch, loss, ids, tokenizer))
+    (ours, our_loss, our_ids, tok), (theirs, their_loss, _, ref_tok) = results
+    assert {k: v.tolist() for k, v in ours.items()} == {k: v.tolist() for k, v in theirs.items()}
+    torch.testing.assert_close(our_loss, their_loss, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        expected = ref.generate(**{k: theirs[k] for k in ("input_ids", "attention_mask")}, do_sample=False,
+                                num_beams=1, max_new_tokens=6, min_new_tokens=6, eos_token_id=None,
+                                forced_eos_token_id=None)
+    assert our_ids.tolist() == expected.tolist()
+    assert tok.batch_decode(our_ids, skip_special_tokens=True) == ref_tok.batch_decode(
+        expected, skip_special_tokens=True
+    )
