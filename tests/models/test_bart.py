@@ -124,6 +124,26 @@ def test_static_cache_slots_give_the_same_logits(tmp_path):
     seq2seq.close(torch.cat(steps, dim=1), full, atol=1e-5)
 
 
+def test_get_encoder_outputs_feed_the_forward(tmp_path):
+    """transformers' idiom: run the encoder once, pass ``encoder_outputs`` to later forwards."""
+    ref = seq2seq.save_reference(T.BartForConditionalGeneration, config(), tmp_path)
+    model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    batch = seq2seq.inputs(PAD)
+    source = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        encoded = model.get_encoder()(**source)
+        theirs = ref.get_encoder()(**source)
+        seq2seq.close(encoded.last_hidden_state, theirs.last_hidden_state, batch["attention_mask"])
+        for given in (encoded, theirs, (theirs.last_hidden_state,)):
+            out = model(
+                encoder_outputs=given,
+                attention_mask=batch["attention_mask"],
+                decoder_input_ids=batch["decoder_input_ids"],
+                decoder_attention_mask=batch["decoder_attention_mask"],
+            )
+            seq2seq.close(out.logits, model(**batch).logits, batch["decoder_attention_mask"], atol=1e-5)
+
+
 def test_config_fields_for_generation(tmp_path):
     import json
 

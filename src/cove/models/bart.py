@@ -276,6 +276,10 @@ class BartEncoder(nn.Module):
             record.hidden(x)
         return x
 
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> BaseModelOutput:
+        """transformers' ``model.get_encoder()(input_ids, attention_mask)``: the encoder's output object."""
+        return BaseModelOutput(last_hidden_state=self.hidden(input_ids, attention_mask))
+
 
 class BartDecoder(nn.Module):
     """(B, T) ids -> (B, T, d_model) attending over the encoder's (B, S, d_model) output."""
@@ -410,6 +414,12 @@ class BartPreTrainedModel(PreTrainedModel):
                 device=device or self.device,
             )
         )
+
+    def get_encoder(self) -> BartEncoder:
+        return self.base_model.encoder
+
+    def get_decoder(self) -> BartDecoder:
+        return self.base_model.decoder
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, S) ids -> (B, S, d_model), the encoder's last hidden state."""
