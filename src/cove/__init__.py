@@ -15,12 +15,13 @@ __version__ = "0.1.0"
 
 _MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
            "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForCausalLM",
-           "AutoModelForSeq2SeqLM", "PretrainedConfig", "PreTrainedModel")
+           "AutoModelForSeq2SeqLM",
+           "PretrainedConfig", "PreTrainedModel")
 # transformers' names for training and generation (``from transformers import X`` -> ``from cove import X``)
 _TRAINING = ("Trainer", "TrainingArguments", "TrainerCallback", "TrainerControl", "TrainerState",
              "EarlyStoppingCallback", "EvalPrediction", "set_seed", "default_data_collator", "DefaultDataCollator",
              "DataCollatorWithPadding", "DataCollatorForLanguageModeling", "DataCollatorForTokenClassification",
-             "DataCollatorForSeq2Seq")
+             "DataCollatorForSeq2Seq", "Seq2SeqTrainer", "Seq2SeqTrainingArguments")
 _GENERATION = ("GenerationConfig", "TextStreamer", "TextIteratorStreamer")
 _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},

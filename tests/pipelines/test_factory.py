@@ -31,14 +31,21 @@ def test_registry_contract():
         "sentence-similarity",
         "zero-shot-classification",
         "text-generation",
+        "text2text-generation",
+        "summarization",
+        "translation",
     }
     assert registry.ALIASES == {"sentiment-analysis": "text-classification", "ner": "token-classification"}
     assert registry.DEFAULT_MODELS["text-classification"] == "cove/minilm-sentiment"
     assert registry.DEFAULT_MODELS["feature-extraction"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["sentence-similarity"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["text-generation"] == "cove/SmolLM2-135M-Instruct"
-    for task in ("token-classification", "question-answering", "fill-mask", "zero-shot-classification"):
+    for task in ("token-classification", "question-answering", "fill-mask", "zero-shot-classification",
+                 "text2text-generation", "summarization", "translation"):
         assert registry.DEFAULT_MODELS[task] is None
+    assert set(registry.MODEL_HINTS) == {"text2text-generation", "summarization", "translation"}
+    assert registry.canonical_task("translation_en_to_fr") == "translation"
+    assert registry.translation_languages("translation_en_to_fr") == ("en", "fr")
 
 
 def test_import_stays_light():

@@ -205,3 +205,24 @@ def test_repo_id_goes_through_cove_hub(folders, monkeypatch) -> None:
     (repo_id, kwargs), = calls
     assert repo_id == "org/minilm" and kwargs["revision"] == "main" and kwargs["endpoint"] == "http://127.0.0.1:1"
     assert "tokenizer.json" in kwargs["allow_patterns"] and "*.safetensors" not in kwargs["allow_patterns"]
+
+
+@pytest.mark.parametrize("name", ["minilm", "gpt2"])
+def test_text_target_and_clean_up_match_transformers(name, folders) -> None:
+    """``tokenizer(text, text_target=...)`` puts the targets' ids in ``labels``; ``decode`` takes
+    ``clean_up_tokenization_spaces``."""
+    import transformers
+
+    ref = transformers.AutoTokenizer.from_pretrained(str(folders[name]))
+    tok = AutoTokenizer.from_pretrained(folders[name])
+    sources, targets = ["A long text , to sum up .", "Another one !"], ["Short .", "Shorter , yes"]
+    for kwargs in ({}, {"padding": True}, {"max_length": 4, "truncation": True}):
+        for args, options in (((sources,), {"text_target": targets}), ((), {"text_target": targets[0]})):
+            options = {**options, **kwargs}
+            _check(lambda a=args, o=options: ref(*a, **o), lambda a=args, o=options: tok(*a, **o))
+    with pytest.raises(ValueError, match="text_target"):
+        tok()
+    ids = ref("It 's a test , isn 't it ?")["input_ids"]
+    for clean in (True, False):
+        assert tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean) == ref.decode(
+            ids, skip_special_tokens=True, clean_up_tokenization_spaces=clean)

@@ -451,3 +451,80 @@ def test_trainer_and_set_seed_errors_name_the_argument(bert_folder, tmp_path):
         cove.Trainer(
             model, cove.TrainingArguments(str(tmp_path), disable_tqdm=True), train_dataset=[{"input_ids": [2, 3], "label": 0}]
         ).train(resume_from_checkpoint=str(tmp_path / "missing"))
+
+
+# --- seq2seq: the summarization tutorial (Seq2SeqTrainer + DataCollatorForSeq2Seq) -----------------
+
+PAIRS = [
+    ("summarize: the movie was really great and the acting was fun", "great movie"),
+    ("summarize: the plot was boring and the ending was bad", "boring plot"),
+    ("summarize: i loved the music but the story was awful", "good music"),
+    ("summarize: not a good film", "bad film"),
+]
+
+
+@pytest.fixture(scope="module")
+def t5_folder(tokenizer_folder, tmp_path_factory):
+    """A tiny random T5 (v1.1 style: gated-gelu, untied head) next to the word-level tokenizer."""
+    import transformers
+
+    config = transformers.T5Config(
+        vocab_size=len(SPECIALS) + len(WORDS), d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=2,
+        num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0, feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False, pad_token_id=0, eos_token_id=3, decoder_start_token_id=0,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("t5")
+    transformers.T5ForConditionalGeneration(config).save_pretrained(folder)
+    for f in tokenizer_folder.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def summarize_tutorial(T, D, folder, output_dir):
+    tokenizer = T.AutoTokenizer.from_pretrained(folder)
+    model = T.AutoModelForSeq2SeqLM.from_pretrained(folder)
+    data = D.Dataset.from_dict({"text": [t for t, _ in PAIRS], "summary": [s for _, s in PAIRS]})
+
+    def preprocess(examples):
+        inputs = tokenizer(examples["text"], max_length=32, truncation=True)
+        inputs["labels"] = tokenizer(text_target=examples["summary"], max_length=8, truncation=True)["input_ids"]
+        return inputs
+
+    tokenized = data.map(preprocess, batched=True, remove_columns=["text", "summary"])
+    collator = T.DataCollatorForSeq2Seq(tokenizer=tokenizer, model=model)
+
+    def compute_metrics(eval_pred):
+        predictions, labels = eval_pred
+        predictions = np.where(predictions != -100, predictions, tokenizer.pad_token_id)
+        labels = np.where(labels != -100, labels, tokenizer.pad_token_id)
+        decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
+        references = tokenizer.batch_decode(labels, skip_special_tokens=True)
+        return {"exact": float(np.mean([p == r for p, r in zip(decoded, references, strict=True)])),
+                "gen_len": float(np.mean([np.count_nonzero(p != tokenizer.pad_token_id) for p in predictions]))}
+
+    args = T.Seq2SeqTrainingArguments(
+        output_dir=str(output_dir), learning_rate=1e-2, per_device_train_batch_size=len(PAIRS),
+        per_device_eval_batch_size=2, num_train_epochs=4, logging_steps=1, eval_strategy="epoch",
+        save_strategy="no", predict_with_generate=True, generation_max_length=6, seed=3, report_to="none",
+        disable_tqdm=True,
+    )
+    trainer = T.Seq2SeqTrainer(model=model, args=args, train_dataset=tokenized, eval_dataset=tokenized,
+                               processing_class=tokenizer, data_collator=collator, compute_metrics=compute_metrics)
+    trainer.train()
+    return trainer.state.log_history, trainer.predict(tokenized)
+
+
+def test_seq2seq_summarization_tutorial_matches_transformers(t5_folder, tmp_path):
+    theirs, their_pred = summarize_tutorial(*libraries("transformers"), t5_folder, tmp_path / "hf")
+    ours, our_pred = summarize_tutorial(*libraries("cove"), t5_folder, tmp_path / "cove")
+
+    def series(log, key):
+        return [e[key] for e in log if key in e]
+
+    for key in ("loss", "grad_norm", "eval_loss", "eval_exact", "eval_gen_len"):
+        assert len(series(ours, key)) == len(series(theirs, key)) > 0, key
+        np.testing.assert_allclose(series(ours, key), series(theirs, key), rtol=1e-4, atol=1e-4, err_msg=key)
+    assert series(ours, "loss")[-1] < series(ours, "loss")[0]
+    np.testing.assert_array_equal(our_pred.predictions, their_pred.predictions)
+    np.testing.assert_array_equal(our_pred.label_ids, their_pred.label_ids)

@@ -18,14 +18,16 @@ from cove.formats.config import read_json
 from cove.pipelines import registry
 from cove.pipelines.registry import (
     DEFAULT_MODELS,
+    MODEL_HINTS,
     SUPPORTED_TASKS,
     TASK_OF_HEAD,
     canonical_task,
     tasks_for_head,
+    translation_languages,
 )
 
 #: What a pipeline needs from a Hub repo: config, weights, tokenizer, card, sentence-transformers files.
-REPO_FILES = ["*.json", "*.safetensors", "*.txt", "*.jinja", "*.model", "README.md"]
+REPO_FILES = ["*.json", "*.safetensors", "*.txt", "*.jinja", "*.model", "*.spm", "README.md"]
 #: Options of ``pipeline()`` that go to model loading rather than to the task.
 LOAD_OPTIONS = ("torch_dtype", "dtype", "endpoint", "model_kwargs")
 
@@ -53,7 +55,8 @@ def pipeline(
     Args:
         task: ``"text-classification"`` (``"sentiment-analysis"``), ``"token-classification"`` (``"ner"``),
             ``"question-answering"``, ``"fill-mask"``, ``"feature-extraction"``, ``"sentence-similarity"``,
-            ``"zero-shot-classification"``, ``"text-generation"``; None reads it from the model.
+            ``"zero-shot-classification"``, ``"text-generation"``, ``"text2text-generation"``,
+            ``"summarization"``, ``"translation"`` (``"translation_en_to_fr"``); None reads it from the model.
         model: a local folder, a repo id on the Hub (``COVE_ENDPOINT``), or a loaded model; None takes
             the task's default model on the team Hub (:data:`~cove.pipelines.registry.DEFAULT_MODELS`).
         tokenizer: a tokenizer, or a folder / repo id to load one from (default: the model's).
@@ -70,15 +73,20 @@ def pipeline(
         load["torch_dtype"] = load.pop("dtype")
     endpoint = load.pop("endpoint", None)
     if task is not None:
+        languages = translation_languages(task)
+        if languages is not None:
+            options.setdefault("src_lang", languages[0])
+            options.setdefault("tgt_lang", languages[1])
         task = canonical_task(task)
     if model is None:
         if task is None:
             raise PipelineError("pass a task or a model: pipeline(task=..., model=...)")
         model = DEFAULT_MODELS.get(task)
         if model is None:
+            needed = f" it needs {MODEL_HINTS[task]}, which no package here ships;" if task in MODEL_HINTS else ""
             raise PipelineError(
-                f"there is no default model for {task!r} on this Hub; pass one with model= (a local folder,"
-                f" a repo id such as 'org/name', or a loaded model): pipeline({task!r}, model=...)"
+                f"there is no default model for {task!r} on this Hub;{needed} pass one with model= (a local"
+                f" folder, a repo id such as 'org/name', or a loaded model): pipeline({task!r}, model=...)"
             )
     if isinstance(model, str | os.PathLike):
         from cove.models.modeling import resolve_folder
@@ -140,6 +148,8 @@ def _head_of(class_name: str, model_type: str | None) -> str | None:
         "ForQuestionAnswering": "question-answering",
         "ForMaskedLM": "masked-lm",
         "ForCausalLM": "causal-lm",
+        "ForConditionalGeneration": "seq2seq-lm",
+        "MTModel": "seq2seq-lm",
         "LMHeadModel": "causal-lm",
         "Model": "base",
     }

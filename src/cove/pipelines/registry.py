@@ -8,6 +8,7 @@ defines the class. ``head`` names the entry of an architecture's ``MODELS`` tabl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -35,6 +36,9 @@ SUPPORTED_TASKS: dict[str, TaskSpec] = {
         "zero_shot", "ZeroShotClassificationPipeline", "sequence-classification"
     ),
     "text-generation": TaskSpec("text_generation", "TextGenerationPipeline", "causal-lm"),
+    "text2text-generation": TaskSpec("text2text", "Text2TextGenerationPipeline", "seq2seq-lm"),
+    "summarization": TaskSpec("text2text", "SummarizationPipeline", "seq2seq-lm"),
+    "translation": TaskSpec("text2text", "TranslationPipeline", "seq2seq-lm"),
 }
 
 #: Other names transformers accepts for a task.
@@ -50,6 +54,16 @@ DEFAULT_MODELS: dict[str, str | None] = {
     "sentence-similarity": "cove/all-MiniLM-L6-v2",
     "zero-shot-classification": None,
     "text-generation": "cove/SmolLM2-135M-Instruct",
+    "text2text-generation": None,
+    "summarization": None,
+    "translation": None,
+}
+
+#: What to pass when a task has no default model here (no checkpoint for it ships in a package).
+MODEL_HINTS: dict[str, str] = {
+    "summarization": "an encoder-decoder summarization model such as 't5-small' or 'facebook/bart-large-cnn'",
+    "translation": "an encoder-decoder translation model such as 't5-small' or 'Helsinki-NLP/opus-mt-en-fr'",
+    "text2text-generation": "an encoder-decoder model such as 'google/flan-t5-small'",
 }
 
 #: The task a checkpoint serves first, by its head, when ``task`` is not given.
@@ -59,8 +73,11 @@ TASK_OF_HEAD: dict[str, str] = {
     "question-answering": "question-answering",
     "masked-lm": "fill-mask",
     "causal-lm": "text-generation",
+    "seq2seq-lm": "text2text-generation",
     "base": "feature-extraction",
 }
+
+TRANSLATION_LANGUAGES = re.compile(r"^translation_([A-Za-z0-9-]+)_to_([A-Za-z0-9-]+)$")
 
 
 class UnknownTask(KeyError, ValueError):
@@ -71,9 +88,16 @@ class UnknownTask(KeyError, ValueError):
         return str(self.args[0])
 
 
+def translation_languages(task: str) -> tuple[str, str] | None:
+    """``"translation_en_to_fr"`` -> ``("en", "fr")``; None for any other name."""
+    m = TRANSLATION_LANGUAGES.match(task)
+    return (m.group(1), m.group(2)) if m else None
+
+
 def canonical_task(task: str) -> str:
-    """``"sentiment-analysis"`` -> ``"text-classification"``; an unknown name raises :class:`UnknownTask`."""
-    task = ALIASES.get(task, task)
+    """``"sentiment-analysis"`` -> ``"text-classification"``, ``"translation_en_to_fr"`` ->
+    ``"translation"``; an unknown name raises :class:`UnknownTask`."""
+    task = "translation" if translation_languages(task) else ALIASES.get(task, task)
     if task not in SUPPORTED_TASKS:
         raise UnknownTask(
             f"unknown task {task!r}; supported tasks: {', '.join(sorted(SUPPORTED_TASKS))}"

@@ -197,19 +197,50 @@ class PreTrainedTokenizer:
         return self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
                     max_length=max_length)["input_ids"]
 
-    def decode(self, ids: Any, skip_special_tokens: bool = False) -> str:
+    def decode(self, ids: Any, skip_special_tokens: bool = False,
+               clean_up_tokenization_spaces: bool | None = None) -> str:
+        """Text of ``ids``; ``clean_up_tokenization_spaces`` (default: the tokenizer config's) also joins
+        the spaces English punctuation and contractions were split with (`` .`` -> ``.``, `` 's`` ->
+        ``'s``), except on a BPE model, as transformers 5."""
         if hasattr(ids, "tolist"):
             ids = ids.tolist()
         if isinstance(ids, int):
             ids = [ids]
-        return self.backend.decode(ids, skip_special_tokens=skip_special_tokens)
+        text = self.backend.decode(ids, skip_special_tokens=skip_special_tokens)
+        if clean_up_tokenization_spaces is None:
+            clean_up_tokenization_spaces = bool(self.config.get("clean_up_tokenization_spaces", False))
+        # as transformers 5: never on a BPE model, where it would strip real spaces before punctuation
+        bpe = type(self.backend.model).__name__ == "BPE" and not self.config.get(
+            "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", False)
+        return clean_up_tokenization(text) if clean_up_tokenization_spaces and not bpe else text
 
-    def batch_decode(self, sequences: Any, skip_special_tokens: bool = False) -> list[str]:
+    def batch_decode(self, sequences: Any, skip_special_tokens: bool = False,
+                     clean_up_tokenization_spaces: bool | None = None) -> list[str]:
         if hasattr(sequences, "tolist"):
             sequences = sequences.tolist()
-        return [self.decode(s, skip_special_tokens) for s in sequences]
+        return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in sequences]
 
-    def __call__(self, text: Text, text_pair: Text | None = None, *, add_special_tokens: bool = True,
+    def __call__(self, text: Text | None = None, text_pair: Text | None = None, *, text_target: Text | None = None,
+                 text_pair_target: Text | None = None, **options: Any) -> BatchEncoding:
+        """Encode ``text`` (and ``text_pair``), as transformers does; ``text_target`` (and
+        ``text_pair_target``) encode a seq2seq model's targets: alone they give the targets' encoding,
+        with ``text`` they become its ``labels`` (the targets' input ids)."""
+        if text is None and text_target is None:
+            raise ValueError("You need to specify either `text` or `text_target`.")
+        encoding = None if text is None else self._call_one(text, text_pair, **options)
+        if text_target is None:
+            return encoding  # type: ignore[return-value]
+        targets = self.target_tokenizer()._call_one(text_target, text_pair_target, **options)
+        if encoding is None:
+            return targets
+        encoding["labels"] = targets["input_ids"]
+        return encoding
+
+    def target_tokenizer(self) -> PreTrainedTokenizer:
+        """The tokenizer of a seq2seq model's targets (itself; Marian's has its own vocabulary)."""
+        return self
+
+    def _call_one(self, text: Text, text_pair: Text | None = None, *, add_special_tokens: bool = True,
                  padding: bool | str = False, truncation: bool | str | None = None, max_length: int | None = None,
                  stride: int = 0, pad_to_multiple_of: int | None = None, return_tensors: str | None = None,
                  return_token_type_ids: bool | None = None, return_attention_mask: bool | None = None,
@@ -305,6 +336,17 @@ class PreTrainedTokenizer:
         out = self(rendered if batched else rendered[0], add_special_tokens=False, padding=padding,
                    truncation=truncation, max_length=max_length, return_tensors=return_tensors)
         return out if return_dict else out["input_ids"]
+
+
+CLEAN_UPS = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def clean_up_tokenization(text: str) -> str:
+    """transformers' ``clean_up_tokenization``: the spaces before punctuation and contractions removed."""
+    for before, after in CLEAN_UPS:
+        text = text.replace(before, after)
+    return text
 
 
 def _to_tensor(value: Any, kind: str, key: str) -> Any:

@@ -231,9 +231,19 @@ class MarianTokenizer:
 
     # --- ids -> text --------------------------------------------------------------------------
 
-    def decode(self, ids: Any, skip_special_tokens: bool = False, *, use_source_tokenizer: bool | None = None) -> str:
+    def decode(self, ids: Any, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None,
+               *, use_source_tokenizer: bool | None = None) -> str:
         """Ids -> text with the target model's rules (the source's when the vocabulary is shared and
-        ``use_source_tokenizer`` is not False, as transformers defaults it)."""
+        ``use_source_tokenizer`` is not False, as transformers defaults it); ``clean_up_tokenization_spaces``
+        (default: the config's) as the other tokenizers apply it."""
+        from cove.tokenizers.auto import clean_up_tokenization
+
+        if clean_up_tokenization_spaces is None:
+            clean_up_tokenization_spaces = bool(self.config.get("clean_up_tokenization_spaces", False))
+        text = self._decode(ids, skip_special_tokens, use_source_tokenizer)
+        return clean_up_tokenization(text) if clean_up_tokenization_spaces else text
+
+    def _decode(self, ids: Any, skip_special_tokens: bool, use_source_tokenizer: bool | None) -> str:
         if hasattr(ids, "tolist"):
             ids = ids.tolist()
         if isinstance(ids, int):

@@ -27,6 +27,7 @@ from cove.training.collators import (
 from cove.training.outputs import EvalPrediction, PredictionOutput, TrainOutput
 from cove.training.rng import set_seed
 from cove.training.schedules import create_optimizer, decay_parameter_names, get_scheduler
+from cove.training.seq2seq import Seq2SeqTrainer, Seq2SeqTrainingArguments
 from cove.training.trainer import Trainer
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "EvalPrediction",
     "JsonlLoggerCallback",
     "PredictionOutput",
+    "Seq2SeqTrainer",
+    "Seq2SeqTrainingArguments",
     "ProgressCallback",
     "TensorBoardCallback",
     "TrainOutput",

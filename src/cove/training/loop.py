@@ -78,14 +78,22 @@ def autocast_factory(device: torch.device, *, bf16: bool, fp16: bool) -> Callabl
     return contextlib.nullcontext
 
 
-def split_batch(batch: Mapping[str, Any], device: torch.device) -> tuple[dict[str, Any], torch.Tensor | None]:
-    """(model inputs on ``device``, labels on ``device`` or None)."""
+def split_batch(
+    batch: Mapping[str, Any], device: torch.device, model: nn.Module | None = None
+) -> tuple[dict[str, Any], torch.Tensor | None]:
+    """(model inputs on ``device``, labels on ``device`` or None). An encoder-decoder ``model`` whose
+    batch has labels but no ``decoder_input_ids`` gets them from the labels (shifted right, as its
+    forward would make them when given ``labels``)."""
     inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     labels = None
     for key in LABEL_KEYS:
         if key in inputs:
             labels = inputs.pop(key)
             break
+    if labels is not None and model is not None and "decoder_input_ids" not in inputs:
+        inner = getattr(model, "module", model)  # DDP wraps the model
+        if getattr(getattr(inner, "config", None), "is_encoder_decoder", False):
+            inputs["decoder_input_ids"] = inner.prepare_decoder_input_ids_from_labels(labels=labels)
     return inputs, labels
 
 
@@ -108,7 +116,7 @@ def train_step(
     The forward runs inside ``autocast()``; the loss itself is computed in float32. With an fp16
     ``scaler`` the backward pass runs on the scaled loss.
     """
-    batches = [split_batch(b, device) for b in micro_batches]
+    batches = [split_batch(b, device, model) for b in micro_batches]
     total = sum(count_items(labels, causal=causal) for _, labels in batches if labels is not None)
     if sum_over_ranks is not None:
         total = sum_over_ranks(total)
@@ -166,7 +174,7 @@ def eval_step(
 ) -> tuple[torch.Tensor | None, int, torch.Tensor, torch.Tensor | None]:
     """(summed loss or None, labelled items, logits, labels) for one batch, without gradients; only the
     first ``keep`` rows count (the rest pad a distributed shard)."""
-    inputs, labels = split_batch(batch, device)
+    inputs, labels = split_batch(batch, device, model)
     with autocast():
         logits = logits_of(model(**inputs))[:keep]
     labels = labels[:keep] if labels is not None else None

@@ -417,9 +417,7 @@ class Trainer:
         for batch in self._loader(dataset, batches):
             keep = min(len(next(iter(batch.values()))), real - seen)
             seen += keep
-            summed, n, logits, labels = loop.eval_step(
-                model, batch, device=self.device, causal=self.causal, autocast=self._autocast, keep=keep
-            )
+            summed, n, logits, labels = self.prediction_step(model, batch, keep)
             if summed is not None:
                 loss_total, items = loss_total + float(summed), items + n
                 all_labels.append(labels.cpu())
@@ -440,6 +438,14 @@ class Trainer:
         metrics["runtime"] = time.perf_counter() - start
         metrics = {k if k.startswith(f"{prefix}_") else f"{prefix}_{k}": v for k, v in metrics.items()}
         return PredictionOutput(predictions, label_ids, metrics)
+
+    def prediction_step(
+        self, model: torch.nn.Module, batch: dict[str, torch.Tensor], keep: int
+    ) -> tuple[torch.Tensor | None, int, torch.Tensor, torch.Tensor | None]:
+        """(summed loss or None, labelled items, predictions, labels) of one evaluation batch's first
+        ``keep`` rows; the predictions are the logits (``Seq2SeqTrainer`` may generate instead)."""
+        return loop.eval_step(model, batch, device=self.device, causal=self.causal, autocast=self._autocast,
+                              keep=keep)
 
     def _track_best(self, metrics: dict[str, float]) -> None:
         name = self.args.metric_for_best_model
