@@ -182,7 +182,10 @@ def check_bad_inputs(model, pad: int):
     batch = inputs(pad)
     ids, mask = batch["input_ids"], batch["attention_mask"]
     with pytest.raises(ValueError, match="decoder_input_ids or labels"):
-        model(input_ids=ids, attention_mask=mask)
+        model(attention_mask=mask, encoder_outputs=(model.encode(ids, mask),))
+    if not model.shifts_input_ids:  # Marian, as transformers: decoder inputs are required
+        with pytest.raises(ValueError, match="decoder_input_ids or labels"):
+            model(input_ids=ids, attention_mask=mask)
     with pytest.raises(ValueError, match="labels has shape"):
         model(**batch, labels=torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="labels must hold int64"):

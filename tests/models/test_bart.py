@@ -72,6 +72,15 @@ def test_base_model_shifts_input_ids_and_loads_from_the_lm_checkpoint(tmp_path):
             seq2seq.close(ours.encoder_last_hidden_state, theirs.encoder_last_hidden_state, batch["attention_mask"])
 
 
+def test_input_ids_alone_as_the_mask_filling_example(tmp_path):
+    """transformers' BART docs: ``logits = model(input_ids).logits`` (the decoder reads input_ids shifted)."""
+    ref = seq2seq.save_reference(T.BartForConditionalGeneration, config(), tmp_path)
+    model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    ids = seq2seq.inputs(PAD)["input_ids"][:1]
+    with torch.no_grad():
+        seq2seq.close(model(ids).logits, ref(ids).logits)
+
+
 def test_labels_shift_into_decoder_inputs(tmp_path):
     ref = seq2seq.save_reference(T.BartForConditionalGeneration, config(), tmp_path)
     model = auto.AutoModelForSeq2SeqLM.from_pretrained(tmp_path)

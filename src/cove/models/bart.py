@@ -391,6 +391,7 @@ class BartPreTrainedModel(PreTrainedModel):
     input_embeddings = "shared"
     ignored_keys = (r"encoder\.version$", r"decoder\.version$")
     main_input_name = "input_ids"
+    shifts_input_ids = False  # an LM head given neither decoder inputs nor labels: shift input_ids?
 
     # --- the generation contract ---------------------------------------------------------------
 
@@ -553,6 +554,7 @@ class BartForConditionalGeneration(BartPreTrainedModel):
         "lm_head.weight": "model.shared.weight",
     }
     output_embeddings = "lm_head"
+    shifts_input_ids = True  # no decoder inputs nor labels: the decoder reads input_ids shifted right
 
     def __init__(self, config: BartConfig) -> None:
         super().__init__(config)
@@ -619,6 +621,10 @@ class BartForConditionalGeneration(BartPreTrainedModel):
             use_cache = False if cache is None and past_key_values is None else use_cache
             if decoder_input_ids is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        if decoder_input_ids is None and input_ids is not None and self.shifts_input_ids:
+            # BART's denoising setup, as transformers' BartModel does (its mask-filling example
+            # calls ``model(input_ids).logits``)
+            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(_check_ids("input_ids", input_ids))
         if decoder_input_ids is None:
             raise ValueError(
                 "pass decoder_input_ids or labels: a seq2seq LM needs the decoder's inputs (labels are"

@@ -129,6 +129,7 @@ class MarianMTModel(MarianPreTrainedModel):
     token embedding, plus ``final_logits_bias``."""
 
     output_embeddings = "lm_head"
+    shifts_input_ids = False  # as transformers' Marian: decoder inputs or labels are required
 
     forward = BartForConditionalGeneration.forward
     decode = BartForConditionalGeneration.decode
