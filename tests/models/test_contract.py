@@ -116,6 +116,9 @@ def test_architecture_files_do_not_import_each_other():
     import importlib.util
 
     files = set(auto.ARCHITECTURES.values())
+    # the one declared exception: transformers' Marian is a copy of BART, so marian.py builds BART's
+    # layers and stacks with its own positions and vocabularies instead of copying them
+    allowed = {"marian": {"bart"}}
     for name in files:
         source = open(importlib.util.find_spec(f"cove.models.{name}").origin).read()
         imported = {
@@ -123,7 +126,8 @@ def test_architecture_files_do_not_import_each_other():
             for node in ast.walk(ast.parse(source))
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cove.models.")
         }
-        assert not (imported & (files - {name})), f"{name}.py imports {imported & files}"
+        imports = imported & (files - {name}) - allowed.get(name, set())
+        assert not imports, f"{name}.py imports {imports}"
 
 
 # --- transformers' forward: outputs, labels, hidden states, attentions, training helpers --------

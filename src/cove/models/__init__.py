@@ -50,6 +50,13 @@ _EXPORTS = {
     "LlamaModel": "llama",
     "LlamaForCausalLM": "llama",
     "LlamaForSequenceClassification": "llama",
+    "BartConfig": "bart",
+    "BartModel": "bart",
+    "BartForConditionalGeneration": "bart",
+    "BartForSequenceClassification": "bart",
+    "MarianConfig": "marian",
+    "MarianModel": "marian",
+    "MarianMTModel": "marian",
 }
 
 __all__ = sorted(_EXPORTS)

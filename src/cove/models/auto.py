@@ -29,6 +29,8 @@ ARCHITECTURES: dict[str, str] = {
     "llama": "llama",
     "mistral": "llama",
     "qwen2": "llama",
+    "bart": "bart",
+    "marian": "marian",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.

@@ -26,7 +26,7 @@ _WITH_TOKEN_TYPES = ("BertTokenizer", "BertJapanese", "ConvBert", "Electra", "Mo
                      "Canine", "CodeGen", "Deberta", "FNet", "MarkupLM", "Tapas")
 Text = str | list[str]
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "vocab.txt", "vocab.json", "merges.txt"]
+                   "vocab.txt", "vocab.json", "merges.txt", "source.spm", "target.spm", "target_vocab.json"]
 
 
 class BatchEncoding(dict):  # type: ignore[type-arg]
@@ -375,9 +375,21 @@ class AutoTokenizer:
         """Load a tokenizer from a local folder, or download the repo's files with `cove.hub`."""
         path = Path(repo_or_path)
         if path.is_dir():
-            return PreTrainedTokenizer.from_folder(path)
+            return _from_folder(path)
         from cove.hub import snapshot_download  # lazily: only repo ids need the hub client
 
         folder = snapshot_download(str(repo_or_path), revision=revision, token=token, endpoint=endpoint,
                                    allow_patterns=TOKENIZER_FILES)  # never the weights
-        return PreTrainedTokenizer.from_folder(folder)
+        return _from_folder(Path(folder))
+
+
+def _from_folder(folder: Path) -> Any:
+    """The tokenizer tokenizer_config.json names: a Marian folder (SentencePiece models and vocab.json,
+    no tokenizer.json) builds a `MarianTokenizer`; everything else a `PreTrainedTokenizer`."""
+    config = _read_json(folder / "tokenizer_config.json")
+    marian = config.get("tokenizer_class") == "MarianTokenizer"
+    if marian or (not (folder / "tokenizer.json").is_file() and (folder / "source.spm").is_file()):
+        from cove.tokenizers.marian import MarianTokenizer
+
+        return MarianTokenizer(folder, config)
+    return PreTrainedTokenizer.from_folder(folder)

@@ -2,7 +2,8 @@
 
 - vocab.txt -> BERT WordPiece (`BertConverter`): BertNormalizer, BertPreTokenizer, `[CLS] $A [SEP]`.
 - vocab.json + merges.txt -> GPT-2 byte-level BPE (`GPT2Converter`): ByteLevel pre-tokenizer and
-  decoder, ByteLevel post-processor without offset trimming.
+  decoder, ByteLevel post-processor without offset trimming; for a BartTokenizer or RobertaTokenizer
+  (tokenizer_config's `tokenizer_class`) RoBERTa's `<s> A </s>` post-processor and `<mask>` (`RobertaConverter`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from cove.tokenizers.added_vocabulary import AddedToken
 from cove.tokenizers.decoders import ByteLevelDecoder, WordPieceDecoder
 from cove.tokenizers.models import BPE, WordPiece
 from cove.tokenizers.normalizers import BertNormalizer
-from cove.tokenizers.post_processors import ByteLevelProcessor, template_processing
+from cove.tokenizers.post_processors import ByteLevelProcessor, RobertaProcessing, template_processing
 from cove.tokenizers.pre_tokenizers import BertPreTokenizer, ByteLevel
 from cove.tokenizers.tokenizer import Tokenizer
 
@@ -54,10 +55,26 @@ def gpt2_from_files(vocab_file: Path, merges_file: Path, config: dict[str, Any])
         a, b = line.split(" ")
         merges.append((a, b))
     prefix_space = bool(config.get("add_prefix_space", False))
+    processor: Any = ByteLevelProcessor(trim_offsets=False)
+    roberta = str(config.get("tokenizer_class") or "").removesuffix("Fast") in ROBERTA_STYLE
+    if roberta:  # transformers' RobertaConverter: <s> A </s>, pairs <s> A </s></s> B </s>
+        sep, cls = _content(config.get("sep_token"), "</s>"), _content(config.get("cls_token"), "<s>")
+        processor = RobertaProcessing((sep, vocab[sep]), (cls, vocab[cls]), True, prefix_space)
     tok = Tokenizer(BPE(vocab, merges, continuing_subword_prefix="", end_of_word_suffix=""),
                     pre_tokenizer=ByteLevel(add_prefix_space=prefix_space),
-                    post_processor=ByteLevelProcessor(trim_offsets=False),
+                    post_processor=processor,
                     decoder=ByteLevelDecoder())
-    specials = {_content(config.get(k), "") for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+    names = ("bos_token", "eos_token", "unk_token", "pad_token", *(("sep_token", "cls_token") if roberta else ()))
+    specials = {_content(config.get(k), d) for k, d in zip(names, _DEFAULTS if roberta else ("",) * 4, strict=False)}
     tok.add_special_tokens([AddedToken(t, special=True) for t in sorted(specials) if t in vocab])
+    mask_config = config.get("mask_token")
+    mask = _content(mask_config, "<mask>" if roberta else "")
+    if mask in vocab:  # lstrip (the space before <mask> is part of it) only when the config says so
+        lstrip = bool(mask_config.get("lstrip")) if isinstance(mask_config, dict) else False
+        tok.add_special_tokens([AddedToken(mask, lstrip=lstrip, special=True)])
     return tok
+
+
+#: tokenizer classes whose vocab.json + merges.txt transformers wraps as RoBERTa does (<s> ... </s>)
+ROBERTA_STYLE = ("BartTokenizer", "RobertaTokenizer")
+_DEFAULTS = ("<s>", "</s>", "<unk>", "<pad>", "</s>", "<s>")
