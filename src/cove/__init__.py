@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 _MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
            "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForCausalLM",
+           "AutoModelForSeq2SeqLM",
            "PretrainedConfig", "PreTrainedModel")
 # transformers' names for training and generation (``from transformers import X`` -> ``from cove import X``)
 _TRAINING = ("Trainer", "TrainingArguments", "TrainerCallback", "TrainerControl", "TrainerState",

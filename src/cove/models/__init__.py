@@ -18,6 +18,7 @@ _EXPORTS = {
     "AutoModelForTokenClassification": "auto",
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForCausalLM": "auto",
+    "AutoModelForSeq2SeqLM": "auto",
     "PretrainedConfig": "configuration",
     "PreTrainedModel": "modeling",
     "KVCache": "_shared.kv_cache",
@@ -49,6 +50,10 @@ _EXPORTS = {
     "LlamaModel": "llama",
     "LlamaForCausalLM": "llama",
     "LlamaForSequenceClassification": "llama",
+    "T5Config": "t5",
+    "T5Model": "t5",
+    "T5ForConditionalGeneration": "t5",
+    "T5EncoderModel": "t5",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -29,6 +29,7 @@ ARCHITECTURES: dict[str, str] = {
     "llama": "llama",
     "mistral": "llama",
     "qwen2": "llama",
+    "t5": "t5",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.
@@ -39,6 +40,7 @@ TASKS = (
     "token-classification",
     "question-answering",
     "causal-lm",
+    "seq2seq-lm",
 )
 
 
@@ -157,3 +159,7 @@ class AutoModelForQuestionAnswering(_AutoModel):
 
 class AutoModelForCausalLM(_AutoModel):
     task = "causal-lm"
+
+
+class AutoModelForSeq2SeqLM(_AutoModel):
+    task = "seq2seq-lm"
