@@ -44,6 +44,19 @@ TINY = {
         **DECODER, head_dim=8, sliding_window=3, bos_token_id=1, eos_token_id=2
     ),
     "qwen2": lambda: T.Qwen2Config(**DECODER, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2),
+    "t5": lambda: T.T5Config(
+        vocab_size=99,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    ),
 }
 
 HF_CLASS = {
@@ -53,6 +66,7 @@ HF_CLASS = {
     "token-classification": T.AutoModelForTokenClassification,
     "question-answering": T.AutoModelForQuestionAnswering,
     "causal-lm": T.AutoModelForCausalLM,
+    "seq2seq-lm": T.AutoModelForSeq2SeqLM,
 }
 
 COVE_AUTO = {
@@ -62,14 +76,27 @@ COVE_AUTO = {
     "token-classification": auto.AutoModelForTokenClassification,
     "question-answering": auto.AutoModelForQuestionAnswering,
     "causal-lm": auto.AutoModelForCausalLM,
+    "seq2seq-lm": auto.AutoModelForSeq2SeqLM,
 }
 
 DECODERS = {"gpt2", "llama", "mistral", "qwen2"}
+#: encoder-decoders: a forward takes decoder inputs too (the helpers below pass ``decoder_input_ids=ids``)
+ENCODER_DECODERS = {"t5"}
 
 
-def registry_pairs() -> list[tuple[str, str]]:
-    """Every (model_type, task) the registry offers."""
-    return [(mt, task) for mt in auto.ARCHITECTURES for task in auto.architecture(mt).MODELS]
+def registry_pairs(*, encoder_decoders: bool = True) -> list[tuple[str, str]]:
+    """Every (model_type, task) the registry offers (``encoder_decoders=False``: single-stack models only)."""
+    return [
+        (mt, task)
+        for mt in auto.ARCHITECTURES
+        for task in auto.architecture(mt).MODELS
+        if encoder_decoders or mt not in ENCODER_DECODERS
+    ]
+
+
+def decoder_inputs(model: torch.nn.Module, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``decoder_input_ids`` for an encoder-decoder (the inputs themselves: any ids do), else nothing."""
+    return {"decoder_input_ids": ids} if getattr(model.config, "is_encoder_decoder", False) else {}
 
 
 def num_labels(task: str) -> int:
@@ -98,11 +125,13 @@ def hf_output(
 ) -> torch.Tensor:
     """The main tensor of transformers' output (see :func:`primary`)."""
     with torch.no_grad():
-        return primary(model(input_ids=ids, attention_mask=mask), task)
+        return primary(model(input_ids=ids, attention_mask=mask, **decoder_inputs(model, ids)), task)
 
 
 def run(model: torch.nn.Module, task: str, *args, **kwargs) -> torch.Tensor:
     """The main tensor of a Cove model's output, without gradients."""
+    if args and "decoder_input_ids" not in kwargs:
+        kwargs.update(decoder_inputs(model, args[0]))
     with torch.no_grad():
         return primary(model(*args, **kwargs), task)
 

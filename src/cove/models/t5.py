@@ -150,9 +150,14 @@ def relative_position_bucket(
     else:
         distance = -torch.min(relative_position, torch.zeros_like(relative_position))
     exact = num_buckets // 2
-    large = exact + (
-        torch.log(distance.float() / exact) / torch.log(torch.tensor(max_distance / exact)) * (num_buckets - exact)
-    ).long()
+    large = (
+        exact
+        + (
+            torch.log(distance.float() / exact)
+            / torch.log(torch.tensor(max_distance / exact))
+            * (num_buckets - exact)
+        ).long()
+    )
     large = torch.min(large, torch.full_like(large, num_buckets - 1))
     return buckets + torch.where(distance < exact, distance, large)
 
@@ -285,7 +290,9 @@ class T5LayerSelfAttention(nn.Module):
 class T5LayerCrossAttention(nn.Module):
     def __init__(self, config: T5Config, *, layer_idx: int) -> None:
         super().__init__()
-        self.EncDecAttention = T5Attention(config, relative_bias=False, bidirectional=True, layer_idx=layer_idx)
+        self.EncDecAttention = T5Attention(
+            config, relative_bias=False, bidirectional=True, layer_idx=layer_idx
+        )
         self.layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
@@ -356,7 +363,9 @@ class T5Block(nn.Module):
         return self.layer[-1](x), self_probs, cross_probs
 
 
-def additive_mask(allowed: torch.Tensor | None, bias: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+def additive_mask(
+    allowed: torch.Tensor | None, bias: torch.Tensor | None, dtype: torch.dtype
+) -> torch.Tensor | None:
     """SDPA's float mask: ``bias`` (or zeros) where ``allowed``, the dtype's minimum elsewhere (a row
     with no allowed key gets a uniform softmax, never NaN, as transformers)."""
     if allowed is None:
@@ -694,7 +703,9 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
         ``_shift_right``)."""
         start, pad = self.config.decoder_start_token_id, self.config.pad_token_id
         if start is None:
-            raise ValueError("config.decoder_start_token_id must be set to shift labels into decoder inputs (T5: 0)")
+            raise ValueError(
+                "config.decoder_start_token_id must be set to shift labels into decoder inputs (T5: 0)"
+            )
         if pad is None:
             raise ValueError("config.pad_token_id must be set to shift labels into decoder inputs")
         shifted = labels.new_full(labels.shape, start)
