@@ -237,17 +237,8 @@ def test_a_model_built_from_its_config_is_initialised_for_training(model_type):
 
     from cove.models import auto
 
-    sizes = dict(
-        vocab_size=512,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        n_embd=64,
-        n_layer=2,
-        n_head=4,
-        max_position_embeddings=64,
-    )
+    sizes = dict(vocab_size=512, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=128, n_embd=64, n_layer=2, n_head=4, max_position_embeddings=64)
     config = auto.AutoConfig.for_model(model_type).from_dict({"model_type": model_type, **sizes})
     task = "masked-lm" if model_type == "bert" else "causal-lm"
     model = auto.model_class(model_type, task)(config)
