@@ -12,11 +12,9 @@ Tensor paths (what generation calls; see :mod:`cove.generation.seq2seq` for the 
 encoder_mask, cache) -> (B, T, V)`` logits, continuing at ``cache.get_seq_length()``. The public
 ``forward`` of each model takes transformers' arguments and returns its output object.
 
-Checkpoints name the token embedding ``shared.weight``; transformers also lists it as
-``encoder.embed_tokens.weight`` / ``decoder.embed_tokens.weight`` (tied copies, skipped here: the
-stacks take embeddings from their parent). transformers 5 writes ``tie_word_embeddings: true`` for
-every T5 and keeps the v1.1 difference in ``scale_decoder_outputs``; an lm_head present in the
-checkpoint with its own values stays untied, as there.
+The token embedding is ``shared.weight`` (the stacks take embeddings from their parent, so the tied
+``{encoder,decoder}.embed_tokens.weight`` of some files are skipped). transformers 5 writes
+``tie_word_embeddings: true`` for every T5 and the v1.1 difference as ``scale_decoder_outputs``.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from cove.models._shared import kv_cache, losses
@@ -129,7 +127,7 @@ class T5LayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(size))
         self.eps = eps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         variance = x.float().pow(2).mean(-1, keepdim=True)
         x = x * torch.rsqrt(variance + self.eps)
         if self.weight.dtype in (torch.float16, torch.bfloat16):
@@ -138,8 +136,8 @@ class T5LayerNorm(nn.Module):
 
 
 def relative_position_bucket(
-    relative_position: torch.Tensor, *, bidirectional: bool, num_buckets: int, max_distance: int
-) -> torch.Tensor:
+    relative_position: Tensor, *, bidirectional: bool, num_buckets: int, max_distance: int
+) -> Tensor:
     """Mesh TensorFlow's buckets of ``key - query`` distances: exact below ``num_buckets / 2`` (halved
     again for the two directions), then logarithmic up to ``max_distance``, then one bucket."""
     buckets = torch.zeros_like(relative_position)
@@ -183,7 +181,7 @@ class T5Attention(nn.Module):
         if relative_bias:
             self.relative_attention_bias = nn.Embedding(self.num_buckets, self.heads)
 
-    def position_bias(self, q_len: int, k_len: int, start: int, device: torch.device) -> torch.Tensor:
+    def position_bias(self, q_len: int, k_len: int, start: int, device: torch.device) -> Tensor:
         """(1, H, q_len, k_len) bias for queries at ``start ..`` over keys at ``0 .. k_len``."""
         queries = torch.arange(start, start + q_len, device=device)[:, None]
         keys = torch.arange(k_len, device=device)[None, :]
@@ -196,11 +194,11 @@ class T5Attention(nn.Module):
         return self.relative_attention_bias(buckets).permute(2, 0, 1)[None]
 
     def _keys_values(
-        self, x: torch.Tensor, source: torch.Tensor | None, cache: Cache | None, *, write: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, x: Tensor, source: Tensor | None, cache: Cache | None, *, write: bool = True
+    ) -> tuple[Tensor, Tensor]:
         if source is not None:
 
-            def project() -> tuple[torch.Tensor, torch.Tensor]:
+            def project() -> tuple[Tensor, Tensor]:
                 return split_heads(self.k(source), self.heads), split_heads(self.v(source), self.heads)
 
             return cache.cross(self.layer_idx, project) if cache is not None else project()
@@ -214,12 +212,8 @@ class T5Attention(nn.Module):
         return k, v
 
     def forward(
-        self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
-        cache: Cache | None = None,
-        source: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, x: Tensor, mask: Tensor | None, cache: Cache | None = None, source: Tensor | None = None
+    ) -> Tensor:
         q = split_heads(self.q(x), self.heads)  # (B, H, T, D)
         k, v = self._keys_values(x, source, cache)
         dropout = self.dropout_p if self.training else 0.0
@@ -227,12 +221,8 @@ class T5Attention(nn.Module):
         return self.o(merge_heads(out))
 
     def probs(
-        self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
-        cache: Cache | None = None,
-        source: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        self, x: Tensor, mask: Tensor | None, cache: Cache | None = None, source: Tensor | None = None
+    ) -> Tensor:
         """The probabilities ``forward`` weighs values by, (B, H, T_q, T_k); never writes the cache."""
         q = split_heads(self.q(x), self.heads)
         k, _ = self._keys_values(x, source, cache, write=False)
@@ -252,7 +242,7 @@ class T5DenseActDense(nn.Module):
         self.dropout = nn.Dropout(config.dropout_rate)
         self.act = activation(config.act)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return self.wo(self.dropout(self.act(self.wi(x))))
 
 
@@ -267,7 +257,7 @@ class T5DenseGatedActDense(nn.Module):
         self.dropout = nn.Dropout(config.dropout_rate)
         self.act = activation(config.act)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return self.wo(self.dropout(self.act(self.wi_0(x)) * self.wi_1(x)))
 
 
@@ -280,10 +270,10 @@ class T5LayerSelfAttention(nn.Module):
         self.layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None) -> torch.Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None, cache: Cache | None) -> Tensor:
         return x + self.dropout(self.SelfAttention(self.layer_norm(x), mask, cache))
 
-    def probs(self, x: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None) -> torch.Tensor:
+    def probs(self, x: Tensor, mask: Tensor | None, cache: Cache | None) -> Tensor:
         return self.SelfAttention.probs(self.layer_norm(x), mask, cache)
 
 
@@ -296,14 +286,10 @@ class T5LayerCrossAttention(nn.Module):
         self.layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
-    def forward(
-        self, x: torch.Tensor, source: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None
-    ) -> torch.Tensor:
+    def forward(self, x: Tensor, source: Tensor, mask: Tensor | None, cache: Cache | None) -> Tensor:
         return x + self.dropout(self.EncDecAttention(self.layer_norm(x), mask, cache, source))
 
-    def probs(
-        self, x: torch.Tensor, source: torch.Tensor, mask: torch.Tensor | None, cache: Cache | None
-    ) -> torch.Tensor:
+    def probs(self, x: Tensor, source: Tensor, mask: Tensor | None, cache: Cache | None) -> Tensor:
         return self.EncDecAttention.probs(self.layer_norm(x), mask, cache, source)
 
 
@@ -314,7 +300,7 @@ class T5LayerFF(nn.Module):
         self.layer_norm = T5LayerNorm(config.d_model, config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return x + self.dropout(self.DenseReluDense(self.layer_norm(x)))
 
 
@@ -334,12 +320,12 @@ class T5Block(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
-        source: torch.Tensor | None,
-        source_mask: torch.Tensor | None,
+        x: Tensor,
+        mask: Tensor | None,
+        source: Tensor | None,
+        source_mask: Tensor | None,
         cache: Cache | None,
-    ) -> torch.Tensor:
+    ) -> Tensor:
         x = self.layer[0](x, mask, cache)
         if self.decoder:
             x = self.layer[1](x, source, source_mask, cache)
@@ -347,12 +333,12 @@ class T5Block(nn.Module):
 
     def traced(
         self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
-        source: torch.Tensor | None,
-        source_mask: torch.Tensor | None,
+        x: Tensor,
+        mask: Tensor | None,
+        source: Tensor | None,
+        source_mask: Tensor | None,
         cache: Cache | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
         """``forward`` that also returns the self- and cross-attention probabilities (``output_attentions``)."""
         self_probs = self.layer[0].probs(x, mask, cache)
         x = self.layer[0](x, mask, cache)
@@ -363,9 +349,7 @@ class T5Block(nn.Module):
         return self.layer[-1](x), self_probs, cross_probs
 
 
-def additive_mask(
-    allowed: torch.Tensor | None, bias: torch.Tensor | None, dtype: torch.dtype
-) -> torch.Tensor | None:
+def additive_mask(allowed: Tensor | None, bias: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     """SDPA's float mask: ``bias`` (or zeros) where ``allowed``, the dtype's minimum elsewhere (a row
     with no allowed key gets a uniform softmax, never NaN, as transformers)."""
     if allowed is None:
@@ -388,16 +372,16 @@ class T5Stack(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None,
+        x: Tensor,
+        mask: Tensor | None,
         *,
-        source: torch.Tensor | None = None,
-        source_mask: torch.Tensor | None = None,
+        source: Tensor | None = None,
+        source_mask: Tensor | None = None,
         cache: Cache | None = None,
         record: Record | None = None,
-        cross: list[torch.Tensor] | None = None,
+        cross: list[Tensor] | None = None,
         checkpointed: dict[str, Any] | None = None,
-    ) -> torch.Tensor:
+    ) -> Tensor:
         """x (B, T, H) embeddings; ``mask`` (B, past + T) 1/0; ``source``/``source_mask`` the encoder's
         states (B, S, H) and mask (B, S) (decoder); ``record``/``cross`` collect what a forward asked."""
         b, t = x.shape[:2]
@@ -448,7 +432,7 @@ class T5PreTrainedModel(PreTrainedModel):
         r"^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight$",  # unused, old files
     )
 
-    def init_missing(self, name: str, tensor: torch.Tensor) -> None:
+    def init_missing(self, name: str, tensor: Tensor) -> None:
         """transformers' T5 initialisation: each matrix normal with a std that keeps the unscaled
         attention and the residual stream near unit scale (``initializer_factor`` times it)."""
         c, f = self.config, self.config.initializer_factor
@@ -507,12 +491,12 @@ class T5PreTrainedModel(PreTrainedModel):
 
     def encode(
         self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None = None,
+        input_ids: Tensor | None,
+        attention_mask: Tensor | None = None,
         *,
-        inputs_embeds: torch.Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
         record: Record | None = None,
-    ) -> torch.Tensor:
+    ) -> Tensor:
         """The encoder's tensor path: (B, S) ids (1/0 mask) -> (B, S, H) states."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
@@ -521,9 +505,9 @@ class T5PreTrainedModel(PreTrainedModel):
 
     def _encoder_output(
         self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
+        input_ids: Tensor | None,
+        attention_mask: Tensor | None,
+        inputs_embeds: Tensor | None,
         encoder_outputs: Any,
         output_hidden_states: bool | None,
         output_attentions: bool | None,
@@ -534,7 +518,7 @@ class T5PreTrainedModel(PreTrainedModel):
             return BaseModelOutput(last_hidden_state=hidden, **recorded(record))
         if isinstance(encoder_outputs, BaseModelOutput):
             return encoder_outputs
-        if isinstance(encoder_outputs, torch.Tensor):
+        if isinstance(encoder_outputs, Tensor):
             return BaseModelOutput(last_hidden_state=encoder_outputs)
         parts = tuple(encoder_outputs)  # transformers' tuple form: (last, hidden_states?, attentions?)
         return BaseModelOutput(
@@ -545,21 +529,15 @@ class T5PreTrainedModel(PreTrainedModel):
 
     def _decoder_hidden(
         self,
-        decoder_input_ids: torch.Tensor | None,
-        decoder_attention_mask: torch.Tensor | None,
-        decoder_inputs_embeds: torch.Tensor | None,
-        encoder_hidden: torch.Tensor,
-        encoder_mask: torch.Tensor | None,
+        decoder_input_ids: Tensor | None,
+        decoder_attention_mask: Tensor | None,
+        decoder_inputs_embeds: Tensor | None,
+        encoder_hidden: Tensor,
+        encoder_mask: Tensor | None,
         cache: Cache | None,
         record: Record | None = None,
-        cross: list[torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        if decoder_input_ids is None and decoder_inputs_embeds is None:
-            raise ValueError(
-                f"{type(self).__name__} needs decoder_input_ids (or decoder_inputs_embeds, or labels for"
-                " T5ForConditionalGeneration, which are shifted right into decoder inputs); to run the"
-                " encoder alone use model.encoder / T5EncoderModel, to generate use model.generate(input_ids)"
-            )
+        cross: list[Tensor] | None = None,
+    ) -> Tensor:
         if decoder_input_ids is not None and decoder_inputs_embeds is not None:
             raise ValueError("pass decoder_input_ids or decoder_inputs_embeds, not both")
         x = self.shared(decoder_input_ids) if decoder_inputs_embeds is None else decoder_inputs_embeds
@@ -576,25 +554,29 @@ class T5PreTrainedModel(PreTrainedModel):
 
     def _seq2seq(
         self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        decoder_input_ids: torch.Tensor | None,
-        decoder_attention_mask: torch.Tensor | None,
+        input_ids: Tensor | None,
+        attention_mask: Tensor | None,
+        decoder_input_ids: Tensor | None,
+        decoder_attention_mask: Tensor | None,
         encoder_outputs: Any,
         cache: Any,
         past_key_values: Any,
-        inputs_embeds: torch.Tensor | None,
-        decoder_inputs_embeds: torch.Tensor | None,
+        inputs_embeds: Tensor | None,
+        decoder_inputs_embeds: Tensor | None,
         use_cache: bool | None,
         output_attentions: bool | None,
         output_hidden_states: bool | None,
-    ) -> tuple[torch.Tensor, dict[str, Any]]:
+    ) -> tuple[Tensor, dict[str, Any]]:
         """The decoder's last states (B, T, H) and the other fields of a Seq2Seq output."""
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            raise ValueError(
+                f"{type(self).__name__} needs decoder_input_ids (or decoder_inputs_embeds, or labels for"
+                " T5ForConditionalGeneration, which are shifted right into decoder inputs); to run the"
+                " encoder alone use model.encoder / T5EncoderModel, to generate use model.generate(input_ids)"
+            )
         encoder = self._encoder_output(
             input_ids, attention_mask, inputs_embeds, encoder_outputs, output_hidden_states, output_attentions
         )
-        if decoder_input_ids is None and decoder_inputs_embeds is None:
-            self._decoder_hidden(None, None, None, encoder.last_hidden_state, None, None)  # raises
         cache = self._cache(cache, past_key_values, use_cache)
         record = Record.asked(self.config, output_hidden_states, output_attentions)
         cross = [] if record is not None and record.attentions is not None else None
@@ -631,14 +613,14 @@ class T5Model(T5PreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        decoder_input_ids: torch.Tensor | None = None,
-        decoder_attention_mask: torch.Tensor | None = None,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
         encoder_outputs: Any = None,
         past_key_values: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        decoder_inputs_embeds: torch.Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -680,7 +662,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.tie_weights()
 
-    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+    def logits(self, hidden: Tensor) -> Tensor:
         """(B, T, H) decoder states -> (B, T, V); scaled by d_model ** -0.5 first when the config says."""
         if self.config.scales_output:
             hidden = hidden * (self.config.d_model**-0.5)
@@ -688,17 +670,17 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
 
     def decode(
         self,
-        decoder_ids: torch.Tensor,
-        encoder_hidden: torch.Tensor,
-        encoder_mask: torch.Tensor | None,
+        decoder_ids: Tensor,
+        encoder_hidden: Tensor,
+        encoder_mask: Tensor | None,
         cache: EncoderDecoderCache,
-    ) -> torch.Tensor:
+    ) -> Tensor:
         """The decoder's tensor path: (B, T) ids after the ``cache.get_seq_length()`` cached ones ->
         (B, T, V) logits; the cache advances by T (cross keys projected on its first call)."""
         hidden = self._decoder_hidden(decoder_ids, None, None, encoder_hidden, encoder_mask, cache)
         return self.logits(hidden)
 
-    def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
+    def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
         """Labels shifted right: ``decoder_start_token_id`` first, -100 replaced by the pad id (transformers'
         ``_shift_right``)."""
         start, pad = self.config.decoder_start_token_id, self.config.pad_token_id
@@ -714,15 +696,15 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
 
     def forward(
         self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        decoder_input_ids: torch.Tensor | None = None,
-        decoder_attention_mask: torch.Tensor | None = None,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
         encoder_outputs: Any = None,
         past_key_values: Cache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        decoder_inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None,
+        labels: Tensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -770,14 +752,11 @@ class T5EncoderModel(T5PreTrainedModel):
         self.shared = nn.Embedding(config.vocab_size, config.d_model)
         self.encoder = T5Stack(config, decoder=False)
 
-    def hidden(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.encode(input_ids, attention_mask)
-
     def forward(
         self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
@@ -788,13 +767,13 @@ class T5EncoderModel(T5PreTrainedModel):
         return returned(out, return_dict, self.config)
 
 
-def _shape(t: torch.Tensor) -> tuple[int, ...]:
+def _shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
-def _check_labels(labels: Any) -> torch.Tensor:
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor of int64 token ids, not {type(labels).__name__}")
+def _check_labels(labels: Any) -> Tensor:
+    if not isinstance(labels, Tensor):
+        raise TypeError(f"labels must be a Tensor of int64 token ids, not {type(labels).__name__}")
     if labels.dtype != torch.long:
         raise TypeError(f"labels must hold int64 token ids (got {labels.dtype}); pass labels.long()")
     if labels.ndim != 2:
