@@ -158,3 +158,24 @@ def test_streamer_sees_the_decoder_ids(pair, padded):
         streamer = Collect()
         out = model.generate(ids[:1], attention_mask=mask[:1], streamer=streamer, **options)
         assert streamer.ended and streamer.seen == out[0].tolist()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_greedy_uses_the_certified_head_and_matches_transformers(variant, tmp_path):
+    """A vocabulary large enough for the int8 head: long greedy calls take their argmax from it."""
+    from cove.generation import greedy_head
+
+    config = T.T5Config(**{**TINY_T5, "vocab_size": greedy_head.MIN_VOCAB, **VARIANTS[variant]})
+    torch.manual_seed(0)
+    T.T5ForConditionalGeneration(config).save_pretrained(tmp_path)
+    ref = T.T5ForConditionalGeneration.from_pretrained(tmp_path).eval()
+    model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(2, greedy_head.MIN_VOCAB, (2, 9), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    for options in (dict(max_new_tokens=greedy_head.BUILD_AFTER), dict(max_new_tokens=12, min_new_tokens=12)):
+        expected = ref.generate(ids, attention_mask=mask, do_sample=False, **options)
+        assert torch.equal(model.generate(ids, attention_mask=mask, **options), expected), options
+    head = model.lm_head.__dict__.get("_certified_argmax")
+    assert head is not None and head.full_products == 0

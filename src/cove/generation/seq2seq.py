@@ -16,6 +16,11 @@ Tensor-path contract an encoder-decoder model implements (every one alike):
 - ``model.decode(decoder_ids (B, T), encoder_hidden (B, S, H), encoder_mask (B, S) or None, cache)
   -> logits (B, T, V)``: the decoder on T new ids at positions ``cache.get_seq_length() ..``; it
   writes their keys and values and advances the cache by T (the model calls ``cache.advance``).
+- Optional: ``model.decode_hidden(...)`` (same arguments) -> (B, T, H) with ``decode(...) ==
+  model.lm_head(decode_hidden(...))`` for an ``nn.Linear`` ``lm_head`` (no bias added after it);
+  greedy decoding then takes its argmax from the certified int8 head (``greedy_head``), as
+  decoder-only models do. A model whose logits get more than the lm_head (BART's
+  ``final_logits_bias``) leaves it out.
 
 Beam search reorders only the self-attention cache (rows never move between prompts, so every row's
 encoder states and cross keys stay valid). Decode steps run eagerly (``compile`` and the static
@@ -28,6 +33,7 @@ from typing import Any
 
 import torch
 
+from cove.generation import greedy_head
 from cove.generation.config import GenerationConfig
 from cove.generation.generate import Prompt
 
@@ -68,8 +74,17 @@ class Seq2SeqDecoder:
         """Feed (B,) tokens; (B, V) float32 logits of the token after them."""
         return self.model.decode(tokens[:, None], self.hidden, self.mask, self.cache)[:, -1].float()
 
-    def greedy_head(self, build: bool = True) -> None:
-        return None  # the decoder returns logits: no certified-argmax shortcut
+    def greedy_head(self, build: bool = True) -> Any:
+        """The certified argmax of the model's ``lm_head`` when it offers ``decode_hidden``, else None."""
+        head = getattr(self.model, "lm_head", None)
+        if head is None or not hasattr(self.model, "decode_hidden"):
+            return None
+        return greedy_head.for_head(head, build)
+
+    def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
+        """Feed (B,) tokens; (B,) greedy choices of the token after them (``head`` on the states)."""
+        hidden = self.model.decode_hidden(tokens[:, None], self.hidden, self.mask, self.cache)
+        return head(hidden[:, -1], banned)
 
     def reorder(self, rows: torch.Tensor) -> None:
         """Make row i of the self-attention cache a copy of row ``rows[i]`` (beam search)."""

@@ -653,6 +653,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
 
     tied_weights = {"lm_head.weight": "shared.weight"}
     output_embeddings = "lm_head"
+    transposed_linears = True  # float32 weights column-major: faster small-batch decoding
 
     def __init__(self, config: T5Config) -> None:
         super().__init__(config)
@@ -662,11 +663,20 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.tie_weights()
 
-    def logits(self, hidden: Tensor) -> Tensor:
-        """(B, T, H) decoder states -> (B, T, V); scaled by d_model ** -0.5 first when the config says."""
-        if self.config.scales_output:
-            hidden = hidden * (self.config.d_model**-0.5)
-        return self.lm_head(hidden)
+    def head_input(self, hidden: Tensor) -> Tensor:
+        """(B, T, H) decoder states as the lm_head reads them: scaled by d_model ** -0.5 when the config says."""
+        return hidden * (self.config.d_model**-0.5) if self.config.scales_output else hidden
+
+    def decode_hidden(
+        self,
+        decoder_ids: Tensor,
+        encoder_hidden: Tensor,
+        encoder_mask: Tensor | None,
+        cache: EncoderDecoderCache,
+    ) -> Tensor:
+        """``decode`` before the lm_head: (B, T, H) (greedy generation takes its argmax from these)."""
+        hidden = self._decoder_hidden(decoder_ids, None, None, encoder_hidden, encoder_mask, cache)
+        return self.head_input(hidden)
 
     def decode(
         self,
@@ -677,8 +687,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
     ) -> Tensor:
         """The decoder's tensor path: (B, T) ids after the ``cache.get_seq_length()`` cached ones ->
         (B, T, V) logits; the cache advances by T (cross keys projected on its first call)."""
-        hidden = self._decoder_hidden(decoder_ids, None, None, encoder_hidden, encoder_mask, cache)
-        return self.logits(hidden)
+        return self.lm_head(self.decode_hidden(decoder_ids, encoder_hidden, encoder_mask, cache))
 
     def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
         """Labels shifted right: ``decoder_start_token_id`` first, -100 replaced by the pad id (transformers'
@@ -732,7 +741,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
             output_attentions,
             output_hidden_states,
         )
-        logits = self.logits(hidden)
+        logits = self.lm_head(self.head_input(hidden))
         if labels is not None and _shape(labels) != _shape(logits)[:-1]:
             raise ValueError(
                 f"labels has shape {_shape(labels)} but the decoder inputs give logits {_shape(logits)}:"
