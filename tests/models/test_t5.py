@@ -260,3 +260,36 @@ def test_bfloat16_generation_model_runs(pair, tmp_path):
         out = half(**batch)
     assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss)
     assert half.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=4).shape == (2, 5)
+
+
+def idiom_seq2seq(lib, folder):
+    """transformers code as users write it, run against ``lib`` (``transformers`` or ``cove``)."""
+    tok = lib.AutoTokenizer.from_pretrained(folder)
+    model = lib.AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    texts = ["summarize: the cat sat on the mat, and then it slept", "translate English to German: hello"]
+    batch = tok(texts, padding=True, return_tensors="pt")
+    labels = tok(["a cat slept", "hallo"], padding=True, return_tensors="pt").input_ids
+    labels[labels == tok.pad_token_id] = -100
+    loss = model(**batch, labels=labels).loss
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=8, num_beams=2)
+    return loss.detach(), out, tok.batch_decode(out, skip_special_tokens=True)
+
+
+def test_transformers_code_runs_unchanged(tmp_path):
+    """Tokenizer (a T5 spiece.model folder) + model + labels + beam generate + batch_decode. (As many
+    decoder as encoder layers: transformers 5.25's generate sizes its cache by ``num_layers``.)"""
+    pytest.importorskip("sentencepiece")
+    import cove
+    from tests.tokenizers.test_t5_tokenizer import train_spiece
+
+    train_spiece(tmp_path)
+    tok = T.AutoTokenizer.from_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)  # a T5 download ships both files
+    torch.manual_seed(0)
+    T.T5ForConditionalGeneration(
+        T.T5Config(**{**SIZES, "vocab_size": len(tok), "num_decoder_layers": None})
+    ).save_pretrained(tmp_path)
+    (loss, out, text), (ref_loss, ref_out, ref_text) = (idiom_seq2seq(lib, tmp_path) for lib in (cove, T))
+    torch.testing.assert_close(loss, ref_loss, atol=ATOL, rtol=0)
+    assert torch.equal(out, ref_out) and text == ref_text

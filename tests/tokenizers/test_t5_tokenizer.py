@@ -18,10 +18,11 @@ from tests.tokenizers.corpus import make_corpus, training_corpus
 SPECIALS = ("<pad>", "</s>", "<unk>", "<extra_id_0>", "<extra_id_99>")
 
 
-@pytest.fixture(scope="module")
-def spiece(tmp_path_factory):
-    """(folder with spiece.model + tokenizer_config.json, the model's bytes) of a T5-style Unigram."""
-    spm = pytest.importorskip("sentencepiece")
+def train_spiece(folder) -> bytes:
+    """Write a T5-style spiece.model (Unigram, pad 0, eos 1, unk 2, no bos) and tokenizer_config.json
+    into ``folder``; return the model's bytes."""
+    import sentencepiece as spm
+
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(training_corpus(1500)),
@@ -37,11 +38,18 @@ def spiece(tmp_path_factory):
         normalization_rule_name="nmt_nfkc",
         minloglevel=2,
     )
-    folder = tmp_path_factory.mktemp("t5-spiece")
     (folder / "spiece.model").write_bytes(out.getvalue())
     config = {"tokenizer_class": "T5Tokenizer", "extra_ids": 100, "model_max_length": 512}
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder, out.getvalue()
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def spiece(tmp_path_factory):
+    """(folder with spiece.model + tokenizer_config.json, the model's bytes) of a T5-style Unigram."""
+    pytest.importorskip("sentencepiece")
+    folder = tmp_path_factory.mktemp("t5-spiece")
+    return folder, train_spiece(folder)
 
 
 @pytest.fixture(scope="module")
