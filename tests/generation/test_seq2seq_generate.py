@@ -160,9 +160,10 @@ def test_streamer_sees_the_decoder_ids(pair, padded):
         assert streamer.ended and streamer.seen == out[0].tolist()
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_greedy_uses_the_certified_head_and_matches_transformers(variant, tmp_path):
-    """A vocabulary large enough for the int8 head: long greedy calls take their argmax from it."""
+def test_greedy_uses_the_certified_head_and_matches_transformers(tmp_path):
+    """A vocabulary large enough for the int8 head: long greedy calls take their argmax from it (the
+    original T5: its head reads states scaled by d_model ** -0.5; the argmax is certified on those)."""
+    variant = "t5"
     from cove.generation import greedy_head
 
     config = T.T5Config(**{**TINY_T5, "vocab_size": greedy_head.MIN_VOCAB, **VARIANTS[variant]})
