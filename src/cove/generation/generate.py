@@ -13,7 +13,7 @@ every time: it attends over the whole cache with a mask and writes at a slot ten
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +198,7 @@ def decode_steps(
     *,
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
+    make_decoder: Callable[[Prompt, int], Any] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Greedy or sampled decoding as a generator: yields (B,) new tokens per step (the pad id for rows
     that already stopped) until every row stopped or the length limit is reached.
@@ -207,6 +208,8 @@ def decode_steps(
         config: resolved options (see :class:`GenerationConfig`).
         generator: the randomness of sampling (seeded from ``config.seed`` when None).
         tokenizer: needed only for ``stop_strings``.
+        make_decoder: ``(prompt, total) -> decoder`` in place of :class:`Decoder` (an encoder-decoder's,
+            see :mod:`cove.generation.seq2seq`).
     """
     b, t = prompt.ids.shape
     total = config.total_length(t)
@@ -222,7 +225,10 @@ def decode_steps(
     if config.stop_strings:
         stops.append(StopStrings.make(config.stop_strings, tokenizer))
     running = torch.ones(b, dtype=torch.bool, device=prompt.ids.device)
-    decoder = Decoder(model, prompt, total, static=config.static_decode(), compile=config.compile)
+    if make_decoder is not None:
+        decoder = make_decoder(prompt, total)
+    else:
+        decoder = Decoder(model, prompt, total, static=config.static_decode(), compile=config.compile)
     head = None  # greedy with at most bans (min_new_tokens): the argmax can skip most of the output layer
     if not config.do_sample and banned_ids(processors, t) is not None:
         head = decoder.greedy_head(build=total - t >= greedy_head.BUILD_AFTER)
@@ -261,8 +267,9 @@ def generate(
     """The prompt followed by the new ids, (B * num_return_sequences, T + new), as transformers returns.
 
     Args:
-        model: a causal LM with ``make_cache``.
-        input_ids: (B, T) or (T,) prompt ids, left-padded.
+        model: a causal LM with ``make_cache``, or an encoder-decoder (``config.is_encoder_decoder``;
+            see :mod:`cove.generation.seq2seq`), which returns the decoder ids instead.
+        input_ids: (B, T) or (T,) prompt ids, left-padded (an encoder's inputs: any padding side).
         attention_mask: (B, T) 1 for real tokens, 0 for padding (None: no padding).
         generation_config: base options (default: the model's generation_config.json / config.json).
         streamer: receives ``put(ids)`` for the prompt and every step, then ``end()`` (batch 1).
@@ -271,11 +278,18 @@ def generate(
         options: per-call overrides of any :class:`GenerationConfig` field; others raise.
     """
     config = (generation_config or default_config(model)).with_options(options)
-    prompt = Prompt.make(input_ids.to(model.device), attention_mask)
-    if streamer is not None and prompt.ids.shape[0] != 1:
+    input_ids = input_ids.to(model.device)
+    if streamer is not None and (input_ids.ndim > 1 and input_ids.shape[0] != 1):
         raise ValueError("a streamer follows one sequence: pass a batch of 1")
     try:
         with torch.inference_mode():
+            if getattr(model.config, "is_encoder_decoder", False):
+                from cove.generation import seq2seq
+
+                return seq2seq.generate(
+                    model, input_ids, attention_mask, config, streamer, generator, tokenizer
+                )
+            prompt = Prompt.make(input_ids, attention_mask)
             return _run(model, prompt, config, streamer, generator, tokenizer)
     finally:
         if streamer is not None:
@@ -289,11 +303,15 @@ def _run(
     streamer: Any,
     generator: torch.Generator | None,
     tokenizer: Any,
+    make_decoder: Callable[[Prompt, int], Any] | None = None,
 ) -> torch.Tensor:
+    """Beam search, or the decode loop collected; ``make_decoder`` as in :func:`decode_steps`."""
     if config.num_beams > 1:
         from cove.generation.beam import beam_search
 
-        out = beam_search(model, prompt, config, generator=generator, tokenizer=tokenizer)
+        out = beam_search(
+            model, prompt, config, generator=generator, tokenizer=tokenizer, make_decoder=make_decoder
+        )
         if streamer is not None:
             streamer.put(prompt.ids[0])
             streamer.put(out[0, prompt.ids.shape[1] :])
@@ -302,7 +320,10 @@ def _run(
     if streamer is not None:
         streamer.put(prompt.ids[0])
     new = []
-    for tokens in decode_steps(model, prompt, config, generator=generator, tokenizer=tokenizer):
+    steps = decode_steps(
+        model, prompt, config, generator=generator, tokenizer=tokenizer, make_decoder=make_decoder
+    )
+    for tokens in steps:
         new.append(tokens)
         if streamer is not None:
             streamer.put(tokens)

@@ -122,7 +122,7 @@ class NoRepeatNGram:
 
     def __call__(self, ids: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         b, t = ids.shape
-        if t + 1 < self.n:
+        if t < self.n:  # no complete n-gram yet (t + 1 == n too: a decoder's lone start token)
             return logits
         if self.n == 1:
             banned = torch.zeros_like(logits, dtype=torch.bool).scatter(1, ids, True)

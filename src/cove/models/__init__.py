@@ -57,6 +57,10 @@ _EXPORTS = {
     "MarianConfig": "marian",
     "MarianModel": "marian",
     "MarianMTModel": "marian",
+    "T5Config": "t5",
+    "T5Model": "t5",
+    "T5ForConditionalGeneration": "t5",
+    "T5EncoderModel": "t5",
 }
 
 __all__ = sorted(_EXPORTS)

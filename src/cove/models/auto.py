@@ -31,6 +31,7 @@ ARCHITECTURES: dict[str, str] = {
     "qwen2": "llama",
     "bart": "bart",
     "marian": "marian",
+    "t5": "t5",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.

@@ -26,7 +26,8 @@ _WITH_TOKEN_TYPES = ("BertTokenizer", "BertJapanese", "ConvBert", "Electra", "Mo
                      "Canine", "CodeGen", "Deberta", "FNet", "MarkupLM", "Tapas")
 Text = str | list[str]
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "vocab.txt", "vocab.json", "merges.txt", "source.spm", "target.spm", "target_vocab.json"]
+                   "vocab.txt", "vocab.json", "merges.txt", "source.spm", "target.spm", "target_vocab.json",
+                   "spiece.model"]
 
 
 class BatchEncoding(dict):  # type: ignore[type-arg]
@@ -91,12 +92,22 @@ class PreTrainedTokenizer:
             from cove.tokenizers.legacy import gpt2_from_files
 
             tokenizer = gpt2_from_files(folder / "vocab.json", folder / "merges.txt", config)
+        elif (folder / "spiece.model").is_file():
+            from cove.tokenizers.legacy import T5_SPECIALS, t5_from_spiece
+
+            kind = str(config.get("tokenizer_class") or "T5Tokenizer")
+            if not kind.startswith(("T5", "MT5")):
+                raise NotImplementedError(f"{folder}: spiece.model of a {kind} (only T5's is converted)")
+            config = {**T5_SPECIALS, **config}
+            tokenizer = t5_from_spiece(folder / "spiece.model", config)
         elif (folder / "vocab.txt").is_file():
             from cove.tokenizers.legacy import bert_from_vocab
 
             tokenizer = bert_from_vocab(folder / "vocab.txt", config)
         else:
-            raise FileNotFoundError(f"no tokenizer.json, vocab.json + merges.txt or vocab.txt in {folder}")
+            raise FileNotFoundError(
+                f"no tokenizer.json, vocab.json + merges.txt, spiece.model or vocab.txt in {folder}"
+            )
         template_file = folder / "chat_template.jinja"
         template = template_file.read_text(encoding="utf-8") if template_file.is_file() else None
         return cls(tokenizer, config, _read_json(folder / "special_tokens_map.json"), template)

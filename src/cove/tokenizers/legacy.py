@@ -4,6 +4,8 @@
 - vocab.json + merges.txt -> GPT-2 byte-level BPE (`GPT2Converter`): ByteLevel pre-tokenizer and
   decoder, ByteLevel post-processor without offset trimming; for a BartTokenizer or RobertaTokenizer
   (tokenizer_config's `tokenizer_class`) RoBERTa's `<s> A </s>` post-processor and `<mask>` (`RobertaConverter`).
+- spiece.model -> T5's Unigram (transformers' ``T5Tokenizer``): the SentencePiece protobuf read by
+  :mod:`cove.tokenizers.sentencepiece_model`, sentinels ``<extra_id_*>`` appended, ``$A </s>``.
 """
 
 from __future__ import annotations
@@ -78,3 +80,54 @@ def gpt2_from_files(vocab_file: Path, merges_file: Path, config: dict[str, Any])
 #: tokenizer classes whose vocab.json + merges.txt transformers wraps as RoBERTa does (<s> ... </s>)
 ROBERTA_STYLE = ("BartTokenizer", "RobertaTokenizer")
 _DEFAULTS = ("<s>", "</s>", "<unk>", "<pad>", "</s>", "<s>")
+
+
+#: T5's special tokens when tokenizer_config.json names none (transformers' ``T5Tokenizer`` defaults)
+T5_SPECIALS = {"pad_token": "<pad>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+
+def t5_from_spiece(model_file: Path, config: dict[str, Any]) -> Tokenizer:
+    """spiece.model -> T5's pipeline, as transformers' ``T5Tokenizer`` builds it: the model's pieces
+    then ``extra_ids`` sentinels (``<extra_id_99>`` first) in a Unigram, the precompiled charsmap,
+    whitespace split + Metaspace, ``$A </s>`` and the Metaspace decoder."""
+    from cove.tokenizers import sentencepiece_model
+
+    spm = sentencepiece_model.read(model_file)
+    if spm.trainer_spec.model_type != sentencepiece_model.UNIGRAM:
+        raise ValueError(f"{model_file}: T5 needs a Unigram SentencePiece model (model_type 1)")
+    extra_ids = int(config.get("extra_ids", 100))
+    vocab = [[p.piece, p.score] for p in spm.pieces]
+    vocab += [[f"<extra_id_{i}>", 0.0] for i in range(extra_ids - 1, -1, -1)]
+    ids = {piece: i for i, (piece, _) in reversed(list(enumerate(vocab)))}  # the first id of a piece
+    specials = [_content(config.get(k), v) for k, v in T5_SPECIALS.items()]
+    specials += [f"<extra_id_{i}>" for i in range(extra_ids)]
+    eos = _content(config.get("eos_token"), "</s>")
+    if eos not in ids:
+        raise ValueError(f"{model_file}: the eos token {eos!r} is not a piece of the model")
+    metaspace = {"replacement": "\u2581", "prepend_scheme": "always", "split": True}
+    charsmap = spm.normalizer_spec.precompiled_charsmap
+    data = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {"id": ids[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+             "normalized": False, "special": True}
+            for t in sorted({t for t in specials if t in ids}, key=ids.__getitem__)
+        ],
+        "normalizer": (
+            {"type": "Precompiled", "precompiled_charsmap": spm.normalizer_spec.charsmap_base64} if charsmap else None
+        ),
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"}, {"type": "Metaspace", **metaspace}]},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": eos, "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": eos, "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 0}}, {"SpecialToken": {"id": eos, "type_id": 0}}],
+            "special_tokens": {eos: {"id": eos, "ids": [ids[eos]], "tokens": [eos]}},
+        },
+        "decoder": {"type": "Metaspace", **metaspace},
+        "model": {"type": "Unigram", "unk_id": spm.trainer_spec.unk_id, "vocab": vocab, "byte_fallback": False},
+    }
+    return Tokenizer.from_dict(data)

@@ -1,10 +1,7 @@
 """SentencePiece models (``.model`` / ``.spm`` files) read and applied without the sentencepiece package.
 
-A model file is a ``ModelProto`` protobuf (sentencepiece_model.proto): repeated ``pieces`` (field 1:
-piece, score, type), a ``trainer_spec`` (field 2: model type, unk/bos/eos/pad ids, byte fallback ...)
-and a ``normalizer_spec`` (field 3: the precompiled charsmap, add_dummy_prefix,
-remove_extra_whitespaces, escape_whitespaces). :func:`read_model` decodes the protobuf wire format
-directly (varints and length-delimited fields, nothing else is needed).
+:func:`read_model` reads the file's ``ModelProto`` with :mod:`cove.tokenizers.sentencepiece_model`
+(pieces, trainer spec, normalizer spec).
 
 :class:`SentencePiece` encodes text to pieces as ``SentencePieceProcessor.encode(text, out_type=str)``
 does for Unigram models: the charsmap normalization (Cove's :class:`Precompiled`), whitespace handling
@@ -17,162 +14,21 @@ them). BPE models use Cove's :class:`BPE` with the pieces' scores as merge ranks
 from __future__ import annotations
 
 import base64
-import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from cove.tokenizers.models import Unigram
 from cove.tokenizers.normalized import NormalizedString
 from cove.tokenizers.normalizers import Precompiled
+from cove.tokenizers.sentencepiece_model import BPE, BYTE, CONTROL, NORMAL, UNIGRAM, UNKNOWN, parse, read
+from cove.tokenizers.sentencepiece_model import SentencePieceModel as ModelProto
 
 SPACE = "\u2581"  # ▁
 _NEVER = "\ud800"  # a lone surrogate: no decoded text contains one
 
-# SentencePiece.Type
-NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
-# TrainerSpec.ModelType
-UNIGRAM, BPE, WORD, CHAR = 1, 2, 3, 4
-
-
-@dataclass
-class Piece:
-    piece: str
-    score: float = 0.0
-    type: int = NORMAL
-
-
-@dataclass
-class TrainerSpec:
-    """The trainer settings encoding needs (field numbers of trainer_spec in sentencepiece_model.proto)."""
-
-    model_type: int = UNIGRAM  # 3
-    vocab_size: int = 8000  # 4
-    treat_whitespace_as_suffix: bool = False  # 24
-    byte_fallback: bool = False  # 35
-    unk_id: int = 0  # 40
-    bos_id: int = 1  # 41
-    eos_id: int = 2  # 42
-    pad_id: int = -1  # 43
-    unk_surface: str = " \u2047 "  # 44
-
-
-@dataclass
-class NormalizerSpec:
-    name: str = ""  # 1
-    precompiled_charsmap: bytes = b""  # 2
-    add_dummy_prefix: bool = True  # 3
-    remove_extra_whitespaces: bool = True  # 4
-    escape_whitespaces: bool = True  # 5
-
-
-@dataclass
-class ModelProto:
-    pieces: list[Piece] = field(default_factory=list)
-    trainer_spec: TrainerSpec = field(default_factory=TrainerSpec)
-    normalizer_spec: NormalizerSpec = field(default_factory=NormalizerSpec)
-
-
-# --- protobuf wire format ----------------------------------------------------------------------
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(data: bytes):
-    """(field number, wire type, value) of each field of a message; value is an int for varints and
-    fixed-width fields, bytes for length-delimited ones."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = struct.unpack_from("<Q", data, pos)[0], pos + 8
-        elif wire == 2:
-            n, pos = _varint(data, pos)
-            value, pos = data[pos : pos + n], pos + n
-        elif wire == 5:
-            value, pos = struct.unpack_from("<I", data, pos)[0], pos + 4
-        else:
-            raise ValueError(f"not a SentencePiece model: protobuf wire type {wire} at byte {pos}")
-        yield number, wire, value
-
-
-def _int32(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _float(value: int) -> float:
-    return struct.unpack("<f", struct.pack("<I", value))[0]
-
-
-def _piece(data: bytes) -> Piece:
-    p = Piece("")
-    for number, _, value in _fields(data):
-        if number == 1:
-            p.piece = value.decode("utf-8")
-        elif number == 2:
-            p.score = _float(value)
-        elif number == 3:
-            p.type = value
-    return p
-
-
-def _trainer(data: bytes) -> TrainerSpec:
-    spec = TrainerSpec()
-    ints = {3: "model_type", 4: "vocab_size", 40: "unk_id", 41: "bos_id", 42: "eos_id", 43: "pad_id"}
-    bools = {24: "treat_whitespace_as_suffix", 35: "byte_fallback"}
-    for number, _, value in _fields(data):
-        if number in ints:
-            setattr(spec, ints[number], _int32(value))
-        elif number in bools:
-            setattr(spec, bools[number], bool(value))
-        elif number == 44:
-            spec.unk_surface = value.decode("utf-8")
-    return spec
-
-
-def _normalizer(data: bytes) -> NormalizerSpec:
-    spec = NormalizerSpec()
-    for number, _, value in _fields(data):
-        if number == 1:
-            spec.name = value.decode("utf-8")
-        elif number == 2:
-            spec.precompiled_charsmap = bytes(value)
-        elif number in (3, 4, 5):
-            name = {3: "add_dummy_prefix", 4: "remove_extra_whitespaces", 5: "escape_whitespaces"}[number]
-            setattr(spec, name, bool(value))
-    return spec
-
 
 def read_model(source: str | Path | bytes) -> ModelProto:
-    """A SentencePiece model from its file (or its bytes)."""
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    model = ModelProto()
-    try:
-        for number, wire, value in _fields(data):
-            if wire != 2:
-                continue
-            if number == 1:
-                model.pieces.append(_piece(value))
-            elif number == 2:
-                model.trainer_spec = _trainer(value)
-            elif number == 3:
-                model.normalizer_spec = _normalizer(value)
-    except (IndexError, struct.error, UnicodeDecodeError) as e:
-        raise ValueError(f"not a SentencePiece model ({e})") from None
-    if not model.pieces:
-        raise ValueError("not a SentencePiece model: no pieces")
-    return model
+    """A SentencePiece model from its file (or its bytes); a ``ValueError`` when it is not one."""
+    return parse(source) if isinstance(source, bytes) else read(source)
 
 
 # --- encoding ----------------------------------------------------------------------------------
