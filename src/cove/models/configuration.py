@@ -60,6 +60,14 @@ class PretrainedConfig:
     extras: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     present: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
+    def __getattr__(self, name: str) -> Any:
+        """A config.json key no field knows reads as an attribute too (``config.task_specific_params``),
+        as transformers sets every key on its config; a key the file lacks is an AttributeError."""
+        extras = self.__dict__.get("extras")
+        if extras is not None and name in extras:
+            return extras[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
     # --- dict <-> config --------------------------------------------------------------------
 
     @classmethod

@@ -2,8 +2,9 @@
 transformers' names. Training is the plain Trainer's (the batch's ``labels`` give the decoder its
 inputs, shifted right, and the token loss); with ``predict_with_generate=True`` evaluation and
 prediction also run ``model.generate`` on each batch, and ``compute_metrics`` receives the generated
-ids (rows padded with the pad id to ``max_length``/``max_new_tokens + 1``, batches of different
-lengths with -100, as transformers does) instead of the logits.
+ids instead of the logits: each batch's generated ids and labels padded with the pad id to the
+model's generation config ``max_length`` (else ``max_new_tokens + 1``), batches of different lengths
+with -100, as transformers 5 does.
 """
 
 from __future__ import annotations
@@ -84,25 +85,46 @@ class Seq2SeqTrainer(Trainer):
         inner = getattr(model, "module", model)
         inputs, _ = loop.split_batch(batch, self.device)
         inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
-        options = self.generation_options()
         with torch.no_grad(), self._autocast():
-            generated = inner.generate(**inputs, **options)[:keep]
-        return summed, n, self._pad_to_length(inner, generated, options), labels
+            generated = inner.generate(**inputs, **self.generation_options())[:keep]
+        target = self._padded_length(inner)
+        pad = self._pad_id(inner)
+        generated = _pad_to(generated, target(generated.shape[-1]), pad)
+        if labels is not None:
+            labels = _pad_to(labels, target(labels.shape[-1]), pad)
+        return summed, n, generated, labels
 
     @staticmethod
-    def _pad_to_length(model: Any, generated: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
-        """Pad rows with the pad id to the generation's length bound, as transformers' Seq2SeqTrainer."""
-        config = options.get("generation_config") or getattr(model, "generation_config", None)
-        max_length = options.get("max_length")
-        max_new = options.get("max_new_tokens", getattr(config, "max_new_tokens", None) if config else None)
-        if max_length is None and max_new is None and config is not None:
-            max_length = getattr(config, "max_length", None)
-        target = max_length if max_length is not None else (max_new + 1 if max_new is not None else None)
-        if target is None or generated.shape[-1] >= target:
-            return generated
-        pad = model.config.pad_token_id
-        if pad is None:
-            pad = model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else 0
-        out = generated.new_full((generated.shape[0], target), pad)
-        out[:, : generated.shape[-1]] = generated
-        return out
+    def _padded_length(model: Any):
+        """transformers 5 pads each batch's generated ids and labels (with the pad id) to the model's
+        generation config ``max_length``, else to ``max_new_tokens + 1``, whatever this call asked for."""
+        from cove.generation.generate import default_config
+
+        config = default_config(model)
+        max_length = getattr(config, "max_length", None) or 20
+        max_new = getattr(config, "max_new_tokens", None)
+
+        def target(length: int) -> int:
+            if length < max_length:
+                return max_length
+            if max_new is not None and length < max_new + 1:
+                return max_new + 1
+            return length
+
+        return target
+
+    def _pad_id(self, model: Any) -> int:
+        tok = self.processing_class
+        if tok is not None and hasattr(tok, "pad_token_id"):
+            return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        if getattr(model.config, "pad_token_id", None) is None:
+            raise ValueError("Pad_token_id must be set in the configuration of the model, in order to pad tensors")
+        return model.config.pad_token_id
+
+
+def _pad_to(tensor: torch.Tensor, length: int, value: int) -> torch.Tensor:
+    if tensor.shape[-1] >= length:
+        return tensor
+    out = tensor.new_full((tensor.shape[0], length), value)
+    out[:, : tensor.shape[-1]] = tensor
+    return out

@@ -421,7 +421,7 @@ class Trainer:
             if summed is not None:
                 loss_total, items = loss_total + float(summed), items + n
                 all_labels.append(labels.cpu())
-            all_logits.append(logits.float().cpu())
+            all_logits.append(logits.float().cpu() if logits.is_floating_point() else logits.cpu())
         model.train(was_training)
         if self.dist.is_distributed:
             shares = ddp.gather_objects((loss_total, items, all_logits, all_labels), self.dist)
