@@ -50,6 +50,15 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class OrgSettings(Base):
+    """An organization's settings: ``private_by_default`` makes the repos and buckets created in it
+    without a visibility private (the Hub's Enterprise setting)."""
+
+    __tablename__ = "org_settings"
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    private_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class Membership(Base):
     __tablename__ = "memberships"
     org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
@@ -163,7 +172,7 @@ def connect(url: str) -> sessionmaker:
 
 def open_database(url: str) -> sessionmaker:
     """Connect, create the tables if needed, and return the session factory."""
-    from cove.server.db import audit, buckets, repos, scans, xet  # noqa: F401 - the tables they define join Base.metadata
+    from cove.server.db import audit, buckets, collections, gating, repos, scans, xet  # noqa: F401 - the tables they define join Base.metadata
 
     engine = _engine(url)
     Base.metadata.create_all(engine)
