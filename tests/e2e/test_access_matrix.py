@@ -76,7 +76,8 @@ class Req:
 # Kinds: READ (any reader gets `ok`), WRITE (writers get `ok`, readers are refused and nothing changes),
 # LIKE (a write to the caller's own likes: any reader with a write token), SIGNED (LFS action URLs,
 # authorized by their signature alone: refused to everyone without one), CREATE (a repo's name in a
-# create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL).
+# create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL),
+# CONTENT (READ of a repo's files: on the gated repo, callers without access get GatedRepo, 401 or 403).
 
 
 @dataclass(frozen=True)
@@ -122,19 +123,19 @@ def git_and_lfs() -> dict:
             ("GET", prefix + "/{ns}/{name}.git/info/lfs/locks"): [R("READ", lambda r: Req(
                 "GET", r.web(".git/info/lfs/locks"), headers=LFS_JSON))],
             ("GET", prefix + "/{ns}/{name}/info/refs"): [
-                R("READ", lambda r: Req("GET", r.web("/info/refs?service=git-upload-pack"))),
+                R("CONTENT", lambda r: Req("GET", r.web("/info/refs?service=git-upload-pack"))),
                 R("WRITE", lambda r: Req("GET", r.web("/info/refs?service=git-receive-pack")))],
-            ("POST", prefix + "/{ns}/{name}/git-upload-pack"): [R("READ", lambda r: Req(
+            ("POST", prefix + "/{ns}/{name}/git-upload-pack"): [R("CONTENT", lambda r: Req(
                 "POST", r.web("/git-upload-pack"), content=b"0000", headers=GIT_HEADERS))],
             ("POST", prefix + "/{ns}/{name}/git-receive-pack"): [R("WRITE", lambda r: Req(
                 "POST", r.web("/git-receive-pack"), content=b"0000", headers=PUSH_HEADERS))],
-            ("GET", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("READ", lambda r: Req(
+            ("GET", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("CONTENT", lambda r: Req(
                 "GET", r.web("/resolve/main/README.md")))],
-            ("HEAD", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("READ", lambda r: Req(
+            ("HEAD", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("CONTENT", lambda r: Req(
                 "HEAD", r.web("/resolve/main/README.md")))],
             ("GET", prefix + "/{ns}/{name}"): [R("READ", lambda r: Req("GET", r.web()))],
             ("GET", prefix + "/{ns}/{name}/tree/{rest:path}"): [R("READ", lambda r: Req("GET", r.web("/tree/main")))],
-            ("GET", prefix + "/{ns}/{name}/blob/{rest:path}"): [R("READ", lambda r: Req(
+            ("GET", prefix + "/{ns}/{name}/blob/{rest:path}"): [R("CONTENT", lambda r: Req(
                 "GET", r.web("/blob/main/README.md")))],
             ("GET", prefix + "/{ns}/{name}/commits/{rest:path}"): [R("READ", lambda r: Req(
                 "GET", r.web("/commits/main")))],
@@ -162,7 +163,7 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("POST", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("POST", r.api("/like")))],
     ("GET", "/api/users/{user}/likes"): [R("GLOBAL", lambda r: Req("GET", "/api/users/alice/likes"), lists=True)],
     ("DELETE", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("DELETE", r.api("/like")))],
-    ("GET", "/api/{rtype}/{ns}/{name}/auth-check"): [R("READ", lambda r: Req("GET", r.api("/auth-check")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/auth-check"): [R("CONTENT", lambda r: Req("GET", r.api("/auth-check")))],
     ("GET", "/api/{rtype}/{ns}/{name}/auth-check/write"): [R("WRITE", lambda r: Req(
         "GET", r.api("/auth-check/write")))],
     ("GET", "/api/{rtype}/{ns}/{name}/revision/{rest:path}"): [R("READ", lambda r: Req(
@@ -171,7 +172,7 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("GET", "/api/{rtype}"): [R("GLOBAL", lambda r: Req("GET", f"/api/{r.type}s?full=true"), lists=True)],
     # Xet: tokens from the Hub, then the CAS, where only a Xet token counts (the callers' Hub tokens are
     # refused like no token; tests/e2e/test_xet_faults.py uses real Xet tokens across repos)
-    ("GET", "/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}"): [R("READ", lambda r: Req(
+    ("GET", "/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}"): [R("CONTENT", lambda r: Req(
         "GET", r.api("/xet-read-token/main")))],
     ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [R("WRITE", lambda r: Req(
         "GET", r.api("/xet-write-token/main")))],
@@ -238,6 +239,30 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("GET", "/api/organizations/{ns}/settings/repositories"): [R("GLOBAL", lambda r: Req(
         "GET", f"/api/organizations/{ORG}/settings/repositories"), 200, 401, 403, lists=True)],
     ("GET", "/api/{rtype}/{ns}/{name}/scan"): [R("READ", lambda r: Req("GET", r.api("/scan")))],
+    # gated repos' access requests (their admins only)
+    ("GET", "/api/{rtype}/{ns}/{name}/user-access-request/{status}"): [R("WRITE", lambda r: Req(
+        "GET", r.api("/user-access-request/pending")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/user-access-request/handle"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/user-access-request/handle"), json={"user": "eve", "status": "accepted"}), 404)],
+    ("POST", "/api/{rtype}/{ns}/{name}/user-access-request/grant"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/user-access-request/grant"), json={"user": "nobody-q7"}), 400, 404)],
+    # collections (tests/e2e/test_collections.py covers private collections; here: no repo leaks, no 5xx)
+    ("GET", "/api/collections"): [R("GLOBAL", lambda r: Req("GET", f"/api/collections?owner={r.ns}"), lists=True)],
+    ("POST", "/api/collections"): [R("GLOBAL", lambda r: Req("POST", "/api/collections", json={
+        "title": "matrix", "namespace": r.ns, "private": True}), 200, 401, 403)],
+    ("GET", "/api/collections/{ns}/{slug}"): [R("GLOBAL", lambda r: Req(
+        "GET", f"/api/collections/{r.ns}/none-{'0' * 24}"), 404)],
+    ("PATCH", "/api/collections/{ns}/{slug}"): [R("GLOBAL", lambda r: Req(
+        "PATCH", f"/api/collections/{r.ns}/none-{'0' * 24}", json={"title": "x"}), 404)],
+    ("DELETE", "/api/collections/{ns}/{slug}"): [R("GLOBAL", lambda r: Req(
+        "DELETE", f"/api/collections/{r.ns}/none-{'0' * 24}"), 404)],
+    ("POST", "/api/collections/{ns}/{slug}/items"): [R("GLOBAL", lambda r: Req(
+        "POST", f"/api/collections/{r.ns}/none-{'0' * 24}/items", json={"item": {"id": r.repo_id, "type": r.type}}),
+        404)],
+    ("PATCH", "/api/collections/{ns}/{slug}/items/{item_oid}"): [R("GLOBAL", lambda r: Req(
+        "PATCH", f"/api/collections/{r.ns}/none-{'0' * 24}/items/{'1' * 24}", json={"note": "x"}), 404)],
+    ("DELETE", "/api/collections/{ns}/{slug}/items/{item_oid}"): [R("GLOBAL", lambda r: Req(
+        "DELETE", f"/api/collections/{r.ns}/none-{'0' * 24}/items/{'1' * 24}"), 404)],
     # the audit log: Hub admins only (none of the callers here is one)
     ("GET", "/api/admin/audit"): [R("GLOBAL", lambda r: Req("GET", "/api/admin/audit"), 401, 403)],
     ("GET", "/settings/audit"): [R("GLOBAL", lambda r: Req("GET", "/settings/audit"), 404)],
@@ -255,20 +280,20 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "/complete", "POST", parts=[{"partNumber": 1, "etag": "x"}]), 403)],
     ("POST", "/api/lfs/objects/{repo_id}/{oid}/verify"): [R("SIGNED", signed("/verify", "POST", size=1), 403)],
     # inference (the repos have no pipeline_tag: every reader gets the same 400, and no model loads)
-    ("POST", "/api/inference/{ns}/{name}"): [R("READ", lambda r: Req(
+    ("POST", "/api/inference/{ns}/{name}"): [R("CONTENT", lambda r: Req(
         "POST", f"/api/inference/{r.repo_id}", json={"inputs": "hi"}), 400)],
     ("GET", "/api/inference/status"): [R("GLOBAL", lambda r: Req("GET", "/api/inference/status"), 401, 403)],
-    ("POST", "/v1/chat/completions"): [R("READ", lambda r: Req("POST", "/v1/chat/completions", json={
+    ("POST", "/v1/chat/completions"): [R("CONTENT", lambda r: Req("POST", "/v1/chat/completions", json={
         "model": r.repo_id, "messages": [{"role": "user", "content": "hi"}]}), 400)],
-    ("POST", "/v1/completions"): [R("READ", lambda r: Req("POST", "/v1/completions", json={
+    ("POST", "/v1/completions"): [R("CONTENT", lambda r: Req("POST", "/v1/completions", json={
         "model": r.repo_id, "prompt": "hi"}), 400)],
     ("GET", "/v1/models"): [R("GLOBAL", lambda r: Req("GET", "/v1/models"), lists=True)],
-    ("GET", "/v1/models/{ns}/{name}"): [R("READ", lambda r: Req("GET", f"/v1/models/{r.repo_id}"), 400)],
-    ("POST", "/{ns}/{name}/inference"): [R("READ", lambda r: Req("POST", r.web("/inference"),
+    ("GET", "/v1/models/{ns}/{name}"): [R("CONTENT", lambda r: Req("GET", f"/v1/models/{r.repo_id}"), 400)],
+    ("POST", "/{ns}/{name}/inference"): [R("CONTENT", lambda r: Req("POST", r.web("/inference"),
                                                                  data={"inputs": "hi"}), 400)],
     # the dataset viewer
-    ("GET", "/api/datasets/{ns}/{name}/info"): [R("READ", lambda r: Req("GET", f"/api/datasets/{r.repo_id}/info"))],
-    ("GET", "/api/datasets/{ns}/{name}/rows"): [R("READ", lambda r: Req(
+    ("GET", "/api/datasets/{ns}/{name}/info"): [R("CONTENT", lambda r: Req("GET", f"/api/datasets/{r.repo_id}/info"))],
+    ("GET", "/api/datasets/{ns}/{name}/rows"): [R("CONTENT", lambda r: Req(
         "GET", f"/api/datasets/{r.repo_id}/rows?config=default&split=train"))],
     # web pages without a repo
     ("GET", "/"): [R("GLOBAL", lambda r: Req("GET", "/"), lists=True)],
@@ -426,8 +451,12 @@ def describe(caller: str, req: Req, r: httpx.Response) -> str:
     return f"{caller} {req.method} {req.url} -> {r.status_code} {r.headers.get('x-error-code')} {r.text[:160]!r}"
 
 
-def expected(route: Route, caller: str, level: str) -> tuple[str, frozenset]:
-    """The check, and the statuses ``caller`` must get from ``route`` on a repo it may ``level``."""
+def expected(route: Route, caller: str, level: str, repo: Repo) -> tuple[str, frozenset]:
+    """The check, and the statuses ``caller`` must get from ``route`` on ``repo``, which it may ``level``."""
+    if route.kind == "CONTENT" and repo.gated and caller not in ("owner", "owner-ro"):
+        return "gated content refused", frozenset({401, 403})  # alice's repo: rita's org role does not count
+    if route.kind == "CONTENT":
+        return "allowed", route.ok
     if route.kind == "READ" or (route.kind == "WRITE" and level == "write"):
         return "allowed", route.ok
     if route.kind == "WRITE":
@@ -477,7 +506,7 @@ def check_repo_route(client, hub, headers, repos, key, route: Route, t: str, api
                 tally.check("private = missing", seen(r, repo, missing) == seen(m, missing, missing),
                             f"\n    {describe(caller, req, r)}\n    {describe(caller, other, m)}")
             else:
-                what, statuses = expected(route, caller, level)
+                what, statuses = expected(route, caller, level, repo)
                 tally.check(what, r.status_code in statuses, describe(caller, req, r))
     if route.kind in ("WRITE", "SIGNED", "CREATE"):
         after = state(client, headers["owner"], kinds)

@@ -62,6 +62,17 @@ def test_every_response_has_a_request_id(hub):
         assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"]), bad
 
 
+def test_the_clients_trace_id_is_the_request_id(hub):
+    from huggingface_hub.utils import get_session
+
+    r = get_session().get(f"{hub.url}/api/whoami-v2")
+    assert r.request.headers["x-amzn-trace-id"] in r.headers["x-request-id"]  # a uuid4 per request
+    r = httpx.get(f"{hub.url}/api/models", headers={"x-amzn-trace-id": "a b"})
+    assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"])
+    r = httpx.get(f"{hub.url}/api/models", headers={"x-amzn-trace-id": "t-1", "x-request-id": "r-1"})
+    assert r.headers["x-request-id"] == "r-1"
+
+
 def test_missing_repo_error_reads_as_on_the_hub(api, hub):
     with pytest.raises(RepositoryNotFoundError) as e:
         api.create_commit(repo_id="alice/not-there", operations=[CommitOperationAdd("a.txt", b"a")],
@@ -383,3 +394,22 @@ def test_two_clients_upload_the_same_object_at_once(lfs_hub, monkeypatch, size):
         info = api.get_paths_info(repo_id, [path])[0]
         assert info.lfs.sha256 == hashlib.sha256(data).hexdigest()
     assert "unhandled error" not in lfs_hub.log.read_text()
+
+
+def test_an_org_can_make_new_repos_private_by_default(api, hub, bob):
+    org = uniq("enterprise")
+    hub.cli("orgs", "add", org, "--owner", "alice")
+    public_by_default = api.create_repo(f"{org}/{uniq('before')}").repo_id
+    hub.cli("orgs", "set", org, "--private-by-default", "yes")
+    assert not api.model_info(public_by_default).private  # existing repos keep their visibility
+    repo = api.create_repo(f"{org}/{uniq('model')}").repo_id
+    assert api.model_info(repo, expand="private").private
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub.url, token=bob).model_info(repo)
+    assert not api.model_info(api.create_repo(f"{org}/{uniq('open')}", private=False).repo_id).private
+    bucket = f"{org}/{uniq('bucket')}"
+    api.create_bucket(bucket)
+    assert api.bucket_info(bucket).private
+    assert not api.model_info(api.create_repo(f"alice/{uniq('mine')}").repo_id).private  # users: unchanged
+    hub.cli("orgs", "set", org, "--private-by-default", "no")
+    assert not api.model_info(api.create_repo(f"{org}/{uniq('again')}").repo_id).private

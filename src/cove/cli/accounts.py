@@ -50,6 +50,12 @@ def register(sub) -> None:
     p.add_argument("--role", choices=["read", "write", "admin"], default="read")
     _data_dir(p)
     p.set_defaults(func=orgs_add_member)
+    p = orgs.add_parser("set", help="change an organization's settings")
+    p.add_argument("org")
+    p.add_argument("--private-by-default", choices=["yes", "no"], required=True,
+                   help="repos and buckets created without a visibility are private (yes) or public (no)")
+    _data_dir(p)
+    p.set_defaults(func=orgs_set)
 
 
 # The audit log's actor for these is None: whoever runs them has the data dir, not an account.
@@ -79,6 +85,15 @@ def orgs_add(args: argparse.Namespace) -> int:
     hub.accounts.create_org(args.org, args.owner)
     hub.audit.record("org.create", target=args.org, detail={"owner": args.owner, "via": "cli"})
     print(f"Created organization {args.org} (admin: {args.owner})")
+    return 0
+
+
+def orgs_set(args: argparse.Namespace) -> int:
+    hub = _hub(args)
+    value = args.private_by_default == "yes"
+    hub.accounts.set_private_by_default(args.org, value)
+    hub.audit.record("org.settings", target=args.org, detail={"private_by_default": value, "via": "cli"})
+    print(f"New repos and buckets in {args.org} are {'private' if value else 'public'} unless created otherwise")
     return 0
 
 

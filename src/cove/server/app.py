@@ -22,7 +22,9 @@ from cove.server.routes import (
     api_history,
     api_repos,
     buckets,
+    collections,
     commit,
+    gating,
     git,
     inference,
     lfs,
@@ -43,7 +45,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, buckets, api_repos, api_content, api_history, security, commit, lfs, git, resolve, inference,
+ROUTERS = (admin, buckets, collections, api_repos, api_content, api_history, gating, security, commit, lfs, git, resolve, inference,
            viewer, xet, web_account, web_admin, web_repo, web)
 
 

@@ -15,8 +15,8 @@ checked in a worker thread, password checks through :class:`~cove.server.service
   policy (only the web UI's pages do, with a strict one): a file from a repo, an error or a JSON
   answer opened in a browser runs no script and reaches nothing as the Hub's origin;
 - ``X-Request-Id`` on every response, as on the Hub (the client quotes it in its error messages): the
-  caller's own ``X-Request-Id`` when it is short and plain (:func:`request_id`), else a new one. It is
-  kept in the scope (``cove.request_id``) for the server's log.
+  caller's own ``X-Request-Id`` (or ``X-Amzn-Trace-Id``) when it is short and plain (:func:`request_id`),
+  else a new one. It is kept in the scope (``cove.request_id``) for the server's log.
 
 A route that fails unexpectedly is answered here too (a logged 500 with ``X-Error-Code:
 InternalError``), so that such an answer carries the same headers as every other.
@@ -88,10 +88,14 @@ async def identify(hub: Hub, conn: HTTPConnection) -> Caller:
 
 
 def request_id(scope) -> bytes:
-    """The request's id: the caller's ``X-Request-Id`` if it is short and plain, else a new uuid4."""
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"x-request-id":
-            return value if _CALLER_REQUEST_ID.fullmatch(value) else uuid.uuid4().hex.encode()
+    """The request's id: the caller's ``X-Request-Id`` if it is short and plain, else its
+    ``X-Amzn-Trace-Id`` if so (huggingface_hub sends a uuid4 there, and the Hub answers with it), else a
+    new uuid4."""
+    given = {name.lower(): value for name, value in scope.get("headers", ())
+             if name.lower() in (b"x-request-id", b"x-amzn-trace-id")}
+    for name in (b"x-request-id", b"x-amzn-trace-id"):
+        if name in given:
+            return given[name] if _CALLER_REQUEST_ID.fullmatch(given[name]) else uuid.uuid4().hex.encode()
     return uuid.uuid4().hex.encode()
 
 

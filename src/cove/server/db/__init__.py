@@ -49,6 +49,15 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class OrgSettings(Base):
+    """An organization's settings: ``private_by_default`` makes the repos and buckets created in it
+    without a visibility private (the Hub's Enterprise setting)."""
+
+    __tablename__ = "org_settings"
+    org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    private_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class Membership(Base):
     __tablename__ = "memberships"
     org_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)

@@ -151,7 +151,7 @@ def split_rev_path(segments: list[str]) -> tuple[str, str]:
 REPO_ROUTE_WORDS = frozenset({
     "revision", "tree", "paths-info", "refs", "commits", "commit", "preupload", "branch", "tag", "settings",
     "like", "likers", "auth-check", "super-squash", "lfs-files", "discussions", "xet-read-token",
-    "xet-write-token", "scan", "info", "rows", "treesize", "compare", "resolve",
+    "xet-write-token", "scan", "info", "rows", "treesize", "compare", "resolve", "user-access-request",
 })
 _SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces|buckets)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
 _SINGLE_SEGMENT_RESOLVE = re.compile(r"^/(?:(?:datasets|spaces)/)?[^/]+/resolve/[^/]+/")

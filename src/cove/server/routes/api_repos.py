@@ -113,7 +113,7 @@ def create_repo(request: Request, body: JsonBody):
     repo_type = repo_type_of(body.get("type"))
     try:
         repo, _ = hub_of(request).repos.create(who, repo_type, namespace, name,
-                                                private=bool(_private_of(body)), sdk=body.get("sdk") or "")
+                                                private=_private_of(body), sdk=body.get("sdk") or "")
     except Conflict as e:
         existing = getattr(e, "repo", None)
         if existing is None:
@@ -195,9 +195,10 @@ def user_likes(user: str, request: Request):
 @router.get("/api/{rtype}/{ns}/{name}/auth-check", **api.AUTH_CHECK)
 @router.get("/api/{rtype}/{ns}/{name}/auth-check/write", **api.AUTH_CHECK)
 def auth_check(rtype: str, ns: str, name: str, request: Request):
-    """200 if the caller may read the repo (``/write``: change it); else the error that reading
-    (changing) it would give: RepoNotFound for a repo it may not see, 401 or 403 for a write."""
-    need = "write" if request.url.path.endswith("/write") else "read"
+    """200 if the caller may read the repo's files (``/write``: change it); else the error that reading
+    (changing) it would give: RepoNotFound for a repo it may not see, GatedRepo for a gated repo's files,
+    401 or 403 for a write."""
+    need = "write" if request.url.path.endswith("/write") else "content"
     hub_of(request).repos.get(principal(request), api_type(rtype), f"{ns}/{name}", need)
     return {}
 

@@ -79,7 +79,7 @@ def _flag(request: Request, name: str, default: bool = False) -> bool:
 def create_bucket(ns: str, name: str, request: Request, body: JsonBody):
     who = principal(request)
     try:
-        bucket, _ = hub_of(request).buckets.create(who, ns, name, private=bool(_private_of(body)))
+        bucket, _ = hub_of(request).buckets.create(who, ns, name, private=_private_of(body))
     except Conflict as e:
         existing = getattr(e, "bucket", None)
         if existing is None:

@@ -203,7 +203,7 @@ async def _serve(request: Request, ns: str, name: str, service: str, tail: str) 
         raise BadRequest("Only git's smart HTTP protocol is served: ask for ?service=git-upload-pack "
                          "or git-receive-pack")
     name = name.removesuffix(".git")
-    need = "write" if service == "git-receive-pack" else "read"
+    need = "write" if service == "git-receive-pack" else "content"  # a gated repo's content too
     try:
         who, repo = await run_in_threadpool(authorize, request, repo_type_of_route(request), f"{ns}/{name}", need)
     except Unauthorized as err:

@@ -28,7 +28,7 @@ def _batch_answer(request: Request, repo_type: str, ns: str, name: str, body: di
     hub = hub_of(request)
     operation = body.get("operation")
     try:
-        who, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "read")
+        who, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "content")
     except Unauthorized as err:
         return challenge(err)  # git-lfs sends its credentials after a 401
     transfers = body.get("transfers") or ["basic"]

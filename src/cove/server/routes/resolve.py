@@ -69,7 +69,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def _locate(request: Request, repo_type: str, ns: str, name: str, head: bool):
     """``(repo, commit sha, path, file)`` of a resolve URL; the file is an error for a missing path."""
     hub = hub_of(request)
-    repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}")
+    repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}", "content")
     git = hub.repos.open_git(repo)
     skip = 4 if repo_type == "model" else 5
     rev, path = split_rev_path(raw_tail(request, skip - 1))

@@ -26,7 +26,7 @@ PAGE_ROWS = 20  # rows per page on the web page
 
 def _viewer(request: Request, ns: str, name: str, revision: str) -> DatasetViewer:
     hub = hub_of(request)
-    repo = hub.repos.get(principal(request), "dataset", f"{ns}/{name}")
+    repo = hub.repos.get(principal(request), "dataset", f"{ns}/{name}", "content")
     git = hub.repos.open_git(repo)
     return DatasetViewer(hub.content, git, git.resolve(revision))
 

@@ -48,13 +48,13 @@ def _routes(suffix: str):
     return register
 
 
-def _open(request: Request, ns: str, name: str) -> tuple[Repo, GitRepo]:
+def _open(request: Request, ns: str, name: str, need: str = "read") -> tuple[Repo, GitRepo]:
     route = request.scope["route"].path
     repo_type = "dataset" if route.startswith("/datasets/") else "space" if route.startswith("/spaces/") else "model"
     if repo_type == "model" and ns == "api":
         raise StarletteHTTPException(404)  # an unknown API path keeps the API's JSON 404
     hub = hub_of(request)
-    repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}")
+    repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}", need)
     return repo, hub.repos.open_git(repo)
 
 
@@ -164,7 +164,7 @@ def tree(ns: str, name: str, request: Request):
 
 @_routes("/blob/{rest:path}")
 def blob(ns: str, name: str, request: Request):
-    repo, git = _open(request, ns, name)
+    repo, git = _open(request, ns, name, "content")
     rev, path = _rev_path(request, repo)
     if not path:
         raise BadRequest("Which file? The URL ends at the revision")

@@ -11,8 +11,10 @@ from cove.server.db import open_database
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
 from cove.server.services.buckets import Buckets
+from cove.server.services.collections import Collections
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
+from cove.server.services.gating import AccessRequests
 from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
@@ -55,6 +57,8 @@ class Hub:
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)
+        self.collections = Collections(self.sessions, self.accounts, self.repos)
+        self.access_requests = AccessRequests(self.sessions, self.repos)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
         self.buckets = Buckets(self.sessions, self.accounts, self.repos, self.objects,
                                max_files=settings.max_repo_files, max_operations=settings.max_batch_objects,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
 from cove.protocol import check_name_part
-from cove.server.db import Account, Membership, Token, WebSession, utcnow
+from cove.server.db import Account, Membership, OrgSettings, Token, WebSession, utcnow
 
 ROLES = ("read", "write", "admin")
 TOKEN_PREFIX = "cove_"
@@ -116,6 +116,23 @@ class Accounts:
             org = self._new_account(s, name, "org", fullname=fullname or name)
             s.add(Membership(org_id=org.id, user_id=user.id, role="admin"))
             return org
+
+    def set_private_by_default(self, org: str, value: bool) -> None:
+        """Whether repos and buckets created in ``org`` without a visibility are private."""
+        with self._sessions.begin() as s:
+            o = s.scalar(select(Account).where(Account.name == org, Account.kind == "org"))
+            if o is None:
+                raise RepoNotFound(f"No organization named {org!r}")
+            row = s.get(OrgSettings, o.id)
+            if row is None:
+                s.add(OrgSettings(org_id=o.id, private_by_default=value))
+            else:
+                row.private_by_default = value
+
+    def private_by_default(self, namespace: str) -> bool:
+        with self._sessions() as s:
+            return bool(s.scalar(select(OrgSettings.private_by_default).join(Account, Account.id == OrgSettings.org_id)
+                                 .where(Account.name == namespace)))
 
     def add_member(self, org: str, user: str, role: str) -> None:
         if role not in ROLES:

@@ -17,6 +17,8 @@ action                 when                                               target
 ``token.revoke``       web settings, end of ``cove serve --seed``         ``user/token name``
 ``repo.visibility``    settings API with ``private`` (detail: private)    ``models/ns/name``
 ``repo.gated``         settings API with ``gated`` (detail: gated)        ``models/ns/name``
+``repo.access``        a gated repo's access request handled or access    ``models/ns/name``
+                       granted (detail: user or request, status)
 ``repo.delete``        repo deleted                                       ``models/ns/name``
 ``repo.move``          repo moved (detail: to)                            ``models/ns/name`` (old)
 ``repo.lfs.delete``    LFS files deleted for good (detail: objects,       ``models/ns/name``
@@ -26,6 +28,7 @@ action                 when                                               target
 ``bucket.move``        bucket moved (detail: to)                          ``buckets/ns/name`` (old)
 ``org.create``         API or ``cove orgs add`` (detail: owner)           the organization
 ``org.member``         ``cove orgs add-member`` (detail: user, role)      the organization
+``org.settings``       ``cove orgs set`` (detail: private_by_default)     the organization
 ``admin.override``     a Hub admin changed a repo through admin rights    ``models/ns/name``
                        only: any repo event above, an API commit, a
                        branch or tag made or deleted, a super-squash

@@ -160,10 +160,13 @@ class Buckets:
 
     # -- buckets ---------------------------------------------------------------------------------
 
-    def create(self, who: Principal | None, namespace: str, name: str, *, private: bool) -> tuple[Bucket, bool]:
-        """``(bucket, created)``: an existing bucket of that name raises Conflict carrying it."""
+    def create(self, who: Principal | None, namespace: str, name: str, *, private: bool | None) -> tuple[Bucket, bool]:
+        """``(bucket, created)``: an existing bucket of that name raises Conflict carrying it.
+        ``private=None``: private if the namespace is an organization whose buckets are private by default."""
         namespace = self._namespace(who, namespace, "create a bucket")
         check_name_part(name, "bucket name")
+        if private is None:
+            private = self._accounts.private_by_default(namespace)
         bucket = create_bucket(self._sessions, namespace, name, private=private, storage_key=secrets.token_hex(16))
         if bucket is not None:
             return bucket, True
@@ -328,7 +331,7 @@ class Buckets:
         try:
             if stype == "bucket":
                 return held_files(self._sessions, self.get(who, sid).id, file_ids)
-            repo = self._repos.get(who, repo_type_of(stype), sid)
+            repo = self._repos.get(who, repo_type_of(stype), sid, "content")
         except CoveError:
             return None
         return {f for f in file_ids if repo_may_read(self._sessions, repo.id, f)}

@@ -418,7 +418,7 @@ class Inference:
 
     def target(self, who: Principal | None, repo_id: str, revision: str = "main") -> Target:
         """The model ``repo_id`` at ``revision`` if ``who`` may download it, with the task of its card."""
-        repo = self.repos.get(who, "model", repo_id)
+        repo = self.repos.get(who, "model", repo_id, "content")
         git = self.repos.open_git(repo)
         sha = git.resolve(revision)
         task = self.content.card(git, sha, repo)["pipeline_tag"]

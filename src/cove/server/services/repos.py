@@ -14,9 +14,10 @@ import secrets
 from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import BadRequest, Conflict, CoveError, Forbidden, RepoNotFound, Unauthorized
+from cove.errors import BadRequest, Conflict, CoveError, Forbidden, GatedRepo, RepoNotFound, Unauthorized
 from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
 from cove.server.db import Account, Like, Membership, Repo, utcnow
+from cove.server.db.gating import access_accepted
 from cove.server.db.repos import (
     add_redirect,
     drop_redirect,
@@ -64,6 +65,19 @@ class RepoMoved(CoveError):
     def __init__(self, old_id: str, new_id: str) -> None:
         super().__init__(f"{old_id} was moved to {new_id}")
         self.old_id, self.new_id = old_id, new_id
+
+
+def gated_error(who: Principal | None, repo: Repo) -> GatedRepo:
+    """The Hub's answer to a caller without access to a gated repo's files: 401 to an anonymous caller,
+    403 to a signed-in one (the client raises ``GatedRepoError`` and quotes the message)."""
+    if who is None:
+        err = GatedRepo(f"Access to {repo.type} {repo.repo_id} is restricted. You must have access to it and be "
+                        "authenticated to access it. Please log in.")
+        err.status = 401
+        return err
+    return GatedRepo(f"Access to {repo.type} {repo.repo_id} is restricted and you are not in the authorized list. "
+                     f"Ask its owner for access, or visit /{'' if repo.type == 'model' else repo.type + 's/'}"
+                     f"{repo.repo_id} to request it.")
 
 
 SORTS = {
@@ -118,7 +132,12 @@ class Repos:
         return 0 if repo.private else 1
 
     def get(self, who: Principal | None, repo_type: str, repo_id: str, need: str = "read") -> Repo:
-        """The repo, if ``who`` may ``need`` it; else RepoNotFound (hidden), Unauthorized or Forbidden."""
+        """The repo, if ``who`` may ``need`` it; else RepoNotFound (hidden), Unauthorized or Forbidden.
+
+        ``need="content"``: read its files. That is reading, except in a gated repo, whose files only
+        its owner, its organization's members, its writers and users whose access request was accepted
+        may read; others get GatedRepo (401 without a token, 403 with one). Its metadata stays readable.
+        """
         repo_type = repo_type_of(repo_type)
         if repo_id.count("/") != 1:
             raise RepoNotFound(REPO_NOT_FOUND)
@@ -130,6 +149,10 @@ class Repos:
                     who, repo_type, moved.namespace, moved.name, any_case=False)[1] > 0:
                 raise RepoMoved(repo_id, moved.repo_id)
             raise RepoNotFound(REPO_NOT_FOUND)
+        if need == "content":
+            if repo.gated and level < LEVELS["write"] and not self._gate_open(who, repo):
+                raise gated_error(who, repo)
+            return repo
         if need != "read":
             if who is None:
                 raise Unauthorized(f"You must be authenticated to change {repo_id}: pass a write token")
@@ -138,6 +161,15 @@ class Repos:
             if level < LEVELS[need]:
                 raise Forbidden(f"You don't have {need} access to {repo_id}")
         return repo
+
+    def _gate_open(self, who: Principal | None, repo: Repo) -> bool:
+        """Whether ``who`` (who may read ``repo`` but not write it) may read the files of the gated ``repo``."""
+        if who is None:
+            return False
+        if who.is_admin or self._accounts.role_in(who.user_id, repo.namespace) is not None:
+            return True
+        with self._sessions() as s:
+            return access_accepted(s, repo.id, who.user_id)
 
     def by_id(self, repo_id: int) -> Repo | None:
         with self._sessions() as s:
@@ -162,8 +194,9 @@ class Repos:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def create(self, who: Principal | None, repo_type: str, namespace: str, name: str, *,
-               private: bool = False, sdk: str = "") -> tuple[Repo, bool]:
-        """Create a repo; returns ``(repo, created)``. An existing repo raises Conflict carrying it."""
+               private: bool | None = None, sdk: str = "") -> tuple[Repo, bool]:
+        """Create a repo; returns ``(repo, created)``. An existing repo raises Conflict carrying it.
+        ``private=None``: private if the namespace is an organization whose repos are private by default."""
         repo_type = repo_type_of(repo_type)
         check_name_part(namespace, "namespace")
         check_name_part(name, "repo name")
@@ -172,6 +205,8 @@ class Repos:
         self._check_namespace(who, namespace)
         if repo_type == "space" and sdk and sdk not in SPACE_SDKS:
             raise BadRequest(f"Invalid space sdk {sdk!r}: use one of {', '.join(SPACE_SDKS)}")
+        if private is None:
+            private = self._accounts.private_by_default(namespace)
         key = secrets.token_hex(16)
         with self._sessions.begin() as s:
             existing = find_repo_any_case(s, repo_type, namespace, name)

@@ -105,6 +105,11 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+def _need(scope: str) -> str:
+    """What a Xet token of ``scope`` needs of its repo: reading its content (a gated repo's files) or writing."""
+    return "content" if scope == "read" else scope
+
+
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -136,7 +141,7 @@ class Xet:
         if repo_type == "bucket":
             key = BUCKET_KEY + self._buckets.get(who, repo_id, scope).storage_key
         else:
-            key = self._repos.get(who, repo_type, repo_id, scope).storage_key
+            key = self._repos.get(who, repo_type, repo_id, _need(scope)).storage_key
         if len(revision) > MAX_REVISION_CHARS:
             raise BadRequest(f"Invalid revision: over {MAX_REVISION_CHARS} characters")
         if create_pr:
@@ -183,7 +188,7 @@ class Xet:
             if isinstance(target, Bucket):
                 self._buckets.get(who, target.bucket_id, grant.scope)
             else:
-                self._repos.get(who, target.type, target.repo_id, grant.scope)
+                self._repos.get(who, target.type, target.repo_id, _need(grant.scope))
         except CoveError:
             raise gone from None
         return grant, target
@@ -234,7 +239,7 @@ class Xet:
         """``POST lfs-files/duplicate`` (§2.4): let the target repo reference LFS objects of this one, so a
         commit there may name them (a cross-repo copy). Each file must be an LFS object the source may
         reference, and its Xet file ID the one given; the answer lists the others with the reason."""
-        source = self._repos.get(who, repo_type, repo_id, "read")
+        source = self._repos.get(who, repo_type, repo_id, "content")
         if not isinstance(target, dict) or not isinstance(target.get("name"), str):
             raise BadRequest("'target' must be {\"type\": ..., \"name\": \"namespace/name\"}")
         if not isinstance(files, list) or len(files) > MAX_DUPLICATES:

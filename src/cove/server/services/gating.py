@@ -1,0 +1,97 @@
+"""Access requests of gated repos, handled by the repo's admins: list them by status, accept, reject or
+send back to pending, and grant access to a user who never asked.
+
+Who may read a gated repo's files is decided by :meth:`cove.server.services.repos.Repos.get`
+(``need="content"``); this module only changes the requests it reads.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from cove.errors import BadRequest, Conflict, CoveError
+from cove.server.db import Account, Repo, utcnow
+from cove.server.db.gating import AccessRequest
+from cove.server.services.accounts import Principal
+from cove.server.services.repos import Repos
+
+STATUSES = ("pending", "accepted", "rejected")
+MAX_REASON = 1000
+
+
+class RequestNotFound(CoveError):
+    """No access request of that user (or with that id) on the repo: a 404 without a repo-level code.
+
+    Example: ``RequestNotFound: No access request from bob on alice/llama``
+    """
+
+    status = 404
+    code = "NotFound"
+
+
+class AccessRequests:
+    def __init__(self, sessions: sessionmaker, repos: Repos) -> None:
+        self._sessions = sessions
+        self._repos = repos
+
+    def _repo(self, who: Principal | None, repo_type: str, repo_id: str) -> Repo:
+        return self._repos.get(who, repo_type, repo_id, "admin")
+
+    def list(self, who: Principal | None, repo_type: str, repo_id: str, status: str) -> list[tuple[AccessRequest, Account]]:
+        if status not in STATUSES:
+            raise BadRequest(f"Invalid status {status!r}: use pending, accepted or rejected")
+        repo = self._repo(who, repo_type, repo_id)
+        with self._sessions() as s:
+            rows = s.execute(select(AccessRequest, Account).join(Account, Account.id == AccessRequest.user_id)
+                             .where(AccessRequest.repo_id == repo.id, AccessRequest.status == status)
+                             .order_by(AccessRequest.updated_at.desc(), AccessRequest.id.desc()))
+            return [(r, a) for r, a in rows]
+
+    def handle(self, who: Principal | None, repo_type: str, repo_id: str, *, user: object, request_id: object,
+               status: object, reason: object = None) -> None:
+        """Move a request to ``status``; moving it to the status it has is refused (400)."""
+        if status not in STATUSES:
+            raise BadRequest("'status' must be pending, accepted or rejected")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+            raise BadRequest(f"'rejectionReason' must be a string of at most {MAX_REASON} characters")
+        if (user is None) == (request_id is None) or not isinstance(user or request_id, str):
+            raise BadRequest("Name the request by 'user' or by 'requestId' (one of them)")
+        repo = self._repo(who, repo_type, repo_id)
+        with self._sessions.begin() as s:
+            query = select(AccessRequest).where(AccessRequest.repo_id == repo.id)
+            if user is not None:
+                query = query.join(Account, Account.id == AccessRequest.user_id).where(Account.name == user)
+            else:
+                query = query.where(AccessRequest.oid == request_id)
+            row = s.scalar(query)
+            if row is None:
+                raise RequestNotFound(f"No access request from {user or request_id} on {repo.repo_id}")
+            if row.status == status:
+                raise BadRequest(f"The access request is {status} already")
+            row.status = status
+            row.rejection_reason = (reason or "") if status == "rejected" else ""
+            row.updated_at = utcnow()
+
+    def grant(self, who: Principal | None, repo_type: str, repo_id: str, user: object) -> None:
+        """Give ``user`` access to the gated repo's files without a request (409 if they have it)."""
+        if not isinstance(user, str):
+            raise BadRequest("'user' must be a user name")
+        repo = self._repo(who, repo_type, repo_id)
+        if not repo.gated:
+            raise BadRequest(f"{repo.repo_id} is not gated: everyone who sees it may read its files")
+        with self._sessions.begin() as s:
+            account = s.scalar(select(Account).where(Account.name == user, Account.kind == "user"))
+            if account is None:
+                raise RequestNotFound(f"No user named {user!r}")
+            row = s.scalar(select(AccessRequest).where(AccessRequest.repo_id == repo.id,
+                                                       AccessRequest.user_id == account.id))
+            if row is None:
+                s.add(AccessRequest(oid=secrets.token_hex(12), repo_id=repo.id, user_id=account.id,
+                                    status="accepted", granted=True, fields={}))
+            elif row.status == "accepted":
+                raise Conflict(f"{user} has access to {repo.repo_id} already")
+            else:
+                row.status, row.rejection_reason, row.updated_at = "accepted", "", utcnow()
