@@ -155,7 +155,7 @@ def test_hf_libraries_load_the_seeded_repos(hub, seeded, tmp_path):
     ).eval()
     enc = tok(POSITIVE + NEGATIVE, padding=True, return_tensors="pt")
     with torch.no_grad():
-        ours = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+        ours = model(**enc).logits
     torch.testing.assert_close(ours, torch.load(tmp_path / "hf_logits.pt"), atol=1e-4, rtol=0)
 
 
