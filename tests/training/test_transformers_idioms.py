@@ -528,3 +528,63 @@ def test_seq2seq_summarization_tutorial_matches_transformers(t5_folder, tmp_path
     assert series(ours, "loss")[-1] < series(ours, "loss")[0]
     np.testing.assert_array_equal(our_pred.predictions, their_pred.predictions)
     np.testing.assert_array_equal(our_pred.label_ids, their_pred.label_ids)
+
+
+# --- causal-LM training: Trainer + DataCollatorForLanguageModeling(mlm=False) ------------------------
+
+
+@pytest.fixture(scope="module")
+def gpt2_folder(tokenizer_folder, tmp_path_factory):
+    """A tiny random GPT-2 (no dropout) next to the word-level tokenizer."""
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=len(SPECIALS) + len(WORDS), n_embd=32, n_layer=2, n_head=2,
+                                     n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                                     bos_token_id=2, eos_token_id=3, pad_token_id=0)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("gpt2")
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+    for f in tokenizer_folder.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def causal_lm_tutorial(T, D, folder, output_dir) -> list[dict]:
+    tokenizer = T.AutoTokenizer.from_pretrained(folder)
+    model = T.AutoModelForCausalLM.from_pretrained(folder)
+    data = D.Dataset.from_dict({"text": [t for t, _ in REVIEWS]})
+    tokenized = data.map(lambda examples: tokenizer(examples["text"]), batched=True, remove_columns=["text"])
+    collator = T.DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm=False)
+    args = T.TrainingArguments(output_dir=str(output_dir), **{**HYPER, "eval_strategy": "no", "save_strategy": "no"})
+    trainer = T.Trainer(model=model, args=args, train_dataset=tokenized, data_collator=collator,
+                        processing_class=tokenizer)
+    trainer.train()
+    return trainer.state.log_history
+
+
+def test_causal_lm_training_tutorial_matches_transformers(gpt2_folder, tmp_path):
+    """The same run with both libraries. One known difference, transformers 5.25's: a model loaded this
+    way has ``loss_type`` None, so its Trainer divides the shifted loss sum by the *unshifted* label
+    count (one more token per row than the loss covers; trainer.py ``_loss_shifts_labels``). Cove
+    divides by the tokens the loss covers, which is ``model(**batch).loss`` in both libraries. So the
+    first step's losses differ by exactly that ratio, and both runs learn."""
+    theirs = causal_lm_tutorial(*libraries("transformers"), gpt2_folder, tmp_path / "hf")
+    ours = causal_lm_tutorial(*libraries("cove"), gpt2_folder, tmp_path / "cove")
+    tokenizer = cove.AutoTokenizer.from_pretrained(gpt2_folder)
+    batch = cove.DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm=False)([tokenizer(t) for t, _ in REVIEWS])
+    shifted, unshifted = int((batch["labels"][:, 1:] != -100).sum()), int((batch["labels"] != -100).sum())
+    import transformers
+
+    reference = transformers.AutoModelForCausalLM.from_pretrained(gpt2_folder)
+    with torch.no_grad():
+        model_loss = reference(**batch).loss.item()  # the model's own mean over the shifted labels
+
+    def series(log, key):
+        return [e[key] for e in log if key in e]
+
+    assert len(series(ours, "loss")) == len(series(theirs, "loss")) == 6
+    assert series(ours, "loss")[0] == pytest.approx(model_loss, abs=1e-4)
+    assert series(theirs, "loss")[0] == pytest.approx(model_loss * shifted / unshifted, abs=1e-4)
+    np.testing.assert_allclose(series(ours, "learning_rate"), series(theirs, "learning_rate"), rtol=1e-6)
+    for log in (ours, theirs):
+        assert series(log, "loss")[-1] < series(log, "loss")[0] - 0.3
