@@ -101,16 +101,6 @@ class BartConfig(PretrainedConfig):
         return self.encoder_attention_heads
 
 
-def shift_tokens_right(ids: torch.Tensor, pad_token_id: int | None, start_id: int | None) -> torch.Tensor:
-    """(B, T) labels -> decoder inputs: ``start_id`` then ``ids[:, :-1]``, -100 replaced by the pad id
-    (transformers' ``shift_tokens_right``)."""
-    if pad_token_id is None or start_id is None:
-        raise ValueError("config.pad_token_id and config.decoder_start_token_id must be set to shift labels")
-    shifted = ids.new_full(ids.shape, start_id)
-    shifted[:, 1:] = ids[:, :-1]
-    return shifted.masked_fill(shifted == losses.IGNORE_INDEX, pad_token_id)
-
-
 # --- layers ------------------------------------------------------------------------------------
 
 
@@ -527,7 +517,7 @@ class BartModel(BartPreTrainedModel):
         if decoder_input_ids is None:
             if input_ids is None:
                 raise ValueError("pass decoder_input_ids, or input_ids to shift right into decoder inputs")
-            decoder_input_ids = shift_tokens_right(
+            decoder_input_ids = losses.shift_labels_right(
                 _check_ids("input_ids", input_ids), self.config.pad_token_id, self.config.decoder_start_token_id
             )
         cache = self._cache(cache, past_key_values, use_cache)
@@ -594,7 +584,7 @@ class BartForConditionalGeneration(BartPreTrainedModel):
         return self.logits(hidden)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+        return losses.shift_labels_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     def forward(
         self,
@@ -691,7 +681,7 @@ class BartForSequenceClassification(BartPreTrainedModel):
             raise ValueError("BartForSequenceClassification needs input_ids (it pools at their </s> tokens)")
         input_ids = _check_ids("input_ids", input_ids)
         if decoder_input_ids is None:
-            decoder_input_ids = shift_tokens_right(
+            decoder_input_ids = losses.shift_labels_right(
                 input_ids, self.config.pad_token_id, self.config.decoder_start_token_id
             )
         fields = self._seq2seq(

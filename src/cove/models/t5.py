@@ -692,16 +692,7 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
     def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
         """Labels shifted right: ``decoder_start_token_id`` first, -100 replaced by the pad id (transformers'
         ``_shift_right``)."""
-        start, pad = self.config.decoder_start_token_id, self.config.pad_token_id
-        if start is None:
-            raise ValueError(
-                "config.decoder_start_token_id must be set to shift labels into decoder inputs (T5: 0)"
-            )
-        if pad is None:
-            raise ValueError("config.pad_token_id must be set to shift labels into decoder inputs")
-        shifted = labels.new_full(labels.shape, start)
-        shifted[..., 1:] = labels[..., :-1]
-        return shifted.masked_fill(shifted == losses.IGNORE_INDEX, pad)
+        return losses.shift_labels_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
     def forward(
         self,

@@ -156,3 +156,15 @@ def question_answering(
     start = F.cross_entropy(start_logits, positions[0], ignore_index=t)
     end = F.cross_entropy(end_logits, positions[1], ignore_index=t)
     return (start + end) / 2
+
+
+def shift_labels_right(labels: torch.Tensor, pad_token_id: int | None, start_id: int | None) -> torch.Tensor:
+    """(B, T) seq2seq labels -> the decoder's inputs: ``start_id`` then ``labels[:, :-1]``, -100 replaced by
+    the pad id (transformers' ``shift_tokens_right`` / T5's ``_shift_right``)."""
+    if start_id is None:
+        raise ValueError("config.decoder_start_token_id must be set to shift labels into decoder inputs")
+    if pad_token_id is None:
+        raise ValueError("config.pad_token_id must be set to shift labels into decoder inputs")
+    shifted = labels.new_full(labels.shape, start_id)
+    shifted[..., 1:] = labels[..., :-1]
+    return shifted.masked_fill(shifted == IGNORE_INDEX, pad_token_id)
