@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from cove.errors import BadRequest
+from cove.errors import BadRequest, Unprocessable
 
 RepoType = Literal["model", "dataset", "space"]
 REPO_TYPES: tuple[RepoType, ...] = ("model", "dataset", "space")
@@ -159,6 +159,15 @@ def check_path(path: str) -> str:
     if problem is not None:
         raise BadRequest(f"Invalid path {path!r}: {problem}")
     return path
+
+
+def check_commit_path(path: str) -> str:
+    """:func:`check_path` for a path a commit or a preupload would write: refused with 422, as the Hub
+    answers a path it will not store (``..\\ddd``), where a malformed request gets 400."""
+    try:
+        return check_path(path)
+    except BadRequest as e:
+        raise Unprocessable(e.message) from None
 
 
 # -- JSON from clients ---------------------------------------------------------------------------

@@ -54,13 +54,21 @@ def _commit(hub, token, name, body: bytes, rev="main"):
 def test_path_traversal_is_refused(hub, alice, repo, path):
     api, name = repo
     before = api.model_info(name).sha
+    # 422 as the Hub answers a path it will not store (huggingface_hub's test_create_file_with_relative_path)
     r = _commit(hub, alice, name, ndjson(HEADER, file_line(path, b"x")))
-    assert r.status_code == 400, (path, r.status_code, r.text)
-    assert r.headers["x-error-code"] == "BadRequest"
+    assert r.status_code == 422, (path, r.status_code, r.text)
+    assert r.headers["x-error-message"].startswith("Invalid path")
     assert api.model_info(name).sha == before
     r = httpx.post(f"{hub.url}/api/models/{name}/preupload/main", headers={"authorization": f"Bearer {alice}"},
                    json={"files": [{"path": path, "sample": "", "size": 1}]})
-    assert r.status_code == 400
+    assert r.status_code == 422 and r.headers["x-error-message"].startswith("Invalid path")
+
+
+def test_client_upload_of_a_relative_windows_path_gets_422(hub, alice, repo):
+    api, name = repo
+    with pytest.raises(HfHubHTTPError) as err:
+        api.upload_file(path_or_fileobj=b"content", path_in_repo="..\\ddd", repo_id=name)
+    assert err.value.response.status_code == 422
 
 
 @pytest.mark.parametrize("body", [

@@ -154,8 +154,8 @@ def test_tokens_and_fetch_urls_die_with_the_hub_token(server):
 
 
 def test_expired_tokens_and_fetch_urls(tmp_path):
-    """In-process, with a Hub whose Xet grants last one second."""
-    app = create_app(Settings(data_dir=tmp_path / "data", xet_token_seconds=1))
+    """In-process, with a Hub whose Xet grants last five seconds (long enough for a loaded CI machine)."""
+    app = create_app(Settings(data_dir=tmp_path / "data", xet_token_seconds=5))
     hub = app.state.hub
     hub.accounts.create_user("erin")
     token = hub.accounts.create_token("erin")
@@ -171,7 +171,7 @@ def test_expired_tokens_and_fetch_urls(tmp_path):
         recon = c.get(f"/cas/v1/reconstructions/{to_hex(record.hash)}", headers=cas).json()
         url = recon["fetch_info"][to_hex(index.hash)][0]["url"].removeprefix("http://hub")
         assert c.get(url, headers={"range": "bytes=0-15"}).content == body[:16]
-        time.sleep(2.1)
+        time.sleep(max(0.0, xt["exp"] + 1.1 - time.time()))
         r = c.get(f"/cas/v1/reconstructions/{to_hex(record.hash)}", headers=cas)
         assert r.status_code == 401 and "expired" in r.headers["x-error-message"]
         assert c.post(f"/cas/v1/xorbs/default/{to_hex(index.hash)}", content=body, headers=cas).status_code == 401

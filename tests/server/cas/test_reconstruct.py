@@ -84,9 +84,10 @@ def test_fetch_ranges_are_merged_and_disjoint(setup):
     cas, terms, data = setup
     body = reconstruction_v1(plan_range(terms, cas.index, 0, len(data)), cas.index, fetch_url)
     x1 = to_hex(terms[0].xorb)
-    # x1 needs [0,6), [2,4), [5,6), [0,1): one interval; x2 needs [0,3) and [3,5): touching, merged
+    # x1 needs [0,6), [2,4), [5,6), [0,1): one interval; x2 needs [0,3) and [3,5): touching, kept apart
     assert [e["range"] for e in body["fetch_info"][x1]] == [{"start": 0, "end": 6}]
-    assert [e["range"] for e in body["fetch_info"][to_hex(terms[1].xorb)]] == [{"start": 0, "end": 5}]
+    assert [e["range"] for e in body["fetch_info"][to_hex(terms[1].xorb)]] == [{"start": 0, "end": 3},
+                                                                               {"start": 3, "end": 5}]
     assert len(body["terms"]) == 6
     # a middle range: only what it needs, with the offset into the first term's first chunk
     plan = plan_range(terms, cas.index, 200_000, 200_010)
@@ -111,7 +112,23 @@ def test_stream_reads_in_bounded_spans(setup, monkeypatch):
     monkeypatch.setattr(reconstruct, "READ_SPAN", 150_000)
     plan = plan_range(terms, cas.index, 0, len(data))
     assert b"".join(stream_range(plan, cas.index, read)) == data
-    assert max(reads) <= 150_000 and len(reads) > 2 * len(plan.pieces)
+    assert max(reads) <= 150_000 and len(reads) >= len(plan.pieces)
+
+
+def test_terms_and_fetches_are_bounded(setup, monkeypatch):
+    """Long terms are cut at READ_SPAN stored bytes, each with its own fetch range, and still rebuild the file."""
+    cas, terms, data = setup
+    whole = plan_range(terms, cas.index, 0, len(data))
+    monkeypatch.setattr(reconstruct, "READ_SPAN", 150_000)
+    for start, end in [(0, len(data)), (123_457, len(data) - 99), (200_000, 200_010)]:
+        plan = plan_range(terms, cas.index, start, end)
+        assert b"".join(stream_range(plan, cas.index, cas.read)) == data[start:end]
+        for body in (reconstruction_v1(plan, cas.index, fetch_url), reconstruction_v2(plan, cas.index, fetch_url)):
+            ranges = [e["url_range"] for v in body.get("fetch_info", {}).values() for e in v]
+            ranges += [r["bytes"] for v in body.get("xorbs", {}).values() for e in v for r in e["ranges"]]
+            assert ranges and all(r["end"] - r["start"] + 1 <= 150_000 for r in ranges)
+            assert sum(t["unpacked_length"] for t in body["terms"]) >= end - start
+    assert len(plan_range(terms, cas.index, 0, len(data)).pieces) > len(whole.pieces)
 
 
 def test_convert_file_round_trip(data_d):

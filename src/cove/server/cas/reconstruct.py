@@ -2,9 +2,10 @@
 
 :func:`plan_range` walks a file's terms (from its shard) and keeps the chunks that overlap the
 range; :func:`reconstruction_v1` / :func:`reconstruction_v2` turn the plan into the JSON the Xet
-client reads (terms, ``offset_into_first_range``, and per xorb the *merged*, disjoint chunk
-intervals with their stored byte ranges and fetch URLs); :func:`stream_range` produces the bytes
-themselves, for a plain ``GET resolve`` with or without ``Range``.
+client reads (terms of at most :data:`READ_SPAN` stored bytes, ``offset_into_first_range``, and
+per xorb the disjoint chunk intervals with their stored byte ranges and fetch URLs);
+:func:`stream_range` produces the bytes themselves, for a plain ``GET resolve`` with or without
+``Range``.
 
 Chunk ranges are end-exclusive; byte ranges in the JSON (``url_range``, ``bytes``) are inclusive and
 index the stored, footerless xorb (§8.2). A fetch URL comes from the caller's ``fetch_url(xorb,
@@ -28,7 +29,10 @@ FetchUrl = Callable[[bytes, int, int], str]
 ReadRange = Callable[[bytes, int, int], bytes]  # (xorb, start, end exclusive) -> stored bytes
 
 _RANGE = re.compile(r"bytes=(\d{0,20})-(\d{0,20})")  # longer numbers are no byte offsets
-# Stored bytes read at once while streaming (one chunk may exceed it: it is read whole).
+# Stored bytes read at once while streaming, and covered at most by one term and so one fetch URL
+# (one chunk may exceed it: it is never split). hf_xet receives each fetch into one fresh buffer:
+# 64 MiB fetches cost it a page fault per 4 KiB received and ~400 MB of RSS for a 1 GiB file, 8 MiB
+# ones let it reuse memory (client system time and RSS about halved: docs/benchmarks.md).
 READ_SPAN = 8 << 20
 
 
@@ -79,10 +83,11 @@ class Plan:
     pieces: tuple[Piece, ...]
 
     def fetch_intervals(self) -> dict[bytes, list[tuple[int, int]]]:
-        """Per xorb, the union of the pieces' chunk ranges as sorted, disjoint, non-touching intervals.
+        """Per xorb, the union of the pieces' chunk ranges as sorted, disjoint intervals.
 
         The client matches each term to the one fetch range containing it and caches by the range
-        start: two ranges sharing a start made it panic (§8.1), hence the merge.
+        start: two ranges sharing a start made it panic (§8.1), hence overlapping ranges are merged.
+        Touching ones stay apart, so that each fetch stays within :data:`READ_SPAN`.
         """
         needed: dict[bytes, list[tuple[int, int]]] = {}
         for p in self.pieces:
@@ -91,7 +96,7 @@ class Plan:
         for xorb, ranges in needed.items():
             out: list[tuple[int, int]] = []
             for a, b in sorted(ranges):
-                if out and a <= out[-1][1]:
+                if out and a < out[-1][1]:
                     out[-1] = (out[-1][0], max(out[-1][1], b))
                 else:
                     out.append((a, b))
@@ -124,7 +129,6 @@ def plan_range(terms: Sequence[Term], lookup: Lookup, start: int, end: int) -> P
             continue
         idx = _index(lookup, t.xorb)
         c0 = c1 = None
-        kept = 0
         for c in range(t.start, t.end):
             size = idx.chunks[c].size
             if pos + size > start and pos < end:
@@ -133,10 +137,10 @@ def plan_range(terms: Sequence[Term], lookup: Lookup, start: int, end: int) -> P
                     if not pieces:
                         offset = start - pos
                 c1 = c + 1
-                kept += size
             pos += size
         if c0 is not None:
-            pieces.append(Piece(t.xorb, c0, c1, kept))
+            pieces.extend(Piece(t.xorb, a, b, sum(idx.chunks[c].size for c in range(a, b)))
+                          for a, b in _spans(idx, c0, c1))
     if pos < end:
         raise XetStoreError(f"the file's terms hold {pos} bytes, the range ends at {end}")
     return Plan(start, end, offset, tuple(pieces))

@@ -10,7 +10,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, RevisionNotFound
-from cove.protocol import URL_PREFIX, check_path
+from cove.protocol import URL_PREFIX, check_commit_path
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
@@ -75,7 +75,7 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
         if not isinstance(f, dict) or not isinstance(f.get("path"), str):
             raise BadRequest("Each file needs a 'path'")
         path = f["path"]
-        check_path(path)
+        check_commit_path(path)
         size, sample = f.get("size", 0), f.get("sample") or ""
         if not isinstance(sample, str) or len(sample) > 16_384:
             raise BadRequest(f"The sample of {path} must be base64 text of at most 512 bytes of the file")

@@ -21,7 +21,7 @@ import pybase64
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, PayloadTooLarge
-from cove.protocol import AddLfsFile, DeleteFile, DeleteFolder, check_path, loads_json
+from cove.protocol import AddLfsFile, DeleteFile, DeleteFolder, check_commit_path, loads_json
 from cove.server.storage.blobs import BlobStore, BlobWriter
 
 SPOOL_AT = 1024 * 1024
@@ -93,7 +93,7 @@ def _add_line(commit: ParsedCommit, obj: dict, seen: set[str], file: NewFile | N
     path = value.get("path")
     if key == "deletedFolder" and isinstance(path, str):
         path = path.rstrip("/")
-    check_path(path if isinstance(path, str) else "")
+    check_commit_path(path if isinstance(path, str) else "")
     if key in ("file", "lfsFile") and path in seen:
         raise BadRequest(f"{path} appears twice in the commit")
     if key == "file":
