@@ -1,0 +1,116 @@
+"""Settings pages: a repo's (visibility, rename or move, delete) and the account's password.
+
+The repo's settings change through the API's services and rules (``Repos.update_settings``, ``move``
+and ``delete`` need the repo's admin rights, as ``PUT /api/.../settings`` does) with the same audit
+events; a renamed repo's old URLs redirect to the new ones (``RepoMoved``). Deleting asks for the
+repo's full name typed again. A password change needs the current password (checked, and limited,
+as a sign-in is), and ends the user's other web sessions.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from cove.errors import BadRequest, TooManyRequests, Unauthorized
+from cove.server.routes._audit import client_ip, record, record_repo
+from cove.server.routes._common import SESSION_COOKIE, form_body, hub_of
+from cove.server.routes.web import WebRoute, check_csrf, render, repo_href, signed_in
+from cove.server.routes.web_repo import open_repo, repo_context, repo_routes
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+# -- the account's password -----------------------------------------------------------------------
+
+
+def _password_page(request: Request, *, error: str = "", done: str = "", status: int = 200):
+    response = render(request, "password.html", status=status, error=error, done=done)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/settings/password", response_class=HTMLResponse)
+def password_form(request: Request):
+    if signed_in(request) is None:
+        return RedirectResponse("/login?next=/settings/password", status_code=303)
+    return _password_page(request)
+
+
+@router.post("/settings/password", response_class=HTMLResponse)
+async def change_password(request: Request):
+    form = await form_body(request)
+    check_csrf(request, form.get("csrf"))
+    who = signed_in(request)
+    current, new, again = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
+    if new != again:
+        return _password_page(request, error="The new password and its confirmation differ.", status=400)
+    hub = hub_of(request)
+    try:  # as limited as a sign-in: a stolen session cannot guess the password here
+        await hub.signins.password(who.name, current, client_ip(request) or "", via="password-change")
+    except Unauthorized:
+        return _password_page(request, error="The current password is wrong.", status=403)
+    except TooManyRequests as err:
+        return _password_page(request, error=err.message, status=429)
+    try:
+        ended = await run_in_threadpool(hub.accounts.change_password, who.user_id, new,
+                                        keep_session=request.cookies[SESSION_COOKIE])
+    except BadRequest as e:
+        return _password_page(request, error=e.message, status=400)
+    record(request, "user.password", actor=who.name, target=who.name, detail={"via": "web", "sessions_ended": ended})
+    return _password_page(request, done=f"Password changed. {ended} other session{'s' if ended != 1 else ''} "
+                                         "signed out.")
+
+
+# -- a repo's settings ----------------------------------------------------------------------------
+
+
+@repo_routes(router, "/settings")
+def repo_settings(ns: str, name: str, request: Request):
+    if signed_in(request) is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    repo, git = open_repo(request, ns, name, "admin")
+    owners = [o.name for o, role in hub_of(request).accounts.orgs_of(signed_in(request).user_id)
+              if role in ("write", "admin")]
+    return render(request, "repo_settings.html", **repo_context(request, repo, git, "settings"),
+                  owners=[signed_in(request).name, *owners])
+
+
+async def _admin_form(request: Request, ns: str, name: str):
+    form = await form_body(request)
+    check_csrf(request, form.get("csrf"))
+    repo, _ = await run_in_threadpool(open_repo, request, ns, name, "admin")
+    return form, repo
+
+
+@repo_routes(router, "/settings/visibility", "POST")
+async def set_visibility(ns: str, name: str, request: Request):
+    form, repo = await _admin_form(request, ns, name)
+    visibility = str(form.get("visibility", ""))
+    if visibility not in ("public", "private"):
+        raise BadRequest(f"Invalid visibility {visibility!r}: use private or public")
+    private = visibility == "private"
+    await run_in_threadpool(hub_of(request).repos.update_settings, signed_in(request), repo.type, repo.repo_id,
+                            private=private)
+    record_repo(request, "repo.visibility", repo.type, repo.repo_id, {"private": private})
+    return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
+
+
+@repo_routes(router, "/settings/move", "POST")
+async def move(ns: str, name: str, request: Request):
+    form, repo = await _admin_form(request, ns, name)
+    to_id = f"{str(form.get('owner', '')).strip()}/{str(form.get('name', '')).strip()}"
+    moved = await run_in_threadpool(hub_of(request).repos.move, signed_in(request), repo.type, repo.repo_id, to_id)
+    record_repo(request, "repo.move", repo.type, repo.repo_id, {"to": moved.repo_id})
+    return RedirectResponse(repo_href(moved.type, moved.repo_id, "settings"), status_code=303)
+
+
+@repo_routes(router, "/settings/delete", "POST")
+async def delete(ns: str, name: str, request: Request):
+    form, repo = await _admin_form(request, ns, name)
+    if str(form.get("confirm", "")).strip() != repo.repo_id:
+        raise BadRequest(f"To delete it, type the repo's full name, {repo.repo_id}, in the box")
+    await run_in_threadpool(hub_of(request).repos.delete, signed_in(request), repo.type, repo.repo_id)
+    record_repo(request, "repo.delete", repo.type, repo.repo_id)
+    return RedirectResponse(f"/{signed_in(request).name}", status_code=303)
