@@ -17,6 +17,7 @@ import json
 import os
 import re
 import struct
+import time
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -213,6 +214,44 @@ def test_oversize_uploads_are_refused_and_leave_nothing(tmp_path):
         stop_server(server)
 
 
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory in bytes (VmHWM)."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_large_upload_is_streamed_to_disk(tmp_path):
+    """A 256 MB file through the upload form: the server's peak memory grows far less than the file."""
+    server = start_server(tmp_path / "data")
+    try:
+        server.user("hank", password="hank-password-1")
+        HfApi(endpoint=server.url, token=server.user("hank")).create_repo("hank/big")
+        big = tmp_path / "big.bin"
+        size = 256 * 1024 * 1024
+        with open(big, "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(size >> 20):
+                f.write(block)
+        with closing(sign_in(server.url, "hank", "hank-password-1")) as c:
+            csrf = csrf_of(c)
+            before, start = _peak_rss(server.proc.pid), time.monotonic()
+            with open(big, "rb") as f:
+                r = c.post("/hank/big/upload/main", data={"csrf": csrf, "summary": "Big"},
+                           files=[("files", ("big.bin", f))])
+            assert r.status_code == 303, r.text
+            seconds, grown = time.monotonic() - start, _peak_rss(server.proc.pid) - before
+        print(f"\nupload of {size >> 20} MiB through the web form: {seconds:.1f} s, "
+              f"server peak RSS grew {grown / 2**20:.1f} MiB")
+        assert grown < 64 * 1024 * 1024
+        info = HfApi(endpoint=server.url).model_info("hank/big", files_metadata=True)
+        (entry,) = [s for s in info.siblings if s.rfilename == "big.bin"]
+        assert entry.size == size and entry.lfs is not None
+    finally:
+        stop_server(server)
+
+
 # -- what the pages show --------------------------------------------------------------------------
 
 
@@ -234,6 +273,9 @@ def test_upload_commit_page_and_diff(site):
         assert lfs == {".gitattributes": False, "notes.txt": False, "model.safetensors": True, "blob.bin": True}
         page = c.get(f"/erin/diffs/commit/{sha}")
         assert page.status_code == 200
+        assert "script-src 'none'" in page.headers["content-security-policy"]
+        upload_page = c.get("/erin/diffs/upload/main")
+        assert "script-src 'self'" in upload_page.headers["content-security-policy"]  # the drop zone's script
         assert "+one" in page.text and "Stored with Git LFS" in page.text and "(none) → 8.5 kB" in page.text
         # an edit: one commit, a text diff with the removed and added lines
         csrf = csrf_of(c, "/erin/diffs/edit/main/notes.txt")

@@ -84,7 +84,8 @@ def templates() -> Environment:
     return env
 
 
-def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+def render(request: Request, name: str, status: int = 200, *, scripts: bool = False, **context) -> HTMLResponse:
+    """A page; ``scripts=True`` lets it load the Hub's own scripts from /static (no inline script, ever)."""
     who = principal(request)
     session = request.cookies.get(SESSION_COOKIE) if signed_in(request) is not None else None
     context.setdefault("q", "")
@@ -92,7 +93,8 @@ def render(request: Request, name: str, status: int = 200, **context) -> HTMLRes
         request=request, who=who, csrf=csrf_token(request, session) if session else "", **context)
     return HTMLResponse(html, status_code=status, headers={
         "Content-Security-Policy": "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
-                                   "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+                                   "script-src " + ("'self'" if scripts else "'none'") + "; "
+                                   "frame-ancestors 'none'; form-action 'self'",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     })

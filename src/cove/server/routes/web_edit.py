@@ -108,7 +108,8 @@ def upload_form(ns: str, name: str, request: Request):
     repo, git = open_repo(request, ns, name, "write")
     rev, path = rev_and_path(request, repo)
     _branch(git, rev)
-    return render(request, "repo_upload.html", **repo_context(request, repo, git, "files", rev), folder=path)
+    return render(request, "repo_upload.html", **repo_context(request, repo, git, "files", rev), folder=path,
+                  scripts=True)
 
 
 @repo_routes(router, "/upload/{rest:path}", "POST")
