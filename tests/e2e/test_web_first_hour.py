@@ -26,12 +26,10 @@ import pytest
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 
 from tests.conftest import start_server, stop_server
+from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
 
 ERIN_PW = "erin-first-hour-1"
 FRANK_PW = "frank-first-hour-1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -148,6 +146,25 @@ def test_who_may_not_write_gets_what_the_api_answers(site):
     assert HfApi(endpoint=site.url, token=site.erin).repo_exists("erin/public-model")
 
 
+def test_create_each_kind_of_repo(site):
+    api = HfApi(endpoint=site.url, token=site.erin)
+    with closing(sign_in(site.url, "erin", ERIN_PW)) as c:
+        csrf = csrf_of(c, "/new")
+        assert 'value="erin-team"' in c.get("/new").text  # an org the user may create repos in
+        for kind, name, extra, home in (
+                ("model", "erin-team/made-model", {"visibility": "private"}, "/erin-team/made-model"),
+                ("dataset", "erin/made-data", {"visibility": "public"}, "/datasets/erin/made-data"),
+                ("space", "erin/made-space", {"visibility": "public", "sdk": "gradio"}, "/spaces/erin/made-space")):
+            owner, short = name.split("/")
+            r = c.post("/new", data={"csrf": csrf, "type": kind, "owner": owner, "name": short, **extra})
+            assert r.status_code == 303 and r.headers["location"] == home, r.text
+            assert api.repo_info(name, repo_type=kind).private == (extra["visibility"] == "private")
+        assert api.space_info("erin/made-space").sdk == "gradio"
+        r = c.post("/new", data={"csrf": csrf, "type": "model", "owner": "erin-team", "name": "made-model",
+                                 "visibility": "public"})
+        assert r.status_code == 409 and "already created" in r.text
+
+
 def test_hostile_names_are_refused_and_nothing_is_kept(site):
     api = HfApi(endpoint=site.url, token=site.erin)
     with closing(sign_in(site.url, "erin", ERIN_PW)) as c:
@@ -206,8 +223,8 @@ def test_oversize_uploads_are_refused_and_leave_nothing(tmp_path):
             assert r.status_code == 413
             r = upload(c, "/olga/m", {"ok.bin": b"\1" * 90_000}, csrf=csrf)
             assert r.status_code == 303
-        tmp = [p for p in (server.data_dir).rglob("*") if p.is_file() and "tmp" in p.parent.name]
-        assert tmp == []  # the refused uploads' temporaries are gone
+        tmp_dirs = [d for d in server.data_dir.rglob("tmp") if d.is_dir()]
+        assert tmp_dirs and all(not any(d.iterdir()) for d in tmp_dirs)  # the refused uploads' temporaries are gone
         files = HfApi(endpoint=server.url).list_repo_files("olga/m")
         assert "ok.bin" in files and "big.bin" not in files and "f0.bin" not in files
     finally:

@@ -28,6 +28,7 @@ from cove.server.routes._common import (
     SESSION_COOKIE,
     caller,
     csrf_token,
+    form_body,
     hub_of,
     mark_csrf_checked,
     moved_location,
@@ -142,6 +143,13 @@ def check_csrf(request: Request, sent: str | None) -> None:
         err.status, err.code = 403, "Forbidden"
         raise err
     mark_csrf_checked(request)
+
+
+async def checked_form(request: Request):
+    """The fields of a state-changing web form (bounded), once its CSRF token matched (else 403)."""
+    form = await form_body(request)
+    check_csrf(request, form.get("csrf"))
+    return form
 
 
 def signed_in(request: Request) -> Principal | None:

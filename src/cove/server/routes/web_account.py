@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cove.errors import BadRequest, CoveError, TooManyRequests, Unauthorized
 from cove.server.routes._audit import record
 from cove.server.routes._common import SESSION_COOKIE, form_body, hub_of
-from cove.server.routes.web import WebRoute, check_csrf, render, signed_in
+from cove.server.routes.web import WebRoute, checked_form, render, signed_in
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 LOGIN_CSRF_COOKIE = "cove_login_csrf"
@@ -83,8 +83,7 @@ async def login(request: Request):
 
 @router.post("/logout")
 async def logout(request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    await checked_form(request)
     hub_of(request).accounts.delete_session(request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -115,8 +114,7 @@ def tokens(request: Request):
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
 async def create_token(request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    form = await checked_form(request)
     who = signed_in(request)
     if who is None:
         return RedirectResponse("/login?next=/settings/tokens", status_code=303)
@@ -135,8 +133,7 @@ async def create_token(request: Request):
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke_token(token_id: int, request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    await checked_form(request)
     who = signed_in(request)
     if who is None:
         return RedirectResponse("/login?next=/settings/tokens", status_code=303)

@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, RevisionNotFound
 from cove.protocol import SPACE_SDKS, check_path, is_commit_sha, repo_type_of
-from cove.server.routes._common import form_body, hub_of, principal
+from cove.server.routes._common import hub_of, principal
 from cove.server.routes.commit import after_commit
-from cove.server.routes.web import WebRoute, check_csrf, render, repo_href, signed_in
+from cove.server.routes.web import WebRoute, check_csrf, checked_form, render, repo_href, signed_in
 from cove.server.routes.web_repo import MAX_SHOWN, open_repo, repo_context, repo_routes, rev_and_path
 from cove.server.services.ndjson import NewFile, ParsedCommit
 from cove.server.services.uploads import UploadLimits, parse_upload
@@ -55,8 +55,7 @@ def new_repo_form(request: Request):
 
 @router.post("/new", response_class=HTMLResponse)
 async def create_repo(request: Request):
-    form = {k: str(v) for k, v in (await form_body(request)).items()}
-    check_csrf(request, form.get("csrf"))
+    form = {k: str(v) for k, v in (await checked_form(request)).items()}
     who = principal(request)
     owner, name = form.get("owner", "").strip(), form.get("name", "").strip()
     try:
@@ -88,6 +87,20 @@ async def _commit(request: Request, repo, git, rev: str, parsed: ParsedCommit) -
     return RedirectResponse(repo_href(repo.type, repo.repo_id, "commit", sha), status_code=303)
 
 
+def _target(request: Request, ns: str, name: str, who=None):
+    """``(repo, git, branch, path)`` of an editing page's URL, if the caller (or ``who``) may write it."""
+    repo, git = open_repo(request, ns, name, "write", who=who)
+    rev, path = rev_and_path(request, repo)
+    _branch(git, rev)
+    return repo, git, rev, path
+
+
+async def _posted(request: Request, ns: str, name: str):
+    """The form of an editing POST, its CSRF token checked, and :func:`_target`."""
+    form = await checked_form(request)
+    return form, *await run_in_threadpool(_target, request, ns, name)
+
+
 def _parent(form) -> str | None:
     """The commit the form was opened at: the commit fails if the branch moved since (412)."""
     parent = str(form.get("parent", "")).strip().lower()
@@ -105,9 +118,7 @@ def _message(form: dict, default: str) -> tuple[str, str]:
 def upload_form(ns: str, name: str, request: Request):
     if signed_in(request) is None:
         return _login(request)
-    repo, git = open_repo(request, ns, name, "write")
-    rev, path = rev_and_path(request, repo)
-    _branch(git, rev)
+    repo, git, rev, path = _target(request, ns, name)
     return render(request, "repo_upload.html", **repo_context(request, repo, git, "files", rev), folder=path,
                   scripts=True)
 
@@ -118,9 +129,7 @@ async def upload(ns: str, name: str, request: Request):
     if who is None:
         return _login(request)
     # who the cookie names may write this repo? (answered before the body is read; CSRF is checked below)
-    repo, git = await run_in_threadpool(open_repo, request, ns, name, "write", who=who)
-    rev, _ = rev_and_path(request, repo)
-    _branch(git, rev)
+    repo, git, rev, _ = await run_in_threadpool(_target, request, ns, name, who)
     hub = hub_of(request)
     s = hub.settings
     form = await parse_upload(request.stream(), request.headers.get("content-type", ""), hub.blobs,
@@ -160,11 +169,9 @@ def _text_of(git, sha: str, path: str) -> str:
 def edit_form(ns: str, name: str, request: Request):
     if signed_in(request) is None:
         return _login(request)
-    repo, git = open_repo(request, ns, name, "write")
-    rev, path = rev_and_path(request, repo)
+    repo, git, rev, path = _target(request, ns, name)
     if not path:
         raise BadRequest("Which file? The URL ends at the revision")
-    _branch(git, rev)
     sha = git.resolve(rev)
     return render(request, "repo_edit.html", **repo_context(request, repo, git, "files", rev), path=path,
                   text=_text_of(git, sha, path), parent=sha, new=False)
@@ -180,13 +187,9 @@ def _content(form, original: str = "") -> bytes:
 
 @repo_routes(router, "/edit/{rest:path}", "POST")
 async def edit(ns: str, name: str, request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
-    repo, git = await run_in_threadpool(open_repo, request, ns, name, "write")
-    rev, path = rev_and_path(request, repo)
+    form, repo, git, rev, path = await _posted(request, ns, name)
     if not path:
         raise BadRequest("Which file? The URL ends at the revision")
-    _branch(git, rev)
     parent = _parent(form)
     original = await run_in_threadpool(_text_of, git, parent or git.resolve(rev), path)
     summary, description = _message(form, f"Update {path}")
@@ -198,20 +201,14 @@ async def edit(ns: str, name: str, request: Request):
 def new_file_form(ns: str, name: str, request: Request):
     if signed_in(request) is None:
         return _login(request)
-    repo, git = open_repo(request, ns, name, "write")
-    rev, folder = rev_and_path(request, repo)
-    _branch(git, rev)
+    repo, git, rev, folder = _target(request, ns, name)
     return render(request, "repo_edit.html", **repo_context(request, repo, git, "files", rev),
                   path=f"{folder}/" if folder else "", text="", parent=git.resolve(rev), new=True)
 
 
 @repo_routes(router, "/new/{rest:path}", "POST")
 async def new_file(ns: str, name: str, request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
-    repo, git = await run_in_threadpool(open_repo, request, ns, name, "write")
-    rev, _ = rev_and_path(request, repo)
-    _branch(git, rev)
+    form, repo, git, rev, _ = await _posted(request, ns, name)
     path = str(form.get("path", "")).strip().strip("/")
     check_path(path)
     parent = _parent(form)

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, TooManyRequests, Unauthorized
 from cove.server.routes._audit import client_ip, record, record_repo
-from cove.server.routes._common import SESSION_COOKIE, form_body, hub_of
-from cove.server.routes.web import WebRoute, check_csrf, render, repo_href, signed_in
+from cove.server.routes._common import SESSION_COOKIE, hub_of
+from cove.server.routes.web import WebRoute, checked_form, render, repo_href, signed_in
 from cove.server.routes.web_repo import open_repo, repo_context, repo_routes
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -40,8 +40,7 @@ def password_form(request: Request):
 
 @router.post("/settings/password", response_class=HTMLResponse)
 async def change_password(request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    form = await checked_form(request)
     who = signed_in(request)
     current, new, again = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
     if new != again:
@@ -78,8 +77,7 @@ def repo_settings(ns: str, name: str, request: Request):
 
 
 async def _admin_form(request: Request, ns: str, name: str):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    form = await checked_form(request)
     repo, _ = await run_in_threadpool(open_repo, request, ns, name, "admin")
     return form, repo
 

@@ -81,8 +81,7 @@ class Weights:
                     if 2 <= n <= min(MAX_HEADER, entry.size - 8):
                         header = parse_header(f.read(n))
             except (CoveError, OSError, struct.error):
-                header = None  # a missing or unreadable object: nothing to show, and nothing cached
-                return None
+                return None  # a missing or unreadable object: nothing to show, and nothing cached
         with self._lock:
             self._cache[key] = header
             if len(self._cache) > self._capacity:
