@@ -75,8 +75,8 @@ class Req:
 # -- the routes ------------------------------------------------------------------------------------
 # Kinds: READ (any reader gets `ok`), WRITE (writers get `ok`, readers are refused and nothing changes),
 # LIKE (a write to the caller's own likes: any reader with a write token), SIGNED (LFS action URLs,
-# authorized by their signature alone, and web forms, by a browser session: refused to everyone without one), CREATE (a repo's name in a
-# create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL),
+# authorized by their signature alone, and the web UI's forms, by a browser session: refused to every
+# caller here), CREATE (a repo's name in a create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL),
 # CONTENT (READ of a repo's files: on the gated repo, callers without access get GatedRepo, 401 or 403).
 
 

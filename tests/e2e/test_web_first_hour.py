@@ -160,6 +160,10 @@ def test_create_each_kind_of_repo(site):
             assert r.status_code == 303 and r.headers["location"] == home, r.text
             assert api.repo_info(name, repo_type=kind).private == (extra["visibility"] == "private")
         assert api.space_info("erin/made-space").sdk == "gradio"
+        for home in ("/datasets/erin/made-data", "/spaces/erin/made-space"):  # commit pages of every kind
+            sha = api.list_repo_commits(home.split("/", 2)[2], repo_type=home.split("/")[1][:-1])[0].commit_id
+            page = c.get(f"{home}/commit/{sha}")
+            assert page.status_code == 200 and f'<code class="sha-full">{sha}</code>' in page.text
         r = c.post("/new", data={"csrf": csrf, "type": "model", "owner": "erin-team", "name": "made-model",
                                  "visibility": "public"})
         assert r.status_code == 409 and "already created" in r.text

@@ -65,6 +65,7 @@ def short_float(value: float, fmt: str = "<f") -> str:
         target = struct.pack(fmt, value)
     except (OverflowError, struct.error):
         return repr(value)
+    value = struct.unpack(fmt, target)[0]  # the float32 itself: 16777217.0 is stored as 16777216
     for digits in range(1, 10):
         text = f"{value:.{digits}g}"
         if struct.pack(fmt, float(text)) == target:
