@@ -65,7 +65,9 @@ def sign_in(url: str, name: str, password: str) -> httpx.Client:
 
 
 def csrf_of(c: httpx.Client, path: str = "/settings/tokens") -> str:
-    return CSRF.search(c.get(path).text).group(1)
+    page = c.get(path)
+    assert page.status_code == 200, (path, page.status_code)
+    return CSRF.search(page.text).group(1)
 
 
 def upload(c: httpx.Client, repo_path: str, files: dict[str, bytes], *, csrf: str | None, summary: str = "",

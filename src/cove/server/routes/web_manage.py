@@ -1,65 +1,24 @@
-"""Settings pages: a repo's (visibility, rename or move, delete) and the account's password.
+"""A repo's settings page: visibility, rename or move, delete.
 
 The repo's settings change through the API's services and rules (``Repos.update_settings``, ``move``
 and ``delete`` need the repo's admin rights, as ``PUT /api/.../settings`` does) with the same audit
 events; a renamed repo's old URLs redirect to the new ones (``RepoMoved``). Deleting asks for the
-repo's full name typed again. A password change needs the current password (checked, and limited,
-as a sign-in is), and ends the user's other web sessions.
+repo's full name typed again.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, TooManyRequests, Unauthorized
-from cove.server.routes._audit import client_ip, record, record_repo
-from cove.server.routes._common import SESSION_COOKIE, hub_of
+from cove.errors import BadRequest
+from cove.server.routes._audit import record_repo
+from cove.server.routes._common import hub_of
 from cove.server.routes.web import WebRoute, checked_form, render, repo_href, signed_in
 from cove.server.routes.web_repo import open_repo, repo_context, repo_routes
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-
-
-# -- the account's password -----------------------------------------------------------------------
-
-
-def _password_page(request: Request, *, error: str = "", done: str = "", status: int = 200):
-    response = render(request, "password.html", status=status, error=error, done=done)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@router.get("/settings/password", response_class=HTMLResponse)
-def password_form(request: Request):
-    if signed_in(request) is None:
-        return RedirectResponse("/login?next=/settings/password", status_code=303)
-    return _password_page(request)
-
-
-@router.post("/settings/password", response_class=HTMLResponse)
-async def change_password(request: Request):
-    form = await checked_form(request)
-    who = signed_in(request)
-    current, new, again = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
-    if new != again:
-        return _password_page(request, error="The new password and its confirmation differ.", status=400)
-    hub = hub_of(request)
-    try:  # as limited as a sign-in: a stolen session cannot guess the password here
-        await hub.signins.password(who.name, current, client_ip(request) or "", via="password-change")
-    except Unauthorized:
-        return _password_page(request, error="The current password is wrong.", status=403)
-    except TooManyRequests as err:
-        return _password_page(request, error=err.message, status=429)
-    try:
-        ended = await run_in_threadpool(hub.accounts.change_password, who.user_id, new,
-                                        keep_session=request.cookies[SESSION_COOKIE])
-    except BadRequest as e:
-        return _password_page(request, error=e.message, status=400)
-    record(request, "user.password", actor=who.name, target=who.name, detail={"via": "web", "sessions_ended": ended})
-    return _password_page(request, done=f"Password changed. {ended} other session{'s' if ended != 1 else ''} "
-                                         "signed out.")
 
 
 # -- a repo's settings ----------------------------------------------------------------------------
