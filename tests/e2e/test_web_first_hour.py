@@ -104,6 +104,7 @@ def test_forms_without_csrf_token_are_refused(site):
             ("/erin/public-model/edit/main/README.md", {"content": "changed"}),
             ("/erin/public-model/new/main", {"path": "x.txt", "content": "x"}),
             ("/erin/public-model/settings/visibility", {"visibility": "private"}),
+            ("/erin/public-model/settings/gated", {"gated": "auto"}),
             ("/erin/public-model/settings/move", {"owner": "erin", "name": "moved"}),
             ("/erin/public-model/settings/delete", {"confirm": "erin/public-model"}),
             ("/settings/password", {"current": ERIN_PW, "new": "x" * 12, "confirm": "x" * 12}),
@@ -455,6 +456,10 @@ def test_renamed_repo_redirects_its_old_pages(site):
     api.create_repo("erin/old-name")
     with closing(sign_in(site.url, "erin", ERIN_PW)) as c:
         csrf = csrf_of(c, "/erin/old-name/settings")
+        for value, gated in (("manual", "manual"), ("off", False)):
+            r = c.post("/erin/old-name/settings/gated", data={"csrf": csrf, "gated": value})
+            assert r.status_code == 303 and api.model_info("erin/old-name").gated == gated
+        assert c.post("/erin/old-name/settings/gated", data={"csrf": csrf, "gated": "yes"}).status_code == 400
         r = c.post("/erin/old-name/settings/move", data={"csrf": csrf, "owner": "erin-team", "name": "new-name"})
         assert r.status_code == 303 and r.headers["location"] == "/erin-team/new-name/settings"
         r = c.get("/erin/old-name/tree/main")

@@ -6,7 +6,8 @@ Each change is one commit through the same services as the API's commit (``Commi
 ``/upload/{rev}``, ``/edit/{rev}/{path}`` and ``/new/{rev}`` (a file). Every POST carries the CSRF
 token of :func:`~cove.server.routes.web.check_csrf`. An upload is ``multipart/form-data`` streamed to
 temp files (:mod:`cove.server.services.uploads`); whether the browser's user may write the repo is
-checked before its body is read, the CSRF token (the form's first field) once it is.
+checked before its body is read, the CSRF token (the form's first field) once it is. (A cross-site
+form carries no session cookie, which is SameSite=Lax: it is sent to sign in before its body is read.)
 """
 
 from __future__ import annotations

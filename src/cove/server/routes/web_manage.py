@@ -1,4 +1,4 @@
-"""A repo's settings page: visibility, rename or move, delete.
+"""A repo's settings page: visibility, gating, rename or move, delete.
 
 The repo's settings change through the API's services and rules (``Repos.update_settings``, ``move``
 and ``delete`` need the repo's admin rights, as ``PUT /api/.../settings`` does) with the same audit
@@ -51,6 +51,20 @@ async def set_visibility(ns: str, name: str, request: Request):
     await run_in_threadpool(hub_of(request).repos.update_settings, signed_in(request), repo.type, repo.repo_id,
                             private=private)
     record_repo(request, "repo.visibility", repo.type, repo.repo_id, {"private": private})
+    return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
+
+
+@repo_routes(router, "/settings/gated", "POST")
+async def set_gated(ns: str, name: str, request: Request):
+    """Gate the repo's files behind access requests (accepted automatically or by its admins), or not."""
+    form, repo = await _admin_form(request, ns, name)
+    value = str(form.get("gated", ""))
+    if value not in ("off", "auto", "manual"):
+        raise BadRequest(f"Invalid gating {value!r}: use off, auto or manual")
+    gated = False if value == "off" else value
+    await run_in_threadpool(hub_of(request).repos.update_settings, signed_in(request), repo.type, repo.repo_id,
+                            gated=gated)
+    record_repo(request, "repo.gated", repo.type, repo.repo_id, {"gated": gated})
     return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
 
 
