@@ -41,17 +41,21 @@ async def _admin_form(request: Request, ns: str, name: str):
     return form, repo
 
 
+async def _update(request: Request, repo, action: str, **change) -> RedirectResponse:
+    """``Repos.update_settings`` with ``change`` (``private=`` or ``gated=``), audited as the API audits it."""
+    await run_in_threadpool(hub_of(request).repos.update_settings, signed_in(request), repo.type, repo.repo_id,
+                            **change)
+    record_repo(request, action, repo.type, repo.repo_id, change)
+    return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
+
+
 @repo_routes(router, "/settings/visibility", "POST")
 async def set_visibility(ns: str, name: str, request: Request):
     form, repo = await _admin_form(request, ns, name)
     visibility = str(form.get("visibility", ""))
     if visibility not in ("public", "private"):
         raise BadRequest(f"Invalid visibility {visibility!r}: use private or public")
-    private = visibility == "private"
-    await run_in_threadpool(hub_of(request).repos.update_settings, signed_in(request), repo.type, repo.repo_id,
-                            private=private)
-    record_repo(request, "repo.visibility", repo.type, repo.repo_id, {"private": private})
-    return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
+    return await _update(request, repo, "repo.visibility", private=visibility == "private")
 
 
 @repo_routes(router, "/settings/gated", "POST")
@@ -61,11 +65,7 @@ async def set_gated(ns: str, name: str, request: Request):
     value = str(form.get("gated", ""))
     if value not in ("off", "auto", "manual"):
         raise BadRequest(f"Invalid gating {value!r}: use off, auto or manual")
-    gated = False if value == "off" else value
-    await run_in_threadpool(hub_of(request).repos.update_settings, signed_in(request), repo.type, repo.repo_id,
-                            gated=gated)
-    record_repo(request, "repo.gated", repo.type, repo.repo_id, {"gated": gated})
-    return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
+    return await _update(request, repo, "repo.gated", gated=False if value == "off" else value)
 
 
 @repo_routes(router, "/settings/move", "POST")
