@@ -75,8 +75,8 @@ class Req:
 # -- the routes ------------------------------------------------------------------------------------
 # Kinds: READ (any reader gets `ok`), WRITE (writers get `ok`, readers are refused and nothing changes),
 # LIKE (a write to the caller's own likes: any reader with a write token), SIGNED (LFS action URLs,
-# authorized by their signature alone: refused to everyone without one), CREATE (a repo's name in a
-# create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL),
+# authorized by their signature alone, and the web UI's forms, by a browser session: refused to every
+# caller here), CREATE (a repo's name in a create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL),
 # CONTENT (READ of a repo's files: on the gated repo, callers without access get GatedRepo, 401 or 403).
 
 
@@ -140,7 +140,30 @@ def git_and_lfs() -> dict:
             ("GET", prefix + "/{ns}/{name}/commits/{rest:path}"): [R("READ", lambda r: Req(
                 "GET", r.web("/commits/main")))],
             ("GET", prefix + "/{ns}/{name}/refs"): [R("READ", lambda r: Req("GET", r.web("/refs")))],
+            ("GET", prefix + "/{ns}/{name}/commit/{sha}"): [R("READ", lambda r: Req("GET", r.web("/commit/main")))],
+            **web_forms(prefix),
         }
+    return out
+
+
+def web_forms(prefix: str) -> dict:
+    """The web UI's editing pages and forms act for a browser's session only: a token (every caller
+    here) is sent to sign in (303), and a form without the session's CSRF token is refused (403)."""
+    out = {}
+    for page, tail in (("/upload/{rest:path}", "/upload/main"), ("/edit/{rest:path}", "/edit/main/README.md"),
+                       ("/new/{rest:path}", "/new/main"), ("/settings", "/settings")):
+        out[("GET", prefix + "/{ns}/{name}" + page)] = [R("SIGNED", lambda r, t=tail: Req("GET", r.web(t)), 303)]
+    out[("POST", prefix + "/{ns}/{name}/upload/{rest:path}")] = [R("SIGNED", lambda r: Req(
+        "POST", r.web("/upload/main"), content=b"--b--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=b"}), 303)]
+    for page, tail in (("/edit/{rest:path}", "/edit/main/README.md"), ("/new/{rest:path}", "/new/main"),
+                       ("/settings/visibility", "/settings/visibility"), ("/settings/gated", "/settings/gated"),
+                       ("/settings/move", "/settings/move"),
+                       ("/settings/delete", "/settings/delete")):
+        out[("POST", prefix + "/{ns}/{name}" + page)] = [R("SIGNED", lambda r, t=tail: Req(
+            "POST", r.web(t), data={"content": "x", "path": "x.txt", "visibility": "public", "gated": "off",
+                                    "owner": "alice",
+                                    "name": "moved", "confirm": r.repo_id}), 403)]
     return out
 
 
@@ -310,6 +333,11 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("POST", "/settings/tokens"): [R("GLOBAL", lambda r: Req("POST", "/settings/tokens", data={"name": "x"}), 403)],
     ("POST", "/settings/tokens/{token_id}/revoke"): [R("GLOBAL", lambda r: Req(
         "POST", "/settings/tokens/1/revoke", data={}), 403)],
+    ("GET", "/settings/password"): [R("GLOBAL", lambda r: Req("GET", "/settings/password"), 303)],
+    ("POST", "/settings/password"): [R("GLOBAL", lambda r: Req("POST", "/settings/password", data={
+        "current": "x", "new": "y" * 10, "confirm": "y" * 10}), 403)],
+    ("GET", "/new"): [R("GLOBAL", lambda r: Req("GET", "/new"), 303)],
+    ("POST", "/new"): [R("GLOBAL", lambda r: Req("POST", "/new", data={"name": "x", "visibility": "public"}), 403)],
     **git_and_lfs(),
 }
 

@@ -124,7 +124,7 @@ def test_repo_page_renders_the_card_without_repo_html(site):
         assert 'href="/carol/web-model/blob/main/sub/notes.txt"' in html
         # the front matter is a metadata box, not text in the body
         box = re.search(r'<section class="meta-box".*?</section>', html, re.S).group(0)
-        assert "<dt>license</dt><dd>mit</dd>" in box and "text-generation, tiny" in box
+        assert '<dt title="license">License</dt><dd>mit</dd>' in box and "text-generation, tiny" in box
         assert "license: mit" not in html and "pipeline_tag:" not in html
         assert "script-src 'none'" in r.headers["content-security-policy"]
 
@@ -165,7 +165,7 @@ def test_file_view_escapes_text_and_links_raw_downloads(site):
 def test_commits_branches_and_tags(site):
     with client(site) as c:
         log = c.get("/carol/web-model/commits/main").text
-        titles = re.findall(r'<div class="commit-title">(.*?)</div>', log)
+        titles = re.findall(r'<div class="commit-title"><a href="[^"]+">(.*?)</a></div>', log)
         assert titles[:3] == ["Add notes", "Add weights", "Add the model card"]
         assert "Add notes" not in c.get("/carol/web-model/commits/v1.0").text
         refs = c.get("/carol/web-model/refs").text
@@ -345,7 +345,7 @@ def test_browser_walkthrough(site, tmp_path):
             expect(page.locator("tr.directory")).to_have_count(0)
 
             # a token made on the settings page works, and stops working once revoked
-            page.get_by_role("link", name="Settings").click()
+            page.get_by_role("link", name="Settings", exact=True).click()
             page.get_by_label("Name").fill("browser-token")
             page.get_by_label("Role").select_option("write")
             page.get_by_role("button", name="Create token").click()

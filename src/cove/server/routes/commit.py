@@ -113,7 +113,7 @@ def _commit_target(request: Request, rtype: str, ns: str, name: str):
     return repo, git, rev
 
 
-def _after_commit(request: Request, repo, git, rev: str, sha: str) -> None:
+def after_commit(request: Request, repo, git, rev: str, sha: str) -> None:
     """What follows a commit: scans queued, the audit, and for ``main`` the new head and card."""
     hub = hub_of(request)
     hub.scans.after_commit(repo, sha)
@@ -131,7 +131,7 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
     parsed = await parse_commit(request.stream(), hub.blobs, settings.max_commit_bytes,
                                 max_depth=settings.max_json_depth, max_ops=settings.max_commit_files)
     sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
-    await run_in_threadpool(_after_commit, request, repo, git, rev, sha)
+    await run_in_threadpool(after_commit, request, repo, git, rev, sha)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
     return JSONResponse({"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""},
                         background=BackgroundTask(hub.commits.fill_sha1))

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from cove.errors import BadRequest, EntryNotFound
 from cove.server.db import Repo
 from cove.server.routes import _openapi as api
+from cove.server.routes._card_html import short_floats
 from cove.server.routes._common import hub_of, principal
 from cove.server.services.viewer import DatasetViewer
 from cove.server.storage.git import GitRepo
@@ -61,6 +62,19 @@ def type_label(feature: dict | list) -> str:
     return kind
 
 
+_FLOAT_FORMATS = {"float32": "<f", "float16": "<e"}
+
+
+def _value_dtype(feature: dict | list) -> str:
+    """The dtype of a ``Value`` feature or of a list of them (``""`` for others)."""
+    if isinstance(feature, list):
+        return _value_dtype(feature[0]) if feature else ""
+    kind = feature.get("_type")
+    if kind in ("List", "LargeList", "Sequence"):
+        return _value_dtype(feature.get("feature", {}))
+    return feature.get("dtype", "") if kind == "Value" else ""
+
+
 def page_context(request: Request, repo: Repo, git: GitRepo, sha: str) -> dict | None:
     """What the viewer on a dataset card page shows (``?config=&split=&offset=`` pick the page);
     None when the dataset has no data files."""
@@ -78,6 +92,10 @@ def page_context(request: Request, repo: Repo, git: GitRepo, sha: str) -> dict |
     except (EntryNotFound, BadRequest) as e:
         return {"error": str(e)}
     config = described[page["config"]]
+    for f in page["features"]:  # float32 cells at their precision: 2.3, not 2.299999952316284
+        fmt = _FLOAT_FORMATS.get(_value_dtype(f["type"]))
+        for r in page["rows"] if fmt else ():
+            r["row"][f["name"]] = short_floats(r["row"].get(f["name"]), fmt)
     for f in page["features"]:  # class ids are shown with their names: "1 (dog)"
         names = f["type"].get("names") if f["type"].get("_type") == "ClassLabel" else None
         for r in page["rows"] if names else ():

@@ -28,11 +28,14 @@ from cove.server.routes._common import (
     SESSION_COOKIE,
     caller,
     csrf_token,
+    form_body,
     hub_of,
     mark_csrf_checked,
+    moved_location,
     principal,
 )
 from cove.server.services import Principal
+from cove.server.services.repos import RepoMoved
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
@@ -82,7 +85,8 @@ def templates() -> Environment:
     return env
 
 
-def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+def render(request: Request, name: str, status: int = 200, *, scripts: bool = False, **context) -> HTMLResponse:
+    """A page; ``scripts=True`` lets it load the Hub's own scripts from /static (no inline script, ever)."""
     who = principal(request)
     session = request.cookies.get(SESSION_COOKIE) if signed_in(request) is not None else None
     context.setdefault("q", "")
@@ -90,7 +94,8 @@ def render(request: Request, name: str, status: int = 200, **context) -> HTMLRes
         request=request, who=who, csrf=csrf_token(request, session) if session else "", **context)
     return HTMLResponse(html, status_code=status, headers={
         "Content-Security-Policy": "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
-                                   "script-src 'none'; frame-ancestors 'none'; form-action 'self'",
+                                   "script-src " + ("'self'" if scripts else "'none'") + "; "
+                                   "frame-ancestors 'none'; form-action 'self'",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     })
@@ -115,6 +120,11 @@ class WebRoute(APIRoute):
         async def page(request: Request) -> Response:
             try:
                 return await handler(request)
+            except RepoMoved as err:  # the old URL of a renamed repo, asked by someone who may read it
+                location = moved_location(request, err.old_id, err.new_id)
+                if location is None:
+                    return error_page(request, err)
+                return RedirectResponse(location, status_code=307)
             except CoveError as err:
                 return error_page(request, err)
 
@@ -133,6 +143,13 @@ def check_csrf(request: Request, sent: str | None) -> None:
         err.status, err.code = 403, "Forbidden"
         raise err
     mark_csrf_checked(request)
+
+
+async def checked_form(request: Request):
+    """The fields of a state-changing web form (bounded), once its CSRF token matched (else 403)."""
+    form = await form_body(request)
+    check_csrf(request, form.get("csrf"))
+    return form
 
 
 def signed_in(request: Request) -> Principal | None:
@@ -178,6 +195,22 @@ def search(request: Request):
     return RedirectResponse("/?" + urlencode({"q": request.query_params.get("q", "")}), status_code=303)
 
 
+#: The listing's sort choices -> the API's ``sort`` values.
+LISTING_SORTS = {"updated": "lastModified", "downloads": "downloads", "likes": "likes", "created": "createdAt"}
+
+
+def listing_filters(repo_type: str, params) -> tuple[dict[str, str], list[str]]:
+    """The listing's filter fields (``task``, ``library``, ``license``, ``language``) and the API
+    filters they mean (``license:mit``; a dataset's language is ``language:en``, a model's ``en``)."""
+    chosen = {k: params.get(k, "").strip() for k in ("task", "library", "license", "language")}
+    filters = [v for k, v in chosen.items() if v and k in ("task", "library")]
+    if chosen["license"]:
+        filters.append(f"license:{chosen['license']}")
+    if chosen["language"]:
+        filters.append(f"language:{chosen['language']}" if repo_type == "dataset" else chosen["language"])
+    return chosen, filters
+
+
 @router.get("/models", response_class=HTMLResponse)
 @router.get("/datasets", response_class=HTMLResponse)
 @router.get("/spaces", response_class=HTMLResponse)
@@ -187,10 +220,17 @@ def listing(request: Request):
     repo_type = TYPES[segment]
     q = request.query_params.get("q", "").strip()
     offset = _offset(request)
-    repos, more = hub.repos.search(principal(request), repo_type, search=q.split() or None,
-                                   sort="lastModified", offset=offset, limit=PAGE)
+    sort = request.query_params.get("sort") or "updated"
+    if sort not in LISTING_SORTS:
+        raise BadRequest(f"Invalid sort {sort!r}: use one of {', '.join(LISTING_SORTS)}")
+    chosen, filters = listing_filters(repo_type, request.query_params)
+    who = principal(request)
+    repos, more = hub.repos.search(who, repo_type, search=q.split() or None, filters=filters,
+                                   sort=LISTING_SORTS[sort], offset=offset, limit=PAGE)
+    query = urlencode({"q": q, "sort": sort, **{k: v for k, v in chosen.items() if v}})
     return render(request, "listing.html", q=q, repo_type=repo_type, segment=segment, repos=repos,
-                  offset=offset, more=more, page=PAGE)
+                  offset=offset, more=more, page=PAGE, sort=sort, sorts=LISTING_SORTS, chosen=chosen,
+                  facets=hub.repos.facets(who, repo_type), query=query)
 
 
 @router.get("/{ns}", response_class=HTMLResponse)

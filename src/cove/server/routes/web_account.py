@@ -1,4 +1,4 @@
-"""Web sign-in, sign-out, and the settings page where a user creates and revokes access tokens.
+"""Web sign-in, sign-out, and the account's settings: access tokens (create, revoke) and the password.
 
 The session lives in an HttpOnly, SameSite=Lax cookie. Every state-changing form is a POST that
 carries a CSRF token: an HMAC of the session id (``web.csrf_token``) once signed in, and for the
@@ -12,11 +12,12 @@ import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError, TooManyRequests, Unauthorized
-from cove.server.routes._audit import record
+from cove.server.routes._audit import client_ip, record
 from cove.server.routes._common import SESSION_COOKIE, form_body, hub_of
-from cove.server.routes.web import WebRoute, check_csrf, render, signed_in
+from cove.server.routes.web import WebRoute, checked_form, render, signed_in
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 LOGIN_CSRF_COOKIE = "cove_login_csrf"
@@ -83,8 +84,7 @@ async def login(request: Request):
 
 @router.post("/logout")
 async def logout(request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    await checked_form(request)
     hub_of(request).accounts.delete_session(request.cookies[SESSION_COOKIE])
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -115,8 +115,7 @@ def tokens(request: Request):
 
 @router.post("/settings/tokens", response_class=HTMLResponse)
 async def create_token(request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    form = await checked_form(request)
     who = signed_in(request)
     if who is None:
         return RedirectResponse("/login?next=/settings/tokens", status_code=303)
@@ -135,11 +134,50 @@ async def create_token(request: Request):
 
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke_token(token_id: int, request: Request):
-    form = await form_body(request)
-    check_csrf(request, form.get("csrf"))
+    await checked_form(request)
     who = signed_in(request)
     if who is None:
         return RedirectResponse("/login?next=/settings/tokens", status_code=303)
     name = hub_of(request).accounts.revoke_token(who.user_id, token_id)
     record(request, "token.revoke", actor=who.name, target=f"{who.name}/{name}", detail={"via": "web"})
     return RedirectResponse("/settings/tokens", status_code=303)
+
+
+# -- the account's password -----------------------------------------------------------------------
+
+
+def _password_page(request: Request, *, error: str = "", done: str = "", status: int = 200):
+    response = render(request, "password.html", status=status, error=error, done=done)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/settings/password", response_class=HTMLResponse)
+def password_form(request: Request):
+    if signed_in(request) is None:
+        return RedirectResponse("/login?next=/settings/password", status_code=303)
+    return _password_page(request)
+
+
+@router.post("/settings/password", response_class=HTMLResponse)
+async def change_password(request: Request):
+    form = await checked_form(request)
+    who = signed_in(request)
+    current, new, again = (str(form.get(k, "")) for k in ("current", "new", "confirm"))
+    if new != again:
+        return _password_page(request, error="The new password and its confirmation differ.", status=400)
+    hub = hub_of(request)
+    try:  # as limited as a sign-in: a stolen session cannot guess the password here
+        await hub.signins.password(who.name, current, client_ip(request) or "", via="password-change")
+    except Unauthorized:
+        return _password_page(request, error="The current password is wrong.", status=403)
+    except TooManyRequests as err:
+        return _password_page(request, error=err.message, status=429)
+    try:
+        ended = await run_in_threadpool(hub.accounts.change_password, who.user_id, new,
+                                        keep_session=request.cookies[SESSION_COOKIE])
+    except BadRequest as e:
+        return _password_page(request, error=e.message, status=400)
+    record(request, "user.password", actor=who.name, target=who.name, detail={"via": "web", "sessions_ended": ended})
+    return _password_page(request, done=f"Password changed. {ended} other session{'s' if ended != 1 else ''} "
+                                         "signed out.")

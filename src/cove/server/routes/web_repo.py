@@ -11,54 +11,62 @@ never inject markup or script); its YAML front matter is shown as a small table.
 
 from __future__ import annotations
 
-import json
-import re
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from markdown_it import MarkdownIt
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, EntryNotFound
 from cove.formats.cards import split_card
 from cove.protocol import check_path
 from cove.server.db import Repo
+from cove.server.routes._card_html import metadata_rows, render_markdown, results_table
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
 from cove.server.routes.viewer import page_context as dataset_viewer
 from cove.server.routes.web import WebRoute, not_found, render, repo_href, rev_segment
+from cove.server.services import Principal
+from cove.server.services.diffs import commit_view
 from cove.server.services.inference import WIDGET_TASKS
+from cove.server.services.weights import human_params
 from cove.server.storage.git import GitRepo
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PREFIXES = ("/datasets", "/spaces", "")  # most specific first
 MAX_SHOWN = 1024 * 1024  # larger files are offered as a download only
 COMMITS_PAGE = 50
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//|^#|^/")
 
 
-def _routes(suffix: str):
-    """Register one page under the three repo URL prefixes."""
+def repo_routes(on: APIRouter, suffix: str, method: str = "GET"):
+    """Register one page (or form handler) of ``on`` under the three repo URL prefixes."""
 
     def register(fn):
         for prefix in PREFIXES:
-            router.get(f"{prefix}/{{ns}}/{{name}}{suffix}", response_class=HTMLResponse)(fn)
+            on.add_api_route(f"{prefix}/{{ns}}/{{name}}{suffix}", fn, methods=[method], response_class=HTMLResponse)
+            if prefix:  # before every model page of the router: /datasets/a/b/x/... is never model datasets/a
+                on.routes.insert(0, on.routes.pop())
         return fn
 
     return register
 
 
-def _open(request: Request, ns: str, name: str, need: str = "read") -> tuple[Repo, GitRepo]:
+def _routes(suffix: str):
+    return repo_routes(router, suffix)
+
+
+def open_repo(request: Request, ns: str, name: str, need: str = "read", *,
+              who: Principal | None = None) -> tuple[Repo, GitRepo]:
+    """The repo of the page's URL and its git, if the caller (or ``who``) may ``need`` it."""
     route = request.scope["route"].path
     repo_type = "dataset" if route.startswith("/datasets/") else "space" if route.startswith("/spaces/") else "model"
     if repo_type == "model" and ns == "api":
         raise StarletteHTTPException(404)  # an unknown API path keeps the API's JSON 404
     hub = hub_of(request)
-    repo = hub.repos.get(principal(request), repo_type, f"{ns}/{name}", need)
+    repo = hub.repos.get(who or principal(request), repo_type, f"{ns}/{name}", need)
     return repo, hub.repos.open_git(repo)
 
 
-def _rev_path(request: Request, repo: Repo) -> tuple[str, str]:
+def rev_and_path(request: Request, repo: Repo) -> tuple[str, str]:
     """``(rev, path)`` from the raw URL after ``.../{name}/{page}/``."""
     skip = 3 if repo.type == "model" else 4
     rev, path = split_rev_path(raw_tail(request, skip))
@@ -68,9 +76,11 @@ def _rev_path(request: Request, repo: Repo) -> tuple[str, str]:
     return rev, path
 
 
-def _context(request: Request, repo: Repo, git: GitRepo, tab: str, rev: str = "main") -> dict:
+def repo_context(request: Request, repo: Repo, git: GitRepo, tab: str, rev: str = "main") -> dict:
     return {"repo": repo, "tab": tab, "rev": rev, "branches": sorted(git.refs("refs/heads/")),
-            "clone_url": repo_url(request, repo.type, repo.repo_id), "base": base_url(request)}
+            "clone_url": repo_url(request, repo.type, repo.repo_id), "base": base_url(request),
+            "may_write": hub_of(request).repos.allows(principal(request), repo, "write"),
+            "may_admin": hub_of(request).repos.allows(principal(request), repo, "admin")}
 
 
 def _crumbs(path: str) -> list[tuple[str, str]]:
@@ -82,31 +92,10 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
 # -- the card -------------------------------------------------------------------------------------
 
 
-def _metadata_rows(data: dict) -> list[tuple[str, str]]:
-    rows = []
-    for key, value in data.items():
-        if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-            text = ", ".join(str(v) for v in value)
-        elif isinstance(value, dict | list):
-            text = json.dumps(value, ensure_ascii=False, default=str)
-        else:
-            text = str(value)
-        rows.append((str(key), text if len(text) <= 300 else text[:297] + "..."))
-    return rows
-
-
-def render_markdown(text: str, *, repo: Repo, rev: str) -> str:
-    """Markdown -> HTML with raw HTML disabled; relative links and images point into the repo."""
-    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-    tokens = md.parse(text)
-    for token in tokens:
-        for child in token.children or []:
-            attr = "src" if child.type == "image" else "href" if child.type == "link_open" else None
-            target = child.attrGet(attr) if attr else None
-            if target and not _SCHEME.match(target):
-                page = "resolve" if attr == "src" else "blob"
-                child.attrSet(attr, repo_href(repo.type, repo.repo_id, page, rev_segment(rev), target))
-    return md.renderer.render(tokens, md.options, {})
+def card_markdown(body: str, repo: Repo, rev: str) -> str:
+    """The card body as HTML; relative links and images point into the repo at ``rev``."""
+    return render_markdown(body, lambda page, target: repo_href(repo.type, repo.repo_id, page, rev_segment(rev),
+                                                                 target))
 
 
 @_routes("")
@@ -116,19 +105,19 @@ def card(ns: str, name: str, request: Request):
 
 def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
     """The card page; ``widget`` is the inference widget's state after a run (its text, result, error)."""
-    repo, git = _open(request, ns, name)
+    repo, git = open_repo(request, ns, name)
     hub = hub_of(request)
     sha = git.resolve("main")
     readme = git.get_entry(sha, "README.md")
-    meta, html, error = [], "", ""
+    meta, results, html, error = [], [], "", ""
     if readme is not None and readme.lfs_oid is None and readme.size <= MAX_SHOWN:
         text = git.read_blob(readme.oid).decode("utf-8", "replace")
         try:
             data, body = split_card(text)
         except ValueError as e:
             data, body, error = {}, text, str(e)
-        meta = _metadata_rows(data)
-        html = render_markdown(body, repo=repo, rev="main")
+        meta, results = metadata_rows(data), results_table(data)
+        html = card_markdown(body, repo, "main")
     info = git.commit_info(sha)
     card = hub.content.card(git, sha, repo)
     task = card["pipeline_tag"] if repo.type == "model" else ""
@@ -136,9 +125,11 @@ def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
         widget = {"task": task, "text": "", "result": None, "error": "", **(widget or {})}
     else:
         widget = None
-    return render(request, "repo_card.html", **_context(request, repo, git, "card"), sha=sha, commit=info,
-                  meta=meta, card_html=html, card_error=error, has_readme=readme is not None, tags=card["tags"],
-                  widget=widget,
+    weights = hub.weights.summary(git, sha) if repo.type == "model" else None
+    return render(request, "repo_card.html", **repo_context(request, repo, git, "card"), sha=sha, commit=info,
+                  meta=meta, results=results, card_html=html, card_error=error, has_readme=readme is not None,
+                  tags=card["tags"], widget=widget, card=card, weights=weights,
+                  params=human_params(weights.params) if weights else "",
                   viewer=dataset_viewer(request, repo, git, sha) if repo.type == "dataset" else None)
 
 
@@ -147,8 +138,8 @@ def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
 
 @_routes("/tree/{rest:path}")
 def tree(ns: str, name: str, request: Request):
-    repo, git = _open(request, ns, name)
-    rev, path = _rev_path(request, repo)
+    repo, git = open_repo(request, ns, name)
+    rev, path = rev_and_path(request, repo)
     sha = git.resolve(rev)
     if path:
         entry = git.get_entry(sha, path)
@@ -158,14 +149,14 @@ def tree(ns: str, name: str, request: Request):
             return RedirectResponse(repo_href(repo.type, repo.repo_id, "blob", rev_segment(rev),
                                               quote(path)), status_code=303)
     entries = sorted(git.list_tree(sha, path), key=lambda e: (e.type != "directory", e.path.lower()))
-    return render(request, "repo_tree.html", **_context(request, repo, git, "files", rev), sha=sha,
+    return render(request, "repo_tree.html", **repo_context(request, repo, git, "files", rev), sha=sha,
                   path=path, crumbs=_crumbs(path), entries=entries, commit=git.commit_info(sha))
 
 
 @_routes("/blob/{rest:path}")
 def blob(ns: str, name: str, request: Request):
-    repo, git = _open(request, ns, name, "content")
-    rev, path = _rev_path(request, repo)
+    repo, git = open_repo(request, ns, name, "content")
+    rev, path = rev_and_path(request, repo)
     if not path:
         raise BadRequest("Which file? The URL ends at the revision")
     sha = git.resolve(rev)
@@ -185,7 +176,7 @@ def blob(ns: str, name: str, request: Request):
                 pass
     raw = repo_href(repo.type, repo.repo_id, "resolve", rev_segment(rev), quote(path))
     scan = hub_of(request).scans.file_scans(repo, [entry]).get(path)
-    return render(request, "repo_blob.html", **_context(request, repo, git, "files", rev), sha=sha, path=path,
+    return render(request, "repo_blob.html", **repo_context(request, repo, git, "files", rev), sha=sha, path=path,
                   crumbs=_crumbs(path), entry=entry, kind=kind, text=text, raw_href=raw, scan=scan,
                   lines=text.count("\n") + (0 if text.endswith("\n") else 1) if text else 0)
 
@@ -195,24 +186,32 @@ def blob(ns: str, name: str, request: Request):
 
 @_routes("/commits/{rest:path}")
 def commits(ns: str, name: str, request: Request):
-    repo, git = _open(request, ns, name)
-    rev, _ = _rev_path(request, repo)
+    repo, git = open_repo(request, ns, name)
+    rev, _ = rev_and_path(request, repo)
     sha = git.resolve(rev)
     try:
         page = max(0, int(request.query_params.get("p") or 0))
     except ValueError:
         raise BadRequest("Invalid page number") from None
     log, more = git.log(sha, skip=page * COMMITS_PAGE, limit=COMMITS_PAGE)
-    return render(request, "repo_commits.html", **_context(request, repo, git, "commits", rev), sha=sha,
+    return render(request, "repo_commits.html", **repo_context(request, repo, git, "commits", rev), sha=sha,
                   commits=log, page=page, more=more)
+
+
+@_routes("/commit/{sha}")
+def commit(ns: str, name: str, sha: str, request: Request):
+    """One commit and its diff (the ``commit_url`` huggingface_hub prints after an upload)."""
+    repo, git = open_repo(request, ns, name)
+    view = commit_view(git, git.resolve(sha))
+    return render(request, "repo_commit.html", **repo_context(request, repo, git, "commits"), view=view)
 
 
 @_routes("/refs")
 def refs(ns: str, name: str, request: Request):
-    repo, git = _open(request, ns, name)
+    repo, git = open_repo(request, ns, name)
 
     def described(items: dict[str, str]) -> list[tuple[str, object]]:
         return [(n, git.commit_info(sha)) for n, sha in sorted(items.items())]
 
-    return render(request, "repo_refs.html", **_context(request, repo, git, "refs"),
+    return render(request, "repo_refs.html", **repo_context(request, repo, git, "refs"),
                   heads=described(git.refs("refs/heads/")), tag_refs=described(git.refs("refs/tags/")))

@@ -22,6 +22,7 @@ from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.signin import SignIns
+from cove.server.services.weights import Weights
 from cove.server.services.xet import Xet
 from cove.server.settings import Settings
 from cove.server.storage.blobs import BlobStore
@@ -57,6 +58,7 @@ class Hub:
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)
+        self.weights = Weights(self.content)
         self.collections = Collections(self.sessions, self.accounts, self.repos)
         self.access_requests = AccessRequests(self.sessions, self.repos)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)

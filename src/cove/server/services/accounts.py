@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
@@ -66,6 +66,9 @@ def check_password(password: str, stored: str) -> bool:
     got = hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt_bytes, n=2**14, r=8, p=1)
     return hmac.compare_digest(got.hex(), digest)
 
+
+#: The shortest password a user may choose on the settings page.
+MIN_PASSWORD = 8
 
 #: Checked instead when there is no user or no password, so that the answer takes as long.
 _DUMMY_HASH = f"scrypt${'00' * 16}${'00' * 64}"
@@ -283,6 +286,20 @@ class Accounts:
             return None
         acc = row[1]
         return Principal(acc.id, acc.name, acc.is_admin, "write", "web")
+
+    def change_password(self, user_id: int, password: str, *, keep_session: str) -> int:
+        """Set the user's password and end every web session of theirs but ``keep_session`` (the browser
+        that changed it); returns how many sessions ended. Tokens are kept: they are revoked one by one."""
+        if len(password) < MIN_PASSWORD:
+            raise BadRequest(f"The new password is too short: use at least {MIN_PASSWORD} characters")
+        with self._sessions.begin() as s:
+            acc = s.get(Account, user_id)
+            if acc is None or acc.kind != "user":
+                raise BadRequest("No such user")
+            acc.password_hash = hash_password(password)
+            ended = s.execute(delete(WebSession).where(WebSession.user_id == user_id,
+                                                       WebSession.session_hash != _sha256(keep_session)))
+            return ended.rowcount or 0
 
     def delete_session(self, value: str) -> None:
         with self._sessions.begin() as s:

@@ -162,6 +162,13 @@ class Repos:
                 raise Forbidden(f"You don't have {need} access to {repo_id}")
         return repo
 
+    def allows(self, who: Principal | None, repo: Repo, need: str) -> bool:
+        """Whether ``who`` may ``need`` (``write`` or ``admin``) ``repo``, as :meth:`get` would decide
+        (a page asks it to offer its edit and settings links)."""
+        if who is None or not who.can_write:
+            return False
+        return self._lookup(who, repo.type, repo.namespace, repo.name, any_case=False)[1] >= LEVELS[need]
+
     def _gate_open(self, who: Principal | None, repo: Repo) -> bool:
         """Whether ``who`` (who may read ``repo`` but not write it) may read the files of the gated ``repo``."""
         if who is None:
@@ -330,6 +337,25 @@ class Repos:
                                            for f in filters)]
         page = rows[offset: offset + limit]
         return page, offset + limit < len(rows)
+
+    def facets(self, who: Principal | None, repo_type: str, *, limit: int = 5000) -> dict[str, list[str]]:
+        """The values the listing of ``repo_type`` can be filtered by, among the repos ``who`` may see:
+        tasks, libraries, licenses and languages (from each repo's card metadata)."""
+        rows, _ = self.search(who, repo_type, sort="lastModified", limit=limit)
+        out: dict[str, set[str]] = {"task": set(), "library": set(), "license": set(), "language": set()}
+        for r in rows:
+            if r.pipeline_tag:
+                out["task"].add(r.pipeline_tag)
+            if r.library_name:
+                out["library"].add(r.library_name)
+            data = r.card_data or {}
+            if isinstance(data.get("license"), str):
+                out["license"].add(data["license"])
+            langs = data.get("language")
+            for lang in [langs] if isinstance(langs, str) else langs if isinstance(langs, list) else []:
+                if isinstance(lang, str):
+                    out["language"].add(lang)
+        return {k: sorted(v) for k, v in out.items()}
 
     def of_namespace(self, who: Principal | None, namespace: str) -> list[Repo]:
         out = []
