@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from cove.server.db import open_database
+from cove.server.db.locks import repo_locks
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
 from cove.server.services.buckets import Buckets
@@ -53,7 +54,7 @@ class Hub:
         self.objects = Objects(self.blobs, self.cas, self.sessions)
         self.git = GitStore(settings.data_dir / "git", max_entries=settings.max_repo_files, hook_env={
             "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
-            "COVE_MAX_REPO_FILES": str(settings.max_repo_files)})
+            "COVE_MAX_REPO_FILES": str(settings.max_repo_files)}, locks=repo_locks(self.sessions.kw["bind"]))
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)

@@ -21,7 +21,7 @@ import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +69,29 @@ LfsScope = Callable[[set[str]], dict[str, int]]
 def _no_lfs(oids: set[str]) -> dict[str, int]:
     """No LFS at all: every pointer is an ordinary file."""
     return {}
+
+
+#: ``key -> context manager``: an exclusive lock on the refs of the repo stored under ``key``, across
+#: threads, processes and (for the database's) replicas, held while a commit moves a ref.
+RepoLock = Callable[[str], AbstractContextManager[None]]
+
+
+class FileLocks:
+    """:data:`RepoLock` as ``flock`` on ``<folder>/<key>.lock``: across the threads and processes of one
+    machine (SQLite's setup, where every process shares the data dir's disk)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def __call__(self, key: str) -> Iterator[None]:
+        with open(self.folder / f"{key}.lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 #: What a new repo's first commit holds, as on the Hugging Face Hub.
@@ -128,15 +151,17 @@ class GitStore:
     """The folder that holds every bare repo, by storage key, and the push hook they share.
 
     ``hook_env`` is what the push hook needs besides the repo (``COVE_DATABASE_URL``,
-    ``COVE_STORAGE_URL``): see :func:`cove.server.storage.receive.main`.
+    ``COVE_STORAGE_URL``): see :func:`cove.server.storage.receive.main`. ``locks`` is the per-repo write
+    lock (default: :class:`FileLocks` in ``<root>/.locks``).
     """
 
-    def __init__(self, root: Path, hook_env: dict[str, str] | None = None, max_entries: int = 1_000_000) -> None:
+    def __init__(self, root: Path, hook_env: dict[str, str] | None = None, max_entries: int = 1_000_000,
+                 locks: RepoLock | None = None) -> None:
         self.root = Path(root)
         #: The most entries one listing yields (see :meth:`GitRepo.list_tree`).
         self.max_entries = max_entries
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / ".locks").mkdir(exist_ok=True)
+        self._locks = locks or FileLocks(self.root / ".locks")
         self.hooks = self.root / ".hooks"
         receive.install_hook(self.hooks)
         # libgit2 keeps parsed trees of up to 4 KiB only (about 100 entries): a lookup in a larger folder
@@ -198,15 +223,9 @@ class GitStore:
             path.rename(trash)  # atomic: the repo is gone at once, the files after
             shutil.rmtree(trash, ignore_errors=True)
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """An exclusive lock on one repo's refs, across threads and processes."""
-        with open(self.root / ".locks" / f"{key}.lock", "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        """An exclusive lock on one repo's refs (the injected :data:`RepoLock`)."""
+        return self._locks(key)
 
 
 class _TreeSizes:
