@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from cove.server.db import open_database
@@ -72,11 +73,13 @@ class Hub:
                        token_alive=self.accounts.token_alive)
         self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.audit = Audit(self.sessions, self.accounts)
-        self.signins = SignIns(self.accounts, settings, self.audit)
+        self.signins = SignIns(self.sessions, self.accounts, settings, self.audit)
         self.scans = Scans(self.sessions, self.objects, self.git)
 
     def sweep(self) -> None:
-        """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads)."""
+        """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads) and
+        failed sign-ins past their window. Every replica runs it; two at once remove each file once."""
+        self.signins.failures.prune(time.time())
         files, nbytes = self.blobs.sweep(self.settings.stale_upload_seconds)
         if files:
             log.warning("removed %d stale upload temporaries (%d bytes on disk)", files, nbytes)
