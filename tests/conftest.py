@@ -85,10 +85,12 @@ class HubServer:
         return cove_cli(*args, "--data-dir", str(self.data_dir))
 
 
-def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> HubServer:
-    """``cove serve`` on a free port (``args``: more flags, e.g. ``--log-level info`` to log each request)."""
+def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] = (),
+                 log: Path | None = None) -> HubServer:
+    """``cove serve`` on a free port (``args``: more flags, e.g. ``--log-level info`` to log each request;
+    ``log``: where its output goes, by default next to the data dir)."""
     port = free_port()
-    log = data_dir.parent / f"{data_dir.name}-server.log"
+    log = log or data_dir.parent / f"{data_dir.name}-server.log"
     full_env = {**os.environ, "COVE_DATA_DIR": str(data_dir), "COVE_ADMIN_PASSWORD": "admin-pass-123",
                 **database_env(data_dir), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port), *args],

@@ -86,3 +86,17 @@ def test_two_replicas_commit_to_one_branch_and_lose_nothing(tmp_path, pg_url):
     names = {e.path for e in git.list_tree(head, recursive=True) if e.type == "file"}
     assert names == {".gitattributes"} | {f"r{n}/{i}.txt" for n in range(2) for i in range(15)}
     assert len(git.log(head)[0]) == 31  # a straight line: the initial commit and 30 more
+
+
+def test_a_hub_on_postgresql_commits_under_advisory_locks(tmp_path, pg_url):
+    from cove.server.services import Hub
+    from cove.server.settings import Settings
+
+    hub = Hub(Settings(data_dir=tmp_path / "data", database_url=pg_url))
+    assert isinstance(hub.git._locks, AdvisoryLocks)
+    held = threading.Event()
+    with hub.git.lock("some-repo"):  # visible to the database as an advisory lock
+        with make_engine(pg_url).connect() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
+        held.set()
+    assert held.is_set() and count == 1
