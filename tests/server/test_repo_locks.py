@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from cove.protocol import AddFile
 from cove.server.db import make_engine
 from cove.server.db.locks import AdvisoryLocks, lock_key, repo_locks
-from cove.server.storage.git import FileLocks, GitStore, Identity
+from cove.server.storage.git import GitStore, Identity
+from cove.server.storage.locks import FileLocks
 from tests import postgres
 
 ME = Identity("alice", "")

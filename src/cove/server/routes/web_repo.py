@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -23,12 +24,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cove.errors import BadRequest, EntryNotFound
 from cove.formats.cards import split_card
 from cove.protocol import check_path
-from cove.server.db import Repo
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
 from cove.server.routes.viewer import page_context as dataset_viewer
 from cove.server.routes.web import WebRoute, not_found, render, repo_href, rev_segment
 from cove.server.services.inference import WIDGET_TASKS
-from cove.server.storage.git import GitRepo
+
+if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
+    from cove.server.db import Repo
+    from cove.server.storage.git import GitRepo
+
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PREFIXES = ("/datasets", "/spaces", "")  # most specific first

@@ -21,6 +21,7 @@ from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.objects import Objects
+from cove.server.services.refs import Refs
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.signin import SignIns
@@ -67,14 +68,15 @@ class Hub:
                                page_size=settings.page_size, max_json_depth=settings.max_json_depth)
         self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.buckets, self.cas,
                        self.objects, lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
-        self.commits = Commits(self.sessions, self.objects, settings.lfs_threshold, xet=self.xet)
-        self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
-                       max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,
-                       token_alive=self.accounts.token_alive)
+        self.lfs = Lfs(settings.secret_key, self.sessions, self.objects, self.repos,
+                       part_size=settings.multipart_part_size, max_file_bytes=settings.max_file_bytes,
+                       max_objects=settings.max_batch_objects, token_alive=self.accounts.token_alive, xet=self.xet)
+        self.scans = Scans(self.sessions, self.objects, self.git)
+        self.commits = Commits(settings, self.objects, self.lfs, self.repos, self.content, self.scans)
+        self.refs = Refs(self.repos)
         self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.audit = Audit(self.sessions, self.accounts)
         self.signins = SignIns(self.sessions, self.accounts, settings, self.audit)
-        self.scans = Scans(self.sessions, self.objects, self.git)
 
     def sweep(self) -> None:
         """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads) and

@@ -15,13 +15,12 @@ ordinary small file whose content is the pointer text.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +50,7 @@ from cove.protocol import (
     parse_lfs_pointer,
 )
 from cove.server.storage import receive
+from cove.server.storage.locks import FileLocks, RepoLock
 
 BLOB = pygit2.enums.FileMode.BLOB
 TREE = pygit2.enums.FileMode.TREE
@@ -69,29 +69,6 @@ LfsScope = Callable[[set[str]], dict[str, int]]
 def _no_lfs(oids: set[str]) -> dict[str, int]:
     """No LFS at all: every pointer is an ordinary file."""
     return {}
-
-
-#: ``key -> context manager``: an exclusive lock on the refs of the repo stored under ``key``, across
-#: threads, processes and (for the database's) replicas, held while a commit moves a ref.
-RepoLock = Callable[[str], AbstractContextManager[None]]
-
-
-class FileLocks:
-    """:data:`RepoLock` as ``flock`` on ``<folder>/<key>.lock``: across the threads and processes of one
-    machine (SQLite's setup, where every process shares the data dir's disk)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-
-    @contextmanager
-    def __call__(self, key: str) -> Iterator[None]:
-        with open(self.folder / f"{key}.lock", "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 #: What a new repo's first commit holds, as on the Hugging Face Hub.
@@ -287,6 +264,10 @@ class GitRepo:
                 if sha is not None:
                     out[name[len(prefix):]] = sha
         return out
+
+    def raw_target(self, name: str) -> str:
+        """What ref ``name`` points at, unpeeled (an annotated tag's object, not its commit)."""
+        return str(self.repo.lookup_reference(name).target)
 
     def ref_target(self, name: str) -> str | None:
         try:
