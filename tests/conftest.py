@@ -96,17 +96,24 @@ def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] 
     proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port), *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    wait_until_serving(proc, f"{url}/api/agent-harnesses", "cove serve", log)
+    return HubServer(url, data_dir, proc, log)
+
+
+def wait_until_serving(proc: subprocess.Popen, url: str, what: str, log: Path, timeout: float = 60) -> None:
+    """Wait until ``url`` answers 200 (``proc`` is killed if it never does; ``log`` says why)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"cove serve exited early:\n{log.read_text()}")
+            raise RuntimeError(f"{what} exited early:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/api/agent-harnesses", timeout=1).status_code == 200:
-                return HubServer(url, data_dir, proc, log)
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"cove serve did not start:\n{log.read_text()}")
+    raise RuntimeError(f"{what} did not start:\n{log.read_text()}")
 
 
 def stop_server(server: HubServer) -> None:

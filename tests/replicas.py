@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import DATABASES, HubServer, free_port, start_server, stop_server
+from tests.conftest import DATABASES, HubServer, free_port, start_server, stop_server, wait_until_serving
 
 #: The ``http`` block the tests run, as docs/deploy.md shows it: ``{upstreams}`` is one ``server`` line
 #: per replica, ``{listen}`` the address nginx listens on.
@@ -76,17 +73,9 @@ class Nginx:
         proc = subprocess.Popen([binary, "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")],
                                 stdout=subprocess.DEVNULL, stderr=open(folder / "stderr.log", "w"))
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {(folder / 'stderr.log').read_text()}")
-            try:
-                httpx.get(url, timeout=1)
-                return cls(url, folder, proc)
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        proc.kill()
-        raise RuntimeError("nginx did not start")
+        # nginx answers 200 only once a replica does: the replicas are up before it starts
+        wait_until_serving(proc, f"{url}/api/agent-harnesses", "nginx", folder / "stderr.log", timeout=30)
+        return cls(url, folder, proc)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -76,11 +77,8 @@ def test_two_replicas_commit_to_one_branch_and_lose_nothing(tmp_path, pg_url):
         except BaseException as err:  # noqa: BLE001 - reported below
             errors.append(err)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, range(2)))
     assert errors == []
     git = stores[0].open("repo")
     head = git.resolve("main")
