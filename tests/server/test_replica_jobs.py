@@ -1,0 +1,62 @@
+"""Work that every replica may do at the same time, on one data dir and one database: two Hubs in one
+process stand for two replicas (or, on SQLite, two worker processes) (each has its own engine, caches and queues, as a replica has)."""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from cove.server.db.scans import save_scan, scans_of
+from cove.server.db.xet import XetFile
+from cove.server.services import Hub
+from cove.server.settings import Settings
+
+
+@pytest.fixture
+def two_hubs(tmp_path, db_url) -> tuple[Hub, Hub]:
+    """On SQLite these are two worker processes of one machine (``cove serve --workers 2``)."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=db_url)
+    return Hub(settings), Hub(settings)
+
+
+def test_both_convert_one_object_to_xet_at_once(two_hubs):
+    one, two = two_hubs
+    oid, size = one.blobs.put([os.urandom(3 * 1024 * 1024)])
+    with ThreadPoolExecutor(4) as pool:
+        refs = list(pool.map(lambda hub: hub.objects.convert(oid), [one, two, one, two]))
+    assert len({r.file_id for r in refs}) == 1 and refs[0].size == size
+    with one.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(XetFile).where(XetFile.sha256 == oid)) == 1
+    with two.objects.open(two.objects.locate(oid)) as f:  # readable as Xet on either
+        assert f.read(16) == open(one.blobs.path(oid), "rb").read(16)
+
+
+def test_both_store_one_scan_at_once(two_hubs):
+    one, two = two_hubs
+    cid = "ab" * 32
+
+    def save(n: int) -> None:
+        hub = (one, two)[n % 2]
+        save_scan(hub.sessions, cid, status="safe", imports=[], message=f"scan {n}", version=1)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(save, range(8)))
+    assert scans_of(one.sessions, [cid], 1)[cid].status == "safe"
+
+
+def test_failed_signins_count_on_every_replica(two_hubs):
+    one, two = two_hubs
+    limits = {"user:kim": 3, "ip:10.0.0.1": 100}
+    now = time.time()
+    for hub in (one, two, one):
+        ids, wait = hub.signins.failures.attempt(limits, now)
+        assert wait == 0 and len(ids) == 2
+    ids, wait = two.signins.failures.attempt(limits, now)  # the fourth, on either: refused, not counted
+    assert ids and wait >= 1
+    _, wait = one.signins.failures.attempt(limits, now + one.settings.login_window + 1)  # the window moved on
+    assert wait == 0
+    assert one.signins.failures.prune(now + 10 * one.settings.login_window) >= 1
