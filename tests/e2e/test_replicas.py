@@ -269,3 +269,20 @@ def test_a_replica_killed_mid_upload(cluster, alice, tmp_path):
     """, tmp_path / "retry")
     got = httpx.get(f"{cluster.url}/{repo}/resolve/main/w.bin", follow_redirects=True, timeout=60)
     assert hashlib.sha256(got.content).hexdigest() == oid
+
+
+def test_two_replicas_on_sqlite_on_one_machine(tmp_path):
+    """Replicas on one machine may share a SQLite database too (file locks, WAL): they start together on
+    an empty data dir, and both serve writes."""
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed: apt-get install nginx (scripts/test-setup.sh)")
+    replicas = Replicas.start(tmp_path, 2, {"COVE_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'cove.db'}"})
+    try:
+        token = replicas.hub.user("sam")
+        api = HfApi(endpoint=replicas.url, token=token)
+        api.create_repo("sam/lite")
+        for n, replica in enumerate(each_replica(replicas, token)):
+            replica.create_commit("sam/lite", [CommitOperationAdd(f"{n}.txt", b"x")], commit_message=f"{n}")
+        assert sorted(api.list_repo_files("sam/lite")) == [".gitattributes", "0.txt", "1.txt"]
+    finally:
+        replicas.stop()

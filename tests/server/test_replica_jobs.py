@@ -4,12 +4,15 @@ process stand for two replicas (or, on SQLite, two worker processes) (each has i
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 
+from cove.server.db import make_engine
 from cove.server.db.scans import save_scan, scans_of
 from cove.server.db.xet import XetFile
 from cove.server.services import Hub
@@ -60,3 +63,15 @@ def test_failed_signins_count_on_every_replica(two_hubs):
     _, wait = one.signins.failures.attempt(limits, now + one.settings.login_window + 1)  # the window moved on
     assert wait == 0
     assert one.signins.failures.prune(now + 10 * one.settings.login_window) >= 1
+
+
+def test_a_new_sqlite_database_busy_in_a_migration_is_waited_for(tmp_path):
+    """A replica that connects while another creates the schema (one BEGIN IMMEDIATE transaction, before
+    the database is in WAL mode) waits for it, instead of failing its start with "database is locked"."""
+    path = tmp_path / "cove.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE t (x)")
+    threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
+    with make_engine(f"sqlite:///{path}").connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
