@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from cove.errors import Conflict
 from cove.protocol import AddFile
 from cove.server.db import make_engine
 from cove.server.db.locks import AdvisoryLocks, lock_key, repo_locks
@@ -99,3 +100,14 @@ def test_a_hub_on_postgresql_commits_under_advisory_locks(tmp_path, pg_url):
             count = conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar()
         held.set()
     assert held.is_set() and count == 1
+
+
+def test_a_lock_held_too_long_is_a_conflict_to_retry(pg_url):
+    holder = AdvisoryLocks(make_engine(pg_url))
+    impatient = AdvisoryLocks(make_engine(pg_url), wait_seconds=1)
+    with holder("busy"):
+        with pytest.raises(Conflict, match="try again"):
+            with impatient("busy"):
+                pass
+    with impatient("busy"):  # free again
+        pass

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cove.errors import Conflict
+
 
 def lock_key(storage_key: str) -> int:
     """The signed 64-bit advisory lock key of the repo stored under ``storage_key``."""
@@ -30,18 +32,25 @@ def lock_key(storage_key: str) -> int:
 class AdvisoryLocks:
     """A :data:`~cove.server.storage.git.RepoLock` on PostgreSQL advisory locks (see the module docstring).
 
-    Each hold checks a connection out of ``engine``'s pool (in autocommit: it holds no transaction
-    while it waits or holds the lock), so the pool bounds how many commits wait at once per replica.
+    The locks have a pool of connections of their own (in autocommit: none holds a transaction while it
+    waits or holds a lock), so that commits queued on one busy repo never take the connections every
+    other request needs. A wait past ``wait_seconds`` (a holder that hangs) is a 409 to try again.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    def __init__(self, engine: Engine, *, wait_seconds: int = 120, max_waiting: int = 64) -> None:
+        self._engine = sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=2,
+                                        max_overflow=max_waiting, pool_pre_ping=True)
+        self._wait_ms = wait_seconds * 1000
 
     @contextmanager
     def __call__(self, storage_key: str) -> Iterator[None]:
         key = lock_key(storage_key)
         with self._engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            conn.execute(sa.text(f"SET lock_timeout = {int(self._wait_ms)}"))
+            try:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            except sa.exc.OperationalError as err:
+                raise Conflict("Another commit to this repo has held its lock for too long: try again") from err
             try:
                 yield
             finally:
