@@ -75,3 +75,23 @@ def test_a_new_sqlite_database_busy_in_a_migration_is_waited_for(tmp_path):
     threading.Timer(0.5, lambda: holder.execute("COMMIT")).start()
     with make_engine(f"sqlite:///{path}").connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+@pytest.mark.parametrize("text, roles", [("web", {"web"}), ("inference", {"inference"}),
+                                         (" Web , inference ", {"web", "inference"})])
+def test_roles_setting(tmp_path, text, roles):
+    assert Settings.from_env({"COVE_DATA_DIR": str(tmp_path), "COVE_ROLES": text}).roles == roles
+    assert Settings.from_env({"COVE_DATA_DIR": str(tmp_path)}).roles == {"web", "inference"}
+
+
+@pytest.mark.parametrize("text", ["", "spaces", "web,gpu", " , "])
+def test_roles_setting_refuses_unknown_roles(tmp_path, text):
+    with pytest.raises(ValueError, match="COVE_ROLES"):
+        Settings.from_env({"COVE_DATA_DIR": str(tmp_path), "COVE_ROLES": text})
+
+
+def test_replicas_starting_together_agree_on_one_secret(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    with ThreadPoolExecutor(8) as pool:
+        secrets = set(pool.map(lambda _: settings.with_secret().secret_key, range(32)))
+    assert len(secrets) == 1 and list((tmp_path / "data").glob(".secret-*")) == []
