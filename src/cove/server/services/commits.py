@@ -1,4 +1,5 @@
-"""Turning a parsed commit into a git commit: which files go to LFS, ``.gitattributes``, the ref move.
+"""Preupload and the whole commit: which files go to LFS, ``.gitattributes``, the ref move, and the repo's
+metadata after it (routes parse the request and call :class:`Commits` once).
 
 A file goes to LFS when ``.gitattributes`` marks its path ``filter=lfs``, when it is at least
 ``lfs_threshold`` bytes, or when it looks binary (a NUL byte in its first 8000), as on the Hugging

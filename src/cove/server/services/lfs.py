@@ -1,4 +1,6 @@
-"""The git-lfs batch API: upload (basic and multipart) and download actions with signed URLs.
+"""The git-lfs batch API: upload (basic and multipart) and download actions with signed URLs; and the
+bookkeeping every LFS reader and writer shares: which objects a repo may reference (RepoLfs rows, for
+uploads, commits, preupload and downloads).
 
 The stock client sends no ``Authorization`` on the upload PUTs and the multipart completion, so
 each action URL carries its own proof: an HMAC over (repo, oid, size, expiry, token) with the server's
