@@ -12,6 +12,7 @@ from cove.protocol import check_revision
 from cove.server.db import Repo
 from cove.server.services.accounts import Principal
 from cove.server.services.repos import Repos
+from cove.server.storage.git import GitRepo
 
 #: The ref kinds a listing shows, by the name the API gives them.
 KINDS = {"branches": "refs/heads/", "converts": "refs/convert/", "tags": "refs/tags/"}
@@ -24,6 +25,16 @@ def _is_sha(name: str) -> bool:
 class Refs:
     def __init__(self, repos: Repos) -> None:
         self._repos = repos
+
+    def _writable(self, who: Principal | None, repo_type: str, repo_id: str) -> tuple[Repo, GitRepo]:
+        repo = self._repos.get(who, repo_type, repo_id, "write")
+        return repo, self._repos.open_git(repo)
+
+    def _move(self, repo: Repo, git: GitRepo, ref: str, new: str | None, old: str | None) -> Repo:
+        """Move ``ref`` from ``old`` to ``new`` (compare-and-swap) and record the repo's change."""
+        git.update_ref(ref, new, old)
+        self._repos.touch(repo, head_sha=None)
+        return repo
 
     def listing(self, who: Principal | None, repo_type: str, repo_id: str, *,
                 pull_requests: bool = False) -> dict[str, dict[str, str]]:
@@ -38,8 +49,7 @@ class Refs:
     def create_branch(self, who: Principal | None, repo_type: str, repo_id: str, branch: str,
                       start: object = "main") -> Repo:
         """A new branch at ``start`` (a revision); Conflict if it exists."""
-        repo = self._repos.get(who, repo_type, repo_id, "write")
-        git = self._repos.open_git(repo)
+        repo, git = self._writable(who, repo_type, repo_id)
         check_revision(branch)
         if not isinstance(start, str):
             raise BadRequest("'startingPoint' must be a revision")
@@ -47,27 +57,21 @@ class Refs:
             raise BadRequest(f"Invalid branch name {branch!r}")
         if git.ref_target(f"refs/heads/{branch}") is not None:
             raise Conflict(f"Reference refs/heads/{branch} already exists")
-        git.update_ref(f"refs/heads/{branch}", git.resolve(start), None)
-        self._repos.touch(repo, head_sha=None)
-        return repo
+        return self._move(repo, git, f"refs/heads/{branch}", git.resolve(start), None)
 
     def delete_branch(self, who: Principal | None, repo_type: str, repo_id: str, branch: str) -> Repo:
-        repo = self._repos.get(who, repo_type, repo_id, "write")
-        git = self._repos.open_git(repo)
+        repo, git = self._writable(who, repo_type, repo_id)
         check_revision(branch)
         if branch == "main":
             raise BadRequest("Cannot delete refs/heads/main: it is the default branch")
         sha = git.ref_target(f"refs/heads/{branch}")
         if sha is None:
             raise RevisionNotFound(f"Invalid rev id: {branch}")
-        git.update_ref(f"refs/heads/{branch}", None, sha)
-        self._repos.touch(repo, head_sha=None)
-        return repo
+        return self._move(repo, git, f"refs/heads/{branch}", None, sha)
 
     def create_tag(self, who: Principal | None, repo_type: str, repo_id: str, rev: str, tag: object) -> Repo:
         """A tag named ``tag`` at ``rev``; Conflict if it exists."""
-        repo = self._repos.get(who, repo_type, repo_id, "write")
-        git = self._repos.open_git(repo)
+        repo, git = self._writable(who, repo_type, repo_id)
         sha = git.resolve(rev)  # a missing revision first, as on the Hub, whatever the tag's name
         if not isinstance(tag, str):
             raise BadRequest("'tag' must be a string")
@@ -76,16 +80,11 @@ class Refs:
             raise BadRequest(f"Invalid tag name {tag!r}")
         if git.ref_target(f"refs/tags/{tag}") is not None:
             raise Conflict(f"Tag already exists: {tag}")
-        git.update_ref(f"refs/tags/{tag}", sha, None)
-        self._repos.touch(repo, head_sha=None)
-        return repo
+        return self._move(repo, git, f"refs/tags/{tag}", sha, None)
 
     def delete_tag(self, who: Principal | None, repo_type: str, repo_id: str, tag: str) -> Repo:
-        repo = self._repos.get(who, repo_type, repo_id, "write")
-        git = self._repos.open_git(repo)
+        repo, git = self._writable(who, repo_type, repo_id)
         check_revision(tag)
         if git.ref_target(f"refs/tags/{tag}") is None:
             raise RevisionNotFound(f"Invalid rev id: {tag}")
-        git.update_ref(f"refs/tags/{tag}", None, git.raw_target(f"refs/tags/{tag}"))
-        self._repos.touch(repo, head_sha=None)
-        return repo
+        return self._move(repo, git, f"refs/tags/{tag}", None, git.raw_target(f"refs/tags/{tag}"))
