@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ fuzz: $(STAMP)
 test-postgres: $(STAMP)
 	bash scripts/test-setup.sh
 	$(BIN)/python -m pytest -m postgres_full tests/e2e/test_postgres_suites.py
+
+# two Hub replicas behind nginx on PostgreSQL, the heavy part (`make test` runs the rest of the file)
+test-replicas: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest tests/e2e/test_replicas.py -m 'replicas_full or not replicas_full'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

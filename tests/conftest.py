@@ -85,26 +85,35 @@ class HubServer:
         return cove_cli(*args, "--data-dir", str(self.data_dir))
 
 
-def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> HubServer:
-    """``cove serve`` on a free port (``args``: more flags, e.g. ``--log-level info`` to log each request)."""
+def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] = (),
+                 log: Path | None = None) -> HubServer:
+    """``cove serve`` on a free port (``args``: more flags, e.g. ``--log-level info`` to log each request;
+    ``log``: where its output goes, by default next to the data dir)."""
     port = free_port()
-    log = data_dir.parent / f"{data_dir.name}-server.log"
+    log = log or data_dir.parent / f"{data_dir.name}-server.log"
     full_env = {**os.environ, "COVE_DATA_DIR": str(data_dir), "COVE_ADMIN_PASSWORD": "admin-pass-123",
                 **database_env(data_dir), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port), *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    wait_until_serving(proc, f"{url}/api/agent-harnesses", "cove serve", log)
+    return HubServer(url, data_dir, proc, log)
+
+
+def wait_until_serving(proc: subprocess.Popen, url: str, what: str, log: Path, timeout: float = 60) -> None:
+    """Wait until ``url`` answers 200 (``proc`` is killed if it never does; ``log`` says why)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"cove serve exited early:\n{log.read_text()}")
+            raise RuntimeError(f"{what} exited early:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/api/agent-harnesses", timeout=1).status_code == 200:
-                return HubServer(url, data_dir, proc, log)
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"cove serve did not start:\n{log.read_text()}")
+    raise RuntimeError(f"{what} did not start:\n{log.read_text()}")
 
 
 def stop_server(server: HubServer) -> None:

@@ -33,7 +33,12 @@ def first_start(hub, out=sys.stdout) -> None:
     if hub.accounts.count_users():
         return
     password = os.environ.get("COVE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-    hub.accounts.create_user("admin", password=password, admin=True)
+    try:
+        hub.accounts.create_user("admin", password=password, admin=True)
+    except Exception:
+        if hub.accounts.count_users():  # another replica, started at the same time, made it first
+            return
+        raise
     token = hub.accounts.create_token("admin", "first-start")
     hub.audit.record("user.create", target="admin", detail={"admin": True, "via": "first start"})
     hub.audit.record("token.create", target="admin/first-start", detail={"role": "write", "via": "first start"})
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = {"host": settings.host, "port": settings.port, "log_level": args.log_level,
                "timeout_keep_alive": 30, "limit_concurrency": 1000,
+               "proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips,
                # httptools with the request head bounded (the h11 setting carries the bound to it)
                "http": BoundedHttpToolsProtocol, "h11_max_incomplete_event_size": settings.max_request_head_bytes}
     seeder = start_seed(hub, settings) if args.seed else None

@@ -113,9 +113,12 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
 
     # mounted before the routers, so the web UI's catch-all pages never shadow /static/...
     app.mount("/static", StaticFiles(directory=web.WEB_DIR / "static"), name="static")
-    for module in ROUTERS:
-        app.include_router(module.router)
-    app.include_router(xet.cas)
+    if "web" in settings.roles:
+        for module in ROUTERS:
+            app.include_router(module.router)
+        app.include_router(xet.cas)
+    else:  # a dedicated inference replica: the inference API alone
+        app.include_router(inference.router)
     return app
 
 

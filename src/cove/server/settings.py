@@ -26,6 +26,18 @@ INT_SETTINGS: dict[str, int] = {
 }
 
 
+#: What a replica may serve (``COVE_ROLES``).
+ROLES = ("web", "inference")
+
+
+def parse_roles(text: str) -> frozenset[str]:
+    roles = frozenset(r.strip().lower() for r in text.split(",") if r.strip())
+    unknown = roles - set(ROLES)
+    if not roles or unknown:
+        raise ValueError(f"COVE_ROLES must name some of {', '.join(ROLES)} (comma-separated), not {text!r}")
+    return roles
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -97,6 +109,17 @@ class Settings:
     # -- housekeeping ------------------------------------------------------------------------------
     #: Upload temporaries (multipart parts, spooled commit lines) untouched this long are removed.
     stale_upload_seconds: int = 24 * 3600
+    # -- several replicas ------------------------------------------------------------------------------
+    #: What this replica serves (``COVE_ROLES``, comma-separated): ``web`` is the Hub (API, git, LFS, Xet,
+    #: web UI), ``inference`` the inference API (``/api/inference``, ``/v1/...``), which loads models
+    #: into this process's memory. Default: both. With several replicas, dedicated inference replicas
+    #: (``inference``) take the models' memory and CPU away from the others (``web``), and the load
+    #: balancer sends inference paths to them (docs/deploy.md, "Several replicas").
+    roles: frozenset[str] = frozenset(ROLES)
+    #: Addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are trusted (the load balancer's;
+    #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
+    #: address from them. Default: loopback only.
+    forwarded_allow_ips: str = "127.0.0.1"
     #: Secret for signed upload URLs and web sessions; created in the data dir on first start.
     secret_key: str = field(default="", repr=False)
 
@@ -120,6 +143,8 @@ class Settings:
             "public_url": env.get("COVE_PUBLIC_URL") or None,
             "lfs_uploads": env.get("COVE_LFS_UPLOADS", "regular"),
             "xet_cas_url": (env.get("COVE_XET_CAS_URL") or "").rstrip("/") or None,
+            "roles": parse_roles(env.get("COVE_ROLES", ",".join(ROLES))),
+            "forwarded_allow_ips": env.get("COVE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
         }
         xet = env.get("COVE_XET", "1").strip().lower()
         if xet not in ("0", "1", "true", "false", "on", "off", "yes", "no"):
@@ -146,8 +171,15 @@ class Settings:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         path = self.data_dir / "secret"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
+            # several replicas may start at once on one data dir: each writes a temporary of its own and
+            # links it into place, which only the first does (a link never replaces), so all read the same
+            tmp = self.data_dir / f".secret-{os.getpid()}-{secrets.token_hex(4)}"
             tmp.write_text(secrets.token_hex(32))
             tmp.chmod(0o600)
-            os.replace(tmp, path)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return replace(self, secret_key=path.read_text().strip())

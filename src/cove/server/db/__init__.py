@@ -7,6 +7,8 @@ content lives in git; this holds what git does not.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -150,12 +152,27 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(String(200))
 
 
+#: Seconds a new connection keeps trying to put a busy SQLite database in WAL mode.
+WAL_WAIT = 30.0
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    # Switching a new database to WAL needs it to itself, and SQLite answers "database is locked" at
+    # once, without its busy handler, when another process has it open: processes that start together
+    # on one data dir (replicas, `cove` commands next to a starting server) try again.
+    deadline = time.monotonic() + WAL_WAIT
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
 
 

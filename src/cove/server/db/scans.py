@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import JSON, DateTime, Integer, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from cove.server.db import Base, utcnow
@@ -43,7 +44,14 @@ def scans_of(sessions: sessionmaker, content_ids: Iterable[str], version: int) -
 
 def save_scan(sessions: sessionmaker, content_id: str, *, status: str, imports: list[dict], message: str,
               version: int) -> None:
-    """Store (or replace) the scan of ``content_id``."""
-    with sessions.begin() as s:
-        s.merge(SecurityScan(content_id=content_id, status=status, imports=imports, message=message[:500],
-                             version=version, scanned_at=utcnow()))
+    """Store (or replace) the scan of ``content_id``. Two replicas may scan the same content at once: the
+    second to insert finds the first's row and replaces it."""
+    for attempt in range(2):
+        try:
+            with sessions.begin() as s:
+                s.merge(SecurityScan(content_id=content_id, status=status, imports=imports, message=message[:500],
+                                     version=version, scanned_at=utcnow()))
+            return
+        except IntegrityError:
+            if attempt:
+                raise

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, Conflict, RevisionNotFound
-from cove.protocol import check_path, check_revision, iso_z
+from cove.errors import BadRequest
+from cove.protocol import check_path, iso_z
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
@@ -23,6 +23,7 @@ from cove.server.routes._common import (
 )
 from cove.server.routes.security import add_file_statuses
 from cove.server.routes.xet import add_xet_hashes
+from cove.server.services.refs import KINDS as REF_KINDS
 
 router = APIRouter(tags=["content"])
 
@@ -100,12 +101,11 @@ def _refs(items: dict[str, str], prefix: str) -> list[dict]:
 
 @router.get("/api/{rtype}/{ns}/{name}/refs", **api.REFS)
 def refs(rtype: str, ns: str, name: str, request: Request):
-    hub, repo, git = _repo(request, rtype, ns, name)
-    out = {"branches": _refs(git.refs("refs/heads/"), "refs/heads/"),
-           "converts": _refs(git.refs("refs/convert/"), "refs/convert/"),
-           "tags": _refs(git.refs("refs/tags/"), "refs/tags/")}
-    if _flag(request, "include_prs"):
-        prs = git.refs("refs/pr/")
+    found = hub_of(request).refs.listing(principal(request), api_type(rtype), f"{ns}/{name}",
+                                         pull_requests=_flag(request, "include_prs"))
+    out = {kind: _refs(found[kind], prefix) for kind, prefix in REF_KINDS.items()}
+    if "pullRequests" in found:
+        prs = found["pullRequests"]
         out["pullRequests"] = [{"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": sha}
                                for n, sha in sorted(prs.items(), key=lambda x: int(x[0]) if x[0].isdigit() else 0)]
     return out
@@ -130,65 +130,32 @@ def commits(rtype: str, ns: str, name: str, request: Request):
 
 @router.post("/api/{rtype}/{ns}/{name}/branch/{rest:path}", **api.CREATE_BRANCH)
 def create_branch(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
-    hub, repo, git = _repo(request, rtype, ns, name, "write")
-    branch = check_revision("/".join(raw_tail(request, 5)))
-    start = body.get("startingPoint") or "main"
-    if not isinstance(start, str):
-        raise BadRequest("'startingPoint' must be a revision")
-    if branch.startswith("refs/") or len(branch) == 40 and all(c in "0123456789abcdef" for c in branch):
-        raise BadRequest(f"Invalid branch name {branch!r}")
-    if git.ref_target(f"refs/heads/{branch}") is not None:
-        raise Conflict(f"Reference refs/heads/{branch} already exists")
-    sha = git.resolve(start)
-    git.update_ref(f"refs/heads/{branch}", sha, None)
-    hub.repos.touch(repo, head_sha=None)
+    repo = hub_of(request).refs.create_branch(principal(request), api_type(rtype), f"{ns}/{name}",
+                                              "/".join(raw_tail(request, 5)), body.get("startingPoint") or "main")
     record_override(request, "repo.branch.create", repo.type, repo.repo_id)
     return {}
 
 
 @router.delete("/api/{rtype}/{ns}/{name}/branch/{rest:path}", **api.DELETE_BRANCH)
 def delete_branch(rtype: str, ns: str, name: str, request: Request):
-    hub, repo, git = _repo(request, rtype, ns, name, "write")
-    branch = check_revision("/".join(raw_tail(request, 5)))
-    if branch == "main":
-        raise BadRequest("Cannot delete refs/heads/main: it is the default branch")
-    sha = git.ref_target(f"refs/heads/{branch}")
-    if sha is None:
-        raise RevisionNotFound(f"Invalid rev id: {branch}")
-    git.update_ref(f"refs/heads/{branch}", None, sha)
-    hub.repos.touch(repo, head_sha=None)
+    repo = hub_of(request).refs.delete_branch(principal(request), api_type(rtype), f"{ns}/{name}",
+                                              "/".join(raw_tail(request, 5)))
     record_override(request, "repo.branch.delete", repo.type, repo.repo_id)
     return {}
 
 
 @router.post("/api/{rtype}/{ns}/{name}/tag/{rest:path}", **api.CREATE_TAG)
 def create_tag(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
-    hub, repo, git = _repo(request, rtype, ns, name, "write")
     rev, _ = split_rev_path(raw_tail(request, 5))
-    sha = git.resolve(rev)  # a missing revision first, as on the Hub, whatever the tag's name
-    tag = body.get("tag")
-    if not isinstance(tag, str):
-        raise BadRequest("'tag' must be a string")
-    check_revision(tag)
-    if tag.startswith("refs/"):
-        raise BadRequest(f"Invalid tag name {tag!r}")
-    if git.ref_target(f"refs/tags/{tag}") is not None:
-        raise Conflict(f"Tag already exists: {tag}")
-    git.update_ref(f"refs/tags/{tag}", sha, None)
-    hub.repos.touch(repo, head_sha=None)
+    repo = hub_of(request).refs.create_tag(principal(request), api_type(rtype), f"{ns}/{name}", rev, body.get("tag"))
     record_override(request, "repo.tag.create", repo.type, repo.repo_id)
     return {}
 
 
 @router.delete("/api/{rtype}/{ns}/{name}/tag/{rest:path}", **api.DELETE_TAG)
 def delete_tag(rtype: str, ns: str, name: str, request: Request):
-    hub, repo, git = _repo(request, rtype, ns, name, "write")
-    tag = check_revision("/".join(raw_tail(request, 5)))
-    sha = git.ref_target(f"refs/tags/{tag}")
-    if sha is None:
-        raise RevisionNotFound(f"Invalid rev id: {tag}")
-    git.update_ref(f"refs/tags/{tag}", None, str(git.repo.lookup_reference(f"refs/tags/{tag}").target))
-    hub.repos.touch(repo, head_sha=None)
+    repo = hub_of(request).refs.delete_tag(principal(request), api_type(rtype), f"{ns}/{name}",
+                                           "/".join(raw_tail(request, 5)))
     record_override(request, "repo.tag.delete", repo.type, repo.repo_id)
     return {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -11,7 +12,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, Unauthorized, Unprocessable
 from cove.protocol import iso_z, loads_json, repo_type_of
-from cove.server.db import Repo
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record, record_repo
 from cove.server.routes._common import (
@@ -28,6 +28,10 @@ from cove.server.routes._common import (
 )
 from cove.server.routes.security import repo_status_json
 from cove.server.services import card_rules
+
+if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
+    from cove.server.db import Repo
+
 
 router = APIRouter(tags=["repos"])
 

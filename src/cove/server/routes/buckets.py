@@ -7,13 +7,14 @@ answers 404.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, EntryNotFound
 from cove.protocol import iso_z
-from cove.server.db.buckets import Bucket, FileEntry, Stats
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record
 from cove.server.routes._common import (
@@ -31,6 +32,10 @@ from cove.server.routes._common import (
 from cove.server.routes.resolve import content_headers, parse_range
 from cove.server.routes.xet import token_response, xet_on
 from cove.server.services.buckets import BatchResult, Folder, mtime_of
+
+if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
+    from cove.server.db.buckets import Bucket, FileEntry, Stats
+
 
 router = APIRouter(tags=["buckets"], dependencies=[Depends(xet_on)])
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -31,10 +32,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from cove.errors import BadRequest, CoveError, RepoNotFound, Unauthorized
-from cove.server.db import Repo
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import error_response, hub_of, principal
 from cove.server.services import Hub, Principal
+
+if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
+    from cove.server.db import Repo
+
 
 router = APIRouter(tags=["git"])
 log = logging.getLogger("cove.server.git")

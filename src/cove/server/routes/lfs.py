@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, Forbidden, RepoNotFound, Unauthorized, Unprocessable
-from cove.protocol import is_sha256
+from cove.errors import BadRequest, Unauthorized, Unprocessable
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import base_url, hub_of, json_body
 from cove.server.routes.git import authorize, challenge
@@ -74,24 +73,14 @@ _per_repo_type("/{ns}/{name}.git/info/lfs/locks", "GET", _locks, "read", doc=api
 
 def _grant(request: Request, op: str, repo_id: int, oid: str):
     hub = hub_of(request)
-    q = request.query_params
-    if not is_sha256(oid):
-        raise BadRequest(f"Invalid LFS oid {oid!r}")
-    try:
-        size, exp, token = (int(q.get(key, "")[:32]) for key in ("size", "exp", "tok"))
-    except ValueError:
-        raise Forbidden("This LFS URL is incomplete: ask the batch API for a new one") from None
-    grant = hub.lfs.check(op, repo_id, oid, size, exp, token, q.get("sig", ""), q.get("n", "")[:32])
-    repo = hub.repos.by_id(repo_id)
-    if repo is None:
-        raise RepoNotFound("The repository of this upload no longer exists")
+    repo, grant = hub.lfs.open_grant(op, repo_id, oid, dict(request.query_params))
     return hub, repo, grant
 
 
 @router.put("/api/lfs/objects/{repo_id}/{oid}", **api.LFS_UPLOAD)
 async def upload(repo_id: int, oid: str, request: Request):
     hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
-    writer = hub.blobs.writer()
+    writer = hub.lfs.writer()
     try:
         async for chunk in request.stream():
             writer.write(chunk)
@@ -147,8 +136,5 @@ async def verify(repo_id: int, oid: str, request: Request):
 @router.get("/api/lfs/objects/{repo_id}/{oid}", **api.LFS_DOWNLOAD)
 def download(repo_id: int, oid: str, request: Request):
     hub, repo, grant = _grant(request, "download", repo_id, oid)
-    if hub.commits.repo_has(repo, oid) is None:
-        raise RepoNotFound(f"Object {oid} is not in this repo")
-    stored = hub.objects.require(oid, oid)  # a blob, or a Xet file reconstructed as it is sent
-    return StreamingResponse(hub.objects.stream(stored), media_type="application/octet-stream",
-                             headers={"Content-Length": str(stored.size)})
+    body, size = hub.lfs.download(repo, oid)
+    return StreamingResponse(body, media_type="application/octet-stream", headers={"Content-Length": str(size)})

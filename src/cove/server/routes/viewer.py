@@ -10,16 +10,21 @@ is a 404 to whoever may not read it (``hub.repos.get``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from cove.errors import BadRequest, EntryNotFound
-from cove.server.db import Repo
 from cove.server.routes import _openapi as api
 from cove.server.routes._card_html import short_floats
 from cove.server.routes._common import hub_of, principal
 from cove.server.services.viewer import DatasetViewer
-from cove.server.storage.git import GitRepo
+
+if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
+    from cove.server.db import Repo
+    from cove.server.storage.git import GitRepo
+
 
 router = APIRouter(tags=["viewer"])
 PAGE_ROWS = 20  # rows per page on the web page

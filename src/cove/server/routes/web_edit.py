@@ -1,8 +1,8 @@
 """Changing a repo's files from the browser: create a repo, upload files, edit a text file, add one.
 
-Each change is one commit through the same services as the API's commit (``Commits.apply``: LFS by
-``.gitattributes``, size or binary content; the name rules; the size limits) followed by the API's
-``after_commit`` (scans, audit, the new head and card). Pages: ``/new`` (a repo), and below a repo
+Each change is one commit through the same service as the API's commit (``Commits.commit``: LFS by
+``.gitattributes``, size or binary content; the name rules; the size limits; scans, the new head and
+card), and the same audit. Pages: ``/new`` (a repo), and below a repo
 ``/upload/{rev}``, ``/edit/{rev}/{path}`` and ``/new/{rev}`` (a file). Every POST carries the CSRF
 token of :func:`~cove.server.routes.web.check_csrf`. An upload is ``multipart/form-data`` streamed to
 temp files (:mod:`cove.server.services.uploads`); whether the browser's user may write the repo is
@@ -20,10 +20,11 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, RevisionNotFound
 from cove.protocol import SPACE_SDKS, check_path, is_commit_sha, repo_type_of
+from cove.server.routes._audit import record_override
 from cove.server.routes._common import hub_of, principal
-from cove.server.routes.commit import after_commit
 from cove.server.routes.web import WebRoute, check_csrf, checked_form, render, repo_href, signed_in
 from cove.server.routes.web_repo import MAX_SHOWN, open_repo, repo_context, repo_routes, rev_and_path
+from cove.server.services.commits import CommitTarget
 from cove.server.services.ndjson import NewFile, ParsedCommit
 from cove.server.services.uploads import UploadLimits, parse_upload
 
@@ -83,8 +84,8 @@ async def _commit(request: Request, repo, git, rev: str, parsed: ParsedCommit) -
     """Apply ``parsed`` as the signed-in user, then show the new commit."""
     hub = hub_of(request)
     who = principal(request)
-    sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
-    await run_in_threadpool(after_commit, request, repo, git, rev, sha)
+    sha = await run_in_threadpool(hub.commits.commit, CommitTarget(repo, git, rev), who, parsed)
+    record_override(request, "repo.commit", repo.type, repo.repo_id)
     return RedirectResponse(repo_href(repo.type, repo.repo_id, "commit", sha), status_code=303)
 
 

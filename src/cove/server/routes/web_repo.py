@@ -11,6 +11,7 @@ never inject markup or script); its YAML front matter is shown as a small table.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cove.errors import BadRequest, EntryNotFound
 from cove.formats.cards import split_card
 from cove.protocol import check_path
-from cove.server.db import Repo
 from cove.server.routes._card_html import metadata_rows, render_markdown, results_table
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
 from cove.server.routes.viewer import page_context as dataset_viewer
@@ -29,7 +29,11 @@ from cove.server.services import Principal
 from cove.server.services.diffs import commit_view
 from cove.server.services.inference import WIDGET_TASKS
 from cove.server.services.weights import human_params
-from cove.server.storage.git import GitRepo
+
+if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
+    from cove.server.db import Repo
+    from cove.server.storage.git import GitRepo
+
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 PREFIXES = ("/datasets", "/spaces", "")  # most specific first

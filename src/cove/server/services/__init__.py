@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from cove.server.db import open_database
+from cove.server.db.locks import repo_locks
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
 from cove.server.services.buckets import Buckets
@@ -19,6 +21,7 @@ from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.objects import Objects
+from cove.server.services.refs import Refs
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.signin import SignIns
@@ -54,7 +57,7 @@ class Hub:
         self.objects = Objects(self.blobs, self.cas, self.sessions)
         self.git = GitStore(settings.data_dir / "git", max_entries=settings.max_repo_files, hook_env={
             "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
-            "COVE_MAX_REPO_FILES": str(settings.max_repo_files)})
+            "COVE_MAX_REPO_FILES": str(settings.max_repo_files)}, locks=repo_locks(self.sessions.kw["bind"]))
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)
@@ -67,17 +70,20 @@ class Hub:
                                page_size=settings.page_size, max_json_depth=settings.max_json_depth)
         self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.buckets, self.cas,
                        self.objects, lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
-        self.commits = Commits(self.sessions, self.objects, settings.lfs_threshold, xet=self.xet)
-        self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
-                       max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,
-                       token_alive=self.accounts.token_alive)
+        self.lfs = Lfs(settings.secret_key, self.sessions, self.objects, self.repos,
+                       part_size=settings.multipart_part_size, max_file_bytes=settings.max_file_bytes,
+                       max_objects=settings.max_batch_objects, token_alive=self.accounts.token_alive, xet=self.xet)
+        self.scans = Scans(self.sessions, self.objects, self.git)
+        self.commits = Commits(settings, self.objects, self.lfs, self.repos, self.content, self.scans)
+        self.refs = Refs(self.repos)
         self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.audit = Audit(self.sessions, self.accounts)
-        self.signins = SignIns(self.accounts, settings, self.audit)
-        self.scans = Scans(self.sessions, self.objects, self.git)
+        self.signins = SignIns(self.sessions, self.accounts, settings, self.audit)
 
     def sweep(self) -> None:
-        """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads)."""
+        """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads) and
+        failed sign-ins past their window. Every replica runs it; two at once remove each file once."""
+        self.signins.failures.prune(time.time())
         files, nbytes = self.blobs.sweep(self.settings.stale_upload_seconds)
         if files:
             log.warning("removed %d stale upload temporaries (%d bytes on disk)", files, nbytes)

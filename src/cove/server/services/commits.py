@@ -1,4 +1,5 @@
-"""Turning a parsed commit into a git commit: which files go to LFS, ``.gitattributes``, the ref move.
+"""Preupload and the whole commit: which files go to LFS, ``.gitattributes``, the ref move, and the repo's
+metadata after it (routes parse the request and call :class:`Commits` once).
 
 A file goes to LFS when ``.gitattributes`` marks its path ``filter=lfs``, when it is at least
 ``lfs_threshold`` bytes, or when it looks binary (a NUL byte in its first 8000), as on the Hugging
@@ -9,25 +10,23 @@ that ``git clone`` with git-lfs checks out the content.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from typing import Any
 
 from cove.errors import BadRequest, RevisionNotFound, Unprocessable
-from cove.protocol import AddFile, AddLfsFile, git_blob_sha1, lfs_pointer, parse_lfs_pointer
-from cove.server.db import LfsObject, Repo, RepoLfs
-from cove.server.db.lfs import record_lfs_object
+from cove.protocol import AddFile, AddLfsFile, check_commit_path, git_blob_sha1, lfs_pointer
+from cove.server.db import Repo
 from cove.server.services.accounts import Principal
-from cove.server.services.gitmatch import GitAttributes
+from cove.server.services.content import Content
+from cove.server.services.gitmatch import GitAttributes, GitIgnore
+from cove.server.services.lfs import Lfs
 from cove.server.services.ndjson import NewFile, ParsedCommit
 from cove.server.services.objects import Objects
+from cove.server.services.repos import Repos
+from cove.server.services.scans import Scans
+from cove.server.settings import Settings
 from cove.server.storage.git import GitRepo, Identity
-
-if TYPE_CHECKING:
-    from cove.server.services.xet import Xet
 
 
 class LfsPatterns:
@@ -47,87 +46,104 @@ def lfs_patterns(gitattributes: str) -> LfsPatterns:
     return LfsPatterns(gitattributes)
 
 
+#: Bounds on the work a ``.gitignore`` costs a preupload (each file is matched against each rule).
+MAX_IGNORE_RULES = 1000
+MAX_IGNORE_WORK = 2_000_000
+
+
 @dataclass(frozen=True)
-class CommitResult:
-    sha: str
-    ref: str
+class CommitTarget:
+    """Where a commit goes, checked before its body is read: the repo, its git and an existing branch."""
+
+    repo: Repo
+    git: GitRepo
+    rev: str
 
 
 class Commits:
-    def __init__(self, sessions: sessionmaker, objects: Objects, lfs_threshold: int, *, xet: Xet | None = None) -> None:
-        self._sessions = sessions
+    """Preupload and the whole commit: the files' content stored, the ref moved, the repo's metadata (head,
+    card, last change) and the follow-up work (scans) recorded."""
+
+    def __init__(self, settings: Settings, objects: Objects, lfs: Lfs, repos: Repos, content: Content,
+                 scans: Scans) -> None:
+        self.settings = settings
         self.objects = objects
         self.blobs = objects.blobs
-        self.lfs_threshold = lfs_threshold
-        self._xet = xet
+        self.lfs = lfs
+        self.lfs_threshold = settings.lfs_threshold
+        self._repos = repos
+        self._content = content
+        self._scans = scans
 
     def wants_lfs(self, path: str, size: int, sample: bytes, patterns: LfsPatterns) -> bool:
         if size == 0:
             return False
         return size >= self.lfs_threshold or b"\x00" in sample[:8000] or patterns.matches(path)
 
-    def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
-        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored
-        with its recorded size (as a blob or a Xet file)."""
-        with self._sessions() as s:
-            row = s.execute(
-                select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
-                .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
-            ).scalar()
-        return row if row is not None and self.objects.holds(oid, row.size) else None
+    # -- preupload -------------------------------------------------------------------------------
 
-    def lfs_object(self, repo: Repo, oid: str) -> LfsObject | None:
-        """:meth:`repo_has`, or else the file a Xet upload to ``repo`` registered under that sha256,
-        recorded as one of the repo's LFS objects (what a commit's ``lfsFile`` line may name)."""
-        obj = self.repo_has(repo, oid)
-        if obj is None and self._xet is not None:
-            ref = self._xet.link_for_commit(repo, oid)
-            if ref is not None:
-                self.record_object(repo, oid, ref.size)
-                obj = self.repo_has(repo, oid)
-        return obj
+    def preupload(self, who: Principal | None, repo_type: str, repo_id: str, rev: str, files: Any,
+                  git_ignore: Any, user_agent: str) -> dict:
+        """Which of ``files`` (``{"path", "size", "sample"}``) go inline and which through LFS (or Xet),
+        which the repo's ``.gitignore`` (or ``git_ignore``) skips, and the oid each has at ``rev``."""
+        repo = self._repos.get(who, repo_type, repo_id, "write")
+        git = self._repos.open_git(repo)
+        most = self.settings.max_commit_files
+        if not isinstance(files, list) or len(files) > most:
+            raise BadRequest(f"'files' must be a list of at most {most} entries")
+        try:
+            sha = git.resolve(rev)
+        except RevisionNotFound:
+            sha = None  # the commit itself will say so; every file is new here
+        patterns = lfs_patterns(_text_at(git, sha, ".gitattributes"))
+        if git_ignore is None:
+            git_ignore = _text_at(git, sha, ".gitignore")  # the client sends the one of the commit, if any
+        if not isinstance(git_ignore, str):
+            raise BadRequest("'gitIgnore' must be the text of a .gitignore")
+        rules = GitIgnore(git_ignore)
+        if len(rules.rules) > MAX_IGNORE_RULES or len(rules.rules) * len(files) > MAX_IGNORE_WORK:
+            raise BadRequest(f"This .gitignore has {len(rules.rules)} rules: at most {MAX_IGNORE_RULES}, and "
+                             f"at most {MAX_IGNORE_WORK} rules x files in one preupload (send fewer files at once)")
+        # with Xet, "lfs" suits every client: hf_xet sends such files through Xet, the others the batch API
+        lfs_capable = self.settings.xet or self.settings.lfs_uploads == "lfs" or "hf_hub/0." in user_agent
+        out = []
+        for f in files:
+            path, size, sample = _preupload_file(f)
+            lfs = lfs_capable and self.wants_lfs(path, size, sample, patterns)
+            oid = None
+            entry = git.get_entry(sha, path) if sha is not None else None
+            if entry is not None and entry.type == "file":
+                if lfs:
+                    oid = entry.lfs_oid
+                elif entry.lfs_oid:
+                    oid = self.lfs.known_sha1(entry.lfs_oid) or None
+                else:
+                    oid = entry.oid
+            out.append({"path": path, "uploadMode": "lfs" if lfs else "regular",
+                        "shouldIgnore": rules.ignored(path), "oid": oid})
+        return {"files": out, "commitOid": sha}
 
-    def check_pointer(self, repo: Repo, path: str, data: bytes) -> None:
-        """Refuse a regular file whose content is an LFS pointer to an object ``repo`` may not
-        reference, that is not stored, or whose size is not the pointer's: it would be read as that
-        object by anyone who learned its sha256 (see :mod:`cove.server.services.lfs_scope`)."""
-        pointer = parse_lfs_pointer(data) if len(data) <= 1024 else None
-        if pointer is None:
-            return
-        obj = self.repo_has(repo, pointer[0])
-        if obj is None or obj.size != pointer[1]:
-            raise Unprocessable(
-                f"{path} is an LFS pointer to {pointer[0]} ({pointer[1]} bytes), which this repo does not "
-                "hold with that size: commit the file's content instead, or upload the object to this repo "
-                "through the LFS batch API first")
+    # -- the commit ------------------------------------------------------------------------------
 
-    def known_sha1(self, oid: str) -> str | None:
-        with self._sessions() as s:
-            row = s.get(LfsObject, oid)
-            return row.sha1 if row else None
+    def target(self, who: Principal | None, repo_type: str, repo_id: str, rev: str, *, create_pr: bool) -> CommitTarget:
+        """Where a commit to ``rev`` goes, if ``who`` may write there (checked before the body is read)."""
+        repo = self._repos.get(who, repo_type, repo_id, "write")
+        git = self._repos.open_git(repo)
+        if create_pr:
+            raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
+        if git.ref_target(rev if rev.startswith("refs/") else f"refs/heads/{rev}") is None:
+            raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
+        return CommitTarget(repo, git, rev)
 
-    def fill_sha1(self) -> None:
-        """Compute the git blob sha1 of stored objects that lack it (preupload compares it with the
-        client's file in "regular" mode, so an unchanged large file is not sent again)."""
-        with self._sessions() as s:
-            oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
-        for oid in oids:  # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
-            path = self.blobs.path(oid)
-            if not path.is_file():
-                continue
-            h = hashlib.sha1(b"blob %d\x00" % path.stat().st_size)
-            with open(path, "rb") as f:
-                while block := f.read(1 << 22):
-                    h.update(block)
-            with self._sessions.begin() as s:
-                row = s.get(LfsObject, oid)
-                if row is not None:
-                    row.sha1 = h.hexdigest()
-
-    def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
-        """Record that ``repo`` may reference object ``oid``; the caller holds ``blobs.guard()`` from
-        storing the object until this returns (see :class:`~cove.server.storage.blobs.BlobStore`)."""
-        record_lfs_object(self._sessions, repo.id, oid, size, sha1)
+    def commit(self, target: CommitTarget, who: Principal, parsed: ParsedCommit) -> str:
+        """The whole commit as one unit: ``parsed`` written onto the branch, then the repo's metadata
+        (last change; for ``main`` the new head and card) and the scans the new files need. The new sha."""
+        repo, git, rev = target.repo, target.git, target.rev
+        sha = self.apply(repo, git, who, rev, parsed)
+        self._scans.after_commit(repo, sha)
+        main = rev in ("main", "refs/heads/main")
+        self._repos.touch(repo, head_sha=sha if main else None, card=self._content.card(git, sha, repo) if main else None)
+        return sha
 
     def apply(self, repo: Repo, git: GitRepo, who: Principal, ref: str, parsed: ParsedCommit, *,
               start_point: str | None = None) -> str:
@@ -156,16 +172,16 @@ class Commits:
                 if isinstance(op, NewFile):
                     if op.path == ".gitattributes" or not self.wants_lfs(op.path, op.size, op.sample(), patterns):
                         data = op.read()
-                        self.check_pointer(repo, op.path, data)
+                        self.lfs.check_pointer(repo, op.path, data)
                         ops.append(AddFile(op.path, data))
                         continue
                     with self.blobs.guard():
                         oid, size, sha1 = self._store(op)
-                        self.record_object(repo, oid, size, sha1)
+                        self.lfs.record_object(repo, oid, size, sha1)
                     pointers[op.path] = lfs_pointer(oid, size)
                     ops.append(AddLfsFile(op.path, oid, size))
                 elif isinstance(op, AddLfsFile):
-                    obj = self.lfs_object(repo, op.oid)
+                    obj = self.lfs.lfs_object(repo, op.oid)
                     if obj is None:
                         raise Unprocessable(
                             f"LFS object {op.oid} for {op.path} was not uploaded to this repo: upload it "
@@ -201,3 +217,29 @@ class Commits:
             return oid, size, ""
         oid, size = self.blobs.put([op.data])
         return oid, size, git_blob_sha1(op.data)
+
+
+def _text_at(git: GitRepo, sha: str | None, path: str) -> str:
+    """The text of a regular file at commit ``sha`` ("" if there is none)."""
+    entry = git.get_entry(sha, path) if sha is not None else None
+    if entry is None or entry.lfs_oid is not None or entry.type != "file":
+        return ""
+    return git.read_blob(entry.oid).decode("utf-8", "replace")
+
+
+def _preupload_file(f: Any) -> tuple[str, int, bytes]:
+    """``(path, size, sample)`` of one file a preupload names, checked."""
+    if not isinstance(f, dict) or not isinstance(f.get("path"), str):
+        raise BadRequest("Each file needs a 'path'")
+    path = f["path"]
+    check_commit_path(path)
+    size, sample = f.get("size", 0), f.get("sample") or ""
+    if not isinstance(sample, str) or len(sample) > 16_384:
+        raise BadRequest(f"The sample of {path} must be base64 text of at most 512 bytes of the file")
+    try:
+        sample = base64.b64decode(sample, validate=False)
+    except ValueError:
+        raise BadRequest(f"Invalid base64 sample for {path}") from None
+    if not isinstance(size, int) or size < 0:
+        raise BadRequest(f"Invalid size for {path}")
+    return path, size, sample

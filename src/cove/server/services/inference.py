@@ -417,7 +417,14 @@ class Inference:
     # -- what to run ----------------------------------------------------------------------------
 
     def target(self, who: Principal | None, repo_id: str, revision: str = "main") -> Target:
-        """The model ``repo_id`` at ``revision`` if ``who`` may download it, with the task of its card."""
+        """The model ``repo_id`` at ``revision`` if ``who`` may download it, with the task of its card.
+        A replica without the ``inference`` role (``COVE_ROLES``) answers 503: the load balancer should
+        have sent the request to one that has it."""
+        if "inference" not in self.settings.roles:
+            err = CoveError("This replica does not run inference (COVE_ROLES has no 'inference'): send "
+                            "/api/inference and /v1/ requests to the replicas that do")
+            err.status, err.code = 503, "ServiceUnavailable"
+            raise err
         repo = self.repos.get(who, "model", repo_id, "content")
         git = self.repos.open_git(repo)
         sha = git.resolve(revision)

@@ -1,4 +1,6 @@
-"""The git-lfs batch API: upload (basic and multipart) and download actions with signed URLs.
+"""The git-lfs batch API: upload (basic and multipart) and download actions with signed URLs; and the
+bookkeeping every LFS reader and writer shares: which objects a repo may reference (RepoLfs rows, for
+uploads, commits, preupload and downloads).
 
 The stock client sends no ``Authorization`` on the upload PUTs and the multipart completion, so
 each action URL carries its own proof: an HMAC over (repo, oid, size, expiry, token) with the server's
@@ -18,15 +20,24 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cove.errors import BadRequest, Forbidden, Unprocessable
-from cove.protocol import is_sha256
-from cove.server.db import Repo
-from cove.server.services.commits import Commits
-from cove.server.storage.blobs import BlobStore, BlobWriter
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from cove.errors import BadRequest, Forbidden, RepoNotFound, Unprocessable
+from cove.protocol import is_sha256, parse_lfs_pointer
+from cove.server.db import LfsObject, Repo, RepoLfs
+from cove.server.db.lfs import record_lfs_object
+from cove.server.services.objects import Objects, Stored
+from cove.server.services.repos import Repos
+from cove.server.storage.blobs import BlobWriter
+
+if TYPE_CHECKING:
+    from cove.server.services.xet import Xet
 
 URL_LIFETIME = 24 * 3600
 MAX_PARTS = 10_000
@@ -86,11 +97,18 @@ class Grant:
 
 
 class Lfs:
-    def __init__(self, secret: str, blobs: BlobStore, commits: Commits, *, part_size: int,
-                 max_file_bytes: int, max_objects: int, token_alive: Callable[[int], bool]) -> None:
+    """The batch API and its action URLs, and the bookkeeping of which LFS objects each repo may
+    reference (what commits, preupload and the readers of pointers ask)."""
+
+    def __init__(self, secret: str, sessions: sessionmaker, objects: Objects, repos: Repos, *, part_size: int,
+                 max_file_bytes: int, max_objects: int, token_alive: Callable[[int], bool],
+                 xet: Xet | None = None) -> None:
         self._secret = secret.encode()
-        self.blobs = blobs
-        self.commits = commits
+        self._sessions = sessions
+        self.objects = objects
+        self.blobs = objects.blobs
+        self._repos = repos
+        self._xet = xet
         self.part_size = part_size
         self.max_file_bytes = max_file_bytes
         self.max_objects = max_objects
@@ -118,6 +136,73 @@ class Lfs:
         """The part size of a multipart upload of ``size`` bytes: at most MAX_PARTS parts."""
         return max(self.part_size, math.ceil(size / MAX_PARTS))
 
+    # -- what each repo may reference (RepoLfs rows) ---------------------------------------------
+
+    def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
+        """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored
+        with its recorded size (as a blob or a Xet file)."""
+        with self._sessions() as s:
+            row = s.execute(
+                select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
+                .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
+            ).scalar()
+        return row if row is not None and self.objects.holds(oid, row.size) else None
+
+    def lfs_object(self, repo: Repo, oid: str) -> LfsObject | None:
+        """:meth:`repo_has`, or else the file a Xet upload to ``repo`` registered under that sha256,
+        recorded as one of the repo's LFS objects (what a commit's ``lfsFile`` line may name)."""
+        obj = self.repo_has(repo, oid)
+        if obj is None and self._xet is not None:
+            ref = self._xet.link_for_commit(repo, oid)
+            if ref is not None:
+                self.record_object(repo, oid, ref.size)
+                obj = self.repo_has(repo, oid)
+        return obj
+
+    def check_pointer(self, repo: Repo, path: str, data: bytes) -> None:
+        """Refuse a regular file whose content is an LFS pointer to an object ``repo`` may not
+        reference, that is not stored, or whose size is not the pointer's: it would be read as that
+        object by anyone who learned its sha256 (see :mod:`cove.server.services.lfs_scope`)."""
+        pointer = parse_lfs_pointer(data) if len(data) <= 1024 else None
+        if pointer is None:
+            return
+        obj = self.repo_has(repo, pointer[0])
+        if obj is None or obj.size != pointer[1]:
+            raise Unprocessable(
+                f"{path} is an LFS pointer to {pointer[0]} ({pointer[1]} bytes), which this repo does not "
+                "hold with that size: commit the file's content instead, or upload the object to this repo "
+                "through the LFS batch API first")
+
+    def known_sha1(self, oid: str) -> str | None:
+        with self._sessions() as s:
+            row = s.get(LfsObject, oid)
+            return row.sha1 if row else None
+
+    def fill_sha1(self) -> None:
+        """Compute the git blob sha1 of stored objects that lack it (preupload compares it with the
+        client's file in "regular" mode, so an unchanged large file is not sent again)."""
+        with self._sessions() as s:
+            oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
+        for oid in oids:  # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
+            path = self.blobs.path(oid)
+            if not path.is_file():
+                continue
+            h = hashlib.sha1(b"blob %d\x00" % path.stat().st_size)
+            with open(path, "rb") as f:
+                while block := f.read(1 << 22):
+                    h.update(block)
+            with self._sessions.begin() as s:
+                row = s.get(LfsObject, oid)
+                if row is not None:
+                    row.sha1 = h.hexdigest()
+
+    def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
+        """Record that ``repo`` may reference object ``oid``; the caller holds ``blobs.guard()`` from
+        storing the object until this returns (see :class:`~cove.server.storage.blobs.BlobStore`)."""
+        record_lfs_object(self._sessions, repo.id, oid, size, sha1)
+
+    # -- the batch API ---------------------------------------------------------------------------
+
     def batch(self, repo: Repo, operation: str, objects: list, base_url: str, transfers: list[str],
               can_write: bool, token: int | None = None) -> dict:
         """The batch response for ``objects`` (each ``{"oid", "size"}``); URLs under ``base_url``, signed
@@ -142,7 +227,7 @@ class Lfs:
                 out.append(item)
                 continue
             if operation == "download":
-                if self.commits.repo_has(repo, oid) is None:
+                if self.repo_has(repo, oid) is None:
                     item["error"] = {"code": 404, "message": f"Object {oid} does not exist"}
                 else:
                     g = self.grant("download", repo, oid, size, token)
@@ -154,7 +239,7 @@ class Lfs:
                 item["error"] = {"code": 403, "message": "You don't have write access to this repo"}
                 out.append(item)
                 continue
-            if self.commits.repo_has(repo, oid) is not None:
+            if self.repo_has(repo, oid) is not None:
                 out.append(item)  # no actions: already stored
                 continue
             g = self.grant("upload", repo, oid, size, token)
@@ -175,6 +260,32 @@ class Lfs:
 
     # -- the action URLs -------------------------------------------------------------------------
 
+    def open_grant(self, op: str, repo_id: int, oid: str, query: dict[str, str]) -> tuple[Repo, Grant]:
+        """The repo and the grant of a signed action URL (``query``: its parameters), checked."""
+        if not is_sha256(oid):
+            raise BadRequest(f"Invalid LFS oid {oid!r}")
+        try:
+            size, exp, token = (int(query.get(key, "")[:32]) for key in ("size", "exp", "tok"))
+        except ValueError:
+            raise Forbidden("This LFS URL is incomplete: ask the batch API for a new one") from None
+        grant = self.check(op, repo_id, oid, size, exp, token, query.get("sig", ""), query.get("n", "")[:32])
+        repo = self._repos.by_id(repo_id)
+        if repo is None:
+            raise RepoNotFound("The repository of this upload no longer exists")
+        return repo, grant
+
+    def writer(self) -> BlobWriter:
+        """Where a basic upload's body goes (kept by :meth:`accept`, else discarded)."""
+        return self.blobs.writer()
+
+    def download(self, repo: Repo, oid: str) -> tuple[Iterator[bytes], int]:
+        """The content of ``oid`` (a blob, or a Xet file reconstructed as it is sent) and its size, if
+        ``repo`` may reference it."""
+        if self.repo_has(repo, oid) is None:
+            raise RepoNotFound(f"Object {oid} is not in this repo")
+        stored: Stored = self.objects.require(oid, oid)
+        return self.objects.stream(stored), stored.size
+
     def accept(self, repo: Repo, grant: Grant, writer: BlobWriter) -> None:
         """Keep a received upload if it has the granted size and its sha256 is the granted oid."""
         if writer.size != grant.size:
@@ -182,7 +293,7 @@ class Lfs:
             raise Unprocessable(f"LFS object {grant.oid}: received {writer.size} bytes, expected {grant.size}")
         with self.blobs.guard():
             writer.finish(grant.oid)
-            self.commits.record_object(repo, grant.oid, grant.size)
+            self.record_object(repo, grant.oid, grant.size)
 
     def _parts_path(self, grant: Grant) -> Path:
         return self.blobs.tmp_dir / f"multipart-{grant.repo_id}-{grant.oid}-{grant.sig[:16]}"
@@ -220,13 +331,13 @@ class Lfs:
                 raise Unprocessable(f"LFS object {grant.oid} does not match its content (sha256 {h.hexdigest()})")
             with self.blobs.guard():
                 self.blobs.adopt(data, grant.oid)
-                self.commits.record_object(repo, grant.oid, grant.size)
+                self.record_object(repo, grant.oid, grant.size)
         finally:
             data.unlink(missing_ok=True)
             for n in numbers:
                 Path(f"{data}.{n}.done").unlink(missing_ok=True)
 
     def verify(self, repo: Repo, oid: str, size: int) -> None:
-        obj = self.commits.repo_has(repo, oid)
+        obj = self.repo_has(repo, oid)
         if obj is None or obj.size != size:
             raise Unprocessable(f"LFS object {oid} ({size} bytes) is not stored in this repo")

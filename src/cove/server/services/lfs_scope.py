@@ -10,6 +10,7 @@ and a pointer that lies about its size must not truncate or extend a download.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 from sqlalchemy.orm import sessionmaker
@@ -23,18 +24,20 @@ class LfsScopes:
     """One :data:`~cove.server.storage.git.LfsScope` per repo, with the answers kept.
 
     Positive answers only are kept, by storage key: RepoLfs rows are only added, except when a repo's
-    owner deletes LFS files (:meth:`forget` then drops the repo's answers; another worker process keeps
-    its own for a while, which matters little since the deletion removes the pointers from the history
-    first), stored objects are never rewritten, and a storage key is never given to another repo (a repo
-    id may be, in SQLite). An oid asked about and not allowed is asked again next time, since it may be
-    uploaded meanwhile.
+    owner deletes LFS files (:meth:`forget` then drops the repo's answers in this process), stored
+    objects are never rewritten, and a storage key is never given to another repo (a repo id may be, in
+    SQLite). Other processes (workers, replicas) keep theirs for at most ``max_age`` seconds, which
+    matters little since the deletion removes the pointers from the history first. An oid asked about
+    and not allowed is asked again next time, since it may be uploaded meanwhile.
     """
 
-    def __init__(self, sessions: sessionmaker, objects: Objects, capacity: int = 1024) -> None:
+    def __init__(self, sessions: sessionmaker, objects: Objects, capacity: int = 1024, max_age: float = 60.0) -> None:
         self._sessions = sessions
         self._objects = objects
-        self._known: OrderedDict[str, dict[str, int]] = OrderedDict()  # storage key -> {oid: size}
+        #: storage key -> (when its answers started, {oid: size})
+        self._known: OrderedDict[str, tuple[float, dict[str, int]]] = OrderedDict()
         self._capacity = capacity
+        self._max_age = max_age
         self._lock = threading.Lock()
 
     def of(self, storage_key: str) -> LfsScope:
@@ -47,8 +50,12 @@ class LfsScopes:
 
     def allowed(self, storage_key: str, oids: set[str]) -> dict[str, int]:
         """``{oid: size}`` for the objects among ``oids`` the repo may reference, as stored."""
+        now = time.monotonic()
         with self._lock:
-            known = self._known.setdefault(storage_key, {})
+            born, known = self._known.get(storage_key) or (now, {})
+            if now - born > self._max_age:
+                born, known = now, {}
+            self._known[storage_key] = (born, known)
             self._known.move_to_end(storage_key)
             if len(self._known) > self._capacity:
                 self._known.popitem(last=False)

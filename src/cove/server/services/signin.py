@@ -13,69 +13,66 @@ make the server do most cheaply. Three rules bound it:
 - an unknown user name, or a user without a password, is checked against a dummy hash, so the time
   an answer takes does not tell which names exist.
 
-The counters live in this process (one per ``cove serve`` worker).
+The failures are rows in the database (:mod:`cove.server.db.signins`), so the limits hold across every
+replica of one Hub and across restarts: an attempt writes its failures first, then counts what every
+replica wrote, so concurrent attempts on several replicas cannot all pass (some may be refused that
+one process alone would have let through, never the reverse). The number of checks at once is a bound
+of each process's CPU and memory, so it stays per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
-from collections import OrderedDict, deque
 
+from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import TooManyRequests, Unauthorized
+from cove.server.db.signins import add_failures, failure_times, prune, remove_failures
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
 from cove.server.settings import Settings
 
 
 class FailureWindow:
-    """Failure times per key over a sliding window; at most ``max_keys`` keys are remembered."""
+    """Failures per key over a sliding window of ``window`` seconds, kept in the database."""
 
-    def __init__(self, window: float, max_keys: int = 100_000) -> None:
+    def __init__(self, sessions: sessionmaker, window: float) -> None:
+        self._sessions = sessions
         self.window = window
-        self.max_keys = max_keys
-        self._times: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
 
-    def _live(self, key: str, now: float) -> deque[float]:
-        times = self._times.get(key)
-        if times is None:
-            times = self._times[key] = deque()
-            if len(self._times) > self.max_keys:
-                self._times.popitem(last=False)
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
+    def attempt(self, limits: dict[str, int], now: float) -> tuple[list[int], float]:
+        """Count an attempt as a failure of each key in ``limits`` (key -> failures allowed); the rows
+        written, and the seconds until the attempt may be made (0: now). An attempt that must wait is
+        not counted (its rows are removed again)."""
+        since = now - self.window
+        ids = add_failures(self._sessions, limits, now, since=since)
+        wait = 0.0
+        for key, limit in limits.items():
+            times = failure_times(self._sessions, key, since)
+            if len(times) > limit:  # this attempt's own row is among them
+                wait = max(wait, times[len(times) - 1 - limit] + self.window - now, 1.0)
+        if wait > 0:
+            remove_failures(self._sessions, ids)
+        return ids, wait
 
-    def wait(self, key: str, limit: int, now: float) -> float:
-        """Seconds until ``key`` may try again (0: now)."""
-        with self._lock:
-            times = self._live(key, now)
-            return 0.0 if len(times) < limit else times[len(times) - limit] + self.window - now
+    def forgive(self, ids: list[int]) -> None:
+        """Take back an attempt's failures (the password was right)."""
+        remove_failures(self._sessions, ids)
 
-    def add(self, key: str, now: float) -> None:
-        with self._lock:
-            self._live(key, now).append(now)
-            self._times.move_to_end(key)
-
-    def forgive(self, key: str, at: float) -> None:
-        """Take back the failure counted at ``at`` (the attempt succeeded)."""
-        with self._lock:
-            times = self._times.get(key)
-            if times is not None and at in times:
-                times.remove(at)
+    def prune(self, now: float) -> int:
+        """Remove the failures past the window (of keys nobody tried again)."""
+        return prune(self._sessions, now - self.window)
 
 
 class SignIns:
-    def __init__(self, accounts: Accounts, settings: Settings, audit: Audit) -> None:
+    def __init__(self, sessions: sessionmaker, accounts: Accounts, settings: Settings, audit: Audit) -> None:
         self._accounts = accounts
         self._audit = audit
         self._settings = settings
-        self._failures = FailureWindow(settings.login_window)
+        self.failures = FailureWindow(sessions, settings.login_window)
         self._slots = asyncio.Semaphore(settings.password_checks_at_once)
 
     async def password(self, name: str, password: str, ip: str, *, via: str = "basic") -> Principal:
@@ -83,23 +80,19 @@ class SignIns:
         name or address failed too often lately. Failures go to the audit log, and so do successes
         of the web form (``via="web"``; a git client sends its password with every request)."""
         s = self._settings
-        keys = ((f"user:{name.lower()[:256]}", s.login_failures_per_user), (f"ip:{ip}", s.login_failures_per_ip))
-        now = time.monotonic()
-        wait = max(self._failures.wait(key, limit, now) for key, limit in keys)
+        limits = {f"user:{name.lower()[:256]}": s.login_failures_per_user, f"ip:{ip[:256]}": s.login_failures_per_ip}
+        ids, wait = await run_in_threadpool(self.failures.attempt, limits, time.time())
         if wait > 0:
             raise TooManyRequests(
                 f"Too many failed sign-ins for {name!r} or from {ip}: try again in {math.ceil(wait)} s "
                 "(or use an access token)", retry_after=math.ceil(wait))
-        for key, _ in keys:
-            self._failures.add(key, now)
         async with self._slots:
             who = await run_in_threadpool(self._accounts.authenticate_password, name, password)
         if who is None:
             await run_in_threadpool(self._audit.record, "user.login_failed", actor=None, ip=ip, target=name[:100],
                                     detail={"via": via})
             raise Unauthorized("Invalid username or password")
-        for key, _ in keys:
-            self._failures.forgive(key, now)
+        await run_in_threadpool(self.failures.forgive, ids)
         if via == "web":
             await run_in_threadpool(self._audit.record, "user.login", actor=who.name, ip=ip, target=who.name,
                                     detail={"via": via})

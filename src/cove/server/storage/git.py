@@ -15,13 +15,12 @@ ordinary small file whose content is the pointer text.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +50,7 @@ from cove.protocol import (
     parse_lfs_pointer,
 )
 from cove.server.storage import receive
+from cove.server.storage.locks import FileLocks, RepoLock
 
 BLOB = pygit2.enums.FileMode.BLOB
 TREE = pygit2.enums.FileMode.TREE
@@ -128,15 +128,17 @@ class GitStore:
     """The folder that holds every bare repo, by storage key, and the push hook they share.
 
     ``hook_env`` is what the push hook needs besides the repo (``COVE_DATABASE_URL``,
-    ``COVE_STORAGE_URL``): see :func:`cove.server.storage.receive.main`.
+    ``COVE_STORAGE_URL``): see :func:`cove.server.storage.receive.main`. ``locks`` is the per-repo write
+    lock (default: :class:`FileLocks` in ``<root>/.locks``).
     """
 
-    def __init__(self, root: Path, hook_env: dict[str, str] | None = None, max_entries: int = 1_000_000) -> None:
+    def __init__(self, root: Path, hook_env: dict[str, str] | None = None, max_entries: int = 1_000_000,
+                 locks: RepoLock | None = None) -> None:
         self.root = Path(root)
         #: The most entries one listing yields (see :meth:`GitRepo.list_tree`).
         self.max_entries = max_entries
         self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / ".locks").mkdir(exist_ok=True)
+        self._locks = locks or FileLocks(self.root / ".locks")
         self.hooks = self.root / ".hooks"
         receive.install_hook(self.hooks)
         # libgit2 keeps parsed trees of up to 4 KiB only (about 100 entries): a lookup in a larger folder
@@ -198,15 +200,9 @@ class GitStore:
             path.rename(trash)  # atomic: the repo is gone at once, the files after
             shutil.rmtree(trash, ignore_errors=True)
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """An exclusive lock on one repo's refs, across threads and processes."""
-        with open(self.root / ".locks" / f"{key}.lock", "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        """An exclusive lock on one repo's refs (the injected :data:`RepoLock`)."""
+        return self._locks(key)
 
 
 class _TreeSizes:
@@ -268,6 +264,10 @@ class GitRepo:
                 if sha is not None:
                     out[name[len(prefix):]] = sha
         return out
+
+    def raw_target(self, name: str) -> str:
+        """What ref ``name`` points at, unpeeled (an annotated tag's object, not its commit)."""
+        return str(self.repo.lookup_reference(name).target)
 
     def ref_target(self, name: str) -> str | None:
         try:

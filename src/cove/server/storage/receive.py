@@ -30,6 +30,7 @@ SQLAlchemy is imported only by a push that holds LFS pointers.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -68,7 +69,7 @@ def install_hook(hooks_dir: Path) -> None:
     path = hooks_dir / "pre-receive"
     if path.is_file() and path.read_text() == HOOK and os.access(path, os.X_OK):
         return
-    tmp = hooks_dir / f".pre-receive-{os.getpid()}"
+    tmp = hooks_dir / f".pre-receive-{os.getpid()}-{secrets.token_hex(4)}"  # replicas on several hosts
     tmp.write_text(HOOK)
     tmp.chmod(0o700)
     os.replace(tmp, path)

@@ -1,0 +1,37 @@
+"""The per-repo write lock a commit holds while it moves a ref, as the git store takes it: injected.
+
+:data:`RepoLock` is what :class:`~cove.server.storage.git.GitStore` is given. :class:`FileLocks`, the
+default, is ``flock`` on a file per repo: it holds across the threads and processes of one machine
+(SQLite's setup, or ``cove serve --workers N``). Replicas on several machines share the repos through a
+volume whose ``flock`` may not reach across them, so on PostgreSQL the service layer passes a lock held in
+the database instead (:class:`cove.server.db.locks.AdvisoryLocks`): this package never imports the
+database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+#: ``key -> context manager``: an exclusive lock on the refs of the repo stored under ``key``, across
+#: threads, processes and (for the database's) replicas, held while a commit moves a ref.
+RepoLock = Callable[[str], AbstractContextManager[None]]
+
+
+class FileLocks:
+    """:data:`RepoLock` as ``flock`` on ``<folder>/<key>.lock``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def __call__(self, key: str) -> Iterator[None]:
+        with open(self.folder / f"{key}.lock", "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
