@@ -35,7 +35,7 @@ ADVISORY_LOCK = 0x636F7665_6D6967
 
 def metadata() -> sa.MetaData:
     """Every table of the models (importing the modules that define some joins them to ``Base``)."""
-    from cove.server.db import Base, audit, buckets, collections, gating, repos, scans, xet  # noqa: F401
+    from cove.server.db import Base, audit, buckets, collections, discussions, gating, repos, scans, xet  # noqa: F401
 
     return Base.metadata
 
