@@ -24,6 +24,7 @@ from cove.server.routes import (
     buckets,
     collections,
     commit,
+    discussions,
     gating,
     git,
     inference,
@@ -45,7 +46,7 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, buckets, collections, api_repos, api_content, api_history, gating, security, commit, lfs, git, resolve, inference,
+ROUTERS = (admin, buckets, collections, discussions, api_repos, api_content, api_history, gating, security, commit, lfs, git, resolve, inference,
            viewer, xet, web_account, web_admin, web_repo, web)
 
 

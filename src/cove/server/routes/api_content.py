@@ -191,9 +191,3 @@ def delete_tag(rtype: str, ns: str, name: str, request: Request):
     hub.repos.touch(repo, head_sha=None)
     record_override(request, "repo.tag.delete", repo.type, repo.repo_id)
     return {}
-
-
-@router.get("/api/{rtype}/{ns}/{name}/discussions", **api.DISCUSSIONS)
-def discussions(rtype: str, ns: str, name: str, request: Request):
-    _repo(request, rtype, ns, name)
-    return {"discussions": [], "count": 0, "start": 0, "numClosedDiscussions": 0}

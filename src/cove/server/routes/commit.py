@@ -46,9 +46,9 @@ def _text_at(git, sha: str | None, path: str) -> str:
 def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     hub = hub_of(request)
     who = principal(request)
-    repo = hub.repos.get(who, api_type(rtype), f"{ns}/{name}", "write")
-    git = hub.repos.open_git(repo)
     rev, _ = split_rev_path(raw_tail(request, 5))
+    repo = hub.pulls.commit_target(who, api_type(rtype), f"{ns}/{name}", rev, create_pr=_create_pr(request))
+    git = hub.repos.open_git(repo)
     files = body.get("files")
     most = hub.settings.max_commit_files
     if not isinstance(files, list) or len(files) > most:
@@ -100,14 +100,19 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     return {"files": out, "commitOid": sha}
 
 
+def _create_pr(request: Request) -> bool:
+    return request.query_params.get("create_pr", "").lower() in ("1", "true")
+
+
 def _commit_target(request: Request, rtype: str, ns: str, name: str):
-    """The repo, its git and the branch a commit goes to, checked before the body is read."""
+    """The repo, its git and the branch (or ``refs/pr/N``) a commit goes to, checked before the body is read."""
     hub = hub_of(request)
-    repo = hub.repos.get(principal(request), api_type(rtype), f"{ns}/{name}", "write")
-    git = hub.repos.open_git(repo)
     rev, _ = split_rev_path(raw_tail(request, 5))
-    if request.query_params.get("create_pr", "").lower() in ("1", "true"):
-        raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
+    repo = hub.pulls.commit_target(principal(request), api_type(rtype), f"{ns}/{name}", rev,
+                                   create_pr=_create_pr(request))
+    git = hub.repos.open_git(repo)
+    if _create_pr(request):
+        return repo, git, rev  # the base branch is checked when the pull request is opened
     if git.ref_target(rev if rev.startswith("refs/") else f"refs/heads/{rev}") is None:
         raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
     return repo, git, rev
@@ -130,8 +135,14 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
     settings = hub.settings
     parsed = await parse_commit(request.stream(), hub.blobs, settings.max_commit_bytes,
                                 max_depth=settings.max_json_depth, max_ops=settings.max_commit_files)
-    sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
-    await run_in_threadpool(_after_commit, request, repo, git, rev, sha)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
-    return JSONResponse({"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""},
+    out = {"success": True, "hookOutput": ""}
+    if _create_pr(request):
+        num, sha = await run_in_threadpool(hub.pulls.commit_new_pr, repo, git, who, rev, parsed)
+        rev = f"refs/pr/{num}"
+        out["pullRequestUrl"] = f"{url}/discussions/{num}"
+    else:
+        sha = await run_in_threadpool(hub.commits.apply, repo, git, who, rev, parsed)
+    await run_in_threadpool(_after_commit, request, repo, git, rev, sha)
+    return JSONResponse({**out, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}"},
                         background=BackgroundTask(hub.commits.fill_sha1))

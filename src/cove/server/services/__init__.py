@@ -14,11 +14,13 @@ from cove.server.services.buckets import Buckets
 from cove.server.services.collections import Collections
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
+from cove.server.services.discussions import Discussions
 from cove.server.services.gating import AccessRequests
 from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.objects import Objects
+from cove.server.services.pulls import Pulls
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.signin import SignIns
@@ -57,6 +59,8 @@ class Hub:
         self.accounts = Accounts(self.sessions)
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)
+        self.discussions = Discussions(self.sessions, self.accounts, self.repos,
+                                       per_minute=settings.discussions_per_minute)
         self.collections = Collections(self.sessions, self.accounts, self.repos)
         self.access_requests = AccessRequests(self.sessions, self.repos)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
@@ -66,6 +70,7 @@ class Hub:
         self.xet = Xet(settings.secret_key, self.sessions, self.accounts, self.repos, self.buckets, self.cas,
                        self.objects, lifetime=settings.xet_token_seconds, max_file_bytes=settings.max_file_bytes)
         self.commits = Commits(self.sessions, self.objects, settings.lfs_threshold, xet=self.xet)
+        self.pulls = Pulls(self.discussions, self.repos, self.content, self.commits)
         self.lfs = Lfs(settings.secret_key, self.blobs, self.commits, part_size=settings.multipart_part_size,
                        max_file_bytes=settings.max_file_bytes, max_objects=settings.max_batch_objects,
                        token_alive=self.accounts.token_alive)
