@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import BadRequest, CoveError, Forbidden, TooManyRequests, Unauthorized
+from cove.errors import BadRequest, CoveError, Forbidden, GatedRepo, TooManyRequests, Unauthorized
 from cove.server.db import Repo, utcnow
 from cove.server.db import discussions as q
 from cove.server.db.discussions import Discussion, DiscussionEvent
@@ -231,11 +231,19 @@ class Discussions:
         row = self.row(repo, num)
         git = self._repos.open_git(repo) if row.is_pr else None
         thread = self.thread(repo, row, git)
-        if row.is_pr and with_diff and git is not None:
+        if row.is_pr and with_diff and git is not None and self.may_read_files(who, repo):
             head, base = git.ref_target(thread.ref), git.ref_target(row.base_ref)
             if head is not None and base is not None:
                 thread.diff = merge.diff(git, row.base_sha if row.status == "merged" else base, head)
         return thread
+
+    def may_read_files(self, who: Principal | None, repo: Repo) -> bool:
+        """Whether ``who`` may read the repo's files: a gated repo's diff is its content."""
+        try:
+            self._repos.get(who, repo.type, repo.repo_id, "content")
+        except GatedRepo:
+            return False
+        return True
 
     def user_exists(self, name: str) -> bool:
         return self._accounts.get(name) is not None
