@@ -144,6 +144,13 @@ def git_and_lfs() -> dict:
             ("GET", prefix + "/{ns}/{name}/commits/{rest:path}"): [R("READ", lambda r: Req(
                 "GET", r.web("/commits/main")))],
             ("GET", prefix + "/{ns}/{name}/refs"): [R("READ", lambda r: Req("GET", r.web("/refs")))],
+            ("GET", prefix + "/{ns}/{name}/discussions"): [R("READ", lambda r: Req("GET", r.web("/discussions")))],
+            ("POST", prefix + "/{ns}/{name}/discussions"): [R("LIKE", lambda r: Req(
+                "POST", r.web("/discussions"), data={"title": "From a form"}), 303)],
+            ("GET", prefix + "/{ns}/{name}/discussions/{num}"): [R("READ", lambda r: Req(
+                "GET", r.web("/discussions/1")))],
+            ("POST", prefix + "/{ns}/{name}/discussions/{num}"): [R("LIKE", lambda r: Req(
+                "POST", r.web("/discussions/2"), data={"action": "comment", "comment": "hi"}), 303)],
         }
     return out
 
@@ -497,7 +504,7 @@ def expected(route: Route, caller: str, level: str, repo: Repo) -> tuple[str, fr
     if route.kind == "LIKE":  # the caller's own likes: any token that may write, on a repo it may see
         if caller == "anonymous" or caller.endswith("-ro"):
             return "like refused", frozenset({401, 403})
-        return "like", frozenset({200})
+        return "like", route.ok
     return "refused", route.ok  # SIGNED: nobody has a signature
 
 

@@ -35,6 +35,7 @@ from cove.server.routes import (
     web,
     web_account,
     web_admin,
+    web_discussions,
     web_repo,
     xet,
 )
@@ -47,7 +48,7 @@ log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
 ROUTERS = (admin, buckets, collections, discussions, api_repos, api_content, api_history, gating, security, commit, lfs, git, resolve, inference,
-           viewer, xet, web_account, web_admin, web_repo, web)
+           viewer, xet, web_account, web_admin, web_discussions, web_repo, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).
