@@ -155,8 +155,11 @@ class Xet:
             key = BUCKET_KEY + self._buckets.get(who, repo_id, scope).storage_key
         else:
             key = self._repos.get(who, repo_type, repo_id, _need(scope, revision)).storage_key
-            if _need(scope, revision) == "read" and scope == "write" and (who is None or not who.can_write):
-                raise Forbidden("Uploads to a pull request need a write token")
+            if _need(scope, revision) == "read" and scope == "write":
+                if who is None:
+                    raise Unauthorized("You must be authenticated to upload to a pull request: pass a write token")
+                if not who.can_write:
+                    raise Forbidden("This token is read-only: uploads to a pull request need a write token")
         exp = int(time.time()) + self.lifetime
         user = who.user_id if who is not None else 0
         token = (who.token_id or 0) if who is not None else 0
