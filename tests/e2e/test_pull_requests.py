@@ -95,6 +95,8 @@ def test_create_commit_with_create_pr(api, hub, hf_home):
     assert [p.path for p in api.get_paths_info(repo_id, ["buffer"], revision="refs/pr/1")] == ["buffer"]
     assert api.file_exists(repo_id, "buffer", revision="refs/pr/1") and not api.file_exists(repo_id, "buffer")
     assert api.list_repo_commits(repo_id, revision="refs/pr/1")[0].commit_id == info.oid
+    assert [c.formatted_title for c in api.list_repo_commits(repo_id)] == [None, None]  # only when asked
+    assert api.list_repo_commits(repo_id, formatted=True)[0].formatted_title == "Upload README.md with huggingface_hub"
     r = httpx.get(f"{hub.url}/{repo_id}/resolve/refs%2Fpr%2F1/buffer")
     assert r.status_code == 200 and r.content == b"Buffer data"
 
