@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from html.parser import HTMLParser
 
 import httpx
@@ -15,6 +14,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from tests.conftest import start_server, stop_server
+from tests.e2e.test_collections import status_of, uniq
 
 
 class Elements(HTMLParser):
@@ -26,26 +26,6 @@ class Elements(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         self.found.append((tag, attrs))
-
-
-def uniq(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def api(hub, alice) -> HfApi:
-    return HfApi(endpoint=hub.url, token=alice)
-
-
-@pytest.fixture
-def other(hub, bob) -> HfApi:
-    return HfApi(endpoint=hub.url, token=bob)
-
-
-def status_of(call) -> int:
-    with pytest.raises(HfHubHTTPError) as e:
-        call()
-    return e.value.response.status_code
 
 
 @pytest.mark.parametrize("repo_type", ["model", "dataset", "space"])

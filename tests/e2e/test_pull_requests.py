@@ -5,34 +5,13 @@ merges (fast-forward, merge commit, conflicts, stale PRs), and a git push to ``r
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
 
+from tests.e2e.test_collections import status_of, uniq
 from tests.e2e.test_git import git, git_env, remote  # noqa: F401  (git_env is a fixture)
-
-
-def uniq(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def api(hub, alice) -> HfApi:
-    return HfApi(endpoint=hub.url, token=alice)
-
-
-@pytest.fixture
-def other(hub, bob) -> HfApi:
-    return HfApi(endpoint=hub.url, token=bob)
-
-
-def status_of(call) -> int:
-    with pytest.raises(HfHubHTTPError) as e:
-        call()
-    return e.value.response.status_code
 
 
 def add(path: str, data: bytes) -> CommitOperationAdd:
