@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import httpx
@@ -210,3 +211,20 @@ def test_hf_discussions_cli(api, hub, tmp_path):
     assert "A comment" in shown
     hf("close", repo_id, "2", "--yes")
     assert api.get_discussion_details(repo_id, 2).status == "closed"
+
+
+def test_discussions_opened_at_once_get_distinct_numbers(api, hub):
+    repo_id = api.create_repo(uniq("alice/race")).repo_id
+    url = f"{hub.url}/api/models/{repo_id}/discussions"
+
+    def open_one(i: int) -> int:
+        r = httpx.post(url, json={"title": f"T{i}", "pullRequest": i % 2 == 0},
+                       headers={"authorization": f"Bearer {api.token}"}, timeout=60)
+        assert r.status_code == 200, r.text
+        return r.json()["num"]
+
+    with ThreadPoolExecutor(8) as pool:
+        nums = list(pool.map(open_one, range(8)))
+    assert sorted(nums) == list(range(1, 9))
+    prs = {r.ref for r in api.list_repo_refs(repo_id, include_pull_requests=True).pull_requests}
+    assert prs == {f"refs/pr/{n}" for n, i in zip(nums, range(8)) if i % 2 == 0}

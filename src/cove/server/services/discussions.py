@@ -17,9 +17,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import BadRequest, CoveError, Forbidden, GatedRepo, TooManyRequests, Unauthorized
+from cove.errors import BadRequest, Conflict, CoveError, Forbidden, GatedRepo, TooManyRequests, Unauthorized
 from cove.server.db import Repo, utcnow
 from cove.server.db import discussions as q
 from cove.server.db.discussions import Discussion, DiscussionEvent
@@ -140,6 +141,16 @@ class Discussions:
         title = text_arg(title, "title", MAX_TITLE, strip=True)
         description = text_arg(description, "description", MAX_COMMENT)
         self.check_rate(repo)
+        for attempt in range(5):  # two discussions opened at once may take the same number: the later retries
+            try:
+                return self._insert(who, repo, title, description, is_pr, status, base_ref, base_sha, git)
+            except IntegrityError:
+                if attempt == 4:
+                    raise Conflict(f"Too many discussions opened at once on {repo.repo_id}: try again") from None
+        raise AssertionError("unreachable")
+
+    def _insert(self, who: Principal, repo: Repo, title: str, description: str, is_pr: bool, status: str,
+                base_ref: str, base_sha: str, git: GitRepo | None) -> int:
         with self._sessions.begin() as s:
             num = q.next_num(s, repo.id)
             now = utcnow()
