@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from cove.server.db import Account, Base, utcnow
+from cove.server.db import Account, Base, Repo, utcnow
 
 
 class Discussion(Base):
@@ -52,6 +52,9 @@ class DiscussionEvent(Base):
 
 
 def next_num(s: Session, repo_id: int) -> int:
+    """The repo's next discussion number, its row locked until the transaction ends (PostgreSQL: two
+    discussions opened at once take turns; SQLite has one writer at a time anyway)."""
+    s.execute(select(Repo.id).where(Repo.id == repo_id).with_for_update())
     return (s.scalar(select(func.max(Discussion.num)).where(Discussion.repo_id == repo_id)) or 0) + 1
 
 
