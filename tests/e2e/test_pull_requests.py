@@ -192,3 +192,19 @@ def test_git_push_to_pr_ref(api, hub, git_env, tmp_path):  # noqa: F811
     bad = git(git_env, "push", "origin", ":refs/pr/1", cwd=work, check=False)
     assert bad.returncode != 0
     assert api.repo_info(repo_id, revision="refs/pr/1").sha == details.events[-1].oid
+
+
+def test_stale_pull_requests(api):
+    repo_id = api.create_repo(uniq("alice/stale")).repo_id
+    api.create_branch(repo_id, branch="dev")
+    gone = api.create_commit(repo_id, [add("a.txt", b"a")], commit_message="On dev", revision="dev", create_pr=True)
+    api.delete_branch(repo_id, branch="dev")
+    assert status_of(lambda: api.merge_pull_request(repo_id, gone.pr_num)) == 409  # its base branch is gone
+    assert api.get_discussion_details(repo_id, gone.pr_num).status == "open"
+    closed = api.create_commit(repo_id, [add("b.txt", b"b")], commit_message="Closed", create_pr=True)
+    api.change_discussion_status(repo_id, closed.pr_num, "closed")
+    assert status_of(lambda: api.merge_pull_request(repo_id, closed.pr_num)) == 400
+    assert api.list_repo_files(repo_id, revision=closed.pr_revision) == [".gitattributes", "b.txt"]  # kept
+    api.change_discussion_status(repo_id, closed.pr_num, "open")  # reopened, it merges
+    api.merge_pull_request(repo_id, closed.pr_num)
+    assert "b.txt" in api.list_repo_files(repo_id)
