@@ -137,3 +137,12 @@ def test_browser_opens_comments_and_merges_a_pr(hub, erin):
     assert dialogs == []
     assert erin.file_exists(repo_id, "README.md")
     assert erin.get_discussion_details(repo_id, 1).status == "merged"
+
+
+def test_repos_named_discussions_keep_their_pages(hub, erin):
+    for repo_type, prefix in (("dataset", "/datasets"), ("space", "/spaces")):
+        repo_id = erin.create_repo("erin/discussions", repo_type=repo_type, exist_ok=True,
+                                   space_sdk="static" if repo_type == "space" else None).repo_id
+        r = httpx.get(f"{hub.url}{prefix}/{repo_id}", headers={"authorization": f"Bearer {erin.token}"})
+        assert r.status_code == 200 and "erin" in r.text and "Community" in r.text, (repo_type, r.status_code)
+

@@ -47,8 +47,9 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
+#: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
 ROUTERS = (admin, buckets, collections, discussions, api_repos, api_content, api_history, gating, security, commit, lfs, git, resolve, inference,
-           viewer, xet, web_account, web_admin, web_discussions, web_repo, web)
+           viewer, xet, web_account, web_admin, web_repo, web_discussions, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).
