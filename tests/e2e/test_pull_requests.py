@@ -208,3 +208,23 @@ def test_stale_pull_requests(api):
     api.change_discussion_status(repo_id, closed.pr_num, "open")  # reopened, it merges
     api.merge_pull_request(repo_id, closed.pr_num)
     assert "b.txt" in api.list_repo_files(repo_id)
+
+
+def test_lfs_batch_for_pull_requests(api, other, hub):
+    repo_id = api.create_repo(uniq("alice/lfsbatch")).repo_id
+    pr = api.create_pull_request(repo_id, title="Mine")
+    url = f"{hub.url}/{repo_id}.git/info/lfs/objects/batch"
+    obj = {"oid": "a" * 64, "size": 3}
+
+    def batch(token: str, ref) -> int:
+        body = {"operation": "upload", "transfers": ["basic"], "objects": [obj]}
+        if ref is not None:
+            body["ref"] = {"name": ref}
+        return httpx.post(url, json=body, headers={"authorization": f"Bearer {token}",
+                                                   "content-type": "application/vnd.git-lfs+json"}).status_code
+
+    assert batch(other.token, None) == 200  # no ref: for a PR that create_pr opens
+    assert batch(other.token, "refs/heads/main") == 403  # a branch: writers only
+    assert batch(other.token, pr.git_reference) == 403  # someone else's PR
+    assert batch(api.token, pr.git_reference) == 200
+    assert batch(other.token, 5) == 400

@@ -30,9 +30,11 @@ def _batch_answer(request: Request, repo_type: str, ns: str, name: str, body: di
     operation = body.get("operation")
     ref = body.get("ref")
     ref = ref.get("name") if isinstance(ref, dict) else None
+    if ref is not None and not isinstance(ref, str):
+        raise BadRequest("'ref.name' must be a ref name")
     # an upload for a pull request (the client sends no ref before create_pr opens it) needs only read
     # access: who may commit to the PR is decided by the commit
-    for_pr = operation == "upload" and (not isinstance(ref, str) or pr_num(ref) is not None)
+    for_pr = operation == "upload" and (ref is None or pr_num(ref) is not None)
     try:
         who, repo = authorize(request, repo_type, f"{ns}/{name}", "read" if for_pr else
                               "write" if operation == "upload" else "content")
