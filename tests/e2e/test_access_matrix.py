@@ -115,9 +115,13 @@ def git_and_lfs() -> dict:
     out = {}
     for prefix in ("/datasets", "/spaces", ""):
         out |= {
-            ("POST", prefix + "/{ns}/{name}.git/info/lfs/objects/batch"): [R("WRITE", lambda r: Req(
-                "POST", r.web(".git/info/lfs/objects/batch"), headers=LFS_JSON,
-                json={"operation": "upload", "transfers": ["basic"], "objects": [{"oid": NEW_OID, "size": 3}]}))],
+            ("POST", prefix + "/{ns}/{name}.git/info/lfs/objects/batch"): [
+                R("WRITE", lambda r: Req("POST", r.web(".git/info/lfs/objects/batch"), headers=LFS_JSON, json={
+                    "operation": "upload", "transfers": ["basic"], "objects": [{"oid": NEW_OID, "size": 3}],
+                    "ref": {"name": "refs/heads/main"}})),
+                # no ref: an upload for a pull request that create_pr opens, which readers may send
+                R("LIKE", lambda r: Req("POST", r.web(".git/info/lfs/objects/batch"), headers=LFS_JSON, json={
+                    "operation": "upload", "transfers": ["basic"], "objects": [{"oid": NEW_OID, "size": 3}]}))],
             ("POST", prefix + "/{ns}/{name}.git/info/lfs/locks/verify"): [R("WRITE", lambda r: Req(
                 "POST", r.web(".git/info/lfs/locks/verify"), headers=LFS_JSON, json={}))],
             ("GET", prefix + "/{ns}/{name}.git/info/lfs/locks"): [R("READ", lambda r: Req(
@@ -142,6 +146,13 @@ def git_and_lfs() -> dict:
             ("GET", prefix + "/{ns}/{name}/refs"): [R("READ", lambda r: Req("GET", r.web("/refs")))],
             ("GET", prefix + "/{ns}/{name}/commit/{sha}"): [R("READ", lambda r: Req("GET", r.web("/commit/main")))],
             **web_forms(prefix),
+            ("GET", prefix + "/{ns}/{name}/discussions"): [R("READ", lambda r: Req("GET", r.web("/discussions")))],
+            ("POST", prefix + "/{ns}/{name}/discussions"): [R("LIKE", lambda r: Req(
+                "POST", r.web("/discussions"), data={"title": "From a form"}), 303)],
+            ("GET", prefix + "/{ns}/{name}/discussions/{num}"): [R("READ", lambda r: Req(
+                "GET", r.web("/discussions/1")))],
+            ("POST", prefix + "/{ns}/{name}/discussions/{num}"): [R("LIKE", lambda r: Req(
+                "POST", r.web("/discussions/2"), data={"action": "comment", "comment": "hi"}), 303)],
         }
     return out
 
@@ -197,8 +208,9 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     # refused like no token; tests/e2e/test_xet_faults.py uses real Xet tokens across repos)
     ("GET", "/api/{rtype}/{ns}/{name}/xet-read-token/{rest:path}"): [R("CONTENT", lambda r: Req(
         "GET", r.api("/xet-read-token/main")))],
-    ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [R("WRITE", lambda r: Req(
-        "GET", r.api("/xet-write-token/main")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/xet-write-token/{rest:path}"): [
+        R("WRITE", lambda r: Req("GET", r.api("/xet-write-token/main"))),
+        R("LIKE", lambda r: Req("GET", r.api("/xet-write-token/main?create_pr=1")))],
     ("POST", "/api/{rtype}/{ns}/{name}/lfs-files/duplicate"): [R("WRITE", lambda r: Req(
         "POST", r.api("/lfs-files/duplicate"), json={"target": {"type": r.type, "name": r.repo_id},
                                                    "files": [{"sha256": r.lfs_oid, "filename": "weights.bin"}]}))],
@@ -249,7 +261,27 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "POST", r.api("/tag/main"), json={"tag": "v2"}), fresh=True)],
     ("DELETE", "/api/{rtype}/{ns}/{name}/tag/{rest:path}"): [R("WRITE", lambda r: Req(
         "DELETE", r.api("/tag/v1")), fresh=True)],
+    # discussions and pull requests (populate() opens PR #1 and discussion #2 as the owner); anyone who may
+    # read a repo may open and comment on them (LIKE: any write token), only writers or authors change them
     ("GET", "/api/{rtype}/{ns}/{name}/discussions"): [R("READ", lambda r: Req("GET", r.api("/discussions")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions"): [
+        R("LIKE", lambda r: Req("POST", r.api("/discussions"), json={"title": "matrix", "description": "d"})),
+        R("LIKE", lambda r: Req("POST", r.api("/discussions"), json={"title": "matrix PR", "pullRequest": True}))],
+    ("GET", "/api/{rtype}/{ns}/{name}/discussions/{num}"): [R("READ", lambda r: Req(
+        "GET", r.api("/discussions/1?diff=1")))],
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment"): [R("LIKE", lambda r: Req(
+        "POST", r.api("/discussions/2/comment"), json={"comment": "matrix"}))],
+    # a comment id nobody has: 401 / 403 / 404 to whoever sees the repo, the repo's own 404 to the others
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/edit"): [R("READ", lambda r: Req(
+        "POST", r.api(f"/discussions/2/comment/{'0' * 24}/edit"), json={"content": "x"}), 401, 403, 404)],
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/hide"): [R("READ", lambda r: Req(
+        "POST", r.api(f"/discussions/2/comment/{'0' * 24}/hide")), 401, 403, 404)],
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions/{num}/title"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/discussions/2/title"), json={"title": "Renamed"}))],
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions/{num}/status"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/discussions/2/status"), json={"status": "open"}))],
+    ("POST", "/api/{rtype}/{ns}/{name}/discussions/{num}/merge"): [R("WRITE", lambda r: Req(
+        "POST", r.api("/discussions/1/merge")), fresh=True)],
     # history and storage
     ("POST", "/api/{rtype}/{ns}/{name}/super-squash/{rest:path}"): [R("WRITE", lambda r: Req(
         "POST", r.api("/super-squash/main"), json={"message": "squash"}), fresh=True)],
@@ -290,11 +322,16 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("GET", "/api/admin/audit"): [R("GLOBAL", lambda r: Req("GET", "/api/admin/audit"), 401, 403)],
     ("GET", "/settings/audit"): [R("GLOBAL", lambda r: Req("GET", "/settings/audit"), 404)],
     # uploads
-    ("POST", "/api/{rtype}/{ns}/{name}/preupload/{rest:path}"): [R("WRITE", lambda r: Req(
-        "POST", r.api("/preupload/main"), json={"files": [{"path": "new.txt", "size": 3, "sample": "bmV3"}]}))],
-    ("POST", "/api/{rtype}/{ns}/{name}/commit/{rest:path}"): [R("WRITE", lambda r: Req(
-        "POST", r.api("/commit/main"), content=ndjson_commit(r), headers={"content-type": "application/x-ndjson"}),
-        fresh=True)],
+    ("POST", "/api/{rtype}/{ns}/{name}/preupload/{rest:path}"): [
+        R("WRITE", lambda r: Req("POST", r.api("/preupload/main"),
+                                 json={"files": [{"path": "new.txt", "size": 3, "sample": "bmV3"}]})),
+        R("LIKE", lambda r: Req("POST", r.api("/preupload/main?create_pr=1"),
+                                json={"files": [{"path": "new.txt", "size": 3, "sample": "bmV3"}]}))],
+    ("POST", "/api/{rtype}/{ns}/{name}/commit/{rest:path}"): [
+        R("WRITE", lambda r: Req("POST", r.api("/commit/main"), content=ndjson_commit(r),
+                                 headers={"content-type": "application/x-ndjson"}), fresh=True),
+        R("LIKE", lambda r: Req("POST", r.api("/commit/main?create_pr=1"), content=ndjson_commit(r),
+                                headers={"content-type": "application/x-ndjson"}))],
     # LFS action URLs
     ("PUT", "/api/lfs/objects/{repo_id}/{oid}"): [R("SIGNED", signed(method="PUT"), 403)],
     ("GET", "/api/lfs/objects/{repo_id}/{oid}"): [R("SIGNED", signed(), 403)],
@@ -386,6 +423,9 @@ def populate(api: HfApi, repo: Repo) -> None:
         CommitOperationAdd("weights.bin", LFS_CONTENT)])
     api.create_branch(repo.repo_id, repo_type=repo.type, branch="dev")
     api.create_tag(repo.repo_id, repo_type=repo.type, tag="v1")
+    api.create_commit(repo.repo_id, repo_type=repo.type, commit_message="PR", create_pr=True,
+                      operations=[CommitOperationAdd("pr.txt", b"from a pull request")])
+    api.create_discussion(repo.repo_id, repo_type=repo.type, title="A discussion")
     if repo.gated:
         api.update_repo_settings(repo.repo_id, repo_type=repo.type, gated="auto")
 
@@ -492,7 +532,7 @@ def expected(route: Route, caller: str, level: str, repo: Repo) -> tuple[str, fr
     if route.kind == "LIKE":  # the caller's own likes: any token that may write, on a repo it may see
         if caller == "anonymous" or caller.endswith("-ro"):
             return "like refused", frozenset({401, 403})
-        return "like", frozenset({200})
+        return "like", route.ok
     return "refused", route.ok  # SIGNED: nobody has a signature
 
 

@@ -16,16 +16,6 @@ def uniq(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def api(hub, alice) -> HfApi:
-    return HfApi(endpoint=hub.url, token=alice)
-
-
-@pytest.fixture
-def other(hub, bob) -> HfApi:
-    return HfApi(endpoint=hub.url, token=bob)
-
-
 def status_of(call) -> int:
     with pytest.raises(HfHubHTTPError) as e:
         call()

@@ -122,9 +122,13 @@ def test_token_routes(server, alice, bob):
     hidden, missing = xet_token(server, bob, private, "read"), xet_token(server, bob, "alice/tok-nothing", "read")
     assert hidden.status_code == missing.status_code == 404
     assert hidden.json() == {"error": missing.json()["error"].replace("tok-nothing", "tok-private")}
+    # uploads for a pull request need only read access, with a write token
     r = httpx.get(f"{server.url}/api/models/{public}/xet-write-token/main?create_pr=1",
-                  headers={"authorization": f"Bearer {alice}"})
-    assert r.status_code == 400
+                  headers={"authorization": f"Bearer {bob}"})
+    assert r.status_code == 200
+    assert httpx.get(f"{server.url}/api/models/{public}/xet-write-token/main?create_pr=1").status_code == 401
+    assert httpx.get(f"{server.url}/api/models/{private}/xet-write-token/main?create_pr=1",
+                     headers={"authorization": f"Bearer {bob}"}).status_code == 404
     with httpx.Client(base_url=f"{server.url}/cas") as cas:
         for auth in ({}, {"authorization": f"Bearer {alice}"}, {"authorization": "Bearer xet1.forged.sig"}):
             assert cas.get(f"/v1/reconstructions/{'0' * 64}", headers=auth).status_code == 401

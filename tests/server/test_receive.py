@@ -127,7 +127,7 @@ def test_every_ref_of_the_push(push):
 
 @pytest.mark.parametrize(("ref", "words"), [
     ("refs/notes/commits", "only branches"),
-    ("refs/pr/1", "only branches"),
+    ("refs/pr/x", "only branches"),
     ("refs/convert/parquet", "only branches"),
     ("refs/heads/refs/pr/1", "ambiguous"),
     ("refs/heads/" + "a" * 40, "ambiguous"),
@@ -138,6 +138,15 @@ def test_ref_names(push, ref, words):
     new = push.root_with((FILE, b"ok.txt", push.blob(b"ok")))
     problems = push.check((ref, new))
     assert len(problems) == 1 and words in problems[0], problems
+
+
+def test_pull_request_refs_move_but_are_never_made_or_removed_by_a_push(push):
+    new = push.root_with((FILE, b"ok.txt", push.blob(b"ok")))
+    assert push.check(("refs/pr/1", new)) == []  # an existing PR's ref moves
+    env = {**push.env, "GIT_QUARANTINE_PATH": str(push.quarantine)}
+    for old, to in ((ZERO, new), (push.head, ZERO)):
+        problems = check_push(push.path, env, [(old, to, "refs/pr/1")], lambda ptrs: set())
+        assert len(problems) == 1 and "created with the pull request" in problems[0], problems
 
 
 def test_refs_lead_to_commits(push):

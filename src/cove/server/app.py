@@ -24,6 +24,7 @@ from cove.server.routes import (
     buckets,
     collections,
     commit,
+    discussions,
     gating,
     git,
     inference,
@@ -34,6 +35,7 @@ from cove.server.routes import (
     web,
     web_account,
     web_admin,
+    web_discussions,
     web_edit,
     web_manage,
     web_repo,
@@ -47,8 +49,10 @@ from cove.server.settings import Settings
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
-ROUTERS = (admin, buckets, collections, api_repos, api_content, api_history, gating, security, commit, lfs, git, resolve, inference,
-           viewer, xet, web_account, web_admin, web_repo, web_manage, web_edit, web)
+#: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
+ROUTERS = (admin, buckets, collections, discussions, api_repos, api_content, api_history, gating, security, commit, lfs,
+           git, resolve, inference, viewer, xet, web_account, web_admin, web_repo, web_discussions, web_manage,
+           web_edit, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).

@@ -23,6 +23,7 @@ INT_SETTINGS: dict[str, int] = {
     "max_batch_objects": 1, "max_repo_files": 1, "max_json_depth": 2, "max_request_head_bytes": 8192,
     "login_failures_per_user": 1, "login_failures_per_ip": 1, "login_window": 1, "password_checks_at_once": 1,
     "stale_upload_seconds": 60, "xet_token_seconds": 120, "xet_max_shard_bytes": 1024,
+    "discussions_per_minute": 1,
 }
 
 
@@ -98,6 +99,8 @@ class Settings:
     max_json_depth: int = 64
     #: Largest request line + headers; past it the connection gets 431 and is closed.
     max_request_head_bytes: int = 64 * 1024
+    #: Discussions and pull requests one repo accepts per minute (all authors together); past it: 429.
+    discussions_per_minute: int = 30
     # -- sign-in ---------------------------------------------------------------------------------------
     #: Failed password checks allowed per user name, and per client address, in ``login_window``
     #: seconds; past them the next attempts get 429 with ``Retry-After`` until the window moves on.

@@ -35,7 +35,18 @@ ADVISORY_LOCK = 0x636F7665_6D6967
 
 def metadata() -> sa.MetaData:
     """Every table of the models (importing the modules that define some joins them to ``Base``)."""
-    from cove.server.db import Base, audit, buckets, collections, gating, repos, scans, signins, xet  # noqa: F401
+    from cove.server.db import (  # noqa: F401
+        Base,
+        audit,
+        buckets,
+        collections,
+        discussions,
+        gating,
+        repos,
+        scans,
+        signins,
+        xet,
+    )
 
     return Base.metadata
 

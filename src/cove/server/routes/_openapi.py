@@ -179,6 +179,7 @@ WHY = {
     413: "PayloadTooLarge: the body is over the server's limit",
     416: "RangeNotSatisfiable",
     422: "Unprocessable: the content does not match what was announced, or a model could not be loaded",
+    429: "TooManyRequests: over a rate limit (`Retry-After`)",
 }
 
 
@@ -385,7 +386,29 @@ CREATE_TAG = doc(ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404, 409, 413)
 DELETE_TAG = doc(ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404, 409), params=[rest("the tag")])
 DISCUSSIONS = doc(ok={200: json_ok(obj("discussions", "count", "start", discussions=array(ANY), count=INT,
                                        start=INT, numClosedDiscussions=INT))},
-                  errors=(400, 401, 404))
+                  errors=(400, 401, 404), params=[
+                      query("p", INT, "the page (0-based; 50 a page, newest first)"),
+                      query("type", {"enum": ["all", "discussion", "pull_request"]}, "only these"),
+                      query("status", {"enum": ["all", "open", "closed"]}, "open: open and draft; closed: closed and merged"),
+                      query("author", STR, "only this user's")])
+EVENT = obj("id", "type", "createdAt", id=STR, type=STR, createdAt=STR, author=ANY, data=ANY)
+CREATE_DISCUSSION = doc(ok={200: json_ok(obj("num", num=INT, url=STR))}, errors=(400, 401, 403, 404, 413, 429),
+                        body=json_request(obj("title", title=STR, description=STR, pullRequest=BOOL)))
+DISCUSSION = doc(ok={200: json_ok(obj("num", "title", "status", "isPullRequest", "createdAt", "repo", "events",
+                                      num=INT, title=STR, status=STR, isPullRequest=BOOL, createdAt=STR, repo=ANY,
+                                      events=array(EVENT), changes=ANY, filesWithConflicts=ANY, diff=STR))},
+                 errors=(400, 401, 404), params=[query("diff", FLAG, "with the PR's unified diff")])
+COMMENT_DISCUSSION = doc(ok={200: json_ok(obj("newMessage", newMessage=EVENT))}, errors=(400, 401, 403, 404, 413),
+                         body=json_request(obj("comment", comment=STR)))
+EDIT_COMMENT = doc(ok={200: json_ok(obj("updatedComment", updatedComment=EVENT))}, errors=(400, 401, 403, 404, 413),
+                   body=json_request(obj("content", content=STR)))
+HIDE_COMMENT = doc(ok={200: json_ok(obj("updatedComment", updatedComment=EVENT))}, errors=(400, 401, 403, 404))
+RENAME_DISCUSSION = doc(ok={200: json_ok(obj("newTitle", newTitle=EVENT))}, errors=(400, 401, 403, 404, 413),
+                        body=json_request(obj("title", title=STR)))
+DISCUSSION_STATUS = doc(ok={200: json_ok(obj("newStatus", newStatus=EVENT))}, errors=(400, 401, 403, 404, 413),
+                        body=json_request(obj("status", status={"enum": ["open", "closed"]}, comment=STR)))
+MERGE_PR = doc(ok={200: json_ok(ANY)}, errors=(400, 401, 403, 404, 409, 413),
+               body=json_request(obj(comment=STR), required=False))
 
 # -- api_history -----------------------------------------------------------------------------------
 
@@ -466,7 +489,7 @@ PREUPLOAD = doc(
 COMMIT = doc(
     ok={200: json_ok(ref("CommitResult"))}, errors=(400, 401, 403, 404, 409, 412, 413, 422),
     params=[rest("the branch, percent-encoded"),
-            query("create_pr", FLAG, "not supported here: 400")],
+            query("create_pr", FLAG, "open a pull request against this branch and commit to its refs/pr/N")],
     body={"required": True, "description": "NDJSON: one CommitLine a line (not a JSON array), the header first",
           "content": {"application/x-ndjson": {"schema": array(ref("CommitLine"), minItems=1)}}},
 )
@@ -572,7 +595,7 @@ XET_READ_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a read token, in the body and 
                      errors=(400, 401, (404, XET_OFF)), params=[REV])
 XET_WRITE_TOKEN = doc(ok={200: json_ok(XET_TOKEN, "a write token, in the body and the headers", XET_TOKEN_HEADERS)},
                       errors=(400, 401, 403, (404, XET_OFF)),
-                      params=[REV, query("create_pr", FLAG, "refused: this Hub has no pull requests")])
+                      params=[REV, query("create_pr", FLAG, "a token for a pull request's uploads (read access is enough)")])
 LFS_DUPLICATE = doc(
     ok={200: json_ok(obj("failed", failed=array(obj("sha256", "error", sha256=STR, error=STR))),
                      "the files that could not be copied (empty: all were)")},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -119,12 +121,14 @@ def commits(rtype: str, ns: str, name: str, request: Request):
     offset = cursor_of(request)
     size = hub.settings.page_size
     log, more = git.log(sha, skip=offset, limit=size)
+    formatted = "formatted" in request.query_params.getlist("expand[]")
     items = []
     for c in log:
         title, _, body = c.message.partition("\n")
         items.append({"id": c.id, "title": c.title, "message": body.strip("\n"), "date": iso_z(c.date),
-                      "authors": [{"user": c.author, "avatar": ""}], "parents": list(c.parents),
-                      "formatted": {"title": c.title, "message": body.strip("\n")}})
+                      "authors": [{"user": c.author, "avatar": ""}], "parents": list(c.parents)})
+        if formatted:  # HTML on the Hub; here the text, escaped (the client only reads it with formatted=True)
+            items[-1]["formatted"] = {"title": html.escape(c.title), "message": html.escape(body.strip("\n"))}
     return page_response(request, items, offset + size, more)
 
 
@@ -158,9 +162,3 @@ def delete_tag(rtype: str, ns: str, name: str, request: Request):
                                            "/".join(raw_tail(request, 5)))
     record_override(request, "repo.tag.delete", repo.type, repo.repo_id)
     return {}
-
-
-@router.get("/api/{rtype}/{ns}/{name}/discussions", **api.DISCUSSIONS)
-def discussions(rtype: str, ns: str, name: str, request: Request):
-    _repo(request, rtype, ns, name)
-    return {"discussions": [], "count": 0, "start": 0, "numClosedDiscussions": 0}

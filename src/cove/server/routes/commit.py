@@ -29,7 +29,11 @@ def preupload(rtype: str, ns: str, name: str, request: Request, body: JsonBody):
     rev, _ = split_rev_path(raw_tail(request, 5))
     return hub_of(request).commits.preupload(principal(request), api_type(rtype), f"{ns}/{name}", rev,
                                              body.get("files"), body.get("gitIgnore"),
-                                             request.headers.get("user-agent", ""))
+                                             request.headers.get("user-agent", ""), create_pr=_create_pr(request))
+
+
+def _create_pr(request: Request) -> bool:
+    return request.query_params.get("create_pr", "").lower() in ("1", "true")
 
 
 @router.post("/api/{rtype}/{ns}/{name}/commit/{rest:path}", **api.COMMIT)
@@ -37,16 +41,21 @@ async def commit(rtype: str, ns: str, name: str, request: Request):
     hub = hub_of(request)
     who = principal(request)
     rev, _ = split_rev_path(raw_tail(request, 5))
-    create_pr = request.query_params.get("create_pr", "").lower() in ("1", "true")
+    create_pr = _create_pr(request)
     # who may write where is settled before the body is read
     target = await run_in_threadpool(hub.commits.target, who, api_type(rtype), f"{ns}/{name}", rev,
                                      create_pr=create_pr)
     settings = hub.settings
     parsed = await parse_commit(request.stream(), hub.blobs, settings.max_commit_bytes,
                                 max_depth=settings.max_json_depth, max_ops=settings.max_commit_files)
-    sha = await run_in_threadpool(hub.commits.commit, target, who, parsed)
     repo = target.repo
-    record_override(request, "repo.commit", repo.type, repo.repo_id)
     url = f"{base_url(request)}/{URL_PREFIX[repo.type]}{repo.repo_id}"
-    return JSONResponse({"success": True, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}", "hookOutput": ""},
+    out = {"success": True, "hookOutput": ""}
+    if create_pr:
+        num, sha = await run_in_threadpool(hub.pulls.commit_new_pr, target, who, parsed)
+        out["pullRequestUrl"] = f"{url}/discussions/{num}"
+    else:
+        sha = await run_in_threadpool(hub.commits.commit, target, who, parsed)
+    record_override(request, "repo.commit", repo.type, repo.repo_id)
+    return JSONResponse({**out, "commitOid": sha, "commitUrl": f"{url}/commit/{sha}"},
                         background=BackgroundTask(hub.lfs.fill_sha1))

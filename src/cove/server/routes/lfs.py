@@ -13,6 +13,7 @@ from cove.errors import BadRequest, Unauthorized, Unprocessable
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import base_url, hub_of, json_body
 from cove.server.routes.git import authorize, challenge
+from cove.server.services.discussions import pr_num
 
 router = APIRouter(tags=["lfs"])
 LFS_JSON = "application/vnd.git-lfs+json"
@@ -26,10 +27,20 @@ async def _batch(request: Request, repo_type: str, ns: str, name: str):
 def _batch_answer(request: Request, repo_type: str, ns: str, name: str, body: dict) -> Response:
     hub = hub_of(request)
     operation = body.get("operation")
+    ref = body.get("ref")
+    ref = ref.get("name") if isinstance(ref, dict) else None
+    if ref is not None and not isinstance(ref, str):
+        raise BadRequest("'ref.name' must be a ref name")
+    # an upload for a pull request (the client sends no ref before create_pr opens it) needs only read
+    # access: who may commit to the PR is decided by the commit
+    for_pr = operation == "upload" and (ref is None or pr_num(ref) is not None)
     try:
-        who, repo = authorize(request, repo_type, f"{ns}/{name}", "write" if operation == "upload" else "content")
+        who, repo = authorize(request, repo_type, f"{ns}/{name}", "read" if for_pr else
+                              "write" if operation == "upload" else "content")
     except Unauthorized as err:
         return challenge(err)  # git-lfs sends its credentials after a 401
+    if for_pr:
+        repo = hub.discussions.commit_target(who, repo_type, f"{ns}/{name}", ref or "", create_pr=not ref)
     transfers = body.get("transfers") or ["basic"]
     if not isinstance(transfers, list) or not all(isinstance(t, str) for t in transfers):
         raise BadRequest("'transfers' must be a list of transfer names")  # not a 500 from `in` below

@@ -16,11 +16,13 @@ from cove.server.services.buckets import Buckets
 from cove.server.services.collections import Collections
 from cove.server.services.commits import Commits
 from cove.server.services.content import Content
+from cove.server.services.discussions import Discussions
 from cove.server.services.gating import AccessRequests
 from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
 from cove.server.services.objects import Objects
+from cove.server.services.pulls import Pulls
 from cove.server.services.refs import Refs
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
@@ -62,6 +64,8 @@ class Hub:
         self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
         self.content = Content(self.objects)
         self.weights = Weights(self.content)
+        self.discussions = Discussions(self.sessions, self.accounts, self.repos,
+                                       per_minute=settings.discussions_per_minute)
         self.collections = Collections(self.sessions, self.accounts, self.repos)
         self.access_requests = AccessRequests(self.sessions, self.repos)
         self.history = History(self.sessions, self.blobs, self.git, self.repos.lfs_scopes)
@@ -74,7 +78,9 @@ class Hub:
                        part_size=settings.multipart_part_size, max_file_bytes=settings.max_file_bytes,
                        max_objects=settings.max_batch_objects, token_alive=self.accounts.token_alive, xet=self.xet)
         self.scans = Scans(self.sessions, self.objects, self.git)
-        self.commits = Commits(settings, self.objects, self.lfs, self.repos, self.content, self.scans)
+        self.commits = Commits(settings, self.objects, self.lfs, self.repos, self.content, self.scans,
+                               self.discussions)
+        self.pulls = Pulls(self.discussions, self.repos, self.content, self.commits)
         self.refs = Refs(self.repos)
         self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.audit = Audit(self.sessions, self.accounts)

@@ -19,6 +19,7 @@ from cove.protocol import AddFile, AddLfsFile, check_commit_path, git_blob_sha1,
 from cove.server.db import Repo
 from cove.server.services.accounts import Principal
 from cove.server.services.content import Content
+from cove.server.services.discussions import Discussions
 from cove.server.services.gitmatch import GitAttributes, GitIgnore
 from cove.server.services.lfs import Lfs
 from cove.server.services.ndjson import NewFile, ParsedCommit
@@ -65,7 +66,7 @@ class Commits:
     card, last change) and the follow-up work (scans) recorded."""
 
     def __init__(self, settings: Settings, objects: Objects, lfs: Lfs, repos: Repos, content: Content,
-                 scans: Scans) -> None:
+                 scans: Scans, discussions: Discussions) -> None:
         self.settings = settings
         self.objects = objects
         self.blobs = objects.blobs
@@ -74,6 +75,7 @@ class Commits:
         self._repos = repos
         self._content = content
         self._scans = scans
+        self._discussions = discussions
 
     def wants_lfs(self, path: str, size: int, sample: bytes, patterns: LfsPatterns) -> bool:
         if size == 0:
@@ -83,10 +85,11 @@ class Commits:
     # -- preupload -------------------------------------------------------------------------------
 
     def preupload(self, who: Principal | None, repo_type: str, repo_id: str, rev: str, files: Any,
-                  git_ignore: Any, user_agent: str) -> dict:
+                  git_ignore: Any, user_agent: str, *, create_pr: bool = False) -> dict:
         """Which of ``files`` (``{"path", "size", "sample"}``) go inline and which through LFS (or Xet),
-        which the repo's ``.gitignore`` (or ``git_ignore``) skips, and the oid each has at ``rev``."""
-        repo = self._repos.get(who, repo_type, repo_id, "write")
+        which the repo's ``.gitignore`` (or ``git_ignore``) skips, and the oid each has at ``rev``
+        (with ``create_pr``: for a pull request against ``rev``, which needs only read access)."""
+        repo = self._discussions.commit_target(who, repo_type, repo_id, rev, create_pr=create_pr)
         git = self._repos.open_git(repo)
         most = self.settings.max_commit_files
         if not isinstance(files, list) or len(files) > most:
@@ -126,11 +129,13 @@ class Commits:
     # -- the commit ------------------------------------------------------------------------------
 
     def target(self, who: Principal | None, repo_type: str, repo_id: str, rev: str, *, create_pr: bool) -> CommitTarget:
-        """Where a commit to ``rev`` goes, if ``who`` may write there (checked before the body is read)."""
-        repo = self._repos.get(who, repo_type, repo_id, "write")
+        """Where a commit to ``rev`` (a branch or ``refs/pr/N``) goes, if ``who`` may write there; with
+        ``create_pr``, the base branch of a new pull request (checked when the PR opens). Checked before
+        the body is read."""
+        repo = self._discussions.commit_target(who, repo_type, repo_id, rev, create_pr=create_pr)
         git = self._repos.open_git(repo)
         if create_pr:
-            raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
+            return CommitTarget(repo, git, rev)
         if git.ref_target(rev if rev.startswith("refs/") else f"refs/heads/{rev}") is None:
             raise RevisionNotFound(f"Invalid rev id: {rev} (commits go to an existing branch)")
         return CommitTarget(repo, git, rev)

@@ -105,8 +105,17 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _need(scope: str) -> str:
-    """What a Xet token of ``scope`` needs of its repo: reading its content (a gated repo's files) or writing."""
+#: The revision of a write token asked with ``create_pr=1``: uploads for a pull request not opened yet.
+PR_UPLOAD = "create_pr"
+
+
+def _need(scope: str, revision: str = "") -> str:
+    """What a Xet token of ``scope`` needs of its repo: reading its content (a gated repo's files) or
+    writing. Uploads for a pull request (``refs/pr/N``, or one ``create_pr`` opens) need only read
+    access: anyone who may read a repo may propose a change, and who may commit to the PR is decided
+    by the commit (:meth:`cove.server.services.discussions.Discussions.commit_target`)."""
+    if scope == "write" and (revision == PR_UPLOAD or revision.startswith("refs/pr/")):
+        return "read"
     return "content" if scope == "read" else scope
 
 
@@ -138,14 +147,19 @@ class Xet:
         ``who`` may read (or write)."""
         if scope not in ("read", "write"):
             raise BadRequest(f"Invalid Xet token scope {scope!r}")
-        if repo_type == "bucket":
-            key = BUCKET_KEY + self._buckets.get(who, repo_id, scope).storage_key
-        else:
-            key = self._repos.get(who, repo_type, repo_id, _need(scope)).storage_key
         if len(revision) > MAX_REVISION_CHARS:
             raise BadRequest(f"Invalid revision: over {MAX_REVISION_CHARS} characters")
         if create_pr:
-            raise BadRequest("Pull requests are not supported by this Hub yet: commit to a branch instead")
+            revision = PR_UPLOAD
+        if repo_type == "bucket":
+            key = BUCKET_KEY + self._buckets.get(who, repo_id, scope).storage_key
+        else:
+            key = self._repos.get(who, repo_type, repo_id, _need(scope, revision)).storage_key
+            if _need(scope, revision) == "read" and scope == "write":
+                if who is None:
+                    raise Unauthorized("You must be authenticated to upload to a pull request: pass a write token")
+                if not who.can_write:
+                    raise Forbidden("This token is read-only: uploads to a pull request need a write token")
         exp = int(time.time()) + self.lifetime
         user = who.user_id if who is not None else 0
         token = (who.token_id or 0) if who is not None else 0
@@ -188,7 +202,7 @@ class Xet:
             if isinstance(target, Bucket):
                 self._buckets.get(who, target.bucket_id, grant.scope)
             else:
-                self._repos.get(who, target.type, target.repo_id, _need(grant.scope))
+                self._repos.get(who, target.type, target.repo_id, _need(grant.scope, grant.revision))
         except CoveError:
             raise gone from None
         return grant, target

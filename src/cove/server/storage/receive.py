@@ -30,6 +30,7 @@ SQLAlchemy is imported only by a push that holds LFS pointers.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -143,8 +144,16 @@ def commits_of(repo: Path, env: dict[str, str], revs: list[str]) -> list[bool]:
     return [line.split()[-1] != "missing" for line in out.decode().splitlines()]
 
 
-def ref_problem(ref: str, new: str, is_commit: bool) -> str | None:
-    """What is wrong with moving ``ref`` to ``new`` (all zeros: deleting it), or ``None``."""
+PR_REF = re.compile(r"refs/pr/[1-9][0-9]{0,8}")
+
+
+def ref_problem(ref: str, new: str, is_commit: bool, old: str = ZERO) -> str | None:
+    """What is wrong with moving ``ref`` from ``old`` to ``new`` (all zeros: creating, deleting it), or ``None``.
+    A pull request's ``refs/pr/N`` may be moved, never created or deleted: it is made with the PR."""
+    if PR_REF.fullmatch(ref):
+        if old == ZERO or new == ZERO:
+            return f"{ref}: a pull request's ref is created with the pull request, and never deleted"
+        return None if is_commit else f"{ref}: must point at a commit"
     prefix = next((p for p in ("refs/heads/", "refs/tags/") if ref.startswith(p)), None)
     if prefix is None:
         return f"{_shown(ref.encode())}: only branches (refs/heads/...) and tags (refs/tags/...) can be pushed"
@@ -222,8 +231,8 @@ def check_push(
     tips = [new for _, new, _ in updates if new != ZERO]
     leads = dict(zip(tips, commits_of(repo, env, tips) if tips else []))
     problems = []
-    for _, new, ref in updates:
-        problem = ref_problem(ref, new, new == ZERO or leads[new])
+    for old, new, ref in updates:
+        problem = ref_problem(ref, new, new == ZERO or leads[new], old)
         if problem is not None:
             problems.append(problem)
     objects = pushed_objects(repo, env)

@@ -1,0 +1,148 @@
+"""The Community tab against a real ``cove serve``: the list and discussion pages with httpx (forms with
+their CSRF token, hostile comments shown inert, private repos missing), then a walk in headless Chromium
+that opens a pull request from the tab, comments, publishes and merges it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextlib import closing
+
+import httpx
+import pytest
+from huggingface_hub import CommitOperationAdd, HfApi
+
+from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
+
+ERIN_PW = "erin-web-pass-1"
+
+
+def uniq(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def erin(hub) -> HfApi:
+    return HfApi(endpoint=hub.url, token=hub.user("erin", password=ERIN_PW))
+
+
+def signed_in(hub, name: str, password: str) -> httpx.Client:
+    c = httpx.Client(base_url=hub.url, follow_redirects=False, timeout=30)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    r = c.post("/login", data={"csrf": csrf, "username": name, "password": password, "next": "/"})
+    assert r.status_code == 303, r.text
+    return c
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_pages_and_forms(hub, erin):
+    repo_id = erin.create_repo(uniq("erin/web")).repo_id
+    with closing(signed_in(hub, "erin", ERIN_PW)) as c:
+        page = c.get(f"/{repo_id}/discussions")
+        assert page.status_code == 200 and "No open discussions" in page.text
+        assert f'href="/{repo_id}/discussions"' in page.text  # the tab
+        evil = '<script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)> **bold**'
+        r = c.post(f"/{repo_id}/discussions", data={"csrf": csrf_of(page.text), "title": "<i>Hi</i>",
+                                                     "description": evil})
+        assert r.status_code == 303 and r.headers["location"] == f"/{repo_id}/discussions/1"
+        # a form without the session's token is refused and changes nothing
+        assert c.post(f"/{repo_id}/discussions", data={"csrf": "forged", "title": "x"}).status_code == 403
+        assert c.post(f"/{repo_id}/discussions/1", data={"action": "comment", "comment": "x"}).status_code == 403
+        shown = c.get(f"/{repo_id}/discussions/1")
+        assert shown.status_code == 200
+        assert "<script>alert(1)" not in shown.text and "&lt;script&gt;alert(1)" in shown.text
+        comment = shown.text[shown.text.index('<div class="comment">'):]
+        comment = comment[:comment.index("</div>")]
+        assert 'href="javascript' not in comment and "<img" not in comment and "&lt;img" in comment
+        assert "<strong>bold</strong>" in shown.text and "&lt;i&gt;Hi&lt;/i&gt;" in shown.text
+        r = c.post(f"/{repo_id}/discussions/1", data={"csrf": csrf_of(shown.text), "action": "comment",
+                                                       "comment": "Second *comment*"})
+        assert r.status_code == 303
+        r = c.post(f"/{repo_id}/discussions/1", data={"csrf": csrf_of(shown.text), "action": "close"})
+        assert r.status_code == 303
+        assert "<em>comment</em>" in c.get(f"/{repo_id}/discussions/1").text
+        assert "#1" in c.get(f"/{repo_id}/discussions?status=closed").text
+        assert c.get(f"/{repo_id}/discussions?status=bogus").status_code == 400
+    d = erin.get_discussion_details(repo_id, 1)
+    assert d.status == "closed" and [e.type for e in d.events] == ["comment", "comment", "status-change"]
+    assert len(list(erin.get_repo_discussions(repo_id))) == 1
+
+
+def test_private_community_is_missing(hub, erin):
+    repo_id = erin.create_repo(uniq("erin/hidden"), private=True).repo_id
+    erin.create_discussion(repo_id, title="Secret talk")
+    for path in ("/discussions", "/discussions/1"):
+        r = httpx.get(f"{hub.url}/{repo_id}{path}")
+        assert r.status_code == 404 and "Secret talk" not in r.text
+    with closing(signed_in(hub, "erin", ERIN_PW)) as c:
+        assert "Secret talk" in c.get(f"/{repo_id}/discussions").text
+
+
+def test_pr_diff_page_is_escaped(hub, erin):
+    repo_id = erin.create_repo(uniq("erin/diff"), repo_type="dataset").repo_id
+    erin.create_commit(repo_id, [CommitOperationAdd("x.html", b"<script>alert(1)</script>\n")],
+                       commit_message="<b>html</b>", create_pr=True, repo_type="dataset")
+    page = httpx.get(f"{hub.url}/datasets/{repo_id}/discussions/1").text
+    assert '<pre class="diff">' in page and "+&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>" not in page and "&lt;b&gt;html&lt;/b&gt;" in page
+
+
+def test_browser_opens_comments_and_merges_a_pr(hub, erin):
+    from playwright.sync_api import expect, sync_playwright
+
+    repo_id = erin.create_repo(uniq("erin/ui")).repo_id
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.set_default_timeout(15_000)
+            page.goto(f"{hub.url}/login")
+            page.get_by_label("Username").fill("erin")
+            page.get_by_label("Password").fill(ERIN_PW)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{hub.url}/")
+
+            page.goto(f"{hub.url}/{repo_id}")
+            page.get_by_role("link", name="Community").click()
+            page.get_by_label("Title").fill("Add a readme")
+            page.get_by_label("Description").fill("Adds <script>alert('x')</script> a **README**")
+            page.get_by_label("Open a pull request").check()
+            page.get_by_role("button", name="Create").click()
+            page.wait_for_url(f"{hub.url}/{repo_id}/discussions/1")
+            expect(page.locator(".badge.status")).to_have_text("draft")
+            expect(page.locator(".comment strong")).to_have_text("README")
+
+            # a commit to the PR's ref, as a client would push it
+            erin.create_commit(repo_id, [CommitOperationAdd("README.md", b"# Hello\n")], commit_message="Readme",
+                               revision="refs/pr/1")
+            page.reload()
+            expect(page.locator(".event-commit")).to_contain_text("Readme")
+            expect(page.locator("pre.diff")).to_contain_text("+# Hello")
+
+            page.get_by_label("Comment").fill("Looks *good*")
+            page.get_by_role("button", name="Comment").click()
+            expect(page.locator(".comment em")).to_have_text("good")
+            page.get_by_role("button", name="Publish").click()
+            expect(page.locator(".badge.status")).to_have_text("open")
+            page.get_by_role("button", name="Merge").click()
+            expect(page.locator(".badge.status")).to_have_text("merged")
+            page.screenshot(path="/tmp/cove-community.png", full_page=True)
+        finally:
+            browser.close()
+    assert dialogs == []
+    assert erin.file_exists(repo_id, "README.md")
+    assert erin.get_discussion_details(repo_id, 1).status == "merged"
+
+
+def test_repos_named_discussions_keep_their_pages(hub, erin):
+    for repo_type, prefix in (("dataset", "/datasets"), ("space", "/spaces")):
+        repo_id = erin.create_repo("erin/discussions", repo_type=repo_type, exist_ok=True,
+                                   space_sdk="static" if repo_type == "space" else None).repo_id
+        r = httpx.get(f"{hub.url}{prefix}/{repo_id}", headers={"authorization": f"Bearer {erin.token}"})
+        assert r.status_code == 200 and "erin" in r.text and "Community" in r.text, (repo_type, r.status_code)
+
