@@ -2,7 +2,7 @@
 ``discussion_events`` (comments, status and title changes; a PR's commits are read from git).
 
 Revision ID: 0005_discussions
-Revises: 0003_collections_gating
+Revises: 0004_replicas
 """
 
 from __future__ import annotations
