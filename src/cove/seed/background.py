@@ -1,9 +1,12 @@
 """``cove serve --seed``: run the seed against a Hub that has just started, without holding it up.
 
 The seed runs as a ``cove seed`` child process (its memory and its torch threads stay out of the server)
-once the server answers; its output goes to the server's log with a ``[seed]`` prefix. When it succeeds a
-marker in the data dir records the seed's version, so the next start skips it; when it fails, the error
-is logged and the server keeps serving.
+once the server answers; its lines go to the server's log with a ``[seed]`` prefix, and its tqdm bars
+(one over the repos, one per upload, the sentiment model's training steps) to the server's stderr. It keeps
+``<data dir>/seed-status.json`` (:mod:`cove.seed.status`) up to date: the Hub's home page lists what is
+still being prepared, and asking for a seeded repo that is not published yet answers when it will be.
+When it succeeds a marker in the data dir records the seed's version, so the next start skips it; when it
+fails, the error is logged and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
+
+from cove.protocol import SEED_STATUS_FILE
+from cove.seed.status import mark_inactive
 
 MARKER = "seed-done.json"
 
@@ -49,6 +55,7 @@ class BackgroundSeed:
         on_exit: called when the seed has ended, successfully or not (e.g. to revoke the token).
         out: where the ``[seed]`` lines go.
         argv: extra ``cove seed`` arguments.
+        progress: the child's tqdm bars, as ``[seed]`` lines too.
     """
 
     def __init__(
@@ -61,9 +68,11 @@ class BackgroundSeed:
         out: TextIO = sys.stdout,
         argv: list[str] | None = None,
         wait_seconds: float = 120.0,
+        progress: bool = True,
     ) -> None:
         self.url, self.token, self.data_dir = url, token, Path(data_dir)
         self.on_exit, self.out, self.argv, self.wait_seconds = on_exit, out, list(argv or []), wait_seconds
+        self.progress = progress
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self._stopped = False
@@ -104,6 +113,7 @@ class BackgroundSeed:
             self.returncode = -1
             self.say(f"failed: {type(e).__name__}: {e}")
         finally:
+            mark_inactive(self.data_dir / SEED_STATUS_FILE)  # a child killed mid-step left it active
             if self.on_exit is not None:
                 try:
                     self.on_exit()
@@ -116,8 +126,11 @@ class BackgroundSeed:
             return -1
         self.say(f"seeding {self.url} with the default models and datasets (first run: several minutes)")
         env = {**os.environ, "COVE_TOKEN": self.token, "COVE_ENDPOINT": self.url}
+        flags = ["--status-file", str(self.data_dir / SEED_STATUS_FILE)] + ([] if self.progress else ["--no-progress"])
+        # tqdm's bars arrive as lines too (text mode splits at its "\r"): one every few seconds per bar
+        env["TQDM_MININTERVAL"] = os.environ.get("TQDM_MININTERVAL", "5")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cove.cli.main", "seed", "--no-progress", *self.argv],
+            [sys.executable, "-m", "cove.cli.main", "seed", *flags, *self.argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -21,6 +21,7 @@ from cove.server.services.lfs import Lfs
 from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
+from cove.server.services.seed_status import SeedProgress
 from cove.server.services.signin import SignIns
 from cove.server.services.xet import Xet
 from cove.server.settings import Settings
@@ -55,7 +56,8 @@ class Hub:
             "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
             "COVE_MAX_REPO_FILES": str(settings.max_repo_files)})
         self.accounts = Accounts(self.sessions)
-        self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
+        self.seed = SeedProgress(settings.data_dir)
+        self.repos = Repos(self.sessions, self.accounts, self.git, self.objects, seed=self.seed)
         self.content = Content(self.objects)
         self.collections = Collections(self.sessions, self.accounts, self.repos)
         self.access_requests = AccessRequests(self.sessions, self.repos)
