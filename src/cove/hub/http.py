@@ -76,9 +76,9 @@ def _hint(err: CoveError, where: Where, endpoint: str, has_token: bool, other_ty
         if other_type is not None:
             return (f"there is no {repo} on {endpoint}, but there is a {other_type} repo with that id: pass "
                     f'repo_type="{other_type}" (on the command line: --repo-type {other_type})')
-        access = ("your token's account may not see it" if has_token
-                  else f"a private repo needs a token ({NO_TOKEN})")
-        return f"no {repo} on {endpoint} that you can see: check the id; {access}"
+        if has_token:
+            return f"no {repo} on {endpoint} that you can see: check the id, and that your account may read it"
+        return f"no {repo} on {endpoint} that you can see: check the id; a private repo needs a token ({NO_TOKEN})"
     if isinstance(err, RevisionNotFound):
         return f"revision '{where.revision}' is not a branch, tag or commit of {repo}: see list_repo_refs"
     if isinstance(err, EntryNotFound):
@@ -108,7 +108,8 @@ def error_for(resp: httpx.Response, where: Where, endpoint: str, has_token: bool
         other = next((t for t in ("model", "dataset", "space") if t != kind and exists_as(where.repo_id, t)), None)
     hint = _hint(err, where, endpoint, has_token, other)
     if hint:
-        err = type(err)(f"{err.message} ({hint})")
+        bare = isinstance(err, RepoNotFound) and err.message in ("", "Repository not found")
+        err = type(err)(f"Repository not found: {hint}" if bare else f"{err.message} ({hint})")
         err.status = resp.status_code
     return err
 
