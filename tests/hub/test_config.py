@@ -25,6 +25,14 @@ def clean_env(monkeypatch, tmp_path):
     return monkeypatch
 
 
+def effective(monkeypatch, **env: str) -> tuple:
+    """Set ``env``, then (endpoint, token, cache dir, offline) as resolved."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = resolve_config()
+    return cfg.endpoint, cfg.token, cfg.cache_dir, cfg.offline
+
+
 def test_defaults_and_environment(clean_env, tmp_path):
     monkeypatch = clean_env
     cfg = resolve_config()
@@ -33,13 +41,9 @@ def test_defaults_and_environment(clean_env, tmp_path):
     save_token("saved-tok")
     assert resolve_config().token == "saved-tok"
     assert (tmp_path / "home" / "token").stat().st_mode & 0o777 == 0o600
-    monkeypatch.setenv("COVE_TOKEN", "env-tok")
-    monkeypatch.setenv("COVE_ENDPOINT", "http://hub:9/prefix/")
-    monkeypatch.setenv("COVE_CACHE", str(tmp_path / "c"))
-    monkeypatch.setenv("COVE_OFFLINE", "1")
-    cfg = resolve_config()
-    assert (cfg.token, cfg.endpoint, cfg.cache_dir, cfg.offline) == ("env-tok", "http://hub:9/prefix",
-                                                                     tmp_path / "c", True)
+    assert effective(monkeypatch, COVE_TOKEN="env-tok", COVE_ENDPOINT="http://hub:9/prefix/",
+                     COVE_CACHE=str(tmp_path / "c"), COVE_OFFLINE="1") == ("http://hub:9/prefix", "env-tok",
+                                                                             tmp_path / "c", True)
     cfg = resolve_config("http://other", "arg-tok", tmp_path / "d")
     assert (cfg.endpoint, cfg.token, cfg.cache_dir) == ("http://other", "arg-tok", tmp_path / "d")
     assert resolve_config(token=False).token is None
@@ -67,20 +71,12 @@ def test_hugging_face_variables_are_the_fallback(clean_env, tmp_path):
     (tmp_path / "home" / "token").unlink()
     assert resolve_config().token == "path-tok"
 
-    monkeypatch.setenv("HF_ENDPOINT", "http://hf-hub:1/")
-    monkeypatch.setenv("HF_TOKEN", "hf-env-tok")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = resolve_config()
-    assert (cfg.endpoint, cfg.token, cfg.cache_dir, cfg.offline) == ("http://hf-hub:1", "hf-env-tok",
-                                                                     tmp_path / "hf-cache", True)
-    monkeypatch.setenv("COVE_ENDPOINT", "http://cove-hub:2")
-    monkeypatch.setenv("COVE_TOKEN", "cove-env-tok")
-    monkeypatch.setenv("COVE_CACHE", str(tmp_path / "cove-cache"))
-    monkeypatch.setenv("COVE_OFFLINE", "0")
-    cfg = resolve_config()
-    assert (cfg.endpoint, cfg.token, cfg.cache_dir, cfg.offline) == ("http://cove-hub:2", "cove-env-tok",
-                                                                     tmp_path / "cove-cache", False)
+    assert effective(monkeypatch, HF_ENDPOINT="http://hf-hub:1/", HF_TOKEN="hf-env-tok",
+                     HF_HUB_CACHE=str(tmp_path / "hf-cache"), HF_HUB_OFFLINE="1") == (
+        "http://hf-hub:1", "hf-env-tok", tmp_path / "hf-cache", True)
+    assert effective(monkeypatch, COVE_ENDPOINT="http://cove-hub:2", COVE_TOKEN="cove-env-tok",
+                     COVE_CACHE=str(tmp_path / "cove-cache"), COVE_OFFLINE="0") == (
+        "http://cove-hub:2", "cove-env-tok", tmp_path / "cove-cache", False)
     monkeypatch.setenv("COVE_TOKEN", "")  # blank is unset
     assert resolve_config().token == "hf-env-tok"
 

@@ -111,3 +111,15 @@ def test_hub_says_what_the_seed_still_prepares(preparing_hub, tmp_path):
     assert httpx.get(f"{server.url}/api/models/cove/minilm-sentiment").json()["error"] == "Repository not found"
     assert "Preparing the default models" not in httpx.get(server.url + "/").text
     assert json.loads((server.data_dir / SEED_STATUS_FILE).read_text())["active"] is False
+
+
+def test_a_restart_ends_a_seed_that_died_with_the_server(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    StatusFile(data / SEED_STATUS_FILE, STEPS).set("cove/vader-sentiment", "building")  # killed mid-step
+    server = start_server(data)  # no --seed: nothing prepares the repos now
+    try:
+        assert httpx.get(f"{server.url}/api/models/cove/minilm-sentiment").json()["error"] == "Repository not found"
+        assert not read_status(data / SEED_STATUS_FILE).active
+    finally:
+        stop_server(server)

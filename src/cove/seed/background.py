@@ -1,10 +1,11 @@
 """``cove serve --seed``: run the seed against a Hub that has just started, without holding it up.
 
 The seed runs as a ``cove seed`` child process (its memory and its torch threads stay out of the server)
-once the server answers; its lines go to the server's log with a ``[seed]`` prefix, and its tqdm bars
-(one over the repos, one per upload, the sentiment model's training steps) to the server's stderr. It keeps
-``<data dir>/seed-status.json`` (:mod:`cove.seed.status`) up to date: the Hub's home page lists what is
-still being prepared, and asking for a seeded repo that is not published yet answers when it will be.
+once the server answers; its lines go to the server's log with a ``[seed]`` prefix, its tqdm bars (one
+over the repos, one per upload, the sentiment model's training steps) too, a line every few seconds. It
+keeps ``<data dir>/seed-status.json`` (:mod:`cove.seed.status`) up to date, from the moment the server
+starts: the Hub's home page lists what is still being prepared, and asking for a seeded repo that is not
+published yet answers when it will be.
 When it succeeds a marker in the data dir records the seed's version, so the next start skips it; when it
 fails, the error is logged and the server keeps serving.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -24,10 +26,11 @@ from typing import TextIO
 
 import httpx
 
-from cove.protocol import SEED_STATUS_FILE
-from cove.seed.status import mark_inactive
+from cove.protocol import SEED_STATUS_FILE, SeedStatus, SeedStep
+from cove.seed.status import mark_inactive, write_status
 
 MARKER = "seed-done.json"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def seed_version() -> str:
@@ -79,9 +82,15 @@ class BackgroundSeed:
         self.thread = threading.Thread(target=self._run, name="cove-seed", daemon=True)
 
     def say(self, line: str) -> None:
+        line = ANSI.sub("", line)  # tqdm moves the cursor between its bars: not for a log
         print(f"[seed] {line}", file=self.out, flush=True)
 
     def start(self) -> BackgroundSeed:
+        if not self.argv:  # the whole seed: every step waits until the child takes over the file
+            from cove.seed.publish import artefacts
+
+            steps = tuple(SeedStep(a.repo_id, a.repo_type, estimate=a.estimate) for a in artefacts(progress=False))
+            write_status(self.data_dir / SEED_STATUS_FILE, SeedStatus(steps, active=True))
         self.thread.start()
         return self
 
@@ -94,6 +103,8 @@ class BackgroundSeed:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(10)  # its cleanup: the status file, the token
 
     def _wait_for_server(self) -> bool:
         deadline = time.monotonic() + self.wait_seconds
