@@ -34,7 +34,7 @@ def test_repo_not_found_is_said_once(cove_env, hub):
     assert line.count("nobody/nothing") == 1 and line.count("not found") == 1 and line.count("check") == 1
     assert "none was sent" in line and "cove login" in line  # no token was sent: say how to send one
     with_token = cove(cove_env, "download", "nobody/nothing", ok=False).stderr.strip()
-    assert with_token.count("nobody/nothing") == 1 and "your account may read it" in with_token
+    assert with_token.count("nobody/nothing") == 1 and "your token's account may read it" in with_token
 
 
 def test_download_of_another_type_suggests_it(cove_env, hub, alice, bob):

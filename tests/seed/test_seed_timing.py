@@ -46,7 +46,7 @@ def test_make_serve_seed_steps_timed(tmp_path):
                 except httpx.HTTPError:
                     pass
             status = read_status(data / SEED_STATUS_FILE)
-            if prepared_message is None and status is not None and status.active and any(
+            if answered and prepared_message is None and status is not None and status.active and any(
                     s.repo_id == "cove/minilm-sentiment" and s.state == "waiting" for s in status.steps):
                 prepared_message = httpx.get(f"{url}/api/models/cove/minilm-sentiment").json()["error"]
             if "[seed] failed" in log.read_text():

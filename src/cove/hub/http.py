@@ -77,7 +77,7 @@ def _hint(err: CoveError, where: Where, endpoint: str, has_token: bool, other_ty
             return (f"there is no {repo} on {endpoint}, but there is a {other_type} repo with that id: pass "
                     f'repo_type="{other_type}" (on the command line: --repo-type {other_type})')
         if has_token:
-            return f"no {repo} on {endpoint} that you can see: check the id, and that your account may read it"
+            return f"no {repo} on {endpoint} that you can see: check the id, and that your token's account may read it"
         return f"no {repo} on {endpoint} that you can see: check the id; a private repo needs a token ({NO_TOKEN})"
     if isinstance(err, RevisionNotFound):
         return f"revision '{where.revision}' is not a branch, tag or commit of {repo}: see list_repo_refs"
