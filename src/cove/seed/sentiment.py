@@ -61,10 +61,10 @@ class SentimentRecipe:
     seed: int = 42
 
     def estimate_seconds(self) -> float:
-        """About how long the run takes on 2 cores shared with a running Hub (measured: docs/benchmarks.md):
-        ~25 ms per training sentence and epoch (top 3 layers, grouped by length), ~8 ms per held-out
-        sentence, and ~15 s to load and tokenize."""
-        train = (self.max_train_samples or 15500) * self.epochs * 0.025 * (0.5 + self.train_layers / 6)
+        """About how long the run takes on 2 otherwise idle cores (docs/benchmarks.md, "Seed"): ~40 ms
+        per training sentence and epoch with the top 3 layers trained, ~8 ms per held-out sentence, and
+        ~15 s to load and tokenize. A machine under load takes several times longer."""
+        train = (self.max_train_samples or 15500) * self.epochs * 0.04 * (0.5 + self.train_layers / 6)
         return 15 + train + (self.max_eval_samples or 1945) * 0.008
 
     def key(self) -> str:
