@@ -54,6 +54,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _say(line: str) -> None:
+    """A line on stdout that tqdm's bars (on stderr) do not run into: they are cleared first."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
     from dataclasses import replace
@@ -76,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         status_file=Path(args.status_file) if args.status_file else None,
     )
     try:
-        results = seed(args.endpoint, args.token, options=options, say=lambda line: print(line, flush=True))
+        results = seed(args.endpoint, args.token, options=options, say=_say)
     except httpx.TransportError as e:
         print(f"error: cannot reach the Hub ({e}); is `cove serve` running at --endpoint?", file=sys.stderr)
         return 1
