@@ -322,3 +322,61 @@ def iso_z(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+# -- The seed's progress (``<data dir>/seed-status.json``: ``cove seed`` writes it, the Hub reads it) ----
+
+SEED_STATUS_FILE = "seed-status.json"
+SEED_STATES = ("waiting", "building", "publishing", "done", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class SeedStep:
+    """One repo the seed prepares. ``estimate`` is the seconds its build and upload take on a 2-core
+    machine; ``started``/``finished`` are Unix times (0: not yet)."""
+
+    repo_id: str
+    repo_type: str
+    state: str = "waiting"
+    estimate: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def pending(self) -> bool:
+        return self.state in ("waiting", "building", "publishing")
+
+
+@dataclass(frozen=True)
+class SeedStatus:
+    """The seed's steps in the order it runs them; ``active`` while a ``cove seed`` is running them."""
+
+    steps: tuple[SeedStep, ...]
+    active: bool = True
+
+    def to_json(self) -> str:
+        steps = [{k: getattr(s, k) for k in SeedStep.__dataclass_fields__} for s in self.steps]
+        return json.dumps({"active": self.active, "steps": steps}, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> SeedStatus:
+        """Raises ValueError (or KeyError/TypeError) on a file that is not a seed status."""
+        data = json.loads(text)
+        steps = tuple(SeedStep(**{k: s[k] for k in SeedStep.__dataclass_fields__ if k in s}) for s in data["steps"])
+        if any(s.state not in SEED_STATES for s in steps):
+            raise ValueError("unknown seed state")
+        return cls(steps, bool(data.get("active")))
+
+    def seconds_until_ready(self, repo_type: str, repo_id: str, now: float) -> float | None:
+        """About how long until ``repo_id`` is published: the estimates of the steps up to and including
+        it, less the time the running step has had. None when it is not a pending step of an active seed."""
+        if not self.active:
+            return None
+        left = 0.0
+        for s in self.steps:
+            if not s.pending:
+                continue
+            left += max(0.0, s.estimate - (now - s.started if s.started else 0.0))
+            if (s.repo_type, s.repo_id) == (repo_type, repo_id):
+                return left
+        return None

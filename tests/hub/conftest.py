@@ -63,6 +63,8 @@ def lfs_hub(tmp_path_factory):
 
 @pytest.fixture
 def cove_env(hub, alice, tmp_path) -> dict:
-    """Environment for ``cove`` subprocesses: this Hub, alice's token, a private cache and home."""
+    """Environment for ``cove`` subprocesses: this Hub, alice's token, a private cache and home (and an
+    empty Hugging Face home, whose variables and token file are the fallbacks of the COVE_* ones)."""
     return {**os.environ, "COVE_ENDPOINT": hub.url, "COVE_TOKEN": alice, "COVE_CACHE": str(tmp_path / "cli-cache"),
-            "COVE_HOME": str(tmp_path / "cove-home"), "COVE_OFFLINE": ""}
+            "COVE_HOME": str(tmp_path / "cove-home"), "COVE_OFFLINE": "", "HF_HOME": str(tmp_path / "hf-home"),
+            "HF_TOKEN": "", "HF_ENDPOINT": "", "HF_HUB_CACHE": "", "HF_HUB_OFFLINE": "", "HF_TOKEN_PATH": ""}

@@ -23,7 +23,7 @@ def test_hints_name_what_to_check():
         return str(error_for(resp, Where("alice/m", "dataset", "v2", "w.bin"), "http://hub", token))
 
     assert "ask its owner for access" in err("GatedRepo", 403)
-    assert "dataset repo 'alice/m'" in err("RepoNotFound") and "your token" in err("RepoNotFound")
+    assert "dataset repo 'alice/m'" in err("RepoNotFound") and "your token's account may read it" in err("RepoNotFound")
     assert "none was sent" in err("RepoNotFound", token=False)
     assert "'v2'" in err("RevisionNotFound") and "'w.bin'" in err("EntryNotFound")
     assert err("EntryNotFound").startswith("nope")

@@ -1,12 +1,16 @@
 """``cove users``, ``cove tokens``, ``cove orgs``: manage accounts in a Hub's data dir.
 
 ``cove users add`` and ``cove tokens add`` print the new token alone on the last line of stdout,
-so scripts can take it with ``$(cove users add alice | tail -n1)``.
+so scripts can take it with ``$(cove users add alice | tail -n1)``. ``cove users passwd NAME`` sets a
+new password (asked twice on a terminal, else read from the first line of stdin) and signs the user out
+of the web UI everywhere: the way back in when an admin has lost theirs.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 
 
 def _hub(args: argparse.Namespace):
@@ -29,6 +33,12 @@ def register(sub) -> None:
     p.add_argument("--email", default="")
     _data_dir(p)
     p.set_defaults(func=users_add)
+
+    p = users.add_parser("passwd", help="set a user's password (e.g. a lost admin password) and end their web "
+                                        "sessions; asked twice, or read from stdin")
+    p.add_argument("name")
+    _data_dir(p)
+    p.set_defaults(func=users_passwd)
 
     tokens = sub.add_parser("tokens", help="manage access tokens").add_subparsers(dest="action", metavar="ACTION")
     p = tokens.add_parser("add", help="print a new token for a user")
@@ -68,6 +78,31 @@ def users_add(args: argparse.Namespace) -> int:
     token = hub.accounts.create_token(args.name, "cli")
     hub.audit.record("token.create", target=f"{args.name}/cli", detail={"role": "write", "via": "cli"})
     print(token)
+    return 0
+
+
+def _new_password(name: str) -> str | None:
+    """The new password: typed twice on a terminal, else the first line of stdin; None when the two differ."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"New password for {name}: ")
+    if getpass.getpass("Again: ") != first:
+        return None
+    return first
+
+
+def users_passwd(args: argparse.Namespace) -> int:
+    hub = _hub(args)
+    if hub.accounts.get(args.name) is None:
+        print(f"error: no user named {args.name!r} in {hub.settings.data_dir}", file=sys.stderr)
+        return 1
+    password = _new_password(args.name)
+    if password is None:
+        print("error: the passwords differ; nothing changed", file=sys.stderr)
+        return 1
+    ended = hub.accounts.reset_password(args.name, password)
+    hub.audit.record("user.password", target=args.name, detail={"via": "cli", "sessions_ended": ended})
+    print(f"Password of {args.name} changed; {ended} web session(s) signed out")
     return 0
 
 

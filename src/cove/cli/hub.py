@@ -15,8 +15,8 @@ from pathlib import Path
 
 
 def _common(p: argparse.ArgumentParser, *, repo_type: bool = False) -> None:
-    p.add_argument("--endpoint", default=None, help="the Hub URL (default COVE_ENDPOINT or http://127.0.0.1:8000)")
-    p.add_argument("--token", default=None, help="an access token (default COVE_TOKEN or the `cove login` token)")
+    p.add_argument("--endpoint", default=None, help="the Hub URL (default COVE_ENDPOINT, HF_ENDPOINT or http://127.0.0.1:8000)")
+    p.add_argument("--token", default=None, help="an access token (default COVE_TOKEN, HF_TOKEN, or the token `cove login` or `hf auth login` saved)")
     if repo_type:
         p.add_argument("--repo-type", "--type", dest="repo_type", choices=["model", "dataset", "space"],
                        default="model")
@@ -35,7 +35,7 @@ def _friendly(fn):
             from cove.hub.config import resolve_config
 
             endpoint = resolve_config(getattr(args, "endpoint", None), False).endpoint
-            print(f"error: cannot reach the Hub at {endpoint} ({e}); is it running? (--endpoint or COVE_ENDPOINT)",
+            print(f"error: cannot reach the Hub at {endpoint} ({e}); is it running? (--endpoint, COVE_ENDPOINT or HF_ENDPOINT)",
                   file=sys.stderr)
             return 1
 

@@ -44,12 +44,30 @@ def register(sub) -> None:
         help="train the sentiment model on at most N sentences (default: the recipe's)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--status-file",
+        default=None,
+        metavar="PATH",
+        help="keep each step's progress in this JSON file (`cove serve --seed` passes one in its data "
+        "dir: the Hub's home page shows it, and asking for a repo not published yet says when it will be)",
+    )
     p.set_defaults(func=run)
+
+
+def _say(line: str) -> None:
+    """A line on stdout that tqdm's bars (on stderr) do not run into: they are cleared first."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
     from dataclasses import replace
+    from pathlib import Path
 
     import httpx
 
@@ -61,10 +79,14 @@ def run(args: argparse.Namespace) -> int:
     if args.max_train_samples is not None:
         recipe = replace(recipe, max_train_samples=args.max_train_samples)
     options = SeedOptions(
-        only=args.only, train=not args.no_train, recipe=recipe, progress=not args.no_progress
+        only=args.only,
+        train=not args.no_train,
+        recipe=recipe,
+        progress=not args.no_progress,
+        status_file=Path(args.status_file) if args.status_file else None,
     )
     try:
-        results = seed(args.endpoint, args.token, options=options, say=lambda line: print(line, flush=True))
+        results = seed(args.endpoint, args.token, options=options, say=_say)
     except httpx.TransportError as e:
         print(f"error: cannot reach the Hub ({e}); is `cove serve` running at --endpoint?", file=sys.stderr)
         return 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import secrets
+import socket
 import sys
 
 
@@ -80,7 +82,29 @@ def start_seed(hub, settings, out=sys.stdout):
                           out=out).start()
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``cove serve`` cannot listen on ``host:port`` (taken, or not an address of this machine), or
+    None. Checked before the data dir is touched, so a second ``cove serve`` changes nothing."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return f"cannot listen on {host}:{port}: {e.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another `cove serve`?): stop it, or pick "
+                        "another port with --port or COVE_PORT")
+            return f"cannot listen on {host}:{port}: {e.strerror}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    from cove.protocol import SEED_STATUS_FILE
+    from cove.seed.status import mark_inactive
     from cove.server.services import Hub
     from cove.server.settings import Settings
 
@@ -88,7 +112,12 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir,
                                  public_url=args.public_url)
     workers = args.workers or int(os.environ.get("COVE_WORKERS", "1"))
+    problem = port_problem(settings.host, settings.port)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     hub = Hub(settings)
+    mark_inactive(settings.data_dir / SEED_STATUS_FILE)  # a seed of an earlier start is not running now
     first_start(hub)
     print(f"Cove Hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     from cove.server.listener import BoundedHttpToolsProtocol

@@ -8,7 +8,9 @@ folder = snapshot_download("alice/tiny-bert", allow_patterns=["*.json"])
 ```
 
 Configuration comes from arguments, then ``COVE_ENDPOINT``, ``COVE_TOKEN`` (or ``cove login``),
-``COVE_CACHE`` and ``COVE_OFFLINE`` (see :mod:`cove.hub.config`). Errors are :mod:`cove.errors` classes.
+``COVE_CACHE`` and ``COVE_OFFLINE``, then their Hugging Face twins (``HF_ENDPOINT``, ``HF_TOKEN``,
+``HF_HUB_CACHE`` / ``HF_HOME``, ``HF_HUB_OFFLINE``); the default cache is huggingface_hub's own (see
+:mod:`cove.hub.config`). Errors are :mod:`cove.errors` classes.
 """
 
 from __future__ import annotations

@@ -20,13 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from cove.errors import Conflict, EntryNotFound, RepoNotFound, RevisionNotFound
+from cove.errors import Conflict, EntryNotFound, RepoNotFound, RevisionNotFound, Unauthorized
 from cove.hub import download as dl
 from cove.hub import upload as up
 from cove.hub.cache import RepoCache
 from cove.hub.client_refs import RefsMixin
 from cove.hub.config import resolve_config
-from cove.hub.http import Session, Where
+from cove.hub.http import LOGIN_HOWTO, Session, Where
 from cove.hub.info import CommitInfo, RepoFile, RepoFolder, RepoInfo, RepoUrl, tree_entry
 from cove.hub.xet import XetClient
 from cove.protocol import URL_PREFIX, check_path, repo_type_of, split_repo_id
@@ -36,10 +36,12 @@ class HubApi(RefsMixin):
     """A client of one Hub.
 
     Args:
-        endpoint: the Hub URL; default ``COVE_ENDPOINT`` or ``http://127.0.0.1:8000``.
-        token: an access token; default ``COVE_TOKEN`` or the token saved by ``cove login``.
+        endpoint: the Hub URL; default ``COVE_ENDPOINT``, ``HF_ENDPOINT`` or ``http://127.0.0.1:8000``.
+        token: an access token; default ``COVE_TOKEN``, ``HF_TOKEN``, or the token saved by ``cove login``
+            (else by ``hf auth login``).
             ``False`` sends none.
-        cache_dir: the download cache; default ``COVE_CACHE`` or ``~/.cache/cove/hub``.
+        cache_dir: the download cache; default ``COVE_CACHE``, ``HF_HUB_CACHE`` or huggingface_hub's
+            ``~/.cache/huggingface/hub`` (shared with it).
     """
 
     def __init__(self, endpoint: str | None = None, token: str | bool | None = None, *,
@@ -77,7 +79,13 @@ class HubApi(RefsMixin):
     # -- account ---------------------------------------------------------------------------------
 
     def whoami(self) -> dict:
-        """The account of the token: ``{"name", "orgs": [{"name"}], "auth": {...}, ...}``."""
+        """The account of the token: ``{"name", "orgs": [{"name"}], "auth": {...}, ...}``.
+
+        Raises:
+            Unauthorized: without a token ("Not logged in: ..."), or when the Hub rejects it.
+        """
+        if not self.session.token:
+            raise Unauthorized(f"You are not logged in to {self.endpoint}: {LOGIN_HOWTO}")
         return self.session.request("GET", "/api/whoami-v2").json()
 
     def create_org(self, name: str, *, fullname: str | None = None, exist_ok: bool = False) -> None:

@@ -1,20 +1,33 @@
-"""Where the hub client talks to and where it keeps files: ``COVE_*`` environment, read once per call.
+"""Where the hub client talks to and where it keeps files: the environment, read once per call.
+
+Each setting is read from the first of: an explicit argument, the ``COVE_*`` variable, the Hugging Face
+variable that means the same (so one configuration serves both libraries), the default.
+
+===================  =================================  ==========================================
+Cove variable        Hugging Face fallback              default
+===================  =================================  ==========================================
+``COVE_ENDPOINT``    ``HF_ENDPOINT``                    ``http://127.0.0.1:8000``
+``COVE_TOKEN``       ``HF_TOKEN``                       the token ``cove login`` saved
+                                                        (``$COVE_HOME/token``), else the one ``hf auth
+                                                        login`` saved (``HF_TOKEN_PATH``, else
+                                                        ``$HF_HOME/token``)
+``COVE_CACHE``       ``HF_HUB_CACHE``, then             ``~/.cache/huggingface/hub``: the cache
+                     ``$HF_HOME/hub``                   ``huggingface_hub`` uses, in the same layout
+                                                        (``XDG_CACHE_HOME`` moves ``~/.cache``)
+``COVE_OFFLINE``     ``HF_HUB_OFFLINE``                 off
+===================  =================================  ==========================================
+
+Cove's own switches have no Hugging Face twin:
 
 ===================  ==========================================  =====================================
-variable             meaning                                     default
-===================  ==========================================  =====================================
-``COVE_ENDPOINT``    the Hub's base URL                          ``http://127.0.0.1:8000``
-``COVE_TOKEN``       the access token                            the token saved by ``cove login``
 ``COVE_HOME``        where ``cove login`` saves the token        ``~/.cove``
-``COVE_CACHE``       the download cache (the HF cache layout)    ``~/.cache/cove/hub``
-``COVE_OFFLINE``     ``1``: never touch the network, cache only  off
 ``COVE_VERIFY``      ``0``: skip hashing downloads (sha256 costs  on
                      ~4 s/GB of CPU without SHA-NI)
 ``COVE_CLIENT_XET``  ``0``: never transfer through Xet, even     on (used when ``hf_xet`` is
                      when the Hub offers it (plain GET, LFS)     installed: ``pip install cove[xet]``)
 ===================  ==========================================  =====================================
 
-Explicit arguments win over the environment. Nothing is read at import time.
+Nothing is read at import time.
 """
 
 from __future__ import annotations
@@ -45,11 +58,38 @@ def token_path() -> Path:
     return cove_home() / "token"
 
 
-def saved_token() -> str | None:
+def _env(*names: str) -> str | None:
+    """The first of ``names`` that is set to something other than blanks."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def hf_home() -> Path:
+    """``$HF_HOME``, else ``$XDG_CACHE_HOME/huggingface``, else ``~/.cache/huggingface`` (as huggingface_hub)."""
+    home = _env("HF_HOME")
+    if home:
+        return Path(home).expanduser()
+    return Path(_env("XDG_CACHE_HOME") or "~/.cache").expanduser() / "huggingface"
+
+
+def hf_token_path() -> Path:
+    """The file ``hf auth login`` (``huggingface-cli login``) writes the token to."""
+    return Path(_env("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
+
+
+def _read_token(path: Path) -> str | None:
     try:
-        return token_path().read_text().strip() or None
+        return path.read_text().strip() or None
     except OSError:
         return None
+
+
+def saved_token() -> str | None:
+    """The token ``cove login`` saved, else the one ``hf auth login`` saved."""
+    return _read_token(token_path()) or _read_token(hf_token_path())
 
 
 def save_token(token: str) -> Path:
@@ -72,29 +112,33 @@ def delete_token() -> bool:
 
 
 def is_offline() -> bool:
-    return os.environ.get("COVE_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    value = _env("COVE_OFFLINE", "HF_HUB_OFFLINE") or ""
+    return value.lower() in ("1", "true", "yes", "on")
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("COVE_CACHE") or "~/.cache/cove/hub").expanduser()
+    """``COVE_CACHE``, else huggingface_hub's cache: ``HF_HUB_CACHE``, else ``$HF_HOME/hub``."""
+    explicit = _env("COVE_CACHE", "HF_HUB_CACHE")
+    return Path(explicit).expanduser() if explicit else hf_home() / "hub"
 
 
 def resolve_config(endpoint: str | None = None, token: str | bool | None = None,
                    cache_dir: str | os.PathLike | None = None) -> HubConfig:
-    """The effective settings: arguments, then ``COVE_*`` variables, then defaults.
+    """The effective settings: arguments, then ``COVE_*`` variables, then ``HF_*`` ones, then defaults.
 
     Args:
         endpoint: the Hub URL; a trailing ``/`` is dropped.
-        token: a token, ``False`` to send none, or ``None`` for ``COVE_TOKEN`` / the saved token.
+        token: a token, ``False`` to send none, or ``None`` for ``COVE_TOKEN``, ``HF_TOKEN``, then the
+            token ``cove login`` or ``hf auth login`` saved.
         cache_dir: the cache folder.
     """
-    url = (endpoint or os.environ.get("COVE_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    url = (endpoint or _env("COVE_ENDPOINT", "HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     if token is False:
         tok = None
     elif isinstance(token, str) and token:
         tok = token
     else:
-        tok = os.environ.get("COVE_TOKEN") or saved_token()
+        tok = _env("COVE_TOKEN", "HF_TOKEN") or saved_token()
     cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     verify = _flag("COVE_VERIFY")
     return HubConfig(endpoint=url, token=tok, cache_dir=cache, offline=is_offline(), verify=verify,

@@ -84,7 +84,7 @@ def head_file(session: Session, repo_id: str, repo_type: str, revision: str, fil
     resp = session.request("HEAD", url, where=where, headers={"Accept-Encoding": "identity"},
                            ok=(404,), retry=retry)
     if resp.status_code == 404:
-        err = error_for(resp, where, session.endpoint, bool(session.token))
+        err = error_for(resp, where, session.endpoint, bool(session.token), session.exists_as)
         commit = resp.headers.get("X-Repo-Commit", "")
         if isinstance(err, EntryNotFound) and cache is not None and is_commit_sha(commit):
             cache.write_ref(revision, commit)

@@ -60,33 +60,56 @@ def _server_message(resp: httpx.Response) -> str:
     return ""
 
 
-def _hint(err: CoveError, where: Where, endpoint: str, has_token: bool) -> str:
+#: how to give the client a token, for messages
+LOGIN_HOWTO = "run `cove login` with a token from the Hub's account page, or set COVE_TOKEN or HF_TOKEN"
+NO_TOKEN = f"none was sent: {LOGIN_HOWTO}"
+
+
+def _hint(err: CoveError, where: Where, endpoint: str, has_token: bool, other_type: str | None = None) -> str:
     kind = where.repo_type or "model"
     repo = f"{kind} repo '{where.repo_id}'" if where.repo_id else "the repo"
     if isinstance(err, GatedRepo):
         return f"{repo} is gated: ask its owner for access, then pass a token of an account that has it"
     if isinstance(err, RepoNotFound):
-        tok = "your token" if has_token else "a token (none was sent: run `cove login` or set COVE_TOKEN)"
-        return f"check the id of {repo} on {endpoint}, the repo type (repo_type=...) and {tok}"
+        if err.message.startswith("Repository not found: "):  # the Hub said why (e.g. the seed prepares it)
+            return ""
+        if other_type is not None:
+            return (f"there is no {repo} on {endpoint}, but there is a {other_type} repo with that id: pass "
+                    f'repo_type="{other_type}" (on the command line: --repo-type {other_type})')
+        if has_token:
+            return f"no {repo} on {endpoint} that you can see: check the id, and that your token's account may read it"
+        return f"no {repo} on {endpoint} that you can see: check the id; a private repo needs a token ({NO_TOKEN})"
     if isinstance(err, RevisionNotFound):
         return f"revision '{where.revision}' is not a branch, tag or commit of {repo}: see list_repo_refs"
     if isinstance(err, EntryNotFound):
         what = f"'{where.filename}'" if where.filename else "this path"
         return f"{what} is not in {repo} at revision '{where.revision or 'main'}': see list_repo_files"
     if isinstance(err, Unauthorized):
-        return "check your token: `cove login`, COVE_TOKEN or token=..."
+        if not has_token:
+            return f"this needs a token, and {NO_TOKEN}"
+        return "check your token: `cove login`, COVE_TOKEN, HF_TOKEN or token=..."
     if isinstance(err, Forbidden):
         return "the token may be read-only or lack access to this repo"
     return ""
 
 
-def error_for(resp: httpx.Response, where: Where, endpoint: str, has_token: bool) -> CoveError:
-    """The :mod:`cove.errors` exception for an error response, with a hint appended."""
+def error_for(resp: httpx.Response, where: Where, endpoint: str, has_token: bool,
+              exists_as: Callable[[str, str], bool] | None = None) -> CoveError:
+    """The :mod:`cove.errors` exception for an error response, with a hint appended.
+
+    ``exists_as(repo_id, repo_type)``: asked, after a "repo not found", whether the id names a repo of
+    another type that the caller may see, to suggest that type instead.
+    """
     msg = _server_message(resp)
     err = from_response(resp.status_code, resp.headers.get("X-Error-Code"), msg)
-    hint = _hint(err, where, endpoint, has_token)
+    other = None
+    if isinstance(err, RepoNotFound) and where.repo_id and exists_as is not None:
+        kind = where.repo_type or "model"
+        other = next((t for t in ("model", "dataset", "space") if t != kind and exists_as(where.repo_id, t)), None)
+    hint = _hint(err, where, endpoint, has_token, other)
     if hint:
-        err = type(err)(f"{err.message} ({hint})")
+        bare = isinstance(err, RepoNotFound) and err.message in ("", "Repository not found")
+        err = type(err)(f"Repository not found: {hint}" if bare else f"{err.message} ({hint})")
         err.status = resp.status_code
     return err
 
@@ -131,6 +154,14 @@ class Session:
             h["authorization"] = f"Bearer {self.token}"
         return h
 
+    def exists_as(self, repo_id: str, repo_type: str) -> bool:
+        """True when ``repo_id`` is a ``repo_type`` repo this token may see (one GET, no retries)."""
+        try:
+            resp = self.client.get(self.url(f"/api/{repo_type}s/{repo_id}"), headers=self.headers())
+        except httpx.HTTPError:
+            return False
+        return resp.is_success
+
     def retrying(self, fn: Callable[[], httpx.Response], *, retry: bool = True) -> httpx.Response:
         """Run ``fn`` (one HTTP exchange) until it succeeds or fails for good; returns the response."""
         attempt = 0
@@ -161,7 +192,7 @@ class Session:
         resp = self.retrying(lambda: self.client.request(method, self.url(path), headers=h, **kw), retry=retry)
         if resp.is_success or resp.status_code in ok:
             return resp
-        raise error_for(resp, where, self.endpoint, bool(self.token))
+        raise error_for(resp, where, self.endpoint, bool(self.token), self.exists_as)
 
     @contextmanager
     def stream(self, method: str, path: str, *, where: Where = Where(), headers: dict | None = None,
@@ -177,7 +208,7 @@ class Session:
         try:
             if not resp.is_success:
                 resp.read()
-                raise error_for(resp, where, self.endpoint, bool(self.token))
+                raise error_for(resp, where, self.endpoint, bool(self.token), self.exists_as)
             yield resp
         finally:
             resp.close()

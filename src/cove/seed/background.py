@@ -1,15 +1,20 @@
 """``cove serve --seed``: run the seed against a Hub that has just started, without holding it up.
 
 The seed runs as a ``cove seed`` child process (its memory and its torch threads stay out of the server)
-once the server answers; its output goes to the server's log with a ``[seed]`` prefix. When it succeeds a
-marker in the data dir records the seed's version, so the next start skips it; when it fails, the error
-is logged and the server keeps serving.
+once the server answers; its lines go to the server's log with a ``[seed]`` prefix, its tqdm bars (one
+over the repos, one per upload, the sentiment model's training steps) too, a line every few seconds. It
+keeps ``<data dir>/seed-status.json`` (:mod:`cove.seed.status`) up to date, from the moment the server
+starts: the Hub's home page lists what is still being prepared, and asking for a seeded repo that is not
+published yet answers when it will be.
+When it succeeds a marker in the data dir records the seed's version, so the next start skips it; when it
+fails, the error is logged and the server keeps serving.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,7 +26,11 @@ from typing import TextIO
 
 import httpx
 
+from cove.protocol import SEED_STATUS_FILE, SeedStatus, SeedStep
+from cove.seed.status import mark_inactive, write_status
+
 MARKER = "seed-done.json"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def seed_version() -> str:
@@ -49,6 +58,7 @@ class BackgroundSeed:
         on_exit: called when the seed has ended, successfully or not (e.g. to revoke the token).
         out: where the ``[seed]`` lines go.
         argv: extra ``cove seed`` arguments.
+        progress: the child's tqdm bars, as ``[seed]`` lines too.
     """
 
     def __init__(
@@ -61,18 +71,26 @@ class BackgroundSeed:
         out: TextIO = sys.stdout,
         argv: list[str] | None = None,
         wait_seconds: float = 120.0,
+        progress: bool = True,
     ) -> None:
         self.url, self.token, self.data_dir = url, token, Path(data_dir)
         self.on_exit, self.out, self.argv, self.wait_seconds = on_exit, out, list(argv or []), wait_seconds
+        self.progress = progress
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self._stopped = False
         self.thread = threading.Thread(target=self._run, name="cove-seed", daemon=True)
 
     def say(self, line: str) -> None:
+        line = ANSI.sub("", line)  # tqdm moves the cursor between its bars: not for a log
         print(f"[seed] {line}", file=self.out, flush=True)
 
     def start(self) -> BackgroundSeed:
+        if not self.argv:  # the whole seed: every step waits until the child takes over the file
+            from cove.seed.publish import artefacts
+
+            steps = tuple(SeedStep(a.repo_id, a.repo_type, estimate=a.estimate) for a in artefacts(progress=False))
+            write_status(self.data_dir / SEED_STATUS_FILE, SeedStatus(steps, active=True))
         self.thread.start()
         return self
 
@@ -85,6 +103,8 @@ class BackgroundSeed:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(10)  # its cleanup: the status file, the token
 
     def _wait_for_server(self) -> bool:
         deadline = time.monotonic() + self.wait_seconds
@@ -104,6 +124,7 @@ class BackgroundSeed:
             self.returncode = -1
             self.say(f"failed: {type(e).__name__}: {e}")
         finally:
+            mark_inactive(self.data_dir / SEED_STATUS_FILE)  # a child killed mid-step left it active
             if self.on_exit is not None:
                 try:
                     self.on_exit()
@@ -116,8 +137,11 @@ class BackgroundSeed:
             return -1
         self.say(f"seeding {self.url} with the default models and datasets (first run: several minutes)")
         env = {**os.environ, "COVE_TOKEN": self.token, "COVE_ENDPOINT": self.url}
+        flags = ["--status-file", str(self.data_dir / SEED_STATUS_FILE)] + ([] if self.progress else ["--no-progress"])
+        # tqdm's bars arrive as lines too (text mode splits at its "\r"): one every few seconds per bar
+        env["TQDM_MININTERVAL"] = os.environ.get("TQDM_MININTERVAL", "5")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cove.cli.main", "seed", "--no-progress", *self.argv],
+            [sys.executable, "-m", "cove.cli.main", "seed", *flags, *self.argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -8,6 +8,7 @@ deleted).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,11 @@ from tqdm.auto import tqdm
 
 from cove.errors import BadRequest, RevisionNotFound
 from cove.hub import CommitOperationAdd, HubApi, RepoFile
+from cove.protocol import SeedStep
 from cove.seed import data, models
 from cove.seed.cache import cached_build, is_built
 from cove.seed.sentiment import SentimentRecipe, card, train_sentiment
+from cove.seed.status import StatusFile
 
 log = logging.getLogger("cove.seed")
 
@@ -28,13 +31,16 @@ KINDS = ("models", "datasets")
 
 @dataclass(frozen=True)
 class Artefact:
-    """One seeded repo: ``cove/<name>``, built by ``build(empty_folder)``; ``version`` names the build."""
+    """One seeded repo: ``cove/<name>``, built by ``build(empty_folder)``; ``version`` names the build;
+    ``estimate``: about how many seconds building and publishing it takes on 2 shared cores (the Hub
+    tells users who ask for the repo before it exists how long to wait)."""
 
     name: str
     repo_type: str  # "model" | "dataset"
     version: str
     build: Callable[[Path], None]
     trains: bool = False
+    estimate: float = 30.0
 
     @property
     def repo_id(self) -> str:
@@ -59,6 +65,8 @@ class SeedOptions:
         recipe: the sentiment model's training run (the build cache keeps one model per recipe).
         progress: tqdm bars.
         cache_dir: the build cache (default ``COVE_SEED_CACHE`` or ``~/.cache/cove/seed``).
+        status_file: where to keep the steps' progress for the Hub to show
+            (:class:`cove.protocol.SeedStatus`; ``cove serve --seed`` passes ``<data dir>/seed-status.json``).
     """
 
     only: str | None = None
@@ -66,14 +74,20 @@ class SeedOptions:
     recipe: SentimentRecipe = field(default_factory=SentimentRecipe)
     progress: bool = True
     cache_dir: Path | None = None
+    status_file: Path | None = None
 
 
 @dataclass(frozen=True)
 class SeedResult:
+    """What the seed did with one repo; ``build_seconds`` (0 when the build cache had it) and
+    ``publish_seconds`` are wall-clock times."""
+
     repo_id: str
     repo_type: str
     status: str  # "published" | "up to date" | "skipped"
     detail: str = ""
+    build_seconds: float = 0.0
+    publish_seconds: float = 0.0
 
 
 def _build_sentiment(recipe: SentimentRecipe, progress: bool) -> Callable[[Path], None]:
@@ -85,17 +99,28 @@ def _build_sentiment(recipe: SentimentRecipe, progress: bool) -> Callable[[Path]
 
 
 def artefacts(recipe: SentimentRecipe | None = None, *, progress: bool = True) -> list[Artefact]:
-    """Every seeded repo, datasets first (the sentiment model's card names its dataset)."""
+    """Every seeded repo, the cheap ones first and the one that trains last (the sentiment model's card
+    names its dataset), so that all but one are usable within a minute or two of the Hub's start."""
     recipe = recipe or SentimentRecipe()
     return [
-        Artefact("vader-sentiment", "dataset", "1", data.build_vader),
-        Artefact("wikipedia-sample", "dataset", "1", data.build_wikipedia),
-        Artefact("all-MiniLM-L6-v2", "model", "1", models.build_minilm),
-        Artefact("SmolLM2-135M-Instruct", "model", "1", models.build_smollm2),
+        Artefact("vader-sentiment", "dataset", "1", data.build_vader, estimate=20),
+        Artefact("wikipedia-sample", "dataset", "1", data.build_wikipedia, estimate=10),
+        Artefact("all-MiniLM-L6-v2", "model", "1", models.build_minilm, estimate=15),
+        Artefact("SmolLM2-135M-Instruct", "model", "1", models.build_smollm2, estimate=60),
         Artefact(
-            "minilm-sentiment", "model", f"1-{recipe.key()}", _build_sentiment(recipe, progress), trains=True
+            "minilm-sentiment",
+            "model",
+            f"2-{recipe.key()}",
+            _build_sentiment(recipe, progress),
+            trains=True,
+            estimate=recipe.estimate_seconds(),
         ),
     ]
+
+
+def about(seconds: float) -> str:
+    """``45`` -> ``"45 s"``, ``200`` -> ``"4 min"``: a rough duration for people."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def select(items: list[Artefact], only: str | None) -> list[Artefact]:
@@ -171,28 +196,47 @@ def seed(
     """
     options = options or SeedOptions()
     chosen = select(artefacts(options.recipe, progress=options.progress), options.only)
-    results = []
-    with HubApi(endpoint, token) as api:
-        user = api.whoami()["name"]  # fails early on a bad token
-        api.create_org(ORG, fullname="Cove", exist_ok=True)
-        say(f"Seeding {api.endpoint} as {user}: {', '.join(a.repo_id for a in chosen)}")
-        for a in tqdm(chosen, desc="cove seed", unit="repo", disable=not options.progress):
-            if a.trains and not options.train and not is_built(a.key, cache_dir=options.cache_dir):
-                results.append(SeedResult(a.repo_id, a.repo_type, "skipped", "not trained yet (--no-train)"))
-                say(f"  {a.repo_id}: skipped, not trained yet (--no-train)")
-                continue
-            if not is_built(a.key, cache_dir=options.cache_dir):
-                say(f"  {a.repo_id}: building {a.key} (once; then cached)")
-            folder = cached_build(a.key, a.build, cache_dir=options.cache_dir)
-            changed = publish_folder(
-                api,
-                a.repo_id,
-                a.repo_type,
-                folder,
-                message=f"Seed {a.name} ({a.version})",
-                progress=options.progress,
-            )
-            status = "published" if changed else "up to date"
-            results.append(SeedResult(a.repo_id, a.repo_type, status, str(folder)))
-            say(f"  {a.repo_id}: {status}")
-    return results
+    status = StatusFile(
+        options.status_file, [SeedStep(a.repo_id, a.repo_type, estimate=a.estimate) for a in chosen]
+    )
+    try:
+        with HubApi(endpoint, token) as api:
+            user = api.whoami()["name"]  # fails early on a bad token
+            api.create_org(ORG, fullname="Cove", exist_ok=True)
+            say(f"Seeding {api.endpoint} as {user}: {', '.join(a.repo_id for a in chosen)}")
+            bar = tqdm(chosen, desc="cove seed", unit="repo", disable=not options.progress)
+            return [_seed_one(api, a, options, status, say) for a in bar]
+    finally:
+        status.close()
+
+
+def _seed_one(
+    api: HubApi, a: Artefact, options: SeedOptions, status: StatusFile, say: Callable[[str], None]
+) -> SeedResult:
+    """Build ``a`` (unless the build cache has it) and publish it, keeping ``status`` up to date."""
+    built = is_built(a.key, cache_dir=options.cache_dir)
+    if a.trains and not options.train and not built:
+        status.set(a.repo_id, "skipped")
+        say(f"  {a.repo_id}: skipped, not trained yet (--no-train)")
+        return SeedResult(a.repo_id, a.repo_type, "skipped", "not trained yet (--no-train)")
+    status.set(a.repo_id, "building")
+    if not built:
+        say(f"  {a.repo_id}: building {a.key} (once, then cached; about {about(a.estimate)})")
+    start = time.perf_counter()
+    folder = cached_build(a.key, a.build, cache_dir=options.cache_dir)
+    built_at = time.perf_counter()
+    status.set(a.repo_id, "publishing")
+    changed = publish_folder(
+        api, a.repo_id, a.repo_type, folder, message=f"Seed {a.name} ({a.version})", progress=options.progress
+    )
+    status.set(a.repo_id, "done")
+    result = SeedResult(
+        a.repo_id,
+        a.repo_type,
+        "published" if changed else "up to date",
+        str(folder),
+        build_seconds=0.0 if built else built_at - start,
+        publish_seconds=time.perf_counter() - built_at,
+    )
+    say(f"  {a.repo_id}: {result.status} (build {result.build_seconds:.1f} s, publish {result.publish_seconds:.1f} s)")
+    return result

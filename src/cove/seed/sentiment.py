@@ -8,8 +8,10 @@ The whole recipe, top to bottom (``recipes/sentiment/train.py`` runs it from the
 3. tokenize with Cove's ``AutoTokenizer`` (truncated to ``max_length`` tokens);
 4. ``AutoModelForSequenceClassification.from_pretrained(minilm, num_labels=2, id2label=...)``: the
    encoder's weights and a new, randomly initialised classification head;
-5. train with ``cove.Trainer`` (AdamW, linear decay after a short warmup), evaluate accuracy on the
-   held-out polar sentences, and ``save_pretrained`` the model with its tokenizer files.
+5. train with ``cove.Trainer`` (AdamW, linear decay after a short warmup; batches of sentences of about
+   one length, so that little compute goes to padding), evaluate accuracy on the held-out polar
+   sentences (in order of length, for the same reason), and ``save_pretrained`` the model with its
+   tokenizer files.
 
 The labels are those of the ecosystem's default sentiment model (``NEGATIVE``/``POSITIVE``), so code
 written for it reads this one's outputs unchanged.
@@ -57,6 +59,13 @@ class SentimentRecipe:
     learning_rate: float = 2e-4
     train_layers: int = 3
     seed: int = 42
+
+    def estimate_seconds(self) -> float:
+        """About how long the run takes on 2 otherwise idle cores (docs/benchmarks.md, "Seed"): ~40 ms
+        per training sentence and epoch with the top 3 layers trained, ~8 ms per held-out sentence, and
+        ~15 s to load and tokenize. A machine under load takes several times longer."""
+        train = (self.max_train_samples or 15500) * self.epochs * 0.04 * (0.5 + self.train_layers / 6)
+        return 15 + train + (self.max_eval_samples or 1945) * 0.008
 
     def key(self) -> str:
         """A name for the build cache: two recipes with the same key train the same model."""
@@ -126,6 +135,8 @@ def train_sentiment(
     columns = ["text", "rating", "source"]
     train = train.map(tokenize, batched=True, remove_columns=columns)
     test = test.map(tokenize, batched=True, remove_columns=columns)
+    lengths = [len(ids) for ids in test["input_ids"]]
+    test = test.select(sorted(range(test.num_rows), key=lengths.__getitem__))  # accuracy ignores order
 
     set_seed(recipe.seed)  # the new head's initial weights
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -143,6 +154,7 @@ def train_sentiment(
             weight_decay=0.01,
             seed=recipe.seed,
             save_strategy="no",
+            group_by_length=True,
             logging_steps=50,
             disable_tqdm=not progress,
         )

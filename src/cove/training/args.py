@@ -36,6 +36,9 @@ class TrainingArguments:
         report_to: ``none``, ``jsonl`` (``<output_dir>/log.jsonl``, one line per log), ``tensorboard``
             (event files in ``logging_dir``, needs the ``tensorboard`` package), or a list of these.
         remove_unused_columns: drop the example keys the model's ``forward`` does not take.
+        group_by_length: train on batches of rows of about the same length (shuffled megabatches of 50
+            batches, each sorted by length, as transformers does), so that padding wastes little
+            compute; the length of a row is that of its ``length_column_name`` (``input_ids``).
         bf16 / fp16: autocast the forward passes to bfloat16 / float16 (fp16 needs CUDA and uses a
             gradient scaler); weights and optimizer state stay float32.
         load_best_model_at_end: after training, load the checkpoint with the best
@@ -74,6 +77,8 @@ class TrainingArguments:
     report_to: str | list[str] = "none"
     logging_dir: str | None = None
     remove_unused_columns: bool = True
+    group_by_length: bool = False
+    length_column_name: str = "input_ids"
     dataloader_num_workers: int = 0
     disable_tqdm: bool = False
     label_names: list[str] = field(default_factory=lambda: ["labels"])

@@ -40,9 +40,30 @@ def epoch_order(n: int, *, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).tolist()
 
 
-def train_batches(n: int, *, batch_size: int, rank: int, world: int, seed: int, epoch: int) -> list[list[int]]:
-    """This rank's index batches of ``epoch`` over ``n`` rows (``batch_size`` per device)."""
+#: batches per megabatch of ``group_by_length`` (transformers' ``get_length_grouped_indices``)
+MEGABATCH = 50
+
+
+def length_grouped(order: list[int], lengths: Sequence[int], size: int) -> list[int]:
+    """``order`` cut in megabatches of ``MEGABATCH * size`` rows, each sorted longest first, so that a
+    batch of ``size`` holds rows of about one length; the longest row of all goes first (an
+    out-of-memory error shows at once)."""
+    mega = MEGABATCH * size
+    chunks = [sorted(order[i : i + mega], key=lambda r: -lengths[r]) for i in range(0, len(order), mega)]
+    out = list(itertools.chain.from_iterable(chunks))
+    if out:
+        longest = max(range(len(out)), key=lambda i: lengths[out[i]])
+        out[0], out[longest] = out[longest], out[0]
+    return out
+
+
+def train_batches(n: int, *, batch_size: int, rank: int, world: int, seed: int, epoch: int,
+                  lengths: Sequence[int] | None = None) -> list[list[int]]:
+    """This rank's index batches of ``epoch`` over ``n`` rows (``batch_size`` per device); with
+    ``lengths`` (one per row), batches of rows of about one length (``length_grouped``)."""
     order, size = epoch_order(n, seed=seed, epoch=epoch), batch_size * world
+    if lengths is not None:
+        order = length_grouped(order, lengths, size)
     return [rank_share(order[i : i + size], rank, world) for i in range(0, n, size)]
 
 

@@ -165,6 +165,9 @@ class Trainer:
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """This rank's index batches of ``epoch`` (``sharding.train_batches``)."""
+        lengths = None
+        if self.args.group_by_length:
+            lengths = [len(row) for row in self.train_dataset[self.args.length_column_name]]
         return sharding.train_batches(
             len(self.train_dataset),
             batch_size=self.args.per_device_train_batch_size,
@@ -172,6 +175,7 @@ class Trainer:
             world=self.dist.world_size,
             seed=self.args.seed,
             epoch=epoch,
+            lengths=lengths,
         )
 
     def _eval_shard(self, n: int) -> tuple[list[list[int]], int]:

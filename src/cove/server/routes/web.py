@@ -187,7 +187,7 @@ def home(request: Request):
         repos, more = hub.repos.search(principal(request), repo_type, search=terms, sort="lastModified",
                                        limit=10)
         sections.append({"type": repo_type, "segment": segment, "repos": repos, "more": more})
-    return render(request, "home.html", q=q, sections=sections)
+    return render(request, "home.html", q=q, sections=sections, seed=None if q else hub.seed.banner())
 
 
 @router.get("/search")

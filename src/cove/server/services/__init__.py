@@ -26,6 +26,7 @@ from cove.server.services.pulls import Pulls
 from cove.server.services.refs import Refs
 from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
+from cove.server.services.seed_status import SeedProgress
 from cove.server.services.signin import SignIns
 from cove.server.services.weights import Weights
 from cove.server.services.xet import Xet
@@ -61,7 +62,8 @@ class Hub:
             "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
             "COVE_MAX_REPO_FILES": str(settings.max_repo_files)}, locks=repo_locks(self.sessions.kw["bind"]))
         self.accounts = Accounts(self.sessions)
-        self.repos = Repos(self.sessions, self.accounts, self.git, self.objects)
+        self.seed = SeedProgress(settings.data_dir)
+        self.repos = Repos(self.sessions, self.accounts, self.git, self.objects, seed=self.seed)
         self.content = Content(self.objects)
         self.weights = Weights(self.content)
         self.discussions = Discussions(self.sessions, self.accounts, self.repos,

@@ -55,6 +55,22 @@ def hash_password(password: str) -> str:
     return f"scrypt${salt.hex()}${digest.hex()}"
 
 
+#: The rules a new password follows (sign-up, ``cove users add --password``, resets).
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 1024  # scrypt's cost grows with the input
+
+
+def password_problem(password: str) -> str | None:
+    """Why ``password`` may not be set, or None."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return f"A password needs at least {PASSWORD_MIN_LENGTH} characters"
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return f"A password has at most {PASSWORD_MAX_LENGTH} characters"
+    if not password.strip():
+        return "A password cannot be only spaces"
+    return None
+
+
 def check_password(password: str, stored: str) -> bool:
     try:
         algo, salt, digest = stored.split("$")
@@ -112,6 +128,22 @@ class Accounts:
         with self._sessions.begin() as s:
             acc = self._user(s, name)
             acc.password_hash = hash_password(password)
+
+    def reset_password(self, name: str, password: str) -> int:
+        """Give the user ``name`` a new password (checked by :func:`password_problem`) and sign them out
+        of every web session; returns how many sessions ended. Their tokens keep working.
+
+        Raises:
+            BadRequest for a password that breaks the rules; RepoNotFound when there is no such user.
+        """
+        problem = password_problem(password)
+        if problem:
+            raise BadRequest(problem)
+        with self._sessions.begin() as s:
+            acc = self._user(s, name)
+            acc.password_hash = hash_password(password)
+            ended = s.execute(delete(WebSession).where(WebSession.user_id == acc.id))
+            return ended.rowcount or 0
 
     def create_org(self, name: str, owner: str, *, fullname: str = "") -> Account:
         with self._sessions.begin() as s:

@@ -13,6 +13,7 @@ action                 when                                               target
 ``user.login``         web sign-in succeeded                              the user
 ``user.login_failed``  a wrong password, web form or HTTP Basic (via)     the name that was tried
 ``user.create``        ``cove users add``, first start                    the user
+``user.password``      ``cove users passwd`` (web sessions signed out)    the user
 ``token.create``       web settings, ``cove tokens add`` / ``users add``  ``user/token name``
 ``token.revoke``       web settings, end of ``cove serve --seed``         ``user/token name``
 ``repo.visibility``    settings API with ``private`` (detail: private)    ``models/ns/name``

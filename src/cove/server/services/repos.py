@@ -29,6 +29,7 @@ from cove.server.db.repos import (
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.lfs_scope import LfsScopes
 from cove.server.services.objects import Objects
+from cove.server.services.seed_status import SeedProgress
 from cove.server.storage.git import GitRepo, GitStore, Identity
 
 LEVELS = {"read": 1, "write": 2, "admin": 3}
@@ -91,11 +92,13 @@ SORTS = {
 
 
 class Repos:
-    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, objects: Objects) -> None:
+    def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, objects: Objects, *,
+                 seed: SeedProgress | None = None) -> None:
         self._sessions = sessions
         self._accounts = accounts
         self.git = git
         self.lfs_scopes = LfsScopes(sessions, objects)
+        self._seed = seed
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -148,7 +151,8 @@ class Repos:
             if repo is None and moved is not None and self._lookup(
                     who, repo_type, moved.namespace, moved.name, any_case=False)[1] > 0:
                 raise RepoMoved(repo_id, moved.repo_id)
-            raise RepoNotFound(REPO_NOT_FOUND)
+            note = self._seed.not_ready(repo_type, repo_id) if repo is None and self._seed else None
+            raise RepoNotFound(f"{REPO_NOT_FOUND}: {note}" if note else REPO_NOT_FOUND)
         if need == "content":
             if repo.gated and level < LEVELS["write"] and not self._gate_open(who, repo):
                 raise gated_error(who, repo)
