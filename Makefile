@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[server,datasets,dev]'
+	$(BIN)/pip install -q -e '.[server,datasets,dev,s3]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -112,13 +112,12 @@ class Commits:
         with self._sessions() as s:
             oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
         for oid in oids:  # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
-            path = self.blobs.path(oid)
-            if not path.is_file():
+            size = self.blobs.size(oid)
+            if size is None:
                 continue
-            h = hashlib.sha1(b"blob %d\x00" % path.stat().st_size)
-            with open(path, "rb") as f:
-                while block := f.read(1 << 22):
-                    h.update(block)
+            h = hashlib.sha1(b"blob %d\x00" % size)
+            for block in self.blobs.blocks(oid, 0, size):
+                h.update(block)
             with self._sessions.begin() as s:
                 row = s.get(LfsObject, oid)
                 if row is not None:
@@ -126,7 +125,7 @@ class Commits:
 
     def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
         """Record that ``repo`` may reference object ``oid``; the caller holds ``blobs.guard()`` from
-        storing the object until this returns (see :class:`~cove.server.storage.blobs.BlobStore`)."""
+        storing the object until this returns (see :mod:`cove.server.storage.locks`)."""
         record_lfs_object(self._sessions, repo.id, oid, size, sha1)
 
     def apply(self, repo: Repo, git: GitRepo, who: Principal, ref: str, parsed: ParsedCommit, *,

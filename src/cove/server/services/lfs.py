@@ -21,12 +21,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cove.errors import BadRequest, Forbidden, Unprocessable
 from cove.protocol import is_sha256
 from cove.server.db import Repo
 from cove.server.services.commits import Commits
-from cove.server.storage.blobs import BlobStore, BlobWriter
+from cove.server.storage.blobs import Blobs, BlobWriter
+
+if TYPE_CHECKING:
+    from cove.server.storage.s3 import S3Upload
 
 URL_LIFETIME = 24 * 3600
 MAX_PARTS = 10_000
@@ -86,7 +90,7 @@ class Grant:
 
 
 class Lfs:
-    def __init__(self, secret: str, blobs: BlobStore, commits: Commits, *, part_size: int,
+    def __init__(self, secret: str, blobs: Blobs, commits: Commits, *, part_size: int,
                  max_file_bytes: int, max_objects: int, token_alive: Callable[[int], bool]) -> None:
         self._secret = secret.encode()
         self.blobs = blobs
@@ -144,6 +148,8 @@ class Lfs:
             if operation == "download":
                 if self.commits.repo_has(repo, oid) is None:
                     item["error"] = {"code": 404, "message": f"Object {oid} does not exist"}
+                elif (presigned := self._presigned(oid)) is not None:  # the store serves it
+                    item["actions"] = {"download": {"href": presigned, "expires_in": self.blobs.presign_seconds}}
                 else:
                     g = self.grant("download", repo, oid, size, token)
                     item["actions"] = {"download": {"href": f"{base_url}/api/lfs/objects/{repo.id}/{oid}?{g.query()}",
@@ -173,9 +179,19 @@ class Lfs:
             out.append(item)
         return {"transfer": transfer, "objects": out, "hash_algo": "sha256"}
 
+    def _presigned(self, oid: str) -> str | None:
+        """A presigned URL of the store for a stored blob, when downloads go there (a Xet-only object
+        is reconstructed by the Hub)."""
+        return self.blobs.presign(oid) if self.blobs.presigns and self.blobs.exists(oid) else None
+
     # -- the action URLs -------------------------------------------------------------------------
 
-    def accept(self, repo: Repo, grant: Grant, writer: BlobWriter) -> None:
+    def receiver(self, grant: Grant) -> BlobWriter | S3Upload:
+        """Where the body of an upload ``PUT`` goes: straight to the store, hashed on the way (see
+        :meth:`accept`)."""
+        return self.blobs.receiver(grant.oid)
+
+    def accept(self, repo: Repo, grant: Grant, writer: BlobWriter | S3Upload) -> None:
         """Keep a received upload if it has the granted size and its sha256 is the granted oid."""
         if writer.size != grant.size:
             writer.discard()

@@ -1,0 +1,406 @@
+"""Blobs on an S3-compatible object store (``COVE_STORAGE_URL=s3://bucket/prefix``).
+
+:class:`S3Bucket` is the few calls the Hub makes, on a botocore client made from
+:class:`S3Config` (boto3 is imported only here, and only when the URL is ``s3://``: ``pip install
+'cove[s3]'``). Two stores stand on it, the S3 twins of the filesystem ones:
+
+* :class:`S3BlobStore`, LFS objects at ``<prefix>/lfs/<oid[:2]>/<oid[2:4]>/<oid>``. An upload whose
+  sha256 is known in advance (an LFS ``PUT``) streams straight into a multipart upload *at its final
+  key* (:class:`S3Upload`), hashing as it goes; it is completed only if the sha256 and the size match,
+  and aborted otherwise, or when the client goes away: S3 shows an object only once its multipart
+  upload completes, so nothing half-written or wrong is ever visible. Content spooled on the Hub
+  first (inline commit content, multipart LFS parts, whose sha256 can only be checked once they are
+  all there) is verified there and then uploaded once (:meth:`S3BlobStore.adopt`). Multipart uploads
+  that never finish (a Hub killed mid-upload) are aborted by :meth:`S3BlobStore.sweep`.
+* :class:`S3ByteStore`, the Xet CAS's :class:`~cove.server.cas.store.ByteStore`: keys
+  ``xorbs/<hex>[.index]`` at ``<prefix>/xet/xorbs/<hex[:2]>/...``, written once with a conditional
+  ``PUT`` (``If-None-Match: *``), so the first copy of a xorb wins as a hard link does on disk.
+
+Downloads are read through the Hub (``Range`` GETs), or handed out as presigned GET URLs when the
+setting says so (:meth:`S3Bucket.presign`); S3 honours ``Range`` on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cove.errors import Unprocessable
+from cove.server.storage.blobs import Blobs, sweep_dir
+from cove.server.storage.locks import RemovalLock
+
+#: Bytes buffered per part of a streamed upload (S3's least part size is 5 MiB).
+PART_SIZE = 8 * 1024 * 1024
+READ_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """Where and how to reach the store; empty values fall back to boto's own (``AWS_*`` variables,
+    ``~/.aws``, instance roles)."""
+
+    url: str
+    endpoint_url: str = ""
+    access_key: str = ""
+    secret_key: str = field(default="", repr=False)
+    region: str = ""
+    #: Hand out presigned GET URLs for downloads instead of streaming them through the Hub.
+    presign: bool = False
+    #: Lifetime of a presigned URL.
+    presign_seconds: int = 300
+
+    @property
+    def bucket(self) -> str:
+        return urlparse(self.url).netloc
+
+    @property
+    def prefix(self) -> str:
+        return urlparse(self.url).path.strip("/")
+
+
+def _missing(err: Exception) -> bool:
+    code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload")
+
+
+class S3Bucket:
+    """One bucket under one key prefix, on a thread-safe botocore client."""
+
+    def __init__(self, config: S3Config) -> None:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:  # pragma: no cover - depends on the install
+            raise RuntimeError("COVE_STORAGE_URL is s3://...: install boto3 (pip install 'cove[s3]')") from None
+        if not config.bucket:
+            raise ValueError(f"Storage URL {config.url!r} names no bucket: s3://BUCKET/PREFIX")
+        self.config = config
+        self.name = config.bucket
+        self.prefix = config.prefix
+        self.client = boto3.session.Session().client(
+            "s3", endpoint_url=config.endpoint_url or None, region_name=config.region or None,
+            aws_access_key_id=config.access_key or None, aws_secret_access_key=config.secret_key or None,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=32,
+                          retries={"max_attempts": 4, "mode": "standard"}))
+        self.errors = self.client.exceptions.ClientError
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def head(self, key: str) -> tuple[int, float] | None:
+        """``(size, last modified as a Unix time)`` of an object, or None."""
+        try:
+            h = self.client.head_object(Bucket=self.name, Key=key)
+        except self.errors as e:
+            if _missing(e):
+                return None
+            raise
+        return h["ContentLength"], h["LastModified"].timestamp()
+
+    def put_new(self, key: str, body) -> bool:
+        """Store ``body`` at ``key`` unless an object is there; False if one was."""
+        try:
+            self.client.put_object(Bucket=self.name, Key=key, Body=body, IfNoneMatch="*")
+            return True
+        except self.errors as e:
+            if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+
+    def upload_file(self, path: Path, key: str) -> None:
+        """A local file to ``key`` (multipart past 8 MiB, parts in parallel)."""
+        self.client.upload_file(str(path), self.name, key)
+
+    def get(self, key: str, start: int = 0, end: int | None = None):
+        """The streaming body of bytes ``[start, end)`` (``end`` None: to the end); FileNotFoundError if
+        there is no object."""
+        rng = {} if start == 0 and end is None else {"Range": f"bytes={start}-{'' if end is None else end - 1}"}
+        try:
+            return self.client.get_object(Bucket=self.name, Key=key, **rng)["Body"]
+        except self.errors as e:
+            if _missing(e) or e.response.get("Error", {}).get("Code") == "InvalidRange":
+                raise FileNotFoundError(key) from None
+            raise
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> bytes | None:
+        try:
+            with self.get(key, start, end) as body:
+                return body.read()
+        except FileNotFoundError:
+            return None
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+    def touch(self, key: str) -> None:
+        """Renew an object's time (a copy onto itself on the store's side); nothing if it is gone."""
+        try:
+            self.client.copy_object(Bucket=self.name, Key=key, CopySource={"Bucket": self.name, "Key": key},
+                                    MetadataDirective="REPLACE", Metadata={"touched": str(int(time.time()))})
+        except self.errors as e:
+            if not _missing(e):
+                raise
+
+    def listing(self, under: str) -> Iterator[tuple[str, int, float]]:
+        """``(key relative to the prefix, size, mtime)`` of every object below ``under``."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=self.key(under))
+        skip = len(self.key(""))
+        for page in pages:
+            for obj in page.get("Contents", ()):
+                yield obj["Key"][skip:], obj["Size"], obj["LastModified"].timestamp()
+
+    def presign(self, key: str, filename: str | None = None) -> str:
+        """A presigned GET of ``key``, served as an attachment of opaque bytes (the store's origin is not
+        the Hub's, and nothing it serves is rendered); ``filename`` percent-encoded already."""
+        params = {"Bucket": self.name, "Key": key, "ResponseContentType": "application/octet-stream"}
+        if filename:
+            params["ResponseContentDisposition"] = f"attachment; filename*=UTF-8''{filename}"
+        return self.client.generate_presigned_url("get_object", Params=params,
+                                                  ExpiresIn=self.config.presign_seconds)
+
+    def abort_stale_uploads(self, max_idle: float) -> int:
+        """Abort this prefix's multipart uploads started more than ``max_idle`` seconds ago; how many."""
+        cutoff, n = time.time() - max_idle, 0
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.name,
+                                                                                   Prefix=self.key("")):
+            for up in page.get("Uploads", ()):
+                if up["Initiated"].timestamp() < cutoff:
+                    try:
+                        self.client.abort_multipart_upload(Bucket=self.name, Key=up["Key"], UploadId=up["UploadId"])
+                        n += 1
+                    except self.errors as e:
+                        if not _missing(e):
+                            raise
+        return n
+
+
+class S3Upload:
+    """An LFS object streamed into a multipart upload at its final key, hashed on the way (see the
+    module docstring). ``write`` only buffers; ``flush`` (off the event loop, when ``ready()``) sends a
+    part. The same surface as :class:`~cove.server.storage.blobs.BlobWriter`."""
+
+    def __init__(self, bucket: S3Bucket, key: str) -> None:
+        self._bucket, self._key = bucket, key
+        self._pending: list[bytes] = []
+        self._held = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict] = []
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(bytes(data))
+        self._held += len(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+    def ready(self) -> bool:
+        return self._held >= PART_SIZE
+
+    def flush(self) -> None:
+        if not self._held:
+            return
+        c = self._bucket.client
+        if self._upload_id is None:
+            self._upload_id = c.create_multipart_upload(Bucket=self._bucket.name, Key=self._key)["UploadId"]
+        body, self._pending, self._held = b"".join(self._pending), [], 0
+        number = len(self._parts) + 1
+        etag = c.upload_part(Bucket=self._bucket.name, Key=self._key, UploadId=self._upload_id,
+                             PartNumber=number, Body=body)["ETag"]
+        self._parts.append({"PartNumber": number, "ETag": etag})
+
+    def finish(self, expected_oid: str | None = None) -> str:
+        """Complete the upload if its sha256 is ``expected_oid`` (required here); abort it otherwise."""
+        oid = self.sha256.hexdigest()
+        if oid != expected_oid:
+            self.discard()
+            raise Unprocessable(
+                f"LFS object {expected_oid} does not match its content (sha256 {oid}, {self.size} bytes)")
+        try:
+            if self._upload_id is None:  # one part's worth: a single PUT, visible only once whole
+                self._bucket.client.put_object(Bucket=self._bucket.name, Key=self._key, Body=b"".join(self._pending))
+            else:
+                self.flush()
+                self._bucket.client.complete_multipart_upload(
+                    Bucket=self._bucket.name, Key=self._key, UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts})
+        except BaseException:
+            self.discard()
+            raise
+        self.closed = True
+        return oid
+
+    def discard(self) -> None:
+        self._pending, self._held = [], 0
+        if self._upload_id is not None and not self.closed:
+            upload_id, self._upload_id = self._upload_id, None
+            try:
+                self._bucket.client.abort_multipart_upload(Bucket=self._bucket.name, Key=self._key,
+                                                           UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - the sweep aborts what is left
+                pass
+        self.closed = True
+
+
+class S3Reader(io.RawIOBase):
+    """An object as a read-only, seekable binary file: each read is a ranged GET."""
+
+    def __init__(self, bucket: S3Bucket, key: str, size: int) -> None:
+        super().__init__()
+        self._bucket, self._key, self._size, self._pos = bucket, key, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        end = min(self._size, self._pos + len(buffer))
+        if end <= self._pos:
+            return 0
+        data = self._bucket.read(self._key, self._pos, end) or b""
+        memoryview(buffer).cast("B")[:len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def body_blocks(body, size: int = READ_BLOCK) -> Iterator[bytes]:
+    with body:
+        yield from body.iter_chunks(size)
+
+
+class S3BlobStore(Blobs):
+    """LFS objects in an S3 bucket (see the module docstring); the interface of
+    :class:`~cove.server.storage.blobs.BlobStore`."""
+
+    presigns: bool
+
+    def __init__(self, config: S3Config, tmp_dir: Path, guard: RemovalLock | None = None) -> None:
+        self.bucket = S3Bucket(config)
+        self.presigns = config.presign
+        self.presign_seconds = config.presign_seconds
+        self.tmp_dir = tmp_dir
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.guard = guard or RemovalLock(None, tmp_dir.parent / ".removal.lock")
+
+    def _key(self, oid: str) -> str:
+        return self.bucket.key(f"lfs/{oid[:2]}/{oid[2:4]}/{oid}")
+
+    def local_path(self, oid: str) -> Path | None:
+        return None
+
+    def size(self, oid: str) -> int | None:
+        found = self.bucket.head(self._key(oid))
+        return None if found is None else found[0]
+
+    def receiver(self, oid: str) -> S3Upload:
+        return S3Upload(self.bucket, self._key(oid))
+
+    def adopt(self, path: Path, oid: str) -> None:
+        try:
+            if not self.exists(oid):
+                self.bucket.upload_file(path, self._key(oid))
+        finally:
+            Path(path).unlink(missing_ok=True)
+
+    def open(self, oid: str, size: int):
+        return io.BufferedReader(S3Reader(self.bucket, self._key(oid), size), buffer_size=READ_BLOCK)
+
+    def blocks(self, oid: str, start: int, end: int) -> Iterator[bytes]:
+        if end <= start:
+            return iter(())
+        return body_blocks(self.bucket.get(self._key(oid), start, end))
+
+    def presign(self, oid: str, filename: str | None = None) -> str | None:
+        return self.bucket.presign(self._key(oid), filename) if self.presigns else None
+
+    def remove(self, oid: str) -> None:
+        self.bucket.delete(self._key(oid))
+
+    def oids(self) -> Iterator[tuple[str, int, float]]:
+        for name, size, mtime in self.bucket.listing("lfs/"):
+            yield name.rsplit("/", 1)[-1], size, mtime
+
+    def sweep(self, max_idle: float) -> tuple[int, int]:
+        files, nbytes = sweep_dir(self.tmp_dir, max_idle)
+        return files + self.bucket.abort_stale_uploads(max_idle), nbytes
+
+
+class S3ByteStore:
+    """The Xet CAS's blobs in an S3 bucket (see the module docstring); the interface of
+    :class:`~cove.server.storage.xet.DiskByteStore`."""
+
+    def __init__(self, bucket: S3Bucket, tmp_dir: Path) -> None:
+        from cove.server.storage.xet import check_key
+
+        self._check = check_key
+        self.bucket = bucket
+        self.tmp_dir = tmp_dir
+        self.presigns = bucket.config.presign
+        self.blocking = True
+
+    def _key(self, key: str) -> str:
+        kind, name = self._check(key)
+        return self.bucket.key(f"xet/{kind}/{name[:2]}/{name}")
+
+    def temporary(self) -> tuple[int, Path]:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="xet-")
+        return fd, Path(name)
+
+    def put(self, key: str, data: bytes) -> bool:
+        return self.bucket.put_new(self._key(key), data)
+
+    def adopt(self, key: str, tmp: Path) -> bool:
+        try:
+            with open(tmp, "rb") as f:
+                return self.bucket.put_new(self._key(key), f)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def get(self, key: str) -> bytes | None:
+        return self.bucket.read(self._key(key))
+
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        return self.bucket.read(self._key(key), start, end) or b""
+
+    def open_range(self, key: str, first: int, length: int) -> Iterator[bytes]:
+        return body_blocks(self.bucket.get(self._key(key), first, first + length))
+
+    def exists(self, key: str) -> bool:
+        return self.bucket.head(self._key(key)) is not None
+
+    def stat(self, key: str) -> tuple[int, float] | None:
+        return self.bucket.head(self._key(key))
+
+    def delete(self, key: str) -> None:
+        self.bucket.delete(self._key(key))
+
+    def touch(self, key: str) -> None:
+        self.bucket.touch(self._key(key))
+
+    def presign(self, key: str) -> str | None:
+        return self.bucket.presign(self._key(key)) if self.presigns else None
+
+    def entries(self, kind: str = "xorbs") -> Iterator[tuple[str, int, float]]:
+        """``(key, size, mtime)`` of every stored key of ``kind`` (indexes included)."""
+        for name, size, mtime in self.bucket.listing(f"xet/{kind}/"):
+            yield f"{kind}/{name.rsplit('/', 1)[-1]}", size, mtime

@@ -1,0 +1,43 @@
+"""The Hub's blob stores, picked by ``COVE_STORAGE_URL``: files on this disk (``file://PATH``, the
+default) or an S3-compatible bucket (``s3://BUCKET/PREFIX``, with the ``COVE_S3_*`` settings).
+
+Both give the same two stores: LFS objects by sha256 (:class:`~cove.server.storage.blobs.BlobStore`
+or :class:`~cove.server.storage.s3.S3BlobStore`) and the Xet CAS's blobs
+(:class:`~cove.server.storage.xet.DiskByteStore` or :class:`~cove.server.storage.s3.S3ByteStore`).
+Upload temporaries stay on this disk either way (``<lfs root>/tmp``, or ``<data dir>/tmp`` on S3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sqlalchemy.engine import Engine
+
+from cove.server.settings import Settings
+from cove.server.storage.blobs import BlobStore
+from cove.server.storage.locks import RemovalLock
+from cove.server.storage.xet import DiskByteStore
+
+
+def s3_config(settings: Settings):
+    from cove.server.storage.s3 import S3Config
+
+    return S3Config(settings.storage_url, endpoint_url=settings.s3_endpoint_url, access_key=settings.s3_access_key,
+                    secret_key=settings.s3_secret_key, region=settings.s3_region, presign=settings.s3_presign,
+                    presign_seconds=settings.s3_presign_seconds)
+
+
+def open_stores(settings: Settings, engine: Engine | None = None):
+    """``(LFS blob store, Xet byte store)`` for ``settings.storage_url``; their removal lock is held in
+    the database behind ``engine`` when it has advisory locks (see :mod:`cove.server.storage.locks`)."""
+    scheme = urlparse(settings.storage_url).scheme
+    if scheme == "s3":
+        from cove.server.storage.s3 import S3BlobStore, S3ByteStore
+
+        tmp = settings.data_dir / "tmp"
+        blobs = S3BlobStore(s3_config(settings), tmp, RemovalLock(engine, settings.data_dir / ".removal.lock"))
+        return blobs, S3ByteStore(blobs.bucket, blobs.tmp_dir)
+    root = Path(urlparse(settings.storage_url).path)
+    blobs = BlobStore(settings.storage_url, RemovalLock(engine, root / ".removal.lock"))
+    return blobs, DiskByteStore(blobs.root / "xet", blobs.tmp_dir)
