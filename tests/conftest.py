@@ -62,6 +62,19 @@ def storage_env(data_dir: Path | str) -> dict[str, str]:
     return STORAGES[key]
 
 
+def stored_blobs(server: HubServer, kind: str) -> dict[str, int]:
+    """``{name: size}`` of a Hub's stored LFS objects (``kind`` "lfs") or Xet xorbs and their indexes
+    ("xorbs"), in its data dir or in its bucket."""
+    env = STORAGES.get(Path(server.data_dir).resolve())
+    if env is None:
+        root = Path(server.data_dir) / "lfs"
+        paths = (root / "xet" / "xorbs").rglob("*") if kind == "xorbs" else root.glob("??/??/*")
+        return {p.name: p.stat().st_size for p in paths if p.is_file()}
+    bucket, prefix = env["COVE_STORAGE_URL"].removeprefix("s3://").split("/", 1)
+    under = f"{prefix}/xet/xorbs/" if kind == "xorbs" else f"{prefix}/lfs/"
+    return {key.rsplit("/", 1)[-1]: size for key, size in s3.shared_server().sizes(bucket, under).items()}
+
+
 def cove_cli(*args: str, env: dict | None = None) -> str:
     """Run the real ``cove`` command and return its stdout."""
     if "--data-dir" in args:

@@ -40,8 +40,11 @@ def missing_reason() -> str:
 
 class S3Server:
     def __init__(self) -> None:
+        import logging
+
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -64,9 +67,10 @@ class S3Server:
                 "COVE_S3_ACCESS_KEY": ACCESS_KEY, "COVE_S3_SECRET_KEY": SECRET_KEY, "COVE_S3_REGION": REGION,
                 "COVE_S3_PRESIGN": "1" if presign else "0"}
 
-    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+    def sizes(self, bucket: str, prefix: str = "") -> dict[str, int]:
+        """``{key: size}`` of the objects below ``prefix``."""
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return [o["Key"] for page in pages for o in page.get("Contents", ())]
+        return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", ())}
 
     def uploads(self, bucket: str) -> list[str]:
         """Keys of the multipart uploads in progress."""

@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, stored_blobs
 
 pytest.importorskip("hf_xet")
 pytestmark = pytest.mark.slow
@@ -121,12 +121,13 @@ def random_file(path: Path, size: int, seed: int) -> Path:
     return path
 
 
-def new_xorb_bytes(server, before: set[Path]) -> int:
-    return sum(p.stat().st_size for p in xorbs(server) - before)
+def new_xorb_bytes(server, before: dict[str, int]) -> int:
+    return sum(size for name, size in xorbs(server).items() if name not in before)
 
 
-def xorbs(server) -> set[Path]:
-    return {p for p in (server.data_dir / "lfs" / "xet" / "xorbs").rglob("*") if p.is_file() and "." not in p.name}
+def xorbs(server) -> dict[str, int]:
+    """``{xorb: size}`` of the stored xorbs (on disk or S3)."""
+    return {name: size for name, size in stored_blobs(server, "xorbs").items() if "." not in name}
 
 
 def unique(stem: str) -> str:
@@ -156,7 +157,7 @@ def test_large_file_up_through_xet_and_down_every_way(xhub, token, tmp_path):
     assert entry.lfs.sha256 == want and entry.size == big.stat().st_size
     assert re.fullmatch(r"[0-9a-f]{64}", entry.xet_hash or "")
     # no blob: the content lives once, as chunks
-    assert not list((xhub.data_dir / "lfs").glob(f"{want[:2]}/{want[2:4]}/{want}"))
+    assert want not in stored_blobs(xhub, "lfs")
 
     log = Requests(xhub)
     out = client(xhub, token, f"""

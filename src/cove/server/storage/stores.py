@@ -4,7 +4,7 @@ default) or an S3-compatible bucket (``s3://BUCKET/PREFIX``, with the ``COVE_S3_
 Both give the same two stores: LFS objects by sha256 (:class:`~cove.server.storage.blobs.BlobStore`
 or :class:`~cove.server.storage.s3.S3BlobStore`) and the Xet CAS's blobs
 (:class:`~cove.server.storage.xet.DiskByteStore` or :class:`~cove.server.storage.s3.S3ByteStore`).
-Upload temporaries stay on this disk either way (``<lfs root>/tmp``, or ``<data dir>/tmp`` on S3).
+Upload temporaries stay on this disk either way, in ``<lfs root>/tmp`` (``<data dir>/lfs/tmp`` on S3).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def open_stores(settings: Settings, engine: Engine | None = None):
     if scheme == "s3":
         from cove.server.storage.s3 import S3BlobStore, S3ByteStore
 
-        tmp = settings.data_dir / "tmp"
-        blobs = S3BlobStore(s3_config(settings), tmp, RemovalLock(engine, settings.data_dir / ".removal.lock"))
+        local = settings.data_dir / "lfs"
+        blobs = S3BlobStore(s3_config(settings), local / "tmp", RemovalLock(engine, local / ".removal.lock"))
         return blobs, S3ByteStore(blobs.bucket, blobs.tmp_dir)
     root = Path(urlparse(settings.storage_url).path)
     blobs = BlobStore(settings.storage_url, RemovalLock(engine, root / ".removal.lock"))
