@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres
+.PHONY: serve test install lint bench clean fuzz test-postgres test-s3
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,10 @@ fuzz: $(STAMP)
 test-postgres: $(STAMP)
 	bash scripts/test-setup.sh
 	$(BIN)/python -m pytest -m postgres_full tests/e2e/test_postgres_suites.py
+
+# tests/e2e and tests/server again with every Hub's blobs on S3 (minutes); `make test` runs a part of them
+test-s3: $(STAMP)
+	$(BIN)/python -m pytest -m s3_full tests/e2e/test_s3_suites.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
