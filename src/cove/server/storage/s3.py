@@ -26,6 +26,7 @@ import hashlib
 import io
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -181,8 +182,10 @@ class S3Bucket:
 
 class S3Upload:
     """An LFS object streamed into a multipart upload at its final key, hashed on the way (see the
-    module docstring). ``write`` only buffers; ``flush`` (off the event loop, when ``ready()``) sends a
-    part. The same surface as :class:`~cove.server.storage.blobs.BlobWriter`."""
+    module docstring). ``write`` only buffers; ``flush`` (off the event loop, when ``ready()``) hands a
+    part to a sender thread and returns once the part before it is stored, so receiving the next part
+    overlaps sending this one, with at most two parts in memory. The same surface as
+    :class:`~cove.server.storage.blobs.BlobWriter`."""
 
     def __init__(self, bucket: S3Bucket, key: str) -> None:
         self._bucket, self._key = bucket, key
@@ -190,6 +193,8 @@ class S3Upload:
         self._held = 0
         self._upload_id: str | None = None
         self._parts: list[dict] = []
+        self._sender: ThreadPoolExecutor | None = None
+        self._in_flight: Future | None = None
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.closed = False
@@ -203,17 +208,27 @@ class S3Upload:
     def ready(self) -> bool:
         return self._held >= PART_SIZE
 
+    def _send(self, number: int, body: bytes) -> None:
+        etag = self._bucket.client.upload_part(Bucket=self._bucket.name, Key=self._key, UploadId=self._upload_id,
+                                               PartNumber=number, Body=body)["ETag"]
+        self._parts.append({"PartNumber": number, "ETag": etag})
+
+    def _wait(self) -> None:
+        """Until the part in flight is stored (its error raised here)."""
+        if self._in_flight is not None:
+            done, self._in_flight = self._in_flight, None
+            done.result()
+
     def flush(self) -> None:
         if not self._held:
             return
-        c = self._bucket.client
         if self._upload_id is None:
-            self._upload_id = c.create_multipart_upload(Bucket=self._bucket.name, Key=self._key)["UploadId"]
+            self._upload_id = self._bucket.client.create_multipart_upload(
+                Bucket=self._bucket.name, Key=self._key)["UploadId"]
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="s3-part")
         body, self._pending, self._held = b"".join(self._pending), [], 0
-        number = len(self._parts) + 1
-        etag = c.upload_part(Bucket=self._bucket.name, Key=self._key, UploadId=self._upload_id,
-                             PartNumber=number, Body=body)["ETag"]
-        self._parts.append({"PartNumber": number, "ETag": etag})
+        self._wait()
+        self._in_flight = self._sender.submit(self._send, len(self._parts) + 1, body)
 
     def finish(self, expected_oid: str | None = None) -> str:
         """Complete the upload if its sha256 is ``expected_oid`` (required here); abort it otherwise."""
@@ -227,17 +242,29 @@ class S3Upload:
                 self._bucket.client.put_object(Bucket=self._bucket.name, Key=self._key, Body=b"".join(self._pending))
             else:
                 self.flush()
+                self._wait()
                 self._bucket.client.complete_multipart_upload(
                     Bucket=self._bucket.name, Key=self._key, UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts})
+                    MultipartUpload={"Parts": sorted(self._parts, key=lambda p: p["PartNumber"])})
         except BaseException:
             self.discard()
             raise
+        self._stop()
         self.closed = True
         return oid
 
+    def _stop(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown(wait=True)
+            self._sender = None
+
     def discard(self) -> None:
         self._pending, self._held = [], 0
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - aborted below either way
+            pass
+        self._stop()
         if self._upload_id is not None and not self.closed:
             upload_id, self._upload_id = self._upload_id, None
             try:
