@@ -202,15 +202,21 @@ def _wait(predicate, seconds: float = 30) -> bool:
     return predicate()
 
 
+def _cut_short(hub, server, bucket: str) -> socket.socket:
+    """An LFS upload of 40 MiB of which 24 have been sent, and sent on to the store as parts."""
+    alice = hub.user("alice")
+    repo = f"alice/{new_repo(hub, alice)}"
+    oid = hashlib.sha256(b"never whole").hexdigest()
+    href = batch(hub, alice, repo, "upload", oid, 40 * MiB)["actions"]["upload"]["href"]
+    sock = _send_part_of(href, 40 * MiB, 24 * MiB)
+    assert _wait(lambda: server.uploads(bucket) != [])  # parts went to the store as they came
+    return sock
+
+
 def test_a_client_that_goes_away_leaves_nothing(tmp_path):
     hub, server, bucket = s3_hub(tmp_path, presign=False)
     try:
-        alice = hub.user("alice")
-        repo = f"alice/{new_repo(hub, alice)}"
-        oid = hashlib.sha256(b"never whole").hexdigest()
-        href = batch(hub, alice, repo, "upload", oid, 40 * MiB)["actions"]["upload"]["href"]
-        sock = _send_part_of(href, 40 * MiB, 24 * MiB)
-        assert _wait(lambda: server.uploads(bucket) != [])  # parts went to the store as they came
+        sock = _cut_short(hub, server, bucket)
         sock.close()
         assert _wait(lambda: server.uploads(bucket) == [])  # aborted when the client went away
         assert lfs_keys(server, bucket) == {}
@@ -219,25 +225,19 @@ def test_a_client_that_goes_away_leaves_nothing(tmp_path):
 
 
 def test_a_killed_hub_leaves_no_object_and_the_sweep_aborts_its_upload(tmp_path):
-    from cove.server.storage.s3 import S3BlobStore, S3Config
+    from cove.server.settings import Settings
+    from cove.server.storage.s3 import S3BlobStore
 
     hub, server, bucket = s3_hub(tmp_path, presign=False)
     try:
-        alice = hub.user("alice")
-        repo = f"alice/{new_repo(hub, alice)}"
-        oid = hashlib.sha256(b"cut short").hexdigest()
-        href = batch(hub, alice, repo, "upload", oid, 40 * MiB)["actions"]["upload"]["href"]
-        sock = _send_part_of(href, 40 * MiB, 24 * MiB)
-        assert _wait(lambda: server.uploads(bucket) != [])
+        sock = _cut_short(hub, server, bucket)
         hub.proc.kill()  # kill -9: nobody aborts the multipart upload
         hub.proc.wait(10)
         sock.close()
         assert server.uploads(bucket) != [] and lfs_keys(server, bucket) == {}  # started, never visible
     finally:
         stop_server(hub)
-    env = STORAGES[(tmp_path / "data").resolve()]
-    store = S3BlobStore(S3Config(env["COVE_STORAGE_URL"], endpoint_url=env["COVE_S3_ENDPOINT_URL"],
-                                 access_key=s3.ACCESS_KEY, secret_key=s3.SECRET_KEY, region=s3.REGION),
-                        tmp_path / "data" / "lfs" / "tmp")
+    env = {**STORAGES[(tmp_path / "data").resolve()], "COVE_DATA_DIR": str(tmp_path / "data")}
+    store = S3BlobStore(Settings.from_env(env), tmp_path / "data" / "lfs" / "tmp")
     files, _ = store.sweep(0)
     assert files >= 1 and server.uploads(bucket) == [] and lfs_keys(server, bucket) == {}

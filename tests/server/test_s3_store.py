@@ -10,7 +10,8 @@ import time
 import pytest
 
 from cove.errors import Unprocessable
-from cove.server.storage.s3 import PART_SIZE, S3BlobStore, S3ByteStore, S3Config
+from cove.server.settings import Settings
+from cove.server.storage.s3 import PART_SIZE, S3BlobStore, S3ByteStore
 from cove.server.storage.xet import XorbStore
 from tests import postgres, s3
 
@@ -25,9 +26,8 @@ def bucket():
 
 def blob_store(bucket, tmp_path, *, presign: bool = False) -> S3BlobStore:
     server, name = bucket
-    config = S3Config(f"s3://{name}/p", endpoint_url=server.endpoint, access_key=s3.ACCESS_KEY,
-                      secret_key=s3.SECRET_KEY, region=s3.REGION, presign=presign)
-    return S3BlobStore(config, tmp_path / "tmp")
+    env = server.env(name, "p", presign=presign)
+    return S3BlobStore(Settings.from_env({**env, "COVE_DATA_DIR": str(tmp_path)}), tmp_path / "tmp")
 
 
 def test_streamed_upload_is_visible_only_when_whole_and_right(bucket, tmp_path):

@@ -40,7 +40,7 @@ from cove.server.cas.hashes import to_hex
 from cove.server.cas.reconstruct import plan_range, stream_range
 from cove.server.cas.shard import Term, ValidShard, XorbRecord
 from cove.server.db.xet import FileRef, NewFile, by_sha256, file_terms, pack_terms, record_files, unpack_terms
-from cove.server.storage.blobs import Blobs
+from cove.server.storage.blobs import Blobs, SeekableReader
 from cove.server.storage.xet import XorbStore
 
 log = logging.getLogger("cove.server.xet")
@@ -57,43 +57,6 @@ class Stored:
     path: Path | None = None
     xet: FileRef | None = None
     blob: bool = False
-
-
-class XetReader(io.RawIOBase):
-    """A Xet file as a read-only, seekable binary file: each read reconstructs the bytes it needs."""
-
-    def __init__(self, objects: Objects, ref: FileRef) -> None:
-        super().__init__()
-        self._objects, self._size, self._pos = objects, ref.size, 0
-        self._terms = objects.terms(ref.file_id)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def readinto(self, buffer) -> int:
-        end = min(self._size, self._pos + len(buffer))
-        if end <= self._pos:
-            return 0
-        view = memoryview(buffer).cast("B")
-        n = 0
-        for part in self._objects.stream_terms(self._terms, self._pos, end):
-            view[n:n + len(part)] = part
-            n += len(part)
-        self._pos += n
-        return n
 
 
 class Objects:
@@ -174,7 +137,9 @@ class Objects:
         """A seekable binary file of the object's content."""
         if stored.blob:
             return self.blobs.open(stored.oid, stored.size)
-        return io.BufferedReader(XetReader(self, stored.xet), buffer_size=BLOCK)
+        terms = self.terms(stored.xet.file_id)
+        reader = SeekableReader(stored.size, lambda start, end: self.stream_terms(terms, start, end))
+        return io.BufferedReader(reader, buffer_size=BLOCK)
 
     def sha256(self, terms: tuple[Term, ...], size: int) -> str:
         """The sha256 of a Xet file, from its reconstructed bytes."""

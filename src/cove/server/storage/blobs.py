@@ -19,11 +19,12 @@ upload of the same content.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlparse
@@ -33,6 +34,43 @@ from cove.server.storage.locks import RemovalLock
 
 _OID = re.compile(r"[0-9a-f]{64}")
 BLOCK = 1 << 20
+
+
+class SeekableReader(io.RawIOBase):
+    """A read-only, seekable binary file of ``size`` bytes; a read of bytes ``[start, end)`` copies
+    what ``parts(start, end)`` yields (a ranged GET, a Xet reconstruction)."""
+
+    def __init__(self, size: int, parts: Callable[[int, int], Iterable[bytes]]) -> None:
+        super().__init__()
+        self._size, self._parts, self._pos = size, parts, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        end = min(self._size, self._pos + len(buffer))
+        if end <= self._pos:
+            return 0
+        view = memoryview(buffer).cast("B")
+        n = 0
+        for part in self._parts(self._pos, end):
+            view[n:n + len(part)] = part
+            n += len(part)
+        self._pos += n
+        return n
 
 
 class BlobWriter:

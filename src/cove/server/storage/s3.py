@@ -1,7 +1,7 @@
 """Blobs on an S3-compatible object store (``COVE_STORAGE_URL=s3://bucket/prefix``).
 
 :class:`S3Bucket` is the few calls the Hub makes, on a botocore client made from
-:class:`S3Config` (boto3 is imported only here, and only when the URL is ``s3://``: ``pip install
+:class:`~cove.server.settings.Settings` (``storage_url`` and the ``s3_*`` settings; boto3 is imported only here, and only when the URL is ``s3://``: ``pip install
 'cove[s3]'``). Two stores stand on it, the S3 twins of the filesystem ones:
 
 * :class:`S3BlobStore`, LFS objects at ``<prefix>/lfs/<oid[:2]>/<oid[2:4]>/<oid>``. An upload whose
@@ -27,41 +27,17 @@ import io
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 from cove.errors import Unprocessable
-from cove.server.storage.blobs import Blobs, sweep_dir
+from cove.server.settings import Settings
+from cove.server.storage.blobs import Blobs, SeekableReader, sweep_dir
 from cove.server.storage.locks import RemovalLock
 
 #: Bytes buffered per part of a streamed upload (S3's least part size is 5 MiB).
 PART_SIZE = 8 * 1024 * 1024
 READ_BLOCK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class S3Config:
-    """Where and how to reach the store; empty values fall back to boto's own (``AWS_*`` variables,
-    ``~/.aws``, instance roles)."""
-
-    url: str
-    endpoint_url: str = ""
-    access_key: str = ""
-    secret_key: str = field(default="", repr=False)
-    region: str = ""
-    #: Hand out presigned GET URLs for downloads instead of streaming them through the Hub.
-    presign: bool = False
-    #: Lifetime of a presigned URL.
-    presign_seconds: int = 300
-
-    @property
-    def bucket(self) -> str:
-        return urlparse(self.url).netloc
-
-    @property
-    def prefix(self) -> str:
-        return urlparse(self.url).path.strip("/")
 
 
 def _missing(err: Exception) -> bool:
@@ -72,20 +48,20 @@ def _missing(err: Exception) -> bool:
 class S3Bucket:
     """One bucket under one key prefix, on a thread-safe botocore client."""
 
-    def __init__(self, config: S3Config) -> None:
+    def __init__(self, settings: Settings) -> None:
         try:
             import boto3
             from botocore.config import Config
         except ImportError:  # pragma: no cover - depends on the install
             raise RuntimeError("COVE_STORAGE_URL is s3://...: install boto3 (pip install 'cove[s3]')") from None
-        if not config.bucket:
-            raise ValueError(f"Storage URL {config.url!r} names no bucket: s3://BUCKET/PREFIX")
-        self.config = config
-        self.name = config.bucket
-        self.prefix = config.prefix
+        url = urlparse(settings.storage_url)
+        if url.scheme != "s3" or not url.netloc:
+            raise ValueError(f"Storage URL {settings.storage_url!r} names no bucket: s3://BUCKET/PREFIX")
+        self.name, self.prefix = url.netloc, url.path.strip("/")
+        self.presigns, self.presign_seconds = settings.s3_presign, settings.s3_presign_seconds
         self.client = boto3.session.Session().client(
-            "s3", endpoint_url=config.endpoint_url or None, region_name=config.region or None,
-            aws_access_key_id=config.access_key or None, aws_secret_access_key=config.secret_key or None,
+            "s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region or None,
+            aws_access_key_id=settings.s3_access_key or None, aws_secret_access_key=settings.s3_secret_key or None,
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=32,
                           retries={"max_attempts": 4, "mode": "standard"}))
         self.errors = self.client.exceptions.ClientError
@@ -162,7 +138,7 @@ class S3Bucket:
         if filename:
             params["ResponseContentDisposition"] = f"attachment; filename*=UTF-8''{filename}"
         return self.client.generate_presigned_url("get_object", Params=params,
-                                                  ExpiresIn=self.config.presign_seconds)
+                                                  ExpiresIn=self.presign_seconds)
 
     def abort_stale_uploads(self, max_idle: float) -> int:
         """Abort this prefix's multipart uploads started more than ``max_idle`` seconds ago; how many."""
@@ -275,39 +251,6 @@ class S3Upload:
         self.closed = True
 
 
-class S3Reader(io.RawIOBase):
-    """An object as a read-only, seekable binary file: each read is a ranged GET."""
-
-    def __init__(self, bucket: S3Bucket, key: str, size: int) -> None:
-        super().__init__()
-        self._bucket, self._key, self._size, self._pos = bucket, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def readinto(self, buffer) -> int:
-        end = min(self._size, self._pos + len(buffer))
-        if end <= self._pos:
-            return 0
-        data = self._bucket.read(self._key, self._pos, end) or b""
-        memoryview(buffer).cast("B")[:len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-
 def body_blocks(body, size: int = READ_BLOCK) -> Iterator[bytes]:
     with body:
         yield from body.iter_chunks(size)
@@ -319,10 +262,10 @@ class S3BlobStore(Blobs):
 
     presigns: bool
 
-    def __init__(self, config: S3Config, tmp_dir: Path, guard: RemovalLock | None = None) -> None:
-        self.bucket = S3Bucket(config)
-        self.presigns = config.presign
-        self.presign_seconds = config.presign_seconds
+    def __init__(self, settings: Settings, tmp_dir: Path, guard: RemovalLock | None = None) -> None:
+        self.bucket = S3Bucket(settings)
+        self.presigns = self.bucket.presigns
+        self.presign_seconds = self.bucket.presign_seconds
         self.tmp_dir = tmp_dir
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.guard = guard or RemovalLock(None, tmp_dir.parent / ".removal.lock")
@@ -348,7 +291,9 @@ class S3BlobStore(Blobs):
             Path(path).unlink(missing_ok=True)
 
     def open(self, oid: str, size: int):
-        return io.BufferedReader(S3Reader(self.bucket, self._key(oid), size), buffer_size=READ_BLOCK)
+        key = self._key(oid)
+        reader = SeekableReader(size, lambda start, end: (self.bucket.read(key, start, end) or b"",))
+        return io.BufferedReader(reader, buffer_size=READ_BLOCK)
 
     def blocks(self, oid: str, start: int, end: int) -> Iterator[bytes]:
         if end <= start:
@@ -380,7 +325,7 @@ class S3ByteStore:
         self._check = check_key
         self.bucket = bucket
         self.tmp_dir = tmp_dir
-        self.presigns = bucket.config.presign
+        self.presigns = bucket.presigns
         self.blocking = True
 
     def _key(self, key: str) -> str:

@@ -20,14 +20,6 @@ from cove.server.storage.locks import RemovalLock
 from cove.server.storage.xet import DiskByteStore
 
 
-def s3_config(settings: Settings):
-    from cove.server.storage.s3 import S3Config
-
-    return S3Config(settings.storage_url, endpoint_url=settings.s3_endpoint_url, access_key=settings.s3_access_key,
-                    secret_key=settings.s3_secret_key, region=settings.s3_region, presign=settings.s3_presign,
-                    presign_seconds=settings.s3_presign_seconds)
-
-
 def open_stores(settings: Settings, engine: Engine | None = None):
     """``(LFS blob store, Xet byte store)`` for ``settings.storage_url``; their removal lock is held in
     the database behind ``engine`` when it has advisory locks (see :mod:`cove.server.storage.locks`)."""
@@ -36,7 +28,7 @@ def open_stores(settings: Settings, engine: Engine | None = None):
         from cove.server.storage.s3 import S3BlobStore, S3ByteStore
 
         local = settings.data_dir / "lfs"
-        blobs = S3BlobStore(s3_config(settings), local / "tmp", RemovalLock(engine, local / ".removal.lock"))
+        blobs = S3BlobStore(settings, local / "tmp", RemovalLock(engine, local / ".removal.lock"))
         return blobs, S3ByteStore(blobs.bucket, blobs.tmp_dir)
     root = Path(urlparse(settings.storage_url).path)
     blobs = BlobStore(settings.storage_url, RemovalLock(engine, root / ".removal.lock"))
