@@ -62,6 +62,11 @@ def storage_env(data_dir: Path | str) -> dict[str, str]:
     return STORAGES[key]
 
 
+def presigns(server: HubServer) -> bool:
+    """Whether the Hub's downloads redirect to presigned URLs of its S3 store (they skip the Hub)."""
+    return STORAGES.get(Path(server.data_dir).resolve(), {}).get("COVE_S3_PRESIGN") == "1"
+
+
 def stored_blobs(server: HubServer, kind: str) -> dict[str, int]:
     """``{name: size}`` of a Hub's stored LFS objects (``kind`` "lfs") or Xet xorbs and their indexes
     ("xorbs"), in its data dir or in its bucket."""

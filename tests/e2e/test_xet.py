@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import start_server, stop_server, stored_blobs
+from tests.conftest import presigns, start_server, stop_server, stored_blobs
 
 pytest.importorskip("hf_xet")
 pytestmark = pytest.mark.slow
@@ -168,7 +168,7 @@ def test_large_file_up_through_xet_and_down_every_way(xhub, token, tmp_path):
     """, tmp_path / "down")
     assert out.split()[-1] == want
     assert log.count("GET", "/cas/v2/reconstructions/", 200) >= 1
-    assert log.count("GET", "/cas/v1/fetch/", 206) >= 2
+    assert log.count("GET", "/cas/v1/fetch/", 206) >= 2 or presigns(xhub)  # else the store served them
     assert log.count("GET", f"/{repo}/resolve/") == 0  # HEAD only: the bytes came from the CAS
 
     log = Requests(xhub)
@@ -456,7 +456,7 @@ def test_cross_repo_copy(xhub, token, tmp_path):
     api.create_commit(target, operations=[copy], commit_message="copy")
     [entry] = api.get_paths_info(target, ["copied/w.bin"])
     assert entry.lfs.sha256 == hashlib.sha256(data).hexdigest() and entry.xet_hash
-    r = httpx.get(f"{xhub.url}/{target}/resolve/main/copied/w.bin")  # the target is public
+    r = httpx.get(f"{xhub.url}/{target}/resolve/main/copied/w.bin", follow_redirects=True)  # the target is public
     assert r.content == data
     stranger = HfApi(endpoint=xhub.url, token=xhub.user("mallory"))
     stranger.create_repo("mallory/loot")
