@@ -178,7 +178,7 @@ def test_large_file_up_through_xet_and_down_every_way(xhub, token, tmp_path):
         folder = snapshot_download({repo!r})
         print(hashlib.sha256(open(os.path.join(folder, "weights/big.bin"), "rb").read()).hexdigest())
     """, tmp_path / "snap")
-    assert out.split()[-1] == want and log.count("GET", "/cas/v1/fetch/", 206) >= 2
+    assert out.split()[-1] == want and (log.count("GET", "/cas/v1/fetch/", 206) >= 2 or presigns(xhub))
 
     # HfFileSystem random access: plain ranged GETs on resolve, reconstructed by the server
     log = Requests(xhub)
