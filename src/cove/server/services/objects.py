@@ -1,8 +1,8 @@
 """LFS objects, wherever their content is stored: the one way every reader opens one.
 
 An LFS object (content addressed by its sha256) is stored as a blob (uploaded through the LFS
-batch API, git-lfs or an inline commit: in the blob store, on this disk or in an S3 bucket), as a Xet file (uploaded through
-Xet: chunks in xorbs, a file record naming them, no blob), or both (a blob converted for Xet
+batch API, git-lfs or an inline commit: in the blob store, on this disk or in an S3 bucket), as a
+Xet file (uploaded through Xet: chunks in xorbs, a file record naming them, no blob), or both (a blob converted for Xet
 readers). :meth:`Objects.locate` says where; :meth:`Objects.stream` and :meth:`Objects.open` read
 either kind: a blob directly, a Xet file by reconstructing its bytes on the server (spec §8.3), a
 chunk at a time. ``resolve``, the git-lfs download, the dataset viewer, inference snapshots and the

@@ -135,14 +135,53 @@ def sweep_dir(folder: Path, max_idle: float) -> tuple[int, int]:
 
 
 class Blobs:
-    """What both blob stores share, on their ``size``, ``adopt`` and ``tmp_dir``."""
+    """The blob store interface, implemented on this disk (:class:`BlobStore`) and on S3
+    (:class:`~cove.server.storage.s3.S3BlobStore`), with what both share written once."""
 
-    tmp_dir: Path
+    tmp_dir: Path  # upload temporaries, always on this disk
+    guard: RemovalLock  # ``with store.guard(exclusive=...)``: see :mod:`cove.server.storage.locks`
+    presigns: bool  # whether :meth:`presign` hands out URLs
+    presign_seconds: int
 
     def size(self, oid: str) -> int | None:
+        """The stored object's size, or None if it is not stored."""
+        raise NotImplementedError
+
+    def local_path(self, oid: str) -> Path | None:
+        """The object's file on this disk, if it is one."""
+        raise NotImplementedError
+
+    def receiver(self, oid: str):
+        """Where an upload of object ``oid`` is received: ``write``, ``ready``/``flush``, then
+        ``finish(oid)`` (which checks the sha256) or ``discard``."""
         raise NotImplementedError
 
     def adopt(self, path: Path, oid: str) -> None:
+        """Move a finished, verified file (in ``tmp_dir``) into the store as ``oid``."""
+        raise NotImplementedError
+
+    def open(self, oid: str, size: int) -> BinaryIO:
+        """The object as a seekable binary file (FileNotFoundError if it is not stored)."""
+        raise NotImplementedError
+
+    def blocks(self, oid: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` of the object, a block at a time."""
+        raise NotImplementedError
+
+    def presign(self, oid: str, filename: str | None = None) -> str | None:
+        """A short-lived URL that serves the object, or None (the store has none or was not asked to)."""
+        raise NotImplementedError
+
+    def remove(self, oid: str) -> None:
+        """Remove object ``oid`` (hold the removal lock exclusively, having checked no repo uses it)."""
+        raise NotImplementedError
+
+    def oids(self) -> Iterator[tuple[str, int, float]]:
+        """``(oid, size, mtime)`` of every stored object."""
+        raise NotImplementedError
+
+    def sweep(self, max_idle: float) -> tuple[int, int]:
+        """Remove what uploads left behind ``max_idle`` seconds ago or more; ``(items, bytes)`` removed."""
         raise NotImplementedError
 
     def exists(self, oid: str) -> bool:
