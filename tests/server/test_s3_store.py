@@ -109,3 +109,18 @@ def test_removal_lock_is_shared_by_uploads_and_exclusive_for_removals():
         order.append("uploads done")
     t.join(10)
     assert order == ["uploads done", "removal"]
+
+
+def test_s3_settings_from_the_environment_and_back_to_the_push_hook(tmp_path):
+    env = {"COVE_DATA_DIR": str(tmp_path), "COVE_STORAGE_URL": "s3://b/p", "COVE_S3_ENDPOINT_URL": "http://h:1",
+           "COVE_S3_ACCESS_KEY": "k", "COVE_S3_SECRET_KEY": "s", "COVE_S3_REGION": "r", "COVE_S3_PRESIGN": "1",
+           "COVE_S3_PRESIGN_SECONDS": "60"}
+    settings = Settings.from_env(env)
+    assert (settings.s3_endpoint_url, settings.s3_presign, settings.s3_presign_seconds) == ("http://h:1", True, 60)
+    assert "s3_secret_key" not in repr(settings)
+    assert Settings.from_env(settings.storage_env()) == settings
+    for name, value in (("COVE_S3_PRESIGN", "maybe"), ("COVE_S3_PRESIGN_SECONDS", "1")):
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({**env, name: value})
+    with pytest.raises(ValueError, match="names no bucket"):
+        S3BlobStore(Settings.from_env({**env, "COVE_STORAGE_URL": "s3:///p"}), tmp_path / "tmp")
