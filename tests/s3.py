@@ -5,8 +5,9 @@ run in a thread of the test process) on a free loopback port, a bucket per Hub.
 its blobs in a bucket of its own on this server instead of the data dir (``COVE_TEST_S3_PRESIGN=1``:
 with downloads redirected to presigned URLs). The server is one per test process, started on first use.
 
-Why moto and not Ceph's ``radosgw``: Debian's radosgw needs a monitor, a manager and an OSD before it
-answers (a Ceph cluster of one), which does not come up within a minute here; moto installs from PyPI
+Why moto and not Ceph's ``radosgw``: Debian's radosgw (16.2) stores through librados, so it needs a
+Ceph cluster of one (a monitor, a manager and an OSD) set up before it answers, which has not been tried
+here yet; moto installs from PyPI
 (the ``dev`` extra) and speaks the same HTTP API that boto3, presigned URLs and ranged GETs use. It does
 not check signatures and reports a fixed start time for multipart uploads (the sweep test accounts for
 it), so behaviours that rest on those are tested against the code, not against moto.
