@@ -100,6 +100,9 @@ async def upload(repo_id: int, oid: str, request: Request):
             if writer.ready():  # a part for the object store: sent off the event loop
                 await run_in_threadpool(writer.flush)
         await run_in_threadpool(hub.lfs.accept, repo, grant, writer)
+    except Exception:  # a refused or cut-short upload (on S3 the abort is a request: off the event loop)
+        await run_in_threadpool(writer.discard)
+        raise
     except BaseException:
         writer.discard()
         raise
