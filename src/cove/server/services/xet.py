@@ -278,13 +278,11 @@ class Xet:
         start, end = parse_range(range_header, ref.size)
         plan = plan_range(self.objects.terms(file_id), self.cas.index, start, end)
         exp = int(time.time()) + self.lifetime
-        presigned: dict[bytes, str | None] = {}
 
         def url(xorb: bytes, first: int, last: int) -> str:
-            if xorb not in presigned:  # the store's own short-lived URL (the client sends the Range)
-                presigned[xorb] = self.cas.presign(xorb)
-            if presigned[xorb] is not None:
-                return presigned[xorb]
+            presigned = self.cas.presign(xorb, first, last)  # the store's own short-lived URL, or None
+            if presigned is not None:
+                return presigned
             x = to_hex(xorb)
             sig = self._sign("fetch", f"{x}:{first}:{last}:{exp}:{grant.token_id}")
             return f"{cas_url}/v1/fetch/{x}?r={first}-{last}&exp={exp}&tok={grant.token_id}&sig={sig}"

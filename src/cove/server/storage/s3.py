@@ -131,10 +131,14 @@ class S3Bucket:
             for obj in page.get("Contents", ()):
                 yield obj["Key"][skip:], obj["Size"], obj["LastModified"].timestamp()
 
-    def presign(self, key: str, filename: str | None = None) -> str:
+    def presign(self, key: str, filename: str | None = None, byte_range: tuple[int, int] | None = None) -> str:
         """A presigned GET of ``key``, served as an attachment of opaque bytes (the store's origin is not
-        the Hub's, and nothing it serves is rendered); ``filename`` percent-encoded already."""
+        the Hub's, and nothing it serves is rendered); ``filename`` percent-encoded already. With
+        ``byte_range`` (first, last) the ``Range`` header is signed too: the URL serves those bytes only,
+        and the client must send exactly ``Range: bytes=first-last``."""
         params = {"Bucket": self.name, "Key": key, "ResponseContentType": "application/octet-stream"}
+        if byte_range is not None:
+            params["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         if filename:
             params["ResponseContentDisposition"] = f"attachment; filename*=UTF-8''{filename}"
         return self.client.generate_presigned_url("get_object", Params=params,
@@ -369,8 +373,8 @@ class S3ByteStore:
     def touch(self, key: str) -> None:
         self.bucket.touch(self._key(key))
 
-    def presign(self, key: str) -> str | None:
-        return self.bucket.presign(self._key(key)) if self.presigns else None
+    def presign(self, key: str, first: int, last: int) -> str | None:
+        return self.bucket.presign(self._key(key), byte_range=(first, last)) if self.presigns else None
 
     def entries(self, kind: str = "xorbs") -> Iterator[tuple[str, int, float]]:
         """``(key, size, mtime)`` of every stored key of ``kind`` (indexes included)."""

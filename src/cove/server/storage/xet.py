@@ -163,7 +163,7 @@ class DiskByteStore:
         except FileNotFoundError:
             pass
 
-    def presign(self, key: str) -> str | None:
+    def presign(self, key: str, first: int, last: int) -> str | None:
         return None
 
     def delete(self, key: str) -> None:
@@ -302,9 +302,10 @@ class XorbStore(CasStore):
         it is not stored)."""
         return self.store.open_range(xorb_key(xorb), first, length)
 
-    def presign(self, xorb: bytes) -> str | None:
-        """A presigned URL of the stored xorb (the client sends the ``Range``), or None."""
-        return self.store.presign(xorb_key(xorb))
+    def presign(self, xorb: bytes, first: int, last: int) -> str | None:
+        """A presigned URL of stored bytes ``[first, last]`` of a xorb (the ``Range`` the client sends is
+        signed: the URL reaches no other bytes of the xorb, which may hold other files' chunks), or None."""
+        return self.store.presign(xorb_key(xorb), first, last)
 
     def entries(self) -> Iterator[tuple[str, int, float]]:
         """``(xorb hex, size, mtime)`` of every stored xorb (indexes left out)."""
