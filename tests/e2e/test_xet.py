@@ -295,7 +295,8 @@ def test_lfs_upload_then_xet_download(xhub, token, tmp_path):
         time.sleep(0.5)
     log = Requests(xhub)
     assert client(xhub, token, download, tmp_path / "second").split()[-1] == want
-    assert log.count("GET", "/cas/v2/reconstructions/", 200) >= 1 and log.count("GET", "/cas/v1/fetch/", 206) >= 1
+    assert log.count("GET", "/cas/v2/reconstructions/", 200) >= 1
+    assert log.count("GET", "/cas/v1/fetch/", 206) >= 1 or presigns(xhub)  # else the store served them
 
 
 # -- dedup -----------------------------------------------------------------------------------------
