@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,18 +49,20 @@ def database_env(data_dir: Path | str) -> dict[str, str]:
 #: ``{data dir: COVE_* storage variables}`` of the Hubs started with their blobs on S3
 #: (``COVE_TEST_STORAGE=s3``), so that ``cove ... --data-dir D`` reaches the same bucket.
 STORAGES: dict[Path, dict[str, str]] = {}
+_STORAGES_LOCK = threading.Lock()
 
 
 def storage_env(data_dir: Path | str) -> dict[str, str]:
     """The blob store of a Hub's data dir: the one registered in :data:`STORAGES`, else a new bucket on
     the tests' S3 server when the tests run on S3, else nothing (the data dir)."""
     key = Path(data_dir).resolve()
-    if key not in STORAGES:
-        if not s3.enabled():
-            return {}
-        server = s3.shared_server()
-        STORAGES[key] = server.env(server.create_bucket(), presign=s3.presigning())
-    return STORAGES[key]
+    with _STORAGES_LOCK:  # replicas of one data dir start in parallel threads: one bucket for all
+        if key not in STORAGES:
+            if not s3.enabled():
+                return {}
+            server = s3.shared_server()
+            STORAGES[key] = server.env(server.create_bucket(), presign=s3.presigning())
+        return STORAGES[key]
 
 
 def presigns(server: HubServer) -> bool:

@@ -5,7 +5,8 @@ database.
 A representative part runs with the default suite: the stock client's LFS uploads (basic and multipart)
 and downloads, git-lfs push and clone, Xet upload, dedup and download, and ``cove gc``, once streamed
 through the Hub and once with downloads redirected to presigned URLs. All of ``tests/e2e`` and
-``tests/server`` with ``pytest -m s3_full`` (minutes). Directly, without this wrapper:
+``tests/server`` with ``pytest -m s3_full`` (minutes). ``tests/e2e/test_replicas.py`` runs whole here:
+two replicas on PostgreSQL and S3 behind nginx. Directly, without this wrapper:
 ``COVE_TEST_STORAGE=s3 [COVE_TEST_S3_PRESIGN=1] pytest -n 2 tests/e2e tests/server``.
 """
 
@@ -52,6 +53,13 @@ def _run(paths: list[str], *extra: str, presign: bool, timeout: int) -> None:
 @pytest.mark.parametrize("presign", [False, True], ids=["streamed", "presigned"])
 def test_representative_suites_on_s3(presign):
     _run(REPRESENTATIVE, presign=presign, timeout=900)
+
+
+@pytest.mark.timeout(1000)
+def test_replicas_on_postgresql_and_s3():
+    """Issue 18's proof: two replicas on one PostgreSQL and one S3 bucket behind nginx, with the stock client
+    (hf_xet), git, concurrent writers on both (2x20 too) and a replica killed mid-upload."""
+    _run(["tests/e2e/test_replicas.py"], presign=False, timeout=900)
 
 
 @pytest.mark.s3_full
