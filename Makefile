@@ -3,13 +3,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[server,datasets,dev]'
+	$(BIN)/pip install -q -e '.[server,datasets,dev,s3]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +36,10 @@ test-postgres: $(STAMP)
 test-replicas: $(STAMP)
 	bash scripts/test-setup.sh
 	$(BIN)/python -m pytest tests/e2e/test_replicas.py -m 'replicas_full or not replicas_full'
+
+# tests/e2e and tests/server again with every Hub's blobs on S3 (minutes); `make test` runs a part of them
+test-s3: $(STAMP)
+	$(BIN)/python -m pytest -m s3_full tests/e2e/test_s3_suites.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -9,7 +9,12 @@ file is then uploaded again from another machine (its own HF_HOME: only the serv
 help). Each client step runs in its own process with its own HF_HOME, so its peak RSS is its own; the
 server's peak RSS is read from /proc at the end of each mode.
 
+``--storage s3`` keeps the Hub's blobs in a bucket of the tests' S3 server (tests/s3.py: moto, in this
+process, holding objects in memory) instead of the data dir; ``--presign`` has downloads redirected
+to presigned URLs of it.
+
     .venv/bin/python bench/hub_transfer.py [--size-mb 1024] [--files 500] [--modes xet,inline,lfs]
+                                           [--storage file|s3] [--presign]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests import s3  # noqa: E402
 from tests.conftest import start_server, stop_server  # noqa: E402
 
 STEP = r"""
@@ -103,11 +109,29 @@ def copy_speed(src: Path, dst: Path) -> float:
     return time.perf_counter() - t
 
 
+def store_speed(src: Path, dst: Path) -> tuple[float, float]:
+    """Seconds to upload ``src`` to the tests' S3 server and download it again with boto3's own
+    transfer manager (multipart, parallel): the store's limit, what the Hub on S3 compares with."""
+    store = s3.shared_server()
+    client, bucket = store.client(), store.create_bucket("baseline")
+    t = time.perf_counter()
+    client.upload_file(str(src), bucket, "object")
+    up = time.perf_counter() - t
+    t = time.perf_counter()
+    client.download_file(bucket, "object", str(dst))
+    down = time.perf_counter() - t
+    client.delete_object(Bucket=bucket, Key="object")
+    dst.unlink()
+    return up, down
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--files", type=int, default=500)
     ap.add_argument("--modes", default="xet,inline,lfs", help="which of xet, inline, lfs to run")
+    ap.add_argument("--storage", choices=("file", "s3"), default="file", help="where the Hub keeps blobs")
+    ap.add_argument("--presign", action="store_true", help="with --storage s3: downloads from presigned URLs")
     args = ap.parse_args()
     modes = {"xet": ("Xet (default)", {}, {}),
              "inline": ("inline (COVE_XET=0)", {"COVE_XET": "0"}, {}),
@@ -126,9 +150,17 @@ def main() -> None:
         size_mb = big.stat().st_size / 1e6
         copy_big = copy_speed(big, work / "copy.bin")
         copy_folder = copy_speed(folder, work / "copy-folder")
+        if args.storage == "s3":
+            up_s, down_s = store_speed(big, work / "from-store.bin")
+            print(f"the S3 server alone (boto3 upload_file / download_file of the {args.size_mb} MiB file): "
+                  f"{size_mb / up_s:.1f} MB/s up, {size_mb / down_s:.1f} MB/s down", flush=True)
         rows = []
         for key in args.modes.split(","):
             mode, server_env, client_env = modes[key]
+            if args.storage == "s3":
+                store = s3.shared_server()
+                server_env = {**server_env, **store.env(store.create_bucket("bench"), presign=args.presign)}
+                mode += ", S3" + (" presigned" if args.presign else "")
             server = start_server(work / f"data-{key}", env=server_env)
             try:
                 token = server.user("bench")

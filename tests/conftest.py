@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import postgres
+from tests import postgres, s3
 
 # The stock Hugging Face clients must never reach a public host from the tests.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -45,10 +45,46 @@ def database_env(data_dir: Path | str) -> dict[str, str]:
     return {"COVE_DATABASE_URL": DATABASES[key]}
 
 
+#: ``{data dir: COVE_* storage variables}`` of the Hubs started with their blobs on S3
+#: (``COVE_TEST_STORAGE=s3``), so that ``cove ... --data-dir D`` reaches the same bucket.
+STORAGES: dict[Path, dict[str, str]] = {}
+
+
+def storage_env(data_dir: Path | str) -> dict[str, str]:
+    """The blob store of a Hub's data dir: the one registered in :data:`STORAGES`, else a new bucket on
+    the tests' S3 server when the tests run on S3, else nothing (the data dir)."""
+    key = Path(data_dir).resolve()
+    if key not in STORAGES:
+        if not s3.enabled():
+            return {}
+        server = s3.shared_server()
+        STORAGES[key] = server.env(server.create_bucket(), presign=s3.presigning())
+    return STORAGES[key]
+
+
+def presigns(server: HubServer) -> bool:
+    """Whether the Hub's downloads redirect to presigned URLs of its S3 store (they skip the Hub)."""
+    return STORAGES.get(Path(server.data_dir).resolve(), {}).get("COVE_S3_PRESIGN") == "1"
+
+
+def stored_blobs(server: HubServer, kind: str) -> dict[str, int]:
+    """``{name: size}`` of a Hub's stored LFS objects (``kind`` "lfs") or Xet xorbs and their indexes
+    ("xorbs"), in its data dir or in its bucket."""
+    env = STORAGES.get(Path(server.data_dir).resolve())
+    if env is None:
+        root = Path(server.data_dir) / "lfs"
+        paths = (root / "xet" / "xorbs").rglob("*") if kind == "xorbs" else root.glob("??/??/*")
+        return {p.name: p.stat().st_size for p in paths if p.is_file()}
+    bucket, prefix = env["COVE_STORAGE_URL"].removeprefix("s3://").split("/", 1)
+    under = f"{prefix}/xet/xorbs/" if kind == "xorbs" else f"{prefix}/lfs/"
+    return {key.rsplit("/", 1)[-1]: size for key, size in s3.shared_server().sizes(bucket, under).items()}
+
+
 def cove_cli(*args: str, env: dict | None = None) -> str:
     """Run the real ``cove`` command and return its stdout."""
     if "--data-dir" in args:
-        env = {**database_env(args[args.index("--data-dir") + 1]), **(env or {})}
+        data_dir = args[args.index("--data-dir") + 1]
+        env = {**database_env(data_dir), **storage_env(data_dir), **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "cove.cli.main", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
     if proc.returncode != 0:
@@ -92,7 +128,7 @@ def start_server(data_dir: Path, env: dict | None = None, args: tuple[str, ...] 
     port = free_port()
     log = log or data_dir.parent / f"{data_dir.name}-server.log"
     full_env = {**os.environ, "COVE_DATA_DIR": str(data_dir), "COVE_ADMIN_PASSWORD": "admin-pass-123",
-                **database_env(data_dir), **(env or {})}
+                **database_env(data_dir), **storage_env(data_dir), **(env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "cove.cli.main", "serve", "--port", str(port), *args],
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"

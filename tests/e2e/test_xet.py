@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import presigns, start_server, stop_server, stored_blobs
 
 pytest.importorskip("hf_xet")
 pytestmark = pytest.mark.slow
@@ -121,12 +121,13 @@ def random_file(path: Path, size: int, seed: int) -> Path:
     return path
 
 
-def new_xorb_bytes(server, before: set[Path]) -> int:
-    return sum(p.stat().st_size for p in xorbs(server) - before)
+def new_xorb_bytes(server, before: dict[str, int]) -> int:
+    return sum(size for name, size in xorbs(server).items() if name not in before)
 
 
-def xorbs(server) -> set[Path]:
-    return {p for p in (server.data_dir / "lfs" / "xet" / "xorbs").rglob("*") if p.is_file() and "." not in p.name}
+def xorbs(server) -> dict[str, int]:
+    """``{xorb: size}`` of the stored xorbs (on disk or S3)."""
+    return {name: size for name, size in stored_blobs(server, "xorbs").items() if "." not in name}
 
 
 def unique(stem: str) -> str:
@@ -156,7 +157,7 @@ def test_large_file_up_through_xet_and_down_every_way(xhub, token, tmp_path):
     assert entry.lfs.sha256 == want and entry.size == big.stat().st_size
     assert re.fullmatch(r"[0-9a-f]{64}", entry.xet_hash or "")
     # no blob: the content lives once, as chunks
-    assert not list((xhub.data_dir / "lfs").glob(f"{want[:2]}/{want[2:4]}/{want}"))
+    assert want not in stored_blobs(xhub, "lfs")
 
     log = Requests(xhub)
     out = client(xhub, token, f"""
@@ -167,7 +168,7 @@ def test_large_file_up_through_xet_and_down_every_way(xhub, token, tmp_path):
     """, tmp_path / "down")
     assert out.split()[-1] == want
     assert log.count("GET", "/cas/v2/reconstructions/", 200) >= 1
-    assert log.count("GET", "/cas/v1/fetch/", 206) >= 2
+    assert log.count("GET", "/cas/v1/fetch/", 206) >= 2 or presigns(xhub)  # else the store served them
     assert log.count("GET", f"/{repo}/resolve/") == 0  # HEAD only: the bytes came from the CAS
 
     log = Requests(xhub)
@@ -177,7 +178,7 @@ def test_large_file_up_through_xet_and_down_every_way(xhub, token, tmp_path):
         folder = snapshot_download({repo!r})
         print(hashlib.sha256(open(os.path.join(folder, "weights/big.bin"), "rb").read()).hexdigest())
     """, tmp_path / "snap")
-    assert out.split()[-1] == want and log.count("GET", "/cas/v1/fetch/", 206) >= 2
+    assert out.split()[-1] == want and (log.count("GET", "/cas/v1/fetch/", 206) >= 2 or presigns(xhub))
 
     # HfFileSystem random access: plain ranged GETs on resolve, reconstructed by the server
     log = Requests(xhub)
@@ -294,7 +295,8 @@ def test_lfs_upload_then_xet_download(xhub, token, tmp_path):
         time.sleep(0.5)
     log = Requests(xhub)
     assert client(xhub, token, download, tmp_path / "second").split()[-1] == want
-    assert log.count("GET", "/cas/v2/reconstructions/", 200) >= 1 and log.count("GET", "/cas/v1/fetch/", 206) >= 1
+    assert log.count("GET", "/cas/v2/reconstructions/", 200) >= 1
+    assert log.count("GET", "/cas/v1/fetch/", 206) >= 1 or presigns(xhub)  # else the store served them
 
 
 # -- dedup -----------------------------------------------------------------------------------------
@@ -455,7 +457,7 @@ def test_cross_repo_copy(xhub, token, tmp_path):
     api.create_commit(target, operations=[copy], commit_message="copy")
     [entry] = api.get_paths_info(target, ["copied/w.bin"])
     assert entry.lfs.sha256 == hashlib.sha256(data).hexdigest() and entry.xet_hash
-    r = httpx.get(f"{xhub.url}/{target}/resolve/main/copied/w.bin")  # the target is public
+    r = httpx.get(f"{xhub.url}/{target}/resolve/main/copied/w.bin", follow_redirects=True)  # the target is public
     assert r.content == data
     stranger = HfApi(endpoint=xhub.url, token=xhub.user("mallory"))
     stranger.create_repo("mallory/loot")

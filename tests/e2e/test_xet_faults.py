@@ -31,7 +31,7 @@ from cove.server.cas.hashes import file_hash, from_hex, to_hex, verification_has
 from cove.server.cas.shard import FileRecord, Term, upload_shard
 from cove.server.cas.xorb import MAX_XORB_BODY, serialize_xorb
 from cove.server.settings import Settings
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, stored_blobs
 from tests.e2e.test_security_auth import PASSWORD, _revoke_all
 from tests.e2e.test_xet import SERVER_RSS_MB, limit_memory, peak_rss_mb
 
@@ -91,7 +91,7 @@ def craft(data: bytes, *, sha256: str | None = None) -> tuple[bytes, object, Fil
 
 
 def stored_xorbs(server) -> set[str]:
-    return {p.name for p in (server.data_dir / "lfs" / "xet" / "xorbs").rglob("*") if p.is_file()}
+    return set(stored_blobs(server, "xorbs"))
 
 
 def leftovers(server) -> list[str]:

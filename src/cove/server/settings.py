@@ -23,8 +23,18 @@ INT_SETTINGS: dict[str, int] = {
     "max_batch_objects": 1, "max_repo_files": 1, "max_json_depth": 2, "max_request_head_bytes": 8192,
     "login_failures_per_user": 1, "login_failures_per_ip": 1, "login_window": 1, "password_checks_at_once": 1,
     "stale_upload_seconds": 60, "xet_token_seconds": 120, "xet_max_shard_bytes": 1024,
-    "discussions_per_minute": 1,
+    "discussions_per_minute": 1, "s3_presign_seconds": 10,
 }
+
+#: String settings read from ``COVE_<NAME>`` as they are.
+STR_SETTINGS = ("s3_endpoint_url", "s3_access_key", "s3_secret_key", "s3_region")
+
+
+def _flag(env: dict[str, str], name: str, default: str) -> bool:
+    value = env.get(name, default).strip().lower()
+    if value not in ("0", "1", "true", "false", "on", "off", "yes", "no"):
+        raise ValueError(f"{name} must be 0 or 1, not {env[name]!r}")
+    return value in ("1", "true", "on", "yes")
 
 
 #: What a replica may serve (``COVE_ROLES``).
@@ -44,8 +54,19 @@ class Settings:
     data_dir: Path
     #: SQLAlchemy URL. Default: SQLite (WAL) in the data dir; ``postgresql+psycopg://...`` moves it.
     database_url: str = ""
-    #: Where LFS content lives. Default: ``file://<data_dir>/lfs``.
+    #: Where blobs (LFS objects, Xet xorbs) live. Default: ``file://<data_dir>/lfs``; ``s3://BUCKET/PREFIX``
+    #: moves them to an S3-compatible store, reached with the ``s3_*`` settings below (docs/deploy.md).
     storage_url: str = ""
+    #: The S3 endpoint (``https://...``; empty: AWS's for the region). Credentials and region left
+    #: empty fall back to boto's own (``AWS_*`` variables, ``~/.aws``, instance roles).
+    s3_endpoint_url: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = field(default="", repr=False)
+    s3_region: str = ""
+    #: Downloads of stored blobs redirect to presigned URLs of the store instead of streaming through
+    #: the Hub (the store must be reachable by the clients); they live ``s3_presign_seconds``.
+    s3_presign: bool = False
+    s3_presign_seconds: int = 300
     host: str = "127.0.0.1"
     port: int = 8000
     #: The URL clients reach this server at, for absolute links; default: taken from each request.
@@ -149,10 +170,9 @@ class Settings:
             "roles": parse_roles(env.get("COVE_ROLES", ",".join(ROLES))),
             "forwarded_allow_ips": env.get("COVE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
         }
-        xet = env.get("COVE_XET", "1").strip().lower()
-        if xet not in ("0", "1", "true", "false", "on", "off", "yes", "no"):
-            raise ValueError(f"COVE_XET must be 0 or 1, not {env['COVE_XET']!r}")
-        values["xet"] = xet in ("1", "true", "on", "yes")
+        values["xet"] = _flag(env, "COVE_XET", "1")
+        values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")
+        values.update({key: env[f"COVE_{key.upper()}"] for key in STR_SETTINGS if f"COVE_{key.upper()}" in env})
         for key, least in INT_SETTINGS.items():
             name = f"COVE_{key.upper()}"
             if name in env:
@@ -166,6 +186,13 @@ class Settings:
         if values["lfs_uploads"] not in ("regular", "lfs"):
             raise ValueError(f"COVE_LFS_UPLOADS must be 'regular' or 'lfs', not {values['lfs_uploads']!r}")
         return cls(**values)
+
+    def storage_env(self) -> dict[str, str]:
+        """The ``COVE_*`` variables that reach the blob store, for processes the Hub starts (git hooks)."""
+        env = {"COVE_DATA_DIR": str(self.data_dir), "COVE_STORAGE_URL": self.storage_url, "COVE_S3_PRESIGN": "1" if self.s3_presign else "0",
+               "COVE_S3_PRESIGN_SECONDS": str(self.s3_presign_seconds)}
+        env.update({f"COVE_{key.upper()}": getattr(self, key) for key in STR_SETTINGS if getattr(self, key)})
+        return env
 
     def with_secret(self) -> Settings:
         """These settings with ``secret_key`` filled from ``<data_dir>/secret`` (created if absent)."""

@@ -91,13 +91,18 @@ def _grant(request: Request, op: str, repo_id: int, oid: str):
 @router.put("/api/lfs/objects/{repo_id}/{oid}", **api.LFS_UPLOAD)
 async def upload(repo_id: int, oid: str, request: Request):
     hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
-    writer = hub.lfs.writer()
+    writer = hub.lfs.receiver(grant)
     try:
         async for chunk in request.stream():
             writer.write(chunk)
             if writer.size > grant.size:
                 raise Unprocessable(f"LFS object {oid} is larger than the announced {grant.size} bytes")
+            if writer.ready():  # a part for the object store: sent off the event loop
+                await run_in_threadpool(writer.flush)
         await run_in_threadpool(hub.lfs.accept, repo, grant, writer)
+    except Exception:  # a refused or cut-short upload (on S3 the abort is a request: off the event loop)
+        await run_in_threadpool(writer.discard)
+        raise
     except BaseException:
         writer.discard()
         raise

@@ -99,6 +99,13 @@ async def _resolve(request: Request, repo_type: str, ns: str, name: str):
         headers["X-Linked-Size"] = str(size)
         headers.update(xet_headers(request, repo, sha, body))
     ctype, headers["Content-Disposition"] = content_headers(path)
+    if body.stored is not None:
+        presigned = await run_in_threadpool(hub.content.presign, body, quote(path.rsplit("/", 1)[-1]))
+        if presigned is not None:  # the store serves the bytes (Range included); access was checked above
+            if not head and path == COUNTED[repo.type] and "range" not in request.headers:
+                await run_in_threadpool(hub.repos.count_download, repo)
+            del headers["Accept-Ranges"], headers["Content-Disposition"]
+            return Response(status_code=302, headers={**headers, "Location": presigned, "Content-Length": "0"})
     rng = parse_range(request.headers.get("range"), size) if size else None
     start, end = rng if rng else (0, size - 1)
     length = end - start + 1 if size else 0

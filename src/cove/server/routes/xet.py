@@ -175,7 +175,8 @@ def fetch(xorb: str, request: Request):
     xet_on(request)
     xet = hub_of(request).xet
     f = xet.fetch(xorb, dict(request.query_params), request.headers.get("range"))
-    return StreamingResponse(_unblocked(xet.read(f)), status_code=206, media_type=OCTETS, headers={
+    body = xet.read(f)
+    return StreamingResponse(body if xet.reads_block else _unblocked(body), status_code=206, media_type=OCTETS, headers={
         "Content-Range": f"bytes {f.first}-{f.last}/{f.stored_size}", "Content-Length": str(f.last - f.first + 1),
         "Cache-Control": "private, max-age=3600"})
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cove.server.db import open_database
 from cove.server.db.locks import repo_locks
+from cove.server.db.removal_lock import removal_lock
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.audit import Audit
 from cove.server.services.buckets import Buckets
@@ -31,9 +32,9 @@ from cove.server.services.signin import SignIns
 from cove.server.services.weights import Weights
 from cove.server.services.xet import Xet
 from cove.server.settings import Settings
-from cove.server.storage.blobs import BlobStore
 from cove.server.storage.git import GitStore
-from cove.server.storage.xet import DiskByteStore, XorbStore
+from cove.server.storage.stores import open_stores
+from cove.server.storage.xet import XorbStore
 
 __all__ = ["Hub", "Principal"]
 log = logging.getLogger("cove.server")
@@ -55,11 +56,11 @@ class Hub:
         private_data_dir(settings.data_dir)
         self.sessions = open_database(settings.database_url)
         private_data_dir(settings.data_dir)  # the database files exist now
-        self.blobs = BlobStore(settings.storage_url)
-        self.cas = XorbStore(DiskByteStore(self.blobs.root / "xet", self.blobs.tmp_dir))
+        self.blobs, cas_blobs = open_stores(settings, removal_lock(self.sessions.kw["bind"]))
+        self.cas = XorbStore(cas_blobs)
         self.objects = Objects(self.blobs, self.cas, self.sessions)
         self.git = GitStore(settings.data_dir / "git", max_entries=settings.max_repo_files, hook_env={
-            "COVE_DATABASE_URL": settings.database_url, "COVE_STORAGE_URL": settings.storage_url,
+            "COVE_DATABASE_URL": settings.database_url, **settings.storage_env(),
             "COVE_MAX_REPO_FILES": str(settings.max_repo_files)}, locks=repo_locks(self.sessions.kw["bind"]))
         self.accounts = Accounts(self.sessions)
         self.seed = SeedProgress(settings.data_dir)

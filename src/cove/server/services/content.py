@@ -83,6 +83,11 @@ class Content:
         """A seekable binary file of a file's content."""
         return io.BytesIO(body.data) if body.stored is None else self.objects.open(body.stored)
 
+    def presign(self, body: FileBody, filename: str | None = None) -> str | None:
+        """A short-lived URL of the blob store for an LFS file's content, when downloads go there
+        (``COVE_S3_PRESIGN``); None: stream it. The caller has checked access."""
+        return self.objects.presign(body.stored, filename) if body.stored is not None else None
+
     def stream(self, body: FileBody, start: int, length: int) -> Iterator[bytes]:
         """``length`` bytes of a file's content from ``start``."""
         if body.stored is None:

@@ -21,7 +21,6 @@ that cache entry is gone.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -33,8 +32,6 @@ from cove.server.db import Repo
 from cove.server.db.buckets import live_files, newest_registrations
 from cove.server.db.xet import all_files, forget, newest_links, unpack_terms
 from cove.server.storage.reachable import lfs_pointers
-
-_OID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass
@@ -77,21 +74,14 @@ def _plan(hub, reachable: tuple[set[str], set[str]], grace: float, now: float) -
             live_xorbs |= {to_hex(xorb) for xorb, *_ in unpack_terms(terms)}
         else:
             report.files.append(file_id)
-    for key in hub.cas.disk.keys("xorbs"):
-        name = key.split("/", 1)[1]
-        if name.endswith(".index") or name in live_xorbs:
-            continue
-        st = hub.cas.disk.stat(key)
-        if st is not None and now - st.st_mtime >= grace:
+    for name, size, mtime in hub.cas.entries():
+        if name not in live_xorbs and now - mtime >= grace:
             report.xorbs.append(name)
-            report.xorb_bytes += st.st_size
-    root = hub.blobs.root
-    for path in root.glob("??/??/*"):
-        if _OID.fullmatch(path.name) and path.name not in live_oids:
-            st = path.stat()
-            if now - st.st_mtime >= grace:
-                report.blobs.append(path.name)
-                report.blob_bytes += st.st_size
+            report.xorb_bytes += size
+    for oid, size, mtime in hub.blobs.oids():
+        if oid not in live_oids and now - mtime >= grace:
+            report.blobs.append(oid)
+            report.blob_bytes += size
     return report
 
 
@@ -108,6 +98,6 @@ def collect(hub, *, apply: bool = False, grace: float | None = None) -> GcReport
     for name in report.xorbs:
         hub.cas.forget(from_hex(name))
     for oid in report.blobs:
-        hub.blobs.path(oid).unlink(missing_ok=True)
+        hub.blobs.remove(oid)
     report.applied = True
     return report

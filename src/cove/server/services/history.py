@@ -34,7 +34,7 @@ from cove.server.db.xet import unlink_sha256
 from cove.server.services.accounts import Principal
 from cove.server.services.lfs_scope import LfsScopes
 from cove.server.storage import history
-from cove.server.storage.blobs import BlobStore
+from cove.server.storage.blobs import Blobs
 from cove.server.storage.git import GitRepo, GitStore, Identity
 
 #: Most oids one deletion request may name (the stock client sends batches of 1000).
@@ -59,7 +59,7 @@ class LfsFile:
 
 
 class History:
-    def __init__(self, sessions: sessionmaker, blobs: BlobStore, git: GitStore, scopes: LfsScopes) -> None:
+    def __init__(self, sessions: sessionmaker, blobs: Blobs, git: GitStore, scopes: LfsScopes) -> None:
         self._sessions = sessions
         self._blobs = blobs
         self._git = git

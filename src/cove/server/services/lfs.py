@@ -38,6 +38,7 @@ from cove.server.storage.blobs import BlobWriter
 
 if TYPE_CHECKING:
     from cove.server.services.xet import Xet
+    from cove.server.storage.s3 import S3Upload
 
 URL_LIFETIME = 24 * 3600
 MAX_PARTS = 10_000
@@ -184,13 +185,12 @@ class Lfs:
         with self._sessions() as s:
             oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
         for oid in oids:  # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
-            path = self.blobs.path(oid)
-            if not path.is_file():
+            size = self.blobs.size(oid)
+            if size is None:
                 continue
-            h = hashlib.sha1(b"blob %d\x00" % path.stat().st_size)
-            with open(path, "rb") as f:
-                while block := f.read(1 << 22):
-                    h.update(block)
+            h = hashlib.sha1(b"blob %d\x00" % size)
+            for block in self.blobs.blocks(oid, 0, size):
+                h.update(block)
             with self._sessions.begin() as s:
                 row = s.get(LfsObject, oid)
                 if row is not None:
@@ -198,7 +198,7 @@ class Lfs:
 
     def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
         """Record that ``repo`` may reference object ``oid``; the caller holds ``blobs.guard()`` from
-        storing the object until this returns (see :class:`~cove.server.storage.blobs.BlobStore`)."""
+        storing the object until this returns (see :class:`~cove.server.storage.locks.RemovalLock`)."""
         record_lfs_object(self._sessions, repo.id, oid, size, sha1)
 
     # -- the batch API ---------------------------------------------------------------------------
@@ -229,6 +229,8 @@ class Lfs:
             if operation == "download":
                 if self.repo_has(repo, oid) is None:
                     item["error"] = {"code": 404, "message": f"Object {oid} does not exist"}
+                elif (presigned := self._presigned(oid)) is not None:  # the store serves it
+                    item["actions"] = {"download": {"href": presigned, "expires_in": self.blobs.presign_seconds}}
                 else:
                     g = self.grant("download", repo, oid, size, token)
                     item["actions"] = {"download": {"href": f"{base_url}/api/lfs/objects/{repo.id}/{oid}?{g.query()}",
@@ -258,6 +260,11 @@ class Lfs:
             out.append(item)
         return {"transfer": transfer, "objects": out, "hash_algo": "sha256"}
 
+    def _presigned(self, oid: str) -> str | None:
+        """A presigned URL of the store for a stored blob, when downloads go there (a Xet-only object
+        is reconstructed by the Hub)."""
+        return self.blobs.presign(oid) if self.blobs.presigns and self.blobs.exists(oid) else None
+
     # -- the action URLs -------------------------------------------------------------------------
 
     def open_grant(self, op: str, repo_id: int, oid: str, query: dict[str, str]) -> tuple[Repo, Grant]:
@@ -274,9 +281,10 @@ class Lfs:
             raise RepoNotFound("The repository of this upload no longer exists")
         return repo, grant
 
-    def writer(self) -> BlobWriter:
-        """Where a basic upload's body goes (kept by :meth:`accept`, else discarded)."""
-        return self.blobs.writer()
+    def receiver(self, grant: Grant) -> BlobWriter | S3Upload:
+        """Where the body of an upload ``PUT`` goes: straight to the store, hashed on the way (kept by
+        :meth:`accept`, else discarded)."""
+        return self.blobs.receiver(grant.oid)
 
     def download(self, repo: Repo, oid: str) -> tuple[Iterator[bytes], int]:
         """The content of ``oid`` (a blob, or a Xet file reconstructed as it is sent) and its size, if
@@ -286,7 +294,7 @@ class Lfs:
         stored: Stored = self.objects.require(oid, oid)
         return self.objects.stream(stored), stored.size
 
-    def accept(self, repo: Repo, grant: Grant, writer: BlobWriter) -> None:
+    def accept(self, repo: Repo, grant: Grant, writer: BlobWriter | S3Upload) -> None:
         """Keep a received upload if it has the granted size and its sha256 is the granted oid."""
         if writer.size != grant.size:
             writer.discard()

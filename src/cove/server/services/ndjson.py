@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, PayloadTooLarge
 from cove.protocol import AddLfsFile, DeleteFile, DeleteFolder, check_commit_path, loads_json
-from cove.server.storage.blobs import BlobStore, BlobWriter
+from cove.server.storage.blobs import Blobs, BlobWriter
 
 SPOOL_AT = 1024 * 1024
 _DECODE_SLICE = 8 * 1024 * 1024  # a multiple of 4
@@ -128,7 +128,7 @@ def _parse_small(line: bytes, max_depth: int = 64) -> dict:
     return loads_json(line, max_depth=max_depth, what="A commit line")
 
 
-def _parse_spooled(path: str, store: BlobStore, max_depth: int) -> tuple[dict, NewFile | None]:
+def _parse_spooled(path: str, store: Blobs, max_depth: int) -> tuple[dict, NewFile | None]:
     """Parse one long line kept in a file; a ``file`` line's content is decoded into the store's temp."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         key_at = mm.find(b'"content"')
@@ -164,7 +164,7 @@ class _Parser:
     base64 ``content`` string of a long ``file`` line, decoded as it arrives), "tail" (the rest of that
     line after the string), "spool" (any other long line, kept in a temporary file)."""
 
-    def __init__(self, store: BlobStore, max_depth: int, max_ops: int) -> None:
+    def __init__(self, store: Blobs, max_depth: int, max_ops: int) -> None:
         self.store = store
         self.max_depth = max_depth
         self.max_ops = max_ops
@@ -307,7 +307,7 @@ class _Parser:
         self.commit.discard()
 
 
-async def parse_commit(chunks: AsyncIterator[bytes], store: BlobStore, max_bytes: int, *, max_depth: int = 64,
+async def parse_commit(chunks: AsyncIterator[bytes], store: Blobs, max_bytes: int, *, max_depth: int = 64,
                        max_ops: int = 100_000) -> ParsedCommit:
     """Read a whole NDJSON commit body. On any error, temporary files are removed and nothing is kept."""
     parser = _Parser(store, max_depth, max_ops)

@@ -1,8 +1,8 @@
 """LFS objects, wherever their content is stored: the one way every reader opens one.
 
-An LFS object (content addressed by its sha256) is stored as a blob file (uploaded through the LFS
-batch API, git-lfs or an inline commit: ``BlobStore.path(oid)``), as a Xet file (uploaded through
-Xet: chunks in xorbs, a file record naming them, no blob), or both (a blob converted for Xet
+An LFS object (content addressed by its sha256) is stored as a blob (uploaded through the LFS
+batch API, git-lfs or an inline commit: in the blob store, on this disk or in an S3 bucket), as a
+Xet file (uploaded through Xet: chunks in xorbs, a file record naming them, no blob), or both (a blob converted for Xet
 readers). :meth:`Objects.locate` says where; :meth:`Objects.stream` and :meth:`Objects.open` read
 either kind: a blob directly, a Xet file by reconstructing its bytes on the server (spec §8.3), a
 chunk at a time. ``resolve``, the git-lfs download, the dataset viewer, inference snapshots and the
@@ -40,7 +40,7 @@ from cove.server.cas.hashes import to_hex
 from cove.server.cas.reconstruct import plan_range, stream_range
 from cove.server.cas.shard import Term, ValidShard, XorbRecord
 from cove.server.db.xet import FileRef, NewFile, by_sha256, file_terms, pack_terms, record_files, unpack_terms
-from cove.server.storage.blobs import BlobStore
+from cove.server.storage.blobs import Blobs, SeekableReader
 from cove.server.storage.xet import XorbStore
 
 log = logging.getLogger("cove.server.xet")
@@ -49,55 +49,20 @@ BLOCK = 1 << 20
 
 @dataclass(frozen=True)
 class Stored:
-    """Where an LFS object's content is: a blob file, a Xet file, or both (a converted blob)."""
+    """Where an LFS object's content is: a blob, a Xet file, or both (a converted blob). ``path`` is the
+    blob's file when it is on this disk (readers may map or link it)."""
 
     oid: str
     size: int
     path: Path | None = None
     xet: FileRef | None = None
-
-
-class XetReader(io.RawIOBase):
-    """A Xet file as a read-only, seekable binary file: each read reconstructs the bytes it needs."""
-
-    def __init__(self, objects: Objects, ref: FileRef) -> None:
-        super().__init__()
-        self._objects, self._size, self._pos = objects, ref.size, 0
-        self._terms = objects.terms(ref.file_id)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        if base + offset < 0:
-            raise ValueError("negative seek position")
-        self._pos = base + offset
-        return self._pos
-
-    def readinto(self, buffer) -> int:
-        end = min(self._size, self._pos + len(buffer))
-        if end <= self._pos:
-            return 0
-        view = memoryview(buffer).cast("B")
-        n = 0
-        for part in self._objects.stream_terms(self._terms, self._pos, end):
-            view[n:n + len(part)] = part
-            n += len(part)
-        self._pos += n
-        return n
+    blob: bool = False
 
 
 class Objects:
     """LFS object content on blobs and xorbs (see the module docstring)."""
 
-    def __init__(self, blobs: BlobStore, cas: XorbStore, sessions: sessionmaker) -> None:
+    def __init__(self, blobs: Blobs, cas: XorbStore, sessions: sessionmaker) -> None:
         self.blobs = blobs
         self.cas = cas
         self._sessions = sessions
@@ -122,15 +87,20 @@ class Objects:
     def locate(self, oid: str) -> Stored | None:
         """Where ``oid`` is stored (its Xet form included when it has one), or None."""
         ref = by_sha256(self._sessions, [oid]).get(oid)
-        path = self.blobs.path(oid)
-        try:
-            size = path.stat().st_size
-        except OSError:
-            path = None
+        size = self.blobs.size(oid)
+        blob = size is not None
+        if not blob:
             size = ref.size if ref is not None else None
         if size is None:
             return None
-        return Stored(oid, size, path, ref if ref is not None and ref.size == size else None)
+        return Stored(oid, size, self.blobs.local_path(oid) if blob else None,
+                      ref if ref is not None and ref.size == size else None, blob)
+
+    def presign(self, stored: Stored, filename: str | None = None) -> str | None:
+        """A short-lived URL of the store that serves the object's blob (``Range`` included), when
+        the store hands them out (``COVE_S3_PRESIGN``); None: stream it through the Hub. Callers
+        check access first."""
+        return self.blobs.presign(stored.oid, filename) if stored.blob and self.blobs.presigns else None
 
     def require(self, oid: str, what: str) -> Stored:
         stored = self.locate(oid)
@@ -159,15 +129,17 @@ class Objects:
     def stream(self, stored: Stored, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Bytes ``[start, end)`` of the object (``end`` None: to its end)."""
         end = stored.size if end is None else min(end, stored.size)
-        if stored.path is not None:
-            return file_blocks(stored.path, start, end - start)
+        if stored.blob:
+            return self.blobs.blocks(stored.oid, start, end)
         return coalesce(self.stream_terms(self.terms(stored.xet.file_id), start, end))
 
     def open(self, stored: Stored) -> BinaryIO:
         """A seekable binary file of the object's content."""
-        if stored.path is not None:
-            return open(stored.path, "rb")
-        return io.BufferedReader(XetReader(self, stored.xet), buffer_size=BLOCK)
+        if stored.blob:
+            return self.blobs.open(stored.oid, stored.size)
+        terms = self.terms(stored.xet.file_id)
+        reader = SeekableReader(stored.size, lambda start, end: self.stream_terms(terms, start, end))
+        return io.BufferedReader(reader, buffer_size=BLOCK)
 
     def sha256(self, terms: tuple[Term, ...], size: int) -> str:
         """The sha256 of a Xet file, from its reconstructed bytes."""
@@ -183,13 +155,14 @@ class Objects:
         done = by_sha256(self._sessions, [oid]).get(oid)
         if done is not None:
             return done
-        path = self.blobs.path(oid)
+        size = self.blobs.size(oid)
+        if size is None:
+            return None
         try:
-            f = open(path, "rb")
+            f = self.blobs.open(oid, size)
         except FileNotFoundError:
             return None
         with f:
-            size = path.stat().st_size
             record, xorbs = convert_file(f, self.cas)
         if to_hex(record.sha256) != oid or record.size != size:
             log.error("LFS object %s changed while it was converted: not recorded", oid)
@@ -242,14 +215,3 @@ def coalesce(parts: Iterator[bytes], size: int = BLOCK) -> Iterator[bytes]:
             pending, held = [], 0
     if pending:
         yield b"".join(pending)
-
-
-def file_blocks(path: Path, start: int, length: int) -> Iterator[bytes]:
-    with open(path, "rb", buffering=0) as f:
-        f.seek(start)
-        while length > 0:
-            block = f.read(min(BLOCK, length))
-            if not block:
-                break
-            length -= len(block)
-            yield block

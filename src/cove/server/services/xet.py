@@ -43,7 +43,6 @@ from cove.server.cas.errors import InvalidXetData
 from cove.server.cas.hashes import from_hex, to_hex
 from cove.server.cas.reconstruct import parse_range, plan_range, reconstruction_v1, reconstruction_v2
 from cove.server.cas.shard import parse_shard, validate_shard
-from cove.server.cas.store import xorb_key
 from cove.server.db import Repo, lfs_sizes
 from cove.server.db.buckets import Bucket, bucket_by_key, bucket_may_read, record_bucket_files
 from cove.server.db.xet import (
@@ -64,7 +63,7 @@ from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.buckets import Buckets
 from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
-from cove.server.storage.xet import XorbStore, XorbUpload, mapped_range
+from cove.server.storage.xet import XorbStore, XorbUpload
 
 TOKEN_PREFIX = "xet1."
 #: A bucket's storage key in a token, told from a repo's.
@@ -295,6 +294,9 @@ class Xet:
         exp = int(time.time()) + self.lifetime
 
         def url(xorb: bytes, first: int, last: int) -> str:
+            presigned = self.cas.presign(xorb, first, last)  # the store's own short-lived URL, or None
+            if presigned is not None:
+                return presigned
             x = to_hex(xorb)
             sig = self._sign("fetch", f"{x}:{first}:{last}:{exp}:{grant.token_id}")
             return f"{cas_url}/v1/fetch/{x}?r={first}-{last}&exp={exp}&tok={grant.token_id}&sig={sig}"
@@ -329,10 +331,17 @@ class Xet:
             first, last = start, stop
         return Fetch(xorb, first, last, index.stored_size)
 
-    def read(self, fetch: Fetch) -> Iterator[memoryview]:
-        """The fetched bytes, mapped from the stored xorb (opened now: a xorb collected since is a 404)."""
+    @property
+    def reads_block(self) -> bool:
+        """Whether iterating :meth:`read` blocks on I/O (S3: run it off the event loop); a disk's memory
+        maps do not."""
+        return self.cas.store.blocking
+
+    def read(self, fetch: Fetch) -> Iterator[memoryview | bytes]:
+        """The fetched bytes, mapped from the stored xorb or read from the bucket (opened now: a xorb
+        collected since is a 404)."""
         try:
-            return mapped_range(self.cas.disk.path(xorb_key(fetch.xorb)), fetch.first, fetch.last - fetch.first + 1)
+            return self.cas.read_range(fetch.xorb, fetch.first, fetch.last - fetch.first + 1)
         except FileNotFoundError:
             raise EntryNotFound(f"xorb {to_hex(fetch.xorb)} is not stored") from None
 

@@ -35,3 +35,36 @@ class FileLocks:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+#: ``(exclusive=False) -> context manager``: the blob store's removal lock held elsewhere (the database's
+#: advisory lock on PostgreSQL, :func:`cove.server.db.removal_lock.removal_lock`), injected like RepoLock.
+SharedRemovalLock = Callable[..., AbstractContextManager[None]]
+
+
+class RemovalLock:
+    """The blob store's removal lock: a removal of LFS objects never races an upload of the same content.
+
+    An upload holds it shared from storing an object until the database says which repo may use it; a
+    removal holds it exclusively from checking that no repo may until the object is gone. With one
+    machine (SQLite) it is an ``flock`` on ``lock_file``; on PostgreSQL, where several replicas may share
+    one bucket, the service layer passes the database's lock as ``elsewhere``, which every replica reaches
+    and which dies with the connection of a replica that dies."""
+
+    def __init__(self, lock_file: Path, elsewhere: SharedRemovalLock | None = None) -> None:
+        self._file = lock_file
+        self._elsewhere = elsewhere
+
+    @contextmanager
+    def __call__(self, *, exclusive: bool = False) -> Iterator[None]:
+        """Hold the lock: shared (an upload) or ``exclusive`` (a removal)."""
+        if self._elsewhere is not None:
+            with self._elsewhere(exclusive=exclusive):
+                yield
+            return
+        with open(self._file, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)

@@ -273,11 +273,12 @@ def _lfs_allowed(pointers: set[tuple[str, int]]) -> set[tuple[str, int]]:
     to it or committed in it) with that size, and stored with that size (as a blob or a Xet file)."""
     from cove.server.db import connect, lfs_sizes  # SQLAlchemy only for pushes that hold pointers
     from cove.server.db.xet import by_sha256
-    from cove.server.storage.blobs import BlobStore
+    from cove.server.settings import Settings
+    from cove.server.storage.stores import open_stores
 
     sessions = connect(os.environ["COVE_DATABASE_URL"])
     recorded = lfs_sizes(sessions, os.environ["COVE_REPO_KEY"], {oid for oid, _ in pointers})
-    blobs = BlobStore(os.environ["COVE_STORAGE_URL"])
+    blobs, _ = open_stores(Settings.from_env(os.environ))
     held = {(oid, size) for oid, size in pointers if recorded.get(oid) == size and blobs.holds(oid, size)}
     xet = by_sha256(sessions, {oid for oid, size in pointers - held if recorded.get(oid) == size})
     return held | {(oid, size) for oid, size in pointers

@@ -13,6 +13,10 @@ and keeps the last indexes it read (xorbs never change).
 Fetch URLs are served from read-only memory maps of the stored xorb (:func:`mapped_range`): the
 socket copies straight from the page cache, with no read into a Python buffer and no worker thread
 per block; a window is unmapped once the transport has sent it.
+
+On an S3-compatible store (:class:`~cove.server.storage.s3.S3ByteStore`, the same interface) uploads
+are received the same way, then stored with one conditional PUT (the first copy wins), and fetches
+are ranged GETs, or presigned URLs handed to the client.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cove.server.cas.errors import InvalidXetData
 from cove.server.cas.store import CasStore, xorb_key
 from cove.server.cas.xorb import MAX_XORB_BODY, XorbIndex, XorbReceiver
+
+if TYPE_CHECKING:
+    from cove.server.storage.s3 import S3ByteStore
 
 _KEY = re.compile(r"(xorbs)/([0-9a-f]{64})(\.index)?")
 READ_BLOCK = 1 << 20
@@ -65,9 +73,22 @@ def mapped_range(path: Path, first: int, length: int) -> Iterator[memoryview]:
     return windows()
 
 
+def check_key(key: str) -> tuple[str, str]:
+    """``(kind, file name)`` of a CAS key (``xorbs/<64 hex>`` or ``xorbs/<64 hex>.index``); ValueError
+    for anything else."""
+    m = _KEY.fullmatch(key)
+    if m is None:
+        raise ValueError(f"not a CAS key: {key[:100]!r}")
+    return m[1], f"{m[2]}{m[3] or ''}"
+
+
 class DiskByteStore:
     """Immutable blobs by key in files under ``root`` (see the module docstring); keys are
     ``xorbs/<64 hex>`` and ``xorbs/<64 hex>.index``, nothing else."""
+
+    #: Fetches are memory maps (no blocking read per block) and never presigned URLs.
+    blocking = False
+    presigns = False
 
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
@@ -75,10 +96,8 @@ class DiskByteStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
-        m = _KEY.fullmatch(key)
-        if m is None:
-            raise ValueError(f"not a CAS key: {key[:100]!r}")
-        return self.root / m[1] / m[2][:2] / f"{m[2]}{m[3] or ''}"
+        kind, name = check_key(key)
+        return self.root / kind / name[:2] / name
 
     def temporary(self) -> tuple[int, Path]:
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="xet-")
@@ -126,17 +145,32 @@ class DiskByteStore:
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def stat(self, key: str) -> os.stat_result | None:
+    def stat(self, key: str) -> tuple[int, float] | None:
+        """``(size, mtime)`` of a stored key, or None."""
         try:
-            return self.path(key).stat()
+            st = self.path(key).stat()
         except FileNotFoundError:
             return None
+        return st.st_size, st.st_mtime
+
+    def open_range(self, key: str, first: int, length: int) -> Iterator[memoryview]:
+        """Bytes ``[first, first + length)`` of a stored key (FileNotFoundError now if it is not stored)."""
+        return mapped_range(self.path(key), first, length)
+
+    def touch(self, key: str) -> None:
+        try:
+            os.utime(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def presign(self, key: str, first: int, last: int) -> str | None:
+        return None
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
-    def keys(self, kind: str = "xorbs") -> Iterator[str]:
-        """Every stored key of ``kind`` (indexes included), in no particular order."""
+    def entries(self, kind: str = "xorbs") -> Iterator[tuple[str, int, float]]:
+        """``(key, size, mtime)`` of every stored key of ``kind`` (indexes included), in no particular order."""
         top = self.root / kind
         if not top.is_dir():
             return
@@ -145,7 +179,11 @@ class DiskByteStore:
                 for entry in os.scandir(sub.path):
                     key = f"{kind}/{entry.name}"
                     if _KEY.fullmatch(key):
-                        yield key
+                        try:
+                            st = entry.stat()
+                        except FileNotFoundError:
+                            continue
+                        yield key, st.st_size, st.st_mtime
 
 
 class XorbUpload:
@@ -155,7 +193,7 @@ class XorbUpload:
     a time with one ``writev``, straight from the received buffers: no copy into a file buffer on the
     event loop (that copy was the largest cost of receiving a xorb)."""
 
-    def __init__(self, store: DiskByteStore) -> None:
+    def __init__(self, store: DiskByteStore | S3ByteStore) -> None:
         self._fd, self.path = store.temporary()
         self._pending: list[bytes] = []
         self._held = 0
@@ -195,17 +233,17 @@ class XorbUpload:
 
 
 class XorbStore(CasStore):
-    """The Hub's CAS store: xorbs in a :class:`DiskByteStore`, indexes cached in memory."""
+    """The Hub's CAS store: xorbs in a :class:`DiskByteStore` or an S3 bucket, indexes cached in memory."""
 
-    def __init__(self, blobs: DiskByteStore, cached: int = 256) -> None:
+    def __init__(self, blobs: DiskByteStore | S3ByteStore, cached: int = 256) -> None:
         super().__init__(blobs)
-        self.disk = blobs
+        self.store = blobs
         self._cache: OrderedDict[bytes, XorbIndex] = OrderedDict()
         self._cached = cached
         self._lock = threading.Lock()
 
     def upload(self) -> XorbUpload:
-        return XorbUpload(self.disk)
+        return XorbUpload(self.store)
 
     def put_upload(self, xorb: bytes, upload: XorbUpload) -> tuple[XorbIndex, bool]:
         """Verify a received xorb against its URL hash, reading it back a block at a time, and keep
@@ -220,7 +258,7 @@ class XorbStore(CasStore):
             index = receiver.finish(xorb)
             if index.stored_size != upload.size:  # a tolerated xet-core footer: keep the chunks only
                 os.truncate(upload.path, index.stored_size)
-            return self.keep(index, lambda: self.disk.adopt(xorb_key(xorb), upload.path))
+            return self.keep(index, lambda: self.store.adopt(xorb_key(xorb), upload.path))
         finally:
             upload.discard()
 
@@ -230,7 +268,7 @@ class XorbStore(CasStore):
             if hit is not None:
                 self._cache.move_to_end(xorb)
         if hit is not None:
-            if self.disk.exists(xorb_key(xorb)):
+            if self.store.exists(xorb_key(xorb)):
                 return hit
             with self._lock:  # collected by `cove gc` (another process) since it was cached
                 self._cache.pop(xorb, None)
@@ -247,17 +285,31 @@ class XorbStore(CasStore):
         with self._lock:
             self._cache.pop(xorb, None)
         key = xorb_key(xorb)
-        self.disk.delete(key + ".index")
-        self.disk.delete(key)
+        self.store.delete(key + ".index")
+        self.store.delete(key)
 
     def touch(self, xorb: bytes) -> None:
         """Mark a xorb as just used (garbage collection spares what is younger than its grace period)."""
-        try:
-            os.utime(self.disk.path(xorb_key(xorb)))
-        except FileNotFoundError:
-            pass
+        self.store.touch(xorb_key(xorb))
 
     def age(self, xorb: bytes) -> float | None:
         """Seconds since the xorb was stored, or None if it is not."""
-        st = self.disk.stat(xorb_key(xorb))
-        return None if st is None else max(0.0, time.time() - st.st_mtime)
+        st = self.store.stat(xorb_key(xorb))
+        return None if st is None else max(0.0, time.time() - st[1])
+
+    def read_range(self, xorb: bytes, first: int, length: int) -> Iterator[bytes | memoryview]:
+        """Stored bytes ``[first, first + length)`` of a xorb, for a fetch URL (FileNotFoundError now if
+        it is not stored)."""
+        return self.store.open_range(xorb_key(xorb), first, length)
+
+    def presign(self, xorb: bytes, first: int, last: int) -> str | None:
+        """A presigned URL of stored bytes ``[first, last]`` of a xorb (the ``Range`` the client sends is
+        signed: the URL reaches no other bytes of the xorb, which may hold other files' chunks), or None."""
+        return self.store.presign(xorb_key(xorb), first, last)
+
+    def entries(self) -> Iterator[tuple[str, int, float]]:
+        """``(xorb hex, size, mtime)`` of every stored xorb (indexes left out)."""
+        for key, size, mtime in self.store.entries("xorbs"):
+            name = key.split("/", 1)[1]
+            if not name.endswith(".index"):
+                yield name, size, mtime
