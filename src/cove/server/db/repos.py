@@ -150,3 +150,9 @@ def find_repos(session: Session, repo_type: str, viewer: tuple[int, str] | None,
     column = SORTS.get(sort or "", None)
     q = q.order_by(column.desc(), Repo.id.desc()) if column is not None else q.order_by(Repo.id)
     return list(session.scalars(q))
+
+
+def all_storage_keys(sessions: sessionmaker) -> list[str]:
+    """The storage key of every repo."""
+    with sessions() as s:
+        return list(s.scalars(select(Repo.storage_key)))
