@@ -54,24 +54,25 @@ def membership_role(s: Session, org_id: int, user_id: int) -> str | None:
     return m.role if m else None
 
 
-def orgs_of(s: Session, user_id: int) -> list[tuple[Account, str]]:
+def _with_roles(s: Session, account_side, condition) -> list[tuple[Account, str]]:
+    """The accounts at ``account_side`` of the memberships that meet ``condition``, with their roles, by name."""
     rows = s.execute(
         select(Account, Membership.role)
-        .join(Membership, Membership.org_id == Account.id)
-        .where(Membership.user_id == user_id)
+        .join(Membership, account_side == Account.id)
+        .where(condition)
         .order_by(Account.name)
     ).all()
     return [(a, r) for a, r in rows]
+
+
+def orgs_of(s: Session, user_id: int) -> list[tuple[Account, str]]:
+    """The user's organizations and their role in each."""
+    return _with_roles(s, Membership.org_id, Membership.user_id == user_id)
 
 
 def members_of(s: Session, org_id: int) -> list[tuple[Account, str]]:
-    rows = s.execute(
-        select(Account, Membership.role)
-        .join(Membership, Membership.user_id == Account.id)
-        .where(Membership.org_id == org_id)
-        .order_by(Account.name)
-    ).all()
-    return [(a, r) for a, r in rows]
+    """The organization's members and their roles."""
+    return _with_roles(s, Membership.user_id, Membership.org_id == org_id)
 
 
 def set_private_by_default(s: Session, org_id: int, value: bool) -> None:
