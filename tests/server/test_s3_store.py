@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,10 +94,13 @@ def test_byte_store_keeps_the_first_copy(bucket, tmp_path):
 @pytest.mark.skipif(postgres.binaries() is None, reason=postgres.missing_reason())
 def test_removal_lock_is_shared_by_uploads_and_exclusive_for_removals():
     from cove.server.db import make_engine
+    from cove.server.db.removal_lock import removal_lock
     from cove.server.storage.locks import RemovalLock
 
     engine = make_engine(postgres.shared_cluster().create_database())
-    lock = RemovalLock(engine, None)  # PostgreSQL: no file is used
+    held = removal_lock(engine)
+    assert held is not None  # PostgreSQL: the database's advisory lock, no file is used
+    lock = RemovalLock(Path("/nonexistent/.removal.lock"), held)
     order: list[str] = []
     def removal() -> None:
         with lock(exclusive=True):
