@@ -106,3 +106,28 @@ def names_of(s: Session, ids: set[int | None]) -> dict[int, str]:
     if not ids:
         return {}
     return {i: n for i, n in s.execute(select(Account.id, Account.name).where(Account.id.in_(ids)))}
+
+
+def add_discussion(s: Session, **fields) -> Discussion:
+    row = Discussion(**fields)
+    s.add(row)
+    s.flush()
+    return row
+
+
+def add_event(s: Session, **fields) -> DiscussionEvent:
+    event = DiscussionEvent(**fields)
+    s.add(event)
+    return event
+
+
+def by_id(s: Session, discussion_id: int) -> Discussion | None:
+    return s.get(Discussion, discussion_id)
+
+
+def event_by_id(s: Session, event_id: int) -> DiscussionEvent | None:
+    return s.get(DiscussionEvent, event_id)
+
+
+def delete(s: Session, row: Discussion) -> None:
+    s.delete(row)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from cove.server.db import Base, utcnow
+from cove.server.db import Account, Base, utcnow
 
 
 class AccessRequest(Base):
@@ -31,3 +31,31 @@ def access_accepted(session: Session, repo_id: int, user_id: int) -> bool:
     return session.scalar(select(AccessRequest.id).where(
         AccessRequest.repo_id == repo_id, AccessRequest.user_id == user_id,
         AccessRequest.status == "accepted")) is not None
+
+
+def requests_of(session: Session, repo_id: int, status: str) -> list[tuple[AccessRequest, Account]]:
+    """The repo's requests with ``status`` and their users, the most recently changed first."""
+    rows = session.execute(select(AccessRequest, Account).join(Account, Account.id == AccessRequest.user_id)
+                           .where(AccessRequest.repo_id == repo_id, AccessRequest.status == status)
+                           .order_by(AccessRequest.updated_at.desc(), AccessRequest.id.desc()))
+    return [(r, a) for r, a in rows]
+
+
+def find_request(session: Session, repo_id: int, *, user: str | None = None,
+                 oid: str | None = None) -> AccessRequest | None:
+    """The repo's request of the user named ``user``, or else the one whose id is ``oid``."""
+    query = select(AccessRequest).where(AccessRequest.repo_id == repo_id)
+    if user is not None:
+        query = query.join(Account, Account.id == AccessRequest.user_id).where(Account.name == user)
+    else:
+        query = query.where(AccessRequest.oid == oid)
+    return session.scalar(query)
+
+
+def request_of(session: Session, repo_id: int, user_id: int) -> AccessRequest | None:
+    return session.scalar(select(AccessRequest).where(AccessRequest.repo_id == repo_id,
+                                                      AccessRequest.user_id == user_id))
+
+
+def add_request(session: Session, **fields) -> None:
+    session.add(AccessRequest(**fields))

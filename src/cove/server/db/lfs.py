@@ -90,3 +90,31 @@ def lfs_bytes_by_repo(sessions: sessionmaker, repo_ids: Iterable[int]) -> dict[i
                              .where(RepoLfs.repo_id.in_(ids[i:i + _BATCH])).group_by(RepoLfs.repo_id))
             out.update({repo_id: int(total or 0) for repo_id, total in rows})
     return out
+
+
+def repo_lfs_object(sessions: sessionmaker, repo_id: int, oid: str) -> LfsObject | None:
+    """The object ``oid`` if repo ``repo_id`` may reference it."""
+    with sessions() as s:
+        return s.execute(
+            select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
+            .where(RepoLfs.repo_id == repo_id, LfsObject.oid == oid)
+        ).scalar()
+
+
+def lfs_sha1(sessions: sessionmaker, oid: str) -> str | None:
+    """The git blob sha1 recorded for object ``oid`` ("" if not computed yet), None if no such object."""
+    with sessions() as s:
+        row = s.get(LfsObject, oid)
+        return row.sha1 if row else None
+
+
+def oids_without_sha1(sessions: sessionmaker) -> list[str]:
+    with sessions() as s:
+        return list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
+
+
+def set_sha1(sessions: sessionmaker, oid: str, sha1: str) -> None:
+    with sessions.begin() as s:
+        row = s.get(LfsObject, oid)
+        if row is not None:
+            row.sha1 = sha1

@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cove.errors import BadRequest, Conflict, Forbidden, RepoNotFound, Unauthorized
 from cove.protocol import check_name_part
-from cove.server.db import Account, Membership, OrgSettings, Token, WebSession, utcnow
+from cove.server.db import Account, Token, utcnow
+from cove.server.db import accounts as q
 
 ROLES = ("read", "write", "admin")
 TOKEN_PREFIX = "cove_"
@@ -90,15 +90,6 @@ MIN_PASSWORD = 8
 _DUMMY_HASH = f"scrypt${'00' * 16}${'00' * 64}"
 
 
-# Built once: composing a statement costs more Python time than running it on SQLite.
-_TOKEN_BY_HASH = (
-    select(Token.id.label("token_id"), Token.name.label("token_name"), Token.role, Token.created_at,
-           Token.last_used_at, Account.id.label("user_id"), Account.name.label("user_name"), Account.is_admin)
-    .join(Account, Account.id == Token.user_id)
-    .where(Token.token_hash == bindparam("hash"))
-)
-
-
 class Accounts:
     def __init__(self, sessions: sessionmaker) -> None:
         self._sessions = sessions
@@ -109,12 +100,9 @@ class Accounts:
         check_name_part(name, "account name")
         if name.lower() in RESERVED_NAMES:
             raise BadRequest(f"{name!r} is a reserved name")
-        if s.scalar(select(Account).where(Account.name == name)) is not None:
+        if q.account_named(s, name) is not None:
             raise Conflict(f"The name {name!r} is already taken")
-        acc = Account(name=name, kind=kind, **fields)
-        s.add(acc)
-        s.flush()
-        return acc
+        return q.add_account(s, name, kind, **fields)
 
     def create_user(self, name: str, *, password: str | None = None, admin: bool = False,
                     email: str = "", fullname: str = "") -> Account:
@@ -142,91 +130,68 @@ class Accounts:
         with self._sessions.begin() as s:
             acc = self._user(s, name)
             acc.password_hash = hash_password(password)
-            ended = s.execute(delete(WebSession).where(WebSession.user_id == acc.id))
-            return ended.rowcount or 0
+            return q.end_web_sessions(s, acc.id)
 
     def create_org(self, name: str, owner: str, *, fullname: str = "") -> Account:
         with self._sessions.begin() as s:
             user = self._user(s, owner)
             org = self._new_account(s, name, "org", fullname=fullname or name)
-            s.add(Membership(org_id=org.id, user_id=user.id, role="admin"))
+            q.set_membership(s, org.id, user.id, "admin")
             return org
 
     def set_private_by_default(self, org: str, value: bool) -> None:
         """Whether repos and buckets created in ``org`` without a visibility are private."""
         with self._sessions.begin() as s:
-            o = s.scalar(select(Account).where(Account.name == org, Account.kind == "org"))
+            o = q.account_named(s, org, "org")
             if o is None:
                 raise RepoNotFound(f"No organization named {org!r}")
-            row = s.get(OrgSettings, o.id)
-            if row is None:
-                s.add(OrgSettings(org_id=o.id, private_by_default=value))
-            else:
-                row.private_by_default = value
+            q.set_private_by_default(s, o.id, value)
 
     def private_by_default(self, namespace: str) -> bool:
         with self._sessions() as s:
-            return bool(s.scalar(select(OrgSettings.private_by_default).join(Account, Account.id == OrgSettings.org_id)
-                                 .where(Account.name == namespace)))
+            return q.private_by_default(s, namespace)
 
     def add_member(self, org: str, user: str, role: str) -> None:
         if role not in ROLES:
             raise BadRequest(f"Invalid role {role!r}: use one of {', '.join(ROLES)}")
         with self._sessions.begin() as s:
-            o = s.scalar(select(Account).where(Account.name == org, Account.kind == "org"))
+            o = q.account_named(s, org, "org")
             if o is None:
                 raise RepoNotFound(f"No organization named {org!r}")
             u = self._user(s, user)
-            m = s.get(Membership, (o.id, u.id))
-            if m is None:
-                s.add(Membership(org_id=o.id, user_id=u.id, role=role))
-            else:
-                m.role = role
+            q.set_membership(s, o.id, u.id, role)
 
     def _user(self, s: Session, name: str) -> Account:
-        acc = s.scalar(select(Account).where(Account.name == name, Account.kind == "user"))
+        acc = q.account_named(s, name, "user")
         if acc is None:
             raise RepoNotFound(f"No user named {name!r}")
         return acc
 
     def get(self, name: str) -> Account | None:
         with self._sessions() as s:
-            return s.scalar(select(Account).where(Account.name == name))
+            return q.account_named(s, name)
 
     def count_users(self) -> int:
         with self._sessions() as s:
-            return len(s.scalars(select(Account.id).where(Account.kind == "user")).all())
+            return q.count_users(s)
 
     def orgs_of(self, user_id: int) -> list[tuple[Account, str]]:
         with self._sessions() as s:
-            rows = s.execute(
-                select(Account, Membership.role)
-                .join(Membership, Membership.org_id == Account.id)
-                .where(Membership.user_id == user_id)
-                .order_by(Account.name)
-            ).all()
-            return [(a, r) for a, r in rows]
+            return q.orgs_of(s, user_id)
 
     def members_of(self, org_id: int) -> list[tuple[Account, str]]:
         with self._sessions() as s:
-            rows = s.execute(
-                select(Account, Membership.role)
-                .join(Membership, Membership.user_id == Account.id)
-                .where(Membership.org_id == org_id)
-                .order_by(Account.name)
-            ).all()
-            return [(a, r) for a, r in rows]
+            return q.members_of(s, org_id)
 
     def role_in(self, user_id: int, namespace: str) -> str | None:
         """The user's role in ``namespace``: "admin" for their own, the membership role for an org."""
         with self._sessions() as s:
-            acc = s.scalar(select(Account).where(Account.name == namespace))
+            acc = q.account_named(s, namespace)
             if acc is None:
                 return None
             if acc.id == user_id:
                 return "admin"
-            m = s.get(Membership, (acc.id, user_id))
-            return m.role if m else None
+            return q.membership_role(s, acc.id, user_id)
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -237,41 +202,37 @@ class Accounts:
         value = TOKEN_PREFIX + secrets.token_urlsafe(30)
         with self._sessions.begin() as s:
             u = self._user(s, user)
-            s.add(Token(user_id=u.id, name=name[:100] or "token", token_hash=_sha256(value), role=role,
-                        prefix=value[:9]))
+            q.add_token(s, u.id, name[:100] or "token", _sha256(value), role, value[:9])
         return value
 
     def list_tokens(self, user_id: int) -> list[Token]:
         with self._sessions() as s:
-            return list(s.scalars(select(Token).where(Token.user_id == user_id).order_by(Token.id)))
+            return q.tokens_of(s, user_id)
 
     def revoke_token(self, user_id: int, token_id: int) -> str:
         """Delete one of the user's tokens; returns its name."""
         with self._sessions.begin() as s:
-            t = s.get(Token, token_id)
+            t = q.token_by_id(s, token_id)
             if t is None or t.user_id != user_id:
                 raise Forbidden("No such token")
             name = t.name
-            s.delete(t)
+            q.delete_row(s, t)
         return name
 
     def token_alive(self, token_id: int) -> bool:
         with self._sessions() as s:
-            return s.get(Token, token_id) is not None
+            return q.token_by_id(s, token_id) is not None
 
     def principal_of(self, user_id: int, token_id: int | None) -> Principal | None:
         """The caller a signed grant (a Xet token) was made for, as it is now: through its token, or,
         without one (a web session), as the user; None if the token was revoked or the user deleted."""
         with self._sessions() as s:
             if token_id:
-                row = s.execute(
-                    select(Token.id, Token.name, Token.role, Token.created_at, Account.id, Account.name,
-                           Account.is_admin).join(Account, Account.id == Token.user_id)
-                    .where(Token.id == token_id, Token.user_id == user_id)).first()
+                row = q.token_with_user(s, token_id, user_id)
                 if row is None:
                     return None
                 return Principal(row[4], row[5], row[6], row[2], row[1], row[3].isoformat(), row[0])
-            acc = s.get(Account, user_id)
+            acc = q.account_by_id(s, user_id)
         return None if acc is None or acc.kind != "user" else Principal(acc.id, acc.name, acc.is_admin, "write", "web")
 
     def authenticate_token(self, value: str) -> Principal:
@@ -279,13 +240,13 @@ class Accounts:
         read (a write only to note ``last_used_at``, at most once a minute)."""
         key = _sha256(value)
         with self._sessions() as s:
-            row = s.execute(_TOKEN_BY_HASH, {"hash": key}).first()
+            row = q.token_by_hash(s, key)
         if row is None:
             raise Unauthorized("Invalid credentials in Authorization header")
         now = utcnow()
         if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
             with self._sessions.begin() as s:
-                s.execute(update(Token).where(Token.id == row.token_id).values(last_used_at=now))
+                q.note_token_used(s, row.token_id, now)
         return Principal(row.user_id, row.user_name, row.is_admin, row.role, row.token_name,
                          row.created_at.isoformat(), row.token_id)
 
@@ -293,7 +254,7 @@ class Accounts:
         """The user if ``password`` is theirs. Slow on purpose (scrypt) and as slow for a name that does
         not exist: call it off the event loop, through :class:`~cove.server.services.signin.SignIns`."""
         with self._sessions() as s:
-            acc = s.scalar(select(Account).where(Account.name == name, Account.kind == "user"))
+            acc = q.account_named(s, name, "user")
         stored = acc.password_hash if acc is not None and acc.password_hash else _DUMMY_HASH
         if not check_password(password, stored) or stored is _DUMMY_HASH:
             return None
@@ -304,16 +265,12 @@ class Accounts:
     def create_session(self, user_id: int, days: int = 14) -> str:
         value = secrets.token_urlsafe(32)
         with self._sessions.begin() as s:
-            s.add(WebSession(session_hash=_sha256(value), user_id=user_id,
-                             expires_at=utcnow() + timedelta(days=days)))
+            q.add_web_session(s, _sha256(value), user_id, utcnow() + timedelta(days=days))
         return value
 
     def authenticate_session(self, value: str) -> Principal | None:
         with self._sessions() as s:
-            row = s.execute(
-                select(WebSession, Account).join(Account, Account.id == WebSession.user_id)
-                .where(WebSession.session_hash == _sha256(value))
-            ).first()
+            row = q.web_session_with_account(s, _sha256(value))
         if row is None or row[0].expires_at < utcnow():
             return None
         acc = row[1]
@@ -325,16 +282,14 @@ class Accounts:
         if len(password) < MIN_PASSWORD:
             raise BadRequest(f"The new password is too short: use at least {MIN_PASSWORD} characters")
         with self._sessions.begin() as s:
-            acc = s.get(Account, user_id)
+            acc = q.account_by_id(s, user_id)
             if acc is None or acc.kind != "user":
                 raise BadRequest("No such user")
             acc.password_hash = hash_password(password)
-            ended = s.execute(delete(WebSession).where(WebSession.user_id == user_id,
-                                                       WebSession.session_hash != _sha256(keep_session)))
-            return ended.rowcount or 0
+            return q.end_web_sessions(s, user_id, keep_hash=_sha256(keep_session))
 
     def delete_session(self, value: str) -> None:
         with self._sessions.begin() as s:
-            ws = s.get(WebSession, _sha256(value))
+            ws = q.web_session(s, _sha256(value))
             if ws is not None:
-                s.delete(ws)
+                q.delete_row(s, ws)

@@ -12,13 +12,15 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, RepoNotFound, Unauthorized
 from cove.protocol import repo_type_of
-from cove.server.db import Account, Membership, Repo, utcnow
+from cove.server.db import Account, Repo, utcnow
+from cove.server.db import collections as q
+from cove.server.db.accounts import account_by_id, account_named, membership_role
 from cove.server.db.collections import Collection, CollectionItem
+from cove.server.db.repos import repo_by_id
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.repos import Repos
 
@@ -96,14 +98,13 @@ class Collections:
             return None
         if who.is_admin or owner.id == who.user_id:
             return "admin"
-        m = s.get(Membership, (owner.id, who.user_id))
-        return m.role if m else None
+        return membership_role(s, owner.id, who.user_id)
 
     def _find(self, s, who: Principal | None, slug: str, need: str = "read") -> tuple[Collection, Account]:
         ns, _, rest = slug.partition("/")
         oid = rest.rsplit("-", 1)[-1]
-        row = s.scalar(select(Collection).where(Collection.oid == oid)) if _OID.fullmatch(oid) else None
-        owner = s.get(Account, row.owner_id) if row is not None else None
+        row = q.collection_by_oid(s, oid) if _OID.fullmatch(oid) else None
+        owner = account_by_id(s, row.owner_id) if row is not None else None
         role = self._role(s, who, owner) if owner is not None else None
         if row is None or owner.name.lower() != ns.lower() or (row.private and role is None):
             raise CollectionNotFound(f"Collection not found: {slug}")
@@ -126,25 +127,23 @@ class Collections:
         return True
 
     def _may_read(self, s, who: Principal | None, row: Collection) -> bool:
-        return not row.private or self._role(s, who, s.get(Account, row.owner_id)) is not None
+        return not row.private or self._role(s, who, account_by_id(s, row.owner_id)) is not None
 
     def _view(self, s, who: Principal | None, row: Collection, owner: Account, *, limit: int | None = None) -> View:
         items: list[Item] = []
-        rows = s.scalars(select(CollectionItem).where(CollectionItem.collection_id == row.id)
-                         .order_by(CollectionItem.position, CollectionItem.id))
-        for it in rows:
+        for it in q.items_of(s, row.id):
             if limit is not None and len(items) >= limit:
                 break
             if it.repo_id is not None:
-                repo = s.get(Repo, it.repo_id)
+                repo = repo_by_id(s, it.repo_id)
                 if repo is None or not self._may_read_repo(who, repo):
                     continue
                 items.append(Item(it.oid, it.type, repo.repo_id, len(items), it.note))
             else:
-                target = s.get(Collection, it.target_id)
+                target = q.collection_by_id(s, it.target_id)
                 if target is None or not self._may_read(s, who, target):
                     continue
-                t_owner = s.get(Account, target.owner_id)
+                t_owner = account_by_id(s, target.owner_id)
                 items.append(Item(it.oid, "collection", target.oid, len(items), it.note,
                                   slug_of(t_owner.name, target.title, target.oid)))
         return View(row, owner, items)
@@ -163,16 +162,13 @@ class Collections:
         if not isinstance(private, bool):
             raise BadRequest("'private' must be a boolean")
         with self._sessions.begin() as s:
-            owner = s.scalar(select(Account).where(Account.name == namespace)) if isinstance(namespace, str) else None
+            owner = account_named(s, namespace) if isinstance(namespace, str) else None
             if owner is None or self._role(s, who, owner) not in ("write", "admin"):
                 raise Forbidden(f"You don't have the rights to create a collection under the namespace "
                                 f"{namespace!r}")
-            position = s.scalar(select(func.count()).select_from(Collection)
-                                .where(Collection.owner_id == owner.id))
-            row = Collection(oid=secrets.token_hex(12), owner_id=owner.id, title=title, description=description,
-                             private=private, position=position)
-            s.add(row)
-            s.flush()
+            position = q.count_collections(s, owner.id)
+            row = q.add_collection(s, oid=secrets.token_hex(12), owner_id=owner.id, title=title,
+                                   description=description, private=private, position=position)
             return self._view(s, who, row, owner)
 
     def get(self, who: Principal | None, slug: str) -> View:
@@ -207,9 +203,7 @@ class Collections:
     def delete(self, who: Principal | None, slug: str) -> None:
         with self._sessions.begin() as s:
             row, _ = self._find(s, who, slug, "write")
-            s.execute(delete(CollectionItem).where(CollectionItem.collection_id == row.id))
-            s.execute(delete(CollectionItem).where(CollectionItem.target_id == row.id))
-            s.delete(row)
+            q.delete_collection(s, row)
 
     def list(self, who: Principal | None, *, owners: list[str], items: list[str], sort: str | None,
              offset: int, limit: int) -> tuple[list[View], bool]:
@@ -218,16 +212,10 @@ class Collections:
         if sort not in (None, "lastModified", "trending", "upvotes"):  # no upvotes here: all by last change
             raise BadRequest("'sort' must be one of lastModified, trending, upvotes")
         with self._sessions() as s:
-            query = select(Collection, Account).join(Account, Account.id == Collection.owner_id)
-            if owners:
-                query = query.where(func.lower(Account.name).in_([o.lower() for o in owners]))
-            for spec in items:
-                repo = self._item_repo(who, spec)
-                query = query.where(Collection.id.in_(select(CollectionItem.collection_id)
-                                                      .where(CollectionItem.repo_id == repo.id)))
+            repo_ids = [self._item_repo(who, spec).id for spec in items]
             out: list[View] = []
             skipped = 0
-            for row, owner in s.execute(query.order_by(Collection.updated_at.desc(), Collection.id.desc())):
+            for row, owner in q.collections_holding(s, owners, repo_ids):
                 if row.private and self._role(s, who, owner) is None:
                     continue
                 if skipped < offset:
@@ -272,23 +260,21 @@ class Collections:
                     raise CollectionNotFound(f"Item not found: collection {item_id}") from None
                 if target.id == row.id:
                     raise BadRequest("A collection cannot hold itself")
-            same = (CollectionItem.repo_id == repo.id) if repo is not None else (CollectionItem.target_id == target.id)
-            if s.scalar(select(CollectionItem.id).where(CollectionItem.collection_id == row.id, same)) is not None:
+            if q.holds(s, row.id, repo_id=repo.id if repo is not None else None,
+                       target_id=target.id if target is not None else None):
                 raise Conflict(f"{kind} {item_id} is already in the collection")
-            count = s.scalar(select(func.count()).select_from(CollectionItem)
-                             .where(CollectionItem.collection_id == row.id))
+            count = q.count_items(s, row.id)
             if count >= MAX_ITEMS:
                 raise BadRequest(f"A collection holds at most {MAX_ITEMS} items")
-            s.add(CollectionItem(oid=secrets.token_hex(12), collection_id=row.id, type=kind,
-                                 repo_id=repo.id if repo is not None else None,
-                                 target_id=target.id if target is not None else None, position=count, note=note))
+            q.add_item(s, oid=secrets.token_hex(12), collection_id=row.id, type=kind,
+                       repo_id=repo.id if repo is not None else None,
+                       target_id=target.id if target is not None else None, position=count, note=note)
             row.updated_at = utcnow()
             s.flush()
             return self._view(s, who, row, owner)
 
     def _items(self, s, row: Collection) -> list[CollectionItem]:
-        return list(s.scalars(select(CollectionItem).where(CollectionItem.collection_id == row.id)
-                              .order_by(CollectionItem.position, CollectionItem.id)))
+        return q.items_of(s, row.id)
 
     def update_item(self, who: Principal | None, slug: str, item_oid: str, body: dict) -> None:
         with self._sessions.begin() as s:
@@ -316,7 +302,7 @@ class Collections:
             found = next((it for it in items if it.oid == item_oid), None)
             if found is None:
                 raise CollectionNotFound(f"Item not found: {item_oid}")
-            s.delete(found)
+            q.delete_item(s, found)
             items.remove(found)
             for i, it in enumerate(items):
                 it.position = i

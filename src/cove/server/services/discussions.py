@@ -182,14 +182,12 @@ class Discussions:
         with self._sessions.begin() as s:
             num = q.next_num(s, repo.id)
             now = utcnow()
-            row = Discussion(repo_id=repo.id, num=num, title=title, status=status, is_pr=is_pr,
-                             author_id=who.user_id, base_ref=base_ref, base_sha=base_sha, merge_sha="",
-                             conflicts=[], created_at=now, updated_at=now)
-            s.add(row)
-            s.flush()
-            s.add(DiscussionEvent(oid=new_oid(), discussion_id=row.id, type="comment", author_id=who.user_id,
-                                  created_at=now, data={"raw": description, "hidden": False, "history": [],
-                                                        "updatedAt": now.isoformat(), "editor": who.name}))
+            row = q.add_discussion(s, repo_id=repo.id, num=num, title=title, status=status, is_pr=is_pr,
+                                   author_id=who.user_id, base_ref=base_ref, base_sha=base_sha, merge_sha="",
+                                   conflicts=[], created_at=now, updated_at=now)
+            q.add_event(s, oid=new_oid(), discussion_id=row.id, type="comment", author_id=who.user_id,
+                        created_at=now, data={"raw": description, "hidden": False, "history": [],
+                                              "updatedAt": now.isoformat(), "editor": who.name})
             if git is not None:
                 git.update_ref(f"refs/pr/{num}", base_sha, None)
         return num
@@ -217,7 +215,7 @@ class Discussions:
         with self._sessions.begin() as s:
             row = q.find(s, repo.id, num)
             if row is not None:
-                s.delete(row)
+                q.delete(s, row)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -305,10 +303,9 @@ class Discussions:
         """Append an event to ``row`` and apply ``changes`` (title, status, ...) in one transaction."""
         with self._sessions.begin() as s:
             now = utcnow()
-            event = DiscussionEvent(oid=new_oid(), discussion_id=row.id, type=kind, author_id=who.user_id,
-                                    created_at=now, data=data)
-            s.add(event)
-            current = s.get(Discussion, row.id)
+            event = q.add_event(s, oid=new_oid(), discussion_id=row.id, type=kind, author_id=who.user_id,
+                                created_at=now, data=data)
+            current = q.by_id(s, row.id)
             for key, value in changes.items():
                 setattr(current, key, value)
             current.updated_at = now
@@ -322,7 +319,7 @@ class Discussions:
 
     def set_conflicts(self, row: Discussion, paths: list[str]) -> None:
         with self._sessions.begin() as s:
-            s.get(Discussion, row.id).conflicts = paths
+            q.by_id(s, row.id).conflicts = paths
 
     def _comment(self, row: Discussion, oid: str) -> DiscussionEvent:
         with self._sessions() as s:
@@ -333,7 +330,7 @@ class Discussions:
 
     def _rewrite(self, event: DiscussionEvent, data: dict) -> None:
         with self._sessions.begin() as s:
-            s.get(DiscussionEvent, event.id).data = data
+            q.event_by_id(s, event.id).data = data
 
     def edit_comment(self, who: Principal | None, repo_type: str, repo_id: str, num: int, oid: str,
                      text: object) -> Event:

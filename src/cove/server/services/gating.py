@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, Conflict, CoveError
 from cove.server.db import Account, Repo, utcnow
-from cove.server.db.gating import AccessRequest
+from cove.server.db.accounts import account_named
+from cove.server.db.gating import AccessRequest, add_request, find_request, request_of, requests_of
 from cove.server.services.accounts import Principal
 from cove.server.services.repos import Repos
 
@@ -45,10 +45,7 @@ class AccessRequests:
             raise BadRequest(f"Invalid status {status!r}: use pending, accepted or rejected")
         repo = self._repo(who, repo_type, repo_id)
         with self._sessions() as s:
-            rows = s.execute(select(AccessRequest, Account).join(Account, Account.id == AccessRequest.user_id)
-                             .where(AccessRequest.repo_id == repo.id, AccessRequest.status == status)
-                             .order_by(AccessRequest.updated_at.desc(), AccessRequest.id.desc()))
-            return [(r, a) for r, a in rows]
+            return requests_of(s, repo.id, status)
 
     def handle(self, who: Principal | None, repo_type: str, repo_id: str, *, user: object, request_id: object,
                status: object, reason: object = None) -> None:
@@ -61,12 +58,7 @@ class AccessRequests:
             raise BadRequest("Name the request by 'user' or by 'requestId' (one of them)")
         repo = self._repo(who, repo_type, repo_id)
         with self._sessions.begin() as s:
-            query = select(AccessRequest).where(AccessRequest.repo_id == repo.id)
-            if user is not None:
-                query = query.join(Account, Account.id == AccessRequest.user_id).where(Account.name == user)
-            else:
-                query = query.where(AccessRequest.oid == request_id)
-            row = s.scalar(query)
+            row = find_request(s, repo.id, user=user, oid=request_id)
             if row is None:
                 raise RequestNotFound(f"No access request from {user or request_id} on {repo.repo_id}")
             if row.status == status:
@@ -83,14 +75,13 @@ class AccessRequests:
         if not repo.gated:
             raise BadRequest(f"{repo.repo_id} is not gated: everyone who sees it may read its files")
         with self._sessions.begin() as s:
-            account = s.scalar(select(Account).where(Account.name == user, Account.kind == "user"))
+            account = account_named(s, user, "user")
             if account is None:
                 raise RequestNotFound(f"No user named {user!r}")
-            row = s.scalar(select(AccessRequest).where(AccessRequest.repo_id == repo.id,
-                                                       AccessRequest.user_id == account.id))
+            row = request_of(s, repo.id, account.id)
             if row is None:
-                s.add(AccessRequest(oid=secrets.token_hex(12), repo_id=repo.id, user_id=account.id,
-                                    status="accepted", granted=True, fields={}))
+                add_request(s, oid=secrets.token_hex(12), repo_id=repo.id, user_id=account.id,
+                            status="accepted", granted=True, fields={})
             elif row.status == "accepted":
                 raise Conflict(f"{user} has access to {repo.repo_id} already")
             else:

@@ -25,11 +25,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC
 
-from sqlalchemy import select
-
 from cove.server.cas.hashes import from_hex, to_hex
-from cove.server.db import Repo
 from cove.server.db.buckets import live_files, newest_registrations
+from cove.server.db.repos import all_storage_keys
 from cove.server.db.xet import all_files, forget, newest_links, unpack_terms
 from cove.server.storage.reachable import lfs_pointers
 
@@ -51,8 +49,7 @@ class GcReport:
 
 def _reachable(hub) -> tuple[set[str], set[str]]:
     """The live LFS oids (what commits name) and the live Xet file IDs (what buckets hold)."""
-    with hub.sessions() as s:
-        keys = list(s.scalars(select(Repo.storage_key)))
+    keys = all_storage_keys(hub.sessions)
     live: set[str] = set()
     for key in keys:
         path = hub.git.path(key)

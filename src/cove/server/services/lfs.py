@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, Forbidden, RepoNotFound, Unprocessable
 from cove.protocol import is_sha256, parse_lfs_pointer
-from cove.server.db import LfsObject, Repo, RepoLfs
-from cove.server.db.lfs import record_lfs_object
+from cove.server.db import LfsObject, Repo
+from cove.server.db.lfs import lfs_sha1, oids_without_sha1, record_lfs_object, repo_lfs_object, set_sha1
 from cove.server.services.objects import Objects, Stored
 from cove.server.services.repos import Repos
 from cove.server.storage.blobs import BlobWriter
@@ -142,11 +141,7 @@ class Lfs:
     def repo_has(self, repo: Repo, oid: str) -> LfsObject | None:
         """The LFS object if ``repo`` may reference it (uploaded to or committed in it) and it is stored
         with its recorded size (as a blob or a Xet file)."""
-        with self._sessions() as s:
-            row = s.execute(
-                select(LfsObject).join(RepoLfs, RepoLfs.oid == LfsObject.oid)
-                .where(RepoLfs.repo_id == repo.id, LfsObject.oid == oid)
-            ).scalar()
+        row = repo_lfs_object(self._sessions, repo.id, oid)
         return row if row is not None and self.objects.holds(oid, row.size) else None
 
     def lfs_object(self, repo: Repo, oid: str) -> LfsObject | None:
@@ -175,26 +170,20 @@ class Lfs:
                 "through the LFS batch API first")
 
     def known_sha1(self, oid: str) -> str | None:
-        with self._sessions() as s:
-            row = s.get(LfsObject, oid)
-            return row.sha1 if row else None
+        return lfs_sha1(self._sessions, oid)
 
     def fill_sha1(self) -> None:
         """Compute the git blob sha1 of stored objects that lack it (preupload compares it with the
         client's file in "regular" mode, so an unchanged large file is not sent again)."""
-        with self._sessions() as s:
-            oids = list(s.scalars(select(LfsObject.oid).where(LfsObject.sha1 == "")))
-        for oid in oids:  # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
+        # blobs only: a Xet-stored object has none (its sha1 serves "regular" preuploads only)
+        for oid in oids_without_sha1(self._sessions):
             size = self.blobs.size(oid)
             if size is None:
                 continue
             h = hashlib.sha1(b"blob %d\x00" % size)
             for block in self.blobs.blocks(oid, 0, size):
                 h.update(block)
-            with self._sessions.begin() as s:
-                row = s.get(LfsObject, oid)
-                if row is not None:
-                    row.sha1 = h.hexdigest()
+            set_sha1(self._sessions, oid, h.hexdigest())
 
     def record_object(self, repo: Repo, oid: str, size: int, sha1: str = "") -> None:
         """Record that ``repo`` may reference object ``oid``; the caller holds ``blobs.guard()`` from

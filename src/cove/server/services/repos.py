@@ -11,20 +11,27 @@ from __future__ import annotations
 import json
 import secrets
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, GatedRepo, RepoNotFound, Unauthorized
 from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
-from cove.server.db import Account, Like, Membership, Repo, utcnow
+from cove.server.db import Repo, utcnow
 from cove.server.db.gating import access_accepted
 from cove.server.db.repos import (
+    SORTS,
     add_redirect,
+    add_repo,
+    delete_repo,
     drop_redirect,
     find_repo_any_case,
+    find_repos,
     liked_repos,
+    other_repo_named,
     redirect_target,
-    same_name,
+    repo_and_role,
+    repo_by_id,
+    repo_named,
+    set_like,
 )
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.lfs_scope import LfsScopes
@@ -36,16 +43,6 @@ LEVELS = {"read": 1, "write": 2, "admin": 3}
 #: The Hub's text, word for word: the client's own message ("Repository Not Found for url: ...") then
 #: holds it and does not repeat it; the same for a missing repo and one the caller may not see.
 REPO_NOT_FOUND = "Repository not found"
-
-# Built once: composing a statement costs more Python time than running it on SQLite.
-_WHERE = (Repo.type == bindparam("type"), Repo.namespace == bindparam("ns"), Repo.name == bindparam("name"))
-_REPO_BY_NAME = select(Repo).where(*_WHERE)
-_REPO_AND_ROLE = (
-    select(Repo, Account.id, Membership.role)
-    .outerjoin(Account, Account.name == Repo.namespace)
-    .outerjoin(Membership, and_(Membership.org_id == Account.id, Membership.user_id == bindparam("uid")))
-    .where(*_WHERE)
-)
 
 
 def space_readme(name: str, sdk: str) -> bytes:
@@ -81,16 +78,6 @@ def gated_error(who: Principal | None, repo: Repo) -> GatedRepo:
                      f"{repo.repo_id} to request it.")
 
 
-SORTS = {
-    "downloads": Repo.downloads,
-    "likes": Repo.likes,
-    "trendingScore": Repo.likes,
-    "lastModified": Repo.last_modified,
-    "createdAt": Repo.created_at,
-    "id": Repo.namespace,
-}
-
-
 class Repos:
     def __init__(self, sessions: sessionmaker, accounts: Accounts, git: GitStore, objects: Objects, *,
                  seed: SeedProgress | None = None) -> None:
@@ -106,13 +93,12 @@ class Repos:
                 any_case: bool = True) -> tuple[Repo | None, int]:
         """The repo and what ``who`` may do with it: 0 none, 1 read, 2 write, 3 admin (one query when
         the id is spelled as the repo was named; one more, case-insensitive, when it is not)."""
-        params = {"type": repo_type, "ns": ns, "name": name}
         with self._sessions() as s:
             if who is None:
-                repo = s.scalar(_REPO_BY_NAME, params)
+                repo = repo_named(s, repo_type, ns, name)
                 row = (repo,) if repo is not None else None
             else:
-                row = s.execute(_REPO_AND_ROLE, {**params, "uid": who.user_id}).first()
+                row = repo_and_role(s, who.user_id, repo_type, ns, name)
             level = self._level(who, row)
             if level == 0 and any_case:
                 # asked for a hidden repo too, so that it costs what a missing one costs
@@ -184,7 +170,7 @@ class Repos:
 
     def by_id(self, repo_id: int) -> Repo | None:
         with self._sessions() as s:
-            return s.get(Repo, repo_id)
+            return repo_by_id(s, repo_id)
 
     def open_git(self, repo: Repo) -> GitRepo:
         """The repo's git content, in which an LFS pointer is an LFS file only if the repo may
@@ -226,9 +212,8 @@ class Repos:
                 s.expunge(existing)  # keep its loaded fields through the rollback
                 err.repo = existing
                 raise err
-            repo = Repo(type=repo_type, namespace=namespace, name=name, storage_key=key,
-                        private=private, sdk=sdk if repo_type == "space" else "")
-            s.add(repo)
+            repo = add_repo(s, type=repo_type, namespace=namespace, name=name, storage_key=key,
+                            private=private, sdk=sdk if repo_type == "space" else "")
             drop_redirect(s, repo_type, namespace, name)  # the name is this repo's now
             s.flush()
             # git first, inside the transaction: if it fails, the row is rolled back
@@ -240,7 +225,7 @@ class Repos:
     def delete(self, who: Principal | None, repo_type: str, repo_id: str) -> None:
         repo = self.get(who, repo_type, repo_id, "admin")
         with self._sessions.begin() as s:
-            s.execute(delete(Repo).where(Repo.id == repo.id))
+            delete_repo(s, repo.id)
         self.git.delete(repo.storage_key)
 
     def move(self, who: Principal | None, repo_type: str, from_id: str, to_id: str) -> Repo:
@@ -252,10 +237,10 @@ class Repos:
         check_name_part(name, "repo name")
         self._check_namespace(who, ns)
         with self._sessions.begin() as s:
-            clash = s.scalar(select(Repo).where(*same_name(repo.type, ns, name), Repo.id != repo.id))
+            clash = other_repo_named(s, repo.type, ns, name, repo.id)
             if clash is not None:
                 raise Conflict(f"A {repo.type} repository called {to_id} already exists")
-            row = s.get(Repo, repo.id)
+            row = repo_by_id(s, repo.id)
             add_redirect(s, repo.type, row.namespace, row.name, repo.id)
             drop_redirect(s, repo.type, ns, name)
             row.namespace, row.name = ns, name
@@ -267,7 +252,7 @@ class Repos:
         if gated not in (None, False, "auto", "manual"):
             raise BadRequest(f"Invalid gated value {gated!r}: use 'auto', 'manual' or false")
         with self._sessions.begin() as s:
-            row = s.get(Repo, repo.id)
+            row = repo_by_id(s, repo.id)
             if private is not None:
                 row.private = private
             if gated is not None:
@@ -277,7 +262,7 @@ class Repos:
     def touch(self, repo: Repo, *, head_sha: str | None, card: dict | None = None) -> None:
         """Record a change to the repo (and, for its default branch, the new head and card)."""
         with self._sessions.begin() as s:
-            row = s.get(Repo, repo.id)
+            row = repo_by_id(s, repo.id)
             if row is None:
                 return
             row.last_modified = utcnow()
@@ -291,18 +276,13 @@ class Repos:
 
     def count_download(self, repo: Repo) -> None:
         with self._sessions.begin() as s:
-            row = s.get(Repo, repo.id)
+            row = repo_by_id(s, repo.id)
             if row is not None:
                 row.downloads += 1
 
     def like(self, who: Principal, repo: Repo, liked: bool) -> None:
         with self._sessions.begin() as s:
-            has = s.get(Like, (who.user_id, repo.id))
-            if liked and has is None:
-                s.add(Like(user_id=who.user_id, repo_id=repo.id))
-            elif not liked and has is not None:
-                s.delete(has)
-            s.get(Repo, repo.id).likes = s.scalar(select(func.count()).where(Like.repo_id == repo.id))
+            set_like(s, who.user_id, repo.id, liked)
 
     def liked_by(self, who: Principal | None, user_id: int) -> list[Repo]:
         """The repos user ``user_id`` likes that ``who`` may see."""
@@ -315,27 +295,13 @@ class Repos:
                author: str | None = None, filters: list[str] | None = None, sort: str | None = None,
                offset: int = 0, limit: int = 100) -> tuple[list[Repo], bool]:
         """One page of the repos ``who`` may see, and whether more follow."""
-        q = select(Repo).where(Repo.type == repo_type_of(repo_type))
-        if who is None:
-            q = q.where(Repo.private.is_(False))
-        elif not who.is_admin:
-            member_of = select(Account.name).join(Membership, Membership.org_id == Account.id).where(
-                Membership.user_id == who.user_id)
-            q = q.where(or_(Repo.private.is_(False), Repo.namespace == who.name, Repo.namespace.in_(member_of)))
-        if author:
-            q = q.where(Repo.namespace == author)
-        for term in search or []:
-            if "/" in term:
-                ns, _, rest = term.partition("/")
-                q = q.where(and_(Repo.namespace.ilike(f"%{ns}"), Repo.name.ilike(f"{rest}%")))
-            else:
-                q = q.where(or_(Repo.name.ilike(f"%{term}%"), Repo.namespace.ilike(f"%{term}%")))
+        repo_type = repo_type_of(repo_type)
         if sort and sort not in SORTS:
             raise BadRequest(f"Invalid sort {sort!r}: use one of {', '.join(SORTS)}")
-        column = SORTS.get(sort or "", None)
-        q = q.order_by(column.desc(), Repo.id.desc()) if column is not None else q.order_by(Repo.id)
+        viewer = None if who is None or who.is_admin else (who.user_id, who.name)
         with self._sessions() as s:
-            rows = list(s.scalars(q))
+            rows = find_repos(s, repo_type, viewer, public_only=who is None, author=author, search=search or [],
+                              sort=sort)
         if filters:
             rows = [r for r in rows if all(f in r.tags or f == r.pipeline_tag or f == r.library_name
                                            for f in filters)]
