@@ -1,10 +1,12 @@
-"""Load on a Hub of 1 and 2 ``cove serve`` replicas behind nginx, on SQLite and on PostgreSQL.
+"""Load on a Hub of 1 and 2 ``cove serve`` replicas behind nginx, on SQLite and on PostgreSQL, with blobs on
+the local disk or on an S3-compatible server (``--storages disk s3``: the tests' S3 server, tests/s3.py).
 
 For each setup (database x replicas) it starts the replicas on one data dir (tests/replicas.py: the nginx
 config of docs/deploy.md), makes a repo of small files, then runs each workload for ``--seconds`` with
 ``--clients`` threads, each with its own keep-alive connection to nginx:
 
 * ``download``: ``GET /{repo}/resolve/main/f-<i>.txt`` (a 1 KiB file kept in git);
+* ``lfs``: ``GET /{repo}/resolve/main/blob.bin`` (a 256 KiB LFS file: read from the blob store, streamed);
 * ``listing``: ``GET /api/models/{repo}/tree/main`` and ``GET /api/models?author=...``, alternately;
 * ``commit``: ``POST /api/models/{repo}/commit/main``, one 1 KiB file per commit, no ``parent_commit``
   (every commit must land: they queue on the repo's lock).
@@ -32,10 +34,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests import postgres  # noqa: E402
+from tests import postgres, s3  # noqa: E402
 from tests.replicas import Replicas  # noqa: E402
 
 FILES = 50
+LFS_BYTES = 256 * 1024
 
 
 def ndjson_commit(path: str, data: bytes) -> bytes:
@@ -54,6 +57,9 @@ def prepare(url: str, token: str) -> str:
     lines = [{"key": "header", "value": {"summary": "files", "description": ""}}]
     lines += [{"key": "file", "value": {"content": base64.b64encode(bytes([i % 256]) * 1024).decode(),
                                         "path": f"f-{i}.txt", "encoding": "base64"}} for i in range(FILES)]
+    blob = bytes(range(256)) * (LFS_BYTES // 256)  # binary: stored as an LFS object
+    lines.append({"key": "file", "value": {"content": base64.b64encode(blob).decode(), "path": "blob.bin",
+                                           "encoding": "base64"}})
     body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
     r = httpx.post(f"{url}/api/models/{repo}/commit/main", content=body, timeout=60,
                    headers={**headers, "content-type": "application/x-ndjson"})
@@ -78,13 +84,16 @@ def run(url: str, token: str, repo: str, workload: str, seconds: float, clients:
                 try:
                     if workload == "download":
                         r = c.get(f"/{repo}/resolve/main/f-{(n * 7 + i) % FILES}.txt")
+                    elif workload == "lfs":
+                        r = c.get(f"/{repo}/resolve/main/blob.bin")
+                        ok_size = len(r.content) == LFS_BYTES
                     elif workload == "listing":
                         r = c.get(f"/api/models/{repo}/tree/main") if i % 2 else c.get("/api/models",
                                                                                        params={"author": owner})
                     else:
                         r = c.post(f"/api/models/{repo}/commit/main", content=ndjson_commit(f"c{n}/{i}.txt", b"x" * 1024),
                                    headers={"content-type": "application/x-ndjson"})
-                    ok = r.is_success
+                    ok = r.is_success and (workload != "lfs" or ok_size)
                 except httpx.HTTPError:
                     ok = False
                 mine.append(time.perf_counter() - start)
@@ -112,32 +121,38 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8, help="client threads, each with one connection")
     ap.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    ap.add_argument("--workloads", nargs="+", default=["download", "listing", "commit"],
-                    choices=["download", "listing", "commit"])
+    ap.add_argument("--storages", nargs="+", default=["disk"], choices=["disk", "s3"])
+    ap.add_argument("--workloads", nargs="+", default=["download", "lfs", "listing", "commit"],
+                    choices=["download", "lfs", "listing", "commit"])
     args = ap.parse_args()
     rows = []
-    for database in args.databases:
-        for n in args.replicas:
-            env = {"COVE_LOGIN_FAILURES_PER_IP": "100000"}
-            if database == "postgresql":
-                env["COVE_DATABASE_URL"] = postgres.shared_cluster().create_database("load")
-            with tempfile.TemporaryDirectory(prefix="cove-load-") as tmp:
-                replicas = Replicas.start(Path(tmp), n, env)
-                try:
-                    token = replicas.hub.user("loader")
-                    repo = prepare(replicas.url, token)
-                    for workload in args.workloads:
-                        result = run(replicas.url, token, repo, workload, args.seconds, args.clients)
-                        rows.append((database, n, workload, result))
-                        print(f"{database:10} {n} replica(s) {workload:8} {result['rps']:8.1f} req/s  "
-                              f"p50 {result['p50']:7.1f} ms  p99 {result['p99']:7.1f} ms  "
-                              f"errors {result['errors']}/{result['requests']}", flush=True)
-                finally:
-                    replicas.stop()
-    print("\n| database | replicas | workload | requests/s | p50 (ms) | p99 (ms) | errors |")
+    for storage in args.storages:
+        for database in args.databases:
+            for n in args.replicas:
+                env = {"COVE_LOGIN_FAILURES_PER_IP": "100000"}
+                if database == "postgresql":
+                    env["COVE_DATABASE_URL"] = postgres.shared_cluster().create_database("load")
+                if storage == "s3":
+                    server = s3.shared_server()
+                    env.update(server.env(server.create_bucket()))
+                setup = f"{database}/{storage}"
+                with tempfile.TemporaryDirectory(prefix="cove-load-") as tmp:
+                    replicas = Replicas.start(Path(tmp), n, env)
+                    try:
+                        token = replicas.hub.user("loader")
+                        repo = prepare(replicas.url, token)
+                        for workload in args.workloads:
+                            result = run(replicas.url, token, repo, workload, args.seconds, args.clients)
+                            rows.append((setup, n, workload, result))
+                            print(f"{setup:16} {n} replica(s) {workload:8} {result['rps']:8.1f} req/s  "
+                                  f"p50 {result['p50']:7.1f} ms  p99 {result['p99']:7.1f} ms  "
+                                  f"errors {result['errors']}/{result['requests']}", flush=True)
+                    finally:
+                        replicas.stop()
+    print("\n| database/blobs | replicas | workload | requests/s | p50 (ms) | p99 (ms) | errors |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for database, n, workload, r in rows:
-        print(f"| {database} | {n} | {workload} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
+    for setup, n, workload, r in rows:
+        print(f"| {setup} | {n} | {workload} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
               f"{r['errors']} / {r['requests']} |")
     return 0
 
