@@ -250,7 +250,7 @@ def test_symlinks_and_submodules_are_refused(clone, mode, words):
     clone.refused(clone.push(f"+{clone.root_with((mode, b'entry', target))}:refs/heads/main"), words)
 
 
-@pytest.mark.parametrize(("ref", "words"), [("refs/pr/1", "only branches"), ("refs/notes/x", "only branches"),
+@pytest.mark.parametrize(("ref", "words"), [("refs/pr/1", "created with the pull request"), ("refs/notes/x", "only branches"),
                                             ("refs/heads/" + "ab" * 20, "ambiguous")])
 def test_refs_outside_branches_and_tags_are_refused(clone, ref, words):
     clone.refused(clone.push(f"{clone.root_with((FILE, b'ok.txt', clone.blob(b'ok')))}:{ref}"), words)

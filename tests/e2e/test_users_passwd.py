@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import select
 import subprocess
 import sys
 import time
@@ -68,6 +69,8 @@ def _on_a_terminal(hub, name: str, answers: list[str]) -> tuple[int, str]:
                                     str(hub.data_dir)], env)
     out, pending, deadline = b"", list(answers), time.monotonic() + 120
     while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 1)[0]:
+            continue  # a child that waits for input we will not send fails at the deadline, not at pytest's
         try:
             chunk = os.read(fd, 4096)
         except OSError:  # the child has exited
@@ -75,8 +78,12 @@ def _on_a_terminal(hub, name: str, answers: list[str]) -> tuple[int, str]:
         if not chunk:
             break
         out += chunk
-        if pending and out.rstrip().endswith(b":"):
+        # answer a prompt only once it is on screen ("...: ", no newline after it): getpass flushes what
+        # was typed before it turned echo off, so an answer sent early (on the echoed newline) is lost
+        if pending and out.endswith(b": "):
             os.write(fd, pending.pop(0).encode() + b"\n")
+    else:
+        os.kill(pid, 9)
     _, code = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(code), out.decode(errors="replace")

@@ -479,7 +479,7 @@ PREUPLOAD = doc(
                         shouldIgnore=BOOL, oid={"type": ["string", "null"]})),
         commitOid={"type": ["string", "null"], "description": "null: the branch does not exist"},
     ))},
-    errors=(400, 401, 403, 404, 413), params=[REV],
+    errors=(400, 401, 403, 404, 413, 422), params=[REV],
     body=json_request(obj("files", files=array(obj(
         "path", path=STR, size=INT,
         sample={"type": "string", "description": "base64 of the file's first 512 bytes"},
