@@ -14,7 +14,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 
 from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
 
-ERIN_PW = "erin-web-pass-1"
+ERIN_PW = "wren-web-pass-1"
 
 
 def uniq(prefix: str) -> str:
@@ -23,7 +23,7 @@ def uniq(prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def erin(hub) -> HfApi:
-    return HfApi(endpoint=hub.url, token=hub.user("erin", password=ERIN_PW))
+    return HfApi(endpoint=hub.url, token=hub.user("wren", password=ERIN_PW))
 
 
 def signed_in(hub, name: str, password: str) -> httpx.Client:
@@ -39,8 +39,8 @@ def csrf_of(page: str) -> str:
 
 
 def test_pages_and_forms(hub, erin):
-    repo_id = erin.create_repo(uniq("erin/web")).repo_id
-    with closing(signed_in(hub, "erin", ERIN_PW)) as c:
+    repo_id = erin.create_repo(uniq("wren/web")).repo_id
+    with closing(signed_in(hub, "wren", ERIN_PW)) as c:
         page = c.get(f"/{repo_id}/discussions")
         assert page.status_code == 200 and "No open discussions" in page.text
         assert f'href="/{repo_id}/discussions"' in page.text  # the tab
@@ -72,17 +72,17 @@ def test_pages_and_forms(hub, erin):
 
 
 def test_private_community_is_missing(hub, erin):
-    repo_id = erin.create_repo(uniq("erin/hidden"), private=True).repo_id
+    repo_id = erin.create_repo(uniq("wren/hidden"), private=True).repo_id
     erin.create_discussion(repo_id, title="Secret talk")
     for path in ("/discussions", "/discussions/1"):
         r = httpx.get(f"{hub.url}/{repo_id}{path}")
         assert r.status_code == 404 and "Secret talk" not in r.text
-    with closing(signed_in(hub, "erin", ERIN_PW)) as c:
+    with closing(signed_in(hub, "wren", ERIN_PW)) as c:
         assert "Secret talk" in c.get(f"/{repo_id}/discussions").text
 
 
 def test_pr_diff_page_is_escaped(hub, erin):
-    repo_id = erin.create_repo(uniq("erin/diff"), repo_type="dataset").repo_id
+    repo_id = erin.create_repo(uniq("wren/diff"), repo_type="dataset").repo_id
     erin.create_commit(repo_id, [CommitOperationAdd("x.html", b"<script>alert(1)</script>\n")],
                        commit_message="<b>html</b>", create_pr=True, repo_type="dataset")
     page = httpx.get(f"{hub.url}/datasets/{repo_id}/discussions/1").text
@@ -93,7 +93,7 @@ def test_pr_diff_page_is_escaped(hub, erin):
 def test_browser_opens_comments_and_merges_a_pr(hub, erin):
     from playwright.sync_api import expect, sync_playwright
 
-    repo_id = erin.create_repo(uniq("erin/ui")).repo_id
+    repo_id = erin.create_repo(uniq("wren/ui")).repo_id
     dialogs: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -102,7 +102,7 @@ def test_browser_opens_comments_and_merges_a_pr(hub, erin):
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             page.set_default_timeout(15_000)
             page.goto(f"{hub.url}/login")
-            page.get_by_label("Username").fill("erin")
+            page.get_by_label("Username").fill("wren")
             page.get_by_label("Password").fill(ERIN_PW)
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_url(f"{hub.url}/")
@@ -141,8 +141,8 @@ def test_browser_opens_comments_and_merges_a_pr(hub, erin):
 
 def test_repos_named_discussions_keep_their_pages(hub, erin):
     for repo_type, prefix in (("dataset", "/datasets"), ("space", "/spaces")):
-        repo_id = erin.create_repo("erin/discussions", repo_type=repo_type, exist_ok=True,
+        repo_id = erin.create_repo("wren/discussions", repo_type=repo_type, exist_ok=True,
                                    space_sdk="static" if repo_type == "space" else None).repo_id
         r = httpx.get(f"{hub.url}{prefix}/{repo_id}", headers={"authorization": f"Bearer {erin.token}"})
-        assert r.status_code == 200 and "erin" in r.text and "Community" in r.text, (repo_type, r.status_code)
+        assert r.status_code == 200 and "wren" in r.text and "Community" in r.text, (repo_type, r.status_code)
 
