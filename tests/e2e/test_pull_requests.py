@@ -115,7 +115,7 @@ def test_pull_request_from_a_reader(api, other, hub):
                                commit_message="PR on foreign repo", create_pr=True)
     num = info.pr_num
     other.upload_file(repo_id=repo_id, path_in_repo="second.txt", path_or_fileobj=b"2", revision=info.pr_revision)
-    carol = HfApi(endpoint=hub.url, token=hub.user("carol"))
+    carol = HfApi(endpoint=hub.url, token=hub.user("cleo"))
     with pytest.raises(HfHubHTTPError) as e:  # not the author, not a writer
         carol.upload_file(repo_id=repo_id, path_in_repo="x.txt", path_or_fileobj=b"x", revision=info.pr_revision)
     assert e.value.response.status_code == 403
