@@ -102,9 +102,21 @@ class HubServer:
     proc: subprocess.Popen
     log: Path
     _users: dict = field(default_factory=dict)
+    _user_specs: dict = field(default_factory=dict)
 
     def user(self, name: str, *, admin: bool = False, password: str | None = None) -> str:
-        """A write token for ``name``, creating the user on first use."""
+        """A write token for ``name``, creating the user on first use.
+
+        Modules share one session Hub: a name asked again with another password or admin flag would
+        silently keep the first one, so that is refused here, with the fix in the message."""
+        if name in self._user_specs:
+            was_admin, was_password = self._user_specs[name]
+            if (password is not None and password != was_password) or (admin and not was_admin):
+                raise AssertionError(
+                    f"test user {name!r} already exists on the shared Hub (admin={was_admin}, "
+                    f"password={was_password!r}); asked now with admin={admin}, password={password!r}: "
+                    "pick another name")
+        self._user_specs.setdefault(name, (admin, password))
         if name not in self._users:
             args = ["users", "add", name, "--data-dir", str(self.data_dir)]
             if admin:
