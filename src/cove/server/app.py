@@ -39,6 +39,8 @@ from cove.server.routes import (
     web_edit,
     web_manage,
     web_repo,
+    web_webhooks,
+    webhooks,
     xet,
 )
 from cove.server.routes._common import error_response, moved_location, names_repo_without_namespace
@@ -50,9 +52,9 @@ log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
 #: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
-ROUTERS = (admin, buckets, collections, discussions, api_repos, api_content, api_history, gating, security, commit, lfs,
-           git, resolve, inference, viewer, xet, web_account, web_admin, web_repo, web_discussions, web_manage,
-           web_edit, web)
+ROUTERS = (admin, buckets, collections, discussions, webhooks, api_repos, api_content, api_history, gating, security,
+           commit, lfs, git, resolve, inference, viewer, xet, web_account, web_admin, web_webhooks, web_repo,
+           web_discussions, web_manage, web_edit, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).
@@ -74,10 +76,13 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         task = asyncio.create_task(_housekeeping(hub))
+        if "web" in settings.roles:
+            hub.deliverer.start()  # webhook deliveries, off the request path
         try:
             yield
         finally:
             task.cancel()
+            await run_in_threadpool(hub.deliverer.stop)
 
     app = FastAPI(title="Cove Hub", version="0.1.0", docs_url=None, openapi_url="/api/openapi.json",
                   redoc_url=None, lifespan=lifespan)

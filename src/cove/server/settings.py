@@ -24,6 +24,7 @@ INT_SETTINGS: dict[str, int] = {
     "login_failures_per_user": 1, "login_failures_per_ip": 1, "login_window": 1, "password_checks_at_once": 1,
     "stale_upload_seconds": 60, "xet_token_seconds": 120, "xet_max_shard_bytes": 1024,
     "discussions_per_minute": 1, "s3_presign_seconds": 10,
+    "webhook_retry_seconds": 1, "webhook_attempts": 1, "webhook_timeout_seconds": 1,
 }
 
 #: String settings read from ``COVE_<NAME>`` as they are.
@@ -122,6 +123,16 @@ class Settings:
     max_request_head_bytes: int = 64 * 1024
     #: Discussions and pull requests one repo accepts per minute (all authors together); past it: 429.
     discussions_per_minute: int = 30
+    # -- webhooks ----------------------------------------------------------------------------------------
+    #: Private, loopback and other non-public addresses webhooks may be delivered to (public addresses
+    #: always may): comma-separated addresses, CIDR blocks or host names; ``*`` for any. The Hub itself
+    #: never is a target (services/webhook_targets.py).
+    webhook_allow: str = ""
+    #: A failed delivery is tried again after this many seconds × 4^(attempt-1), at most an hour later,
+    #: until ``webhook_attempts`` were made; each waits ``webhook_timeout_seconds`` for an answer.
+    webhook_retry_seconds: int = 30
+    webhook_attempts: int = 6
+    webhook_timeout_seconds: int = 10
     # -- sign-in ---------------------------------------------------------------------------------------
     #: Failed password checks allowed per user name, and per client address, in ``login_window``
     #: seconds; past them the next attempts get 429 with ``Retry-After`` until the window moves on.
@@ -169,6 +180,7 @@ class Settings:
             "xet_cas_url": (env.get("COVE_XET_CAS_URL") or "").rstrip("/") or None,
             "roles": parse_roles(env.get("COVE_ROLES", ",".join(ROLES))),
             "forwarded_allow_ips": env.get("COVE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            "webhook_allow": env.get("COVE_WEBHOOK_ALLOW", ""),
         }
         values["xet"] = _flag(env, "COVE_XET", "1")
         values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")

@@ -144,18 +144,26 @@ async def _headers(stdout: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
-def after_push(hub: Hub, repo: Repo) -> None:
-    """Record a push: the new head of ``main`` and the card read from it."""
+def refs_of(hub: Hub, repo: Repo) -> dict[str, str]:
+    return hub.repos.open_git(repo).refs("refs/")
+
+
+def after_push(hub: Hub, repo: Repo, before: dict[str, str]) -> None:
+    """Record a push: the new head of ``main`` and the card read from it, and the refs it moved (from
+    ``before``, the refs when it started) for webhooks."""
     git = hub.repos.open_git(repo)
     sha = git.ref_target("refs/heads/main")
     card = hub.content.card(git, sha, repo) if sha else None
     hub.repos.touch(repo, head_sha=sha, card=card)
     hub.scans.after_push(repo)
+    hub.webhooks.refs_changed(repo, before, git.refs("refs/"))
 
 
 async def backend(request: Request, repo: Repo, who: Principal | None, tail: str) -> Response:
     """Run ``git http-backend`` for ``tail`` (``info/refs``, ``git-upload-pack``, ...) of ``repo``."""
     hub = hub_of(request)
+    # the refs before a push, for its webhook event (an API commit during the push shows up in both)
+    before = await run_in_threadpool(refs_of, hub, repo) if tail == "git-receive-pack" else {}
     proc = await asyncio.create_subprocess_exec(
         "git", "http-backend", env=cgi_env(hub, request, repo, who, tail),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -186,7 +194,7 @@ async def backend(request: Request, repo: Repo, who: Principal | None, tail: str
             if code != 0:
                 log.warning("git http-backend %s for %s exited with %d: %s", tail, repo.repo_id, code, stderr)
             elif pushing:
-                await run_in_threadpool(after_push, hub, repo)
+                await run_in_threadpool(after_push, hub, repo, before)
         finally:
             await _stop(proc, feeder, pump, errors)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from cove.server.db import open_database
+from cove.server.db import open_database, utcnow
 from cove.server.db.locks import repo_locks
 from cove.server.db.removal_lock import removal_lock
 from cove.server.services.accounts import Accounts, Principal
@@ -29,6 +30,8 @@ from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.seed_status import SeedProgress
 from cove.server.services.signin import SignIns
+from cove.server.services.webhook_delivery import Deliverer
+from cove.server.services.webhooks import Webhooks
 from cove.server.services.weights import Weights
 from cove.server.services.xet import Xet
 from cove.server.settings import Settings
@@ -37,6 +40,8 @@ from cove.server.storage.stores import open_stores
 from cove.server.storage.xet import XorbStore
 
 __all__ = ["Hub", "Principal"]
+#: Days a finished webhook delivery stays in the log.
+DELIVERY_LOG_DAYS = 14
 log = logging.getLogger("cove.server")
 
 
@@ -88,11 +93,19 @@ class Hub:
         self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.audit = Audit(self.sessions, self.accounts)
         self.signins = SignIns(self.sessions, self.accounts, settings, self.audit)
+        self.webhooks = Webhooks(self.sessions, self.accounts, self.repos, settings)
+        self.deliverer = Deliverer(self.sessions, self.webhooks, settings)
+        # events, after they landed: refs moved by this process are queued from the worker thread (the
+        # mover holds the repo's lock, maybe a transaction); the others at once
+        self.git.ref_listener = lambda *args: self.deliverer.later(self.webhooks.ref_moved, *args)
+        self.discussions.listener = self.webhooks.discussion_event
+        self.repos.listener = self.webhooks.emit
 
     def sweep(self) -> None:
         """Remove upload temporaries nobody wrote to for ``stale_upload_seconds`` (abandoned uploads) and
         failed sign-ins past their window. Every replica runs it; two at once remove each file once."""
         self.signins.failures.prune(time.time())
+        self.webhooks.prune(utcnow() - timedelta(days=DELIVERY_LOG_DAYS))
         files, nbytes = self.blobs.sweep(self.settings.stale_upload_seconds)
         if files:
             log.warning("removed %d stale upload temporaries (%d bytes on disk)", files, nbytes)

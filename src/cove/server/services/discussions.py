@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -96,12 +97,19 @@ def new_oid() -> str:
     return secrets.token_hex(12)
 
 
+def _nobody(*_args) -> None:
+    pass
+
+
 class Discussions:
     def __init__(self, sessions: sessionmaker, accounts: Accounts, repos: Repos, *, per_minute: int = 30) -> None:
         self._sessions = sessions
         self._accounts = accounts
         self._repos = repos
         self.per_minute = per_minute
+        #: Told of each change after it landed: ``(repo, discussion, scope, action, comment or None)``,
+        #: scope ``discussion`` or ``discussion.comment`` (webhooks, :mod:`cove.server.services.webhooks`).
+        self.listener: Callable[[Repo, Discussion, str, str, DiscussionEvent | None], None] = _nobody
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -171,10 +179,16 @@ class Discussions:
         self.check_rate(repo)
         for attempt in range(5):  # two discussions opened at once may take the same number: the later retries
             try:
-                return self._insert(who, repo, title, description, is_pr, status, base_ref, base_sha, git)
+                num = self._insert(who, repo, title, description, is_pr, status, base_ref, base_sha, git)
             except IntegrityError:
                 if attempt == 4:
                     raise Conflict(f"Too many discussions opened at once on {repo.repo_id}: try again") from None
+                continue
+            with self._sessions() as s:
+                row = q.find(s, repo.id, num)
+                first = q.events_of(s, row.id)[0]
+            self.listener(repo, row, "discussion", "create", first)
+            return num
         raise AssertionError("unreachable")
 
     def _insert(self, who: Principal, repo: Repo, title: str, description: str, is_pr: bool, status: str,
@@ -309,6 +323,12 @@ class Discussions:
             for key, value in changes.items():
                 setattr(current, key, value)
             current.updated_at = now
+        repo = self._repos.by_id(current.repo_id)
+        if repo is not None:
+            if kind == "comment":
+                self.listener(repo, current, "discussion.comment", "create", event)
+            else:
+                self.listener(repo, current, "discussion", "update", None)
         return self._event(event.oid, kind, who.name, now, data)
 
     def comment(self, who: Principal | None, repo_type: str, repo_id: str, num: int, text: object) -> Event:
@@ -328,9 +348,11 @@ class Discussions:
             raise DiscussionNotFound(f"Comment {oid} not found in discussion #{row.num}")
         return event
 
-    def _rewrite(self, event: DiscussionEvent, data: dict) -> None:
+    def _rewrite(self, repo: Repo, row: Discussion, event: DiscussionEvent, data: dict) -> None:
         with self._sessions.begin() as s:
             q.event_by_id(s, event.id).data = data
+        event.data = data
+        self.listener(repo, row, "discussion.comment", "update", event)
 
     def edit_comment(self, who: Principal | None, repo_type: str, repo_id: str, num: int, oid: str,
                      text: object) -> Event:
@@ -345,7 +367,7 @@ class Discussions:
         past = {"raw": old["raw"], "updatedAt": old["updatedAt"], "editor": old.get("editor")}
         data = {**old, "raw": text, "updatedAt": utcnow().isoformat(), "editor": who.name,
                 "history": [past, *old.get("history", [])]}
-        self._rewrite(event, data)
+        self._rewrite(repo, row, event, data)
         return self._event(event.oid, "comment", self._accounts_name(event.author_id), event.created_at, data)
 
     def hide_comment(self, who: Principal | None, repo_type: str, repo_id: str, num: int, oid: str) -> Event:
@@ -356,7 +378,7 @@ class Discussions:
         # hidden for good, as on the Hub: the text and its history are gone
         data = {"raw": "", "hidden": True, "history": [], "updatedAt": utcnow().isoformat(), "editor": who.name,
                 "edited": bool(event.data.get("history"))}
-        self._rewrite(event, data)
+        self._rewrite(repo, row, event, data)
         return self._event(event.oid, "comment", self._accounts_name(event.author_id), event.created_at, data)
 
     def _accounts_name(self, user_id: int | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 
 from sqlalchemy.orm import sessionmaker
 
@@ -86,6 +87,9 @@ class Repos:
         self.git = git
         self.lfs_scopes = LfsScopes(sessions, objects)
         self._seed = seed
+        #: Told of repo events once they landed (a deletion just before): ``(repo, scope, action, extra)``
+        #: with the scopes and actions of webhooks (:mod:`cove.server.services.webhooks`).
+        self.listener: Callable[[Repo, str, str, dict | None], object] = lambda *_args: None
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -220,10 +224,12 @@ class Repos:
             files = {"README.md": space_readme(name, sdk)} if repo_type == "space" else None
             git = self.git.init(key, Identity(who.name, ""), files)
             repo.head_sha = git.resolve("main")
+        self.listener(repo, "repo", "create", None)
         return repo, True
 
     def delete(self, who: Principal | None, repo_type: str, repo_id: str) -> None:
         repo = self.get(who, repo_type, repo_id, "admin")
+        self.listener(repo, "repo", "delete", None)
         with self._sessions.begin() as s:
             delete_repo(s, repo.id)
         self.git.delete(repo.storage_key)
@@ -244,7 +250,10 @@ class Repos:
             add_redirect(s, repo.type, row.namespace, row.name, repo.id)
             drop_redirect(s, repo.type, ns, name)
             row.namespace, row.name = ns, name
-            return row
+        owner = self._accounts.get(ns)
+        self.listener(row, "repo", "move", {"movedTo": {"name": row.repo_id,
+                                                         "owner": {"id": f"{owner.id if owner else 0:024x}"}}})
+        return row
 
     def update_settings(self, who: Principal | None, repo_type: str, repo_id: str, *,
                         private: bool | None = None, gated: str | bool | None = None) -> Repo:
@@ -257,7 +266,9 @@ class Repos:
                 row.private = private
             if gated is not None:
                 row.gated = gated or ""
-            return row
+        changed = {k: v for k, v in (("private", private), ("gated", gated)) if v is not None}
+        self.listener(row, "repo.config", "update", {"updatedConfig": changed})
+        return row
 
     def touch(self, repo: Repo, *, head_sha: str | None, card: dict | None = None) -> None:
         """Record a change to the repo (and, for its default branch, the new head and card)."""

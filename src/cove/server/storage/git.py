@@ -149,6 +149,10 @@ class GitStore:
         self._tree_sizes = _TreeSizes()
         self._open: OrderedDict[str, pygit2.Repository] = OrderedDict()
         self._open_lock = threading.Lock()
+        #: Told of each ref this process moves, ``(storage key, ref, old sha or None, new sha or None)``,
+        #: right after it moved (under the repo's lock, maybe inside a database transaction: it must not
+        #: wait on either). A push moves refs in git itself: see ``routes/git.py``.
+        self.ref_listener: Callable[[str, str, str | None, str | None], None] | None = None
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.git"
@@ -306,6 +310,8 @@ class GitRepo:
         proc = subprocess.run(["git", *args], cwd=self.repo.path, capture_output=True, text=True)
         if proc.returncode != 0:
             raise Conflict(f"{name} moved during the operation, try again ({proc.stderr.strip()})")
+        if self.store.ref_listener is not None:
+            self.store.ref_listener(self.key, name, old, new)
 
     # -- reading ---------------------------------------------------------------------------------
 
