@@ -318,6 +318,29 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "PATCH", f"/api/collections/{r.ns}/none-{'0' * 24}/items/{'1' * 24}", json={"note": "x"}), 404)],
     ("DELETE", "/api/collections/{ns}/{slug}/items/{item_oid}"): [R("GLOBAL", lambda r: Req(
         "DELETE", f"/api/collections/{r.ns}/none-{'0' * 24}/items/{'1' * 24}"), 404)],
+    # webhooks: the caller's own (none exists here: every id is someone else's or nobody's); watching a
+    # repo needs read access (404 before the target's 400)
+    ("GET", "/api/settings/webhooks"): [R("GLOBAL", lambda r: Req("GET", "/api/settings/webhooks"), 200, 401)],
+    ("POST", "/api/settings/webhooks"): [R("GLOBAL", lambda r: Req("POST", "/api/settings/webhooks", json={
+        "url": "http://10.9.9.9/hook", "watched": [{"type": r.type, "name": r.repo_id}]}), 400, 401, 403, 404)],
+    ("GET", "/api/settings/webhooks/{oid}"): [R("GLOBAL", lambda r: Req(
+        "GET", f"/api/settings/webhooks/{'0' * 24}"), 401, 404)],
+    ("POST", "/api/settings/webhooks/{oid}"): [R("GLOBAL", lambda r: Req(
+        "POST", f"/api/settings/webhooks/{'0' * 24}", json={"watched": []}), 401, 403, 404)],
+    ("DELETE", "/api/settings/webhooks/{oid}"): [R("GLOBAL", lambda r: Req(
+        "DELETE", f"/api/settings/webhooks/{'0' * 24}"), 401, 403, 404)],
+    ("POST", "/api/settings/webhooks/{oid}/enable"): [R("GLOBAL", lambda r: Req(
+        "POST", f"/api/settings/webhooks/{'0' * 24}/enable"), 401, 403, 404)],
+    ("POST", "/api/settings/webhooks/{oid}/disable"): [R("GLOBAL", lambda r: Req(
+        "POST", f"/api/settings/webhooks/{'0' * 24}/disable"), 401, 403, 404)],
+    ("GET", "/api/settings/webhooks/{oid}/deliveries"): [R("GLOBAL", lambda r: Req(
+        "GET", f"/api/settings/webhooks/{'0' * 24}/deliveries"), 401, 404)],
+    ("POST", "/api/settings/webhooks/{oid}/deliveries/{delivery}/replay"): [R("GLOBAL", lambda r: Req(
+        "POST", f"/api/settings/webhooks/{'0' * 24}/deliveries/{'1' * 24}/replay"), 401, 403, 404)],
+    ("GET", "/settings/webhooks"): [R("GLOBAL", lambda r: Req("GET", "/settings/webhooks"), 303)],
+    ("GET", "/settings/webhooks/{oid}"): [R("GLOBAL", lambda r: Req("GET", f"/settings/webhooks/{'0' * 24}"), 303)],
+    ("POST", "/settings/webhooks/{oid}/deliveries/{delivery}/replay"): [R("GLOBAL", lambda r: Req(
+        "POST", f"/settings/webhooks/{'0' * 24}/deliveries/{'1' * 24}/replay", data={}), 403)],
     # the audit log: Hub admins only (none of the callers here is one)
     ("GET", "/api/admin/audit"): [R("GLOBAL", lambda r: Req("GET", "/api/admin/audit"), 401, 403)],
     ("GET", "/settings/audit"): [R("GLOBAL", lambda r: Req("GET", "/settings/audit"), 404)],

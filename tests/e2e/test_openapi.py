@@ -16,7 +16,9 @@ from cove.server.routes.web import WebRoute
 from cove.server.settings import Settings
 
 #: A like carries no body; the Hub's repo deletion is a DELETE with a JSON body.
-BODYLESS = {("post", "/api/{rtype}/{ns}/{name}/like"), ("post", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/hide")}
+BODYLESS = {("post", "/api/{rtype}/{ns}/{name}/like"), ("post", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/hide"),
+            ("post", "/api/settings/webhooks/{oid}/enable"), ("post", "/api/settings/webhooks/{oid}/disable"),
+            ("post", "/api/settings/webhooks/{oid}/deliveries/{delivery}/replay")}
 BODY_ON_DELETE = {("delete", "/api/repos/delete")}
 #: Answers that cannot fail.
 NO_ERRORS = {("get", "/api/agent-harnesses")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from cove.errors import BadRequest
 from cove.protocol import iso_z
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import JsonBody, base_url, hub_of, principal
@@ -101,8 +102,11 @@ def delete_webhook(oid: str, request: Request):
 
 
 @router.get("/api/settings/webhooks/{oid}/deliveries", **DELIVERIES)
-def deliveries(oid: str, request: Request, limit: int = 50):
-    rows = hub_of(request).webhooks.deliveries(principal(request), oid, limit=limit)
+def deliveries(oid: str, request: Request):
+    limit = request.query_params.get("limit", "50")
+    if not limit.isdigit():
+        raise BadRequest("'limit' must be a number")
+    rows = hub_of(request).webhooks.deliveries(principal(request), oid, limit=int(limit))
     return [delivery_json(r) for r in rows]
 
 

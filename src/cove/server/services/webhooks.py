@@ -159,8 +159,8 @@ class Webhooks:
         if not items:
             raise BadRequest("A webhook must watch at least one user, org or repo")
         domain_list, secret_text = _domains_arg(domains), _secret_arg(secret)
+        self._check_watched(who, items)  # a repo the owner may not see is a 404 whatever the url
         self.target(url, *hub_urls)  # type: ignore[arg-type]
-        self._check_watched(who, items)
         with self._sessions.begin() as s:
             if len(q.webhooks_of(s, who.user_id)) >= MAX_WEBHOOKS:
                 raise BadRequest(f"A user may have at most {MAX_WEBHOOKS} webhooks")
