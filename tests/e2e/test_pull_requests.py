@@ -228,3 +228,28 @@ def test_lfs_batch_for_pull_requests(api, other, hub):
     assert batch(other.token, pr.git_reference) == 403  # someone else's PR
     assert batch(api.token, pr.git_reference) == 200
     assert batch(other.token, 5) == 400
+
+
+def test_git_push_to_own_pr_by_a_reader(api, other, hub, git_env, tmp_path):  # noqa: F811
+    """The author of a PR who may not write the repo pushes to its refs/pr/N with git, and to nothing else;
+    another reader may push to none of it."""
+    repo_id = api.create_repo(uniq("alice/readerpush")).repo_id
+    pr = other.create_pull_request(repo_id, title="Mine, by git")
+    work = tmp_path / "work"
+    git(git_env, "clone", remote(hub, "model", repo_id, other.token), str(work))
+    git(git_env, "fetch", "origin", f"refs/pr/{pr.num}:mine", cwd=work)
+    git(git_env, "checkout", "mine", cwd=work)
+    (work / "reader.txt").write_text("from a reader\n")
+    git(git_env, "add", "reader.txt", cwd=work)
+    git(git_env, "commit", "-m", "Reader push", cwd=work)
+    git(git_env, "push", "origin", f"HEAD:refs/pr/{pr.num}", cwd=work)
+    assert api.file_exists(repo_id, "reader.txt", revision=pr.git_reference)
+    bad = git(git_env, "push", "origin", "HEAD:refs/heads/main", cwd=work, check=False)
+    assert bad.returncode != 0 and "your own open pull requests" in bad.stderr
+    assert not api.file_exists(repo_id, "reader.txt")
+    cleo = hub.user("cleo")
+    bad = git(git_env, "push", remote(hub, "model", repo_id, cleo), f"HEAD:refs/pr/{pr.num}", cwd=work, check=False)
+    assert bad.returncode != 0 and "403" in bad.stderr
+    other.change_discussion_status(repo_id, pr.num, "closed")  # a closed PR takes no more pushes
+    bad = git(git_env, "push", "origin", f"HEAD:refs/pr/{pr.num}", cwd=work, check=False)
+    assert bad.returncode != 0

@@ -31,7 +31,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from cove.errors import BadRequest, CoveError, RepoNotFound, Unauthorized
+from cove.errors import BadRequest, CoveError, Forbidden, RepoNotFound, Unauthorized
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import error_response, hub_of, principal
 from cove.server.services import Hub, Principal
@@ -159,13 +159,16 @@ def after_push(hub: Hub, repo: Repo, before: dict[str, str]) -> None:
     hub.webhooks.refs_changed(repo, before, git.refs("refs/"))
 
 
-async def backend(request: Request, repo: Repo, who: Principal | None, tail: str) -> Response:
-    """Run ``git http-backend`` for ``tail`` (``info/refs``, ``git-upload-pack``, ...) of ``repo``."""
+async def backend(request: Request, repo: Repo, who: Principal | None, tail: str,
+                  only: list[str] | None = None) -> Response:
+    """Run ``git http-backend`` for ``tail`` (``info/refs``, ``git-upload-pack``, ...) of ``repo``;
+    ``only``: the refs a push may move, when not all."""
     hub = hub_of(request)
     # the refs before a push, for its webhook event (an API commit during the push shows up in both)
     before = await run_in_threadpool(refs_of, hub, repo) if tail == "git-receive-pack" else {}
     proc = await asyncio.create_subprocess_exec(
-        "git", "http-backend", env=cgi_env(hub, request, repo, who, tail),
+        "git", "http-backend", env={**cgi_env(hub, request, repo, who, tail),
+                                    **({"COVE_PUSH_ONLY": ",".join(only)} if only is not None else {})},
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     feeder = asyncio.create_task(_feed(request, proc.stdin))
@@ -216,11 +219,20 @@ async def _serve(request: Request, ns: str, name: str, service: str, tail: str) 
                          "or git-receive-pack")
     name = name.removesuffix(".git")
     need = "write" if service == "git-receive-pack" else "content"  # a gated repo's content too
+    only = None
     try:
         who, repo = await run_in_threadpool(authorize, request, repo_type_of_route(request), f"{ns}/{name}", need)
     except Unauthorized as err:
         return challenge(err)
-    return await backend(request, repo, who, tail)
+    except Forbidden:
+        if need != "write":
+            raise
+        # a reader may push to their own pull requests' refs/pr/N, and to nothing else (the push hook)
+        who, repo = await run_in_threadpool(authorize, request, repo_type_of_route(request), f"{ns}/{name}", "read")
+        only = await run_in_threadpool(hub_of(request).discussions.pushable_refs, who, repo)
+        if not only:
+            raise
+    return await backend(request, repo, who, tail, only)
 
 
 @router.get("/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)

@@ -154,6 +154,23 @@ class Discussions:
             raise BadRequest(f"Pull request #{row.num} is {row.status}: reopen it before committing to it")
         return repo
 
+    def pushable_refs(self, who: Principal | None, repo: Repo) -> list[str]:
+        """The ``refs/pr/N`` a caller who may not write ``repo`` may still push to with git: those
+        :meth:`commit_target` allows (their own open or draft pull requests)."""
+        if who is None:
+            return []
+        with self._sessions() as s:
+            rows, _ = q.search(s, repo.id, is_pr=True, statuses=("open", "draft"), author_id=who.user_id,
+                               offset=0, limit=1000)
+        out = []
+        for row in rows:
+            try:
+                self.commit_target(who, repo.type, repo.repo_id, f"refs/pr/{row.num}", create_pr=False)
+            except (Forbidden, Unauthorized, BadRequest):
+                continue
+            out.append(f"refs/pr/{row.num}")
+        return out
+
     def row(self, repo: Repo, num: int) -> Discussion:
         with self._sessions() as s:
             found = q.find(s, repo.id, num)

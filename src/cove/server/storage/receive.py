@@ -217,6 +217,7 @@ def check_push(
     updates: list[tuple[str, str, str]],
     lfs_allowed: Callable[[set[tuple[str, int]]], set[tuple[str, int]]],
     max_entries: int = 1_000_000,
+    only: frozenset[str] | None = None,
 ) -> list[str]:
     """Everything wrong with a push, as lines for the pusher (none: it may land).
 
@@ -227,12 +228,17 @@ def check_push(
         lfs_allowed: ``(sha256, size)`` of the LFS pointers pushed -> those this repo may reference
             with that size.
         max_entries: the most files and folders a tree may list recursively.
+        only: the refs this pusher may move, when not all (``COVE_PUSH_ONLY``: the pull requests of a
+            user who may not write the repo, as the route decided).
     """
     tips = [new for _, new, _ in updates if new != ZERO]
     leads = dict(zip(tips, commits_of(repo, env, tips) if tips else []))
     problems = []
     for old, new, ref in updates:
         problem = ref_problem(ref, new, new == ZERO or leads[new], old)
+        if problem is None and only is not None and ref not in only:
+            problem = (f"{_shown(ref.encode())}: you may only push to your own open pull requests here "
+                       f"({', '.join(sorted(only))})")
         if problem is not None:
             problems.append(problem)
     objects = pushed_objects(repo, env)
@@ -290,8 +296,10 @@ def main() -> int:
     stderr, which the pusher sees) to refuse the push."""
     updates = [tuple(line.split(" ", 2)) for line in sys.stdin.read().splitlines() if line.strip()]
     try:
+        only = os.environ.get("COVE_PUSH_ONLY")
         problems = check_push(Path.cwd(), dict(os.environ), updates, _lfs_allowed,
-                              int(os.environ.get("COVE_MAX_REPO_FILES") or 1_000_000))
+                              int(os.environ.get("COVE_MAX_REPO_FILES") or 1_000_000),
+                              None if only is None else frozenset(only.split(",")))
     except Exception as e:  # noqa: BLE001 - refuse what could not be checked; the pusher sees only this
         print(f"The Hub could not check this push, so it was refused ({type(e).__name__}): try again, and "
               "tell the Hub's admins if it keeps failing", file=sys.stderr)
