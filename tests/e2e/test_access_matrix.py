@@ -169,8 +169,8 @@ def web_forms(prefix: str) -> dict:
         headers={"content-type": "multipart/form-data; boundary=b"}), 303)]
     for page, tail in (("/edit/{rest:path}", "/edit/main/README.md"), ("/new/{rest:path}", "/new/main"),
                        ("/settings/visibility", "/settings/visibility"), ("/settings/gated", "/settings/gated"),
-                       ("/settings/move", "/settings/move"),
-                       ("/settings/delete", "/settings/delete")):
+                       ("/settings/move", "/settings/move"), ("/settings/access", "/settings/access"),
+                       ("/ask-access", "/ask-access"), ("/settings/delete", "/settings/delete")):
         out[("POST", prefix + "/{ns}/{name}" + page)] = [R("SIGNED", lambda r, t=tail: Req(
             "POST", r.web(t), data={"content": "x", "path": "x.txt", "visibility": "public", "gated": "off",
                                     "owner": "alice",

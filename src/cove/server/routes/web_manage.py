@@ -1,4 +1,5 @@
-"""A repo's settings page: visibility, gating, rename or move, delete.
+"""A repo's settings page: visibility, gating and the access requests, rename or move, delete; and the
+form a signed-in reader of a gated repo asks for access with (on the repo's card page).
 
 The repo's settings change through the API's services and rules (``Repos.update_settings``, ``move``
 and ``delete`` need the repo's admin rights, as ``PUT /api/.../settings`` does) with the same audit
@@ -29,10 +30,12 @@ def repo_settings(ns: str, name: str, request: Request):
     if signed_in(request) is None:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     repo, git = open_repo(request, ns, name, "admin")
-    owners = [o.name for o, role in hub_of(request).accounts.orgs_of(signed_in(request).user_id)
-              if role in ("write", "admin")]
+    hub = hub_of(request)
+    owners = [o.name for o, role in hub.accounts.orgs_of(signed_in(request).user_id) if role in ("write", "admin")]
+    requests = {status: hub.access_requests.list(signed_in(request), repo.type, repo.repo_id, status)
+                for status in ("pending", "accepted", "rejected")} if repo.gated else {}
     return render(request, "repo_settings.html", **repo_context(request, repo, git, "settings"),
-                  owners=[signed_in(request).name, *owners])
+                  owners=[signed_in(request).name, *owners], requests=requests)
 
 
 async def _admin_form(request: Request, ns: str, name: str):
@@ -85,3 +88,29 @@ async def delete(ns: str, name: str, request: Request):
     await run_in_threadpool(hub_of(request).repos.delete, signed_in(request), repo.type, repo.repo_id)
     record_repo(request, "repo.delete", repo.type, repo.repo_id)
     return RedirectResponse(f"/{signed_in(request).name}", status_code=303)
+
+
+@repo_routes(router, "/settings/access", "POST")
+async def handle_access(ns: str, name: str, request: Request):
+    """Accept or reject an access request (or send it back to pending), as the API's ``handle`` does."""
+    form, repo = await _admin_form(request, ns, name)
+    oid, status = str(form.get("request", "")), str(form.get("status", ""))
+    await run_in_threadpool(hub_of(request).access_requests.handle, signed_in(request), repo.type, repo.repo_id,
+                            user=None, request_id=oid, status=status, reason=str(form.get("reason") or "") or None)
+    record_repo(request, "repo.access", repo.type, repo.repo_id, {"user": oid, "status": status, "via": "web"})
+    return RedirectResponse(repo_href(repo.type, repo.repo_id, "settings"), status_code=303)
+
+
+@repo_routes(router, "/ask-access", "POST")
+async def ask_access(ns: str, name: str, request: Request):
+    """A signed-in reader asks for a gated repo's files, answering what its card asks (``field:<name>``)."""
+    form = await checked_form(request)
+    who = signed_in(request)
+    if who is None:
+        return RedirectResponse(f"/login?next={request.url.path.removesuffix('/ask-access')}", status_code=303)
+    repo, _ = await run_in_threadpool(open_repo, request, ns, name)
+    answers = {key.removeprefix("field:"): str(value) for key, value in form.items() if key.startswith("field:")}
+    status = await run_in_threadpool(hub_of(request).access_requests.submit, who, repo.type, repo.repo_id, answers)
+    record_repo(request, "repo.access", repo.type, repo.repo_id, {"user": who.name, "status": status,
+                                                                  "via": "request"})
+    return RedirectResponse(repo_href(repo.type, repo.repo_id), status_code=303)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import secrets
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import BadRequest, Conflict, CoveError
+from cove.errors import BadRequest, Conflict, CoveError, Forbidden, GatedRepo, Unauthorized
 from cove.server.db import Account, Repo, utcnow
 from cove.server.db.accounts import account_named
 from cove.server.db.gating import AccessRequest, add_request, find_request, request_of, requests_of
@@ -20,6 +21,9 @@ from cove.server.services.repos import Repos
 
 STATUSES = ("pending", "accepted", "rejected")
 MAX_REASON = 1000
+#: Most fields a request form holds (the card's ``extra_gated_fields``), and characters per answer.
+MAX_FIELDS = 20
+MAX_ANSWER = 1000
 
 
 class RequestNotFound(CoveError):
@@ -86,3 +90,65 @@ class AccessRequests:
                 raise Conflict(f"{user} has access to {repo.repo_id} already")
             else:
                 row.status, row.rejection_reason, row.updated_at = "accepted", "", utcnow()
+
+    # -- the requester's side (web only on the Hub) ---------------------------------------------------
+
+    @staticmethod
+    def asked_fields(repo: Repo) -> list[tuple[str, str]]:
+        """``(name, kind)`` of what the gated repo's card asks a requester (``extra_gated_fields``):
+        ``checkbox`` (to tick), anything else is text."""
+        fields = (repo.card_data or {}).get("extra_gated_fields")
+        if not isinstance(fields, dict):
+            return []
+        out = []
+        for name, kind in list(fields.items())[:MAX_FIELDS]:
+            kind = kind.get("type") if isinstance(kind, dict) else kind
+            out.append((str(name)[:200], "checkbox" if kind == "checkbox" else "text"))
+        return out
+
+    def state(self, who: Principal | None, repo: Repo) -> str:
+        """Where ``who`` stands with the gated ``repo``: ``access``, ``pending``, ``rejected``, ``none``
+        (may ask), or ``anonymous``."""
+        if who is None:
+            return "anonymous"
+        try:
+            self._repos.get(who, repo.type, repo.repo_id, "content")
+            return "access"
+        except GatedRepo:
+            pass
+        with self._sessions() as s:
+            row = request_of(s, repo.id, who.user_id)
+        return row.status if row is not None else "none"
+
+    def submit(self, who: Principal | None, repo_type: str, repo_id: str, answers: dict[str, str]) -> str:
+        """Ask for access to a gated repo's files with the ``answers`` its card asks for; returns the
+        request's status: ``accepted`` at once when gating is ``auto``, else ``pending``. A rejected user
+        may not ask again (403); asking twice is a 409."""
+        repo = self._repos.get(who, repo_type, repo_id)
+        if who is None:
+            raise Unauthorized("Sign in to ask for access")
+        if not repo.gated:
+            raise BadRequest(f"{repo.repo_id} is not gated: its files are open to everyone who sees it")
+        fields: dict[str, str] = {}
+        for name, kind in self.asked_fields(repo):
+            value = answers.get(name, "")
+            if not isinstance(value, str) or len(value) > MAX_ANSWER:
+                raise BadRequest(f"'{name}' takes at most {MAX_ANSWER} characters")
+            if not value.strip():
+                raise BadRequest(f"Please fill in '{name}'")
+            fields[name] = "yes" if kind == "checkbox" else value.strip()
+        state = self.state(who, repo)
+        if state == "access":
+            raise Conflict(f"You have access to {repo.repo_id} already")
+        if state == "rejected":
+            raise Forbidden(f"Your access request to {repo.repo_id} was rejected")
+        if state == "pending":
+            raise Conflict(f"Your access request to {repo.repo_id} is pending already")
+        status = "accepted" if repo.gated == "auto" else "pending"
+        try:
+            with self._sessions.begin() as s:
+                add_request(s, oid=secrets.token_hex(12), repo_id=repo.id, user_id=who.user_id, status=status,
+                            granted=False, fields=fields)
+        except IntegrityError:  # the same user asked twice at once
+            raise Conflict(f"Your access request to {repo.repo_id} is pending already") from None
+        return status
