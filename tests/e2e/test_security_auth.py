@@ -269,7 +269,7 @@ def test_a_page_on_another_port_cannot_commit_with_the_victims_cookie(hub, victi
     of the same host (same site, so the SameSite=Lax cookie is sent) posts a commit with fetch()."""
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     name, _, api, c = victim
     before = api.model_info(f"{name}/private-notes").sha

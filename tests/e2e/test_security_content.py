@@ -78,7 +78,7 @@ def test_opening_a_repos_html_in_a_browser_runs_nothing(hub, content, tmp_path):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
-    from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     hits = []
 

@@ -7,7 +7,6 @@ the carol-lab org) are used by no other test module.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from contextlib import closing
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
+from tests.browser import browser_sign_in, chromium_page, needs_chromium
+
 CAROL_PW = "carol-web-pass-1"
 DAVE_PW = "dave-web-pass-1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 README = """---
 license: mit
 tags:
@@ -289,79 +287,66 @@ def test_web_pages_do_not_shadow_other_routes(site):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                                          "(scripts/test-setup.sh installs it)")
+@needs_chromium
 def test_browser_walkthrough(site, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     dialogs: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
-            page = context.new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.set_default_timeout(15_000)
+    with chromium_page(dialogs=dialogs, accept_downloads=True) as page:
 
-            # sign in with the password
-            page.goto(f"{site.url}/login")
-            page.get_by_label("Username").fill("carol")
-            page.get_by_label("Password").fill(CAROL_PW)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{site.url}/")
-            expect(page.locator(".top-nav .me")).to_have_text("carol")
+        # sign in with the password
+        browser_sign_in(page, site.url, "carol", CAROL_PW)
+        expect(page.locator(".top-nav .me")).to_have_text("carol")
 
-            # search, open the repo, see the rendered card
-            page.get_by_label("Search", exact=True).fill("web-model")
-            page.get_by_label("Search", exact=True).press("Enter")
-            page.get_by_role("link", name="carol/web-model").first.click()
-            page.wait_for_url(f"{site.url}/carol/web-model")
-            expect(page.locator(".markdown h1")).to_have_text("Tiny model")
-            expect(page.locator(".markdown table")).to_be_visible()
-            expect(page.locator(".meta-box")).to_contain_text("mit")
-            expect(page.locator(".markdown")).to_contain_text('<script>alert("xss")</script>')
-            page.screenshot(path="/tmp/cove-web.png", full_page=True)
+        # search, open the repo, see the rendered card
+        page.get_by_label("Search", exact=True).fill("web-model")
+        page.get_by_label("Search", exact=True).press("Enter")
+        page.get_by_role("link", name="carol/web-model").first.click()
+        page.wait_for_url(f"{site.url}/carol/web-model")
+        expect(page.locator(".markdown h1")).to_have_text("Tiny model")
+        expect(page.locator(".markdown table")).to_be_visible()
+        expect(page.locator(".meta-box")).to_contain_text("mit")
+        expect(page.locator(".markdown")).to_contain_text('<script>alert("xss")</script>')
+        page.screenshot(path="/tmp/cove-web.png", full_page=True)
 
-            # the file list with its LFS mark, a folder, a file, a raw download
-            page.get_by_role("link", name="Files").click()
-            row = page.locator("tr.file", has_text="model.safetensors")
-            expect(row.locator(".badge.lfs")).to_have_text("LFS")
-            expect(row.locator("td.size")).to_have_text("2.0 kB")
-            page.get_by_role("link", name="sub/").click()
-            page.get_by_role("link", name="notes.txt", exact=True).click()
-            expect(page.locator("pre.code")).to_have_text(NOTES.decode().rstrip("\n"))
-            page.get_by_role("link", name="web-model").last.click()
-            with page.expect_download() as download:
-                page.get_by_role("link", name="Download model.safetensors").click()
-            assert open(download.value.path(), "rb").read() == WEIGHTS
+        # the file list with its LFS mark, a folder, a file, a raw download
+        page.get_by_role("link", name="Files").click()
+        row = page.locator("tr.file", has_text="model.safetensors")
+        expect(row.locator(".badge.lfs")).to_have_text("LFS")
+        expect(row.locator("td.size")).to_have_text("2.0 kB")
+        page.get_by_role("link", name="sub/").click()
+        page.get_by_role("link", name="notes.txt", exact=True).click()
+        expect(page.locator("pre.code")).to_have_text(NOTES.decode().rstrip("\n"))
+        page.get_by_role("link", name="web-model").last.click()
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download model.safetensors").click()
+        assert open(download.value.path(), "rb").read() == WEIGHTS
 
-            # history, branches and tags
-            page.get_by_role("link", name="Commits").click()
-            expect(page.locator(".commit-title").first).to_have_text("Add notes")
-            page.get_by_role("link", name="Branches & tags").click()
-            expect(page.locator("section.refs").last).to_contain_text("v1.0")
-            page.get_by_role("link", name="v1.0", exact=True).click()
-            expect(page.locator("tr.file", has_text="model.safetensors")).to_be_visible()
-            expect(page.locator("tr.directory")).to_have_count(0)
+        # history, branches and tags
+        page.get_by_role("link", name="Commits").click()
+        expect(page.locator(".commit-title").first).to_have_text("Add notes")
+        page.get_by_role("link", name="Branches & tags").click()
+        expect(page.locator("section.refs").last).to_contain_text("v1.0")
+        page.get_by_role("link", name="v1.0", exact=True).click()
+        expect(page.locator("tr.file", has_text="model.safetensors")).to_be_visible()
+        expect(page.locator("tr.directory")).to_have_count(0)
 
-            # a token made on the settings page works, and stops working once revoked
-            page.get_by_role("link", name="Settings", exact=True).click()
-            page.get_by_label("Name").fill("browser-token")
-            page.get_by_label("Role").select_option("write")
-            page.get_by_role("button", name="Create token").click()
-            value = page.locator("#new-token").input_value()
-            assert value.startswith("cove_")
-            assert HfApi(endpoint=site.url, token=value).whoami()["name"] == "carol"
-            page.get_by_role("button", name="Revoke browser-token").click()
-            expect(page.get_by_role("button", name="Revoke browser-token")).to_have_count(0)
-            with pytest.raises(HfHubHTTPError):
-                HfApi(endpoint=site.url, token=value).whoami()
+        # a token made on the settings page works, and stops working once revoked
+        page.get_by_role("link", name="Settings", exact=True).click()
+        page.get_by_label("Name").fill("browser-token")
+        page.get_by_label("Role").select_option("write")
+        page.get_by_role("button", name="Create token").click()
+        value = page.locator("#new-token").input_value()
+        assert value.startswith("cove_")
+        assert HfApi(endpoint=site.url, token=value).whoami()["name"] == "carol"
+        page.get_by_role("button", name="Revoke browser-token").click()
+        expect(page.get_by_role("button", name="Revoke browser-token")).to_have_count(0)
+        with pytest.raises(HfHubHTTPError):
+            HfApi(endpoint=site.url, token=value).whoami()
 
-            # sign out
-            page.get_by_role("button", name="Sign out").click()
-            expect(page.get_by_role("link", name="Sign in")).to_be_visible()
-            page.goto(f"{site.url}/carol/secret-model")
-            expect(page.locator("h1")).to_have_text("Not found")
-        finally:
-            browser.close()
+        # sign out
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+        page.goto(f"{site.url}/carol/secret-model")
+        expect(page.locator("h1")).to_have_text("Not found")
     assert dialogs == []  # no script from repo content ever ran

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import browser_sign_in, chromium_page, needs_chromium
 
 ERIN_PW = "wren-web-pass-1"
 
@@ -71,6 +71,36 @@ def test_pages_and_forms(hub, erin):
     assert len(list(erin.get_repo_discussions(repo_id))) == 1
 
 
+def test_rename_and_hide_buttons(hub, erin):
+    """The discussion's author or a writer renames it; only writers hide a comment (the buttons show for
+    those the API allows, and the forms are refused to the others)."""
+    repo_id = erin.create_repo(uniq("wren/tidy")).repo_id
+    hub.user("wrenfriend", password="wrenfriend-pass-1")
+    with closing(signed_in(hub, "wrenfriend", "wrenfriend-pass-1")) as friend:
+        page = friend.get(f"/{repo_id}/discussions")
+        r = friend.post(f"/{repo_id}/discussions", data={"csrf": csrf_of(page.text), "title": "Typo in titel",
+                                                          "description": "spam spam"})
+        num = int(r.headers["location"].rsplit("/", 1)[1])
+        shown = friend.get(f"/{repo_id}/discussions/{num}").text
+        assert 'value="rename"' in shown and 'value="hide"' not in shown  # the author renames, not a writer
+        csrf = csrf_of(shown)
+        assert friend.post(f"/{repo_id}/discussions/{num}", data={"csrf": csrf, "action": "rename",
+                                                                   "title": "Typo in title"}).status_code == 303
+        oid = erin.get_discussion_details(repo_id, num).events[0].id
+        assert friend.post(f"/{repo_id}/discussions/{num}", data={"csrf": csrf, "action": "hide",
+                                                                   "event": oid}).status_code == 403
+        assert friend.post(f"/{repo_id}/discussions/{num}", data={"action": "rename", "title": "x"}).status_code == 403
+    with closing(signed_in(hub, "wren", ERIN_PW)) as owner:
+        shown = owner.get(f"/{repo_id}/discussions/{num}").text
+        assert 'value="hide"' in shown and "Typo in title" in shown
+        assert owner.post(f"/{repo_id}/discussions/{num}", data={"csrf": csrf_of(shown), "action": "hide",
+                                                                  "event": oid}).status_code == 303
+        shown = owner.get(f"/{repo_id}/discussions/{num}").text
+        assert "This comment was hidden." in shown and "spam spam" not in shown
+    details = erin.get_discussion_details(repo_id, num)
+    assert details.title == "Typo in title" and details.events[0].hidden
+
+
 def test_private_community_is_missing(hub, erin):
     repo_id = erin.create_repo(uniq("wren/hidden"), private=True).repo_id
     erin.create_discussion(repo_id, title="Secret talk")
@@ -90,50 +120,41 @@ def test_pr_diff_page_is_escaped(hub, erin):
     assert "<script>" not in page and "&lt;b&gt;html&lt;/b&gt;" in page
 
 
+@pytest.mark.browser
+@needs_chromium
 def test_browser_opens_comments_and_merges_a_pr(hub, erin):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     repo_id = erin.create_repo(uniq("wren/ui")).repo_id
     dialogs: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.set_default_timeout(15_000)
-            page.goto(f"{hub.url}/login")
-            page.get_by_label("Username").fill("wren")
-            page.get_by_label("Password").fill(ERIN_PW)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{hub.url}/")
+    with chromium_page(dialogs=dialogs) as page:
+        browser_sign_in(page, hub.url, "wren", ERIN_PW)
 
-            page.goto(f"{hub.url}/{repo_id}")
-            page.get_by_role("link", name="Community").click()
-            page.get_by_label("Title").fill("Add a readme")
-            page.get_by_label("Description").fill("Adds <script>alert('x')</script> a **README**")
-            page.get_by_label("Open a pull request").check()
-            page.get_by_role("button", name="Create").click()
-            page.wait_for_url(f"{hub.url}/{repo_id}/discussions/1")
-            expect(page.locator(".badge.status")).to_have_text("draft")
-            expect(page.locator(".comment strong")).to_have_text("README")
+        page.goto(f"{hub.url}/{repo_id}")
+        page.get_by_role("link", name="Community").click()
+        page.get_by_label("Title").fill("Add a readme")
+        page.get_by_label("Description").fill("Adds <script>alert('x')</script> a **README**")
+        page.get_by_label("Open a pull request").check()
+        page.get_by_role("button", name="Create").click()
+        page.wait_for_url(f"{hub.url}/{repo_id}/discussions/1")
+        expect(page.locator(".badge.status")).to_have_text("draft")
+        expect(page.locator(".comment strong")).to_have_text("README")
 
-            # a commit to the PR's ref, as a client would push it
-            erin.create_commit(repo_id, [CommitOperationAdd("README.md", b"# Hello\n")], commit_message="Readme",
-                               revision="refs/pr/1")
-            page.reload()
-            expect(page.locator(".event-commit")).to_contain_text("Readme")
-            expect(page.locator("pre.diff")).to_contain_text("+# Hello")
+        # a commit to the PR's ref, as a client would push it
+        erin.create_commit(repo_id, [CommitOperationAdd("README.md", b"# Hello\n")], commit_message="Readme",
+                           revision="refs/pr/1")
+        page.reload()
+        expect(page.locator(".event-commit")).to_contain_text("Readme")
+        expect(page.locator("pre.diff")).to_contain_text("+# Hello")
 
-            page.get_by_label("Comment").fill("Looks *good*")
-            page.get_by_role("button", name="Comment").click()
-            expect(page.locator(".comment em")).to_have_text("good")
-            page.get_by_role("button", name="Publish").click()
-            expect(page.locator(".badge.status")).to_have_text("open")
-            page.get_by_role("button", name="Merge").click()
-            expect(page.locator(".badge.status")).to_have_text("merged")
-            page.screenshot(path="/tmp/cove-community.png", full_page=True)
-        finally:
-            browser.close()
+        page.get_by_label("Comment").fill("Looks *good*")
+        page.get_by_role("button", name="Comment").click()
+        expect(page.locator(".comment em")).to_have_text("good")
+        page.get_by_role("button", name="Publish").click()
+        expect(page.locator(".badge.status")).to_have_text("open")
+        page.get_by_role("button", name="Merge").click()
+        expect(page.locator(".badge.status")).to_have_text("merged")
+        page.screenshot(path="/tmp/cove-community.png", full_page=True)
     assert dialogs == []
     assert erin.file_exists(repo_id, "README.md")
     assert erin.get_discussion_details(repo_id, 1).status == "merged"

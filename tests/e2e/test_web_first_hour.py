@@ -25,8 +25,8 @@ import httpx
 import pytest
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 
+from tests.browser import browser_sign_in, chromium_page, needs_chromium
 from tests.conftest import start_server, stop_server
-from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS
 
 ERIN_PW = "erin-first-hour-1"
 FRANK_PW = "frank-first-hour-1"
@@ -471,97 +471,85 @@ def test_renamed_repo_redirects_its_old_pages(site):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                                          "(scripts/test-setup.sh installs it)")
+@needs_chromium
 def test_first_hour_in_the_browser(site, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     api = HfApi(endpoint=site.url, token=site.erin)
     dialogs: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.set_default_timeout(15_000)
-            base = site.url
+    with chromium_page(height=900, dialogs=dialogs) as page:
+        base = site.url
 
-            # sign in
-            page.goto(f"{base}/login")
-            page.get_by_label("Username").fill("erin")
-            page.get_by_label("Password").fill(ERIN_PW)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{base}/")
+        # sign in
+        browser_sign_in(page, base, "erin", ERIN_PW)
 
-            # create a model repo in the team's org
-            page.get_by_role("link", name="New repo").click()
-            page.get_by_label("Owner").select_option("erin-team")
-            page.get_by_label("Name", exact=True).fill("first-hour")
-            page.get_by_role("button", name="Create repository").click()
-            page.wait_for_url(f"{base}/erin-team/first-hour")
+        # create a model repo in the team's org
+        page.get_by_role("link", name="New repo").click()
+        page.get_by_label("Owner").select_option("erin-team")
+        page.get_by_label("Name", exact=True).fill("first-hour")
+        page.get_by_role("button", name="Create repository").click()
+        page.wait_for_url(f"{base}/erin-team/first-hour")
 
-            # upload: one file dropped on the zone, one chosen with the picker, one commit
-            page.get_by_role("link", name="Files").click()
-            page.get_by_role("link", name="Upload files").click()
-            dropped = page.evaluate_handle("""() => {
-                const dt = new DataTransfer();
-                dt.items.add(new File(["# First hour\\n\\nA model card.\\n"], "README.md", {type: "text/markdown"}));
-                return dt;
-            }""")
-            page.dispatch_event(".dropzone", "drop", {"dataTransfer": dropped})
-            expect(page.locator(".drop-list")).to_have_text("README.md")
-            weights = tmp_path / "model.safetensors"
-            weights.write_bytes(safetensors_bytes({"w": ("F32", [16, 8])}))
-            page.get_by_label("Files", exact=True).set_input_files(str(weights))  # the picker replaces its own choice
-            page.dispatch_event(".dropzone", "drop", {"dataTransfer": dropped})  # and a drop adds to it
-            expect(page.locator(".drop-list")).to_have_text("model.safetensors, README.md")
-            page.get_by_label("Commit message").fill("Add the card and weights")
-            page.get_by_role("button", name="Commit changes to main").click()
-            expect(page.locator("h2.commit-title")).to_have_text("Add the card and weights")
-            expect(page.locator("section.diff")).to_have_count(2)
-            expect(page.locator("section.diff", has_text="model.safetensors")).to_contain_text("Stored with Git LFS")
+        # upload: one file dropped on the zone, one chosen with the picker, one commit
+        page.get_by_role("link", name="Files").click()
+        page.get_by_role("link", name="Upload files").click()
+        dropped = page.evaluate_handle("""() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(["# First hour\\n\\nA model card.\\n"], "README.md", {type: "text/markdown"}));
+            return dt;
+        }""")
+        page.dispatch_event(".dropzone", "drop", {"dataTransfer": dropped})
+        expect(page.locator(".drop-list")).to_have_text("README.md")
+        weights = tmp_path / "model.safetensors"
+        weights.write_bytes(safetensors_bytes({"w": ("F32", [16, 8])}))
+        page.get_by_label("Files", exact=True).set_input_files(str(weights))  # the picker replaces its own choice
+        page.dispatch_event(".dropzone", "drop", {"dataTransfer": dropped})  # and a drop adds to it
+        expect(page.locator(".drop-list")).to_have_text("model.safetensors, README.md")
+        page.get_by_label("Commit message").fill("Add the card and weights")
+        page.get_by_role("button", name="Commit changes to main").click()
+        expect(page.locator("h2.commit-title")).to_have_text("Add the card and weights")
+        expect(page.locator("section.diff")).to_have_count(2)
+        expect(page.locator("section.diff", has_text="model.safetensors")).to_contain_text("Stored with Git LFS")
 
-            # the card page shows the card, the size and the snippets; edit the card
-            page.get_by_role("link", name="Model card").click()
-            expect(page.locator(".markdown h1")).to_have_text("First hour")
-            expect(page.locator(".weights .params")).to_have_text("128 params")
-            expect(page.locator(".snippet-git")).to_have_text(f"git clone {base}/erin-team/first-hour")
-            page.get_by_role("link", name="Edit the card").click()
-            page.get_by_label("Content").fill("---\nlicense: mit\n---\n# First hour\n\nA tiny model.\n")
-            page.get_by_label("Commit message").fill("Describe the model")
-            page.get_by_role("button", name="Commit changes to main").click()
+        # the card page shows the card, the size and the snippets; edit the card
+        page.get_by_role("link", name="Model card").click()
+        expect(page.locator(".markdown h1")).to_have_text("First hour")
+        expect(page.locator(".weights .params")).to_have_text("128 params")
+        expect(page.locator(".snippet-git")).to_have_text(f"git clone {base}/erin-team/first-hour")
+        page.get_by_role("link", name="Edit the card").click()
+        page.get_by_label("Content").fill("---\nlicense: mit\n---\n# First hour\n\nA tiny model.\n")
+        page.get_by_label("Commit message").fill("Describe the model")
+        page.get_by_role("button", name="Commit changes to main").click()
 
-            # the commit and its diff
-            expect(page.locator("h2.commit-title")).to_have_text("Describe the model")
-            expect(page.locator("tr.del")).to_contain_text(["-A model card."])
-            expect(page.locator("tr.add")).to_contain_text(["+license: mit"])
-            page.screenshot(path=str(tmp_path / "commit.png"), full_page=True)
-            page.get_by_role("link", name="Commits").click()
-            page.get_by_role("link", name="Describe the model").click()
-            expect(page.locator(".sha-full")).to_have_text(api.list_repo_commits("erin-team/first-hour")[0].commit_id)
+        # the commit and its diff
+        expect(page.locator("h2.commit-title")).to_have_text("Describe the model")
+        expect(page.locator("tr.del")).to_contain_text(["-A model card."])
+        expect(page.locator("tr.add")).to_contain_text(["+license: mit"])
+        page.screenshot(path=str(tmp_path / "commit.png"), full_page=True)
+        page.get_by_role("link", name="Commits").click()
+        page.get_by_role("link", name="Describe the model").click()
+        expect(page.locator(".sha-full")).to_have_text(api.list_repo_commits("erin-team/first-hour")[0].commit_id)
 
-            # settings: private, then renamed (the old URL redirects), then deleted
-            page.get_by_role("link", name="Repo settings").click()
-            page.get_by_role("button", name="Make private").click()
-            expect(page.locator(".visibility")).to_have_text("private")
-            assert api.model_info("erin-team/first-hour").private
-            page.get_by_label("New name").fill("second-hour")
-            page.get_by_role("button", name="Rename").click()
-            page.wait_for_url(f"{base}/erin-team/second-hour/settings")
-            page.goto(f"{base}/erin-team/first-hour")
-            page.wait_for_url(f"{base}/erin-team/second-hour")
-            page.get_by_role("link", name="Repo settings").click()
-            page.get_by_label("Repo name").fill("erin-team/wrong")
-            page.get_by_role("button", name="Delete erin-team/second-hour").click()
-            expect(page.locator("main")).to_contain_text("type the repo's full name")
-            assert api.repo_exists("erin-team/second-hour")
-            page.go_back()
-            page.get_by_label("Repo name").fill("erin-team/second-hour")
-            page.get_by_role("button", name="Delete erin-team/second-hour").click()
-            page.wait_for_url(f"{base}/erin")
-            assert not api.repo_exists("erin-team/second-hour")
-            page.goto(f"{base}/erin-team/second-hour")
-            expect(page.locator("h1")).to_have_text("Not found")
-        finally:
-            browser.close()
+        # settings: private, then renamed (the old URL redirects), then deleted
+        page.get_by_role("link", name="Repo settings").click()
+        page.get_by_role("button", name="Make private").click()
+        expect(page.locator(".visibility")).to_have_text("private")
+        assert api.model_info("erin-team/first-hour").private
+        page.get_by_label("New name").fill("second-hour")
+        page.get_by_role("button", name="Rename").click()
+        page.wait_for_url(f"{base}/erin-team/second-hour/settings")
+        page.goto(f"{base}/erin-team/first-hour")
+        page.wait_for_url(f"{base}/erin-team/second-hour")
+        page.get_by_role("link", name="Repo settings").click()
+        page.get_by_label("Repo name").fill("erin-team/wrong")
+        page.get_by_role("button", name="Delete erin-team/second-hour").click()
+        expect(page.locator("main")).to_contain_text("type the repo's full name")
+        assert api.repo_exists("erin-team/second-hour")
+        page.go_back()
+        page.get_by_label("Repo name").fill("erin-team/second-hour")
+        page.get_by_role("button", name="Delete erin-team/second-hour").click()
+        page.wait_for_url(f"{base}/erin")
+        assert not api.repo_exists("erin-team/second-hour")
+        page.goto(f"{base}/erin-team/second-hour")
+        expect(page.locator("h1")).to_have_text("Not found")
     assert dialogs == []

@@ -4,7 +4,6 @@ shows labels with score bars, or the generated text. Pages with httpx, then head
 from __future__ import annotations
 
 import html
-import os
 import re
 from contextlib import closing
 
@@ -12,18 +11,9 @@ import httpx
 import pytest
 from huggingface_hub import HfApi
 
+from tests.browser import browser_sign_in, chromium_page, needs_chromium
+
 PASSWORD = "wanda-widget-pass-1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -91,48 +81,35 @@ def test_the_widget_follows_access_rules_and_csrf(hub, repos, wanda):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason="Debian's chromium is not installed at /usr/bin/chromium (scripts/test-setup.sh installs it)",
-)
+@needs_chromium
 def test_widget_in_chromium(hub, repos, wanda, local):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     want = local["classifier"]("what a great story", top_k=None)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
-            page.set_default_timeout(60_000)
-            page.goto(f"{hub.url}/login")
-            page.get_by_label("Username").fill("wanda")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(f"{hub.url}/")
+    with chromium_page(timeout_ms=60_000) as page:
+        browser_sign_in(page, hub.url, "wanda", PASSWORD)
 
-            # the private classifier: only its signed-in owner sees the page and runs it
-            page.goto(f"{hub.url}/{wanda}")
-            widget = page.get_by_role("region", name="Inference")
-            widget.get_by_label("A text").fill("what a great story")
-            widget.get_by_role("button", name="Compute").click()
-            rows = widget.locator(".widget-scores li")
-            expect(rows).to_have_count(2)
-            for i, x in enumerate(want):
-                expect(rows.nth(i).locator(".widget-label")).to_have_text(x["label"])
-                expect(rows.nth(i).locator(".widget-score")).to_have_text(f"{x['score']:.3f}")
-                assert float(rows.nth(i).locator("meter").get_attribute("value")) == pytest.approx(x["score"])
-            expect(widget.get_by_label("A text")).to_have_value("what a great story")
-            page.screenshot(path="/tmp/cove-inference-scores.png")
+        # the private classifier: only its signed-in owner sees the page and runs it
+        page.goto(f"{hub.url}/{wanda}")
+        widget = page.get_by_role("region", name="Inference")
+        widget.get_by_label("A text").fill("what a great story")
+        widget.get_by_role("button", name="Compute").click()
+        rows = widget.locator(".widget-scores li")
+        expect(rows).to_have_count(2)
+        for i, x in enumerate(want):
+            expect(rows.nth(i).locator(".widget-label")).to_have_text(x["label"])
+            expect(rows.nth(i).locator(".widget-score")).to_have_text(f"{x['score']:.3f}")
+            assert float(rows.nth(i).locator("meter").get_attribute("value")) == pytest.approx(x["score"])
+        expect(widget.get_by_label("A text")).to_have_value("what a great story")
+        page.screenshot(path="/tmp/cove-inference-scores.png")
 
-            # a text-generation model: the prompt continued
-            page.goto(f"{hub.url}/{repos.chat}")
-            widget = page.get_by_role("region", name="Inference")
-            widget.get_by_label("A prompt to continue").fill("hello world")
-            widget.get_by_role("button", name="Compute").click()
-            expect(widget.locator(".widget-text")).to_contain_text("hello world")
-            page.screenshot(path="/tmp/cove-inference-widget.png", full_page=True)
-        finally:
-            browser.close()
+        # a text-generation model: the prompt continued
+        page.goto(f"{hub.url}/{repos.chat}")
+        widget = page.get_by_role("region", name="Inference")
+        widget.get_by_label("A prompt to continue").fill("hello world")
+        widget.get_by_role("button", name="Compute").click()
+        expect(widget.locator(".widget-text")).to_contain_text("hello world")
+        page.screenshot(path="/tmp/cove-inference-widget.png", full_page=True)
 
 
 def test_widget_views_of_every_task():

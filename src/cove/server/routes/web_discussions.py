@@ -1,5 +1,6 @@
 """The Community tab of repo pages: the list of discussions and pull requests, one discussion with its
-events, a PR's diff, and forms to open a discussion, comment, close, reopen and merge.
+events, a PR's diff, and forms to open a discussion, comment, close, reopen, merge, rename it and hide a
+comment.
 
 Pages at ``/{prefix}{ns}/{name}/discussions[/{num}]`` (prefix ``datasets/`` or ``spaces/`` or none). The
 forms post back to the same URLs; a browser's form carries the session's CSRF token
@@ -101,7 +102,8 @@ def discussion_page(request: Request, repo_type: str, ns: str, name: str, num: s
 
 @_routes("/discussions/{num}", "POST")
 async def act_from_form(request: Request, repo_type: str, ns: str, name: str, num: str):
-    """One form action on a discussion: ``comment``, ``close``, ``reopen`` or ``merge``."""
+    """One form action on a discussion: ``comment``, ``close``, ``reopen``, ``merge``, ``rename`` (to
+    ``title``) or ``hide`` (the comment ``event``); the service decides who may."""
     form = await _form(request)
     hub, who, n, repo_id = hub_of(request), principal(request), _num(num), f"{ns}/{name}"
     action = form.get("action")
@@ -113,6 +115,10 @@ async def act_from_form(request: Request, repo_type: str, ns: str, name: str, nu
                                 form.get("comment") or None)
     elif action == "merge":
         await run_in_threadpool(hub.pulls.merge, who, repo_type, repo_id, n, form.get("comment") or None)
+    elif action == "rename":
+        await run_in_threadpool(hub.discussions.rename, who, repo_type, repo_id, n, form.get("title", ""))
+    elif action == "hide":
+        await run_in_threadpool(hub.discussions.hide_comment, who, repo_type, repo_id, n, form.get("event", ""))
     else:
-        raise BadRequest(f"Unknown action {action!r}: use comment, close, reopen or merge")
+        raise BadRequest(f"Unknown action {action!r}: use comment, close, reopen, merge, rename or hide")
     return _back(repo_type, ns, name, n)
