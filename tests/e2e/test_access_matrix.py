@@ -337,6 +337,8 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "GET", f"/api/settings/webhooks/{'0' * 24}/deliveries"), 401, 404)],
     ("POST", "/api/settings/webhooks/{oid}/deliveries/{delivery}/replay"): [R("GLOBAL", lambda r: Req(
         "POST", f"/api/settings/webhooks/{'0' * 24}/deliveries/{'1' * 24}/replay"), 401, 403, 404)],
+    ("GET", "/notifications"): [R("GLOBAL", lambda r: Req("GET", "/notifications"), 303)],
+    ("POST", "/notifications/read"): [R("GLOBAL", lambda r: Req("POST", "/notifications/read", data={}), 403)],
     ("GET", "/settings/webhooks"): [R("GLOBAL", lambda r: Req("GET", "/settings/webhooks"), 303)],
     ("GET", "/settings/webhooks/{oid}"): [R("GLOBAL", lambda r: Req("GET", f"/settings/webhooks/{'0' * 24}"), 303)],
     ("POST", "/settings/webhooks/{oid}/deliveries/{delivery}/replay"): [R("GLOBAL", lambda r: Req(

@@ -38,6 +38,7 @@ from cove.server.routes import (
     web_discussions,
     web_edit,
     web_manage,
+    web_notifications,
     web_repo,
     web_webhooks,
     webhooks,
@@ -53,8 +54,8 @@ log = logging.getLogger("cove.server")
 #: Route modules, most specific first: the web UI's catch-all pages come last.
 #: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
 ROUTERS = (admin, buckets, collections, discussions, webhooks, api_repos, api_content, api_history, gating, security,
-           commit, lfs, git, resolve, inference, viewer, xet, web_account, web_admin, web_webhooks, web_repo,
-           web_discussions, web_manage, web_edit, web)
+           commit, lfs, git, resolve, inference, viewer, xet, web_account, web_admin, web_notifications, web_webhooks,
+           web_repo, web_discussions, web_manage, web_edit, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).

@@ -42,6 +42,7 @@ def metadata() -> sa.MetaData:
         collections,
         discussions,
         gating,
+        notifications,
         repos,
         scans,
         signins,

@@ -90,8 +90,9 @@ def render(request: Request, name: str, status: int = 200, *, scripts: bool = Fa
     who = principal(request)
     session = request.cookies.get(SESSION_COOKIE) if signed_in(request) is not None else None
     context.setdefault("q", "")
+    unread = hub_of(request).notifications.unread(signed_in(request)) if session else 0
     html = templates().get_template(name).render(
-        request=request, who=who, csrf=csrf_token(request, session) if session else "", **context)
+        request=request, who=who, csrf=csrf_token(request, session) if session else "", unread=unread, **context)
     return HTMLResponse(html, status_code=status, headers={
         "Content-Security-Policy": "default-src 'self'; img-src 'self' data: https:; style-src 'self'; "
                                    "script-src " + ("'self'" if scripts else "'none'") + "; "

@@ -23,6 +23,7 @@ from cove.server.services.gating import AccessRequests
 from cove.server.services.history import History
 from cove.server.services.inference import Inference
 from cove.server.services.lfs import Lfs
+from cove.server.services.notifications import Notifications
 from cove.server.services.objects import Objects
 from cove.server.services.pulls import Pulls
 from cove.server.services.refs import Refs
@@ -98,7 +99,9 @@ class Hub:
         # events, after they landed: refs moved by this process are queued from the worker thread (the
         # mover holds the repo's lock, maybe a transaction); the others at once
         self.git.ref_listener = lambda *args: self.deliverer.later(self.webhooks.ref_moved, *args)
-        self.discussions.listener = self.webhooks.discussion_event
+        self.notifications = Notifications(self.sessions, self.accounts, self.repos)
+        self.discussions.listeners += [self.webhooks.discussion_event, self.notifications.discussion_event]
+        self.access_requests.listeners.append(self.notifications.access_requested)
         self.repos.listener = self.webhooks.emit
 
     def sweep(self) -> None:

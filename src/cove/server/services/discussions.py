@@ -97,10 +97,6 @@ def new_oid() -> str:
     return secrets.token_hex(12)
 
 
-def _nobody(*_args) -> None:
-    pass
-
-
 class Discussions:
     def __init__(self, sessions: sessionmaker, accounts: Accounts, repos: Repos, *, per_minute: int = 30) -> None:
         self._sessions = sessions
@@ -108,8 +104,9 @@ class Discussions:
         self._repos = repos
         self.per_minute = per_minute
         #: Told of each change after it landed: ``(repo, discussion, scope, action, comment or None)``,
-        #: scope ``discussion`` or ``discussion.comment`` (webhooks, :mod:`cove.server.services.webhooks`).
-        self.listener: Callable[[Repo, Discussion, str, str, DiscussionEvent | None], None] = _nobody
+        #: scope ``discussion`` or ``discussion.comment`` (webhooks, notifications). They log their own
+        #: failures: the change has landed whatever they do.
+        self.listeners: list[Callable[[Repo, Discussion, str, str, DiscussionEvent | None], None]] = []
 
     # -- access ----------------------------------------------------------------------------------
 
@@ -171,6 +168,10 @@ class Discussions:
             out.append(f"refs/pr/{row.num}")
         return out
 
+    def _tell(self, repo: Repo, row: Discussion, scope: str, action: str, comment: DiscussionEvent | None) -> None:
+        for listener in self.listeners:
+            listener(repo, row, scope, action, comment)
+
     def row(self, repo: Repo, num: int) -> Discussion:
         with self._sessions() as s:
             found = q.find(s, repo.id, num)
@@ -204,7 +205,7 @@ class Discussions:
             with self._sessions() as s:
                 row = q.find(s, repo.id, num)
                 first = q.events_of(s, row.id)[0]
-            self.listener(repo, row, "discussion", "create", first)
+            self._tell(repo, row, "discussion", "create", first)
             return num
         raise AssertionError("unreachable")
 
@@ -343,9 +344,9 @@ class Discussions:
         repo = self._repos.by_id(current.repo_id)
         if repo is not None:
             if kind == "comment":
-                self.listener(repo, current, "discussion.comment", "create", event)
+                self._tell(repo, current, "discussion.comment", "create", event)
             else:
-                self.listener(repo, current, "discussion", "update", None)
+                self._tell(repo, current, "discussion", "update", None)
         return self._event(event.oid, kind, who.name, now, data)
 
     def comment(self, who: Principal | None, repo_type: str, repo_id: str, num: int, text: object) -> Event:
@@ -369,7 +370,7 @@ class Discussions:
         with self._sessions.begin() as s:
             q.event_by_id(s, event.id).data = data
         event.data = data
-        self.listener(repo, row, "discussion.comment", "update", event)
+        self._tell(repo, row, "discussion.comment", "update", event)
 
     def edit_comment(self, who: Principal | None, repo_type: str, repo_id: str, num: int, oid: str,
                      text: object) -> Event:

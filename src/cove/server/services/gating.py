@@ -8,6 +8,7 @@ Who may read a gated repo's files is decided by :meth:`cove.server.services.repo
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
@@ -40,6 +41,8 @@ class AccessRequests:
     def __init__(self, sessions: sessionmaker, repos: Repos) -> None:
         self._sessions = sessions
         self._repos = repos
+        #: Told of each request a user submits: ``(repo, who, status)`` (notifications).
+        self.listeners: list[Callable[[Repo, Principal, str], None]] = []
 
     def _repo(self, who: Principal | None, repo_type: str, repo_id: str) -> Repo:
         return self._repos.get(who, repo_type, repo_id, "admin")
@@ -151,4 +154,6 @@ class AccessRequests:
                             granted=False, fields=fields)
         except IntegrityError:  # the same user asked twice at once
             raise Conflict(f"Your access request to {repo.repo_id} is pending already") from None
+        for listener in self.listeners:
+            listener(repo, who, status)
         return status

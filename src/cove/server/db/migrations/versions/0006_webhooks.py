@@ -1,5 +1,5 @@
 """Webhooks: ``webhooks``, the items each watches (``webhook_watches``) and the queue and log of their
-deliveries (``webhook_deliveries``).
+deliveries (``webhook_deliveries``); and the web UI's ``notifications``.
 
 Revision ID: 0006_webhooks
 Revises: 0005_discussions
@@ -66,7 +66,28 @@ def upgrade() -> None:
     op.create_index("ix_webhook_deliveries_next_at", "webhook_deliveries", ["next_at"])
 
 
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("repo_id", sa.Integer(), nullable=False),
+        sa.Column("num", sa.Integer(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("read", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["repo_id"], ["repos.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["actor_id"], ["accounts.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_notifications_user_id", "notifications", ["user_id"])
+    op.create_index("ix_notifications_repo_id", "notifications", ["repo_id"])
+
+
 def downgrade() -> None:
+    op.drop_table("notifications")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_watches")
     op.drop_table("webhooks")
