@@ -215,6 +215,25 @@ def test_domains_and_private_repos_filter_deliveries(server, receiver):
     watcher.delete_webhook(hook.id)
 
 
+def test_repo_lifecycle_events(server, receiver):
+    """A watched user's repos: created, settings changed, renamed, deleted."""
+    api = api_of(server, "hooklife")
+    hook = api.create_webhook(url=receiver.url, watched=[{"type": "user", "name": "hooklife"}], domains=["repo"],
+                              secret=SECRET)
+    api.create_repo("hooklife/born", repo_type="dataset")
+    created = receiver.wait(event("repo", "create", "hooklife/born"))
+    assert created["repo"]["type"] == "dataset" and created["repo"]["url"]["web"].endswith("/datasets/hooklife/born")
+    api.update_repo_settings("hooklife/born", private=True, repo_type="dataset")
+    config = receiver.wait(event("repo.config", "update", "hooklife/born"))
+    assert config["updatedConfig"] == {"private": True} and config["repo"]["private"] is True
+    api.move_repo("hooklife/born", "hooklife/grown", repo_type="dataset")
+    moved = receiver.wait(event("repo", "move", "hooklife/grown"))
+    assert moved["movedTo"]["name"] == "hooklife/grown"
+    api.delete_repo("hooklife/grown", repo_type="dataset")
+    receiver.wait(event("repo", "delete", "hooklife/grown"))
+    api.delete_webhook(hook.id)
+
+
 def test_a_failed_delivery_is_retried(server, receiver):
     api = api_of(server, "hookretry")
     api.create_repo("hookretry/r")
