@@ -17,7 +17,6 @@ import logging
 
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import CoveError
 from cove.server.db import Repo
 from cove.server.db import discussions as dq
 from cove.server.db import notifications as q
@@ -40,16 +39,6 @@ class Notifications:
         self._repos = repos
 
     # -- who is concerned --------------------------------------------------------------------------
-
-    def _may_read(self, user_id: int, repo: Repo) -> bool:
-        if not repo.private:
-            return True
-        who = self._accounts.principal_of(user_id, None)
-        try:
-            self._repos.get(who, repo.type, repo.repo_id)
-        except CoveError:
-            return False
-        return True
 
     def _owners(self, repo: Repo, roles: tuple[str, ...] = ("write", "admin")) -> set[int]:
         """The users a repo's news goes to: its owner, or its org's members with one of ``roles``."""
@@ -76,7 +65,7 @@ class Notifications:
         for kind, users in by_kind.items():
             for user_id in sorted(users - told):
                 told.add(user_id)
-                if self._may_read(user_id, repo):
+                if self._repos.visible_to(user_id, repo):
                     rows.append(dict(user_id=user_id, kind=kind, repo_id=repo.id, num=num, actor_id=actor_id,
                                      title=title[:200], read=False))
         if rows:
@@ -126,7 +115,7 @@ class Notifications:
         """The newest notifications (those of repos ``who`` may still see)."""
         with self._sessions() as s:
             rows = q.latest(s, who.user_id, PAGE)
-        return [(n, repo, actor) for n, repo, actor in rows if self._may_read(who.user_id, repo)]
+        return [(n, repo, actor) for n, repo, actor in rows if self._repos.visible_to(who.user_id, repo)]
 
     def mark_read(self, who: Principal, ids: list[int] | None) -> int:
         with self._sessions.begin() as s:

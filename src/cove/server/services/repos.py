@@ -163,6 +163,17 @@ class Repos:
             return False
         return self._lookup(who, repo.type, repo.namespace, repo.name, any_case=False)[1] >= LEVELS[need]
 
+    def visible_to(self, user_id: int, repo: Repo) -> bool:
+        """Whether the user (as themself, whatever their tokens) may see ``repo``: who webhook deliveries
+        and notifications about a private repo may reach."""
+        if not repo.private:
+            return True
+        try:
+            self.get(self._accounts.principal_of(user_id, None), repo.type, repo.repo_id)
+        except CoveError:
+            return False
+        return True
+
     def _gate_open(self, who: Principal | None, repo: Repo) -> bool:
         """Whether ``who`` (who may read ``repo`` but not write it) may read the files of the gated ``repo``."""
         if who is None:

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import sessionmaker
 
-from cove.errors import BadRequest, CoveError, Forbidden, RepoNotFound, Unauthorized
+from cove.errors import BadRequest, CoveError, Forbidden, Unauthorized
 from cove.protocol import URL_PREFIX
 from cove.server.db import Repo, utcnow
 from cove.server.db import webhooks as q
@@ -230,16 +230,6 @@ class Webhooks:
 
     # -- events ----------------------------------------------------------------------------------
 
-    def _may_read(self, owner_id: int, repo: Repo) -> bool:
-        if not repo.private:
-            return True
-        owner = self._accounts.principal_of(owner_id, None)
-        try:
-            self._repos.get(owner, repo.type, repo.repo_id)
-        except (RepoNotFound, CoveError):
-            return False
-        return True
-
     def repo_payload(self, repo: Repo) -> dict:
         web = f"{self.public_url}/{URL_PREFIX[repo.type]}{repo.repo_id}"
         owner = self._accounts.get(repo.namespace)
@@ -268,7 +258,7 @@ class Webhooks:
         domain = "discussion" if scope.startswith("discussion") else "repo"
         with self._sessions() as s:
             hooks = [h for h in q.watching(s, repo.type, repo.repo_id, repo.namespace) if domain in h.domains]
-        hooks = [h for h in hooks if self._may_read(h.owner_id, repo)]
+        hooks = [h for h in hooks if self._repos.visible_to(h.owner_id, repo)]
         if not hooks:
             return 0
         base = {"event": {"action": action, "scope": scope}, "repo": self.repo_payload(repo), **(extra or {})}
