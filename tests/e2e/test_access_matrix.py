@@ -151,6 +151,8 @@ def git_and_lfs() -> dict:
                 "POST", r.web("/discussions"), data={"title": "From a form"}), 303)],
             ("GET", prefix + "/{ns}/{name}/discussions/{num}"): [R("READ", lambda r: Req(
                 "GET", r.web("/discussions/1")))],
+            ("GET", prefix + "/{ns}/{name}/discussions/attachments/{num}"): [R("READ", lambda r: Req(
+                "GET", r.web(f"/discussions/attachments/{'0' * 64}")), 404)],
             ("POST", prefix + "/{ns}/{name}/discussions/{num}"): [R("LIKE", lambda r: Req(
                 "POST", r.web("/discussions/2"), data={"action": "comment", "comment": "hi"}), 303)],
         }

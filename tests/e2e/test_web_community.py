@@ -101,6 +101,36 @@ def test_rename_and_hide_buttons(hub, erin):
     assert details.title == "Typo in title" and details.events[0].hidden
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16 + b"<html><script>alert(1)</script></html>"
+
+
+def test_comment_with_an_image(hub, erin):
+    """An image attached to a comment is kept and shown, served with its own type (never as a page), only
+    to the repo's readers; what is not an image is refused."""
+    import hashlib
+
+    repo_id = erin.create_repo(uniq("wren/pics"), private=True).repo_id
+    erin.create_discussion(repo_id, title="Look")
+    with closing(signed_in(hub, "wren", ERIN_PW)) as c:
+        csrf = csrf_of(c.get(f"/{repo_id}/discussions/1").text)
+        post = lambda name, data, **more: c.post(f"/{repo_id}/discussions/1", data={  # noqa: E731
+            "csrf": csrf, "action": "comment", **more}, files={"image": (name, data, "image/png")})
+        assert post("x.png", b"<html><script>alert(1)</script>").status_code == 400  # the bytes decide
+        big = post("big.png", PNG + b"\x00" * (5 * 1024 * 1024))
+        assert big.status_code == 413, big.text
+        assert post("pic.png", PNG, comment="See *this*").status_code == 303
+        oid = hashlib.sha256(PNG).hexdigest()
+        src = f"/{repo_id}/discussions/attachments/{oid}"
+        page = c.get(f"/{repo_id}/discussions/1").text
+        assert f'<img src="{src}" alt="image"' in page and "<em>this</em>" in page
+        r = c.get(src)
+        assert r.status_code == 200 and r.content == PNG and r.headers["content-type"] == "image/png"
+        assert r.headers["x-content-type-options"] == "nosniff" and "sandbox" in r.headers["content-security-policy"]
+        assert c.get(f"/{repo_id}/discussions/attachments/{'0' * 64}").status_code == 404
+    assert httpx.get(hub.url + src).status_code == 404  # a private repo's images are missing to others
+    assert [e.type for e in erin.get_discussion_details(repo_id, 1).events] == ["comment", "comment"]
+
+
 def test_private_community_is_missing(hub, erin):
     repo_id = erin.create_repo(uniq("wren/hidden"), private=True).repo_id
     erin.create_discussion(repo_id, title="Secret talk")

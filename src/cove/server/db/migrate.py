@@ -37,6 +37,7 @@ def metadata() -> sa.MetaData:
     """Every table of the models (importing the modules that define some joins them to ``Base``)."""
     from cove.server.db import (  # noqa: F401
         Base,
+        attachments,
         audit,
         buckets,
         collections,

@@ -1,6 +1,6 @@
 """The Community tab of repo pages: the list of discussions and pull requests, one discussion with its
-events, a PR's diff, and forms to open a discussion, comment, close, reopen, merge, rename it and hide a
-comment.
+events, a PR's diff, and forms to open a discussion, comment (with an image attached), close, reopen,
+merge, rename it and hide a comment; the attached images (:mod:`cove.server.services.attachments`).
 
 Pages at ``/{prefix}{ns}/{name}/discussions[/{num}]`` (prefix ``datasets/`` or ``spaces/`` or none). The
 forms post back to the same URLs; a browser's form carries the session's CSRF token
@@ -14,9 +14,10 @@ from __future__ import annotations
 import inspect
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from cove.errors import BadRequest
 from cove.server.routes._common import form_body, hub_of, principal
@@ -51,11 +52,20 @@ def _num(text: str) -> int:
 
 
 async def _form(request: Request) -> dict:
-    """The posted form; a browser session's CSRF token checked."""
+    """The posted form (text fields as text, files as uploads); a browser session's CSRF token checked."""
     form = await form_body(request)
     if signed_in(request) is not None:
         check_csrf(request, form.get("csrf"))
-    return {k: str(v) for k, v in form.items()}
+    return {k: v if isinstance(v, UploadFile) else str(v) for k, v in form.items()}
+
+
+def _comment_with_image(request: Request, repo_type: str, repo_id: str, text: str, image: bytes) -> str:
+    """The comment's text, with the attached image stored and shown below it."""
+    if not image:
+        return text
+    oid = hub_of(request).attachments.add(principal(request), repo_type, repo_id, image)
+    link = f"![image]({repo_href(repo_type, repo_id, 'discussions', 'attachments', oid)})"
+    return f"{text}\n\n{link}" if text.strip() else link
 
 
 def _back(repo_type: str, ns: str, name: str, num: int | None = None) -> RedirectResponse:
@@ -100,6 +110,21 @@ def discussion_page(request: Request, repo_type: str, ns: str, name: str, num: s
                   comments=comments, may_write=may_write, may_close=may_write or is_author)
 
 
+@_routes("/discussions/attachments/{num}")
+def attachment(request: Request, repo_type: str, ns: str, name: str, num: str):
+    """An image attached to a comment (``num`` is its sha256): its own type, never run as a page."""
+    kind, size, f = hub_of(request).attachments.open(principal(request), repo_type, f"{ns}/{name}", num)
+
+    def chunks():
+        with f:
+            while chunk := f.read(64 * 1024):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=kind, headers={
+        "Content-Length": str(size), "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600",
+        "Content-Security-Policy": "default-src 'none'; sandbox", "Content-Disposition": "inline"})
+
+
 @_routes("/discussions/{num}", "POST")
 async def act_from_form(request: Request, repo_type: str, ns: str, name: str, num: str):
     """One form action on a discussion: ``comment``, ``close``, ``reopen``, ``merge``, ``rename`` (to
@@ -108,7 +133,10 @@ async def act_from_form(request: Request, repo_type: str, ns: str, name: str, nu
     hub, who, n, repo_id = hub_of(request), principal(request), _num(num), f"{ns}/{name}"
     action = form.get("action")
     if action == "comment":
-        await run_in_threadpool(hub.discussions.comment, who, repo_type, repo_id, n, form.get("comment", ""))
+        upload = form.get("image")
+        image = await upload.read() if isinstance(upload, UploadFile) and upload.filename else b""
+        text = await run_in_threadpool(_comment_with_image, request, repo_type, repo_id, form.get("comment", ""), image)
+        await run_in_threadpool(hub.discussions.comment, who, repo_type, repo_id, n, text)
     elif action in ("close", "reopen"):
         status = "closed" if action == "close" else "open"
         await run_in_threadpool(hub.discussions.set_status, who, repo_type, repo_id, n, status,

@@ -13,6 +13,7 @@ from cove.server.db import open_database, utcnow
 from cove.server.db.locks import repo_locks
 from cove.server.db.removal_lock import removal_lock
 from cove.server.services.accounts import Accounts, Principal
+from cove.server.services.attachments import Attachments
 from cove.server.services.audit import Audit
 from cove.server.services.buckets import Buckets
 from cove.server.services.collections import Collections
@@ -89,6 +90,7 @@ class Hub:
         self.scans = Scans(self.sessions, self.objects, self.git)
         self.commits = Commits(settings, self.objects, self.lfs, self.repos, self.content, self.scans,
                                self.discussions)
+        self.attachments = Attachments(self.sessions, self.repos, self.blobs)
         self.pulls = Pulls(self.discussions, self.repos, self.content, self.commits)
         self.refs = Refs(self.repos)
         self.inference = Inference(settings, self.repos, self.content, self.objects)

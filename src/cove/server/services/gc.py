@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from cove.server.cas.hashes import from_hex, to_hex
+from cove.server.db.attachments import all_oids as attached_oids
 from cove.server.db.buckets import live_files, newest_registrations
 from cove.server.db.repos import all_storage_keys
 from cove.server.db.xet import all_files, forget, newest_links, unpack_terms
@@ -48,9 +49,11 @@ class GcReport:
 
 
 def _reachable(hub) -> tuple[set[str], set[str]]:
-    """The live LFS oids (what commits name) and the live Xet file IDs (what buckets hold)."""
+    """The live LFS oids (what commits name, and images attached to comments) and the live Xet file IDs
+    (what buckets hold)."""
     keys = all_storage_keys(hub.sessions)
-    live: set[str] = set()
+    with hub.sessions() as s:
+        live: set[str] = attached_oids(s)
     for key in keys:
         path = hub.git.path(key)
         if path.is_dir():

@@ -1,5 +1,6 @@
 """Webhooks: ``webhooks``, the items each watches (``webhook_watches``) and the queue and log of their
-deliveries (``webhook_deliveries``); and the web UI's ``notifications``.
+deliveries (``webhook_deliveries``); the web UI's ``notifications``; images attached to discussion
+comments (``discussion_attachments``).
 
 Revision ID: 0006_webhooks
 Revises: 0005_discussions
@@ -86,7 +87,22 @@ def upgrade() -> None:
     op.create_index("ix_notifications_repo_id", "notifications", ["repo_id"])
 
 
+    op.create_table(
+        "discussion_attachments",
+        sa.Column("repo_id", sa.Integer(), nullable=False),
+        sa.Column("oid", sa.String(length=64), nullable=False),
+        sa.Column("content_type", sa.String(length=32), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("uploader_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["repo_id"], ["repos.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["uploader_id"], ["accounts.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("repo_id", "oid"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("discussion_attachments")
     op.drop_table("notifications")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_watches")
