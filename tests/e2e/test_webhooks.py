@@ -12,6 +12,7 @@ import re
 import subprocess
 import threading
 import time
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -234,8 +235,15 @@ def test_repo_lifecycle_events(server, receiver):
     api.delete_webhook(hook.id)
 
 
+def signed_in(server, name: str, password: str) -> httpx.Client:
+    web = httpx.Client(base_url=server.url)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', web.get("/login").text).group(1)
+    web.post("/login", data={"csrf": csrf, "username": name, "password": password, "next": "/"})
+    return web
+
+
 def test_a_failed_delivery_is_retried(server, receiver):
-    api = api_of(server, "hookretry")
+    api = HfApi(endpoint=server.url, token=server.user("hookretry", password="hookretry-pass-1"))
     api.create_repo("hookretry/r")
     hook = api.create_webhook(url=receiver.url, watched=[{"type": "model", "name": "hookretry/r"}],
                               domains=["discussion"], secret=SECRET)
@@ -251,11 +259,13 @@ def test_a_failed_delivery_is_retried(server, receiver):
             break
         time.sleep(0.1)
     assert log[0]["status"] == "delivered" and log[0]["attempts"] == 2 and log[0]["responseStatus"] == 200
-    # the owner's page shows the log; another user's session gets 404 for it
-    with httpx.Client(base_url=server.url) as web:
-        server.user("hookweb", password="hookweb-pass-1")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', web.get("/login").text).group(1)
-        web.post("/login", data={"csrf": csrf, "username": "hookweb", "password": "hookweb-pass-1", "next": "/"})
+    # the owner's pages show the webhook and its log; another user's session gets 404 for it
+    with closing(signed_in(server, "hookretry", "hookretry-pass-1")) as web:
+        assert hook.id in web.get("/settings/webhooks").text
+        page = web.get(f"/settings/webhooks/{hook.id}").text
+        assert "discussion/create" in page and "delivered" in page and ">200<" in page
+    server.user("hookweb", password="hookweb-pass-1")
+    with closing(signed_in(server, "hookweb", "hookweb-pass-1")) as web:
         assert web.get(f"/settings/webhooks/{hook.id}").status_code == 404
     api.delete_webhook(hook.id)
 
