@@ -15,7 +15,8 @@ until ``webhook_attempts`` were made. Redirects are not followed. The target is 
 each send (:mod:`cove.server.services.webhook_targets`).
 
 Events that happen under a lock or inside a transaction (a ref moved by a commit) are handed to this
-thread in memory (:meth:`later`) and queued from here: a process that dies in between loses those.
+thread in memory (:meth:`later`) and queued from here: a process that dies in between loses those,
+and a ``cove`` command (which runs no worker) announces none of the refs it moves.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ BATCH = 20
 #: Characters of the answer (or the error) kept in the delivery log.
 EXCERPT = 1000
 MAX_BACKOFF = 3600
+#: Events held in memory for the worker at most (a process without one, a ``cove`` command, drops past it).
+OUTBOX = 10_000
 
 
 class Deliverer:
@@ -59,7 +62,7 @@ class Deliverer:
         self.timeout = settings.webhook_timeout_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._outbox: queue.Queue = queue.Queue(maxsize=OUTBOX)
         self._thread: threading.Thread | None = None
         self._client: httpx.Client | None = None  # one for the worker: a new one costs ~70 ms (TLS setup)
         webhooks.queued = self._wake.set
@@ -68,7 +71,10 @@ class Deliverer:
 
     def later(self, fn: Callable[..., object], *args: object) -> None:
         """Run ``fn(*args)`` on the worker thread (for events raised where the caller must not wait)."""
-        self._outbox.put((fn, args))
+        try:
+            self._outbox.put_nowait((fn, args))
+        except queue.Full:
+            log.warning("webhook events dropped: %d wait for the delivery worker already", OUTBOX)
         self._wake.set()
 
     def start(self) -> None:
