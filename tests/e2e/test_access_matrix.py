@@ -77,6 +77,8 @@ class Req:
 # LIKE (a write to the caller's own likes: any reader with a write token), SIGNED (LFS action URLs,
 # authorized by their signature alone, and the web UI's forms, by a browser session: refused to every
 # caller here), CREATE (a repo's name in a create request: the same refusal for a private name as for a free one), GLOBAL (no repo in the URL),
+# PUSH (git receive-pack: WRITE, except that a reader who opened a PR reaches the push hook, which lets only
+# their refs/pr/N move; the refs are compared before and after as for every refused write),
 # CONTENT (READ of a repo's files: on the gated repo, callers without access get GatedRepo, 401 or 403).
 
 
@@ -128,10 +130,10 @@ def git_and_lfs() -> dict:
                 "GET", r.web(".git/info/lfs/locks"), headers=LFS_JSON))],
             ("GET", prefix + "/{ns}/{name}/info/refs"): [
                 R("CONTENT", lambda r: Req("GET", r.web("/info/refs?service=git-upload-pack"))),
-                R("WRITE", lambda r: Req("GET", r.web("/info/refs?service=git-receive-pack")))],
+                R("PUSH", lambda r: Req("GET", r.web("/info/refs?service=git-receive-pack")))],
             ("POST", prefix + "/{ns}/{name}/git-upload-pack"): [R("CONTENT", lambda r: Req(
                 "POST", r.web("/git-upload-pack"), content=b"0000", headers=GIT_HEADERS))],
-            ("POST", prefix + "/{ns}/{name}/git-receive-pack"): [R("WRITE", lambda r: Req(
+            ("POST", prefix + "/{ns}/{name}/git-receive-pack"): [R("PUSH", lambda r: Req(
                 "POST", r.web("/git-receive-pack"), content=b"0000", headers=PUSH_HEADERS))],
             ("GET", prefix + "/{ns}/{name}/resolve/{rest:path}"): [R("CONTENT", lambda r: Req(
                 "GET", r.web("/resolve/main/README.md")))],
@@ -552,9 +554,13 @@ def expected(route: Route, caller: str, level: str, repo: Repo) -> tuple[str, fr
         return "gated content refused", frozenset({401, 403})  # alice's repo: rita's org role does not count
     if route.kind == "CONTENT":
         return "allowed", route.ok
-    if route.kind == "READ" or (route.kind == "WRITE" and level == "write"):
+    if route.kind == "READ" or (route.kind in ("WRITE", "PUSH") and level == "write"):
         return "allowed", route.ok
-    if route.kind == "WRITE":
+    if route.kind == "PUSH" and level == "read" and caller in ("stranger", "org-reader"):
+        # a reader with a write token who opened a pull request here (the LIKE routes do) may push to its
+        # refs/pr/N and nothing else: git's answer is then 200 with the hook's refusal of any other ref
+        return "push refused, or to one's own PR only", frozenset({200, 401, 403})
+    if route.kind in ("WRITE", "PUSH"):
         return "write refused", frozenset({401, 403})
     if route.kind == "LIKE":  # the caller's own likes: any token that may write, on a repo it may see
         if caller == "anonymous" or caller.endswith("-ro"):
@@ -603,7 +609,7 @@ def check_repo_route(client, hub, headers, repos, key, route: Route, t: str, api
             else:
                 what, statuses = expected(route, caller, level, repo)
                 tally.check(what, r.status_code in statuses, describe(caller, req, r))
-    if route.kind in ("WRITE", "SIGNED", "CREATE"):
+    if route.kind in ("WRITE", "PUSH", "SIGNED", "CREATE"):
         after = state(client, headers["owner"], kinds)
         tally.check("refused writes change nothing", after == before, f"{key} changed {before} -> {after}")
     for kind in ("private", "org") if route.kind == "WRITE" and route.fresh else ():
