@@ -32,6 +32,9 @@ ARCHITECTURES: dict[str, str] = {
     "bart": "bart",
     "marian": "marian",
     "t5": "t5",
+    "vit": "vit",
+    "clip": "clip",
+    "efficientnet": "efficientnet",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.
@@ -43,6 +46,8 @@ TASKS = (
     "question-answering",
     "causal-lm",
     "seq2seq-lm",
+    "image-classification",
+    "zero-shot-image-classification",
 )
 
 
@@ -165,3 +170,11 @@ class AutoModelForCausalLM(_AutoModel):
 
 class AutoModelForSeq2SeqLM(_AutoModel):
     task = "seq2seq-lm"
+
+
+class AutoModelForImageClassification(_AutoModel):
+    task = "image-classification"
+
+
+class AutoModelForZeroShotImageClassification(_AutoModel):
+    task = "zero-shot-image-classification"
