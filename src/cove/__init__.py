@@ -21,7 +21,7 @@ _MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSeque
 _TRAINING = ("Trainer", "TrainingArguments", "TrainerCallback", "TrainerControl", "TrainerState",
              "EarlyStoppingCallback", "EvalPrediction", "set_seed", "default_data_collator", "DefaultDataCollator",
              "DataCollatorWithPadding", "DataCollatorForLanguageModeling", "DataCollatorForTokenClassification",
-             "DataCollatorForSeq2Seq", "Seq2SeqTrainer", "Seq2SeqTrainingArguments")
+             "DataCollatorForSeq2Seq", "DataCollatorForImageClassification", "Seq2SeqTrainer", "Seq2SeqTrainingArguments")
 _GENERATION = ("GenerationConfig", "TextStreamer", "TextIteratorStreamer")
 _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},

@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 from cove.formats.config import config_path, read_json
 from cove.models._shared.activations import activation
 from cove.models._shared.attention import attend, attention_probs, causal_mask, merge_heads, split_heads
+from cove.models._shared.vision import check_pixels, interpolate_positions
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 from cove.models.outputs import BaseModelOutputWithPooling, ModelOutput, Record, recorded, returned
@@ -293,10 +294,7 @@ class CLIPVisionModel(_Tower):
     def _embed(self, pixel_values: torch.Tensor, interpolate: bool) -> torch.Tensor:
         """(B, C, H, W) -> (B, 1 + N, D): class token, patches, plus positions."""
         size, patch = self.config.image_size, self.config.patch_size
-        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
-            raise ValueError(
-                f"pixel_values must be (batch, {self.config.num_channels}, height, width), not {tuple(pixel_values.shape)}"
-            )
+        check_pixels(pixel_values, self.config.num_channels)
         height, width = pixel_values.shape[-2:]
         if not interpolate and (height, width) != (size, size):
             raise ValueError(f"input image size ({height}*{width}) doesn't match the model ({size}*{size})")
@@ -306,16 +304,8 @@ class CLIPVisionModel(_Tower):
         x = torch.cat((cls, x), dim=1)
         table = self.embeddings.position_embedding.weight[None]  # (1, 1 + N, D)
         if interpolate and (height, width) != (size, size):
-            table = _resize_positions(table, (height // patch, width // patch))
+            table = interpolate_positions(table, (height // patch, width // patch))
         return x + table
-
-
-def _resize_positions(table: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(1, 1 + n*n, D) position embeddings of a square grid, bicubically resized to ``grid`` patches."""
-    side, dim = int((table.shape[1] - 1) ** 0.5), table.shape[-1]
-    patches = table[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2)
-    patches = F.interpolate(patches, size=grid, mode="bicubic", align_corners=False)
-    return torch.cat((table[:, :1], patches.permute(0, 2, 3, 1).reshape(1, -1, dim)), dim=1)
 
 
 # --- the joint model ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from torch import nn
 
 from cove.models._shared import losses
 from cove.models._shared.activations import activation
+from cove.models._shared.vision import check_pixels
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 from cove.models.outputs import BaseModelOutputWithPooling, ImageClassifierOutput, returned
@@ -209,10 +210,7 @@ class EfficientNetModel(EfficientNetPreTrainedModel):
     ) -> torch.Tensor:
         """The tensor path: (B, hidden_dim, h, w); ``hidden_states`` collects the stem's and every
         block's output (transformers' ``hidden_states``)."""
-        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.num_channels:
-            raise ValueError(
-                f"pixel_values must be (batch, {self.config.num_channels}, height, width), not {tuple(pixel_values.shape)}"
-            )
+        check_pixels(pixel_values, self.config.num_channels)
         x = F.pad(pixel_values.to(self.embeddings.convolution.weight.dtype), (0, 1, 0, 1))
         x = self.act(self.embeddings.batchnorm(self.embeddings.convolution(x)))
         for block in self.encoder.blocks:

@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from cove.models._shared import losses
 from cove.models._shared.activations import activation
 from cove.models._shared.attention import attend, attention_probs, merge_heads, split_heads
+from cove.models._shared.vision import check_pixels, interpolate_positions
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 from cove.models.outputs import (
@@ -54,19 +54,6 @@ class ViTConfig(PretrainedConfig):
     pooler_act: str = "tanh"
 
 
-def interpolate_positions(table: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """Position embeddings (1, 1 + n*n, D) of a square patch grid resized bicubically to ``grid``
-    (rows, columns) patches, as transformers' ``interpolate_pos_encoding`` does; the first (class)
-    position is kept as is."""
-    cls_pos, patch_pos = table[:, :1], table[:, 1:]
-    side, dim = int(patch_pos.shape[1] ** 0.5), table.shape[-1]
-    if grid == (side, side):
-        return table
-    patch_pos = patch_pos.reshape(1, side, side, dim).permute(0, 3, 1, 2)
-    patch_pos = F.interpolate(patch_pos, size=grid, mode="bicubic", align_corners=False)
-    return torch.cat((cls_pos, patch_pos.permute(0, 2, 3, 1).reshape(1, -1, dim)), dim=1)
-
-
 # --- layers ------------------------------------------------------------------------------------
 
 
@@ -81,10 +68,7 @@ class ViTPatchEmbeddings(nn.Module):
         )
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.num_channels:
-            raise ValueError(
-                f"pixel_values must be (batch, {self.num_channels}, height, width), not {tuple(pixel_values.shape)}"
-            )
+        check_pixels(pixel_values, self.num_channels)
         return self.projection(pixel_values).flatten(2).transpose(1, 2)
 
 

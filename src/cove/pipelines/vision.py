@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from cove.pipelines.base import Feature, Params, Pipeline
-from cove.pipelines.text_classification import FUNCTIONS, apply_function
+from cove.pipelines.text_classification import apply_function, check_top_k, default_function, function_name
 
 _UNSET: Any = object()
 
@@ -34,17 +34,21 @@ class ImagePipeline(Pipeline):
         super().__init__(model, processor, **options)
         self.processor = processor
 
+    #: processor -> what this task loads from a folder: ``AutoImageProcessor`` or ``AutoProcessor``
+    processor_class = "AutoImageProcessor"
+
     @classmethod
     def load_preprocessor(cls, folder: Path | None, given: Any = None) -> Any:
-        """The checkpoint's image processor (and tokenizer, for tasks that take text too)."""
-        from cove.processors import AutoImageProcessor
+        """The checkpoint's image processor (with its tokenizer for tasks that take text too), or
+        ``given``: a processor object, or a folder to load one from."""
+        import cove.processors
 
         if given is not None and not isinstance(given, (str, os.PathLike)):
             return given
         source = given if given is not None else folder
         if source is None:
-            raise ValueError("the model was not loaded from a folder: pass the image processor as tokenizer=")
-        return AutoImageProcessor.from_pretrained(source)
+            raise ValueError("the model was not loaded from a folder: pass its processor as tokenizer=")
+        return getattr(cove.processors, cls.processor_class).from_pretrained(source)
 
     def image_processor(self) -> Any:
         return getattr(self.processor, "image_processor", self.processor)
@@ -76,14 +80,10 @@ class ImageClassificationPipeline(ImagePipeline):
         self._reject(params)
         post: dict[str, Any] = {}
         if top_k is not _UNSET:
-            if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-                raise ValueError(f"top_k must be a positive int or None, not {top_k!r}")
+            check_top_k(top_k)
             post["top_k"] = top_k
         if function_to_apply is not None:
-            name = str(getattr(function_to_apply, "value", function_to_apply)).lower()
-            if name not in FUNCTIONS:
-                raise ValueError(f"function_to_apply must be one of {', '.join(FUNCTIONS)}, not {function_to_apply!r}")
-            post["function_to_apply"] = name
+            post["function_to_apply"] = function_name(function_to_apply)
         return {}, {}, post
 
     def preprocess(self, inputs: Any) -> list[Feature]:
@@ -94,7 +94,7 @@ class ImageClassificationPipeline(ImagePipeline):
     ) -> list[dict[str, Any]]:
         config = self.model.config
         logits = outputs[0]["output"].float().cpu().numpy()
-        scores = apply_function(logits, function_to_apply or _default_function(config))
+        scores = apply_function(logits, function_to_apply or default_function(config))
         labels = config.id2label or {i: f"LABEL_{i}" for i in range(len(scores))}
         ranked = sorted(
             ({"label": labels[i], "score": s.item()} for i, s in enumerate(scores)),
@@ -104,32 +104,17 @@ class ImageClassificationPipeline(ImagePipeline):
         return ranked if top_k is None else ranked[: min(top_k, len(ranked))]
 
 
-def _default_function(config: Any) -> str:
-    """transformers' image-classification choice (a multi-label head gets sigmoid, as in text)."""
-    if config.problem_type == "regression":
-        return "none"
-    if config.problem_type == "multi_label_classification" or config.num_labels == 1:
-        return "sigmoid"
-    return "softmax"
-
-
 class ZeroShotImageClassificationPipeline(ImagePipeline):
     """CLIP: one image against captions of the candidate labels."""
 
     task = "zero-shot-image-classification"
+    processor_class = "AutoProcessor"
 
     @classmethod
     def load_preprocessor(cls, folder: Path | None, given: Any = None) -> Any:
-        from cove.processors import AutoProcessor
-
-        if given is not None and not isinstance(given, (str, os.PathLike)):
-            return given
-        source = given if given is not None else folder
-        if source is None:
-            raise ValueError("the model was not loaded from a folder: pass its processor as tokenizer=")
-        processor = AutoProcessor.from_pretrained(source)
+        processor = super().load_preprocessor(folder, given)
         if not hasattr(processor, "tokenizer"):
-            raise ValueError(f"{source} has an image processor but no tokenizer; zero-shot needs both")
+            raise ValueError(f"{given or folder} has an image processor but no tokenizer; zero-shot needs both")
         return processor
 
     def sanitize(

@@ -53,6 +53,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 SQUARE_SIZES = {"ViTImageProcessor": True, "CLIPImageProcessor": False, "EfficientNetImageProcessor": True}
 
 
+def local_folder(path_or_repo: str | os.PathLike[str], patterns: list[str], **hub: Any) -> Path:
+    """A local folder as it is; a Hub repo id -> the snapshot of its files matching ``patterns``
+    (``hub``: revision, token, endpoint)."""
+    folder = Path(path_or_repo)
+    if folder.is_dir():
+        return folder
+    from cove.hub import snapshot_download  # repo ids only
+
+    return Path(snapshot_download(str(path_or_repo), allow_patterns=patterns, **hub))
+
+
 class BatchFeature(dict):  # type: ignore[type-arg]
     """``{"pixel_values": tensor, ...}`` whose keys read as attributes too; ``.to(device)`` moves them."""
 
@@ -168,12 +179,7 @@ class ImageProcessor:
         **overrides: Any,
     ) -> ImageProcessor:
         """Read ``preprocessor_config.json`` from a folder or a Hub repo; ``overrides`` replace its keys."""
-        folder = Path(path_or_repo)
-        if not folder.is_dir():
-            from cove.hub import snapshot_download  # repo ids only
-
-            folder = Path(snapshot_download(str(path_or_repo), revision=revision, token=token,
-                                            endpoint=endpoint, allow_patterns=["*.json"]))
+        folder = local_folder(path_or_repo, ["*.json"], revision=revision, token=token, endpoint=endpoint)
         path = folder / PREPROCESSOR_FILE
         if not path.is_file():
             raise ConfigError(f"{folder} has no {PREPROCESSOR_FILE}")

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from cove.formats.config import ConfigError
-from cove.processors.image_processor import PREPROCESSOR_FILE, BatchFeature, ImageProcessor
+from cove.processors.image_processor import PREPROCESSOR_FILE, BatchFeature, ImageProcessor, local_folder
 
 PROCESSOR_FILES = ["*.json", "*.txt", "*.jinja", "*.model"]
 
@@ -59,12 +58,7 @@ class AutoProcessor:
         token: str | None = None,
         endpoint: str | None = None,
     ) -> ImageTextProcessor | ImageProcessor:
-        folder = Path(path_or_repo)
-        if not folder.is_dir():
-            from cove.hub import snapshot_download  # repo ids only
-
-            folder = Path(snapshot_download(str(path_or_repo), revision=revision, token=token,
-                                            endpoint=endpoint, allow_patterns=PROCESSOR_FILES))
+        folder = local_folder(path_or_repo, PROCESSOR_FILES, revision=revision, token=token, endpoint=endpoint)
         path = folder / PREPROCESSOR_FILE
         if not path.is_file():
             raise ConfigError(f"{folder} has no {PREPROCESSOR_FILE}: no processor to build")

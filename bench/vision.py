@@ -1,0 +1,137 @@
+"""Image classification, Cove against transformers on the same weights: images per second of the
+model's forward on 224 x 224 pixel values (batch 1 and batch 8) and of the whole
+``image-classification`` pipeline on a real photo (decode, resize, crop, normalize, forward, top-5),
+with one thread and two, plus each process's peak RSS. Prints a table and the ratio Cove/transformers
+(>1: Cove faster).
+
+    .venv/bin/python bench/vision.py                 # EfficientNet-Lite0 (the seed's) and a ViT-B/16
+    .venv/bin/python bench/vision.py --models lite0 --seconds 3
+
+Models: ``lite0`` is the seed's EfficientNet-Lite0 import (real weights); ``vit-base`` is a ViT-B/16
+(86M parameters, 1,000 classes) with random weights made by transformers. Each (library, model,
+threads) runs in its own process, so memory and thread settings are its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# keep bench/ off the path: this file's name must not shadow a module a library imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def prepare(root: Path, models: list[str]) -> dict[str, str]:
+    """The checkpoint folders, each with a preprocessor_config.json both libraries read."""
+    folders = {}
+    if "lite0" in models:
+        from cove.seed import vision
+
+        folders["lite0"] = str(root / "lite0")
+        vision.convert_lite0(Path(folders["lite0"]))
+    if "vit-base" in models:
+        import torch
+        import transformers as T
+
+        torch.manual_seed(0)
+        config = T.ViTConfig(num_labels=1000)
+        T.ViTForImageClassification(config).save_pretrained(root / "vit-base")
+        T.ViTImageProcessorPil().save_pretrained(root / "vit-base")
+        folders["vit-base"] = str(root / "vit-base")
+    return folders
+
+
+def rate(step, seconds: float, images: int) -> float:
+    """Images per second of ``step()`` (``images`` per call), after a warm-up call, for ``seconds``."""
+    step()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or n < 3:
+        step()
+        n += 1
+    return n * images / (time.perf_counter() - start)
+
+
+def child(library: str, folder: str, threads: int, seconds: float, photo: str) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    if library == "cove":
+        from cove import AutoModelForImageClassification, pipeline
+
+        model = AutoModelForImageClassification.from_pretrained(folder).eval()
+        classify = pipeline("image-classification", model=folder)
+    else:
+        import warnings
+
+        import transformers as T
+
+        warnings.simplefilter("ignore")
+        model = T.AutoModelForImageClassification.from_pretrained(folder).eval()
+        classify = T.pipeline("image-classification", model=folder)
+    out = {}
+    for batch in (1, 8):
+        x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+        def forward(x=x):
+            with torch.inference_mode():
+                model(pixel_values=x)
+
+        out[f"forward_b{batch}"] = rate(forward, seconds, batch)
+    out["pipeline"] = rate(lambda: classify(photo, top_k=5), seconds, 1)
+    out["top1"] = classify(photo, top_k=1)[0]["label"]
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="lite0,vit-base")
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per figure")
+    parser.add_argument("--child", nargs=4, metavar=("LIBRARY", "FOLDER", "THREADS", "PHOTO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        library, folder, threads, photo = args.child
+        print(json.dumps(child(library, folder, int(threads), args.seconds, photo)))
+        return
+
+    from cove.seed.assets import skimage_photo
+
+    photo = str(skimage_photo("chelsea.png"))
+    models = args.models.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = prepare(Path(tmp), models)
+        print(f"{'model':9} {'thr':>3} {'measure':12} {'cove':>9} {'transformers':>12} {'ratio':>6}")
+        for name in models:
+            for threads in map(int, args.threads.split(",")):
+                results = {}
+                for library in ("cove", "transformers"):
+                    cmd = [sys.executable, __file__, "--seconds", str(args.seconds),
+                           "--child", library, folders[name], str(threads), photo]
+                    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TRANSFORMERS_VERBOSITY": "error"}
+                    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+                    results[library] = json.loads(proc.stdout.strip().splitlines()[-1])
+                cove, ref = results["cove"], results["transformers"]
+                for key, unit in (("forward_b1", "img/s"), ("forward_b8", "img/s"), ("pipeline", "img/s"),
+                                  ("peak_rss_mb", "MB")):
+                    ratio = cove[key] / ref[key] if unit == "img/s" else ref[key] / cove[key]
+                    print(f"{name:9} {threads:>3} {key + ' ' + unit:12} {cove[key]:>9.1f} {ref[key]:>12.1f}"
+                          f" {ratio:>6.2f}")
+                print(f"{name:9} {threads:>3} top-1 on chelsea.png: cove {cove['top1']!r}, transformers {ref['top1']!r}")
+
+
+if __name__ == "__main__":
+    main()
