@@ -31,6 +31,7 @@ def fashion(split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return read_idx(images)[:n], read_idx(FASHION / f"{prefix}-labels-idx1-ubyte.gz")[:n]
 
 
+@pytest.mark.vision_full  # ~30 s on a quiet machine: `make test-vision`
 def test_trainer_fine_tunes_vit_on_fashion_mnist(tmp_path):
     from cove import Dataset, Trainer, TrainingArguments
     from cove.models import ViTConfig, ViTForImageClassification
