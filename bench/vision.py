@@ -8,6 +8,10 @@ per CPU second of the process.
     .venv/bin/python bench/vision.py                 # EfficientNet-Lite0 (the seed's) and a ViT-B/16
     .venv/bin/python bench/vision.py --models lite0 --seconds 3
 
+Each figure is also measured with both libraries in one process, their calls alternating and CPU
+time summed per library ("interleav" rows, images per CPU second): on a shared machine that is the
+fairest comparison (what other jobs take falls on both alike).
+
 Models: ``lite0`` is the seed's EfficientNet-Lite0 import (real weights); ``vit-base`` is a ViT-B/16
 (86M parameters, 1,000 classes) with random weights made by transformers. Each (library, model,
 threads) runs in its own process, so memory and thread settings are its own.
@@ -67,23 +71,56 @@ def rate(step, seconds: float, images: int) -> tuple[float, float]:
     return n * images / (time.perf_counter() - start), n * images / (time.process_time() - cpu)
 
 
+def load(library: str, folder: str):
+    """(model, image-classification pipeline) of ``library`` on ``folder``."""
+    if library == "cove":
+        from cove import AutoModelForImageClassification, pipeline
+
+        return AutoModelForImageClassification.from_pretrained(folder).eval(), pipeline(
+            "image-classification", model=folder
+        )
+    import warnings
+
+    import transformers as T
+
+    warnings.simplefilter("ignore")
+    return T.AutoModelForImageClassification.from_pretrained(folder).eval(), T.pipeline(
+        "image-classification", model=folder
+    )
+
+
+def interleaved(folder: str, threads: int, rounds: int, photo: str) -> dict:
+    """Both libraries in one process, their calls alternating, CPU time summed per library: images
+    per CPU second of each, with the load of other jobs falling on both alike."""
+    import torch
+
+    torch.set_num_threads(threads)
+    loaded = {lib: load(lib, folder) for lib in ("cove", "transformers")}
+    out: dict = {}
+    steps = {}
+    for batch in (1, 8):
+        x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+        steps[f"forward_b{batch}"] = (batch, {lib: (lambda m=m, x=x: m(pixel_values=x)) for lib, (m, _) in loaded.items()})
+    steps["pipeline"] = (1, {lib: (lambda p=p: p(photo, top_k=5)) for lib, (_, p) in loaded.items()})
+    with torch.inference_mode():
+        for key, (images, calls) in steps.items():
+            spent = dict.fromkeys(calls, 0.0)
+            for call in calls.values():
+                call()  # warm-up
+            for _ in range(rounds):
+                for lib, call in calls.items():
+                    start = time.process_time()
+                    call()
+                    spent[lib] += time.process_time() - start
+            out[key] = {lib: rounds * images / t for lib, t in spent.items()}
+    return out
+
+
 def child(library: str, folder: str, threads: int, seconds: float, photo: str) -> dict:
     import torch
 
     torch.set_num_threads(threads)
-    if library == "cove":
-        from cove import AutoModelForImageClassification, pipeline
-
-        model = AutoModelForImageClassification.from_pretrained(folder).eval()
-        classify = pipeline("image-classification", model=folder)
-    else:
-        import warnings
-
-        import transformers as T
-
-        warnings.simplefilter("ignore")
-        model = T.AutoModelForImageClassification.from_pretrained(folder).eval()
-        classify = T.pipeline("image-classification", model=folder)
+    model, classify = load(library, folder)
     out = {}
     for batch in (1, 8):
         x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -104,11 +141,15 @@ def main() -> None:
     parser.add_argument("--models", default="lite0,vit-base")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per figure")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating calls per figure (interleaved)")
     parser.add_argument("--child", nargs=4, metavar=("LIBRARY", "FOLDER", "THREADS", "PHOTO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         library, folder, threads, photo = args.child
-        print(json.dumps(child(library, folder, int(threads), args.seconds, photo)))
+        if library == "both":
+            print(json.dumps(interleaved(folder, int(threads), args.rounds, photo)))
+        else:
+            print(json.dumps(child(library, folder, int(threads), args.seconds, photo)))
         return
 
     from cove.seed.assets import skimage_photo
@@ -136,6 +177,13 @@ def main() -> None:
                 print(f"{name:9} {threads:>3} {'peak RSS':11} {'MB':9} {cove['peak_rss_mb']:>9.0f}"
                       f" {ref['peak_rss_mb']:>12.0f} {ref['peak_rss_mb'] / cove['peak_rss_mb']:>6.2f}")
                 print(f"{name:9} {threads:>3} top-1 on chelsea.png: cove {cove['top1']!r}, transformers {ref['top1']!r}")
+                cmd = [sys.executable, __file__, "--rounds", str(args.rounds), "--child", "both", folders[name],
+                       str(threads), photo]
+                env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TRANSFORMERS_VERBOSITY": "error"}
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+                for key, rates in json.loads(proc.stdout.strip().splitlines()[-1]).items():
+                    print(f"{name:9} {threads:>3} {key:11} {'interleav':9} {rates['cove']:>9.1f}"
+                          f" {rates['transformers']:>12.1f} {rates['cove'] / rates['transformers']:>6.2f}")
 
 
 if __name__ == "__main__":
