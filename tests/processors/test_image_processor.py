@@ -143,3 +143,16 @@ def test_auto_processor_pairs_the_image_processor_with_the_tokenizer(tmp_path, p
     assert json.loads((folder / "preprocessor_config.json").read_text())["image_processor_type"] == "CLIPImageProcessor"
     with pytest.raises(ValueError, match="pass text, images"):
         processor()
+
+
+def test_call_time_options_override_the_config(photos):
+    ref = reference("CLIPImageProcessor", {})
+    mine = ImageProcessor.from_dict({"image_processor_type": "CLIPImageProcessor"})
+    options = {"size": {"shortest_edge": 64}, "crop_size": {"height": 48, "width": 48}}
+    expected = ref(photos[0], return_tensors="pt", **options)["pixel_values"]
+    got = mine(photos[0], **options)["pixel_values"]
+    assert got.shape == (1, 3, 48, 48)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    assert mine.size == {"shortest_edge": 224}  # the processor itself is unchanged
+    with pytest.raises(TypeError, match="no option 'sharpen'"):
+        mine(photos[0], sharpen=True)

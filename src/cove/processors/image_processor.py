@@ -197,7 +197,15 @@ class ImageProcessor:
 
     # --- processing ------------------------------------------------------------------------
 
-    def __call__(self, images: Any, return_tensors: str | None = "pt", **_: Any) -> BatchFeature:
+    def __call__(self, images: Any, return_tensors: str | None = "pt", **overrides: Any) -> BatchFeature:
+        """``preprocess``; ``overrides`` replace config fields for this call (``do_resize=False``,
+        ``size={"height": 32, "width": 32}`` ...), as transformers' processors take them."""
+        if overrides:
+            unknown = sorted(set(overrides) - {f.name for f in fields(self)} - {"extras"})
+            if unknown:
+                raise TypeError(f"{type(self).__name__} has no option {', '.join(map(repr, unknown))}")
+            data = {**self.to_dict(), **overrides, "max_pixels": self.max_pixels}
+            return type(self).from_dict(data).preprocess(images, return_tensors=return_tensors)
         return self.preprocess(images, return_tensors=return_tensors)
 
     def preprocess(self, images: Any, return_tensors: str | None = "pt") -> BatchFeature:
