@@ -74,7 +74,7 @@ TINY = {
 }
 
 #: Image models (their inputs are pixels, not ids): tests/models/test_vision.py keeps their contract.
-VISION = {"vit", "clip", "efficientnet"}
+VISION = {"vit", "clip", "clip_text_model", "clip_vision_model", "efficientnet"}
 TINY.update(
     vit=lambda: T.ViTConfig(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=30, patch_size=10
@@ -89,6 +89,13 @@ TINY.update(
             patch_size=10,
         ),
         projection_dim=16,
+    ),
+    clip_text_model=lambda: T.CLIPTextConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=99,
+        bos_token_id=97, eos_token_id=98, pad_token_id=0,
+    ),
+    clip_vision_model=lambda: T.CLIPVisionConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=30, patch_size=10
     ),
     efficientnet=lambda: T.EfficientNetConfig(
         image_size=32, width_coefficient=0.25, depth_coefficient=0.34, hidden_dim=320, hidden_act="relu6"

@@ -133,6 +133,22 @@ def test_clip_towers_load_alone_from_a_clip_checkpoint(tmp_path):
         )
 
 
+@pytest.mark.parametrize("model_type", ["clip_text_model", "clip_vision_model"])
+def test_a_tower_saved_alone_loads_with_auto_model(tmp_path, model_type):
+    torch.manual_seed(0)
+    ref = T.AutoModel.from_config(TINY[model_type]()).eval()
+    ref.save_pretrained(tmp_path)
+    model = auto.AutoModel.from_pretrained(tmp_path, strict=True)
+    assert type(model).__name__ == type(ref).__name__
+    with torch.no_grad():
+        if model_type == "clip_text_model":
+            ids, mask = texts()
+            got, expected = model(ids, mask).pooler_output, ref(input_ids=ids, attention_mask=mask).pooler_output
+        else:
+            got, expected = model(pixels("clip")).pooler_output, ref(pixel_values=pixels("clip")).pooler_output
+    torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("model_type", ["vit", "clip"])
 def test_interpolated_position_embeddings_match(tmp_path, model_type):
     """A larger, non-square image with ``interpolate_pos_encoding=True`` (bicubic, as transformers)."""

@@ -34,6 +34,8 @@ ARCHITECTURES: dict[str, str] = {
     "t5": "t5",
     "vit": "vit",
     "clip": "clip",
+    "clip_text_model": "clip",
+    "clip_vision_model": "clip",
     "efficientnet": "efficientnet",
 }
 
@@ -62,8 +64,11 @@ def architecture(model_type: str) -> ModuleType:
 
 
 def model_class(model_type: str, task: str) -> type[PreTrainedModel]:
-    """The class of ``task`` for ``model_type``, e.g. ``("bert", "masked-lm") -> BertForMaskedLM``."""
-    models = architecture(model_type).MODELS
+    """The class of ``task`` for ``model_type``, e.g. ``("bert", "masked-lm") -> BertForMaskedLM``. A
+    module serving several model types with different classes says so in ``MODELS_BY_TYPE`` (CLIP's
+    towers)."""
+    module = architecture(model_type)
+    models = getattr(module, "MODELS_BY_TYPE", {}).get(model_type, module.MODELS)
     if task not in models:
         raise ConfigError(f"{model_type} has no {task} model (it has: {', '.join(models)})")
     return models[task]

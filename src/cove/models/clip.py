@@ -395,3 +395,5 @@ class CLIPModel(PreTrainedModel):
 CONFIGS = {"clip": CLIPConfig, "clip_text_model": CLIPTextConfig, "clip_vision_model": CLIPVisionConfig}
 # zero-shot first: a CLIPModel checkpoint's task (``architectures``) is zero-shot classification
 MODELS = {"zero-shot-image-classification": CLIPModel, "base": CLIPModel}
+#: a tower saved on its own (``clip_text_model``, ``clip_vision_model``) loads as that tower
+MODELS_BY_TYPE = {"clip_text_model": {"base": CLIPTextModel}, "clip_vision_model": {"base": CLIPVisionModel}}
