@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,3 +47,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+# the Trainer fine-tuning a small ViT on Fashion-MNIST (Debian's dataset-fashion-mnist), which `make test` leaves out
+test-vision: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest -m vision_full tests/training/test_vision.py -s

@@ -9,6 +9,8 @@ command -v git-lfs >/dev/null 2>&1 || need+=(git-lfs)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# Fashion-MNIST (IDX files): the image classifier the Trainer fine-tunes (tests/training/test_vision.py)
+[ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq >/dev/null

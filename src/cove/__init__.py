@@ -15,18 +15,20 @@ __version__ = "0.1.0"
 
 _MODELS = ("AutoConfig", "AutoModel", "AutoModelForMaskedLM", "AutoModelForSequenceClassification",
            "AutoModelForTokenClassification", "AutoModelForQuestionAnswering", "AutoModelForCausalLM",
-           "AutoModelForSeq2SeqLM",
+           "AutoModelForSeq2SeqLM", "AutoModelForImageClassification", "AutoModelForZeroShotImageClassification",
            "PretrainedConfig", "PreTrainedModel")
 # transformers' names for training and generation (``from transformers import X`` -> ``from cove import X``)
 _TRAINING = ("Trainer", "TrainingArguments", "TrainerCallback", "TrainerControl", "TrainerState",
              "EarlyStoppingCallback", "EvalPrediction", "set_seed", "default_data_collator", "DefaultDataCollator",
              "DataCollatorWithPadding", "DataCollatorForLanguageModeling", "DataCollatorForTokenClassification",
-             "DataCollatorForSeq2Seq", "Seq2SeqTrainer", "Seq2SeqTrainingArguments")
+             "DataCollatorForSeq2Seq", "DataCollatorForImageClassification", "Seq2SeqTrainer", "Seq2SeqTrainingArguments")
 _GENERATION = ("GenerationConfig", "TextStreamer", "TextIteratorStreamer")
 _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},
     "pipeline": "cove.pipelines",
     "AutoTokenizer": "cove.tokenizers",
+    "AutoImageProcessor": "cove.processors",
+    "AutoProcessor": "cove.processors",
     "Tokenizer": "cove.tokenizers",
     "Dataset": "cove.datasets",
     "DatasetDict": "cove.datasets",

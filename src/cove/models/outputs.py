@@ -176,6 +176,17 @@ class SequenceClassifierOutputWithPast(ModelOutput):
 
 
 @dataclass
+class ImageClassifierOutput(ModelOutput):
+    """An image classifier's output: ``logits`` (B, num_labels); convolutional models have no
+    ``attentions`` and give ``hidden_states`` as (B, C, H, W) feature maps."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
 class TokenClassifierOutput(ModelOutput):
     """Per-token class ``logits`` (B, T, num_labels); ``loss`` over labels that are not -100."""
 

@@ -103,8 +103,11 @@ def pipeline(
         task = task or TASK_OF_HEAD[_head_of(type(model).__name__, model.config.model_type) or "base"]
         spec = SUPPORTED_TASKS[task]
         _check_head(type(model).__name__, model.config.model_type, task, spec.head, "the given model")
-    tok = _load_tokenizer(tokenizer, folder, revision=revision, token=token, endpoint=endpoint)
     cls = getattr(importlib.import_module(f"cove.pipelines.{spec.module}"), spec.cls)
+    if hasattr(cls, "load_preprocessor"):  # image tasks: the image processor (and tokenizer) of the folder
+        tok = cls.load_preprocessor(folder, tokenizer)
+    else:
+        tok = _load_tokenizer(tokenizer, folder, revision=revision, token=token, endpoint=endpoint)
     extra = {"folder": folder} if spec.head == "base" else {}
     return cls(loaded, tok, device=device, batch_size=batch_size, **extra, **options)
 
@@ -146,6 +149,7 @@ def _head_of(class_name: str, model_type: str | None) -> str | None:
         "ForSequenceClassification": "sequence-classification",
         "ForTokenClassification": "token-classification",
         "ForQuestionAnswering": "question-answering",
+        "ForImageClassification": "image-classification",
         "ForMaskedLM": "masked-lm",
         "ForCausalLM": "causal-lm",
         "ForConditionalGeneration": "seq2seq-lm",

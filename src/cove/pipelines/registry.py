@@ -39,6 +39,11 @@ SUPPORTED_TASKS: dict[str, TaskSpec] = {
     "text2text-generation": TaskSpec("text2text", "Text2TextGenerationPipeline", "seq2seq-lm"),
     "summarization": TaskSpec("text2text", "SummarizationPipeline", "seq2seq-lm"),
     "translation": TaskSpec("text2text", "TranslationPipeline", "seq2seq-lm"),
+    "image-classification": TaskSpec("vision", "ImageClassificationPipeline", "image-classification"),
+    "zero-shot-image-classification": TaskSpec(
+        "vision", "ZeroShotImageClassificationPipeline", "zero-shot-image-classification"
+    ),
+    "image-feature-extraction": TaskSpec("vision", "ImageFeatureExtractionPipeline", "base"),
 }
 
 #: Other names transformers accepts for a task.
@@ -57,6 +62,9 @@ DEFAULT_MODELS: dict[str, str | None] = {
     "text2text-generation": None,
     "summarization": None,
     "translation": None,
+    "image-classification": "cove/efficientnet-lite0",
+    "zero-shot-image-classification": None,
+    "image-feature-extraction": None,
 }
 
 #: What to pass when a task has no default model here (no checkpoint for it ships in a package).
@@ -64,6 +72,8 @@ MODEL_HINTS: dict[str, str] = {
     "summarization": "an encoder-decoder summarization model such as 't5-small' or 'facebook/bart-large-cnn'",
     "translation": "an encoder-decoder translation model such as 't5-small' or 'Helsinki-NLP/opus-mt-en-fr'",
     "text2text-generation": "an encoder-decoder model such as 'google/flan-t5-small'",
+    "zero-shot-image-classification": "a CLIP model such as 'openai/clip-vit-base-patch32'",
+    "image-feature-extraction": "an image model such as 'google/vit-base-patch16-224-in21k'",
 }
 
 #: The task a checkpoint serves first, by its head, when ``task`` is not given.
@@ -75,6 +85,8 @@ TASK_OF_HEAD: dict[str, str] = {
     "causal-lm": "text-generation",
     "seq2seq-lm": "text2text-generation",
     "base": "feature-extraction",
+    "image-classification": "image-classification",
+    "zero-shot-image-classification": "zero-shot-image-classification",
 }
 
 TRANSLATION_LANGUAGES = re.compile(r"^translation_([A-Za-z0-9-]+)_to_([A-Za-z0-9-]+)$")

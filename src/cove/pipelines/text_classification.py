@@ -37,6 +37,19 @@ def default_function(config: Any) -> str:
     return "softmax"
 
 
+def function_name(function_to_apply: Any) -> str:
+    """``"SOFTMAX"`` or an enum whose value is ``"softmax"`` -> ``"softmax"``; anything else is refused."""
+    name = str(getattr(function_to_apply, "value", function_to_apply)).lower()
+    if name not in FUNCTIONS:
+        raise ValueError(f"function_to_apply must be one of {', '.join(FUNCTIONS)}, not {function_to_apply!r}")
+    return name
+
+
+def check_top_k(top_k: Any) -> None:
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, not {top_k!r}")
+
+
 def apply_function(logits: np.ndarray, function: str) -> np.ndarray:
     if function == "sigmoid":
         return sigmoid(logits)
@@ -53,16 +66,10 @@ class TextClassificationPipeline(Pipeline):
         self._reject(params)
         post: dict[str, Any] = {}
         if top_k is not _UNSET:
-            if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-                raise ValueError(f"top_k must be a positive int or None, not {top_k!r}")
+            check_top_k(top_k)
             post.update(top_k=top_k, legacy=False)
         if function_to_apply is not None:
-            name = str(getattr(function_to_apply, "value", function_to_apply)).lower()
-            if name not in FUNCTIONS:
-                raise ValueError(
-                    f"function_to_apply must be one of {', '.join(FUNCTIONS)}, not {function_to_apply!r}"
-                )
-            post["function_to_apply"] = name
+            post["function_to_apply"] = function_name(function_to_apply)
         return pre, {}, post
 
     def __call__(self, inputs: Any, **params: Any) -> Any:

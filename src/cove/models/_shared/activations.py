@@ -16,6 +16,8 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "silu": F.silu,
     "swish": F.silu,
     "tanh": torch.tanh,
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),  # CLIP
+    "relu6": F.relu6,  # EfficientNet-Lite
 }
 
 

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError, Forbidden, Unauthorized
 from cove.server.routes import _openapi as api
-from cove.server.routes._common import error_response, form_body, hub_of, json_body, principal
+from cove.server.routes._common import _bounded_body, error_response, form_body, hub_of, json_body, principal
 from cove.server.routes.web import WebRoute, check_csrf, signed_in
 from cove.server.routes.web_repo import card_page
 from cove.server.services.inference import (
@@ -51,9 +51,18 @@ def inference_of(request: Request) -> Inference:
 # -- /api/inference -------------------------------------------------------------------------------
 
 
+def _raw_image(request: Request) -> bool:
+    """A body that is an image itself (as HF's inference API takes images), not JSON."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind.startswith("image/") or kind == "application/octet-stream"
+
+
 @router.post("/api/inference/{ns}/{name}", **api.INFERENCE_RUN)
 async def run(ns: str, name: str, request: Request):
-    body = await json_body(request)
+    if _raw_image(request):  # an image task's input, sent as the body
+        body = {"inputs": await _bounded_body(request, hub_of(request).settings.max_json_bytes)}
+    else:
+        body = await json_body(request)
     unknown = set(body) - {"inputs", "parameters", "options"}
     if unknown:
         raise BadRequest(
@@ -368,7 +377,10 @@ WIDGET_PARAMETERS: dict[str, dict] = {
     "text-classification": {"top_k": None},
     "fill-mask": {"top_k": 5},
     "text-generation": {"max_new_tokens": 48, "do_sample": False},
+    "image-classification": {"top_k": 5},
 }
+#: Widgets that take an uploaded image instead of text.
+IMAGE_WIDGETS = ("image-classification",)
 
 
 def widget_inputs(task: str, text: str) -> Any:
@@ -388,9 +400,9 @@ def widget_inputs(task: str, text: str) -> Any:
 
 def widget_view(task: str, inputs: Any, out: Any) -> dict:
     """A pipeline's output as the widget shows it: scores, entities, a vector or text."""
-    if task in ("text-classification", "fill-mask"):
+    if task in ("text-classification", "fill-mask", *IMAGE_WIDGETS):
         rows = out[0] if out and isinstance(out[0], list) else out
-        key = "label" if task == "text-classification" else "token_str"
+        key = "token_str" if task == "fill-mask" else "label"
         return {"kind": "scores", "rows": [(str(r[key]), float(r["score"])) for r in rows]}
     if task == "sentence-similarity":
         return {
@@ -423,11 +435,15 @@ async def widget(ns: str, name: str, request: Request):
     if signed_in(request) is not None:
         check_csrf(request, form.get("csrf"))  # the session cookie may only act from this site's pages
     text = str(form.get("inputs") or "")[:10_000]
+    upload = form.get("image")
+    image = await upload.read() if hasattr(upload, "read") else b""  # a file field (multipart form)
     state: dict[str, Any] = {"text": text}
     inference = inference_of(request)
     target = await run_in_threadpool(inference.target, principal(request), f"{ns}/{name}")  # hidden: a 404 page
     try:
-        inputs = widget_inputs(target.task, text)
+        if target.task in IMAGE_WIDGETS and not image:
+            raise BadRequest("Choose an image first")
+        inputs = image if target.task in IMAGE_WIDGETS else widget_inputs(target.task, text)
         out = await inference.call(inference.run, target, inputs, WIDGET_PARAMETERS.get(target.task, {}))
         state["result"] = widget_view(target.task, inputs, out)
     except CoveError as err:

@@ -23,6 +23,8 @@ process keeps its own models under its own budget (N x COVE_INFERENCE_MEMORY_MB 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
 import gc
 import os
@@ -57,6 +59,9 @@ TASK_PARAMETERS: dict[str, frozenset[str]] = {
     "sentence-similarity": frozenset(),
     "question-answering": frozenset({"top_k", "max_answer_len", "handle_impossible_answer"}),
     "zero-shot-classification": frozenset({"candidate_labels", "hypothesis_template", "multi_label"}),
+    "image-classification": frozenset({"top_k", "function_to_apply"}),
+    "zero-shot-image-classification": frozenset({"candidate_labels", "hypothesis_template"}),
+    "image-feature-extraction": frozenset({"pool"}),
     "text-generation": frozenset(
         {
             "max_new_tokens",
@@ -79,7 +84,10 @@ WIDGET_TASKS = (
     "feature-extraction",
     "sentence-similarity",
     "text-generation",
+    "image-classification",
 )
+#: Tasks whose input is an image: the raw request body, or base64 text in JSON (:func:`image_bytes`).
+IMAGE_TASKS = ("image-classification", "zero-shot-image-classification", "image-feature-extraction")
 #: Weight files, by preference: the budget reserves the size of the first kind a snapshot has.
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
 
@@ -486,7 +494,10 @@ class Inference:
 
     def run(self, target: Target, inputs: Any, parameters: dict) -> Any:
         """The pipeline's output for ``inputs`` (blocking: call it through :meth:`call`)."""
-        check_inputs(target.task, inputs)
+        if target.task in IMAGE_TASKS:
+            inputs = image_bytes(target.task, inputs)
+        else:
+            check_inputs(target.task, inputs)
         params = self._parameters(target.task, parameters)
         with self.loaded(target) as entry, entry.lock:
             try:
@@ -641,6 +652,26 @@ def check_inputs(task: str, inputs: Any) -> None:
     if isinstance(inputs, list) and inputs and all(isinstance(x, str) and x for x in inputs):
         return
     raise BadRequest(f"{task} takes inputs that are a non-empty string or a list of them")
+
+
+def image_bytes(task: str, inputs: Any) -> bytes:
+    """An image task's input as the encoded image: raw bytes as they came, or base64 text (optionally a
+    ``data:image/...;base64,`` URL, or ``{"image": ...}`` as HF's zero-shot API sends it) decoded.
+    Decoding the image itself is the pipeline's (a corrupt one is a 400 there)."""
+    if isinstance(inputs, dict) and set(inputs) == {"image"}:
+        inputs = inputs["image"]
+    if isinstance(inputs, bytes | bytearray) and inputs:
+        return bytes(inputs)
+    if isinstance(inputs, str) and inputs:
+        text = inputs.split(",", 1)[1] if inputs.startswith("data:") else inputs
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"{task} inputs must be an image in base64; this text is not base64") from None
+    raise BadRequest(
+        f"{task} takes an image: send its bytes as the body (Content-Type image/png, image/jpeg ...) or"
+        ' {"inputs": "<the image in base64>"}'
+    )
 
 
 def to_json(value: Any) -> Any:
