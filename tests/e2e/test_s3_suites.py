@@ -85,9 +85,10 @@ def _need_radosgw() -> None:
 @pytest.mark.radosgw
 @pytest.mark.timeout(1000)
 def test_s3_store_on_radosgw():
-    """tests/e2e/test_s3.py on a store that checks signatures (its expiry test runs only there)."""
+    """tests/e2e/test_s3.py and the store's own tests on a store that checks signatures (the expiry test
+    runs only there)."""
     _need_radosgw()
-    _run(["tests/e2e/test_s3.py"], presign=False, timeout=900, radosgw=True)
+    _run(["tests/e2e/test_s3.py", "tests/server/test_s3_store.py"], presign=False, timeout=900, radosgw=True)
 
 
 #: The Xet fetch URL tests whose presigned form moto cannot check: a wider range than signed, a

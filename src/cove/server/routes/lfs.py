@@ -112,14 +112,14 @@ async def upload(repo_id: int, oid: str, request: Request):
 @router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}", **api.LFS_UPLOAD_PART)
 async def upload_part(repo_id: int, oid: str, number: int, request: Request):
     hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
-    part = hub.lfs.part_writer(grant, number)
+    part = await run_in_threadpool(hub.lfs.part_writer, grant, number)
     try:
         async for chunk in request.stream():
             part.write(chunk)
     except BaseException:
         part.abort()
         raise
-    etag = part.finish()
+    etag = await run_in_threadpool(part.finish)  # on S3 it sends the part to the store's upload
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 
