@@ -91,7 +91,7 @@ class Lfs:
     def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, nonce: str,
               upload: str = "") -> str:
         msg = (f"{op}:{repo_id}:{oid}:{size}:{expires}:{token}" + (f":{nonce}" if nonce else "")
-               + (f":{upload}" if upload else ""))
+               + (f":u={upload}" if upload else ""))
         return hmac.new(self._secret, msg.encode(), hashlib.sha256).hexdigest()
 
     def grant(self, op: str, repo: Repo, oid: str, size: int, token: int | None, *, staged: bool = False) -> Grant:
