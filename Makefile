@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,13 @@ test-replicas: $(STAMP)
 # tests/e2e and tests/server again with every Hub's blobs on S3 (minutes); `make test` runs a part of them
 test-s3: $(STAMP)
 	$(BIN)/python -m pytest -m s3_full tests/e2e/test_s3_suites.py
+
+# the S3 tests (tests/e2e/test_s3.py, presigned Xet fetch faults, the replicas) on Ceph's radosgw, a store
+# that checks signatures (minutes; Debian's radosgw, ceph-mon and ceph-osd, which `make test` does not install)
+test-radosgw: $(STAMP)
+	bash scripts/test-setup.sh
+	bash scripts/test-setup-radosgw.sh
+	$(BIN)/python -m pytest -m radosgw tests/e2e/test_s3_suites.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

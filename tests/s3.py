@@ -5,12 +5,12 @@ run in a thread of the test process) on a free loopback port, a bucket per Hub.
 its blobs in a bucket of its own on this server instead of the data dir (``COVE_TEST_S3_PRESIGN=1``:
 with downloads redirected to presigned URLs). The server is one per test process, started on first use.
 
-Why moto and not Ceph's ``radosgw``: Debian's radosgw (16.2) stores through librados, so it needs a
-Ceph cluster of one (a monitor, a manager and an OSD) set up before it answers, which has not been tried
-here yet; moto installs from PyPI
-(the ``dev`` extra) and speaks the same HTTP API that boto3, presigned URLs and ranged GETs use. It does
-not check signatures and reports a fixed start time for multipart uploads (the sweep test accounts for
-it), so behaviours that rest on those are tested against the code, not against moto.
+``COVE_TEST_S3_SERVER=radosgw`` puts that server on Ceph's radosgw instead (``tests/radosgw.py``: a
+one-node Ceph cluster started for the run, about 15 s, which checks signatures as AWS does); moto is the
+default because it installs from PyPI (the ``dev`` extra) and starts at once. Moto speaks the same HTTP
+API that boto3, presigned URLs and ranged GETs use, but it does not check signatures and reports a fixed
+start time for multipart uploads (the sweep test accounts for it): what rests on those is tested on
+radosgw (``make test-radosgw``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ ACCESS_KEY = "cove-test"
 SECRET_KEY = "cove-test-secret"
 REGION = "us-east-1"
 _lock = threading.Lock()
-_shared: S3Server | None = None
+_shared: S3Api | None = None
 
 
 def available() -> bool:
@@ -39,17 +39,10 @@ def missing_reason() -> str:
     return "boto3 and moto[server] are not installed: pip install -e '.[dev,s3]'"
 
 
-class S3Server:
-    def __init__(self) -> None:
-        import logging
+class S3Api:
+    """What the tests ask of an S3 server at ``endpoint`` (moto's here, radosgw's in tests/radosgw.py)."""
 
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+    endpoint: str
 
     def client(self):
         import boto3
@@ -77,18 +70,44 @@ class S3Server:
         """Keys of the multipart uploads in progress."""
         return [u["Key"] for u in self.client().list_multipart_uploads(Bucket=bucket).get("Uploads", ())]
 
+
+
+class S3Server(S3Api):
+    """moto's S3 in a thread of this process."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+
     def stop(self) -> None:
         self._server.stop()
 
 
-def shared_server() -> S3Server:
-    """This process's S3 server, started on first use."""
+def on_radosgw() -> bool:
+    """Whether the tests' S3 server is Ceph's radosgw (``COVE_TEST_S3_SERVER=radosgw``) rather than moto."""
+    return os.environ.get("COVE_TEST_S3_SERVER", "").lower() == "radosgw"
+
+
+def shared_server() -> S3Api:
+    """This process's S3 server, started on first use: moto's, or radosgw's when asked."""
     global _shared
     with _lock:
         if _shared is None:
-            if not available():
+            if on_radosgw():
+                from tests import radosgw
+
+                _shared = radosgw.Gateway.start()
+            elif not available():
                 raise RuntimeError(missing_reason())
-            _shared = S3Server()
+            else:
+                _shared = S3Server()
         return _shared
 
 

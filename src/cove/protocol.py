@@ -16,11 +16,24 @@ from typing import Literal
 
 from cove.errors import BadRequest, Unprocessable
 
-RepoType = Literal["model", "dataset", "space"]
-REPO_TYPES: tuple[RepoType, ...] = ("model", "dataset", "space")
+RepoType = Literal["model", "dataset", "space", "kernel"]
+#: The repo types, as huggingface_hub 2.4 has them (``kernel``: compute kernels, ``REPO_TYPE_KERNEL``).
+REPO_TYPES: tuple[RepoType, ...] = ("model", "dataset", "space", "kernel")
 
 #: URL prefix of a repo's web, resolve and git URLs, by type (models have none).
-URL_PREFIX: dict[str, str] = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+URL_PREFIX: dict[str, str] = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
+
+#: ``(path prefix, type)`` of those URLs, most specific first: the route tables register each under these.
+TYPED_PREFIXES: tuple[tuple[str, RepoType], ...] = (("/datasets", "dataset"), ("/spaces", "space"),
+                                                    ("/kernels", "kernel"), ("", "model"))
+
+#: The API's plural segment (``/api/models/...``) of each type.
+API_SEGMENTS: dict[str, RepoType] = {f"{t}s": t for t in REPO_TYPES}
+
+
+def type_of_path(path: str) -> RepoType:
+    """The repo type of a typed URL or route template (``/datasets/ns/name/...``; a model has no prefix)."""
+    return next(t for prefix, t in TYPED_PREFIXES if path.startswith(f"{prefix}/"))
 
 _PART = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -38,7 +51,9 @@ def repo_type_of(value: str | None) -> RepoType:
         return "dataset"
     if value in ("space", "spaces"):
         return "space"
-    raise BadRequest(f"Invalid repo type {value!r}: use one of model, dataset, space")
+    if value in ("kernel", "kernels"):
+        return "kernel"
+    raise BadRequest(f"Invalid repo type {value!r}: use one of model, dataset, space, kernel")
 
 
 def check_name_part(part: str, what: str = "name") -> str:

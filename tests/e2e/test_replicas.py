@@ -26,8 +26,8 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
-from tests import postgres
-from tests.conftest import start_server, stop_server
+from tests import postgres, s3
+from tests.conftest import STORAGES, start_server, stop_server, stored_blobs
 from tests.e2e.test_web import page_csrf
 from tests.e2e.test_xet import client, random_file, sha256_of
 from tests.replicas import Replicas, nginx_binary
@@ -45,7 +45,8 @@ def cluster(tmp_path_factory):
     if postgres.binaries() is None:
         pytest.skip(postgres.missing_reason())
     env = {"COVE_DATABASE_URL": postgres.shared_cluster().create_database("replicas"),
-           "COVE_LOGIN_FAILURES_PER_USER": "4", "COVE_LOGIN_FAILURES_PER_IP": "100000"}
+           "COVE_LOGIN_FAILURES_PER_USER": "4", "COVE_LOGIN_FAILURES_PER_IP": "100000",
+           "COVE_MULTIPART_PART_SIZE": str(5 * MiB)}  # S3's least part size: multipart transfers are cheap
     replicas = Replicas.start(tmp_path_factory.mktemp("replicas"), 2, env)
     yield replicas
     replicas.stop()
@@ -217,6 +218,84 @@ def test_inference_runs_only_where_the_roles_put_it(cluster, alice, tmp_path):
         assert httpx.get(f"{web_only.url}/api/models", params={"author": "alice"}).status_code == 200
     finally:
         stop_server(web_only)
+
+
+def _staged(cluster, oid: str) -> tuple[list[str], list[str]]:
+    """Where a multipart upload of ``oid`` is staged: ``(files in the data dir's upload temporaries,
+    the bucket's open multipart uploads and staged objects on S3)``."""
+    files = [p.name for p in (cluster.data_dir / "lfs" / "tmp").iterdir() if oid in p.name]
+    env = STORAGES.get(cluster.data_dir.resolve())
+    if env is None:
+        return files, []
+    server = s3.shared_server()
+    bucket, prefix = env["COVE_STORAGE_URL"].removeprefix("s3://").split("/", 1)
+    return files, ([k for k in server.uploads(bucket) if oid in k]
+                   + [k for k in server.sizes(bucket, f"{prefix}/lfs-staging/") if oid in k])
+
+
+def test_multipart_parts_on_both_replicas(cluster, alice):
+    """The parts of one LFS multipart transfer go to both replicas in turn and either completes it: they
+    are staged where both reach them (a file in the shared data dir, or on S3 the store's own multipart
+    upload), and the completing replica checks the whole object's sha256 and size."""
+    _, repo = new_repo(cluster, alice, "parts")
+    auth = {"authorization": f"Bearer {alice}"}
+    replicas = [s.url for s in cluster.servers]
+
+    def start(data: bytes) -> tuple[str, list[str]]:
+        r = httpx.post(f"{cluster.url}/{repo}.git/info/lfs/objects/batch", headers=auth, json={
+            "operation": "upload", "transfers": ["basic", "multipart"],
+            "objects": [{"oid": hashlib.sha256(data).hexdigest(), "size": len(data)}]})
+        assert r.status_code == 200 and r.json()["transfer"] == "multipart", r.text
+        upload = r.json()["objects"][0]["actions"]["upload"]
+        header = upload["header"]
+        parts = [header[str(i)] for i in range(1, len(header))]  # "chunk_size" and the parts
+        assert int(header["chunk_size"]) == 5 * MiB and len(parts) == -(-len(data) // (5 * MiB))
+        return upload["href"], parts
+
+    def on(replica: str, url: str) -> str:  # the same signed URL, sent to one replica past nginx
+        return replica + url.removeprefix(cluster.url)
+
+    def send(parts: list[str], data: bytes) -> None:
+        for i, url in enumerate(parts):
+            r = httpx.put(on(replicas[i % 2], url), content=data[i * 5 * MiB:(i + 1) * 5 * MiB], timeout=60)
+            assert r.status_code == 200 and r.headers["etag"], r.text
+
+    for completer in (0, 1):
+        data = os.urandom(16 * MiB + 1000 * completer + 1)  # four parts, the last short
+        oid = hashlib.sha256(data).hexdigest()
+        complete, parts = start(data)
+        listing = {"oid": oid, "parts": [{"partNumber": i + 1, "etag": "x"} for i in range(len(parts))]}
+        send(parts[:-1], data)
+        files, in_bucket = _staged(cluster, oid)
+        if cluster.data_dir.resolve() in STORAGES:  # on S3: the store's own multipart upload, not the Hub's disk
+            assert files == [] and in_bucket
+        else:  # a file in the shared data dir
+            assert files and not in_bucket
+        r = httpx.post(on(replicas[completer], complete), json=listing)
+        assert r.status_code == 400 and "never received" in r.text
+        send(parts, data)
+        assert httpx.post(on(replicas[completer], complete), json=listing, timeout=120).status_code == 200
+        lines = ('{"key": "header", "value": {"summary": "parts"}}\n'
+                 f'{{"key": "lfsFile", "value": {{"path": "p{completer}.bin", "algo": "sha256", "oid": "{oid}", '
+                 f'"size": {len(data)}}}}}\n')
+        r = httpx.post(f"{replicas[1 - completer]}/api/models/{repo}/commit/main", content=lines.encode(),
+                       headers={**auth, "content-type": "application/x-ndjson"})
+        assert r.status_code == 200, r.text
+        for replica in replicas:
+            got = httpx.get(f"{replica}/{repo}/resolve/main/p{completer}.bin", headers=auth,
+                            follow_redirects=True, timeout=60)
+            assert hashlib.sha256(got.content).hexdigest() == oid
+        assert _staged(cluster, oid) == ([], [])
+
+    # a part changed on its way to the other replica: the completion is refused and nothing is kept
+    data = os.urandom(11 * MiB)
+    oid = hashlib.sha256(data).hexdigest()
+    complete, parts = start(data)
+    send(parts, data[:MiB] + bytes([data[MiB] ^ 1]) + data[MiB + 1:])
+    r = httpx.post(on(replicas[1], complete), timeout=120,
+                   json={"oid": oid, "parts": [{"partNumber": i + 1, "etag": "x"} for i in range(len(parts))]})
+    assert r.status_code == 422 and "does not match" in r.text
+    assert oid not in stored_blobs(cluster.hub, "lfs") and _staged(cluster, oid) == ([], [])
 
 
 @pytest.mark.replicas_full

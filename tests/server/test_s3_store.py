@@ -61,6 +61,44 @@ def test_streamed_upload_is_visible_only_when_whole_and_right(bucket, tmp_path):
     assert not store.exists(oid)
 
 
+def test_multipart_staging_in_the_store(bucket, tmp_path):
+    """LFS multipart parts staged in the store's own multipart upload: two store objects (two replicas)
+    share it through its id, the object is copied to its key only once verified, and the sweep removes
+    what a crash left (an open upload, an assembled object never published)."""
+    from cove.server.storage.s3 import MIN_PART_SIZE
+
+    server, name = bucket
+    one, two = blob_store(bucket, tmp_path / "a"), blob_store(bucket, tmp_path / "b")
+    assert one.begin_staging("small-parts", MIN_PART_SIZE - 1) == ""  # S3 refuses to join those: a file
+    data = os.urandom(2 * MIN_PART_SIZE + 10)
+    oid = hashlib.sha256(data).hexdigest()
+    upload = one.begin_staging("up", MIN_PART_SIZE)
+    for n, store in ((2, two), (1, one), (3, two)):  # any part to any replica, any order
+        part = store.staging("up", len(data), upload).part(n, (n - 1) * MIN_PART_SIZE, len(data[(n - 1) * MIN_PART_SIZE:n * MIN_PART_SIZE]))
+        part.write(data[(n - 1) * MIN_PART_SIZE:n * MIN_PART_SIZE])
+        assert part.finish()
+    staging = one.staging("up", len(data), upload)
+    assert staging.received(3) == {1, 2, 3} and not one.exists(oid)
+    assert staging.assemble() == oid and not one.exists(oid)  # joined at the staging key only
+    staging.publish(oid)
+    staging.discard(3)
+    assert two.holds(oid, len(data)) and server.sizes(name, "p/lfs-staging/") == {} and server.uploads(name) == []
+
+    short = one.staging("short", 100, one.begin_staging("short", MIN_PART_SIZE)).part(1, 0, 100)
+    short.write(b"x" * 99)
+    with pytest.raises(Unprocessable):
+        short.finish()
+    crashed = one.staging("crashed", len(data), one.begin_staging("crashed", MIN_PART_SIZE))
+    for n in (1, 2, 3):
+        part = crashed.part(n, 0, len(data[(n - 1) * MIN_PART_SIZE:n * MIN_PART_SIZE]))
+        part.write(data[(n - 1) * MIN_PART_SIZE:n * MIN_PART_SIZE])
+        part.finish()
+    crashed.assemble()  # and the Hub died before it published or discarded
+    assert server.sizes(name, "p/lfs-staging/") and server.uploads(name)
+    files, _ = two.sweep(0)
+    assert files == 2 and server.sizes(name, "p/lfs-staging/") == {} and server.uploads(name) == []
+
+
 def test_spooled_content_is_uploaded_once_verified(bucket, tmp_path):
     store = blob_store(bucket, tmp_path, presign=True)
     oid, size = store.put([b"abc", b"def"])

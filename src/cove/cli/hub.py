@@ -13,13 +13,14 @@ import getpass
 import sys
 from pathlib import Path
 
+from cove.protocol import REPO_TYPES
+
 
 def _common(p: argparse.ArgumentParser, *, repo_type: bool = False) -> None:
     p.add_argument("--endpoint", default=None, help="the Hub URL (default COVE_ENDPOINT, HF_ENDPOINT or http://127.0.0.1:8000)")
     p.add_argument("--token", default=None, help="an access token (default COVE_TOKEN, HF_TOKEN, or the token `cove login` or `hf auth login` saved)")
     if repo_type:
-        p.add_argument("--repo-type", "--type", dest="repo_type", choices=["model", "dataset", "space"],
-                       default="model")
+        p.add_argument("--repo-type", "--type", dest="repo_type", choices=list(REPO_TYPES), default="model")
 
 
 def _friendly(fn):
@@ -113,7 +114,7 @@ def register(sub) -> None:
     p = cache.add_parser("rm", help="remove a repo, or one revision of it, from the cache")
     p.add_argument("repo_id", metavar="REPO")
     p.add_argument("--revision", default=None, help="a commit or ref; default: the whole repo")
-    p.add_argument("--repo-type", "--type", dest="repo_type", choices=["model", "dataset", "space"], default="model")
+    p.add_argument("--repo-type", "--type", dest="repo_type", choices=list(REPO_TYPES), default="model")
     p.add_argument("--cache-dir", default=None)
     p.set_defaults(func=cache_rm)
     p = cache.add_parser("verify", help="re-hash every cached blob and report the corrupted ones")
@@ -169,7 +170,8 @@ def repo_delete(args: argparse.Namespace) -> int:
 
 def repo_list(args: argparse.Namespace) -> int:
     with _api(args) as api:
-        kind = {"model": api.list_models, "dataset": api.list_datasets, "space": api.list_spaces}[args.repo_type]
+        kind = {"model": api.list_models, "dataset": api.list_datasets, "space": api.list_spaces,
+                "kernel": api.list_kernels}[args.repo_type]
         for info in kind(author=args.author, search=args.search, limit=args.limit):
             print(f"{info.id}\t{'private' if info.private else 'public'}\t{info.downloads} downloads")
     return 0

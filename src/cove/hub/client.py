@@ -219,6 +219,10 @@ class HubApi(RefsMixin):
                     sort: str | None = None, limit: int | None = None, full: bool = False) -> Iterator[RepoInfo]:
         return self._list("space", search=search, author=author, filter=filter, sort=sort, limit=limit, full=full)
 
+    def list_kernels(self, *, search: str | None = None, author: str | None = None, filter=None,
+                     sort: str | None = None, limit: int | None = None, full: bool = False) -> Iterator[RepoInfo]:
+        return self._list("kernel", search=search, author=author, filter=filter, sort=sort, limit=limit, full=full)
+
     # -- files -----------------------------------------------------------------------------------
 
     def list_repo_tree(self, repo_id: str, path_in_repo: str | None = None, *, recursive: bool = False,

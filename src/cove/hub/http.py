@@ -27,6 +27,7 @@ from cove.errors import (
     Unauthorized,
     from_response,
 )
+from cove.protocol import REPO_TYPES
 
 log = logging.getLogger("cove.hub")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -105,7 +106,7 @@ def error_for(resp: httpx.Response, where: Where, endpoint: str, has_token: bool
     other = None
     if isinstance(err, RepoNotFound) and where.repo_id and exists_as is not None:
         kind = where.repo_type or "model"
-        other = next((t for t in ("model", "dataset", "space") if t != kind and exists_as(where.repo_id, t)), None)
+        other = next((t for t in REPO_TYPES if t != kind and exists_as(where.repo_id, t)), None)
     hint = _hint(err, where, endpoint, has_token, other)
     if hint:
         bare = isinstance(err, RepoNotFound) and err.message in ("", "Repository not found")

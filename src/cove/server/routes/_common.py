@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
 from cove.errors import BadRequest, CoveError, PayloadTooLarge, TooManyRequests
-from cove.protocol import URL_PREFIX, loads_json, repo_type_of
+from cove.protocol import API_SEGMENTS, URL_PREFIX, loads_json, repo_type_of
 from cove.server.middleware import SESSION_COOKIE, Caller
 from cove.server.services import Hub, Principal
 
@@ -153,8 +153,8 @@ REPO_ROUTE_WORDS = frozenset({
     "like", "likers", "auth-check", "super-squash", "lfs-files", "discussions", "xet-read-token",
     "xet-write-token", "scan", "info", "rows", "treesize", "compare", "resolve", "user-access-request",
 })
-_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces|buckets)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
-_SINGLE_SEGMENT_RESOLVE = re.compile(r"^/(?:(?:datasets|spaces)/)?[^/]+/resolve/[^/]+/")
+_SINGLE_SEGMENT_ID = re.compile(r"^/api/(?:models|datasets|spaces|kernels|buckets)/[^/]+(?:/([^/]+)(?:/.*)?)?/?$")
+_SINGLE_SEGMENT_RESOLVE = re.compile(r"^/(?:(?:datasets|spaces|kernels)/)?[^/]+/resolve/[^/]+/")
 
 
 def names_repo_without_namespace(path: str) -> bool:
@@ -168,10 +168,10 @@ def names_repo_without_namespace(path: str) -> bool:
 
 
 def api_type(segment: str) -> str:
-    """``models`` / ``datasets`` / ``spaces`` (the API segment) -> repo type."""
-    if segment not in ("models", "datasets", "spaces"):
+    """``models`` / ``datasets`` / ``spaces`` / ``kernels`` (the API segment) -> repo type."""
+    if segment not in API_SEGMENTS:
         raise BadRequest(f"Unknown repo type segment {segment!r}")
-    return repo_type_of(segment)
+    return API_SEGMENTS[segment]
 
 
 def header_text(text: str, limit: int = 1000) -> str:

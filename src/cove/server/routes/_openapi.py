@@ -50,7 +50,7 @@ ANY: dict = {}
 DATE = {"type": "string", "description": "UTC, ISO 8601 ending in Z: 2024-05-01T12:00:00.000Z"}
 SHA1 = {"type": "string", "pattern": "^[0-9a-f]{40}$"}
 SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-REPO_TYPE = {"type": "string", "enum": ["model", "dataset", "space"], "description": "absent: model"}
+REPO_TYPE = {"type": "string", "enum": ["model", "dataset", "space", "kernel"], "description": "absent: model"}
 EMPTY = {"type": "object", "maxProperties": 0}
 BINARY = {"type": "string", "format": "binary"}
 SCAN_STATUSES = {"enum": ["safe", "suspicious", "unsafe", "error", "queued", "unscanned"]}
@@ -217,7 +217,7 @@ REV_PATH = rest("the revision, percent-encoded with safe='' (refs%2Fpr%2F1), the
 REV = rest("the revision, percent-encoded with safe='' (refs%2Fpr%2F1)")
 #: The route parameters of the same name mean the same thing everywhere (see :func:`openapi`).
 PATH_PARAMS = {
-    "rtype": {"schema": {"type": "string", "enum": ["models", "datasets", "spaces"]},
+    "rtype": {"schema": {"type": "string", "enum": ["models", "datasets", "spaces", "kernels"]},
               "description": "the API segment of the repo type"},
     "ns": {"schema": {"type": "string", "minLength": 1}, "description": "the namespace: a user or an org"},
     "name": {"schema": {"type": "string", "minLength": 1},
@@ -298,7 +298,7 @@ VALIDATE_YAML = doc(
                    "content": {JSON: {"schema": {"anyOf": [ref("YamlReport"), ref("Error")]}}, **YAML_TEXT}}),
             413),
     body=json_request(obj(content={"type": "string", "description": "the README.md text"},
-                          repoType={"enum": ["model", "dataset", "space"], "description": "absent: model"})),
+                          repoType={"enum": ["model", "dataset", "space", "kernel"], "description": "absent: model"})),
 )
 CREATE_REPO = doc(
     ok={200: json_ok(obj("url", "name", "id", url=STR, name=STR, id=STR))},

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, Unauthorized, Unprocessable
-from cove.protocol import iso_z, loads_json, repo_type_of
+from cove.protocol import REPO_TYPES, iso_z, loads_json, repo_type_of
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record, record_repo
 from cove.server.routes._common import (
@@ -82,8 +82,8 @@ def validate_yaml(request: Request, body: JsonBody):
     the errors, else 200; warnings either way. ``Accept: text/plain`` (``RepoCard.validate``) gets the
     report as ``- Error: ...`` lines."""
     content, repo_type = body.get("content", ""), body.get("repoType") or "model"
-    if not isinstance(content, str) or repo_type not in ("model", "dataset", "space"):
-        raise BadRequest("'content' must be the card's text and 'repoType' one of model, dataset, space")
+    if not isinstance(content, str) or repo_type not in REPO_TYPES:
+        raise BadRequest(f"'content' must be the card's text and 'repoType' one of {', '.join(REPO_TYPES)}")
     report = card_rules.validate(content, repo_type)
     status = 400 if report.errors else 200
     if "text/plain" in request.headers.get("accept", ""):

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from cove.errors import BadRequest, CoveError, Forbidden, RepoNotFound, Unauthorized
+from cove.protocol import type_of_path
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import error_response, hub_of, principal
 from cove.server.services import Hub, Principal
@@ -51,13 +52,9 @@ CHALLENGE = {"WWW-Authenticate": 'Basic realm="cove"'}
 
 
 def repo_type_of_route(request: Request) -> str:
-    """The repo type from the matched route's template (``/datasets/...``, ``/spaces/...`` or a model)."""
-    template = request.scope["route"].path
-    if template.startswith("/datasets/"):
-        return "dataset"
-    if template.startswith("/spaces/"):
-        return "space"
-    return "model"
+    """The repo type from the matched route's template (``/datasets/...``, ``/spaces/...``, ``/kernels/...``
+    or a model)."""
+    return type_of_path(request.scope["route"].path)
 
 
 def authorize(request: Request, repo_type: str, repo_id: str, need: str) -> tuple[Principal | None, Repo]:
@@ -238,6 +235,7 @@ async def _serve(request: Request, ns: str, name: str, service: str, tail: str) 
 @router.get("/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
 @router.get("/datasets/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
 @router.get("/spaces/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
+@router.get("/kernels/{ns}/{name}/info/refs", **api.GIT_INFO_REFS)
 async def info_refs(ns: str, name: str, request: Request):
     return await _serve(request, ns, name, request.query_params.get("service", ""), "info/refs")
 
@@ -245,6 +243,7 @@ async def info_refs(ns: str, name: str, request: Request):
 @router.post("/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
 @router.post("/datasets/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
 @router.post("/spaces/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
+@router.post("/kernels/{ns}/{name}/git-upload-pack", **api.GIT_UPLOAD_PACK)
 async def upload_pack(ns: str, name: str, request: Request):
     return await _serve(request, ns, name, "git-upload-pack", "git-upload-pack")
 
@@ -252,5 +251,6 @@ async def upload_pack(ns: str, name: str, request: Request):
 @router.post("/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
 @router.post("/datasets/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
 @router.post("/spaces/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
+@router.post("/kernels/{ns}/{name}/git-receive-pack", **api.GIT_RECEIVE_PACK)
 async def receive_pack(ns: str, name: str, request: Request):
     return await _serve(request, ns, name, "git-receive-pack", "git-receive-pack")

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, Unauthorized, Unprocessable
+from cove.protocol import TYPED_PREFIXES
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import base_url, hub_of, json_body
 from cove.server.routes.git import authorize, challenge
@@ -65,7 +66,7 @@ async def _locks(request: Request, repo_type: str, ns: str, name: str, need: str
 def _per_repo_type(path: str, method: str, handler, *args, doc: dict) -> None:
     """Register ``handler(request, repo_type, ns, name, *args)`` at ``path`` under each type's prefix,
     described by ``doc`` and named after the handler and the type (unique operation ids)."""
-    for prefix, repo_type in (("/datasets", "dataset"), ("/spaces", "space"), ("", "model")):
+    for prefix, repo_type in TYPED_PREFIXES:
         async def endpoint(ns: str, name: str, request: Request, _repo_type: str = repo_type):
             return await handler(request, _repo_type, ns, name, *args)
 
@@ -112,14 +113,14 @@ async def upload(repo_id: int, oid: str, request: Request):
 @router.put("/api/lfs/objects/{repo_id}/{oid}/part/{number}", **api.LFS_UPLOAD_PART)
 async def upload_part(repo_id: int, oid: str, number: int, request: Request):
     hub, repo, grant = await run_in_threadpool(_grant, request, "upload", repo_id, oid)
-    part = hub.lfs.part_writer(grant, number)
+    part = await run_in_threadpool(hub.lfs.part_writer, grant, number)
     try:
         async for chunk in request.stream():
             part.write(chunk)
     except BaseException:
         part.abort()
         raise
-    etag = part.finish()
+    etag = await run_in_threadpool(part.finish)  # on S3 it sends the part to the store's upload
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 

@@ -26,7 +26,7 @@ from cove.server.routes._common import error_response, hub_of, principal, raw_ta
 from cove.server.routes.xet import xet_headers
 
 router = APIRouter(tags=["download"])
-COUNTED = {"model": "config.json", "dataset": "README.md", "space": "README.md"}
+COUNTED = {"model": "config.json", "dataset": "README.md", "space": "README.md", "kernel": "README.md"}
 #: Types a browser renders actively (scripts, markup that can hold scripts, plugins).
 ACTIVE_TYPES = {
     "text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/xsl",
@@ -135,6 +135,12 @@ async def resolve_dataset(ns: str, name: str, request: Request):
 @router.head("/spaces/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE_HEAD)
 async def resolve_space(ns: str, name: str, request: Request):
     return await _resolve(request, "space", ns, name)
+
+
+@router.get("/kernels/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE)
+@router.head("/kernels/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE_HEAD)
+async def resolve_kernel(ns: str, name: str, request: Request):
+    return await _resolve(request, "kernel", ns, name)
 
 
 @router.get("/{ns}/{name}/resolve/{rest:path}", **api.RESOLVE)

@@ -38,8 +38,8 @@ from cove.server.services import Principal
 from cove.server.services.repos import RepoMoved
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
-TYPE_LABELS = {"model": "Models", "dataset": "Datasets", "space": "Spaces"}
+TYPES = {"models": "model", "datasets": "dataset", "spaces": "space", "kernels": "kernel"}
+TYPE_LABELS = {"model": "Models", "dataset": "Datasets", "space": "Spaces", "kernel": "Kernels"}
 PAGE = 30
 
 
@@ -215,6 +215,7 @@ def listing_filters(repo_type: str, params) -> tuple[dict[str, str], list[str]]:
 @router.get("/models", response_class=HTMLResponse)
 @router.get("/datasets", response_class=HTMLResponse)
 @router.get("/spaces", response_class=HTMLResponse)
+@router.get("/kernels", response_class=HTMLResponse)
 def listing(request: Request):
     hub = hub_of(request)
     segment = request.url.path.strip("/")

@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from cove.errors import BadRequest
+from cove.protocol import TYPED_PREFIXES
 from cove.server.routes._common import form_body, hub_of, principal
 from cove.server.routes.web import WebRoute, check_csrf, render, repo_href, signed_in
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-PREFIXES = (("/datasets", "dataset"), ("/spaces", "space"), ("", "model"))  # most specific first
+PREFIXES = TYPED_PREFIXES  # most specific first
 STATUSES = ("open", "closed", "all")
 
 

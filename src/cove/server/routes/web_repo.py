@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, EntryNotFound
 from cove.formats.cards import split_card
-from cove.protocol import check_path
+from cove.protocol import TYPED_PREFIXES, check_path, type_of_path
 from cove.server.routes._card_html import metadata_rows, render_markdown, results_table
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
 from cove.server.routes.viewer import page_context as dataset_viewer
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch 
 
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-PREFIXES = ("/datasets", "/spaces", "")  # most specific first
+PREFIXES = tuple(prefix for prefix, _ in TYPED_PREFIXES)  # most specific first
 MAX_SHOWN = 1024 * 1024  # larger files are offered as a download only
 COMMITS_PAGE = 50
 
@@ -62,7 +62,7 @@ def open_repo(request: Request, ns: str, name: str, need: str = "read", *,
               who: Principal | None = None) -> tuple[Repo, GitRepo]:
     """The repo of the page's URL and its git, if the caller (or ``who``) may ``need`` it."""
     route = request.scope["route"].path
-    repo_type = "dataset" if route.startswith("/datasets/") else "space" if route.startswith("/spaces/") else "model"
+    repo_type = type_of_path(route)
     if repo_type == "model" and ns == "api":
         raise StarletteHTTPException(404)  # an unknown API path keeps the API's JSON 404
     hub = hub_of(request)

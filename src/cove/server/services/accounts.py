@@ -23,7 +23,7 @@ from cove.server.db import accounts as q
 
 ROLES = ("read", "write", "admin")
 TOKEN_PREFIX = "cove_"
-RESERVED_NAMES = {"api", "v1", "datasets", "spaces", "models", "settings", "login", "logout", "new",
+RESERVED_NAMES = {"api", "v1", "datasets", "spaces", "models", "kernels", "settings", "login", "logout", "new",
                   "static", "search", "organizations", "docs", "join"}
 
 

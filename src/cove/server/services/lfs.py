@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from sqlalchemy.orm import sessionmaker
 
@@ -43,37 +42,9 @@ URL_LIFETIME = 24 * 3600
 MAX_PARTS = 10_000
 
 
-class PartWriter:
-    """Writes one part of a multipart upload at its offset, and marks it done when it is whole."""
-
-    def __init__(self, path: Path, total: int, number: int, offset: int, length: int) -> None:
-        self.path, self.number, self.offset, self.length = path, number, offset, length
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        if os.fstat(self._fd).st_size != total:
-            os.ftruncate(self._fd, total)
-        self.written = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
-
-    def write(self, data: bytes) -> None:
-        if self.written + len(data) > self.length:
-            raise Unprocessable(f"Part {self.number} is larger than {self.length} bytes")
-        os.pwrite(self._fd, data, self.offset + self.written)
-        self._md5.update(data)
-        self.written += len(data)
-
-    def finish(self) -> str:
-        """Close; the part's ETag (its md5, as S3 answers) if it is whole."""
-        os.close(self._fd)
-        if self.written != self.length:
-            raise Unprocessable(f"Part {self.number} has {self.written} bytes, expected {self.length}")
-        Path(f"{self.path}.{self.number}.done").touch()
-        return self._md5.hexdigest()
-
-    def abort(self) -> None:
-        try:
-            os.close(self._fd)
-        except OSError:
-            pass
+def _staging_name(repo_id: int, oid: str, nonce: str) -> str:
+    """The name of a multipart upload's staging: one per grant."""
+    return f"multipart-{repo_id}-{oid}-{nonce}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +52,8 @@ class Grant:
     """What a signed URL allows: ``op`` ("upload" or "download") of ``oid`` in repo ``repo_id``, for
     as long as token ``token`` (0: none, e.g. an anonymous download) exists. ``nonce`` tells apart two
     grants of the same object in the same second (two clients uploading the same file at once), so
-    their multipart uploads never share a temporary file."""
+    their multipart uploads never share a staging; ``upload`` names a multipart upload's staging in
+    the store (what :meth:`~cove.server.storage.blobs.Blobs.begin_staging` answered, "" for a file)."""
 
     op: str
     repo_id: int
@@ -91,9 +63,11 @@ class Grant:
     token: int
     sig: str
     nonce: str = ""
+    upload: str = ""
 
     def query(self) -> str:
-        return f"size={self.size}&exp={self.expires}&tok={self.token}&n={self.nonce}&sig={self.sig}"
+        staged = f"&u={quote(self.upload, safe='')}" if self.upload else ""
+        return f"size={self.size}&exp={self.expires}&tok={self.token}&n={self.nonce}{staged}&sig={self.sig}"
 
 
 class Lfs:
@@ -114,23 +88,28 @@ class Lfs:
         self.max_objects = max_objects
         self._token_alive = token_alive
 
-    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, nonce: str) -> str:
-        msg = f"{op}:{repo_id}:{oid}:{size}:{expires}:{token}" + (f":{nonce}" if nonce else "")
+    def _sign(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, nonce: str,
+              upload: str = "") -> str:
+        msg = (f"{op}:{repo_id}:{oid}:{size}:{expires}:{token}" + (f":{nonce}" if nonce else "")
+               + (f":u={upload}" if upload else ""))
         return hmac.new(self._secret, msg.encode(), hashlib.sha256).hexdigest()
 
-    def grant(self, op: str, repo: Repo, oid: str, size: int, token: int | None) -> Grant:
+    def grant(self, op: str, repo: Repo, oid: str, size: int, token: int | None, *, staged: bool = False) -> Grant:
+        """A signed grant; ``staged``: for a multipart upload, whose staging in the store opens now (so
+        that every replica finds the same one from the URL)."""
         expires, token, nonce = int(time.time()) + URL_LIFETIME, token or 0, secrets.token_hex(8)
-        sig = self._sign(op, repo.id, oid, size, expires, token, nonce)
-        return Grant(op, repo.id, oid, size, expires, token, sig, nonce)
+        upload = self.blobs.begin_staging(_staging_name(repo.id, oid, nonce), self.part_size_for(size)) if staged else ""
+        sig = self._sign(op, repo.id, oid, size, expires, token, nonce, upload)
+        return Grant(op, repo.id, oid, size, expires, token, sig, nonce, upload)
 
     def check(self, op: str, repo_id: int, oid: str, size: int, expires: int, token: int, sig: str,
-              nonce: str = "") -> Grant:
-        good = self._sign(op, repo_id, oid, size, expires, token, nonce)
+              nonce: str = "", upload: str = "") -> Grant:
+        good = self._sign(op, repo_id, oid, size, expires, token, nonce, upload)
         if not hmac.compare_digest(good, sig or "") or expires < time.time():
             raise Forbidden("This LFS URL is invalid or expired: ask the batch API for a new one")
         if token and not self._token_alive(token):
             raise Forbidden("The token that asked for this LFS URL was revoked: ask the batch API for a new one")
-        return Grant(op, repo_id, oid, size, expires, token, sig, nonce)
+        return Grant(op, repo_id, oid, size, expires, token, sig, nonce, upload)
 
     def part_size_for(self, size: int) -> int:
         """The part size of a multipart upload of ``size`` bytes: at most MAX_PARTS parts."""
@@ -233,10 +212,11 @@ class Lfs:
             if self.repo_has(repo, oid) is not None:
                 out.append(item)  # no actions: already stored
                 continue
-            g = self.grant("upload", repo, oid, size, token)
+            staged = multipart and size > self.part_size
+            g = self.grant("upload", repo, oid, size, token, staged=staged)
             href = f"{base_url}/api/lfs/objects/{repo.id}/{oid}"
             verify = {"href": f"{href}/verify?{g.query()}"}
-            if multipart and size > self.part_size:
+            if staged:
                 transfer = "multipart"
                 part_size = self.part_size_for(size)
                 parts = math.ceil(size / part_size)
@@ -264,7 +244,8 @@ class Lfs:
             size, exp, token = (int(query.get(key, "")[:32]) for key in ("size", "exp", "tok"))
         except ValueError:
             raise Forbidden("This LFS URL is incomplete: ask the batch API for a new one") from None
-        grant = self.check(op, repo_id, oid, size, exp, token, query.get("sig", ""), query.get("n", "")[:32])
+        grant = self.check(op, repo_id, oid, size, exp, token, query.get("sig", ""), query.get("n", "")[:32],
+                           query.get("u", "")[:1024])
         repo = self._repos.by_id(repo_id)
         if repo is None:
             raise RepoNotFound("The repository of this upload no longer exists")
@@ -292,8 +273,9 @@ class Lfs:
             writer.finish(grant.oid)
             self.record_object(repo, grant.oid, grant.size)
 
-    def _parts_path(self, grant: Grant) -> Path:
-        return self.blobs.tmp_dir / f"multipart-{grant.repo_id}-{grant.oid}-{grant.sig[:16]}"
+    def _staging(self, grant: Grant):
+        return self.blobs.staging(_staging_name(grant.repo_id, grant.oid, grant.nonce or grant.sig[:16]),
+                                  grant.size, grant.upload)
 
     def part_span(self, grant: Grant, number: int) -> tuple[int, int]:
         """``(offset, length)`` of part ``number`` (1-based) in the object."""
@@ -304,35 +286,35 @@ class Lfs:
         offset = (number - 1) * part_size
         return offset, min(part_size, grant.size - offset)
 
-    def part_writer(self, grant: Grant, number: int) -> PartWriter:
-        """Where part ``number`` goes: straight to its offset in one file that becomes the object, so
-        completing an upload hashes it once and copies nothing."""
+    def part_writer(self, grant: Grant, number: int):
+        """Where part ``number`` goes: the upload's staging in the store, which every replica reaches
+        (a file in the shared data dir, or the store's own multipart upload: see
+        :meth:`~cove.server.storage.blobs.Blobs.begin_staging`). ``write`` each block, then ``finish()``
+        (off the event loop: it may send the part on) for its ETag, or ``abort()``."""
         offset, length = self.part_span(grant, number)
-        return PartWriter(self._parts_path(grant), grant.size, number, offset, length)
+        return self._staging(grant).part(number, offset, length)
 
     def complete(self, repo: Repo, grant: Grant, parts: list) -> None:
-        data = self._parts_path(grant)
+        """Join the parts (all received, on whichever replicas), check the object's sha256 and size and
+        keep it; the staging is gone afterwards either way."""
+        staging = self._staging(grant)
         count = math.ceil(grant.size / self.part_size_for(grant.size))
         numbers = sorted(p.get("partNumber") for p in parts if isinstance(p, dict)) if isinstance(parts, list) else []
         if numbers != list(range(1, count + 1)):
             raise BadRequest(f"Completion must list parts 1..{count}")
-        missing = [n for n in numbers if not Path(f"{data}.{n}.done").exists()]
+        missing = sorted(set(numbers) - staging.received(count))
         if missing:
             raise BadRequest(f"Parts never received: {missing}")
         try:
-            h = hashlib.sha256()
-            with open(data, "rb") as f:
-                while block := f.read(1 << 22):
-                    h.update(block)
-            if h.hexdigest() != grant.oid:
-                raise Unprocessable(f"LFS object {grant.oid} does not match its content (sha256 {h.hexdigest()})")
+            got = staging.assemble()
+            if got != grant.oid:
+                raise Unprocessable(f"LFS object {grant.oid} does not match its content "
+                                    f"({'sha256 ' + got if got else 'another size'})")
             with self.blobs.guard():
-                self.blobs.adopt(data, grant.oid)
+                staging.publish(grant.oid)
                 self.record_object(repo, grant.oid, grant.size)
         finally:
-            data.unlink(missing_ok=True)
-            for n in numbers:
-                Path(f"{data}.{n}.done").unlink(missing_ok=True)
+            staging.discard(count)
 
     def verify(self, repo: Repo, oid: str, size: int) -> None:
         obj = self.repo_has(repo, oid)

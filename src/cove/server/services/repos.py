@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, GatedRepo, RepoNotFound, Unauthorized
-from cove.protocol import SPACE_SDKS, check_name_part, repo_type_of
+from cove.protocol import REPO_TYPES, SPACE_SDKS, check_name_part, repo_type_of
 from cove.server.db import Repo, utcnow
 from cove.server.db.gating import access_accepted
 from cove.server.db.repos import (
@@ -351,6 +351,6 @@ class Repos:
 
     def of_namespace(self, who: Principal | None, namespace: str) -> list[Repo]:
         out = []
-        for t in ("model", "dataset", "space"):
+        for t in REPO_TYPES:
             out += self.search(who, t, author=namespace, sort="lastModified", limit=1000)[0]
         return out

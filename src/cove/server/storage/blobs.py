@@ -134,6 +134,75 @@ def sweep_dir(folder: Path, max_idle: float) -> tuple[int, int]:
     return files, nbytes
 
 
+class PartWriter:
+    """Writes one part of a multipart upload at its offset in the staged file, and marks it done when it
+    is whole."""
+
+    def __init__(self, path: Path, total: int, number: int, offset: int, length: int) -> None:
+        self.path, self.number, self.offset, self.length = path, number, offset, length
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if os.fstat(self._fd).st_size != total:
+            os.ftruncate(self._fd, total)
+        self.written = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, data: bytes) -> None:
+        if self.written + len(data) > self.length:
+            raise Unprocessable(f"Part {self.number} is larger than {self.length} bytes")
+        os.pwrite(self._fd, data, self.offset + self.written)
+        self._md5.update(data)
+        self.written += len(data)
+
+    def finish(self) -> str:
+        """Close; the part's ETag (its md5, as S3 answers) if it is whole."""
+        os.close(self._fd)
+        if self.written != self.length:
+            raise Unprocessable(f"Part {self.number} has {self.written} bytes, expected {self.length}")
+        Path(f"{self.path}.{self.number}.done").touch()
+        return self._md5.hexdigest()
+
+    def abort(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+
+
+class FileStaging:
+    """The parts of one LFS multipart upload, written at their offsets into one file in the store's
+    ``tmp_dir`` (``<name>``, and ``<name>.<n>.done`` once part ``n`` is whole). That folder is in the
+    data dir every replica shares, so any replica may take any part and any may complete: completing
+    hashes the file once and moves it into place, copying nothing on disk."""
+
+    def __init__(self, store: Blobs, name: str, size: int) -> None:
+        self._store, self.size = store, size
+        self.path = store.tmp_dir / name
+
+    def part(self, number: int, offset: int, length: int) -> PartWriter:
+        return PartWriter(self.path, self.size, number, offset, length)
+
+    def received(self, count: int) -> set[int]:
+        """The numbers among ``1..count`` of the parts received whole."""
+        return {n for n in range(1, count + 1) if Path(f"{self.path}.{n}.done").exists()}
+
+    def assemble(self) -> str:
+        """The sha256 of the object the parts make."""
+        h = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+        return h.hexdigest()
+
+    def publish(self, oid: str) -> None:
+        """Move the verified object into the store as ``oid`` (under the store's removal lock)."""
+        self._store.adopt(self.path, oid)
+
+    def discard(self, count: int) -> None:
+        self.path.unlink(missing_ok=True)
+        for n in range(1, count + 1):
+            Path(f"{self.path}.{n}.done").unlink(missing_ok=True)
+
+
 class Blobs:
     """The blob store interface, implemented on this disk (:class:`BlobStore`) and on S3
     (:class:`~cove.server.storage.s3.S3BlobStore`), with what both share written once."""
@@ -183,6 +252,15 @@ class Blobs:
     def sweep(self, max_idle: float) -> tuple[int, int]:
         """Remove what uploads left behind ``max_idle`` seconds ago or more; ``(items, bytes)`` removed."""
         raise NotImplementedError
+
+    def begin_staging(self, name: str, part_size: int) -> str:
+        """Open the staging of a multipart upload named ``name`` whose parts are ``part_size`` bytes;
+        what :meth:`staging` needs besides the name to find it again on any replica ("" here: a file)."""
+        return ""
+
+    def staging(self, name: str, size: int, upload: str = ""):
+        """The staging of a multipart upload of ``size`` bytes opened by :meth:`begin_staging`."""
+        return FileStaging(self, name, size)
 
     def exists(self, oid: str) -> bool:
         return self.size(oid) is not None

@@ -9,9 +9,13 @@
   key* (:class:`S3Upload`), hashing as it goes; it is completed only if the sha256 and the size match,
   and aborted otherwise, or when the client goes away: S3 shows an object only once its multipart
   upload completes, so nothing half-written or wrong is ever visible. Content spooled on the Hub
-  first (inline commit content, multipart LFS parts, whose sha256 can only be checked once they are
-  all there) is verified there and then uploaded once (:meth:`S3BlobStore.adopt`). Multipart uploads
-  that never finish (a Hub killed mid-upload) are aborted by :meth:`S3BlobStore.sweep`.
+  first (inline commit content) is verified there and then uploaded once (:meth:`S3BlobStore.adopt`).
+  The parts of an LFS *multipart* transfer, which any replica may receive, go to a multipart upload of
+  the store's own at a staging key (``<prefix>/lfs-staging/<name>``, :class:`S3Staging`) opened when
+  the batch API hands out the part URLs; the replica that completes it has the store assemble the
+  object, reads it back once to check its sha256 and size, and copies it to its final key on the
+  store's side. Multipart uploads that never finish (a Hub killed mid-upload) and staged objects left
+  behind are removed by :meth:`S3BlobStore.sweep`.
 * :class:`S3ByteStore`, the Xet CAS's :class:`~cove.server.cas.store.ByteStore`: keys
   ``xorbs/<hex>[.index]`` at ``<prefix>/xet/xorbs/<hex[:2]>/...``, written once with a conditional
   ``PUT`` (``If-None-Match: *``), so the first copy of a xorb wins as a hard link does on disk.
@@ -37,6 +41,10 @@ from cove.server.storage.locks import RemovalLock
 
 #: Bytes buffered per part of a streamed upload (S3's least part size is 5 MiB).
 PART_SIZE = 8 * 1024 * 1024
+#: The least part size S3 accepts (but for the last part).
+MIN_PART_SIZE = 5 * 1024 * 1024
+#: Where the parts of LFS multipart transfers are joined, below the store's prefix.
+STAGING = "lfs-staging/"
 READ_BLOCK = 1024 * 1024
 
 
@@ -260,6 +268,110 @@ def body_blocks(body, size: int = READ_BLOCK) -> Iterator[bytes]:
         yield from body.iter_chunks(size)
 
 
+class S3PartWriter:
+    """One part of a staged multipart upload: spooled to this disk as it arrives (the store wants its
+    length up front and a retry must be able to resend it), then sent as that upload's part."""
+
+    def __init__(self, staging: S3Staging, number: int, length: int) -> None:
+        import tempfile
+
+        self._staging, self.number, self.length = staging, number, length
+        self._file = tempfile.TemporaryFile(dir=staging.store.tmp_dir)  # noqa: SIM115 (closed by finish/abort)
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        if self.written + len(data) > self.length:
+            raise Unprocessable(f"Part {self.number} is larger than {self.length} bytes")
+        self._file.write(data)
+        self.written += len(data)
+
+    def finish(self) -> str:
+        """Send the part if it is whole; its ETag (blocking: call it off the event loop)."""
+        try:
+            if self.written != self.length:
+                raise Unprocessable(f"Part {self.number} has {self.written} bytes, expected {self.length}")
+            self._file.seek(0)
+            bucket = self._staging.store.bucket
+            try:
+                etag = bucket.client.upload_part(Bucket=bucket.name, Key=self._staging.key, Body=self._file,
+                                                 UploadId=self._staging.upload, PartNumber=self.number)["ETag"]
+            except bucket.errors as e:
+                if _missing(e):
+                    raise Unprocessable("This multipart upload is no longer open: ask the batch API again") from None
+                raise
+            return etag.strip('"')
+        finally:
+            self._file.close()
+
+    def abort(self) -> None:
+        self._file.close()
+
+
+class S3Staging:
+    """The parts of one LFS multipart upload as a multipart upload of the store (see the module
+    docstring): the same surface as :class:`~cove.server.storage.blobs.FileStaging`."""
+
+    def __init__(self, store: S3BlobStore, name: str, size: int, upload: str) -> None:
+        self.store, self.size, self.upload = store, size, upload
+        self.key = store.bucket.key(f"{STAGING}{name}")
+        self._assembled = False
+
+    def part(self, number: int, offset: int, length: int) -> S3PartWriter:
+        return S3PartWriter(self, number, length)
+
+    def _parts(self) -> list[dict]:
+        bucket, parts = self.store.bucket, []
+        try:
+            for page in bucket.client.get_paginator("list_parts").paginate(Bucket=bucket.name, Key=self.key,
+                                                                           UploadId=self.upload):
+                parts.extend(page.get("Parts", ()))
+        except bucket.errors as e:
+            if _missing(e):
+                return []
+            raise
+        return parts
+
+    def received(self, count: int) -> set[int]:
+        return {p["PartNumber"] for p in self._parts() if 1 <= p["PartNumber"] <= count}
+
+    def assemble(self) -> str:
+        """Have the store join the parts (at the staging key, which nothing reads) and read the object
+        back once: its sha256, or "" if its size is not the announced one."""
+        bucket = self.store.bucket
+        parts = sorted(({"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in self._parts()),
+                       key=lambda p: p["PartNumber"])
+        try:
+            bucket.client.complete_multipart_upload(Bucket=bucket.name, Key=self.key, UploadId=self.upload,
+                                                    MultipartUpload={"Parts": parts})
+        except bucket.errors as e:
+            if _missing(e):
+                raise Unprocessable("This multipart upload is no longer open: ask the batch API again") from None
+            raise
+        self._assembled = True
+        h, size = hashlib.sha256(), 0
+        for block in body_blocks(bucket.get(self.key)):
+            h.update(block)
+            size += len(block)
+        return h.hexdigest() if size == self.size else ""
+
+    def publish(self, oid: str) -> None:
+        """Copy the verified object to its final key, on the store's side (in parts past 5 GiB)."""
+        if not self.store.exists(oid):
+            bucket = self.store.bucket
+            bucket.client.copy({"Bucket": bucket.name, "Key": self.key}, bucket.name, self.store._key(oid))
+
+    def discard(self, count: int) -> None:
+        bucket = self.store.bucket
+        try:
+            if self._assembled:
+                bucket.delete(self.key)
+            else:
+                bucket.client.abort_multipart_upload(Bucket=bucket.name, Key=self.key, UploadId=self.upload)
+        except bucket.errors as e:
+            if not _missing(e):
+                raise
+
+
 class S3BlobStore(Blobs):
     """LFS objects in an S3 bucket (see the module docstring); the interface of
     :class:`~cove.server.storage.blobs.BlobStore`."""
@@ -294,6 +406,17 @@ class S3BlobStore(Blobs):
         finally:
             Path(path).unlink(missing_ok=True)
 
+    def begin_staging(self, name: str, part_size: int) -> str:
+        """A multipart upload of the store at the staging key ``name``; its id. Parts under S3's
+        least size cannot be joined there: those are staged in files ("")."""
+        if part_size < MIN_PART_SIZE:
+            return ""
+        return self.bucket.client.create_multipart_upload(Bucket=self.bucket.name,
+                                                          Key=self.bucket.key(f"{STAGING}{name}"))["UploadId"]
+
+    def staging(self, name: str, size: int, upload: str = ""):
+        return S3Staging(self, name, size, upload) if upload else super().staging(name, size)
+
     def open(self, oid: str, size: int):
         key = self._key(oid)
         reader = SeekableReader(size, lambda start, end: (self.bucket.read(key, start, end) or b"",))
@@ -316,6 +439,11 @@ class S3BlobStore(Blobs):
 
     def sweep(self, max_idle: float) -> tuple[int, int]:
         files, nbytes = sweep_dir(self.tmp_dir, max_idle)
+        cutoff = time.time() - max_idle
+        for name, size, mtime in list(self.bucket.listing(STAGING)):  # joined, never published (a crash)
+            if mtime < cutoff:
+                self.bucket.delete(self.bucket.key(name))
+                files, nbytes = files + 1, nbytes + size
         return files + self.bucket.abort_stale_uploads(max_idle), nbytes
 
 
