@@ -32,6 +32,7 @@ ARCHITECTURES: dict[str, str] = {
     "bart": "bart",
     "marian": "marian",
     "t5": "t5",
+    "whisper": "whisper",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.
