@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-asr
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-replicas: $(STAMP)
 # tests/e2e and tests/server again with every Hub's blobs on S3 (minutes); `make test` runs a part of them
 test-s3: $(STAMP)
 	$(BIN)/python -m pytest -m s3_full tests/e2e/test_s3_suites.py
+
+# Whisper on all five LibriVox clips against transformers, with the word error rate (a minute)
+test-asr: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest -m asr_full tests/pipelines/test_asr.py -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

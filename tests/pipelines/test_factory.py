@@ -34,12 +34,14 @@ def test_registry_contract():
         "text2text-generation",
         "summarization",
         "translation",
+        "automatic-speech-recognition",
     }
     assert registry.ALIASES == {"sentiment-analysis": "text-classification", "ner": "token-classification"}
     assert registry.DEFAULT_MODELS["text-classification"] == "cove/minilm-sentiment"
     assert registry.DEFAULT_MODELS["feature-extraction"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["sentence-similarity"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["text-generation"] == "cove/SmolLM2-135M-Instruct"
+    assert registry.DEFAULT_MODELS["automatic-speech-recognition"] == "cove/whisper-tiny.en"
     for task in ("token-classification", "question-answering", "fill-mask", "zero-shot-classification",
                  "text2text-generation", "summarization", "translation"):
         assert registry.DEFAULT_MODELS[task] is None

@@ -39,6 +39,9 @@ SUPPORTED_TASKS: dict[str, TaskSpec] = {
     "text2text-generation": TaskSpec("text2text", "Text2TextGenerationPipeline", "seq2seq-lm"),
     "summarization": TaskSpec("text2text", "SummarizationPipeline", "seq2seq-lm"),
     "translation": TaskSpec("text2text", "TranslationPipeline", "seq2seq-lm"),
+    "automatic-speech-recognition": TaskSpec(
+        "automatic_speech_recognition", "AutomaticSpeechRecognitionPipeline", "seq2seq-lm"
+    ),
 }
 
 #: Other names transformers accepts for a task.
@@ -57,6 +60,7 @@ DEFAULT_MODELS: dict[str, str | None] = {
     "text2text-generation": None,
     "summarization": None,
     "translation": None,
+    "automatic-speech-recognition": "cove/whisper-tiny.en",
 }
 
 #: What to pass when a task has no default model here (no checkpoint for it ships in a package).
@@ -76,6 +80,9 @@ TASK_OF_HEAD: dict[str, str] = {
     "seq2seq-lm": "text2text-generation",
     "base": "feature-extraction",
 }
+
+#: The task a checkpoint serves first by its config.json ``model_type``, where its head alone is ambiguous.
+TASK_OF_MODEL_TYPE: dict[str, str] = {"whisper": "automatic-speech-recognition"}
 
 TRANSLATION_LANGUAGES = re.compile(r"^translation_([A-Za-z0-9-]+)_to_([A-Za-z0-9-]+)$")
 

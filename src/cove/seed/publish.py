@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from cove.errors import BadRequest, RevisionNotFound
 from cove.hub import CommitOperationAdd, HubApi, RepoFile
 from cove.protocol import SeedStep
-from cove.seed import data, models
+from cove.seed import data, models, speech
 from cove.seed.cache import cached_build, is_built
 from cove.seed.sentiment import SentimentRecipe, card, train_sentiment
 from cove.seed.status import StatusFile
@@ -107,6 +107,7 @@ def artefacts(recipe: SentimentRecipe | None = None, *, progress: bool = True) -
         Artefact("wikipedia-sample", "dataset", "1", data.build_wikipedia, estimate=10),
         Artefact("all-MiniLM-L6-v2", "model", "1", models.build_minilm, estimate=15),
         Artefact("SmolLM2-135M-Instruct", "model", "1", models.build_smollm2, estimate=60),
+        Artefact("whisper-tiny.en", "model", "1", speech.build_whisper, estimate=40),
         Artefact(
             "minilm-sentiment",
             "model",
