@@ -30,7 +30,7 @@ from cove.models._shared.attention import (
     merge_heads,
     split_heads,
 )
-from cove.models._shared.kv_cache import DynamicCache, EncoderDecoderCache, KVCache
+from cove.models._shared.kv_cache import EncoderDecoderCache
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 from cove.models.outputs import (
@@ -38,8 +38,10 @@ from cove.models.outputs import (
     Record,
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
+    as_encoder_output,
     recorded,
     returned,
+    seq2seq_fields,
 )
 
 
@@ -307,17 +309,6 @@ class WhisperDecoder(nn.Module):
 # --- models ------------------------------------------------------------------------------------
 
 
-def _encoder_output(encoder_outputs: Any) -> BaseModelOutput:
-    """``encoder_outputs`` as transformers accepts it: an output object, a tuple, or a tensor."""
-    if isinstance(encoder_outputs, BaseModelOutput):
-        return encoder_outputs
-    if isinstance(encoder_outputs, torch.Tensor):
-        return BaseModelOutput(last_hidden_state=encoder_outputs)
-    if isinstance(encoder_outputs, list | tuple) and encoder_outputs:
-        return BaseModelOutput(*encoder_outputs[:3])
-    raise TypeError(f"encoder_outputs must be the encoder's output or its tuple, not {type(encoder_outputs).__name__}")
-
-
 class WhisperPreTrainedModel(PreTrainedModel):
     """What both Whisper models share: the generation contract and the seq2seq forward."""
 
@@ -342,16 +333,14 @@ class WhisperPreTrainedModel(PreTrainedModel):
     ) -> EncoderDecoderCache:
         """A cache for ``batch_size`` sequences of up to ``max_length`` decoder tokens."""
         c = self.config
-        return EncoderDecoderCache(
-            KVCache(
-                num_layers=c.decoder_layers,
-                batch_size=batch_size,
-                num_kv_heads=c.decoder_attention_heads,
-                head_dim=c.d_model // c.decoder_attention_heads,
-                max_length=min(max_length, c.max_target_positions),
-                dtype=dtype or self.dtype,
-                device=device or self.device,
-            )
+        return kv_cache.encoder_decoder(
+            num_layers=c.decoder_layers,
+            heads=c.decoder_attention_heads,
+            head_dim=c.d_model // c.decoder_attention_heads,
+            batch_size=batch_size,
+            max_length=min(max_length, c.max_target_positions),
+            dtype=dtype or self.dtype,
+            device=device or self.device,
         )
 
     def get_encoder(self) -> WhisperEncoder:
@@ -365,7 +354,7 @@ class WhisperPreTrainedModel(PreTrainedModel):
         return self.base_model.encoder.hidden(input_features)
 
     def _cache(self, cache: Any, past_key_values: Any, use_cache: bool | None) -> EncoderDecoderCache | None:
-        cache = kv_cache.for_forward(
+        return kv_cache.for_seq2seq_forward(
             cache,
             past_key_values,
             use_cache,
@@ -373,9 +362,6 @@ class WhisperPreTrainedModel(PreTrainedModel):
             num_layers=self.config.decoder_layers,
             checkpointing=self.checkpoint_options() is not None,
         )
-        if isinstance(cache, KVCache | DynamicCache):
-            cache = EncoderDecoderCache(cache)
-        return cache
 
     def _seq2seq(
         self,
@@ -398,7 +384,7 @@ class WhisperPreTrainedModel(PreTrainedModel):
             hidden = base.encoder.hidden(input_features, record=record, checkpointed=checkpointed)
             encoder = BaseModelOutput(last_hidden_state=hidden, **recorded(record))
         else:
-            encoder = _encoder_output(encoder_outputs)
+            encoder = as_encoder_output(encoder_outputs)
         if not isinstance(decoder_input_ids, torch.Tensor) or decoder_input_ids.ndim != 2:
             raise ValueError("decoder_input_ids must be a (batch, length) tensor of token ids")
         record = Record.asked(self.config, output_hidden_states, output_attentions)
@@ -412,17 +398,7 @@ class WhisperPreTrainedModel(PreTrainedModel):
             cross=cross,
             checkpointed=checkpointed,
         )
-        decoder = recorded(record)
-        return dict(
-            last_hidden_state=hidden,
-            cache=cache,
-            decoder_hidden_states=decoder["hidden_states"],
-            decoder_attentions=decoder["attentions"],
-            cross_attentions=None if cross is None else tuple(cross),
-            encoder_last_hidden_state=encoder.last_hidden_state,
-            encoder_hidden_states=encoder.hidden_states,
-            encoder_attentions=encoder.attentions,
-        )
+        return seq2seq_fields(hidden, cache, record, cross, encoder)
 
 
 class WhisperModel(WhisperPreTrainedModel):

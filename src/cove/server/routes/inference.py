@@ -1,7 +1,8 @@
 """Inference: ``POST /api/inference/{ns}/{name}`` and the OpenAI-compatible ``/v1`` endpoints.
 
 ``/api/inference`` takes ``{"inputs": ..., "parameters": {...}}`` and answers what the model's pipeline
-returns (the task is the card's ``pipeline_tag``). ``/v1/models[/{ns}/{name}]``, ``/v1/chat/completions`` and
+returns (the task is the card's ``pipeline_tag``); speech recognition also takes the audio file itself as
+the body (``Content-Type: audio/wav`` ..., as Hugging Face's API does), or base64 in ``inputs``. ``/v1/models[/{ns}/{name}]``, ``/v1/chat/completions`` and
 ``/v1/completions`` speak the OpenAI wire format for text-generation models, ``model`` being the repo
 id (``ns/name``, optionally ``ns/name@revision``); ``stream: true`` answers server-sent events
 (``data: {chunk}`` ... ``data: [DONE]``). The official ``openai`` client works against
@@ -26,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError, Forbidden, Unauthorized
 from cove.server.routes import _openapi as api
-from cove.server.routes._common import error_response, form_body, hub_of, json_body, principal
+from cove.server.routes._common import bytes_body, error_response, form_body, hub_of, json_body, principal
 from cove.server.routes.web import WebRoute, check_csrf, signed_in
 from cove.server.routes.web_repo import card_page
 from cove.server.services.inference import (
@@ -53,7 +54,11 @@ def inference_of(request: Request) -> Inference:
 
 @router.post("/api/inference/{ns}/{name}", **api.INFERENCE_RUN)
 async def run(ns: str, name: str, request: Request):
-    body = await json_body(request)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media.startswith("audio/") or media == "application/octet-stream":  # a file as the body, as HF's API
+        body = {"inputs": await bytes_body(request)}
+    else:
+        body = await json_body(request)
     unknown = set(body) - {"inputs", "parameters", "options"}
     if unknown:
         raise BadRequest(

@@ -23,6 +23,8 @@ process keeps its own models under its own budget (N x COVE_INFERENCE_MEMORY_MB 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
 import gc
 import os
@@ -70,6 +72,7 @@ TASK_PARAMETERS: dict[str, frozenset[str]] = {
             "repetition_penalty",
         }
     ),
+    "automatic-speech-recognition": frozenset({"return_timestamps", "chunk_length_s", "max_new_tokens"}),
 }
 #: Tasks the model page offers a widget for.
 WIDGET_TASKS = (
@@ -486,7 +489,10 @@ class Inference:
 
     def run(self, target: Target, inputs: Any, parameters: dict) -> Any:
         """The pipeline's output for ``inputs`` (blocking: call it through :meth:`call`)."""
-        check_inputs(target.task, inputs)
+        if target.task == "automatic-speech-recognition":
+            inputs = audio_input(inputs)
+        else:
+            check_inputs(target.task, inputs)
         params = self._parameters(target.task, parameters)
         with self.loaded(target) as entry, entry.lock:
             try:
@@ -641,6 +647,19 @@ def check_inputs(task: str, inputs: Any) -> None:
     if isinstance(inputs, list) and inputs and all(isinstance(x, str) and x for x in inputs):
         return
     raise BadRequest(f"{task} takes inputs that are a non-empty string or a list of them")
+
+
+def audio_input(inputs: Any) -> bytes:
+    """An audio file: the request body's bytes, or base64 of them in JSON ``inputs``."""
+    if isinstance(inputs, str) and inputs:
+        try:
+            inputs = base64.b64decode(inputs, validate=True)
+        except binascii.Error:
+            raise BadRequest("automatic-speech-recognition takes an audio file: send it as the body"
+                             " (Content-Type: audio/wav ...) or base64 in inputs") from None
+    if not isinstance(inputs, bytes) or not inputs:
+        raise BadRequest("automatic-speech-recognition takes a non-empty audio file (WAV, FLAC, OGG or MP3)")
+    return inputs
 
 
 def to_json(value: Any) -> Any:
