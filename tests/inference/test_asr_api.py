@@ -60,3 +60,16 @@ def test_private_and_bad_audio(hub, speech_repos, librivox):  # noqa: F811
     assert r.status_code == 400 and "base64" in r.json()["error"]
     r = post(hub, "aria/whisper", json={"inputs": "aGk=", "parameters": {"top_k": 3}})
     assert r.status_code == 400 and "Unknown parameter" in r.json()["error"]
+
+
+def test_the_model_page_widget_transcribes_an_upload(hub, speech_repos, librivox):  # noqa: F811
+    page = httpx.get(f"{hub.url}/aria/whisper", timeout=60).text
+    assert 'type="file" name="audio"' in page and 'enctype="multipart/form-data"' in page
+    wav = next(p for p, _ in librivox if p.stem.endswith("0930")).read_bytes()
+    files = {"audio": ("clip.wav", wav, "audio/wav")}
+    r = httpx.post(f"{hub.url}/aria/whisper/inference", files=files, timeout=300)
+    assert r.status_code == 200
+    assert '<pre class="widget-text">He might even have been made amiable himself.</pre>' in r.text
+    files = {"audio": ("clip.wav", b"not audio <b>", "audio/wav")}
+    r = httpx.post(f"{hub.url}/aria/whisper/inference", files=files, timeout=300)
+    assert "cannot decode the audio" in r.text and "<b>" not in r.text.split("widget-error")[1][:200]

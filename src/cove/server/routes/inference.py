@@ -419,6 +419,8 @@ def widget_view(task: str, inputs: Any, out: Any) -> dict:
         while isinstance(first, list) and first and isinstance(first[0], list):
             first = first[0]
         return {"kind": "vector", "shape": " × ".join(map(str, shape)), "head": [float(x) for x in first[:8]]}
+    if task == "automatic-speech-recognition":
+        return {"kind": "text", "text": str(out["text"]).strip()}
     return {"kind": "text", "text": str(out[0]["generated_text"])}
 
 
@@ -432,7 +434,13 @@ async def widget(ns: str, name: str, request: Request):
     inference = inference_of(request)
     target = await run_in_threadpool(inference.target, principal(request), f"{ns}/{name}")  # hidden: a 404 page
     try:
-        inputs = widget_inputs(target.task, text)
+        if target.task == "automatic-speech-recognition":  # an uploaded file (the form body is bounded)
+            upload = form.get("audio")
+            inputs = await upload.read() if hasattr(upload, "read") else b""
+            if not inputs:
+                raise BadRequest("Choose an audio file first (WAV, FLAC, OGG or MP3)")
+        else:
+            inputs = widget_inputs(target.task, text)
         out = await inference.call(inference.run, target, inputs, WIDGET_PARAMETERS.get(target.task, {}))
         state["result"] = widget_view(target.task, inputs, out)
     except CoveError as err:

@@ -82,6 +82,7 @@ WIDGET_TASKS = (
     "feature-extraction",
     "sentence-similarity",
     "text-generation",
+    "automatic-speech-recognition",
 )
 #: Weight files, by preference: the budget reserves the size of the first kind a snapshot has.
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
