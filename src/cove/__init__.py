@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},
     "pipeline": "cove.pipelines",
     "AutoTokenizer": "cove.tokenizers",
+    "AutoFeatureExtractor": "cove.processors.auto",
+    "AutoProcessor": "cove.processors.auto",
     "Tokenizer": "cove.tokenizers",
     "Dataset": "cove.datasets",
     "DatasetDict": "cove.datasets",
