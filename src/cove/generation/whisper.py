@@ -6,6 +6,8 @@ task, no-timestamps), the suppressed tokens, and the timestamp rules, as transfo
 Output, as transformers returns it for audio of at most 30 s: (B, T) the generated ids after the prompt,
 the final eos dropped, rows right-padded with ``pad_token_id``. With timestamps the ids keep their
 ``<|t|>`` tokens (decode them with ``decode_with_timestamps`` or the ASR pipeline's offsets).
+Not done: transformers' long-form loop (features longer than 30 s, and a timestamped window that runs
+out of decoder length, which transformers decodes again from its last timestamp); beam search.
 
 The Whisper-only options live in ``generation_config.json`` (``GenerationConfig.extra``):
 ``no_timestamps_token_id``, ``lang_to_id``, ``task_to_id``, ``suppress_tokens``,
@@ -15,7 +17,6 @@ Tensor path of the model: ``encode(features)``, ``make_cache``, ``decode`` (:mod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,19 +258,3 @@ def _strip(new: torch.Tensor, config: GenerationConfig, timestamp_begin: int | N
     width = max((len(r) for r in rows), default=0)
     return torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long, device=new.device)
 
-
-def split_segments(ids: Sequence[int], timestamp_begin: int) -> list[tuple[int, int, list[int]]]:
-    """(start, end, text ids) per timestamped segment of one row, in timestamp steps."""
-    out: list[tuple[int, int, list[int]]] = []
-    start: int | None = None
-    text: list[int] = []
-    for t in ids:
-        if t >= timestamp_begin:
-            if start is None:
-                start = t - timestamp_begin
-            else:
-                out.append((start, t - timestamp_begin, text))
-                start, text = None, []
-        elif start is not None:
-            text.append(t)
-    return out
