@@ -61,6 +61,9 @@ _EXPORTS = {
     "T5Model": "t5",
     "T5ForConditionalGeneration": "t5",
     "T5EncoderModel": "t5",
+    "WhisperConfig": "whisper",
+    "WhisperModel": "whisper",
+    "WhisperForConditionalGeneration": "whisper",
 }
 
 __all__ = sorted(_EXPORTS)
