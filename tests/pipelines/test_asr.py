@@ -1,7 +1,7 @@
 """The automatic-speech-recognition pipeline on the converted Whisper tiny.en and the packaged LibriVox
-clips: every input form, chunked long audio equal to transformers' pipeline, timestamps, clear
-errors; under ``-m asr_full``, the word error rate over all five clips, transcript for transcript
-equal to transformers running the same weights."""
+clips: every input form, chunked long audio with timestamps, clear errors; under ``-m asr_full``,
+chunked audio and the word error rate over all five clips, transcript for transcript equal to
+transformers' pipeline running the same weights greedily."""
 
 from __future__ import annotations
 
@@ -42,20 +42,30 @@ def test_every_input_form_gives_the_same_text(asr, librivox):
     assert asr({"raw": stereo.T, "sampling_rate": 44100}) == expected
 
 
-def test_chunked_long_audio_equals_transformers_and_has_timestamps(asr, librivox, whisper_folder):
-    samples = np.concatenate([load_audio(_clip(librivox, s), 16000) for s in ("0880", "0930", "0890")])
-    got = asr(samples, chunk_length_s=10, batch_size=2)
-    reference = T.pipeline("automatic-speech-recognition", model=str(whisper_folder))
-    # greedy: transformers' pipeline defaults to 5 beams, Cove's Whisper decodes greedily
-    assert got == reference(samples, chunk_length_s=10, batch_size=2, generate_kwargs=GREEDY)
+def _long(librivox) -> np.ndarray:
+    return np.concatenate([load_audio(_clip(librivox, s), 16000) for s in ("0880", "0930", "0890")])
+
+
+def test_chunked_long_audio_with_timestamps(asr, librivox):
     # Timestamps: transformers' generate re-decodes inside each window (its long-form seek loop), so its
     # segments differ from Cove's one pass per window; the segments must tile the audio, in order.
+    samples = _long(librivox)
     timed = asr(samples, chunk_length_s=10, batch_size=2, return_timestamps=True)
     spans = [c["timestamp"] for c in timed["chunks"]]
     assert spans[0][0] == 0.0 and all(a[1] <= b[0] + 0.5 for a, b in zip(spans, spans[1:], strict=False))
     assert abs(spans[-1][1] - len(samples) / 16000) < 1.5
     assert timed["text"] == "".join(c["text"] for c in timed["chunks"])
-    assert word_errors(normalize(timed["text"]), normalize(got["text"])) <= 3
+    expected = "he was not an ill disposed young man he might even have been made amiable himself unless"
+    assert " ".join(normalize(timed["text"])).startswith(expected)
+
+
+@pytest.mark.asr_full
+def test_chunked_long_audio_equals_transformers(asr, librivox, whisper_folder):
+    samples = _long(librivox)
+    got = asr(samples, chunk_length_s=10, batch_size=2)
+    reference = T.pipeline("automatic-speech-recognition", model=str(whisper_folder))
+    # greedy: transformers' pipeline defaults to 5 beams, Cove's Whisper decodes greedily
+    assert got == reference(samples, chunk_length_s=10, batch_size=2, generate_kwargs=GREEDY)
 
 
 def test_bad_audio_and_options_are_clear_errors(asr):
