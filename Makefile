@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +47,11 @@ test-radosgw: $(STAMP)
 	bash scripts/test-setup.sh
 	bash scripts/test-setup-radosgw.sh
 	$(BIN)/python -m pytest -m radosgw tests/e2e/test_s3_suites.py
+
+# Whisper against transformers on real speech, with the LibriVox word error rate (minutes)
+test-asr: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest -m asr_full tests/pipelines/test_asr.py tests/formats/test_ctranslate2.py -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

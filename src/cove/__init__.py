@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     **{name: "cove.models" for name in _MODELS},
     "pipeline": "cove.pipelines",
     "AutoTokenizer": "cove.tokenizers",
+    "AutoFeatureExtractor": "cove.processors",
     "AutoImageProcessor": "cove.processors",
     "AutoProcessor": "cove.processors",
     "Tokenizer": "cove.tokenizers",

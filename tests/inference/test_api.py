@@ -102,7 +102,7 @@ def test_the_server_starts_without_torch():
 @pytest.mark.parametrize("inputs", [{"source_sentence": "a"}, ["x", 3]])
 def test_inputs_of_the_wrong_shape_are_refused(inputs):
     from cove.errors import BadRequest
-    from cove.server.services.inference import check_inputs
+    from cove.server.services.inference_inputs import check_inputs
 
     task = "sentence-similarity" if isinstance(inputs, dict) else "text-classification"
     with pytest.raises(BadRequest):

@@ -58,6 +58,24 @@ TINY = {
     "qwen2": lambda: T.Qwen2Config(**DECODER, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2),
     "bart": lambda: T.BartConfig(**SEQ2SEQ),
     "marian": lambda: T.MarianConfig(**SEQ2SEQ, pad_token_id=0, decoder_start_token_id=0, scale_embedding=True),
+    "whisper": lambda: T.WhisperConfig(
+        vocab_size=99,
+        num_mel_bins=8,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_source_positions=16,
+        max_target_positions=24,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        decoder_start_token_id=3,
+        begin_suppress_tokens=[4, 2],
+    ),
     "t5": lambda: T.T5Config(
         vocab_size=99,
         d_model=32,
@@ -131,7 +149,9 @@ DECODERS = {"gpt2", "llama", "mistral", "qwen2"}
 ENCODER_DECODERS = {"t5", "bart", "marian"}
 #: Left out of the generic checks here (their position and head rules differ); their own suites
 #: (tests/models/test_bart.py, test_marian.py) cover the same contract for them.
-OWN_SUITES = {"bart", "marian"}
+OWN_SUITES = {"bart", "marian", "whisper"}
+#: models whose inputs are not token ids (their own suites feed them features)
+SPEECH = {"whisper"}
 
 
 def registry_pairs(*, encoder_decoders: bool = True) -> list[tuple[str, str]]:

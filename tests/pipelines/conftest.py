@@ -10,7 +10,7 @@ import torch
 import transformers as T
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-from tests.formats.assets import minilm_folder, smollm_gguf  # noqa: F401  (pytest fixtures)
+from tests.formats.assets import librivox, minilm_folder, smollm_gguf, whisper_folder  # noqa: F401  (pytest fixtures)
 
 CORPUS = [
     "John Smith lives in New York and works at Acme Corporation.",

@@ -37,6 +37,7 @@ def test_registry_contract():
         "image-classification",
         "zero-shot-image-classification",
         "image-feature-extraction",
+        "automatic-speech-recognition",
     }
     assert registry.ALIASES == {"sentiment-analysis": "text-classification", "ner": "token-classification"}
     assert registry.DEFAULT_MODELS["text-classification"] == "cove/minilm-sentiment"
@@ -44,6 +45,7 @@ def test_registry_contract():
     assert registry.DEFAULT_MODELS["sentence-similarity"] == "cove/all-MiniLM-L6-v2"
     assert registry.DEFAULT_MODELS["text-generation"] == "cove/SmolLM2-135M-Instruct"
     assert registry.DEFAULT_MODELS["image-classification"] == "cove/efficientnet-lite0"
+    assert registry.DEFAULT_MODELS["automatic-speech-recognition"] == "cove/whisper-tiny.en"
     for task in ("token-classification", "question-answering", "fill-mask", "zero-shot-classification",
                  "text2text-generation", "summarization", "translation", "zero-shot-image-classification",
                  "image-feature-extraction"):

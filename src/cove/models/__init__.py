@@ -75,6 +75,9 @@ _EXPORTS = {
     "EfficientNetConfig": "efficientnet",
     "EfficientNetModel": "efficientnet",
     "EfficientNetForImageClassification": "efficientnet",
+    "WhisperConfig": "whisper",
+    "WhisperModel": "whisper",
+    "WhisperForConditionalGeneration": "whisper",
 }
 
 __all__ = sorted(_EXPORTS)

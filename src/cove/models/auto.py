@@ -37,6 +37,7 @@ ARCHITECTURES: dict[str, str] = {
     "clip_text_model": "clip",
     "clip_vision_model": "clip",
     "efficientnet": "efficientnet",
+    "whisper": "whisper",
 }
 
 #: Tasks an architecture may offer in its ``MODELS`` table.

@@ -41,7 +41,7 @@ from cove.models._shared.attention import (
     slot_mask,
     split_heads,
 )
-from cove.models._shared.kv_cache import DynamicCache, EncoderDecoderCache, KVCache
+from cove.models._shared.kv_cache import EncoderDecoderCache
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 from cove.models.outputs import (
@@ -50,8 +50,10 @@ from cove.models.outputs import (
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
     SequenceClassifierOutput,
+    as_encoder_output,
     recorded,
     returned,
+    seq2seq_fields,
 )
 
 
@@ -360,19 +362,6 @@ def _check_labels(labels: Any, decoder_input_ids: torch.Tensor | None, batch: in
     return labels
 
 
-def _encoder_output(encoder_outputs: Any) -> BaseModelOutput:
-    """``encoder_outputs`` as transformers accepts it: an output object, a tuple, or a tensor."""
-    if isinstance(encoder_outputs, BaseModelOutput):
-        return encoder_outputs
-    if isinstance(encoder_outputs, torch.Tensor):
-        return BaseModelOutput(last_hidden_state=encoder_outputs)
-    if isinstance(encoder_outputs, list | tuple) and encoder_outputs:
-        return BaseModelOutput(*encoder_outputs[:3])
-    if hasattr(encoder_outputs, "last_hidden_state"):
-        return BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state)
-    raise TypeError(f"encoder_outputs must be the encoder's output or its tuple, not {type(encoder_outputs).__name__}")
-
-
 class BartPreTrainedModel(PreTrainedModel):
     """What every BART-shaped model shares: the generation contract and the seq2seq forward."""
 
@@ -394,16 +383,14 @@ class BartPreTrainedModel(PreTrainedModel):
     ) -> EncoderDecoderCache:
         """A cache for ``batch_size`` sequences of up to ``max_length`` decoder tokens."""
         c = self.config
-        return EncoderDecoderCache(
-            KVCache(
-                num_layers=c.decoder_layers,
-                batch_size=batch_size,
-                num_kv_heads=c.decoder_attention_heads,
-                head_dim=c.d_model // c.decoder_attention_heads,
-                max_length=max_length,
-                dtype=dtype or self.dtype,
-                device=device or self.device,
-            )
+        return kv_cache.encoder_decoder(
+            num_layers=c.decoder_layers,
+            heads=c.decoder_attention_heads,
+            head_dim=c.d_model // c.decoder_attention_heads,
+            batch_size=batch_size,
+            max_length=max_length,
+            dtype=dtype or self.dtype,
+            device=device or self.device,
         )
 
     def get_encoder(self) -> BartEncoder:
@@ -419,7 +406,7 @@ class BartPreTrainedModel(PreTrainedModel):
     # --- the public forward ----------------------------------------------------------------------
 
     def _cache(self, cache: Any, past_key_values: Any, use_cache: bool | None) -> EncoderDecoderCache | None:
-        cache = kv_cache.for_forward(
+        return kv_cache.for_seq2seq_forward(
             cache,
             past_key_values,
             use_cache,
@@ -427,9 +414,6 @@ class BartPreTrainedModel(PreTrainedModel):
             num_layers=self.config.decoder_layers,
             checkpointing=self.checkpoint_options() is not None,
         )
-        if isinstance(cache, KVCache | DynamicCache):
-            cache = EncoderDecoderCache(cache)
-        return cache
 
     def _seq2seq(
         self,
@@ -454,7 +438,7 @@ class BartPreTrainedModel(PreTrainedModel):
             hidden = base.encoder.hidden(input_ids, attention_mask, record=record, checkpointed=checkpointed)
             encoder = BaseModelOutput(last_hidden_state=hidden, **recorded(record))
         else:
-            encoder = _encoder_output(encoder_outputs)
+            encoder = as_encoder_output(encoder_outputs)
         decoder_input_ids = _check_ids("decoder_input_ids", decoder_input_ids)
         record = Record.asked(self.config, output_hidden_states, output_attentions)
         cross = None if record is None or record.attentions is None else []
@@ -468,17 +452,7 @@ class BartPreTrainedModel(PreTrainedModel):
             cross=cross,
             checkpointed=checkpointed,
         )
-        decoder = recorded(record)
-        return dict(
-            last_hidden_state=hidden,
-            cache=cache,
-            decoder_hidden_states=decoder["hidden_states"],
-            decoder_attentions=decoder["attentions"],
-            cross_attentions=None if cross is None else tuple(cross),
-            encoder_last_hidden_state=encoder.last_hidden_state,
-            encoder_hidden_states=encoder.hidden_states,
-            encoder_attentions=encoder.attentions,
-        )
+        return seq2seq_fields(hidden, cache, record, cross, encoder)
 
 
 class BartModel(BartPreTrainedModel):

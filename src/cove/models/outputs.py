@@ -312,3 +312,39 @@ def returned(output: ModelOutput, return_dict: bool | None, config: Any) -> Mode
     if _flag(return_dict, True if config.return_dict is None else config.return_dict):
         return output
     return output.to_tuple()
+
+
+def as_encoder_output(encoder_outputs: Any) -> BaseModelOutput:
+    """``encoder_outputs`` as transformers' encoder-decoders accept it: an output object, its tuple,
+    a tensor (the last hidden state), or any object with ``last_hidden_state``."""
+    if isinstance(encoder_outputs, BaseModelOutput):
+        return encoder_outputs
+    if isinstance(encoder_outputs, torch.Tensor):
+        return BaseModelOutput(last_hidden_state=encoder_outputs)
+    if isinstance(encoder_outputs, list | tuple) and encoder_outputs:
+        return BaseModelOutput(*encoder_outputs[:3])
+    if hasattr(encoder_outputs, "last_hidden_state"):
+        return BaseModelOutput(last_hidden_state=encoder_outputs.last_hidden_state)
+    raise TypeError(f"encoder_outputs must be the encoder's output or its tuple, not {type(encoder_outputs).__name__}")
+
+
+def seq2seq_fields(
+    hidden: torch.Tensor,
+    cache: Any,
+    decoder: Record | None,
+    cross: list[torch.Tensor] | None,
+    encoder: BaseModelOutput,
+) -> dict[str, Any]:
+    """The fields of a :class:`Seq2SeqModelOutput` (the decoder's ``hidden`` as ``last_hidden_state``)
+    from what the decoder recorded and the encoder's output."""
+    states = recorded(decoder)
+    return dict(
+        last_hidden_state=hidden,
+        cache=cache,
+        decoder_hidden_states=states["hidden_states"],
+        decoder_attentions=states["attentions"],
+        cross_attentions=None if cross is None else tuple(cross),
+        encoder_last_hidden_state=encoder.last_hidden_state,
+        encoder_hidden_states=encoder.hidden_states,
+        encoder_attentions=encoder.attentions,
+    )

@@ -43,6 +43,7 @@ def pipeline(
     model: str | os.PathLike[str] | Any | None = None,
     *,
     tokenizer: Any = None,
+    feature_extractor: Any = None,
     revision: str | None = None,
     device: Any = None,
     batch_size: int | None = None,
@@ -56,10 +57,13 @@ def pipeline(
         task: ``"text-classification"`` (``"sentiment-analysis"``), ``"token-classification"`` (``"ner"``),
             ``"question-answering"``, ``"fill-mask"``, ``"feature-extraction"``, ``"sentence-similarity"``,
             ``"zero-shot-classification"``, ``"text-generation"``, ``"text2text-generation"``,
-            ``"summarization"``, ``"translation"`` (``"translation_en_to_fr"``); None reads it from the model.
+            ``"summarization"``, ``"translation"`` (``"translation_en_to_fr"``), ``"automatic-speech-recognition"``;
+            None reads it from the model.
         model: a local folder, a repo id on the Hub (``COVE_ENDPOINT``), or a loaded model; None takes
             the task's default model on the team Hub (:data:`~cove.pipelines.registry.DEFAULT_MODELS`).
         tokenizer: a tokenizer, or a folder / repo id to load one from (default: the model's).
+        feature_extractor: audio tasks: the model's feature extractor (default: its
+            ``preprocessor_config.json``).
         revision, token: of the Hub repo.
         device: ``"cpu"``, ``"cuda"``, ``torch.device`` or a GPU index (-1 is the CPU).
         batch_size: inputs per forward when called on a list or a generator.
@@ -100,7 +104,9 @@ def pipeline(
     else:
         loaded = model
         folder = getattr(model, "name_or_path", None)
-        task = task or TASK_OF_HEAD[_head_of(type(model).__name__, model.config.model_type) or "base"]
+        task = task or registry.TASK_OF_MODEL_TYPE.get(model.config.model_type) or TASK_OF_HEAD[
+            _head_of(type(model).__name__, model.config.model_type) or "base"
+        ]
         spec = SUPPORTED_TASKS[task]
         _check_head(type(model).__name__, model.config.model_type, task, spec.head, "the given model")
     cls = getattr(importlib.import_module(f"cove.pipelines.{spec.module}"), spec.cls)
@@ -109,6 +115,10 @@ def pipeline(
     else:
         tok = _load_tokenizer(tokenizer, folder, revision=revision, token=token, endpoint=endpoint)
     extra = {"folder": folder} if spec.head == "base" else {}
+    if getattr(cls, "uses_feature_extractor", False):
+        extra = {"folder": folder, "feature_extractor": feature_extractor}
+    elif feature_extractor is not None:
+        raise PipelineError(f"{task!r} takes no feature_extractor")
     return cls(loaded, tok, device=device, batch_size=batch_size, **extra, **options)
 
 
@@ -126,6 +136,8 @@ def _task_from_folder(folder: Path) -> str:
         if isinstance(tag, str) and registry.ALIASES.get(tag, tag) in SUPPORTED_TASKS:
             return registry.ALIASES.get(tag, tag)
     config = read_json(folder / "config.json")
+    if config.get("model_type") in registry.TASK_OF_MODEL_TYPE:
+        return registry.TASK_OF_MODEL_TYPE[config["model_type"]]
     names = config.get("architectures") or []
     head = _head_of(names[0], config.get("model_type")) if names else None
     if head is None:

@@ -44,6 +44,9 @@ SUPPORTED_TASKS: dict[str, TaskSpec] = {
         "vision", "ZeroShotImageClassificationPipeline", "zero-shot-image-classification"
     ),
     "image-feature-extraction": TaskSpec("vision", "ImageFeatureExtractionPipeline", "base"),
+    "automatic-speech-recognition": TaskSpec(
+        "automatic_speech_recognition", "AutomaticSpeechRecognitionPipeline", "seq2seq-lm"
+    ),
 }
 
 #: Other names transformers accepts for a task.
@@ -65,6 +68,7 @@ DEFAULT_MODELS: dict[str, str | None] = {
     "image-classification": "cove/efficientnet-lite0",
     "zero-shot-image-classification": None,
     "image-feature-extraction": None,
+    "automatic-speech-recognition": "cove/whisper-tiny.en",
 }
 
 #: What to pass when a task has no default model here (no checkpoint for it ships in a package).
@@ -88,6 +92,9 @@ TASK_OF_HEAD: dict[str, str] = {
     "image-classification": "image-classification",
     "zero-shot-image-classification": "zero-shot-image-classification",
 }
+
+#: The task a checkpoint serves first by its config.json ``model_type``, where its head alone is ambiguous.
+TASK_OF_MODEL_TYPE: dict[str, str] = {"whisper": "automatic-speech-recognition"}
 
 TRANSLATION_LANGUAGES = re.compile(r"^translation_([A-Za-z0-9-]+)_to_([A-Za-z0-9-]+)$")
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from cove.formats.config import ConfigError
-from cove.processors.image_processor import PREPROCESSOR_FILE, BatchFeature, ImageProcessor, local_folder
-
-PROCESSOR_FILES = ["*.json", "*.txt", "*.jinja", "*.model"]
+from cove.processors.image_processor import PREPROCESSOR_FILE, BatchFeature, ImageProcessor
 
 
 class ImageTextProcessor:
@@ -46,25 +45,15 @@ class ImageTextProcessor:
         self.tokenizer.save_pretrained(folder)
 
 
-class AutoProcessor:
-    """``AutoProcessor.from_pretrained(folder_or_repo)``: an image processor with the folder's tokenizer
-    when it has one (CLIP), else the image processor alone (ViT, EfficientNet)."""
+def image_processor_or_pair(folder: Path) -> ImageTextProcessor | ImageProcessor:
+    """The folder's image processor with its tokenizer when it has one (CLIP), else the image processor
+    alone (ViT, EfficientNet). :class:`cove.processors.auto.AutoProcessor` calls it for image models."""
+    path = folder / PREPROCESSOR_FILE
+    if not path.is_file():
+        raise ConfigError(f"{folder} has no {PREPROCESSOR_FILE}: no processor to build")
+    image_processor = ImageProcessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    if not ((folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file()):
+        return image_processor
+    from cove.tokenizers import AutoTokenizer
 
-    @staticmethod
-    def from_pretrained(
-        path_or_repo: str | os.PathLike[str],
-        *,
-        revision: str | None = None,
-        token: str | None = None,
-        endpoint: str | None = None,
-    ) -> ImageTextProcessor | ImageProcessor:
-        folder = local_folder(path_or_repo, PROCESSOR_FILES, revision=revision, token=token, endpoint=endpoint)
-        path = folder / PREPROCESSOR_FILE
-        if not path.is_file():
-            raise ConfigError(f"{folder} has no {PREPROCESSOR_FILE}: no processor to build")
-        image_processor = ImageProcessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        if not ((folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file()):
-            return image_processor
-        from cove.tokenizers import AutoTokenizer
-
-        return ImageTextProcessor(image_processor, AutoTokenizer.from_pretrained(folder))
+    return ImageTextProcessor(image_processor, AutoTokenizer.from_pretrained(folder))

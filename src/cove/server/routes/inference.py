@@ -1,7 +1,8 @@
 """Inference: ``POST /api/inference/{ns}/{name}`` and the OpenAI-compatible ``/v1`` endpoints.
 
 ``/api/inference`` takes ``{"inputs": ..., "parameters": {...}}`` and answers what the model's pipeline
-returns (the task is the card's ``pipeline_tag``). ``/v1/models[/{ns}/{name}]``, ``/v1/chat/completions`` and
+returns (the task is the card's ``pipeline_tag``); speech recognition also takes the audio file itself as
+the body (``Content-Type: audio/wav`` ..., as Hugging Face's API does), or base64 in ``inputs``. ``/v1/models[/{ns}/{name}]``, ``/v1/chat/completions`` and
 ``/v1/completions`` speak the OpenAI wire format for text-generation models, ``model`` being the repo
 id (``ns/name``, optionally ``ns/name@revision``); ``stream: true`` answers server-sent events
 (``data: {chunk}`` ... ``data: [DONE]``). The official ``openai`` client works against
@@ -26,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError, Forbidden, Unauthorized
 from cove.server.routes import _openapi as api
-from cove.server.routes._common import _bounded_body, error_response, form_body, hub_of, json_body, principal
+from cove.server.routes._common import bytes_body, error_response, form_body, hub_of, json_body, principal
 from cove.server.routes.web import WebRoute, check_csrf, signed_in
 from cove.server.routes.web_repo import card_page
 from cove.server.services.inference import (
@@ -51,16 +52,16 @@ def inference_of(request: Request) -> Inference:
 # -- /api/inference -------------------------------------------------------------------------------
 
 
-def _raw_image(request: Request) -> bool:
-    """A body that is an image itself (as HF's inference API takes images), not JSON."""
+def _raw_file(request: Request) -> bool:
+    """A body that is an image or audio file itself (as HF's inference API takes them), not JSON."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return kind.startswith("image/") or kind == "application/octet-stream"
+    return kind.startswith(("image/", "audio/")) or kind == "application/octet-stream"
 
 
 @router.post("/api/inference/{ns}/{name}", **api.INFERENCE_RUN)
 async def run(ns: str, name: str, request: Request):
-    if _raw_image(request):  # an image task's input, sent as the body
-        body = {"inputs": await _bounded_body(request, hub_of(request).settings.max_json_bytes)}
+    if _raw_file(request):  # an image or audio file itself as the body, as HF's API takes them
+        body = {"inputs": await bytes_body(request)}
     else:
         body = await json_body(request)
     unknown = set(body) - {"inputs", "parameters", "options"}
@@ -426,6 +427,8 @@ def widget_view(task: str, inputs: Any, out: Any) -> dict:
         while isinstance(first, list) and first and isinstance(first[0], list):
             first = first[0]
         return {"kind": "vector", "shape": " × ".join(map(str, shape)), "head": [float(x) for x in first[:8]]}
+    if task == "automatic-speech-recognition":
+        return {"kind": "text", "text": str(out["text"]).strip()}
     return {"kind": "text", "text": str(out[0]["generated_text"])}
 
 
@@ -443,7 +446,13 @@ async def widget(ns: str, name: str, request: Request):
     try:
         if target.task in IMAGE_WIDGETS and not image:
             raise BadRequest("Choose an image first")
-        inputs = image if target.task in IMAGE_WIDGETS else widget_inputs(target.task, text)
+        if target.task == "automatic-speech-recognition":  # an uploaded file (the form body is bounded)
+            upload = form.get("audio")
+            inputs = await upload.read() if hasattr(upload, "read") else b""
+            if not inputs:
+                raise BadRequest("Choose an audio file first (WAV, FLAC, OGG or MP3)")
+        else:
+            inputs = image if target.task in IMAGE_WIDGETS else widget_inputs(target.task, text)
         out = await inference.call(inference.run, target, inputs, WIDGET_PARAMETERS.get(target.task, {}))
         state["result"] = widget_view(target.task, inputs, out)
     except CoveError as err:

@@ -23,8 +23,6 @@ process keeps its own models under its own budget (N x COVE_INFERENCE_MEMORY_MB 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import gc
 import os
@@ -45,6 +43,7 @@ from cove.errors import BadRequest, CoveError, PayloadTooLarge, Unprocessable
 from cove.server.db import Repo
 from cove.server.services.accounts import Principal
 from cove.server.services.content import Content
+from cove.server.services.inference_inputs import checked_inputs
 from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
 from cove.server.settings import MiB, Settings
@@ -75,6 +74,7 @@ TASK_PARAMETERS: dict[str, frozenset[str]] = {
             "repetition_penalty",
         }
     ),
+    "automatic-speech-recognition": frozenset({"return_timestamps", "chunk_length_s", "max_new_tokens"}),
 }
 #: Tasks the model page offers a widget for.
 WIDGET_TASKS = (
@@ -85,9 +85,8 @@ WIDGET_TASKS = (
     "sentence-similarity",
     "text-generation",
     "image-classification",
+    "automatic-speech-recognition",
 )
-#: Tasks whose input is an image: the raw request body, or base64 text in JSON (:func:`image_bytes`).
-IMAGE_TASKS = ("image-classification", "zero-shot-image-classification", "image-feature-extraction")
 #: Weight files, by preference: the budget reserves the size of the first kind a snapshot has.
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
 
@@ -494,10 +493,7 @@ class Inference:
 
     def run(self, target: Target, inputs: Any, parameters: dict) -> Any:
         """The pipeline's output for ``inputs`` (blocking: call it through :meth:`call`)."""
-        if target.task in IMAGE_TASKS:
-            inputs = image_bytes(target.task, inputs)
-        else:
-            check_inputs(target.task, inputs)
+        inputs = checked_inputs(target.task, inputs)
         params = self._parameters(target.task, parameters)
         with self.loaded(target) as entry, entry.lock:
             try:
@@ -615,63 +611,6 @@ def _eos_ids(model: Any) -> list[int]:
     from cove.generation.generate import default_config
 
     return default_config(model).eos_ids()
-
-
-def check_inputs(task: str, inputs: Any) -> None:
-    """Reject inputs of the wrong shape with a message that says the right one."""
-    if task == "sentence-similarity":
-        ok = (
-            isinstance(inputs, dict)
-            and isinstance(inputs.get("source_sentence"), str)
-            and isinstance(inputs.get("sentences"), list)
-            and inputs["sentences"]
-            and all(isinstance(s, str) for s in inputs["sentences"])
-        )
-        if not ok:
-            raise BadRequest(
-                'sentence-similarity takes inputs {"source_sentence": "...", "sentences": ["...", ...]}'
-            )
-        return
-    if task == "question-answering":
-        if not (
-            isinstance(inputs, dict)
-            and isinstance(inputs.get("question"), str)
-            and isinstance(inputs.get("context"), str)
-        ):
-            raise BadRequest('question-answering takes inputs {"question": "...", "context": "..."}')
-        return
-    if task == "text-generation" and isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
-        if not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in inputs
-        ):
-            raise BadRequest('chat inputs are a list of {"role": "...", "content": "..."} messages')
-        return
-    if isinstance(inputs, str) and inputs:
-        return
-    if isinstance(inputs, list) and inputs and all(isinstance(x, str) and x for x in inputs):
-        return
-    raise BadRequest(f"{task} takes inputs that are a non-empty string or a list of them")
-
-
-def image_bytes(task: str, inputs: Any) -> bytes:
-    """An image task's input as the encoded image: raw bytes as they came, or base64 text (optionally a
-    ``data:image/...;base64,`` URL, or ``{"image": ...}`` as HF's zero-shot API sends it) decoded.
-    Decoding the image itself is the pipeline's (a corrupt one is a 400 there)."""
-    if isinstance(inputs, dict) and set(inputs) == {"image"}:
-        inputs = inputs["image"]
-    if isinstance(inputs, bytes | bytearray) and inputs:
-        return bytes(inputs)
-    if isinstance(inputs, str) and inputs:
-        text = inputs.split(",", 1)[1] if inputs.startswith("data:") else inputs
-        try:
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest(f"{task} inputs must be an image in base64; this text is not base64") from None
-    raise BadRequest(
-        f"{task} takes an image: send its bytes as the body (Content-Type image/png, image/jpeg ...) or"
-        ' {"inputs": "<the image in base64>"}'
-    )
 
 
 def to_json(value: Any) -> Any:
