@@ -45,6 +45,7 @@ def metadata() -> sa.MetaData:
         repos,
         scans,
         signins,
+        spaces,
         xet,
     )
 
