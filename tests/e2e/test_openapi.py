@@ -16,10 +16,12 @@ from cove.server.routes.web import WebRoute
 from cove.server.settings import Settings
 
 #: A like carries no body; the Hub's repo deletion is a DELETE with a JSON body.
-BODYLESS = {("post", "/api/{rtype}/{ns}/{name}/like"), ("post", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/hide")}
-BODY_ON_DELETE = {("delete", "/api/repos/delete")}
+BODYLESS = {("post", "/api/{rtype}/{ns}/{name}/like"), ("post", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/hide"),
+            ("post", "/api/spaces/{ns}/{name}/restart"), ("post", "/api/spaces/{ns}/{name}/pause")}
+BODY_ON_DELETE = {("delete", "/api/repos/delete"), ("delete", "/api/spaces/{ns}/{name}/secrets"),
+                  ("delete", "/api/spaces/{ns}/{name}/variables")}
 #: Answers that cannot fail.
-NO_ERRORS = {("get", "/api/agent-harnesses")}
+NO_ERRORS = {("get", "/api/agent-harnesses"), ("get", "/api/spaces/hardware")}
 
 
 def test_served_schema_is_valid(hub):
