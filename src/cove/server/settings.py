@@ -162,6 +162,8 @@ class Settings:
     #: How apps are confined: ``auto`` (bubblewrap when it works here, else the fallback), ``bwrap``
     #: (refuse to run without it) or ``none`` (the fallback only: own folder and scrubbed environment).
     spaces_sandbox: str = "auto"
+    #: The wheelhouse all Space builds share (default ``<data_dir>/spaces/wheelhouse``).
+    spaces_wheelhouse: str = ""
     #: Addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are trusted (the load balancer's;
     #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
     #: address from them. Default: loopback only.
@@ -196,6 +198,7 @@ class Settings:
         values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")
         values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
         values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
+        values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
         if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):
             raise ValueError(f"COVE_SPACES_SANDBOX must be auto, bwrap or none, not {values['spaces_sandbox']!r}")
         values.update({key: env[f"COVE_{key.upper()}"] for key in STR_SETTINGS if f"COVE_{key.upper()}" in env})

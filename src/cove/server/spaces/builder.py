@@ -1,15 +1,21 @@
 """Build a Space: check its commit out into the Space's own folder, read its config, and make its venv
 (``python -m venv``, then ``pip install`` of the SDK at ``sdk_version`` and ``requirements.txt``) with
-the pip cache shared by all Spaces, so the tenth Gradio Space downloads nothing.
+a wheelhouse shared by all Spaces, so the tenth Gradio Space downloads nothing: ``pip download`` into
+the build's own folder (files the wheelhouse has are taken from it), the Hub copies the new files into
+the wheelhouse (a build never writes there itself), then ``pip install --no-index`` from that folder.
 
-A venv is keyed by what goes into it (interpreter, SDK and version, requirements): a push that changes
-only the app reuses it. Builds run in the sandbox with the limits; a cancelled build (a newer push)
+A venv is keyed by what goes into it (interpreter, SDK and version, requirements) and shared by every
+Space with the same key (``<data_dir>/spaces/envs/<key>``, read-only for the apps): a push that changes
+only the app, and a new Space with the requirements of an existing one, install nothing. Builds run in the sandbox with the limits; a cancelled build (a newer push)
 stops pip's whole process group.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -20,6 +26,9 @@ from pathlib import Path
 from cove.server.spaces.config import ConfigError, SpaceConfig, space_config
 from cove.server.spaces.logs import CappedLog
 from cove.server.spaces.sandbox import Sandbox, base_env, stop_group
+
+#: Files the wheelhouse keeps: wheels and source archives with plain names.
+WHEEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.(whl|tar\.gz|zip)$")
 
 
 class BuildError(Exception):
@@ -33,7 +42,7 @@ class Cancelled(Exception):
 @dataclass(frozen=True)
 class SpaceDirs:
     """``<data_dir>/spaces/<storage key>/``: ``src/<sha>/`` (the checkout the app runs in),
-    ``venv-<key>/``, ``home/`` and the two logs."""
+    ``home/`` and the two logs (the venvs are shared: ``<data_dir>/spaces/envs/<key>``)."""
 
     root: Path
 
@@ -94,9 +103,10 @@ def _interpreter(version: str, log: CappedLog) -> str:
 
 
 class Builder:
-    def __init__(self, sandbox: Sandbox, pip_cache: Path, *, timeout: int, apt: bool) -> None:
+    def __init__(self, sandbox: Sandbox, wheelhouse: Path, envs: Path, *, timeout: int, apt: bool) -> None:
         self.sandbox = sandbox
-        self.pip_cache = pip_cache
+        self.envs = envs
+        self.wheelhouse = wheelhouse
         self.timeout = timeout
         self.apt = apt
 
@@ -133,27 +143,59 @@ class Builder:
         python = _interpreter(config.python_version, log)
         key = hashlib.sha256("\n".join([python, wanted, requirements.read_text(errors="replace")
                                         if requirements.is_file() else ""]).encode()).hexdigest()[:16]
-        venv = job.dirs.root / f"venv-{key}"
-        for old in job.dirs.root.glob("venv-*"):
-            if old != venv or job.factory:
-                shutil.rmtree(old, ignore_errors=True)
-        if (venv / ".complete").exists():
-            log.write(f"Requirements unchanged: reusing the environment {venv.name}")
-            return venv
+        final = self.envs / key
+        if job.factory and final.exists():  # a factory reboot: this Space's next build makes it anew
+            trash = self.envs / f".old-{key}-{secrets.token_hex(4)}"
+            os.rename(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        if (final / ".complete").exists():
+            log.write(f"Environment {key} (same interpreter, SDK and requirements) exists: nothing to install")
+            return final
+        self.envs.mkdir(parents=True, exist_ok=True)
+        venv = self.envs / f".build-{key}-{secrets.token_hex(4)}"
+        try:
+            self._fill(venv, python, wanted, requirements, job, app_dir, log, cancel)
+            try:
+                os.rename(venv, final)
+            except OSError:  # another Space with the same requirements finished first: use its
+                if not (final / ".complete").exists():
+                    raise
+        finally:
+            shutil.rmtree(venv, ignore_errors=True)
+        return final
+
+    def _fill(self, venv: Path, python: str, wanted: str, requirements: Path, job: BuildJob, app_dir: Path,
+              log: CappedLog, cancel: threading.Event) -> None:
         log.write(f"Creating a virtual environment with {python}")
         self._run([python, "-m", "venv", str(venv)], "python -m venv", cwd=app_dir, env=None, log=log,
                   cancel=cancel, sandboxed=False)
-        command = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                   "--no-input", "--progress-bar", "off", wanted]
-        if requirements.is_file():
-            command += ["-r", str(requirements)]
-        log.write("pip install " + " ".join(command[8:]))
-        self.pip_cache.mkdir(parents=True, exist_ok=True)
-        env = {**base_env(job.dirs.home), "PIP_CACHE_DIR": str(self.pip_cache), "VIRTUAL_ENV": str(venv)}
-        self._run(command, "pip install", cwd=app_dir, env=env, log=log, cancel=cancel, sandboxed=True,
-                  writable=[venv, self.pip_cache, job.dirs.home], readable=[app_dir])
+        python_bin = str(venv / "bin" / "python")
+        wanted_args = [wanted] + (["-r", str(requirements)] if requirements.is_file() else [])
+        download = venv / ".download"
+        self.wheelhouse.mkdir(parents=True, exist_ok=True)
+        env = {**base_env(job.dirs.home), "VIRTUAL_ENV": str(venv), "PIP_NO_CACHE_DIR": "1"}
+        # 1. resolve and fetch into the build's own folder; files already in the wheelhouse are copied from
+        #    there (the index is asked for versions only, no file is downloaded twice)
+        log.write("pip download " + " ".join(wanted_args))
+        self._run([python_bin, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
+                   "--progress-bar", "off", "-d", str(download), "--find-links", str(self.wheelhouse), *wanted_args],
+                  "pip download", cwd=app_dir, env=env, log=log, cancel=cancel, sandboxed=True,
+                  writable=[venv, job.dirs.home], readable=[app_dir, self.wheelhouse])
+        # 2. the Hub (not the build) adds the new files to the shared wheelhouse, never replacing one
+        added = 0
+        for f in download.iterdir():
+            target = self.wheelhouse / f.name
+            if f.is_file() and not f.is_symlink() and not target.exists() and WHEEL_NAME.match(f.name):
+                shutil.copyfile(f, target)
+                added += 1
+        log.write(f"{added} new files in the shared wheelhouse")
+        # 3. install offline from what was fetched
+        self._run([python_bin, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+                   "--progress-bar", "off", "--no-index", "--find-links", str(download), *wanted_args],
+                  "pip install", cwd=app_dir, env=env, log=log, cancel=cancel, sandboxed=True,
+                  writable=[venv, job.dirs.home], readable=[app_dir])
+        shutil.rmtree(download, ignore_errors=True)
         (venv / ".complete").write_text(wanted + "\n")
-        return venv
 
     def _run(self, command: list[str], what: str, *, cwd: Path, env: dict | None, log: CappedLog, cancel: threading.Event,
              sandboxed: bool, writable: list[Path] = (), readable: list[Path] = ()) -> None:

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
@@ -110,7 +111,8 @@ class Runner:
             return False
         self._lock_file = f
         self.sandbox = Sandbox(self.settings.spaces_sandbox, self._limits)
-        self.builder = Builder(self.sandbox, self.root / "pip-cache", timeout=self.settings.spaces_build_timeout,
+        wheelhouse = Path(self.settings.spaces_wheelhouse or self.root / "wheelhouse")
+        self.builder = Builder(self.sandbox, wheelhouse, self.root / "envs", timeout=self.settings.spaces_build_timeout,
                                apt=self.settings.spaces_apt)
         log.info("Spaces: %s", self.sandbox.description)
         self._thread = threading.Thread(target=self._loop, name="spaces-supervisor", daemon=True)
@@ -286,7 +288,7 @@ class Runner:
             "SPACE_TITLE": str((repo.card_data or {}).get("title") or repo.name),
             "SPACE_HOST": f"{public}{prefix}/", "SPACE_ROOT_PATH": prefix, "HF_ENDPOINT": public,
             "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "GRADIO_ROOT_PATH": prefix,
-            "GRADIO_ANALYTICS_ENABLED": "False", "PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SSR_MODE": "False", "PORT": str(port),
         })
         return env
 
