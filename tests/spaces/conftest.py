@@ -49,22 +49,25 @@ def card(sdk: str, **extra: str) -> str:
     return "---\n" + "\n".join(lines) + "\n---\n# A test Space\n"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def space_hub(tmp_path_factory) -> HubServer:
+    """The Space tests' Hub. Its wheelhouse and venvs live in the test asset cache: the first run on a
+    machine downloads Gradio and builds its venv (about two minutes), later runs reuse both."""
     data = tmp_path_factory.mktemp("spaces-hub") / "data"
     server = start_server(data, env={
-        "COVE_SPACES_WHEELHOUSE": str(ASSETS / "spaces-wheelhouse"), "COVE_SPACES_STARTUP_TIMEOUT": "90",
+        "COVE_SPACES_WHEELHOUSE": str(ASSETS / "spaces-wheelhouse"), "COVE_SPACES_ENVS": str(ASSETS / "spaces-envs"),
+        "COVE_SPACES_STARTUP_TIMEOUT": "90",
         "COVE_SPACES_MEMORY_MB": "1024", "COVE_SPACES_LOG_BYTES": "200000", "COVE_SPACES_BUILD_TIMEOUT": "900"})
     yield server
     stop_server(server)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def owner(space_hub) -> str:
     return space_hub.user("spacer")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api(space_hub, owner) -> HfApi:
     return HfApi(endpoint=space_hub.url, token=owner)
 

@@ -162,8 +162,11 @@ class Settings:
     #: How apps are confined: ``auto`` (bubblewrap when it works here, else the fallback), ``bwrap``
     #: (refuse to run without it) or ``none`` (the fallback only: own folder and scrubbed environment).
     spaces_sandbox: str = "auto"
-    #: The wheelhouse all Space builds share (default ``<data_dir>/spaces/wheelhouse``).
+    #: The wheelhouse all Space builds share (default ``<data_dir>/spaces/wheelhouse``), and where the
+    #: venvs live, one per interpreter + SDK + requirements, shared by the Spaces that ask the same
+    #: (default ``<data_dir>/spaces/envs``).
     spaces_wheelhouse: str = ""
+    spaces_envs: str = ""
     #: Addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are trusted (the load balancer's;
     #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
     #: address from them. Default: loopback only.
@@ -199,6 +202,7 @@ class Settings:
         values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
         values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
         values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
+        values["spaces_envs"] = env.get("COVE_SPACES_ENVS", "")
         if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):
             raise ValueError(f"COVE_SPACES_SANDBOX must be auto, bwrap or none, not {values['spaces_sandbox']!r}")
         values.update({key: env[f"COVE_{key.upper()}"] for key in STR_SETTINGS if f"COVE_{key.upper()}" in env})

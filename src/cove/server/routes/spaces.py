@@ -101,8 +101,7 @@ def logs(ns: str, name: str, which: str, request: Request):
     spaces = hub_of(request).spaces
     repo, path = spaces.log_path(principal(request), f"{ns}/{name}", which)
     return StreamingResponse(spaces.log_stream(repo, path, which), media_type="text/event-stream",
-                             headers={"Date": spaces.date_header(), "Cache-Control": "no-store",
-                                      "X-Accel-Buffering": "no"})
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})  # uvicorn sends Date
 
 
 # -- the apps -------------------------------------------------------------------------------------

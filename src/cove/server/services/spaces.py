@@ -10,7 +10,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -194,10 +193,6 @@ class Spaces:
                 yield b"data:\n\n"
                 last = time.monotonic()
             await asyncio.sleep(0.5)
-
-    @staticmethod
-    def date_header() -> str:
-        return formatdate(usegmt=True)
 
     # -- the proxy ------------------------------------------------------------------------------
 

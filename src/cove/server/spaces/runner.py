@@ -112,7 +112,8 @@ class Runner:
         self._lock_file = f
         self.sandbox = Sandbox(self.settings.spaces_sandbox, self._limits)
         wheelhouse = Path(self.settings.spaces_wheelhouse or self.root / "wheelhouse")
-        self.builder = Builder(self.sandbox, wheelhouse, self.root / "envs", timeout=self.settings.spaces_build_timeout,
+        envs = Path(self.settings.spaces_envs or self.root / "envs")
+        self.builder = Builder(self.sandbox, wheelhouse, envs, timeout=self.settings.spaces_build_timeout,
                                apt=self.settings.spaces_apt)
         log.info("Spaces: %s", self.sandbox.description)
         self._thread = threading.Thread(target=self._loop, name="spaces-supervisor", daemon=True)
