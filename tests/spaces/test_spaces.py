@@ -175,3 +175,13 @@ def test_only_writers_manage_a_space(space_hub, gradio_space):
     with pytest.raises(Exception) as err:
         HfApi(endpoint=space_hub.url, token=space_hub.user("spacer")).add_space_secret(gradio_space, "1BAD", "x")
     assert err.value.response.status_code == 400
+
+
+def test_duplicate_space_copies_files_and_takes_new_variables(space_hub, owner, api, gradio_space):
+    url = api.duplicate_space(gradio_space, "spacer/shout-copy", variables=[{"key": "GREETING", "value": "copied"}])
+    assert str(url) == f"{space_hub.url}/spaces/spacer/shout-copy"
+    assert {s.rfilename for s in api.space_info("spacer/shout-copy").siblings} >= {"app.py", "README.md"}
+    wait_stage(api, "spacer/shout-copy", ("RUNNING",), timeout=300)
+    assert predict(space_hub, owner, "spacer/shout-copy", "env") == "copied|no secret"  # secrets are not copied
+    again = api.duplicate_space(gradio_space, "spacer/shout-copy", exist_ok=True)
+    assert str(again) == str(url)

@@ -40,6 +40,7 @@ from cove.server.routes import (
     web_edit,
     web_manage,
     web_repo,
+    web_spaces,
     xet,
 )
 from cove.server.routes._common import error_response, moved_location, names_repo_without_namespace
@@ -53,7 +54,7 @@ log = logging.getLogger("cove.server")
 #: Route modules, most specific first: the web UI's catch-all pages come last.
 #: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
 ROUTERS = (admin, spaces, buckets, collections, discussions, api_repos, api_content, api_history, gating, security, commit, lfs,
-           git, resolve, inference, viewer, xet, web_account, web_admin, web_repo, web_discussions, web_manage,
+           git, resolve, inference, viewer, xet, web_account, web_admin, web_spaces, web_repo, web_discussions, web_manage,
            web_edit, web)
 
 

@@ -6,13 +6,13 @@ gradio_client connects to)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, WebSocket
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, CoveError
+from cove.errors import BadRequest, Conflict, CoveError
 from cove.server.middleware import SESSION_COOKIE
 from cove.server.routes import _openapi_spaces as api
-from cove.server.routes._common import JsonBody, base_url, caller, hub_of, principal
+from cove.server.routes._common import JsonBody, base_url, caller, hub_of, principal, repo_url
 from cove.server.routes.web import WebRoute
 from cove.server.spaces.proxy import Proxy, static_file
 
@@ -94,6 +94,19 @@ def _settings_route(kind: str):
 
 _settings_route("secret")
 _settings_route("variable")
+
+
+@router.post(BASE + "/duplicate", **api.DUPLICATE)
+def duplicate(ns: str, name: str, request: Request, body: JsonBody):
+    try:
+        repo = hub_of(request).spaces.duplicate(principal(request), f"{ns}/{name}", body)
+    except Conflict as e:
+        existing = getattr(e, "repo", None)
+        if existing is None:
+            raise
+        return JSONResponse({"error": e.message, "url": repo_url(request, "space", existing.repo_id)},
+                            status_code=409, headers={"X-Error-Code": "Conflict"})
+    return {"url": repo_url(request, "space", repo.repo_id)}
 
 
 @router.get(BASE + "/logs/{which}", **api.LOGS)

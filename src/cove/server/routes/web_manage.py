@@ -17,6 +17,7 @@ from cove.server.routes._audit import record_repo
 from cove.server.routes._common import hub_of
 from cove.server.routes.web import WebRoute, checked_form, render, repo_href, signed_in
 from cove.server.routes.web_repo import open_repo, repo_context, repo_routes
+from cove.server.routes.web_spaces import settings_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -32,7 +33,7 @@ def repo_settings(ns: str, name: str, request: Request):
     owners = [o.name for o, role in hub_of(request).accounts.orgs_of(signed_in(request).user_id)
               if role in ("write", "admin")]
     return render(request, "repo_settings.html", **repo_context(request, repo, git, "settings"),
-                  owners=[signed_in(request).name, *owners])
+                  owners=[signed_in(request).name, *owners], **settings_context(request, repo))
 
 
 async def _admin_form(request: Request, ns: str, name: str):

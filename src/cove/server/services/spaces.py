@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError
-from cove.server.db import Repo, utcnow
+from cove.server.db import Repo, lfs_sizes, utcnow
 from cove.server.db.spaces import (
     SpaceState,
     drop_space_setting,
@@ -23,6 +24,7 @@ from cove.server.db.spaces import (
     space_settings,
     space_state,
 )
+from cove.server.db.xet import link_objects
 from cove.server.services.accounts import Accounts, Principal
 from cove.server.services.repos import Repos
 from cove.server.settings import Settings
@@ -38,6 +40,8 @@ KEEPALIVE = 20
 #: Seconds between two writes of a Space's last request time (each request would be a write otherwise).
 TOUCH_EVERY = 5.0
 MAX_VALUE = 64 * 1024
+#: Seconds a running app's address is reused for one caller without asking the database again.
+UPSTREAM_TTL = 1.0
 
 
 class SpaceUnavailable(CoveError):
@@ -65,6 +69,7 @@ class Spaces:
         self._accounts = accounts
         self.runner = runner
         self._touched: dict[int, float] = {}
+        self._upstreams: dict[tuple, tuple[float, Upstream, Repo]] = {}
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -100,6 +105,7 @@ class Spaces:
             for key, value in values.items():
                 setattr(row, key, value)
             row.updated_at = utcnow()
+        self._upstreams.clear()
         self.runner.nudge()
         return self.runtime(repo)
 
@@ -110,6 +116,7 @@ class Spaces:
             row.generation += 1
             row.paused, row.factory, row.stage, row.error = False, factory, "BUILDING", ""
             row.updated_at = utcnow()
+        self._upstreams.clear()
         self.runner.nudge()
         return self.runtime(repo)
 
@@ -148,6 +155,7 @@ class Spaces:
         with self._sessions.begin() as s:
             put_space_setting(s, repo.id, kind, key, value, description)
             self._restart_row(s, repo)
+        self._upstreams.clear()
         self.runner.nudge()
 
     def drop_setting(self, who: Principal | None, repo_id: str, kind: str, body: dict) -> None:
@@ -158,6 +166,7 @@ class Spaces:
         with self._sessions.begin() as s:
             if drop_space_setting(s, repo.id, kind, key):
                 self._restart_row(s, repo)
+        self._upstreams.clear()
         self.runner.nudge()
 
     @staticmethod
@@ -166,6 +175,45 @@ class Spaces:
         row = space_state(s, repo.id, create=True)
         if not row.paused:
             row.generation += 1
+
+    # -- duplicating ----------------------------------------------------------------------------
+
+    def duplicate(self, who: Principal | None, from_id: str, body: dict) -> Repo:
+        """``duplicate_repo`` for a Space: a new Space with the files of the source's ``main`` (its history
+        too) and its README config; secrets and variables from the body, never the source's secrets.
+        An existing target raises Conflict carrying it (the route answers 409 with its url)."""
+        source = self.get(who, from_id, "content")
+        target = body.get("repository")
+        if not isinstance(target, str) or target.count("/") != 1:
+            raise BadRequest("'repository' must be 'namespace/name'")
+        private = body.get("visibility") == "private" if "visibility" in body else body.get("private")
+        if private is not None and not isinstance(private, bool):
+            raise BadRequest("'private' must be true or false")
+        extra = {kind: body.get(key) or [] for kind, key in (("secret", "secrets"), ("variable", "variables"))}
+        for items in extra.values():
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise BadRequest("'secrets' and 'variables' must be lists of {key, value, description?}")
+        ns, name = target.split("/")
+        repo, _ = self._repos.create(who, "space", ns, name, private=private, sdk=source.sdk)
+        src_git = self._repos.open_git(source)
+        sha = src_git.ref_target("refs/heads/main")
+        if sha:
+            store = self._repos.git
+            with store.lock(repo.storage_key):
+                subprocess.run(["git", "-C", str(store.path(repo.storage_key)), "fetch", "--quiet", "--no-tags",
+                                str(store.path(source.storage_key)), "+refs/heads/main:refs/heads/main"],
+                               check=True, capture_output=True, timeout=600)
+            oids = {e.lfs_oid for e in src_git.list_tree(sha, recursive=True) if e.lfs_oid}
+            link_objects(self._sessions, repo.id, lfs_sizes(self._sessions, source.storage_key, oids))
+            self._repos.touch(repo, head_sha=sha, card={"cardData": source.card_data, "tags": source.tags,
+                                                        "pipeline_tag": "", "library_name": ""})
+        for kind, items in extra.items():
+            for item in items:
+                self.put_setting(who, repo.repo_id, kind, item)
+        if isinstance(body.get("sleepTimeSeconds"), int):
+            self.set_sleep_time(who, repo.repo_id, body["sleepTimeSeconds"])
+        self.runner.nudge()
+        return repo
 
     # -- logs -----------------------------------------------------------------------------------
 
@@ -216,7 +264,21 @@ class Spaces:
 
     async def upstream(self, who: Principal | None, repo_id: str) -> Upstream:
         """Where a request to the Space's app goes: waits while the app starts (a sleeping app is woken
-        first); a Space that cannot answer now raises SpaceUnavailable."""
+        first); a Space that cannot answer now raises SpaceUnavailable. A running app's answer is kept
+        for a second per caller, so a page's burst of requests costs the database one lookup."""
+        key = (who.user_id if who is not None else None, repo_id)
+        hit = self._upstreams.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            if time.monotonic() - self._touched.get(hit[2].id, 0.0) >= TOUCH_EVERY:
+                await run_in_threadpool(self._touch, hit[2])
+            return hit[1]
+        found, repo = await self._upstream(who, repo_id)
+        if len(self._upstreams) > 10_000:
+            self._upstreams.clear()
+        self._upstreams[key] = (time.monotonic() + UPSTREAM_TTL, found, repo)
+        return found
+
+    async def _upstream(self, who: Principal | None, repo_id: str) -> tuple[Upstream, Repo]:
         repo = await run_in_threadpool(self.get, who, repo_id, "read")
         deadline = time.monotonic() + self.settings.spaces_startup_timeout
         woke = False
@@ -226,9 +288,10 @@ class Spaces:
             if stage == "RUNNING":
                 await run_in_threadpool(self._touch, repo)
                 if state.port:
-                    return Upstream(state.port, None, "")
+                    return Upstream(state.port, None, ""), repo
                 dirs = SpaceDirs(self.settings.data_dir / "spaces" / repo.storage_key)
-                return Upstream(0, dirs.src / state.sha, str((repo.card_data or {}).get("app_file") or "index.html"))
+                index = str((repo.card_data or {}).get("app_file") or "index.html")
+                return Upstream(0, dirs.src / state.sha, index), repo
             if stage == "SLEEPING" and not woke:
                 await run_in_threadpool(self._touch, repo, now=True)
                 self.runner.nudge()
