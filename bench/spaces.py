@@ -123,9 +123,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--wakes", type=int, default=3)
+    ap.add_argument("--sleep-mode", choices=("stop", "freeze"), default="stop")
+    ap.add_argument("--envs", default="", help="a venv folder to reuse (default: a new one, a cold build)")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-spaces-")) / "data"
-    hub = start_server(data, env={"COVE_SPACES_WHEELHOUSE": str(ASSETS / "spaces-wheelhouse")})
+    hub = start_server(data, env={"COVE_SPACES_WHEELHOUSE": str(ASSETS / "spaces-wheelhouse"),
+                                  "COVE_SPACES_SLEEP_MODE": args.sleep_mode, "COVE_SPACES_ENVS": args.envs})
     try:
         api = HfApi(endpoint=hub.url, token=hub.user("bench"))
         idle_hub = rss_kib(hub.proc.pid)
@@ -153,7 +156,7 @@ def main() -> None:
             wait(api, "bench/first", "SLEEPING", timeout=60)
             t = time.monotonic()
             httpx.get(f"{hub.url}/-/spaces/bench/first/config", timeout=120).raise_for_status()
-            print(f"wake from sleep to first answer: {time.monotonic() - t:.2f} s")
+            print(f"wake from sleep ({args.sleep_mode}) to first answer: {time.monotonic() - t:.2f} s")
     finally:
         stop_server(hub)
 

@@ -185,3 +185,21 @@ def test_duplicate_space_copies_files_and_takes_new_variables(space_hub, owner, 
     assert predict(space_hub, owner, "spacer/shout-copy", "env") == "copied|no secret"  # secrets are not copied
     again = api.duplicate_space(gradio_space, "spacer/shout-copy", exist_ok=True)
     assert str(again) == str(url)
+
+
+def test_seeded_spaces_run(space_hub, api, tmp_path):
+    """The seed's two Spaces, as ``cove seed`` publishes them: the static page serves, the Gradio demo
+    starts (its answer needs the seeded model, which this Hub does not have: the app says so)."""
+    from cove.seed.spaces import build_sentiment_demo, build_welcome
+
+    for name, build, sdk in (("welcome", build_welcome, "static"), ("sentiment-demo", build_sentiment_demo, "gradio")):
+        folder = tmp_path / name
+        folder.mkdir()
+        build(folder)
+        files = {p.name: p.read_text() for p in folder.iterdir()}
+        push_space(api, f"spacer/{name}", files, sdk=sdk)
+    wait_stage(api, "spacer/welcome", ("RUNNING",), timeout=60)
+    assert "Welcome to Cove" in httpx.get(f"{space_hub.url}/-/spaces/spacer/welcome/").text
+    wait_stage(api, "spacer/sentiment-demo", ("RUNNING",), timeout=300)
+    assert api.space_info("spacer/sentiment-demo").sdk == "gradio"
+    assert "Sentiment demo" in httpx.get(f"{space_hub.url}/-/spaces/spacer/sentiment-demo/config", timeout=60).text

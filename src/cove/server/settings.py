@@ -147,6 +147,10 @@ class Settings:
     #: machine takes the runner's lock; the others proxy to the port it records in the database).
     #: Seconds without a proxied request before a Space's app sleeps (a Space's own ``sleep_time`` wins).
     spaces_sleep_seconds: int = 48 * 3600
+    #: How an app sleeps: ``stop`` (its processes end, their memory is freed; the next request starts it
+    #: again, as long as the app takes to start) or ``freeze`` (SIGSTOP: no CPU, memory kept, so the
+    #: kernel may swap it out; the next request thaws it at once).
+    spaces_sleep_mode: str = "stop"
     #: Limits on each app (and its build): data segment (MiB), CPU seconds, open files.
     spaces_memory_mb: int = 2048
     spaces_cpu_seconds: int = 24 * 3600
@@ -202,6 +206,9 @@ class Settings:
         values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
         values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
         values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
+        values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "stop")
+        if values["spaces_sleep_mode"] not in ("stop", "freeze"):
+            raise ValueError(f"COVE_SPACES_SLEEP_MODE must be stop or freeze, not {values['spaces_sleep_mode']!r}")
         values["spaces_envs"] = env.get("COVE_SPACES_ENVS", "")
         if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):
             raise ValueError(f"COVE_SPACES_SANDBOX must be auto, bwrap or none, not {values['spaces_sandbox']!r}")

@@ -224,7 +224,7 @@ def repo_json(request: Request, repo: Repo, *, sha: str | None, card: dict | Non
         if card["library_name"]:
             out["library_name"] = card["library_name"]
     if repo.type == "space":
-        out["sdk"] = repo.sdk or card["cardData"].get("sdk") or "static"
+        out["sdk"] = card["cardData"].get("sdk") or repo.sdk or "static"  # the README says
         out["subdomain"] = f"{repo.namespace}-{repo.name}".lower()
     if card["cardData"]:
         out["cardData"] = card["cardData"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import re
 import shutil
 import signal
@@ -202,15 +203,22 @@ class Runner:
         if local.sleeping:
             if state is not None and self._asked_since(state, local):
                 local.sleeping = False
+                if local.proc is not None and local.proc.poll() is None:  # frozen: thawed in place
+                    os.killpg(local.proc.pid, signal.SIGCONT)
+                    self._set(repo.id, local, stage="RUNNING", last_request_at=utcnow())
+                    return
                 threading.Thread(target=self._launch, args=(repo, local), daemon=True,
                                  name=f"space-wake-{repo.id}").start()
             return
         if local.proc is not None and local.proc.poll() is None and state is not None and state.stage == "RUNNING":
             sleep = state.sleep_time if state.sleep_time is not None else self.settings.spaces_sleep_seconds
             if sleep > 0 and utcnow() - state.last_request_at > timedelta(seconds=sleep):
-                self._halt(local, cancel=False)
+                if self.settings.spaces_sleep_mode == "freeze":  # SIGSTOP: no CPU, memory kept, thaws at once
+                    os.killpg(local.proc.pid, signal.SIGSTOP)
+                else:  # the process stops: memory freed, the next request starts it again
+                    self._halt(local, cancel=False)
                 local.sleeping, local.slept_at = True, time.time()
-                self._set(repo.id, local, stage="SLEEPING", port=0)
+                self._set(repo.id, local, stage="SLEEPING", port=state.port if local.proc is not None else 0)
 
     @staticmethod
     def _asked_since(state, local: Local) -> bool:

@@ -110,6 +110,7 @@ def stop_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(proc.pid, sig)
+            os.killpg(proc.pid, signal.SIGCONT)  # a frozen (sleeping) app handles SIGTERM only once thawed
         except ProcessLookupError:
             return
         try:
