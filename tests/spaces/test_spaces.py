@@ -139,7 +139,7 @@ def test_sleep_then_wake_on_the_next_request(space_hub, owner, api, gradio_space
     wait_stage(api, gradio_space, ("RUNNING",), timeout=120)
     runtime = api.set_space_sleep_time(gradio_space, 2)
     assert runtime.sleep_time == 2
-    wait_stage(api, gradio_space, ("SLEEPING",), timeout=30)
+    wait_stage(api, gradio_space, ("SLEEPING",), timeout=120)
     started = time.monotonic()  # the first request wakes the app and is held until it answers
     assert httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=120).status_code == 200
     print(f"wake from sleep: {time.monotonic() - started:.2f} s")
@@ -178,12 +178,13 @@ def test_only_writers_manage_a_space(space_hub, gradio_space):
 
 
 def test_duplicate_space_copies_files_and_takes_new_variables(space_hub, owner, api, gradio_space):
-    url = api.duplicate_space(gradio_space, "spacer/shout-copy", variables=[{"key": "GREETING", "value": "copied"}])
+    url = api.duplicate_repo(gradio_space, "spacer/shout-copy", repo_type="space",
+                             space_variables=[{"key": "GREETING", "value": "copied"}])
     assert str(url) == f"{space_hub.url}/spaces/spacer/shout-copy"
     assert {s.rfilename for s in api.space_info("spacer/shout-copy").siblings} >= {"app.py", "README.md"}
     wait_stage(api, "spacer/shout-copy", ("RUNNING",), timeout=300)
     assert predict(space_hub, owner, "spacer/shout-copy", "env") == "copied|no secret"  # secrets are not copied
-    again = api.duplicate_space(gradio_space, "spacer/shout-copy", exist_ok=True)
+    again = api.duplicate_repo(gradio_space, "spacer/shout-copy", repo_type="space", exist_ok=True)
     assert str(again) == str(url)
 
 
