@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-spaces
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-replicas: $(STAMP)
 # tests/e2e and tests/server again with every Hub's blobs on S3 (minutes); `make test` runs a part of them
 test-s3: $(STAMP)
 	$(BIN)/python -m pytest -m s3_full tests/e2e/test_s3_suites.py
+
+# the Space tests with the heavy part: a Streamlit Space in a browser (installs Streamlit; minutes)
+test-spaces: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest tests/spaces -m 'spaces_full or not spaces_full'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

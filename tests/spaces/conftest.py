@@ -8,8 +8,7 @@ import time
 import pytest
 from huggingface_hub import HfApi
 
-from tests.conftest import HubServer, start_server, stop_server
-from tests.formats.assets import ASSETS
+from tests.conftest import HubServer, spaces_asset_env, start_server, stop_server
 
 #: A Gradio app: shouts its input; "env" answers with what the Space's settings gave it.
 GRADIO_APP = '''import os
@@ -53,13 +52,13 @@ def card(sdk: str, **extra: str) -> str:
 def space_hub(tmp_path_factory) -> HubServer:
     """The Space tests' Hub. Its wheelhouse and venvs live in the test asset cache: the first run on a
     machine downloads Gradio and builds its venv (about two minutes), later runs reuse both."""
-    data = tmp_path_factory.mktemp("spaces-hub") / "data"
-    server = start_server(data, env={
-        "COVE_SPACES_WHEELHOUSE": str(ASSETS / "spaces-wheelhouse"), "COVE_SPACES_ENVS": str(ASSETS / "spaces-envs"),
-        "COVE_SPACES_STARTUP_TIMEOUT": "90",
-        "COVE_SPACES_MEMORY_MB": "1024", "COVE_SPACES_LOG_BYTES": "200000", "COVE_SPACES_BUILD_TIMEOUT": "900"})
-    yield server
-    stop_server(server)
+    limits = {"COVE_SPACES_STARTUP_TIMEOUT": "90", "COVE_SPACES_MEMORY_MB": "1024", "COVE_SPACES_LOG_BYTES": "200000",
+              "COVE_SPACES_BUILD_TIMEOUT": "900"}
+    server = start_server(tmp_path_factory.mktemp("spaces-hub") / "data", env={**spaces_asset_env(), **limits})
+    try:
+        yield server
+    finally:
+        stop_server(server)
 
 
 @pytest.fixture(scope="session")

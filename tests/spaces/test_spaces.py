@@ -204,3 +204,32 @@ def test_seeded_spaces_run(space_hub, api, tmp_path):
     wait_stage(api, "spacer/sentiment-demo", ("RUNNING",), timeout=300)
     assert api.space_info("spacer/sentiment-demo").sdk == "gradio"
     assert "Sentiment demo" in httpx.get(f"{space_hub.url}/-/spaces/spacer/sentiment-demo/config", timeout=60).text
+
+
+@pytest.mark.spaces_full
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_streamlit_space_in_a_browser_through_the_websocket_relay(space_hub, api, tmp_path):
+    """Streamlit (installed from the index on first use: minutes) behind --server.baseUrlPath; its page
+    talks to the app over a websocket, relayed by the proxy."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.test_web import CHROMIUM_ARGS
+
+    repo_id = "spacer/streamer"
+    app = 'import streamlit as st\nname = st.text_input("Name", "world")\nst.write(f"Hello {name} from Streamlit")\n'
+    push_space(api, repo_id, {"README.md": card("streamlit"), "app.py": app}, sdk="streamlit")
+    wait_stage(api, repo_id, ("RUNNING",), timeout=900)
+    assert httpx.get(f"{space_hub.url}/-/spaces/{repo_id}/_stcore/health", timeout=30).text == "ok"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{space_hub.url}/spaces/{repo_id}")
+            app_frame = page.frame_locator("iframe#space-app")
+            app_frame.get_by_text("Hello world from Streamlit").wait_for(timeout=60_000)
+            app_frame.get_by_label("Name").fill("Cove")
+            app_frame.get_by_label("Name").press("Enter")
+            app_frame.get_by_text("Hello Cove from Streamlit").wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "streamlit.png"))
+        finally:
+            browser.close()
