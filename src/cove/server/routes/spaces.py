@@ -138,7 +138,7 @@ async def app_request(ns: str, name: str, tail: str, request: Request):
     if target.static_dir is not None:
         return static_file(target.static_dir, tail, target.index, request)
     proxy: Proxy = request.app.state.space_proxy
-    return await proxy.forward(request, target.port, tail)
+    return await proxy.forward(request, target.port, tail, target.mount)
 
 
 @apps.websocket("/-/spaces/{ns}/{name}/{tail:path}")
@@ -155,4 +155,4 @@ async def app_socket(ws: WebSocket, ns: str, name: str, tail: str):
     if target.static_dir is not None:
         await ws.close(code=1003)
         return
-    await ws.app.state.space_proxy.websocket(ws, target.port, tail)
+    await ws.app.state.space_proxy.websocket(ws, target.port, tail, target.mount)

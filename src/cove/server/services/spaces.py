@@ -30,7 +30,7 @@ from cove.server.services.repos import Repos
 from cove.server.settings import Settings
 from cove.server.spaces.builder import SpaceDirs
 from cove.server.spaces.logs import read_events
-from cove.server.spaces.runner import ENV_KEY, Runner
+from cove.server.spaces.runner import ENV_KEY, Runner, proxy_prefix
 
 #: Stages in which the app is (or is about to be) answering.
 LIVE = ("RUNNING", "APP_STARTING", "SLEEPING")
@@ -59,6 +59,9 @@ class Upstream:
     port: int  # the app's port (0 for a static Space)
     static_dir: Path | None
     index: str
+    #: What the app's paths start with: "" (gradio, given GRADIO_ROOT_PATH, is served at its root) or the
+    #: public prefix (streamlit serves under its --server.baseUrlPath)
+    mount: str = ""
 
 
 class Spaces:
@@ -288,7 +291,8 @@ class Spaces:
             if stage == "RUNNING":
                 await run_in_threadpool(self._touch, repo)
                 if state.port:
-                    return Upstream(state.port, None, ""), repo
+                    sdk = (repo.card_data or {}).get("sdk") or repo.sdk
+                    return Upstream(state.port, None, "", proxy_prefix(repo.repo_id) if sdk == "streamlit" else ""), repo
                 dirs = SpaceDirs(self.settings.data_dir / "spaces" / repo.storage_key)
                 index = str((repo.card_data or {}).get("app_file") or "index.html")
                 return Upstream(0, dirs.src / state.sha, index), repo

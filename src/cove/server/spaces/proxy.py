@@ -92,10 +92,11 @@ class Proxy:
         if self._client is not None:
             await self._client.aclose()
 
-    async def forward(self, request: Request, port: int, tail: str) -> Response:
+    async def forward(self, request: Request, port: int, tail: str, mount: str = "") -> Response:
+        """``request`` to the app on ``port``, at ``{mount}/{tail}``, streamed both ways."""
         if request.method == "OPTIONS" and request.headers.get("origin") == "null":
             return preflight(request)
-        url = f"http://127.0.0.1:{port}/{tail}"
+        url = f"http://127.0.0.1:{port}{mount}/{tail}"
         if request.url.query:
             url += "?" + request.url.query
         client = request.client.host if request.client else ""
@@ -117,11 +118,11 @@ class Proxy:
         response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out]
         return response
 
-    async def websocket(self, ws: WebSocket, port: int, tail: str) -> None:
+    async def websocket(self, ws: WebSocket, port: int, tail: str, mount: str = "") -> None:
         """Relay a websocket (Streamlit's ``/_stcore/stream``) both ways until either side closes."""
         import websockets
 
-        url = f"ws://127.0.0.1:{port}/{tail}"
+        url = f"ws://127.0.0.1:{port}{mount}/{tail}"
         if ws.url.query:
             url += "?" + ws.url.query
         headers = forwarded_headers(ws.headers, ws.client.host if ws.client else "", ws.headers.get("host", ""),
