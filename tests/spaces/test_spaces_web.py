@@ -26,6 +26,8 @@ def test_space_page_and_owner_settings(space_hub):
     repo_id = "webspacer/site"
     push_space(api, repo_id, {"README.md": card("static"), "index.html": "<p>hi</p>"}, sdk="static")
     wait_stage(api, repo_id, ("RUNNING",), timeout=60)
+    listing = httpx.get(f"{space_hub.url}/spaces?q=site").text
+    assert f">{repo_id}</a>" in listing and 'class="badge stage stage-running">RUNNING<' in listing
     page = httpx.get(f"{space_hub.url}/spaces/{repo_id}").text
     assert 'id="space-stage">RUNNING<' in page
     assert f'<iframe id="space-app" src="/-/spaces/{repo_id}/"' in page and "allow-same-origin" not in page

@@ -68,6 +68,13 @@ def spaces_with_states(s: Session) -> list[tuple[Repo, SpaceState | None]]:
     return [(repo, state) for repo, state in rows]
 
 
+def stages_of(s: Session, repo_ids: list[int]) -> dict[int, str]:
+    """``{repo id: stage}`` of those of ``repo_ids`` that have a state row."""
+    if not repo_ids:
+        return {}
+    return dict(s.execute(select(SpaceState.repo_id, SpaceState.stage).where(SpaceState.repo_id.in_(repo_ids))).all())
+
+
 def space_settings(s: Session, repo_id: int, kind: str | None = None) -> list[SpaceSetting]:
     cond = [SpaceSetting.repo_id == repo_id] + ([SpaceSetting.kind == kind] if kind else [])
     return list(s.scalars(select(SpaceSetting).where(*cond).order_by(SpaceSetting.key)))
