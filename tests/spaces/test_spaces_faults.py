@@ -135,3 +135,19 @@ def test_push_while_building_cancels_and_builds_the_new_commit(space_hub, api, h
     push_space(api, repo_id, {"requirements.txt": "", "app.py": plain('BODY = "second"')})
     wait_stage(api, repo_id, ("RUNNING",), timeout=300)
     assert httpx.get(f"{space_hub.url}/-/spaces/{repo_id}/", timeout=30).text == "second"
+
+
+def test_deleting_a_space_stops_its_app_and_removes_its_folder(space_hub, api, healthy):
+    repo_id = "spacer/doomed"
+    push_space(api, repo_id, {"README.md": card("gradio"), "app.py": plain('BODY = "doomed"')})
+    wait_stage(api, repo_id, ("RUNNING",), timeout=120)
+    folders = {p for p in (space_hub.data_dir / "spaces").iterdir() if len(p.name) == 32}
+    mine = [p for p in folders if 'doomed' in (p / "src").joinpath(next((p / "src").iterdir()).name, "app.py").read_text()]
+    assert len(mine) == 1
+    api.delete_repo(repo_id, repo_type="space")
+    deadline = time.monotonic() + 30
+    while mine[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not mine[0].exists()
+    assert httpx.get(f"{space_hub.url}/-/spaces/{repo_id}/").status_code == 404
+    still_serving(space_hub, healthy)

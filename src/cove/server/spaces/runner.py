@@ -79,6 +79,7 @@ class Local:
     sleeping: bool = False
     slept_at: float = 0.0  # time.time() when it went to sleep
     deliberate: set = field(default_factory=set)  # processes stopped on purpose (sleep, new build)
+    root: Path | None = None  # the Space's folder
 
 
 class Runner:
@@ -173,8 +174,11 @@ class Runner:
                 with self._lock:
                     self._reconcile_one(repo, state)
         with self._lock:
-            for gone in set(self.locals) - seen:  # deleted Spaces
-                self._halt(self.locals.pop(gone))
+            for gone in set(self.locals) - seen:  # deleted Spaces: stopped, their folder removed
+                local = self.locals.pop(gone)
+                self._halt(local)
+                if local.root is not None:
+                    shutil.rmtree(local.root, ignore_errors=True)
 
     def _reconcile_one(self, repo: Repo, state) -> None:
         local = self.locals.get(repo.id)
@@ -182,18 +186,18 @@ class Runner:
             if local is None or local.want is not None:
                 if local is not None:
                     self._halt(local)
-                self.locals[repo.id] = Local(None)
+                self.locals[repo.id] = Local(None, root=self.dirs(repo).root)
                 self._set(repo.id, stage="PAUSED", port=0, error="")
             return
         want = (repo.head_sha, state.generation if state is not None else 0)
         if local is None and state is not None and state.sha == repo.head_sha and state.stage in ERROR_STAGES:
             # this process (re)started: an error stays until the next push or restart
-            local = Local(want)
+            local = Local(want, root=self.dirs(repo).root)
             self.locals[repo.id] = local
         if local is None or local.want != want:
             if local is not None:
                 self._halt(local)
-            local = Local(want)
+            local = Local(want, root=self.dirs(repo).root)
             self.locals[repo.id] = local
             self._set(repo.id, local, stage="BUILDING", sha=repo.head_sha, error="", port=0)
             factory = bool(state is not None and state.factory)
