@@ -133,7 +133,9 @@ async def app_request(ns: str, name: str, tail: str, request: Request):
     found = caller(request)  # the app is read access: a cookie counts for every method (SameSite=Lax)
     if found.error is not None:
         raise found.error
-    who = await run_in_threadpool(hub.spaces.proxy_caller, found.principal, request.headers.get("x-hf-authorization"))
+    who, hf_auth = found.principal, request.headers.get("x-hf-authorization")
+    if who is None and hf_auth:  # gradio_client's token: checked off the event loop
+        who = await run_in_threadpool(hub.spaces.proxy_caller, None, hf_auth)
     target = await hub.spaces.upstream(who, f"{ns}/{name}")
     if target.static_dir is not None:
         return static_file(target.static_dir, tail, target.index, request)
