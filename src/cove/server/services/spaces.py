@@ -83,16 +83,19 @@ class Spaces:
 
     def runtime(self, repo: Repo, state: SpaceState | None = None) -> dict:
         """The runtime object of §4.3 (``stage`` always present, ``hardware`` always an object)."""
-        state = state or self.state(repo)
-        stage = state.stage if state is not None else "BUILDING"
-        sleep = state.sleep_time if state is not None and state.sleep_time is not None else self.settings.spaces_sleep_seconds
+        row = state or self.state(repo)
+        stage = row.stage if row is not None else "BUILDING"
+        error = (row.error or None) if row is not None else None
+        if row is not None and stage != "PAUSED" and repo.head_sha and row.sha != repo.head_sha:
+            stage, error = "BUILDING", None  # a push the runner has not picked up yet: not the old commit's stage
+        sleep = row.sleep_time if row is not None and row.sleep_time is not None else self.settings.spaces_sleep_seconds
         card = repo.card_data or {}
         return {
             "stage": stage, "hardware": {"current": "cpu-basic", "requested": "cpu-basic"},
             "gcTimeout": None if sleep < 0 else sleep, "storage": None, "devMode": False, "hotReloading": None,
             "replicas": {"current": 1 if stage in LIVE else 0, "requested": 1},
             "sdk": card.get("sdk") or repo.sdk or None, "sdkVersion": card.get("sdk_version"),
-            "errorMessage": (state.error or None) if state is not None else None,
+            "errorMessage": error,
         }
 
     def stages(self, repos: list[Repo]) -> dict[int, str]:

@@ -158,6 +158,8 @@ class Runner:
                 return
             with self.sessions.begin() as s:
                 row = space_state(s, repo_id, create=True)
+                if row.paused and values.get("stage", "PAUSED") != "PAUSED":
+                    return  # paused since this worker started: the supervisor stops it next
                 for key, value in values.items():
                     setattr(row, key, value)
                 row.updated_at = utcnow()
