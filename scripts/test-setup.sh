@@ -2,7 +2,8 @@
 # System packages the tests drive for real: git-lfs (clone/push with LFS), Debian's Chromium (the web
 # UI test, through Playwright), nginx (in front of several Hub replicas: tests/e2e/test_replicas.py, run
 # as the test user on a loopback port) and PostgreSQL's server binaries (the tests start their own throwaway
-# cluster: tests/postgres.py) and bubblewrap (the Space runner's sandbox: tests/spaces). Installed once; a machine that has them skips this quickly.
+# cluster: tests/postgres.py) and bubblewrap (the Space runner's sandbox: tests/spaces). Installed once; a
+# machine that has them skips this quickly.
 set -euo pipefail
 need=()
 command -v git-lfs >/dev/null 2>&1 || need+=(git-lfs)
