@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr test-spaces
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +52,11 @@ test-radosgw: $(STAMP)
 test-asr: $(STAMP)
 	bash scripts/test-setup.sh
 	$(BIN)/python -m pytest -m asr_full tests/pipelines/test_asr.py tests/formats/test_ctranslate2.py -s
+
+# the Space tests with the heavy part: a Streamlit Space in a browser (installs Streamlit; minutes)
+test-spaces: $(STAMP)
+	bash scripts/test-setup.sh
+	$(BIN)/python -m pytest tests/spaces -m 'spaces_full or not spaces_full'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -175,12 +175,21 @@ def stop_server(server: HubServer) -> None:
         server.proc.kill()
 
 
+def spaces_asset_env() -> dict[str, str]:
+    """Spaces (the seeded Gradio demo, tests/spaces) build from the test asset cache's wheelhouse and venvs:
+    Gradio is downloaded and installed once per machine."""
+    from tests.formats.assets import ASSETS
+
+    return {"COVE_SPACES_WHEELHOUSE": str(ASSETS / "spaces-wheelhouse"), "COVE_SPACES_ENVS": str(ASSETS / "spaces-envs")}
+
+
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory) -> HubServer:
     """One Hub for the session (each test makes its own repos, with unique names). Every test connects
     from 127.0.0.1, so the failed sign-ins allowed per address are raised; tests of the limits start
     their own Hub."""
-    server = start_server(tmp_path_factory.mktemp("hub") / "data", env={"COVE_LOGIN_FAILURES_PER_IP": "100000"})
+    server = start_server(tmp_path_factory.mktemp("hub") / "data",
+                          env={"COVE_LOGIN_FAILURES_PER_IP": "100000", **spaces_asset_env()})
     yield server
     stop_server(server)
 

@@ -18,10 +18,12 @@ from cove.server.settings import Settings
 #: A like carries no body; the Hub's repo deletion is a DELETE with a JSON body.
 BODYLESS = {("post", "/api/{rtype}/{ns}/{name}/like"), ("post", "/api/{rtype}/{ns}/{name}/discussions/{num}/comment/{cid}/hide"),
             ("post", "/api/settings/webhooks/{oid}/enable"), ("post", "/api/settings/webhooks/{oid}/disable"),
-            ("post", "/api/settings/webhooks/{oid}/deliveries/{delivery}/replay")}
-BODY_ON_DELETE = {("delete", "/api/repos/delete")}
+            ("post", "/api/settings/webhooks/{oid}/deliveries/{delivery}/replay"),
+            ("post", "/api/spaces/{ns}/{name}/restart"), ("post", "/api/spaces/{ns}/{name}/pause")}
+BODY_ON_DELETE = {("delete", "/api/repos/delete"), ("delete", "/api/spaces/{ns}/{name}/secrets"),
+                  ("delete", "/api/spaces/{ns}/{name}/variables")}
 #: Answers that cannot fail.
-NO_ERRORS = {("get", "/api/agent-harnesses")}
+NO_ERRORS = {("get", "/api/agent-harnesses"), ("get", "/api/spaces/hardware")}
 
 
 def test_served_schema_is_valid(hub):

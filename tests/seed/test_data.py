@@ -71,6 +71,7 @@ def test_select():
     items = artefacts(SentimentRecipe(max_train_samples=10))
     assert [a.repo_id for a in select(items, "datasets")] == ["cove/vader-sentiment", "cove/wikipedia-sample"]
     assert len(select(items, "models")) == 5  # MiniLM, SmolLM2, EfficientNet-Lite0, Whisper, the sentiment model
+    assert [a.repo_id for a in select(items, "spaces")] == ["cove/welcome", "cove/sentiment-demo"]
     assert [a.name for a in select(items, "cove/minilm-sentiment")] == ["minilm-sentiment"]
     assert select(items, None) == items
     with pytest.raises(BadRequest, match="Nothing to seed is called 'nope'.*minilm-sentiment"):

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.timeout(1800)
 MODELS = ["cove/all-MiniLM-L6-v2", "cove/SmolLM2-135M-Instruct", "cove/whisper-tiny.en", "cove/minilm-sentiment",
           "cove/efficientnet-lite0"]
 DATASETS = ["cove/vader-sentiment", "cove/wikipedia-sample"]
+SPACES = ["cove/welcome", "cove/sentiment-demo"]
 POSITIVE = [
     "I love this movie, it is wonderful!",
     "What a fantastic, delightful day.",
@@ -54,7 +55,7 @@ def hf(hub, code: str, tmp_path) -> str:
 
 
 def test_seed_publishes_every_repo_with_a_card(hub, seeded):
-    assert set(seeded) == {*MODELS, *DATASETS}
+    assert set(seeded) == {*MODELS, *DATASETS, *SPACES}
     assert all(r.status in ("published", "up to date") for r in seeded.values())
     api = HfApi(endpoint=hub.url)
     info = {m: api.model_info(m) for m in MODELS}

@@ -78,13 +78,13 @@ def test_a_new_sqlite_database_busy_in_a_migration_is_waited_for(tmp_path):
 
 
 @pytest.mark.parametrize("text, roles", [("web", {"web"}), ("inference", {"inference"}),
-                                         (" Web , inference ", {"web", "inference"})])
+                                         (" Web , inference ", {"web", "inference"}), ("web,spaces", {"web", "spaces"})])
 def test_roles_setting(tmp_path, text, roles):
     assert Settings.from_env({"COVE_DATA_DIR": str(tmp_path), "COVE_ROLES": text}).roles == roles
-    assert Settings.from_env({"COVE_DATA_DIR": str(tmp_path)}).roles == {"web", "inference"}
+    assert Settings.from_env({"COVE_DATA_DIR": str(tmp_path)}).roles == {"web", "inference", "spaces"}
 
 
-@pytest.mark.parametrize("text", ["", "spaces", "web,gpu", " , "])
+@pytest.mark.parametrize("text", ["", "gpu", "web,gpu", " , "])
 def test_roles_setting_refuses_unknown_roles(tmp_path, text):
     with pytest.raises(ValueError, match="COVE_ROLES"):
         Settings.from_env({"COVE_DATA_DIR": str(tmp_path), "COVE_ROLES": text})

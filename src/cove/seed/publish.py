@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from cove.errors import BadRequest, RevisionNotFound
 from cove.hub import CommitOperationAdd, HubApi, RepoFile
 from cove.protocol import SeedStep
-from cove.seed import data, models, speech, vision
+from cove.seed import data, models, spaces, speech, vision
 from cove.seed.cache import cached_build, is_built
 from cove.seed.sentiment import SentimentRecipe, card, train_sentiment
 from cove.seed.status import StatusFile
@@ -26,7 +26,7 @@ from cove.seed.status import StatusFile
 log = logging.getLogger("cove.seed")
 
 ORG = "cove"
-KINDS = ("models", "datasets")
+KINDS = ("models", "datasets", "spaces")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Artefact:
     tells users who ask for the repo before it exists how long to wait)."""
 
     name: str
-    repo_type: str  # "model" | "dataset"
+    repo_type: str  # "model" | "dataset" | "space"
     version: str
     build: Callable[[Path], None]
     trains: bool = False
@@ -109,6 +109,8 @@ def artefacts(recipe: SentimentRecipe | None = None, *, progress: bool = True) -
         Artefact("SmolLM2-135M-Instruct", "model", "1", models.build_smollm2, estimate=60),
         Artefact("efficientnet-lite0", "model", "1", vision.build_efficientnet_lite0, estimate=30),
         Artefact("whisper-tiny.en", "model", "1", speech.build_whisper, estimate=40),
+        Artefact("welcome", "space", "1", spaces.build_welcome, estimate=2),
+        Artefact("sentiment-demo", "space", "1", spaces.build_sentiment_demo, estimate=2),
         Artefact(
             "minilm-sentiment",
             "model",

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cove.errors import BadRequest, CoveError, EntryNotFound, RepoNotFound
-from cove.server.middleware import HubMiddleware
+from cove.server.middleware import SESSION_COOKIE, HubMiddleware
 from cove.server.routes import (
     _openapi,
     admin,
@@ -31,6 +31,7 @@ from cove.server.routes import (
     lfs,
     resolve,
     security,
+    spaces,
     viewer,
     web,
     web_account,
@@ -40,6 +41,7 @@ from cove.server.routes import (
     web_manage,
     web_notifications,
     web_repo,
+    web_spaces,
     web_webhooks,
     webhooks,
     xet,
@@ -48,14 +50,15 @@ from cove.server.routes._common import error_response, moved_location, names_rep
 from cove.server.services import Hub
 from cove.server.services.repos import REPO_NOT_FOUND, RepoMoved
 from cove.server.settings import Settings
+from cove.server.spaces.proxy import Proxy
 
 log = logging.getLogger("cove.server")
 
 #: Route modules, most specific first: the web UI's catch-all pages come last.
 #: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
-ROUTERS = (admin, buckets, collections, discussions, webhooks, api_repos, api_content, api_history, gating, security,
-           commit, lfs, git, resolve, inference, viewer, xet, web_account, web_admin, web_notifications, web_webhooks,
-           web_repo, web_discussions, web_manage, web_edit, web)
+ROUTERS = (admin, spaces, buckets, collections, discussions, webhooks, api_repos, api_content, api_history, gating,
+           security, commit, lfs, git, resolve, inference, viewer, xet, web_account, web_admin, web_notifications,
+           web_webhooks, web_spaces, web_repo, web_discussions, web_manage, web_edit, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).
@@ -79,15 +82,20 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
         task = asyncio.create_task(_housekeeping(hub))
         if "web" in settings.roles:
             hub.deliverer.start()  # webhook deliveries, off the request path
+        if "spaces" in settings.roles:  # one process per data dir takes the runner's lock
+            await run_in_threadpool(hub.runner.start)
         try:
             yield
         finally:
             task.cancel()
             await run_in_threadpool(hub.deliverer.stop)
+            await run_in_threadpool(hub.runner.stop)
+            await app.state.space_proxy.close()
 
     app = FastAPI(title="Cove Hub", version="0.1.0", docs_url=None, openapi_url="/api/openapi.json",
                   redoc_url=None, lifespan=lifespan)
     app.state.hub = hub
+    app.state.space_proxy = Proxy(SESSION_COOKIE)
     app.add_middleware(HubMiddleware, hub=hub)
     app.openapi = lambda: _openapi.openapi(app)  # the routes' own descriptions, see routes/_openapi.py
 
@@ -124,6 +132,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     # mounted before the routers, so the web UI's catch-all pages never shadow /static/...
     app.mount("/static", StaticFiles(directory=web.WEB_DIR / "static"), name="static")
     if "web" in settings.roles:
+        app.include_router(spaces.apps)  # /-/spaces/...: before the web UI's catch-all pages
         for module in ROUTERS:
             app.include_router(module.router)
         app.include_router(xet.cas)

@@ -25,6 +25,8 @@ INT_SETTINGS: dict[str, int] = {
     "stale_upload_seconds": 60, "xet_token_seconds": 120, "xet_max_shard_bytes": 1024,
     "discussions_per_minute": 1, "s3_presign_seconds": 10,
     "webhook_retry_seconds": 1, "webhook_attempts": 1, "webhook_timeout_seconds": 1,
+    "spaces_sleep_seconds": 1, "spaces_memory_mb": 64, "spaces_cpu_seconds": 1, "spaces_open_files": 64,
+    "spaces_build_timeout": 10, "spaces_startup_timeout": 1, "spaces_log_bytes": 4096,
 }
 
 #: String settings read from ``COVE_<NAME>`` as they are.
@@ -39,7 +41,7 @@ def _flag(env: dict[str, str], name: str, default: str) -> bool:
 
 
 #: What a replica may serve (``COVE_ROLES``).
-ROLES = ("web", "inference")
+ROLES = ("web", "inference", "spaces")
 
 
 def parse_roles(text: str) -> frozenset[str]:
@@ -151,6 +153,35 @@ class Settings:
     #: (``inference``) take the models' memory and CPU away from the others (``web``), and the load
     #: balancer sends inference paths to them (docs/deploy.md, "Several replicas").
     roles: frozenset[str] = frozenset(ROLES)
+    # -- Spaces (docs/spaces.md) -----------------------------------------------------------------------
+    #: The replica whose roles include ``spaces`` builds and runs the Space apps (one process per
+    #: machine takes the runner's lock; the others proxy to the port it records in the database).
+    #: Seconds without a proxied request before a Space's app sleeps (a Space's own ``sleep_time`` wins).
+    spaces_sleep_seconds: int = 48 * 3600
+    #: How an app sleeps: ``stop`` (its processes end, their memory is freed; the next request starts it
+    #: again, as long as the app takes to start) or ``freeze`` (SIGSTOP: no CPU, memory kept, so the
+    #: kernel may swap it out; the next request thaws it at once).
+    spaces_sleep_mode: str = "stop"
+    #: Limits on each app (and its build): data segment (MiB), CPU seconds, open files.
+    spaces_memory_mb: int = 2048
+    spaces_cpu_seconds: int = 24 * 3600
+    spaces_open_files: int = 1024
+    #: Longest build (venv and pip), and longest time from start to the app answering on its port.
+    spaces_build_timeout: int = 1800
+    spaces_startup_timeout: int = 300
+    #: Bytes of build log and of run log kept per Space; past it the log says it was cut.
+    spaces_log_bytes: int = 1024 * 1024
+    #: Install the Debian packages of a Space's ``packages.txt`` (apt-get, needs root): off by default,
+    #: where they are only reported in the build log.
+    spaces_apt: bool = False
+    #: How apps are confined: ``auto`` (bubblewrap when it works here, else the fallback), ``bwrap``
+    #: (refuse to run without it) or ``none`` (the fallback only: own folder and scrubbed environment).
+    spaces_sandbox: str = "auto"
+    #: The wheelhouse all Space builds share (default ``<data_dir>/spaces/wheelhouse``), and where the
+    #: venvs live, one per interpreter + SDK + requirements, shared by the Spaces that ask the same
+    #: (default ``<data_dir>/spaces/envs``).
+    spaces_wheelhouse: str = ""
+    spaces_envs: str = ""
     #: Addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are trusted (the load balancer's;
     #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
     #: address from them. Default: loopback only.
@@ -184,6 +215,15 @@ class Settings:
         }
         values["xet"] = _flag(env, "COVE_XET", "1")
         values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")
+        values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
+        values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
+        values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
+        values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "stop")
+        if values["spaces_sleep_mode"] not in ("stop", "freeze"):
+            raise ValueError(f"COVE_SPACES_SLEEP_MODE must be stop or freeze, not {values['spaces_sleep_mode']!r}")
+        values["spaces_envs"] = env.get("COVE_SPACES_ENVS", "")
+        if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):
+            raise ValueError(f"COVE_SPACES_SANDBOX must be auto, bwrap or none, not {values['spaces_sandbox']!r}")
         values.update({key: env[f"COVE_{key.upper()}"] for key in STR_SETTINGS if f"COVE_{key.upper()}" in env})
         for key, least in INT_SETTINGS.items():
             name = f"COVE_{key.upper()}"

@@ -47,6 +47,7 @@ def metadata() -> sa.MetaData:
         repos,
         scans,
         signins,
+        spaces,
         webhooks,
         xet,
     )

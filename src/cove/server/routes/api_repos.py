@@ -224,7 +224,7 @@ def repo_json(request: Request, repo: Repo, *, sha: str | None, card: dict | Non
         if card["library_name"]:
             out["library_name"] = card["library_name"]
     if repo.type == "space":
-        out["sdk"] = repo.sdk or card["cardData"].get("sdk") or "static"
+        out["sdk"] = card["cardData"].get("sdk") or repo.sdk or "static"  # the README says
         out["subdomain"] = f"{repo.namespace}-{repo.name}".lower()
     if card["cardData"]:
         out["cardData"] = card["cardData"]
@@ -263,6 +263,9 @@ def repo_info(rtype: str, ns: str, name: str, request: Request):
     blobs = request.query_params.get("blobs", "").lower() in ("1", "true")
     out = repo_json(request, repo, sha=sha, card=hub.content.card(git, sha, repo),
                     siblings=_siblings(entries, blobs))
+    if repo.type == "space":  # where the app answers (gradio_client connects there) and its stage
+        out["host"] = f"{base_url(request)}/-/spaces/{repo.repo_id}/"
+        out["runtime"] = hub.spaces.runtime(repo)
     if request.query_params.get("securityStatus", "").lower() in ("1", "true"):
         out["securityRepoStatus"] = repo_status_json(hub.scans.repo_status(repo, entries))
     return out

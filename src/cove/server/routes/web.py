@@ -232,7 +232,8 @@ def listing(request: Request):
     query = urlencode({"q": q, "sort": sort, **{k: v for k, v in chosen.items() if v}})
     return render(request, "listing.html", q=q, repo_type=repo_type, segment=segment, repos=repos,
                   offset=offset, more=more, page=PAGE, sort=sort, sorts=LISTING_SORTS, chosen=chosen,
-                  facets=hub.repos.facets(who, repo_type), query=query)
+                  facets=hub.repos.facets(who, repo_type), query=query,
+                  stages=hub.spaces.stages(repos) if repo_type == "space" else {})
 
 
 @router.get("/{ns}", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from cove.server.routes._audit import record_repo
 from cove.server.routes._common import hub_of
 from cove.server.routes.web import WebRoute, checked_form, render, repo_href, signed_in
 from cove.server.routes.web_repo import open_repo, repo_context, repo_routes
+from cove.server.routes.web_spaces import settings_context
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -35,7 +36,8 @@ def repo_settings(ns: str, name: str, request: Request):
     requests = {status: hub.access_requests.list(signed_in(request), repo.type, repo.repo_id, status)
                 for status in ("pending", "accepted", "rejected")} if repo.gated else {}
     return render(request, "repo_settings.html", **repo_context(request, repo, git, "settings"),
-                  owners=[signed_in(request).name, *owners], requests=requests)
+                  owners=[signed_in(request).name, *owners], requests=requests,
+                  **settings_context(request, repo))
 
 
 async def _admin_form(request: Request, ns: str, name: str):

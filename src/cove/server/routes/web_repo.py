@@ -134,6 +134,7 @@ def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
                   meta=meta, results=results, card_html=html, card_error=error, has_readme=readme is not None,
                   tags=card["tags"], widget=widget, card=card, weights=weights,
                   params=human_params(weights.params) if weights else "",
+                  space=hub.spaces.runtime(repo) if repo.type == "space" else None,
                   viewer=dataset_viewer(request, repo, git, sha) if repo.type == "dataset" else None,
                   gate=hub.access_requests.state(principal(request), repo) if repo.gated else None,
                   gate_fields=hub.access_requests.asked_fields(repo) if repo.gated else [])

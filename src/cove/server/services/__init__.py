@@ -32,11 +32,13 @@ from cove.server.services.repos import Repos
 from cove.server.services.scans import Scans
 from cove.server.services.seed_status import SeedProgress
 from cove.server.services.signin import SignIns
+from cove.server.services.spaces import Spaces
 from cove.server.services.webhook_delivery import Deliverer
 from cove.server.services.webhooks import Webhooks
 from cove.server.services.weights import Weights
 from cove.server.services.xet import Xet
 from cove.server.settings import Settings
+from cove.server.spaces.runner import Runner
 from cove.server.storage.git import GitStore
 from cove.server.storage.stores import open_stores
 from cove.server.storage.xet import XorbStore
@@ -94,6 +96,8 @@ class Hub:
         self.pulls = Pulls(self.discussions, self.repos, self.content, self.commits)
         self.refs = Refs(self.repos)
         self.inference = Inference(settings, self.repos, self.content, self.objects)
+        self.runner = Runner(settings, self.sessions, self.repos, self.objects, self.content)
+        self.spaces = Spaces(settings, self.sessions, self.repos, self.accounts, self.runner)
         self.audit = Audit(self.sessions, self.accounts)
         self.signins = SignIns(self.sessions, self.accounts, settings, self.audit)
         self.webhooks = Webhooks(self.sessions, self.accounts, self.repos, settings)

@@ -116,11 +116,14 @@ def destination(root: Path, path: str) -> Path:
 
 
 class Snapshots:
-    """``<root>/<sha>/``: a commit's files as a plain folder, written once and atomically."""
+    """``<root>/<sha>/``: a commit's files as a plain folder, written once and atomically. With ``link``
+    LFS files are hard links to the blob store (for readers only); without, copies (a Space's app may
+    write to its files)."""
 
-    def __init__(self, root: Path, objects: Objects) -> None:
+    def __init__(self, root: Path, objects: Objects, *, link: bool = True) -> None:
         self.root = root
         self.objects = objects
+        self.link = link
 
     def folder(self, git: GitRepo, sha: str) -> Path:
         final = self.root / sha
@@ -137,7 +140,7 @@ class Snapshots:
                     _write_new(dest, git.read_blob(entry.oid))
                     continue
                 stored = self.objects.require(entry.lfs_oid, entry.path)
-                if stored.path is None:  # a Xet-stored file: its bytes, reconstructed
+                if stored.path is None or not self.link:  # a Xet-stored file: its bytes, reconstructed
                     with self.objects.open(stored) as f:
                         _write_new(dest, f)
                     continue
