@@ -247,6 +247,16 @@ class PeftModel(nn.Module):
         inject.load_adapter_state(self.get_base_model(), st.load_file(weights), adapter_name)
         self.set_adapter(self.active_adapter)
 
+    def load_adapter_weights(self, folder: str | os.PathLike[str]) -> None:
+        """Load the weights ``save_pretrained`` wrote in ``folder`` into the existing adapters (a
+        Trainer resuming or taking its best checkpoint)."""
+        folder = Path(folder)
+        for name in self.peft_config:
+            path = (folder if name == DEFAULT else folder / name) / WEIGHTS_NAME
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: adapter {name!r} was not saved there")
+            inject.load_adapter_state(self.get_base_model(), st.load_file(path), name)
+
     @classmethod
     def from_pretrained(
         cls,
