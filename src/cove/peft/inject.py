@@ -115,6 +115,16 @@ def _replace(model: nn.Module, path: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent), attr, module)
 
 
+def activate(model: nn.Module, adapter: str | None) -> None:
+    """Make ``adapter`` the one every LoRA layer and saved module of ``model`` uses (None: none,
+    the model computes as its base)."""
+    for module in model.modules():
+        if isinstance(module, LoraLinear):
+            module.active_adapters = [] if adapter is None else [adapter]
+        elif isinstance(module, ModulesToSave):
+            module.active_adapter = adapter
+
+
 def set_trainable(model: nn.Module, config: LoraConfig, adapter: str) -> None:
     """Freeze everything, then let the active adapter's LoRA matrices, copies and biases train."""
     for p in model.parameters():

@@ -110,11 +110,7 @@ class PeftModel(nn.Module):
         if adapter_name not in self.peft_config:
             raise ValueError(f"no adapter {adapter_name!r}; have {sorted(self.peft_config)}")
         self.active_adapter = adapter_name
-        for module in self.get_base_model().modules():
-            if isinstance(module, LoraLinear):
-                module.active_adapters = [adapter_name]
-            elif isinstance(module, ModulesToSave):
-                module.active_adapter = adapter_name
+        inject.activate(self.get_base_model(), adapter_name)
         config = self.peft_config[adapter_name]
         inject.set_trainable(self.get_base_model(), config, adapter_name)
         if config.inference_mode:
@@ -348,6 +344,18 @@ def get_peft_model(model: nn.Module, peft_config: LoraConfig, adapter_name: str 
     """Wrap ``model`` (in place) with a new LoRA adapter; the class follows ``peft_config.task_type``.
     Only the adapter (and what ``bias`` / ``modules_to_save`` name) trains afterwards."""
     return TASK_CLASSES.get(peft_config.task_type, PeftModel)(model, peft_config, adapter_name)
+
+
+def attach_adapter(model: nn.Module, folder: str | os.PathLike[str], adapter_name: str) -> LoraConfig:
+    """Add the adapter saved in ``folder`` to a plain model in place, frozen and inactive (see
+    :func:`cove.peft.inject.activate`): many adapters then share one copy of the base weights, as
+    the Hub's inference does. Returns the adapter's config."""
+    config = LoraConfig.from_pretrained(folder)
+    inject.inject(model, config, adapter_name)
+    inject.load_adapter_state(model, st.load_file(Path(folder) / WEIGHTS_NAME), adapter_name)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return config
 
 
 def base_identity(model: nn.Module) -> tuple[str | None, str | None]:
