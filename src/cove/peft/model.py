@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -292,12 +291,10 @@ class PeftModel(nn.Module):
     ) -> Any:
         """Save the adapters and their card to a temporary folder and upload it as one commit to
         ``repo_id`` (created if absent). Returns the ``CommitInfo``."""
-        from cove.hub import HubApi  # the Hub client is only needed here
+        from cove.models.modeling import push_saved
 
-        with HubApi(endpoint=endpoint, token=token) as api, tempfile.TemporaryDirectory() as tmp:
-            api.create_repo(repo_id, private=private, exist_ok=True)
-            self.save_pretrained(tmp)
-            return api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        return push_saved(self.save_pretrained, repo_id, token=token, endpoint=endpoint, private=private,
+                          commit_message=commit_message)
 
 
 class PeftModelForCausalLM(PeftModel):
