@@ -3,7 +3,8 @@ side in one run: full fine-tuning with Cove, Cove's LoRA (``cove.peft``) and pef
 transformers' model, the same plain loop (AdamW, causal-LM loss), the same batches of news text
 (gensim's ``lee_background.cor``). LoRA: r=16, alpha=32, every linear layer but the head. The
 ``-bf16`` runners hold the frozen base in bfloat16 (QLoRA-style; adapters and their optimizer state
-stay float32). ``--checkpointing`` turns on gradient checkpointing in every runner.
+stay float32); ``cove-lora-int8`` keeps the frozen linear layers as int8 weight-only
+(``cove.peft.quantize_frozen``). ``--checkpointing`` turns on gradient checkpointing in every runner.
 
     .venv/bin/python bench/train.py --lora                       # 4 steps, batch 4, length 64
     .venv/bin/python bench/train_lora.py --steps 6 --rounds 3
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from bench.train import Clock  # noqa: E402  (after the path is set)
 from tests.peft.realdata import smollm2_folder  # noqa: E402
 
-RUNNERS = ("full", "cove-lora", "peft-lora", "cove-lora-bf16", "peft-lora-bf16")
+RUNNERS = ("full", "cove-lora", "peft-lora", "cove-lora-bf16", "peft-lora-bf16", "cove-lora-int8")
 LR, SEED, RANK, ALPHA = 1e-4, 0, 16, 32
 
 
@@ -63,13 +64,15 @@ def build(runner: str, checkpointing: bool):
         model = peft.get_peft_model(model, peft.LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules="all-linear"))
     else:
         from cove.models import AutoModelForCausalLM
-        from cove.peft import LoraConfig, get_peft_model
+        from cove.peft import LoraConfig, get_peft_model, quantize_frozen
 
         model = AutoModelForCausalLM.from_pretrained(smollm2_folder(), dtype=dtype)
         if checkpointing:
             model.gradient_checkpointing_enable()
         if runner.startswith("cove-lora"):
             model = get_peft_model(model, LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules="all-linear"))
+        if runner.endswith("-int8"):
+            quantize_frozen(model)
     return model, [p for p in model.parameters() if p.requires_grad]
 
 

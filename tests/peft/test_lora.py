@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -126,3 +128,8 @@ def test_adapter_file_must_fit(tmp_path):
     _, fresh = pair("llama", tmp_path / "base2")
     with pytest.raises(ValueError, match="shape"):
         PeftModel.from_pretrained(fresh, tmp_path / "r4")
+
+
+def test_import_does_not_load_torch():
+    code = "import sys, cove.peft; cove.peft.LoraConfig(r=4); assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -24,6 +24,8 @@ _EXPORTS = {
     "PeftModelForQuestionAnswering": "model",
     "PeftModelForFeatureExtraction": "model",
     "LoraLinear": "lora",
+    "Int8Linear": "int8",
+    "quantize_frozen": "int8",
     "AutoPeftModel": "auto",
     "AutoPeftModelForCausalLM": "auto",
     "AutoPeftModelForSequenceClassification": "auto",

@@ -82,6 +82,8 @@ class LoraLinear(nn.Module):
 
     def merge(self, names: list[str] | None = None) -> None:
         """Add the update of ``names`` (default: the active adapters) into the base weight."""
+        if not isinstance(self.base_layer, nn.Linear):
+            raise TypeError(f"cannot merge into a {type(self.base_layer).__name__} base layer")
         with torch.no_grad():
             for name in names if names is not None else self.active_adapters:
                 if name in self.lora_A and name not in self.merged:
