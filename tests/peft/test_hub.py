@@ -98,3 +98,22 @@ def test_inference_serves_adapters_on_one_base(hub, world):
     bases = [m for m in status()["models"] if m["model"] == "pefty/peft-base"]
     assert len(bases) == 1  # one copy of the base serves both adapters and itself
     assert not [m for m in status()["models"] if "lora" in m["model"]]
+
+
+def test_trainer_pushes_an_adapter(hub, world, tmp_path):
+    from cove.training import Trainer, TrainingArguments
+
+    base = AutoModelForCausalLM.from_pretrained("pefty/peft-base", token=world["token"], endpoint=hub.url)
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    rows = [{"input_ids": [5, 6, 7, 8], "attention_mask": [1] * 4, "labels": [5, 6, 7, 8]}] * 4
+    args = TrainingArguments(str(tmp_path), max_steps=2, per_device_train_batch_size=2, save_strategy="no",
+                             disable_tqdm=True, hub_model_id="pefty/peft-trained", hub_endpoint=hub.url,
+                             hub_token=world["token"])
+    trainer = Trainer(model, args, train_dataset=rows)
+    trainer.train()
+    trainer.push_to_hub()
+    api = HfApi(endpoint=hub.url, token=world["token"])
+    assert "adapter_model.safetensors" in api.list_repo_files("pefty/peft-trained")
+    meta, _ = split_card(open(api.hf_hub_download("pefty/peft-trained", "README.md")).read())
+    assert meta["library_name"] == "peft" and meta["base_model"] == "pefty/peft-base"
+    assert 'Adapter of <a href="/pefty/peft-base">' in httpx.get(f"{hub.url}/pefty/peft-trained").text
