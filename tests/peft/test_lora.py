@@ -126,7 +126,10 @@ def test_adapter_file_must_fit(tmp_path):
     data = json.loads((tmp_path / "r4" / CONFIG_NAME).read_text())
     (tmp_path / "r4" / CONFIG_NAME).write_text(json.dumps({**data, "r": 2}))
     _, fresh = pair("llama", tmp_path / "base2")
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="ranks"):  # refused before anything is allocated
+        PeftModel.from_pretrained(fresh, tmp_path / "r4")
+    (tmp_path / "r4" / CONFIG_NAME).write_text(json.dumps({**data, "target_modules": ["k_proj"]}))
+    with pytest.raises(ValueError, match="has no place"):
         PeftModel.from_pretrained(fresh, tmp_path / "r4")
 
 

@@ -228,18 +228,10 @@ class PeftModel(nn.Module):
         endpoint: str | None = None,
     ) -> None:
         """Add an adapter saved by ``save_pretrained`` (Cove's or peft's) under ``adapter_name``."""
-        from cove.models.modeling import resolve_folder
-
-        folder = resolve_folder(path_or_repo, revision=revision, token=token, endpoint=endpoint,
-                                allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"])
-        config = LoraConfig.from_pretrained(folder)
+        config, state = read_adapter(path_or_repo, revision=revision, token=token, endpoint=endpoint)
         config.inference_mode = not is_trainable
-        config.init_lora_weights = True  # overwritten by the file: skip any costly init
         self.add_adapter(adapter_name, config)
-        weights = folder / WEIGHTS_NAME
-        if not weights.is_file():
-            raise FileNotFoundError(f"{path_or_repo}: no {WEIGHTS_NAME}")
-        inject.load_adapter_state(self.get_base_model(), st.load_file(weights), adapter_name)
+        inject.load_adapter_state(self.get_base_model(), state, adapter_name)
         self.set_adapter(self.active_adapter)
 
     def load_adapter_weights(self, folder: str | os.PathLike[str]) -> None:
@@ -266,18 +258,11 @@ class PeftModel(nn.Module):
     ) -> PeftModel:
         """Wrap ``model`` with the adapter saved in a folder or a Hub repo (frozen unless
         ``is_trainable``); the class follows the adapter's ``task_type``."""
-        from cove.models.modeling import resolve_folder
-
-        folder = resolve_folder(path_or_repo, revision=revision, token=token, endpoint=endpoint,
-                                allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"])
-        config = LoraConfig.from_pretrained(folder)
+        config, state = read_adapter(path_or_repo, revision=revision, token=token, endpoint=endpoint)
         kind = TASK_CLASSES.get(config.task_type, PeftModel) if cls is PeftModel else cls
         config.inference_mode = not is_trainable
         peft = kind(model, config, adapter_name)
-        weights = folder / WEIGHTS_NAME
-        if not weights.is_file():
-            raise FileNotFoundError(f"{path_or_repo}: no {WEIGHTS_NAME}")
-        inject.load_adapter_state(peft.get_base_model(), st.load_file(weights), adapter_name)
+        inject.load_adapter_state(peft.get_base_model(), state, adapter_name)
         return peft if is_trainable else peft.eval()
 
     def push_to_hub(
@@ -343,13 +328,39 @@ def get_peft_model(model: nn.Module, peft_config: LoraConfig, adapter_name: str 
     return TASK_CLASSES.get(peft_config.task_type, PeftModel)(model, peft_config, adapter_name)
 
 
+def read_adapter(
+    path_or_repo: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> tuple[LoraConfig, dict[str, torch.Tensor]]:
+    """The config and tensors of an adapter folder or Hub repo (peft's files). The rank the config
+    states must be the rank of every LoRA matrix in the file, so a hostile config cannot make the
+    loader allocate more than the file holds."""
+    from cove.models.modeling import resolve_folder
+
+    folder = resolve_folder(path_or_repo, revision=revision, token=token, endpoint=endpoint,
+                            allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, "README.md"])
+    config = LoraConfig.from_pretrained(folder)
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise FileNotFoundError(f"{path_or_repo}: no {WEIGHTS_NAME}")
+    state = st.load_file(folder / WEIGHTS_NAME)
+    ranks = {tuple(t.shape)[0] for k, t in state.items() if k.endswith("lora_A.weight")}
+    if ranks != {config.r}:
+        raise ValueError(f"{path_or_repo}: adapter_config.json says r={config.r}, the LoRA matrices have ranks"
+                         f" {sorted(ranks) or 'none'}")
+    config.init_lora_weights = True  # the file's values replace the initial ones: skip any costly init
+    return config, state
+
+
 def attach_adapter(model: nn.Module, folder: str | os.PathLike[str], adapter_name: str) -> LoraConfig:
     """Add the adapter saved in ``folder`` to a plain model in place, frozen and inactive (see
     :func:`cove.peft.inject.activate`): many adapters then share one copy of the base weights, as
     the Hub's inference does. Returns the adapter's config."""
-    config = LoraConfig.from_pretrained(folder)
+    config, state = read_adapter(folder)
     inject.inject(model, config, adapter_name)
-    inject.load_adapter_state(model, st.load_file(Path(folder) / WEIGHTS_NAME), adapter_name)
+    inject.load_adapter_state(model, state, adapter_name)
     for p in model.parameters():
         p.requires_grad_(False)
     return config
