@@ -88,7 +88,7 @@ def test_smollm2_lora_chat(tmp_path):
     pairs = fetched_or_skip(vader_sentences, "movieReviewSnippets", min_abs_rating=2.0)
     random.Random(1).shuffle(pairs)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    train, test = chat_rows(tokenizer, pairs[:128]), chat_rows(tokenizer, pairs[-40:])
+    train, test = chat_rows(tokenizer, pairs[:96], max_words=20), chat_rows(tokenizer, pairs[-30:], max_words=20)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(folder)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM"))
