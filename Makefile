@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr test-spaces
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr test-spaces test-peft-full
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,6 +57,10 @@ test-asr: $(STAMP)
 test-spaces: $(STAMP)
 	bash scripts/test-setup.sh
 	$(BIN)/python -m pytest tests/spaces -m 'spaces_full or not spaces_full'
+
+# LoRA on the real SmolLM2 and MiniLM: the held-out metric improves over the base (minutes)
+test-peft-full: $(STAMP)
+	$(BIN)/python -m pytest -m peft_full tests/peft/test_real_data.py -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

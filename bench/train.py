@@ -5,6 +5,7 @@ Amazon review sentences, every example padded to one length, a fixed number of o
 
     .venv/bin/python bench/train.py                      # 8 steps, length 64, 1 thread, 2 rounds
     .venv/bin/python bench/train.py --steps 20 --length 128 --rounds 3
+    .venv/bin/python bench/train.py --lora [options]    # LoRA vs full fine-tuning: bench/train_lora.py
 
 Each run is its own process (its own peak RSS). The first step (allocator and thread-pool warm-up) is
 not timed. Throughput is given per CPU second of the process (``time.process_time``: what a shared
@@ -175,6 +176,12 @@ def plain_loop(runner: str, folder: Path, rows: list[dict], steps: int, batch: i
 
 
 def main() -> None:
+    if "--lora" in sys.argv[1:]:
+        sys.path.insert(0, str(ROOT))
+        from bench.train_lora import main as lora_main
+
+        lora_main([a for a in sys.argv[1:] if a != "--lora"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--length", type=int, default=64)

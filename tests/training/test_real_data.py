@@ -19,32 +19,17 @@ from cove.tokenizers import AutoTokenizer, Tokenizer, models, pre_tokenizers
 from cove.tokenizers.trainers import BpeTrainer
 from cove.training import DataCollatorForLanguageModeling, DataCollatorWithPadding, Trainer, TrainingArguments
 from tests.formats.assets import minilm_folder  # noqa: F401  (fixture)
-from tests.training.realdata import lee_documents, vader_sentences
+from tests.training.realdata import fetched_or_skip, lee_documents, sentence_rows, vader_sentences
 
 pytestmark = pytest.mark.slow
 
 
-def _fetch(function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except (OSError, RuntimeError) as e:  # pip download failed: no registry reachable
-        pytest.skip(f"cannot fetch the data: {e}")
-
-
 def test_minilm_sentiment_fine_tune(tmp_path, minilm_folder):  # noqa: F811
-    pairs = _fetch(vader_sentences, "amazonReviewSnippets", min_abs_rating=2.0)
+    pairs = fetched_or_skip(vader_sentences, "amazonReviewSnippets", min_abs_rating=2.0)
     random.Random(0).shuffle(pairs)
     tokenizer = AutoTokenizer.from_pretrained(minilm_folder)
 
-    def encode(subset):
-        out = []
-        for text, label in subset:
-            enc = tokenizer(text)  # the checkpoint's tokenizer pads to 128: keep the real tokens only
-            ids = enc["input_ids"][: sum(enc["attention_mask"])][:40]
-            out.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": label})
-        return out
-
-    train, test = encode(pairs[:480]), encode(pairs[-160:])
+    train, test = sentence_rows(tokenizer, pairs[:480]), sentence_rows(tokenizer, pairs[-160:])
     majority = max(sum(r["labels"] for r in test), sum(1 - r["labels"] for r in test)) / len(test)
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(minilm_folder, num_labels=2)
@@ -79,7 +64,7 @@ def test_minilm_sentiment_fine_tune(tmp_path, minilm_folder):  # noqa: F811
 
 
 def test_tiny_gpt2_from_scratch_on_news_text(tmp_path):
-    docs = _fetch(lee_documents)
+    docs = fetched_or_skip(lee_documents)
     tokenizer = Tokenizer(models.BPE({}, []))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     alphabet = sorted(pre_tokenizers._bytes_to_unicode().values())

@@ -24,7 +24,7 @@ import re
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -701,9 +701,24 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         max_shard_size: int | str = "5GB",
     ) -> None:
         """Save to a temporary folder and upload it as one commit to ``repo_id`` (created if absent)."""
-        from cove.hub import HubApi  # the Hub client is only needed here
+        push_saved(lambda tmp: self.save_pretrained(tmp, max_shard_size=max_shard_size), repo_id, token=token,
+                   endpoint=endpoint, private=private, commit_message=commit_message)
 
-        with HubApi(endpoint=endpoint, token=token) as api, tempfile.TemporaryDirectory() as tmp:
-            api.create_repo(repo_id, private=private, exist_ok=True)
-            self.save_pretrained(tmp, max_shard_size=max_shard_size)
-            api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+
+def push_saved(
+    save: Callable[[str], Any],
+    repo_id: str,
+    *,
+    token: str | None,
+    endpoint: str | None,
+    private: bool,
+    commit_message: str,
+) -> Any:
+    """``save(folder)`` into a temporary folder, then upload that folder as one commit to ``repo_id``
+    (created if absent). Returns the ``CommitInfo``."""
+    from cove.hub import HubApi  # the Hub client is only needed here
+
+    with HubApi(endpoint=endpoint, token=token) as api, tempfile.TemporaryDirectory() as tmp:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        save(tmp)
+        return api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)

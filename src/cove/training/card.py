@@ -64,6 +64,7 @@ class CardInfo:
         base_model: the Hub id the run fine-tuned (``finetuned_from``); None for training from scratch.
         datasets: Hub ids of the training data.
         tags / language / license: added to the metadata when given.
+        library_name: ``"peft"`` for a run that trained an adapter (the Hub then shows its base).
     """
 
     model_name: str
@@ -73,6 +74,7 @@ class CardInfo:
     language: str | list[str] | None = None
     license: str | None = None
     pipeline_tag: str | None = None
+    library_name: str = "transformers"
 
 
 def _title(key: str) -> str:
@@ -125,7 +127,7 @@ def model_card(info: CardInfo, args: TrainingArguments, log_history: list[dict],
     from cove import __version__
 
     metrics = final_eval_metrics(log_history)
-    meta: dict[str, Any] = {"library_name": "transformers"}
+    meta: dict[str, Any] = {"library_name": info.library_name}
     if info.license:
         meta["license"] = info.license
     if info.language:

@@ -2,6 +2,8 @@
 
     checkpoint-N/
         config.json, model.safetensors     the model (``save_pretrained``; sharded past 5 GB)
+        adapter_config.json,               instead, for a ``cove.peft`` model: its adapters only
+        adapter_model.safetensors          (the frozen base is not written again)
         tokenizer.json, ...                the ``processing_class``, when the Trainer has one
         optimizer.pt, scheduler.pt         torch state dicts (read back with ``weights_only=True``)
         rng_state.pth                      python, numpy and torch RNG states (``rng_state_<rank>.pth``
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from cove.formats import safetensors as st
+from cove.peft.model import PeftModel
 from cove.training.callbacks import TrainerState
 
 CHECKPOINT = "checkpoint-{}"
@@ -85,6 +88,9 @@ def read_weights(folder: Path, device: torch.device) -> dict[str, torch.Tensor]:
 
 def load_weights(model: nn.Module, folder: Path, device: torch.device) -> None:
     """Load the checkpoint's weights into ``model``; tied copies may be absent, nothing else may."""
+    if isinstance(model, PeftModel):
+        model.load_adapter_weights(folder)
+        return
     missing, unexpected = model.load_state_dict(read_weights(folder, device), strict=False)
     tied = set(getattr(model, "tied_weights", ()) or ())
     if unexpected or set(missing) - tied:

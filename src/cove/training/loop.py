@@ -24,7 +24,10 @@ LABEL_KEYS = ("labels", "label", "label_ids")
 
 
 def forward_parameters(model: nn.Module) -> list[str]:
-    """The names ``model.forward`` takes (the columns a batch may carry into the model)."""
+    """The names ``model.forward`` takes (the columns a batch may carry into the model); a PEFT
+    model's are those of the model it wraps."""
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     params = inspect.signature(model.forward).parameters.values()
     return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from cove.distributed import ddp, fsdp
 from cove.distributed.env import read_env
+from cove.peft.model import PeftModel
 from cove.training import checkpoint, loop, sharding
 from cove.training.args import TrainingArguments
 from cove.training.callbacks import (
@@ -494,6 +495,10 @@ class Trainer:
         folder = Path(self.args.output_dir)
         self.state.save_to_json(folder / checkpoint.STATE_FILE)
         checkpoint.write_json(folder / checkpoint.ARGS_FILE, self.args.to_dict())
+        adapter = self.model.active_peft_config if isinstance(self.model, PeftModel) else None
+        if adapter is not None:  # an adapter's card names its base, as peft's does
+            finetuned_from = finetuned_from or adapter.base_model_name_or_path
+            tags = [*(tags or []), "lora", *([f"base_model:adapter:{finetuned_from}"] if finetuned_from else [])]
         info = CardInfo(
             model_name=model_name or "",
             base_model=finetuned_from,
@@ -502,6 +507,7 @@ class Trainer:
             language=language,
             license=license,
             pipeline_tag=pipeline_tag(self.model),
+            library_name="peft" if adapter is not None else "transformers",
         )
         return push_run(
             folder, self.args, self.state.log_history, info=info, commit_message=commit_message, token=token

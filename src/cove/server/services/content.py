@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from cove.errors import EntryNotFound
+from cove.errors import BadRequest, EntryNotFound
 from cove.formats.cards import split_card
-from cove.protocol import TreeEntry
+from cove.protocol import TreeEntry, split_repo_id
 from cove.server.db import Repo
 from cove.server.services.objects import Objects, Stored
 from cove.server.storage.git import GitRepo
@@ -147,6 +147,21 @@ class Content:
             extra.append(pipeline)
         seen: set[str] = set()
         all_tags = [t for t in tags + extra if not (t in seen or seen.add(t))]
-        out = {"cardData": data, "tags": all_tags, "pipeline_tag": pipeline, "library_name": library}
+        out = {"cardData": data, "tags": all_tags, "pipeline_tag": pipeline, "library_name": library,
+               "adapter_of": adapter_of(data) if library == "peft" else None}
         self._cards.put(key, out)
         return out
+
+
+def adapter_of(data: dict) -> str | None:
+    """The base model a PEFT adapter's card names (``base_model:``, a repo id), or None: the model
+    page says "Adapter of <base>" with a link. A value that is not a valid repo id is not linked."""
+    base = data.get("base_model")
+    base = base[0] if isinstance(base, list) and base else base
+    if not isinstance(base, str):
+        return None
+    try:
+        split_repo_id(base)
+    except BadRequest:
+        return None
+    return base

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import json
 import os
 import shutil
 import tempfile
@@ -88,6 +89,7 @@ WIDGET_TASKS = (
     "automatic-speech-recognition",
 )
 #: Weight files, by preference: the budget reserves the size of the first kind a snapshot has.
+ADAPTER_CONFIG = "adapter_config.json"  # a PEFT adapter repo: served on the base model it names
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".bin", ".pt", ".pth")
 
 
@@ -215,6 +217,7 @@ class Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
     users: int = 0
     last_used: float = 0.0
+    adapters: set[str] = field(default_factory=set)  # PEFT adapters attached to the model (by name)
 
 
 class ModelManager:
@@ -401,16 +404,28 @@ class Completion:
 
 @dataclass(frozen=True)
 class Target:
-    """What a request runs: the repo (access checked), its commit and its task."""
+    """What a request runs: the repo (access checked), its commit and its task; for a PEFT adapter
+    repo, ``base`` is the model it adapts (access checked too), loaded once for all its adapters."""
 
     repo: Repo
     git: GitRepo
     sha: str
     task: str
+    base: Target | None = None
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.repo.repo_id, self.sha)
+        """The loaded model's key: an adapter runs on its base's."""
+        if self.base is None:
+            return (self.repo.repo_id, self.sha)
+        if self.base.task == self.task:
+            return self.base.key  # the base's own pipeline
+        return (self.base.repo.repo_id, f"{self.base.sha}:{self.task}")
+
+    @property
+    def adapter_name(self) -> str:
+        """The adapter's name inside the shared base model (unique per repo and commit)."""
+        return f"{self.repo.id}-{self.sha[:16]}"
 
 
 class Inference:
@@ -439,6 +454,7 @@ class Inference:
         git = self.repos.open_git(repo)
         sha = git.resolve(revision)
         task = self.content.card(git, sha, repo)["pipeline_tag"]
+        base = self._adapter_base(who, git, sha)
         if not task:
             raise BadRequest(
                 f"{repo.repo_id} has no task: set pipeline_tag in the front matter of its README.md "
@@ -449,7 +465,28 @@ class Inference:
                 f"The inference API does not run {task!r} models ({repo.repo_id}); it runs "
                 f"{', '.join(sorted(TASK_PARAMETERS))}"
             )
-        return Target(repo, git, sha, task)
+        return Target(repo, git, sha, task, base)
+
+    def _adapter_base(self, who: Principal | None, git: GitRepo, sha: str) -> Target | None:
+        """For a PEFT adapter (an ``adapter_config.json`` at ``sha``): the base model it names, at its
+        ``revision``, if ``who`` may read it."""
+        entry = git.get_entry(sha, ADAPTER_CONFIG)
+        if entry is None:
+            return None
+        if entry.lfs_oid is not None or entry.size > 1 << 20:
+            raise BadRequest(f"{ADAPTER_CONFIG} is not a small JSON file")
+        try:
+            config = json.loads(git.read_blob(entry.oid))
+        except ValueError as e:
+            raise BadRequest(f"{ADAPTER_CONFIG} is not valid JSON: {e}") from e
+        base_id = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+        revision = (config.get("revision") or "main") if isinstance(config, dict) else "main"
+        if not isinstance(base_id, str) or not isinstance(revision, str):
+            raise BadRequest(f"{ADAPTER_CONFIG} names no base model (base_model_name_or_path)")
+        base_repo = self.repos.get(who, "model", base_id, "content")
+        base_git = self.repos.open_git(base_repo)
+        base_sha = base_git.resolve(revision)
+        return Target(base_repo, base_git, base_sha, self.content.card(base_git, base_sha, base_repo)["pipeline_tag"])
 
     def text_generation_models(self, who: Principal | None) -> list[Repo]:
         return self.repos.search(who, "model", filters=["text-generation"], sort="id", limit=10_000)[0]
@@ -463,7 +500,8 @@ class Inference:
             import torch
 
             torch.set_num_threads(self.settings.inference_threads)  # the server's process: its choice
-        folder = self.snapshots.folder(target.git, target.sha)
+        source = target.base or target
+        folder = self.snapshots.folder(source.git, source.sha)
         try:
             return pipeline(target.task, model=str(folder), device="cpu")
         except (ValueError, KeyError, OSError, TypeError) as e:
@@ -472,12 +510,34 @@ class Inference:
             raise err from e
 
     @contextmanager
-    def loaded(self, target: Target) -> Iterator[Loaded]:
-        """The target's pipeline in memory, held (never unloaded) until the block ends."""
+    def running(self, target: Target) -> Iterator[Loaded]:
+        """The target's pipeline in memory, held (never unloaded) and locked for one call until the
+        block ends; for an adapter, its base's pipeline with the adapter attached (once) and active."""
+        source = target.base or target
         with self.models.use(
-            target.key, estimate=lambda: weights_size(target.git, target.sha), load=lambda: self._load(target)
-        ) as entry:
+            target.key, estimate=lambda: weights_size(source.git, source.sha), load=lambda: self._load(target)
+        ) as entry, entry.lock:
+            self._activate(target, entry)
             yield entry
+
+    def _activate(self, target: Target, entry: Loaded) -> None:
+        """Attach the target's adapter to the shared base model if it is not there yet, and make it
+        (or, for the base itself, none) the active one. Runs under ``entry.lock``."""
+        from cove.peft.inject import activate  # with torch, only once a model runs
+        from cove.peft.model import attach_adapter
+
+        model = entry.pipeline.model
+        attached = entry.adapters
+        if target.base is not None and target.adapter_name not in attached:
+            before = module_bytes(model)
+            try:
+                attach_adapter(model, self.snapshots.folder(target.git, target.sha), target.adapter_name)
+            except (ValueError, KeyError, OSError, NotImplementedError) as e:
+                raise Unprocessable(f"{target.repo.repo_id}: the adapter does not fit its base model: {e}") from e
+            attached.add(target.adapter_name)
+            entry.nbytes += module_bytes(model) - before
+        if attached:
+            activate(model, target.adapter_name if target.base is not None else None)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -498,7 +558,7 @@ class Inference:
         """The pipeline's output for ``inputs`` (blocking: call it through :meth:`call`)."""
         inputs = checked_inputs(target.task, inputs)
         params = self._parameters(target.task, parameters)
-        with self.loaded(target) as entry, entry.lock:
+        with self.running(target) as entry:
             try:
                 out = entry.pipeline(inputs, **params)
             except (ValueError, TypeError, KeyError) as e:
@@ -551,7 +611,7 @@ class Inference:
     ) -> Completion:
         """Generate (blocking). With ``streamer_factory(tokenizer)``, the streamer made is passed to
         ``on_streamer`` before generation starts and fed while it runs."""
-        with self.loaded(target) as entry, entry.lock:
+        with self.running(target) as entry:
             pipe = entry.pipeline
             ids = self.prompt_ids(pipe, req)
             streamer = streamer_factory(pipe.tokenizer) if streamer_factory else None
