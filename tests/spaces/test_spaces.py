@@ -15,9 +15,8 @@ import pytest
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
+from tests.browser import chromium_page, needs_chromium
 from tests.spaces.conftest import GRADIO_APP, card, push_space, wait_stage
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -63,28 +62,19 @@ def test_the_proxy_redirects_the_bare_prefix_and_sandboxes_the_app(space_hub, gr
     assert config["root"] == f"{space_hub.url}/-/spaces/{gradio_space}"  # GRADIO_ROOT_PATH + X-Forwarded-Host
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+@needs_chromium
 def test_browser_types_submits_and_reads_the_answer(space_hub, owner, gradio_space, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.test_web import CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{space_hub.url}/spaces/{gradio_space}")  # the Space's page embeds the app
-            app = page.frame_locator("iframe#space-app")
-            app.locator("textarea").first.fill("from the browser", timeout=60_000)
-            app.get_by_role("button", name="Submit").click()
-            answer = app.locator("textarea").nth(1)
-            deadline = time.monotonic() + 60
-            while answer.input_value() != "FROM THE BROWSER!" and time.monotonic() < deadline:
-                page.wait_for_timeout(200)
-            assert answer.input_value() == "FROM THE BROWSER!"
-            page.screenshot(path=str(tmp_path / "space.png"))
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(f"{space_hub.url}/spaces/{gradio_space}")  # the Space's page embeds the app
+        app = page.frame_locator("iframe#space-app")
+        app.locator("textarea").first.fill("from the browser", timeout=60_000)
+        app.get_by_role("button", name="Submit").click()
+        answer = app.locator("textarea").nth(1)
+        deadline = time.monotonic() + 60
+        while answer.input_value() != "FROM THE BROWSER!" and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert answer.input_value() == "FROM THE BROWSER!"
+        page.screenshot(path=str(tmp_path / "space.png"))
 
 
 def test_static_space_is_served_from_its_checkout(space_hub, api):
@@ -207,29 +197,20 @@ def test_seeded_spaces_run(space_hub, api, tmp_path):
 
 
 @pytest.mark.spaces_full
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+@needs_chromium
 def test_streamlit_space_in_a_browser_through_the_websocket_relay(space_hub, api, tmp_path):
     """Streamlit (installed from the index on first use: minutes) behind --server.baseUrlPath; its page
     talks to the app over a websocket, relayed by the proxy."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.e2e.test_web import CHROMIUM_ARGS
-
     repo_id = "spacer/streamer"
     app = 'import streamlit as st\nname = st.text_input("Name", "world")\nst.write(f"Hello {name} from Streamlit")\n'
     push_space(api, repo_id, {"README.md": card("streamlit"), "app.py": app}, sdk="streamlit")
     wait_stage(api, repo_id, ("RUNNING",), timeout=900)
     assert httpx.get(f"{space_hub.url}/-/spaces/{repo_id}/_stcore/health", timeout=30).text == "ok"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(f"{space_hub.url}/spaces/{repo_id}")
-            app_frame = page.frame_locator("iframe#space-app")
-            app_frame.get_by_text("Hello world from Streamlit").wait_for(timeout=60_000)
-            app_frame.get_by_label("Name").fill("Cove")
-            app_frame.get_by_label("Name").press("Enter")
-            app_frame.get_by_text("Hello Cove from Streamlit").wait_for(timeout=60_000)
-            page.screenshot(path=str(tmp_path / "streamlit.png"))
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        page.goto(f"{space_hub.url}/spaces/{repo_id}")
+        app_frame = page.frame_locator("iframe#space-app")
+        app_frame.get_by_text("Hello world from Streamlit").wait_for(timeout=60_000)
+        app_frame.get_by_label("Name").fill("Cove")
+        app_frame.get_by_label("Name").press("Enter")
+        app_frame.get_by_text("Hello Cove from Streamlit").wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "streamlit.png"))

@@ -104,7 +104,8 @@ class Hub:
         self.deliverer = Deliverer(self.sessions, self.webhooks, settings)
         # events, after they landed: refs moved by this process are queued from the worker thread (the
         # mover holds the repo's lock, maybe a transaction); the others at once
-        self.git.ref_listener = lambda *args: self.deliverer.later(self.webhooks.ref_moved, *args)
+        # handed to the worker with the time it happened: a webhook created after the move does not get it
+        self.git.ref_listener = lambda *args: self.deliverer.later(self.webhooks.ref_moved, *args, utcnow())
         self.notifications = Notifications(self.sessions, self.accounts, self.repos)
         self.discussions.listeners += [self.webhooks.discussion_event, self.notifications.discussion_event]
         self.access_requests.listeners.append(self.notifications.access_requested)

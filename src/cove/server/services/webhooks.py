@@ -244,20 +244,23 @@ class Webhooks:
             out["headSha"] = out["head_sha"] = head
         return out
 
-    def emit(self, repo: Repo, scope: str, action: str, extra: dict | None = None) -> int:
+    def emit(self, repo: Repo, scope: str, action: str, extra: dict | None = None,
+             at: datetime | None = None) -> int:
         """Queue ``scope``/``action`` on ``repo`` for every webhook that watches it (payload: the common
-        part, plus ``extra``); returns how many deliveries were queued. The event has landed already:
-        a failure here is logged, never raised to the request that made it."""
+        part, plus ``extra``); returns how many deliveries were queued. ``at``: when the event happened,
+        for events queued on the worker (a webhook created after it does not get it). The event has
+        landed already: a failure here is logged, never raised to the request that made it."""
         try:
-            return self._emit(repo, scope, action, extra)
+            return self._emit(repo, scope, action, extra, at)
         except Exception:
             log.exception("queuing webhook deliveries of %s/%s on %s failed", scope, action, repo.repo_id)
             return 0
 
-    def _emit(self, repo: Repo, scope: str, action: str, extra: dict | None) -> int:
+    def _emit(self, repo: Repo, scope: str, action: str, extra: dict | None, at: datetime | None) -> int:
         domain = "discussion" if scope.startswith("discussion") else "repo"
         with self._sessions() as s:
-            hooks = [h for h in q.watching(s, repo.type, repo.repo_id, repo.namespace) if domain in h.domains]
+            hooks = [h for h in q.watching(s, repo.type, repo.repo_id, repo.namespace)
+                     if domain in h.domains and (at is None or h.created_at <= at)]
         hooks = [h for h in hooks if self._repos.visible_to(h.owner_id, repo)]
         if not hooks:
             return 0
@@ -272,11 +275,12 @@ class Webhooks:
         self.queued()
         return len(hooks)
 
-    def refs_moved(self, repo: Repo, updates: list[tuple[str, str | None, str | None]]) -> None:
+    def refs_moved(self, repo: Repo, updates: list[tuple[str, str | None, str | None]],
+                   at: datetime | None = None) -> None:
         """``repo.content`` / ``update`` for ref moves ``(ref, old sha or None, new sha or None)``."""
         if updates:
             refs = [{"ref": ref, "oldSha": old, "newSha": new} for ref, old, new in updates]
-            self.emit(self._fresh(repo), "repo.content", "update", {"updatedRefs": refs})
+            self.emit(self._fresh(repo), "repo.content", "update", {"updatedRefs": refs}, at)
 
     def refs_changed(self, repo: Repo, before: dict[str, str], after: dict[str, str]) -> None:
         """Refs moved by a git push, from the refs before it and after it (``{"heads/main": sha}``)."""
@@ -284,12 +288,13 @@ class Webhooks:
                  if before.get(name) != after.get(name)]
         self.refs_moved(repo, moved)
 
-    def ref_moved(self, storage_key: str, ref: str, old: str | None, new: str | None) -> None:
-        """The git store's listener: one ref of the repo stored under ``storage_key`` moved."""
+    def ref_moved(self, storage_key: str, ref: str, old: str | None, new: str | None,
+                  at: datetime | None = None) -> None:
+        """The git store's listener: one ref of the repo stored under ``storage_key`` moved (at ``at``)."""
         with self._sessions() as s:
             repo = q.repo_by_storage_key(s, storage_key)
         if repo is not None:
-            self.refs_moved(repo, [(ref, old, new)])
+            self.refs_moved(repo, [(ref, old, new)], at)
 
     def _fresh(self, repo: Repo) -> Repo:
         """The repo's row as it is now (its head moved with the event)."""
