@@ -36,6 +36,7 @@ from cove.server.routes import (
     web,
     web_account,
     web_admin,
+    web_collections,
     web_discussions,
     web_edit,
     web_manage,
@@ -58,7 +59,7 @@ log = logging.getLogger("cove.server")
 #: (web_discussions after web_repo: /datasets/ns/discussions is the page of a dataset so named.)
 ROUTERS = (admin, spaces, buckets, collections, discussions, webhooks, api_repos, api_content, api_history, gating,
            security, commit, lfs, git, resolve, inference, viewer, xet, web_account, web_admin, web_notifications,
-           web_webhooks, web_spaces, web_repo, web_discussions, web_manage, web_edit, web)
+           web_webhooks, web_spaces, web_collections, web_repo, web_discussions, web_manage, web_edit, web)
 
 
 #: Seconds between two sweeps of stale upload temporaries (the first runs at start).

@@ -68,6 +68,12 @@ def liked_repos(sessions: sessionmaker, user_id: int) -> list[Repo]:
                               .order_by(Repo.id.desc())))
 
 
+def is_liked(sessions: sessionmaker, user_id: int, repo_id: int) -> bool:
+    """Whether user ``user_id`` likes repo ``repo_id``."""
+    with sessions() as s:
+        return s.get(Like, (user_id, repo_id)) is not None
+
+
 # Built once: composing a statement costs more Python time than running it on SQLite.
 _WHERE = (Repo.type == bindparam("type"), Repo.namespace == bindparam("ns"), Repo.name == bindparam("name"))
 _REPO_BY_NAME = select(Repo).where(*_WHERE)

@@ -1,5 +1,5 @@
 """A repo's settings page: visibility, gating and the access requests, rename or move, delete; and the
-form a signed-in reader of a gated repo asks for access with (on the repo's card page).
+form a signed-in reader of a gated repo asks for access with and the like button (on the repo's card page).
 
 The repo's settings change through the API's services and rules (``Repos.update_settings``, ``move``
 and ``delete`` need the repo's admin rights, as ``PUT /api/.../settings`` does) with the same audit
@@ -115,4 +115,18 @@ async def ask_access(ns: str, name: str, request: Request):
     status = await run_in_threadpool(hub_of(request).access_requests.submit, who, repo.type, repo.repo_id, answers)
     record_repo(request, "repo.access", repo.type, repo.repo_id, {"user": who.name, "status": status,
                                                                   "via": "request"})
+    return RedirectResponse(repo_href(repo.type, repo.repo_id), status_code=303)
+
+
+@repo_routes(router, "/like", "POST")
+async def like(ns: str, name: str, request: Request):
+    """Like (``liked=1``) or unlike (``liked=0``) the repo as the signed-in user, back to its card."""
+    if signed_in(request) is None:
+        return RedirectResponse(f"/login?next={request.url.path.removesuffix('/like')}", status_code=303)
+    form = await checked_form(request)
+    value = str(form.get("liked", ""))
+    if value not in ("0", "1"):
+        raise BadRequest(f"Invalid liked {value!r}: use 1 to like or 0 to unlike")
+    repo, _ = await run_in_threadpool(open_repo, request, ns, name)
+    await run_in_threadpool(hub_of(request).repos.like, signed_in(request), repo, value == "1")
     return RedirectResponse(repo_href(repo.type, repo.repo_id), status_code=303)

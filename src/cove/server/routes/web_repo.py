@@ -24,7 +24,7 @@ from cove.protocol import TYPED_PREFIXES, check_path, type_of_path
 from cove.server.routes._card_html import metadata_rows, render_markdown, results_table
 from cove.server.routes._common import base_url, hub_of, principal, raw_tail, repo_url, split_rev_path
 from cove.server.routes.viewer import page_context as dataset_viewer
-from cove.server.routes.web import WebRoute, not_found, render, repo_href, rev_segment
+from cove.server.routes.web import WebRoute, not_found, render, repo_href, rev_segment, signed_in
 from cove.server.services import Principal
 from cove.server.services.diffs import commit_view
 from cove.server.services.inference import WIDGET_TASKS
@@ -137,7 +137,8 @@ def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
                   space=hub.spaces.runtime(repo) if repo.type == "space" else None,
                   viewer=dataset_viewer(request, repo, git, sha) if repo.type == "dataset" else None,
                   gate=hub.access_requests.state(principal(request), repo) if repo.gated else None,
-                  gate_fields=hub.access_requests.asked_fields(repo) if repo.gated else [])
+                  gate_fields=hub.access_requests.asked_fields(repo) if repo.gated else [],
+                  liked=hub.repos.likes(signed_in(request), repo))
 
 
 # -- files ----------------------------------------------------------------------------------------

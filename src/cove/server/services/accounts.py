@@ -24,7 +24,8 @@ from cove.server.db import accounts as q
 ROLES = ("read", "write", "admin")
 TOKEN_PREFIX = "cove_"
 RESERVED_NAMES = {"api", "v1", "datasets", "spaces", "models", "kernels", "settings", "login", "logout", "new",
-                  "static", "search", "organizations", "docs", "join"}
+                  "static", "search", "organizations", "docs", "join",
+                  "collections"}
 
 
 @dataclass(frozen=True)

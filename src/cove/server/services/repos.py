@@ -26,6 +26,7 @@ from cove.server.db.repos import (
     drop_redirect,
     find_repo_any_case,
     find_repos,
+    is_liked,
     liked_repos,
     other_repo_named,
     redirect_target,
@@ -305,6 +306,10 @@ class Repos:
     def like(self, who: Principal, repo: Repo, liked: bool) -> None:
         with self._sessions.begin() as s:
             set_like(s, who.user_id, repo.id, liked)
+
+    def likes(self, who: Principal | None, repo: Repo) -> bool:
+        """Whether ``who`` (a signed-in user; None is anonymous) likes ``repo``."""
+        return who is not None and is_liked(self._sessions, who.user_id, repo.id)
 
     def liked_by(self, who: Principal | None, user_id: int) -> list[Repo]:
         """The repos user ``user_id`` likes that ``who`` may see."""
