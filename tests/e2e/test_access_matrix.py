@@ -170,6 +170,9 @@ def web_forms(prefix: str) -> dict:
     for page, tail in (("/upload/{rest:path}", "/upload/main"), ("/edit/{rest:path}", "/edit/main/README.md"),
                        ("/new/{rest:path}", "/new/main"), ("/settings", "/settings")):
         out[("GET", prefix + "/{ns}/{name}" + page)] = [R("SIGNED", lambda r, t=tail: Req("GET", r.web(t)), 303)]
+    # the like button: a caller without a browser session is sent to sign in (303) before any CSRF check
+    out[("POST", prefix + "/{ns}/{name}/like")] = [R("SIGNED", lambda r: Req("POST", r.web("/like"),
+                                                                          data={"liked": "1"}), 303)]
     out[("POST", prefix + "/{ns}/{name}/upload/{rest:path}")] = [R("SIGNED", lambda r: Req(
         "POST", r.web("/upload/main"), content=b"--b--\r\n",
         headers={"content-type": "multipart/form-data; boundary=b"}), 303)]
@@ -375,6 +378,10 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
         "GET", f"/api/settings/webhooks/{'0' * 24}/deliveries"), 401, 404)],
     ("POST", "/api/settings/webhooks/{oid}/deliveries/{delivery}/replay"): [R("GLOBAL", lambda r: Req(
         "POST", f"/api/settings/webhooks/{'0' * 24}/deliveries/{'1' * 24}/replay"), 401, 403, 404)],
+    # the collection pages (read-only; tests/e2e/test_web_likes_collections.py covers private ones)
+    ("GET", "/collections/{ns}"): [R("GLOBAL", lambda r: Req("GET", f"/collections/{r.ns}"), lists=True)],
+    ("GET", "/collections/{ns}/{slug}"): [R("GLOBAL", lambda r: Req(
+        "GET", f"/collections/{r.ns}/none-{'0' * 24}"), 404)],
     ("GET", "/notifications"): [R("GLOBAL", lambda r: Req("GET", "/notifications"), 303)],
     ("POST", "/notifications/read"): [R("GLOBAL", lambda r: Req("POST", "/notifications/read", data={}), 403)],
     ("GET", "/settings/webhooks"): [R("GLOBAL", lambda r: Req("GET", "/settings/webhooks"), 303)],

@@ -5,13 +5,13 @@ missing to outsiders, and hostile titles and notes are shown inert."""
 
 from __future__ import annotations
 
-from markupsafe import escape
 import re
 import uuid
 
 import httpx
 import pytest
 from huggingface_hub import HfApi
+from markupsafe import escape
 
 PASSWORD = "lk-web-pass-1"
 
