@@ -142,3 +142,9 @@ def test_collection_pages(hub, owner, fan):
     assert httpx.get(f"{hub.url}/collections/lkowner/none-{'0' * 24}").status_code == 404
     assert httpx.get(f"{hub.url}/collections/lkowner/offset").status_code == 404
     assert httpx.get(f"{hub.url}/collections/lkowner?offset=x").status_code == 400
+
+
+def test_collections_is_a_reserved_name(hub, owner):
+    r = httpx.post(f"{hub.url}/api/organizations/new", json={"name": "collections"},
+                   headers={"authorization": f"Bearer {owner.token}"})
+    assert r.status_code == 400 and "reserved" in r.text
