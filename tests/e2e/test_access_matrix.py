@@ -236,6 +236,7 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("PUT", "/api/{rtype}/{ns}/{name}/settings"): [R("WRITE", lambda r: Req(
         "PUT", r.api("/settings"), json={"gated": "manual"}), fresh=True)],
     ("POST", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("POST", r.api("/like")))],
+    ("GET", "/api/{rtype}/{ns}/{name}/likers"): [R("READ", lambda r: Req("GET", r.api("/likers")))],
     ("GET", "/api/users/{user}/likes"): [R("GLOBAL", lambda r: Req("GET", "/api/users/alice/likes"), lists=True)],
     ("DELETE", "/api/{rtype}/{ns}/{name}/like"): [R("LIKE", lambda r: Req("DELETE", r.api("/like")))],
     ("GET", "/api/{rtype}/{ns}/{name}/auth-check"): [R("CONTENT", lambda r: Req("GET", r.api("/auth-check")))],

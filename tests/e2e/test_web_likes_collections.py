@@ -11,6 +11,7 @@ import uuid
 import httpx
 import pytest
 from huggingface_hub import HfApi
+from huggingface_hub.errors import RepositoryNotFoundError
 from markupsafe import escape
 
 PASSWORD = "lk-web-pass-1"
@@ -66,6 +67,7 @@ def test_like_button_toggles(hub, owner, fan, repo_type):
     assert r.status_code == 303 and r.headers["location"] == href
     assert owner.repo_info(repo_id, repo_type=repo_type).likes == 1
     assert repo_id in liked_by(owner, "lkfan", repo_type)
+    assert [u.username for u in owner.list_repo_likers(repo_id, repo_type=repo_type)] == ["lkfan"]
     page = c.get(href).text
     assert ">Unlike</button>" in page and '<span class="like-count">1 likes</span>' in page
     assert c.post(f"{href}/like", data={"liked": "1", "csrf": csrf}).status_code == 303  # liking twice: one like
@@ -74,6 +76,7 @@ def test_like_button_toggles(hub, owner, fan, repo_type):
     assert c.post(f"{href}/like", data={"liked": "0", "csrf": csrf}).status_code == 303
     assert owner.repo_info(repo_id, repo_type=repo_type).likes == 0
     assert repo_id not in liked_by(owner, "lkfan", repo_type)
+    assert list(owner.list_repo_likers(repo_id, repo_type=repo_type)) == []
     assert ">Like</button>" in c.get(href).text
 
 
@@ -100,6 +103,10 @@ def test_like_anonymous_and_private(hub, owner, fan):
     page = mine.get(f"/{repo_id}").text
     assert mine.post(f"/{repo_id}/like", data={"liked": "1", "csrf": csrf_of(page)}).status_code == 303
     assert owner.model_info(repo_id).likes == 1
+    assert [u.username for u in owner.list_repo_likers(repo_id)] == ["lkowner"]
+    for outsider in (fan, HfApi(endpoint=hub.url, token=False)):  # the likers of a private repo: 404
+        with pytest.raises(RepositoryNotFoundError):
+            list(outsider.list_repo_likers(repo_id))
 
 
 def test_collection_pages(hub, owner, fan):

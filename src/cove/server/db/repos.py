@@ -68,6 +68,13 @@ def liked_repos(sessions: sessionmaker, user_id: int) -> list[Repo]:
                               .order_by(Repo.id.desc())))
 
 
+def likers_of(sessions: sessionmaker, repo_id: int) -> list[Account]:
+    """The users who like repo ``repo_id``, by name."""
+    with sessions() as s:
+        return list(s.scalars(select(Account).join(Like, Like.user_id == Account.id)
+                              .where(Like.repo_id == repo_id).order_by(Account.name)))
+
+
 def is_liked(sessions: sessionmaker, user_id: int, repo_id: int) -> bool:
     """Whether user ``user_id`` likes repo ``repo_id``."""
     with sessions() as s:

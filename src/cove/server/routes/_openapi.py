@@ -322,6 +322,9 @@ REPO_SETTINGS = doc(
                           gated={"enum": [False, "auto", "manual", None], "description": "null: unchanged"})),
 )
 LIKE = doc(ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404))
+LIKERS = doc(ok={200: json_ok(array(obj("user", "fullname", "avatarUrl", user=STR, fullname=STR, avatarUrl=STR,
+                                          type=STR)), "the users who like the repo", headers=LINK)},
+             errors=(400, 401, 404), params=[CURSOR])
 USER_LIKES = doc(ok={200: json_ok(array(obj("repo", repo=obj("name", "type", name=STR, type=REPO_TYPE))),
                                   "the repos the user likes that the caller may see", headers=LINK)},
                  errors=(400, (404, error(404, why="NotFound: no such user"))), params=[CURSOR])

@@ -180,6 +180,17 @@ def like(rtype: str, ns: str, name: str, request: Request):
     return {}
 
 
+@router.get("/api/{rtype}/{ns}/{name}/likers", **api.LIKERS)
+def likers(rtype: str, ns: str, name: str, request: Request):
+    """Who likes the repo (``list_repo_likers``), a page at a time."""
+    hub = hub_of(request)
+    users = hub.repos.likers(principal(request), api_type(rtype), f"{ns}/{name}")
+    offset, size = cursor_of(request), hub.settings.page_size
+    items = [{"user": u.name, "fullname": u.fullname or u.name, "avatarUrl": "", "type": "user"}
+             for u in users[offset: offset + size]]
+    return page_response(request, items, offset + size, offset + size < len(users))
+
+
 @router.get("/api/users/{user}/likes", **api.USER_LIKES)
 def user_likes(user: str, request: Request):
     """The repos ``user`` likes, those the caller may see (declared before the repo routes, which

@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from cove.errors import BadRequest, Conflict, CoveError, Forbidden, GatedRepo, RepoNotFound, Unauthorized
 from cove.protocol import REPO_TYPES, SPACE_SDKS, check_name_part, repo_type_of
-from cove.server.db import Repo, utcnow
+from cove.server.db import Account, Repo, utcnow
 from cove.server.db.gating import access_accepted
 from cove.server.db.repos import (
     SORTS,
@@ -28,6 +28,7 @@ from cove.server.db.repos import (
     find_repos,
     is_liked,
     liked_repos,
+    likers_of,
     other_repo_named,
     redirect_target,
     repo_and_role,
@@ -310,6 +311,10 @@ class Repos:
     def likes(self, who: Principal | None, repo: Repo) -> bool:
         """Whether ``who`` (a signed-in user; None is anonymous) likes ``repo``."""
         return who is not None and is_liked(self._sessions, who.user_id, repo.id)
+
+    def likers(self, who: Principal | None, repo_type: str, repo_id: str) -> list[Account]:
+        """The users who like the repo (a 404 to whoever may not see it)."""
+        return likers_of(self._sessions, self.get(who, repo_type, repo_id).id)
 
     def liked_by(self, who: Principal | None, user_id: int) -> list[Repo]:
         """The repos user ``user_id`` likes that ``who`` may see."""
