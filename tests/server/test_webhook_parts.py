@@ -86,9 +86,9 @@ def test_two_replicas_deliver_each_once(tmp_path, db_url):
         one.deliverer.start()
         two.deliverer.start()
         deadline = time.monotonic() + 60
-        # 40 events, and the repo's first commit (its ref moved when the repo was made: queued in memory
-        # by the Hub that made it, sent once its worker runs)
-        while sum(receiver.got.values()) < 41 and time.monotonic() < deadline:
+        # 40 events; not the repo's first commit: its ref moved when the repo was made, before the webhook
+        # existed (queued in memory with its time by the Hub that made it, and dropped for this hook)
+        while sum(receiver.got.values()) < 40 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)  # a second copy would have come by now
     finally:
@@ -96,6 +96,6 @@ def test_two_replicas_deliver_each_once(tmp_path, db_url):
         two.deliverer.stop()
         receiver.server.shutdown()
     assert set(receiver.got.values()) == {1}
-    assert Counter(event for event, _ in receiver.got) == {"repo.config/update": 40, "repo.content/update": 1}
+    assert Counter(event for event, _ in receiver.got) == {"repo.config/update": 40}
     log = one.webhooks.deliveries(who, one.webhooks.list(who)[0].hook.oid)
-    assert len(log) == 41 and {d.status for d in log} == {"delivered"} and {d.response_status for d in log} == {204}
+    assert len(log) == 40 and {d.status for d in log} == {"delivered"} and {d.response_status for d in log} == {204}

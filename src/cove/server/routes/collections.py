@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from cove.errors import BadRequest
 from cove.protocol import iso_z
-from cove.server.routes import _openapi as api
+from cove.server.routes import _openapi_collections as api
 from cove.server.routes._common import JsonBody, cursor_of, hub_of, page_response, principal
 from cove.server.services.collections import View
 

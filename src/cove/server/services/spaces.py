@@ -86,6 +86,8 @@ class Spaces:
         row = state or self.state(repo)
         stage = row.stage if row is not None else "BUILDING"
         error = (row.error or None) if row is not None else None
+        if row is not None and row.paused:  # the owner's pause wins over a worker's late write of its stage
+            stage, error = "PAUSED", None
         if row is not None and stage != "PAUSED" and repo.head_sha and row.sha != repo.head_sha:
             stage, error = "BUILDING", None  # a push the runner has not picked up yet: not the old commit's stage
         sleep = row.sleep_time if row is not None and row.sleep_time is not None else self.settings.spaces_sleep_seconds
