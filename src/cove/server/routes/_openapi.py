@@ -762,12 +762,6 @@ VIEWER_ROWS = doc(ok={200: json_ok(obj("config", "split", "features", "rows", "n
                                        rows=array(obj("row_idx", "row", row_idx=INT, row={"type": "object"})),
                                        num_rows_total=INT))},
                   errors=(400, 401, 404))
-VIEWER_CELL = doc(ok={200: {"description": "The cell's stored bytes: an image or a sound inline, anything else "
-                                           "as an application/octet-stream attachment",
-                            "content": {m: {"schema": BINARY} for m in (
-                                "image/png", "image/jpeg", "image/gif", "image/webp", "audio/wav", "audio/flac",
-                                "audio/ogg", "audio/mpeg", "application/octet-stream")}}},
-                  errors=(400, 401, 404))
 
 DESCRIPTION = (
     "The Hugging Face Hub's HTTP API as the stock `huggingface_hub` client, git and git-lfs speak it, "

@@ -34,6 +34,12 @@ if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch 
 
 router = APIRouter(tags=["viewer"])
 PAGE_ROWS = 20  # rows per page on the web page
+MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/wav", "audio/flac", "audio/ogg",
+               "audio/mpeg", "application/octet-stream")
+VIEWER_CELL = api.doc(ok={200: {"description": "The cell's stored bytes: an image or a sound inline, anything "
+                                               "else as an application/octet-stream attachment",
+                                "content": {m: {"schema": api.BINARY} for m in MEDIA_TYPES}}},
+                      errors=(400, 401, 404))
 
 
 def _viewer(request: Request, ns: str, name: str, revision: str) -> DatasetViewer:
@@ -65,7 +71,7 @@ def rows(ns: str, name: str, request: Request, config: str | None = None, split:
     return JSONResponse(viewer.rows(config, split, offset, length, urls))
 
 
-@router.get("/api/datasets/{ns}/{name}/cell", **api.VIEWER_CELL)
+@router.get("/api/datasets/{ns}/{name}/cell", **VIEWER_CELL)
 def cell(ns: str, name: str, request: Request, row: int, column: str, config: str | None = None,
          split: str | None = None, revision: str = "main"):
     data, kind = _viewer(request, ns, name, revision).cell(config, split, row, column)
