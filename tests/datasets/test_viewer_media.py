@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import cove.datasets as cd
+from tests.datasets.test_hub import lfs_hub, run_hf  # noqa: F401 (a fixture)
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
@@ -113,3 +114,23 @@ def test_browser_shows_the_image(hub, media):
         first.evaluate("img => img.decode()")
         assert first.evaluate("img => img.naturalWidth") == 5
         assert page.locator(".dataset-viewer audio[controls]").count() == 3
+
+
+def test_a_dataset_pushed_by_hugging_face_datasets(lfs_hub, tmp_path):  # noqa: F811
+    """Hugging Face ``datasets`` writes Image and Audio columns as ``{bytes, path}`` structs with the
+    feature types in the Parquet schema's ``huggingface`` metadata: the viewer serves them back."""
+    token = lfs_hub.user("viewer-media-hf")
+    repo = f"viewer-media-hf/m-{uuid.uuid4().hex[:8]}"
+    png, wav = _image("PNG"), _sound("WAV")
+    (tmp_path / "x.png").write_bytes(png)
+    (tmp_path / "x.wav").write_bytes(wav)
+    run_hf(lfs_hub.url, token, f"""
+        import datasets
+        ds = datasets.Dataset.from_dict({{"img": [{str(tmp_path / "x.png")!r}], "audio": [{str(tmp_path / "x.wav")!r}]}})
+        ds = ds.cast_column("img", datasets.Image()).cast_column("audio", datasets.Audio(decode=False))
+        ds.push_to_hub({repo!r})
+    """, tmp_path)
+    urls = _media_urls(httpx.get(f"{lfs_hub.url}/datasets/{repo}").text)
+    image, sound = (httpx.get(lfs_hub.url + urls[tag][0]) for tag in ("img", "audio"))
+    assert image.content == png and image.headers["content-type"] == "image/png"
+    assert sound.content == wav and sound.headers["content-type"] == "audio/wav"
