@@ -426,6 +426,8 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("GET", "/api/datasets/{ns}/{name}/info"): [R("CONTENT", lambda r: Req("GET", f"/api/datasets/{r.repo_id}/info"))],
     ("GET", "/api/datasets/{ns}/{name}/rows"): [R("CONTENT", lambda r: Req(
         "GET", f"/api/datasets/{r.repo_id}/rows?config=default&split=train"))],
+    ("GET", "/api/datasets/{ns}/{name}/cell"): [R("CONTENT", lambda r: Req(  # no media column: a 400 to readers
+        "GET", f"/api/datasets/{r.repo_id}/cell?config=default&split=train&row=0&column=nope"), 400)],
     # web pages without a repo
     ("GET", "/"): [R("GLOBAL", lambda r: Req("GET", "/"), lists=True)],
     ("GET", "/search"): [R("GLOBAL", lambda r: Req("GET", "/search?q=secret"), 303)],

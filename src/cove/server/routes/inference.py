@@ -381,7 +381,7 @@ WIDGET_PARAMETERS: dict[str, dict] = {
     "image-classification": {"top_k": 5},
 }
 #: Widgets that take an uploaded image instead of text.
-IMAGE_WIDGETS = ("image-classification",)
+IMAGE_WIDGETS = ("image-classification", "zero-shot-image-classification")
 
 
 def widget_inputs(task: str, text: str) -> Any:
@@ -453,7 +453,13 @@ async def widget(ns: str, name: str, request: Request):
                 raise BadRequest("Choose an audio file first (WAV, FLAC, OGG or MP3)")
         else:
             inputs = image if target.task in IMAGE_WIDGETS else widget_inputs(target.task, text)
-        out = await inference.call(inference.run, target, inputs, WIDGET_PARAMETERS.get(target.task, {}))
+        parameters = WIDGET_PARAMETERS.get(target.task, {})
+        if target.task == "zero-shot-image-classification":  # the labels to score, comma-separated
+            labels = [label.strip() for label in text.split(",") if label.strip()]
+            if not labels:
+                raise BadRequest("Type the candidate labels, separated by commas")
+            parameters = {"candidate_labels": labels[:50]}
+        out = await inference.call(inference.run, target, inputs, parameters)
         state["result"] = widget_view(target.task, inputs, out)
     except CoveError as err:
         state["error"] = err.message

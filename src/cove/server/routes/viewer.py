@@ -4,21 +4,27 @@
 ``GET /api/datasets/{ns}/{name}/rows?config=&split=&offset=&length=&revision=`` -> one page of rows
 (at most 100) in the shape of Hugging Face's dataset viewer (``features``, ``rows`` with ``row_idx``,
 ``num_rows_total``). Both read Parquet footers and only the row groups a page needs (small csv,
-json and text files are converted per request). A private repo
-is a 404 to whoever may not read it (``hub.repos.get``).
+json and text files are converted per request). An Image or Audio cell in ``rows`` points at
+``GET /api/datasets/{ns}/{name}/cell?config=&split=&row=&column=&revision=``, which serves that one
+cell's stored bytes: a PNG, JPEG, GIF or WebP image or a WAV, FLAC, Ogg or MP3 sound (known by its
+magic number) inline under a sandbox policy, anything else (an SVG, an HTML page) as an
+``application/octet-stream`` attachment, so that user content never runs as the Hub's origin.
+Every route reads the repo's files (``hub.repos.get(..., "content")``): a private repo is a 404 to
+whoever may not read it, a gated one answers as its file downloads do.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from cove.errors import BadRequest, EntryNotFound
 from cove.server.routes import _openapi as api
 from cove.server.routes._card_html import short_floats
-from cove.server.routes._common import hub_of, principal
+from cove.server.routes._common import base_url, hub_of, principal
 from cove.server.services.viewer import DatasetViewer
 
 if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch the database or git
@@ -28,6 +34,12 @@ if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch 
 
 router = APIRouter(tags=["viewer"])
 PAGE_ROWS = 20  # rows per page on the web page
+MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "audio/wav", "audio/flac", "audio/ogg",
+               "audio/mpeg", "application/octet-stream")
+VIEWER_CELL = api.doc(ok={200: {"description": "The cell's stored bytes: an image or a sound inline, anything "
+                                               "else as an application/octet-stream attachment",
+                                "content": {m: {"schema": api.BINARY} for m in MEDIA_TYPES}}},
+                      errors=(400, 401, 404))
 
 
 def _viewer(request: Request, ns: str, name: str, revision: str) -> DatasetViewer:
@@ -35,6 +47,15 @@ def _viewer(request: Request, ns: str, name: str, revision: str) -> DatasetViewe
     repo = hub.repos.get(principal(request), "dataset", f"{ns}/{name}", "content")
     git = hub.repos.open_git(repo)
     return DatasetViewer(hub.content, git, git.resolve(revision))
+
+
+def media_urls(prefix: str, repo_id: str, sha: str):
+    """``(config, split, row, column) -> URL`` of a cell's bytes at one commit (``prefix``: the Hub's
+    URL, or "" for a path on the web page)."""
+    def url(config: str, split: str, row: int, column: str) -> str:
+        query = urlencode({"config": config, "split": split, "row": row, "column": column, "revision": sha})
+        return f"{prefix}/api/datasets/{repo_id}/cell?{query}"
+    return url
 
 
 @router.get("/api/datasets/{ns}/{name}/info", **api.VIEWER_INFO)
@@ -45,7 +66,19 @@ def info(ns: str, name: str, request: Request, revision: str = "main"):
 @router.get("/api/datasets/{ns}/{name}/rows", **api.VIEWER_ROWS)
 def rows(ns: str, name: str, request: Request, config: str | None = None, split: str | None = None,
          offset: int = 0, length: int = 100, revision: str = "main"):
-    return JSONResponse(_viewer(request, ns, name, revision).rows(config, split, offset, length))
+    viewer = _viewer(request, ns, name, revision)
+    urls = media_urls(base_url(request), f"{ns}/{name}", viewer.sha)
+    return JSONResponse(viewer.rows(config, split, offset, length, urls))
+
+
+@router.get("/api/datasets/{ns}/{name}/cell", **VIEWER_CELL)
+def cell(ns: str, name: str, request: Request, row: int, column: str, config: str | None = None,
+         split: str | None = None, revision: str = "main"):
+    data, kind = _viewer(request, ns, name, revision).cell(config, split, row, column)
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox",
+               "Cache-Control": "private, max-age=3600",
+               "Content-Disposition": "inline" if kind else 'attachment; filename="cell.bin"'}
+    return Response(data, media_type=kind or "application/octet-stream", headers=headers)
 
 
 # -- the web page -----------------------------------------------------------------------------------
@@ -93,7 +126,8 @@ def page_context(request: Request, repo: Repo, git: GitRepo, sha: str) -> dict |
         described = viewer.info()["dataset_info"]
         if not described:
             return None
-        page = viewer.rows(params.get("config"), params.get("split"), offset, PAGE_ROWS)
+        page = viewer.rows(params.get("config"), params.get("split"), offset, PAGE_ROWS,
+                           media_urls("", repo.repo_id, sha))
     except (EntryNotFound, BadRequest) as e:
         return {"error": str(e)}
     config = described[page["config"]]

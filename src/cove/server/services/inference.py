@@ -86,6 +86,7 @@ WIDGET_TASKS = (
     "sentence-similarity",
     "text-generation",
     "image-classification",
+    "zero-shot-image-classification",
     "automatic-speech-recognition",
 )
 #: Weight files, by preference: the budget reserves the size of the first kind a snapshot has.

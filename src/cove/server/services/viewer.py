@@ -9,9 +9,9 @@ store (pyarrow maps it), a small regular file is read from git.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import decimal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cove.errors import BadRequest, EntryNotFound
@@ -20,7 +20,6 @@ from cove.server.storage.git import GitRepo
 
 MAX_PAGE = 100
 MAX_CELL = 2000  # characters of a string cell shown before it is truncated
-MAX_IMAGE = 512 * 1024  # bytes of an image inlined as a data URL
 MAX_CONVERT = 32 * 1024 * 1024  # csv/json/text splits up to this size are converted on each request
 
 
@@ -45,8 +44,10 @@ class _Source:
             return [self.num_rows]
         return [self.parquet.metadata.row_group(g).num_rows for g in range(self.parquet.metadata.num_row_groups)]
 
-    def read(self, group: int):
-        return self.table if self.parquet is None else self.parquet.read_row_group(group)
+    def read(self, group: int, columns: list[str] | None = None):
+        if self.parquet is None:
+            return self.table.select(columns) if columns else self.table
+        return self.parquet.read_row_group(group, columns=columns)
 
 
 class DatasetViewer:
@@ -144,36 +145,48 @@ class DatasetViewer:
                          "download_size": sum(s["num_bytes_files"] for s in described.values())}
         return {"dataset_info": out}
 
-    def rows(self, config: str | None, split: str | None, offset: int, length: int) -> dict:
-        """Rows ``offset .. offset+length`` of a split, reading only the row groups they fall in."""
+    def _read(self, paths: list[str], lo_row: int, hi_row: int, columns: list[str] | None = None):
+        """``(table of rows lo_row .. hi_row, total rows, features)``: only the row groups they fall in."""
         import pyarrow as pa
 
-        from cove.datasets.features import Features, Image
+        from cove.datasets.features import Features
 
-        if offset < 0 or not 0 < length <= MAX_PAGE:
-            raise BadRequest(f"offset must be >= 0 and length in 1..{MAX_PAGE}")
-        config, split, paths, _ = self._pick(config, split)
         pieces, total, features = [], 0, None
-        want_lo, want_hi = offset, offset + length
         for path in paths:
             source = self._open(path)  # a Parquet file: the footer only
             features = features or Features.from_arrow_schema(source.schema)
             lo, total = total, total + source.num_rows
-            if total <= want_lo or lo >= want_hi:
+            if total <= lo_row or lo >= hi_row:
                 continue
             for g, count in enumerate(source.groups()):
                 hi = lo + count
-                if hi > want_lo and lo < want_hi:
-                    a, b = max(want_lo, lo) - lo, min(want_hi, hi) - lo
-                    pieces.append(source.read(g).slice(a, b - a))
+                if hi > lo_row and lo < hi_row:
+                    a, b = max(lo_row, lo) - lo, min(hi_row, hi) - lo
+                    pieces.append(source.read(g, columns).slice(a, b - a))
                 lo = hi
-        rows = pa.concat_tables(pieces, promote_options="permissive").to_pylist() if pieces else []
-        images = {k for k, f in (features or {}).items() if isinstance(f, Image)}
+        table = pa.concat_tables(pieces, promote_options="permissive") if pieces else None
+        return table, total, features
+
+    def rows(self, config: str | None, split: str | None, offset: int, length: int,
+             media_url: Callable[[str, str, int, str], str] | None = None) -> dict:
+        """Rows ``offset .. offset+length`` of a split, reading only the row groups they fall in. An Image
+        cell is ``{"src": url}`` and an Audio cell ``[{"src": url, "type": media type}]`` (as on Hugging
+        Face), with ``url = media_url(config, split, row, column)`` (None without it)."""
+        if offset < 0 or not 0 < length <= MAX_PAGE:
+            raise BadRequest(f"offset must be >= 0 and length in 1..{MAX_PAGE}")
+        config, split, paths, _ = self._pick(config, split)
+        table, total, features = self._read(paths, offset, offset + length)
+        rows = table.to_pylist() if table is not None else []
+        media = _media_columns(features)
         out_rows = []
         for i, row in enumerate(rows):
             cells, truncated = {}, []
             for key, value in row.items():
-                cells[key], cut = _cell(value, key in images)
+                if key in media:
+                    url = media_url(config, split, offset + i, key) if media_url and value else None
+                    cells[key], cut = _media_cell(value, media[key], url), False
+                else:
+                    cells[key], cut = _cell(value)
                 if cut:
                     truncated.append(key)
             out_rows.append({"row_idx": offset + i, "row": cells, "truncated_cells": truncated})
@@ -183,20 +196,68 @@ class DatasetViewer:
                 "rows": out_rows, "num_rows_total": total, "num_rows_per_page": length,
                 "partial": False}
 
+    def cell(self, config: str | None, split: str | None, row: int, column: str) -> tuple[bytes, str | None]:
+        """The stored bytes of one Image or Audio cell and their media type, sniffed from the bytes
+        (None: not a known image or audio format, to be served as an attachment only)."""
+        if row < 0:
+            raise BadRequest("row must be >= 0")
+        config, split, paths, _ = self._pick(config, split)
+        table, total, features = self._read(paths[:1], 0, 0)  # the schema from the first footer
+        if column not in _media_columns(features):
+            raise BadRequest(f"{column!r} is not an Image or Audio column of {config}/{split}")
+        table, total, _ = self._read(paths, row, row + 1, [column])
+        if table is None or table.num_rows == 0:
+            raise EntryNotFound(f"Row {row} is out of range: {config}/{split} has {total} rows")
+        value = table.column(column)[0].as_py()
+        data = value.get("bytes") if isinstance(value, dict) else None
+        if not data:
+            raise EntryNotFound(f"Row {row} of {column!r} holds no stored bytes")
+        return data, sniff_media(data)
 
-def _image_src(value: dict) -> str | None:
-    data = value.get("bytes") if isinstance(value, dict) else None
-    if not data or len(data) > MAX_IMAGE:
+
+def _media_columns(features) -> dict[str, str]:
+    """``{column: "image" | "audio"}`` for the top-level Image and Audio features."""
+    from cove.datasets.features import Audio, Image
+
+    return {k: "image" if isinstance(f, Image) else "audio"
+            for k, f in (features or {}).items() if isinstance(f, Image | Audio)}
+
+
+def sniff_media(data: bytes) -> str | None:
+    """The media type of image or audio bytes by their magic numbers (PNG, JPEG, GIF, WebP; WAV, FLAC,
+    Ogg, MP3); None for anything else (SVG and HTML included: never served inline)."""
+    head = data[:16]
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    # MP3: an ID3 tag, or an MPEG audio frame header (11 sync bits, then a layer that is not 00: not AAC)
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06):
+        return "audio/mpeg"
+    return None
+
+
+def _media_cell(value, kind: str, url: str | None):
+    if value is None:
         return None
-    kind = "png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "gif" if data[:4] == b"GIF8" else \
-        "webp" if data[8:12] == b"WEBP" else "jpeg"
-    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+    if kind == "image":
+        return {"src": url}
+    data = value.get("bytes") if isinstance(value, dict) else None
+    return [{"src": url, "type": (sniff_media(data) if data else None) or "application/octet-stream"}]
 
 
-def _cell(value, is_image: bool):
-    """A cell as JSON: images as ``{"src": data URL}``, bytes as a note, long text cut; -> (cell, truncated)."""
-    if is_image:
-        return ({"src": _image_src(value)} if value is not None else None), False
+def _cell(value):
+    """A cell as JSON: bytes as a note, long text cut; -> (cell, truncated)."""
     if isinstance(value, str):
         return (value[:MAX_CELL], True) if len(value) > MAX_CELL else (value, False)
     if isinstance(value, bytes):
@@ -209,10 +270,10 @@ def _cell(value, is_image: bool):
         cut = False
         out = {}
         for k, v in value.items():
-            out[k], c = _cell(v, False)
+            out[k], c = _cell(v)
             cut = cut or c
         return out, cut
     if isinstance(value, list):
-        items = [_cell(v, False) for v in value[:100]]
+        items = [_cell(v) for v in value[:100]]
         return [c for c, _ in items], len(value) > 100 or any(t for _, t in items)
     return value, False
