@@ -186,7 +186,8 @@ class Settings:
     #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
     #: address from them. Default: loopback only.
     forwarded_allow_ips: str = "127.0.0.1"
-    #: Secret for signed upload URLs and web sessions; created in the data dir on first start.
+    #: Secret for signed upload URLs, web sessions and the key that encrypts Space secrets
+    #: (``COVE_SECRET_KEY``, else ``<data_dir>/secret``, created on first start).
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -212,6 +213,7 @@ class Settings:
             "roles": parse_roles(env.get("COVE_ROLES", ",".join(ROLES))),
             "forwarded_allow_ips": env.get("COVE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
             "webhook_allow": env.get("COVE_WEBHOOK_ALLOW", ""),
+            "secret_key": env.get("COVE_SECRET_KEY", ""),
         }
         values["xet"] = _flag(env, "COVE_XET", "1")
         values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")

@@ -19,6 +19,7 @@ from cove.errors import BadRequest, CoveError
 from cove.server.db import Repo, lfs_sizes, utcnow
 from cove.server.db.spaces import (
     SpaceState,
+    check_sealed,
     drop_space_setting,
     put_space_setting,
     space_settings,
@@ -74,6 +75,11 @@ class Spaces:
         self.runner = runner
         self._touched: dict[int, float] = {}
         self._upstreams: dict[tuple, tuple[float, Upstream, Repo]] = {}
+
+    def check_key(self) -> None:
+        """Raise WrongKey when the Space secrets were encrypted with another key than this Hub's."""
+        with self._sessions() as s:
+            check_sealed(s, self.runner.sealer)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -167,7 +173,7 @@ class Spaces:
         if description is not None and (not isinstance(description, str) or len(description) > 500):
             raise BadRequest("'description' must be a string of at most 500 characters")
         with self._sessions.begin() as s:
-            put_space_setting(s, repo.id, kind, key, value, description)
+            put_space_setting(s, repo.id, kind, key, value, description, self.runner.sealer)
             self._restart_row(s, repo)
         self._upstreams.clear()
         self.runner.nudge()

@@ -27,7 +27,8 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from cove.server.db import Repo, utcnow
-from cove.server.db.spaces import space_settings, space_state, spaces_with_states
+from cove.server.db.sealed import Sealer
+from cove.server.db.spaces import space_environment, space_state, spaces_with_states
 from cove.server.services.inference import Snapshots
 from cove.server.settings import Settings
 from cove.server.spaces.builder import Builder, BuildError, BuildJob, Built, Cancelled, ConfigError, SpaceDirs
@@ -90,6 +91,7 @@ class Runner:
         self.objects = objects
         self.content = content
         self.root = settings.data_dir / "spaces"
+        self.sealer = Sealer(settings.secret_key)
         limits = Limits(settings.spaces_memory_mb, settings.spaces_cpu_seconds, settings.spaces_open_files)
         self.sandbox: Sandbox | None = None
         self._limits = limits
@@ -289,10 +291,10 @@ class Runner:
 
     def app_env(self, repo: Repo, built: Built, port: int, dirs: SpaceDirs) -> dict[str, str]:
         with self.sessions() as s:
-            settings = space_settings(s, repo.id)
+            settings = space_environment(s, repo.id, self.sealer)
         env = base_env(dirs.home)
         for kind in ("variable", "secret"):  # a secret wins over a variable of the same name
-            env.update({x.key: x.value for x in settings if x.kind == kind and ENV_KEY.match(x.key)})
+            env.update({k: v for k, v in settings[kind].items() if ENV_KEY.match(k)})
         public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
         prefix = proxy_prefix(repo.repo_id)
         venv_bin = str(built.venv / "bin")
