@@ -182,6 +182,10 @@ class Settings:
     #: (default ``<data_dir>/spaces/envs``).
     spaces_wheelhouse: str = ""
     spaces_envs: str = ""
+    #: The package indexes builds install from (space-separated, the first is pip's --index-url), and the
+    #: only sources whose files (checked by sha256 against them) enter the shared wheelhouse. Default:
+    #: the indexes pip is configured with here, else PyPI.
+    spaces_index_urls: str = ""
     #: Addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are trusted (the load balancer's;
     #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
     #: address from them. Default: loopback only.
@@ -224,6 +228,7 @@ class Settings:
         if values["spaces_sleep_mode"] not in ("stop", "freeze"):
             raise ValueError(f"COVE_SPACES_SLEEP_MODE must be stop or freeze, not {values['spaces_sleep_mode']!r}")
         values["spaces_envs"] = env.get("COVE_SPACES_ENVS", "")
+        values["spaces_index_urls"] = env.get("COVE_SPACES_INDEX_URLS", "")
         if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):
             raise ValueError(f"COVE_SPACES_SANDBOX must be auto, bwrap or none, not {values['spaces_sandbox']!r}")
         values.update({key: env[f"COVE_{key.upper()}"] for key in STR_SETTINGS if f"COVE_{key.upper()}" in env})

@@ -34,6 +34,7 @@ from cove.server.settings import Settings
 from cove.server.spaces.builder import Builder, BuildError, BuildJob, Built, Cancelled, ConfigError, SpaceDirs
 from cove.server.spaces.logs import CappedLog, tail_text
 from cove.server.spaces.sandbox import Limits, Sandbox, base_env, stop_group
+from cove.server.spaces.wheelhouse import configured_indexes
 
 log = logging.getLogger("cove.server.spaces")
 
@@ -117,8 +118,9 @@ class Runner:
         self.sandbox = Sandbox(self.settings.spaces_sandbox, self._limits)
         wheelhouse = Path(self.settings.spaces_wheelhouse or self.root / "wheelhouse")
         envs = Path(self.settings.spaces_envs or self.root / "envs")
+        indexes = self.settings.spaces_index_urls.split() or configured_indexes()
         self.builder = Builder(self.sandbox, wheelhouse, envs, timeout=self.settings.spaces_build_timeout,
-                               apt=self.settings.spaces_apt)
+                               apt=self.settings.spaces_apt, indexes=indexes)
         log.info("Spaces: %s", self.sandbox.description)
         self._thread = threading.Thread(target=self._loop, name="spaces-supervisor", daemon=True)
         self._thread.start()
