@@ -6,6 +6,8 @@ records what is wanted in the database and reads back what happened."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import subprocess
 import time
@@ -44,6 +46,24 @@ TOUCH_EVERY = 5.0
 MAX_VALUE = 64 * 1024
 #: Seconds a running app's address is reused for one caller without asking the database again.
 UPSTREAM_TTL = 1.0
+#: A private Space in its viewer's browser: the page's iframe carries a grant (signed: viewer, Space,
+#: expiry) in this query parameter; the proxy turns it into this cookie, for the Space's path only.
+GRANT_PARAM = "__cove_grant"
+GRANT_COOKIE = "cove_space_grant"
+GRANT_SECONDS = 3600
+#: Seconds a checked grant is trusted without asking the database again.
+GRANT_TTL = 10.0
+
+
+def grant_cookie(ns: str, name: str, token: str) -> str:
+    """The grant as a cookie the app's opaque-origin frame sends back: ``SameSite=None`` (its requests
+    are cross-site, the frame having no origin), hence ``Secure`` (browsers accept it on https and on
+    localhost), ``Partitioned`` (kept under the Hub's own top-level site, so browsers that block
+    third-party cookies keep it too), ``HttpOnly``, and scoped to the Space's path."""
+    from urllib.parse import quote
+
+    return (f"{GRANT_COOKIE}={token}; Path=/-/spaces/{quote(ns)}/{quote(name)}/; Max-Age={GRANT_SECONDS}; "
+            "HttpOnly; Secure; SameSite=None; Partitioned")
 
 
 class SpaceUnavailable(CoveError):
@@ -75,6 +95,7 @@ class Spaces:
         self.runner = runner
         self._touched: dict[int, float] = {}
         self._upstreams: dict[tuple, tuple[float, Upstream, Repo]] = {}
+        self._grants: dict[tuple[str, str], tuple[float, Principal | None]] = {}
 
     def check_key(self) -> None:
         """Raise WrongKey when the Space secrets were encrypted with another key than this Hub's."""
@@ -261,6 +282,53 @@ class Spaces:
                 yield b"data:\n\n"
                 last = time.monotonic()
             await asyncio.sleep(0.5)
+
+    # -- a private Space in the browser ---------------------------------------------------------
+
+    def _grant_mac(self, payload: str) -> str:
+        key = self.settings.secret_key.encode()
+        return hmac.new(key, b"space-grant:" + payload.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def app_src(self, who: Principal | None, repo: Repo, stage: str) -> str:
+        """The Space page's iframe URL for ``who`` (who may read ``repo``): a private Space's carries a
+        grant for this viewer and this Space, valid GRANT_SECONDS (never the viewer's own credentials).
+        A sleeping app is woken now, while the page loads, not at the iframe's first request."""
+        if stage == "SLEEPING":
+            self._touch(repo, now=True)
+            self.runner.nudge()
+        src = f"/-/spaces/{repo.repo_id}/"
+        if not repo.private or who is None:
+            return src
+        payload = f"{who.user_id}.{repo.id}.{int(time.time()) + GRANT_SECONDS}"
+        return f"{src}?{GRANT_PARAM}={payload}.{self._grant_mac(payload)}"
+
+    def grant_caller(self, token: str, repo_id: str) -> Principal | None:
+        """The viewer a grant for the Space ``repo_id`` was made for, if it is genuine, unexpired, for this
+        very Space, and its viewer may still read it; else None (anonymous: a private Space is a 404)."""
+        hit = self._grants.get((token, repo_id))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        who = self._check_grant(token, repo_id)
+        if len(self._grants) > 10_000:
+            self._grants.clear()
+        self._grants[(token, repo_id)] = (time.monotonic() + GRANT_TTL, who)
+        return who
+
+    def _check_grant(self, token: str, repo_id: str) -> Principal | None:
+        parts = token.split(".")
+        if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+            return None
+        payload = ".".join(parts[:3])
+        if not hmac.compare_digest(parts[3], self._grant_mac(payload)) or int(parts[2]) < time.time():
+            return None
+        who = self._accounts.principal_of(int(parts[0]), None)
+        if who is None:
+            return None
+        try:
+            repo = self.get(who, repo_id)
+        except CoveError:
+            return None
+        return who if repo.id == int(parts[1]) else None
 
     # -- the proxy ------------------------------------------------------------------------------
 
