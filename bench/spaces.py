@@ -128,7 +128,8 @@ def proxy_load(hub, port: int, args) -> None:
     runs: dict[str, list] = {"direct": [], "proxied": []}
     spy = None
     if args.profile:
-        spy = subprocess.Popen(["py-spy", "record", "-o", args.profile, "-p", str(hub.proc.pid), "-r", "200"],
+        spy = subprocess.Popen(["py-spy", "record", "-o", args.profile, "-p", str(hub.proc.pid), "-r", "200",
+                                "--format", "raw" if args.profile.endswith(".txt") else "flamegraph"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for r in range(args.rounds):
         for path, url in (("direct", f"http://127.0.0.1:{port}/config"),

@@ -66,7 +66,7 @@ class Answer:
         if conn is None:
             return
         state = self._state
-        if state["done"] and not state["closed"] and self._parser.should_keep_alive() and not self._head_only:
+        if state["done"] and not state["closed"] and state["keep_alive"] and not self._head_only:
             self._pool.put(self._port, conn)
         else:
             conn.close()
@@ -138,8 +138,9 @@ class Pool:
             if length is None:
                 conn.writer.write(b"0\r\n\r\n")
         await conn.writer.drain()
-        state: dict = {"headers": [], "chunks": [], "head": False, "done": False, "closed": False}
-        parser = httptools.HttpResponseParser(_Callbacks(state))
+        state: dict = {"headers": [], "chunks": [], "head": False, "done": False, "closed": False, "keep_alive": False}
+        callbacks = _Callbacks(state)
+        parser = callbacks.parser = httptools.HttpResponseParser(callbacks)
         got_any = False
         while not state["head"]:
             data = await conn.reader.read(65536)
@@ -168,6 +169,7 @@ class _Stale(Exception):
 class _Callbacks:
     def __init__(self, state: dict) -> None:
         self.state = state
+        self.parser = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.state["headers"].append((name, value))
@@ -180,3 +182,4 @@ class _Callbacks:
 
     def on_message_complete(self) -> None:
         self.state["done"] = True
+        self.state["keep_alive"] = self.parser.should_keep_alive()  # only known here: reset once parsed
