@@ -16,7 +16,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from tests.browser import chromium_page, needs_chromium
-from tests.spaces.conftest import GRADIO_APP, card, push_space, wait_stage
+from tests.spaces.conftest import GRADIO_APP, PASSWORD, card, push_space, sign_in, wait_stage
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +214,55 @@ def test_streamlit_space_in_a_browser_through_the_websocket_relay(space_hub, api
         app_frame.get_by_label("Name").press("Enter")
         app_frame.get_by_text("Hello Cove from Streamlit").wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "streamlit.png"))
+
+
+@needs_chromium
+def test_private_gradio_space_works_in_its_viewers_browser(space_hub, owner, api, gradio_space, tmp_path):
+    """The app's opaque-origin frame sends no cookie: the page's iframe loads the app under a grant
+    (viewer, Space, expiry; signed) in the path, which gradio keeps in its root URL. The grant is not a
+    Hub token, does not open another Space, expires, and is never sent on as a Referer."""
+    import hashlib
+    import hmac
+    import re
+
+    from tests.browser import browser_sign_in
+
+    api.update_repo_settings(gradio_space, private=True, repo_type="space")
+    try:
+        c = sign_in(space_hub.url, "spacer")
+        src = re.search(r'<iframe id="space-app" src="([^"]+)"', c.get(f"/spaces/{gradio_space}").text).group(1)
+        assert src.startswith(f"/-/spaces/{gradio_space}/~grant/") and src.endswith("/")
+        token = src.split("/")[-2]
+        anonymous = httpx.Client(base_url=space_hub.url, timeout=30)
+        assert anonymous.get(f"/-/spaces/{gradio_space}/config").status_code == 404  # outsiders: as before
+        config = anonymous.get(f"{src}config")
+        assert config.status_code == 200 and config.headers["referrer-policy"] == "no-referrer"
+        assert config.json()["root"] == f"{space_hub.url}{src[:-1]}"  # the app's API calls keep the grant
+        # not for another Space, not a Hub token, not once expired, not forged
+        push_space(api, "spacer/hidden-grant", {"README.md": card("static"), "index.html": "x"}, sdk="static",
+                   private=True)
+        wait_stage(api, "spacer/hidden-grant", ("RUNNING",), timeout=60)
+        assert anonymous.get(f"/-/spaces/spacer/hidden-grant/~grant/{token}/").status_code == 404
+        assert anonymous.get("/api/whoami-v2", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        user, repo, _, _ = token.split(".")
+        secret = (space_hub.data_dir / "secret").read_text().strip().encode()
+        expired = f"{user}.{repo}.{int(time.time()) - 1}"
+        expired += "." + hmac.new(secret, b"space-grant:" + expired.encode(), hashlib.sha256).hexdigest()[:40]
+        forged = f"{user}.{repo}.{int(time.time()) + 9999}.{token.rsplit('.', 1)[1]}"
+        for bad in (expired, forged, "junk"):
+            assert anonymous.get(f"/-/spaces/{gradio_space}/~grant/{bad}/config").status_code == 404
+
+        with chromium_page() as page:
+            browser_sign_in(page, space_hub.url, "spacer", PASSWORD)
+            page.goto(f"{space_hub.url}/spaces/{gradio_space}")
+            app = page.frame_locator("iframe#space-app")
+            app.locator("textarea").first.fill("private hello", timeout=60_000)
+            app.get_by_role("button", name="Submit").click()
+            answer = app.locator("textarea").nth(1)
+            deadline = time.monotonic() + 60
+            while answer.input_value() != "PRIVATE HELLO!" and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            assert answer.input_value() == "PRIVATE HELLO!"
+            page.screenshot(path=str(tmp_path / "private-space.png"))
+    finally:
+        api.update_repo_settings(gradio_space, private=False, repo_type="space")

@@ -96,7 +96,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     app = FastAPI(title="Cove Hub", version="0.1.0", docs_url=None, openapi_url="/api/openapi.json",
                   redoc_url=None, lifespan=lifespan)
     app.state.hub = hub
-    app.state.space_proxy = Proxy((SESSION_COOKIE, spaces.GRANT_COOKIE))
+    app.state.space_proxy = Proxy((SESSION_COOKIE,))
     app.add_middleware(HubMiddleware, hub=hub, fast=(("/-/spaces/", spaces.SpaceApps(app)),) if "web" in settings.roles else ())
     app.openapi = lambda: _openapi.openapi(app)  # the routes' own descriptions, see routes/_openapi.py
 

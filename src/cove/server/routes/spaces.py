@@ -5,7 +5,7 @@ gradio_client connects to)."""
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
@@ -16,7 +16,7 @@ from cove.server.middleware import SESSION_COOKIE
 from cove.server.routes import _openapi_spaces as api
 from cove.server.routes._common import JsonBody, base_url, hub_of, principal, repo_url
 from cove.server.routes.web import WebRoute, error_page
-from cove.server.services.spaces import GRANT_COOKIE, GRANT_PARAM, grant_cookie
+from cove.server.services.spaces import GRANT_SEGMENT
 from cove.server.spaces.proxy import static_file
 
 router = APIRouter(tags=["spaces"])
@@ -127,10 +127,11 @@ class SpaceApps:
     """``/-/spaces/{ns}/{name}/...`` as raw ASGI, called by the Hub's middleware ahead of the framework's
     routing (the proxy's hot path: a request here costs no route matching, no dependency solving).
     Who asks: the middleware's caller (the session cookie counts for every method: the app is read
-    access), gradio_client's ``X-HF-Authorization``, or the Space's grant cookie (a private Space in
-    the viewer's browser, :meth:`Spaces.grant`)."""
+    access), gradio_client's ``X-HF-Authorization``, or a grant in the path,
+    ``/-/spaces/{ns}/{name}/~grant/{token}/...`` (a private Space in its viewer's browser, where the
+    app's opaque-origin frame sends no cookie: :meth:`Spaces.app_src`)."""
 
-    PREFIX = "/-/spaces/"
+    GRANT = GRANT_SEGMENT.encode()
 
     def __init__(self, app) -> None:
         self.app = app  # the FastAPI app: its state holds the hub and the proxy, its templates render errors
@@ -149,64 +150,53 @@ class SpaceApps:
             location = f"/-/spaces/{ns}/{name}/" + (f"?{query.decode('latin-1')}" if query else "")
             await RedirectResponse(location, status_code=307)(scope, receive, send)
             return
+        tail, grant = parts[5], None
+        if tail.startswith(self.GRANT + b"/"):
+            _, token, tail = (tail + b"/").split(b"/", 2) if tail.count(b"/") == 1 else tail.split(b"/", 2)
+            grant = token.decode("latin-1")
         try:
-            if GRANT_PARAM.encode() in query:
-                await self._take_grant(scope, receive, send, ns, name)
-                return
-            who = await self._who(scope, f"{ns}/{name}")
+            who = await self._who(scope, f"{ns}/{name}", grant)
             target = await self.hub.spaces.upstream(who, f"{ns}/{name}")
         except CoveError as err:
             await error_page(Request(scope), err)(scope, receive, send)
             return
-        tail = b"/" + parts[5] if len(parts) > 5 else b"/"
+        origin_null = (b"origin", b"null") in scope["headers"]
         if target.static_dir is not None:
-            origin_null = (b"origin", b"null") in scope["headers"]
-            response = static_file(target.static_dir, unquote(tail.decode("latin-1"))[1:], target.index, origin_null)
+            response = static_file(target.static_dir, unquote(tail.decode("latin-1")), target.index, origin_null)
+            if grant is not None:
+                response.headers["referrer-policy"] = "no-referrer"
             await response(scope, receive, send)
             return
-        path = (target.mount.encode() + tail) if target.mount else tail
-        await self.proxy.forward(scope, receive, send, target.port, path + (b"?" + query if query else b""))
+        # what the app is told it is served under (gradio builds its root URL from X-Forwarded-Host)
+        public = f"/-/spaces/{ns}/{name}" + (f"/{GRANT_SEGMENT}/{grant}" if grant is not None else "")
+        path = (target.mount.encode() if target.mount else b"") + b"/" + tail
+        await self.proxy.forward(scope, receive, send, target.port, path + (b"?" + query if query else b""),
+                                 prefix=public if not target.mount else "", grant=grant is not None)
 
-    async def _who(self, scope, repo_id: str):
+    async def _who(self, scope, repo_id: str, grant: str | None):
+        if grant is not None:  # a grant stands for its viewer alone (a wrong one is anonymous: a 404)
+            return await run_in_threadpool(self.hub.spaces.grant_caller, grant, repo_id)
         found = scope.get("cove.caller")
         if found is not None and found.error is not None:
             raise found.error
         who = found.principal if found is not None else None
         if who is not None:
             return who
-        headers = dict(scope["headers"])
-        hf_auth = headers.get(b"x-hf-authorization")
+        hf_auth = dict(scope["headers"]).get(b"x-hf-authorization")
         if hf_auth:  # gradio_client's token: checked off the event loop
             return await run_in_threadpool(self.hub.spaces.proxy_caller, None, hf_auth.decode("latin-1"))
-        grant = Request(scope).cookies.get(GRANT_COOKIE)
-        if grant:
-            return await run_in_threadpool(self.hub.spaces.grant_caller, grant, repo_id)
         return None
-
-    async def _take_grant(self, scope, receive, send, ns: str, name: str) -> None:
-        """``?__cove_grant=...`` (the Space page's iframe): checked, kept as a cookie for this Space's
-        path only, and the same URL without it (so the token is never the app's URL, nor a Referer)."""
-        request = Request(scope)
-        token = request.query_params.get(GRANT_PARAM, "")
-        if await run_in_threadpool(self.hub.spaces.grant_caller, token, f"{ns}/{name}") is None:
-            raise RepoNotFound("Repository not found (or the app's link expired: reload the Space's page)")
-        rest = [(k, v) for k, v in request.query_params.multi_items() if k != GRANT_PARAM]
-        tail = scope["path"].split("/", 5)[5] if scope["path"].count("/") >= 5 else ""
-        location = f"/-/spaces/{quote(ns)}/{quote(name)}/{quote(tail)}" + (f"?{urlencode(rest)}" if rest else "")
-        response = RedirectResponse(location, status_code=303, headers={"Referrer-Policy": "no-referrer",
-                                                                         "Cache-Control": "no-store"})
-        response.raw_headers.append((b"set-cookie", grant_cookie(ns, name, token).encode()))
-        await response(scope, receive, send)
 
 
 @apps.websocket("/-/spaces/{ns}/{name}/{tail:path}")
 async def app_socket(ws: WebSocket, ns: str, name: str, tail: str):
     hub = hub_of(ws)
     try:
-        cookie, grant = ws.cookies.get(SESSION_COOKIE), ws.cookies.get(GRANT_COOKIE)
+        cookie = ws.cookies.get(SESSION_COOKIE)
         who = await run_in_threadpool(hub.accounts.authenticate_session, cookie) if cookie else None
         who = await run_in_threadpool(hub.spaces.proxy_caller, who, ws.headers.get("x-hf-authorization"))
-        if who is None and grant:
+        if tail.startswith(GRANT_SEGMENT + "/"):  # a private Space's app in its viewer's browser
+            _, grant, tail = (tail + "/").split("/", 2) if tail.count("/") == 1 else tail.split("/", 2)
             who = await run_in_threadpool(hub.spaces.grant_caller, grant, f"{ns}/{name}")
         target = await hub.spaces.upstream(who, f"{ns}/{name}")
     except CoveError:

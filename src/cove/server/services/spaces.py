@@ -46,24 +46,13 @@ TOUCH_EVERY = 5.0
 MAX_VALUE = 64 * 1024
 #: Seconds a running app's address is reused for one caller without asking the database again.
 UPSTREAM_TTL = 1.0
-#: A private Space in its viewer's browser: the page's iframe carries a grant (signed: viewer, Space,
-#: expiry) in this query parameter; the proxy turns it into this cookie, for the Space's path only.
-GRANT_PARAM = "__cove_grant"
-GRANT_COOKIE = "cove_space_grant"
-GRANT_SECONDS = 3600
+#: A private Space in its viewer's browser: the app's frame has an opaque origin, so its requests carry no
+#: cookie at all; the page's iframe loads the app under ``{prefix}/~grant/{token}/``, a grant (signed:
+#: viewer, Space, expiry) that the app's relative URLs and its root URL keep.
+GRANT_SEGMENT = "~grant"
+GRANT_SECONDS = 4 * 3600
 #: Seconds a checked grant is trusted without asking the database again.
 GRANT_TTL = 10.0
-
-
-def grant_cookie(ns: str, name: str, token: str) -> str:
-    """The grant as a cookie the app's opaque-origin frame sends back: ``SameSite=None`` (its requests
-    are cross-site, the frame having no origin), hence ``Secure`` (browsers accept it on https and on
-    localhost), ``Partitioned`` (kept under the Hub's own top-level site, so browsers that block
-    third-party cookies keep it too), ``HttpOnly``, and scoped to the Space's path."""
-    from urllib.parse import quote
-
-    return (f"{GRANT_COOKIE}={token}; Path=/-/spaces/{quote(ns)}/{quote(name)}/; Max-Age={GRANT_SECONDS}; "
-            "HttpOnly; Secure; SameSite=None; Partitioned")
 
 
 class SpaceUnavailable(CoveError):
@@ -300,7 +289,7 @@ class Spaces:
         if not repo.private or who is None:
             return src
         payload = f"{who.user_id}.{repo.id}.{int(time.time()) + GRANT_SECONDS}"
-        return f"{src}?{GRANT_PARAM}={payload}.{self._grant_mac(payload)}"
+        return f"{src}{GRANT_SEGMENT}/{payload}.{self._grant_mac(payload)}/"
 
     def grant_caller(self, token: str, repo_id: str) -> Principal | None:
         """The viewer a grant for the Space ``repo_id`` was made for, if it is genuine, unexpired, for this

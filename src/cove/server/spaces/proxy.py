@@ -100,9 +100,12 @@ class Proxy:
     async def close(self) -> None:
         self.pool.close()
 
-    async def forward(self, scope, receive, send, port: int, target: bytes) -> None:
+    async def forward(self, scope, receive, send, port: int, target: bytes, *, prefix: str = "",
+                      grant: bool = False) -> None:
         """The request in ``scope`` to the app on ``port`` at ``target`` (its path and query as sent),
-        streamed both ways, as raw ASGI."""
+        streamed both ways, as raw ASGI. ``prefix``: the public path the app is served under, sent in
+        ``X-Forwarded-Host`` after the host (gradio builds its root URL from that header, so a page under a
+        grant keeps the grant in its API calls). ``grant``: the URL holds one: its answers send no Referer."""
         method = scope["method"]
         origin_null, length, chunked = False, None, False
         client = scope["client"][0] if scope.get("client") else ""
@@ -126,7 +129,7 @@ class Proxy:
                 if not value:
                     continue
             out.append((name, value))
-        out += [(b"x-forwarded-host", host), (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
+        out += [(b"x-forwarded-host", host + prefix.encode()), (b"x-forwarded-proto", scope.get("scheme", "http").encode()),
                 (b"x-forwarded-for", client.encode())]
         if method == "OPTIONS" and origin_null:
             await _answer(send, 204, preflight_headers(scope["headers"]))
@@ -141,6 +144,8 @@ class Proxy:
             return
         headers = [(k, v) for k, v in answer.headers if k.lower() not in SKIP_RESPONSE]
         headers += app_headers(origin_null)
+        if grant:  # the URL holds a grant: never sent on as a Referer, not even to the Hub
+            headers.append((b"referrer-policy", b"no-referrer"))
         bounded = any(k.lower() == b"content-length" for k, _ in answer.headers)
         watcher = None if bounded or has_body else asyncio.ensure_future(_disconnected(receive))
         try:

@@ -306,7 +306,9 @@ class Runner:
             "SPACE_ID": repo.repo_id, "SPACE_AUTHOR_NAME": repo.namespace, "SPACE_REPO_NAME": repo.name,
             "SPACE_TITLE": str((repo.card_data or {}).get("title") or repo.name),
             "SPACE_HOST": f"{public}{prefix}/", "SPACE_ROOT_PATH": prefix, "HF_ENDPOINT": public,
-            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "GRADIO_ROOT_PATH": prefix,
+            # no GRADIO_ROOT_PATH: gradio takes its root URL from X-Forwarded-Host, where the proxy puts the
+            # prefix the request came under (a private Space's grant included)
+            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
             "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SSR_MODE": "False", "PORT": str(port),
         })
         return env
