@@ -55,7 +55,7 @@ def space_hub(tmp_path_factory) -> HubServer:
     """The Space tests' Hub. Its wheelhouse and venvs live in the test asset cache: the first run on a
     machine downloads Gradio and builds its venv (about two minutes), later runs reuse both."""
     limits = {"COVE_SPACES_STARTUP_TIMEOUT": "90", "COVE_SPACES_MEMORY_MB": "1024", "COVE_SPACES_LOG_BYTES": "200000",
-              "COVE_SPACES_BUILD_TIMEOUT": "900"}
+              "COVE_SPACES_BUILD_TIMEOUT": "900", "COVE_SPACES_DEEP_SLEEP_SECONDS": "3"}
     server = start_server(tmp_path_factory.mktemp("spaces-hub") / "data", env={**spaces_asset_env(), **limits})
     try:
         yield server

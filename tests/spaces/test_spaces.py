@@ -126,13 +126,33 @@ def test_variables_and_secrets_reach_the_app_and_secrets_are_never_shown(space_h
 
 
 def test_sleep_then_wake_on_the_next_request(space_hub, owner, api, gradio_space):
+    """Asleep, the app is frozen first (it thaws at once), then stopped once it slept long enough
+    (COVE_SPACES_DEEP_SLEEP_SECONDS, 3 s here): the next request starts it again and is held till it answers."""
+    import sqlite3
+
+    def port() -> int:
+        with sqlite3.connect(space_hub.data_dir / "cove.db") as db:
+            return db.execute("select s.port from space_states s join repos r on r.id = s.repo_id where "
+                              "r.namespace = 'spacer' and r.name = 'shout'").fetchone()[0]
+
     wait_stage(api, gradio_space, ("RUNNING",), timeout=120)
     runtime = api.set_space_sleep_time(gradio_space, 2)
     assert runtime.sleep_time == 2
     wait_stage(api, gradio_space, ("SLEEPING",), timeout=120)
-    started = time.monotonic()  # the first request wakes the app and is held until it answers
+    assert port() != 0  # frozen: the process is there
+    started = time.monotonic()
     assert httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=120).status_code == 200
-    print(f"wake from sleep: {time.monotonic() - started:.2f} s")
+    print(f"wake from a frozen sleep: {time.monotonic() - started:.2f} s")
+    wait_stage(api, gradio_space, ("SLEEPING",), timeout=120)
+    deadline = time.monotonic() + 30
+    while port() != 0 and time.monotonic() < deadline:  # deep sleep: the process is stopped
+        time.sleep(0.3)
+    assert port() == 0 and api.get_space_runtime(gradio_space).stage == "SLEEPING"
+    started = time.monotonic()  # the Space's page wakes the app as it loads, before its iframe asks
+    assert httpx.get(f"{space_hub.url}/spaces/{gradio_space}").status_code == 200
+    wait_stage(api, gradio_space, ("APP_STARTING", "RUNNING"), timeout=30)
+    assert httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=120).status_code == 200
+    print(f"wake from a deep sleep (the app starts again): {time.monotonic() - started:.2f} s")
     assert api.get_space_runtime(gradio_space).stage == "RUNNING"
     assert predict(space_hub, owner, gradio_space, "awake") == "AWAKE!"
     api.set_space_sleep_time(gradio_space, -1)

@@ -26,7 +26,7 @@ INT_SETTINGS: dict[str, int] = {
     "discussions_per_minute": 1, "s3_presign_seconds": 10,
     "webhook_retry_seconds": 1, "webhook_attempts": 1, "webhook_timeout_seconds": 1,
     "spaces_sleep_seconds": 1, "spaces_memory_mb": 64, "spaces_cpu_seconds": 1, "spaces_open_files": 64,
-    "spaces_build_timeout": 10, "spaces_startup_timeout": 1, "spaces_log_bytes": 4096,
+    "spaces_build_timeout": 10, "spaces_deep_sleep_seconds": 1, "spaces_startup_timeout": 1, "spaces_log_bytes": 4096,
 }
 
 #: String settings read from ``COVE_<NAME>`` as they are.
@@ -159,9 +159,11 @@ class Settings:
     #: Seconds without a proxied request before a Space's app sleeps (a Space's own ``sleep_time`` wins).
     spaces_sleep_seconds: int = 48 * 3600
     #: How an app sleeps: ``stop`` (its processes end, their memory is freed; the next request starts it
-    #: again, as long as the app takes to start) or ``freeze`` (SIGSTOP: no CPU, memory kept, so the
-    #: kernel may swap it out; the next request thaws it at once).
-    spaces_sleep_mode: str = "stop"
+    #: again, as long as the app takes to start: Gradio imports in 3-10 s), ``freeze`` (SIGSTOP: no CPU,
+    #: memory kept, so the kernel may swap it out; the next request thaws it at once) or ``tiered`` (the
+    #: default: frozen first, stopped once it has slept ``spaces_deep_sleep_seconds``).
+    spaces_sleep_mode: str = "tiered"
+    spaces_deep_sleep_seconds: int = 24 * 3600
     #: Limits on each app (and its build): data segment (MiB), CPU seconds, open files.
     spaces_memory_mb: int = 2048
     spaces_cpu_seconds: int = 24 * 3600
@@ -224,9 +226,10 @@ class Settings:
         values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
         values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
         values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
-        values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "stop")
-        if values["spaces_sleep_mode"] not in ("stop", "freeze"):
-            raise ValueError(f"COVE_SPACES_SLEEP_MODE must be stop or freeze, not {values['spaces_sleep_mode']!r}")
+        values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "tiered")
+        if values["spaces_sleep_mode"] not in ("stop", "freeze", "tiered"):
+            raise ValueError("COVE_SPACES_SLEEP_MODE must be stop, freeze or tiered, not "
+                             f"{values['spaces_sleep_mode']!r}")
         values["spaces_envs"] = env.get("COVE_SPACES_ENVS", "")
         values["spaces_index_urls"] = env.get("COVE_SPACES_INDEX_URLS", "")
         if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):

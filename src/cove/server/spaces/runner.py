@@ -211,19 +211,24 @@ class Runner:
                              name=f"space-build-{repo.id}").start()
             return
         if local.sleeping:
+            frozen = local.proc is not None and local.proc.poll() is None
             if state is not None and self._asked_since(state, local):
                 local.sleeping = False
-                if local.proc is not None and local.proc.poll() is None:  # frozen: thawed in place
+                if frozen:  # thawed in place
                     os.killpg(local.proc.pid, signal.SIGCONT)
                     self._set(repo.id, local, stage="RUNNING", last_request_at=utcnow())
                     return
                 threading.Thread(target=self._launch, args=(repo, local), daemon=True,
                                  name=f"space-wake-{repo.id}").start()
+            elif frozen and self.settings.spaces_sleep_mode == "tiered" \
+                    and time.time() - local.slept_at > self.settings.spaces_deep_sleep_seconds:
+                self._halt(local, cancel=False)  # asleep long enough: its memory is given back
+                self._set(repo.id, local, port=0)
             return
         if local.proc is not None and local.proc.poll() is None and state is not None and state.stage == "RUNNING":
             sleep = state.sleep_time if state.sleep_time is not None else self.settings.spaces_sleep_seconds
             if sleep > 0 and utcnow() - state.last_request_at > timedelta(seconds=sleep):
-                if self.settings.spaces_sleep_mode == "freeze":  # SIGSTOP: no CPU, memory kept, thaws at once
+                if self.settings.spaces_sleep_mode in ("freeze", "tiered"):  # SIGSTOP: no CPU, memory kept, thaws at once
                     os.killpg(local.proc.pid, signal.SIGSTOP)
                 else:  # the process stops: memory freed, the next request starts it again
                     self._halt(local, cancel=False)
