@@ -133,11 +133,9 @@ def internal_error(head: bool) -> Response:
 class HubMiddleware:
     """The ASGI middleware around the whole app (see the module docstring)."""
 
-    def __init__(self, app, hub: Hub, fast: tuple = ()) -> None:
+    def __init__(self, app, hub: Hub) -> None:
         self.app = app
         self.hub = hub
-        #: ``(path prefix, ASGI app)`` pairs answered here, past the framework's routing (the Space proxy)
-        self.fast = fast
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -155,10 +153,6 @@ class HubMiddleware:
             await send(message)
 
         try:
-            for prefix, handler in self.fast:
-                if scope["path"].startswith(prefix):
-                    await handler(scope, receive, send_safe)
-                    return
             await self.app(scope, receive, send_safe)
         except Exception:
             # answered here, not by Starlette's outermost handler, so that a 500 carries the same headers
