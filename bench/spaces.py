@@ -6,13 +6,19 @@ ran), then measures:
 * cold build: push of a Gradio Space until RUNNING, with a warm wheelhouse but no venv (pip resolves
   against the index and installs from local files), then a second Space with the same requirements
   (its venv is shared: nothing is installed);
-* wake from sleep: a sleeping Space's first proxied request (``GET config``) until it answers;
+* wake from sleep (``--sleep-mode``): a sleeping Space's first proxied request (``GET config``) until it
+  answers, and what the sleeping app's processes hold;
 * proxy overhead: ``GET config`` of the app with ``--clients`` threads for ``--seconds``, straight to
-  the app's port and through the Hub's ``/-/spaces/...`` proxy (requests/s, p50, p99);
+  the app's port and through the Hub's ``/-/spaces/...`` proxy, ``--rounds`` times interleaved (the
+  machine's other load hits both alike), with the load average (requests/s, p50, p99; medians);
 * memory: the app's processes (RSS, summed over its process group) idle, and the Hub process's RSS
   per running Space.
 
     .venv/bin/python bench/spaces.py --seconds 10 --clients 4
+    .venv/bin/python bench/spaces.py --envs ~/.cache/cove-test-assets/spaces-envs --rounds 4 --seconds 5
+
+``--envs`` reuses the Space tests' venvs (no cold build); ``--profile out.txt`` records the Hub with
+py-spy during the load runs (``pip install py-spy``; ``.svg`` for a flame graph).
 """
 
 from __future__ import annotations
@@ -152,7 +158,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--wakes", type=int, default=3)
-    ap.add_argument("--sleep-mode", choices=("stop", "freeze"), default="stop")
+    ap.add_argument("--sleep-mode", choices=("stop", "freeze", "tiered"), default="tiered")
     ap.add_argument("--envs", default="", help="a venv folder to reuse (default: a new one, a cold build)")
     ap.add_argument("--rounds", type=int, default=1, help="direct and proxied runs, interleaved")
     ap.add_argument("--profile", default="", help="record the Hub with py-spy during the proxied runs into this SVG")
@@ -182,6 +188,10 @@ def main() -> None:
         api.set_space_sleep_time("bench/first", 1)
         for _ in range(args.wakes):
             wait(api, "bench/first", "SLEEPING", timeout=60)
+            time.sleep(1.5)  # the supervisor's pass after the stage is written (freezing or stopping)
+            asleep = port_of(data, "bench/first")
+            rss = sum(group_rss_kib(g) for g in app_groups(asleep)) if asleep else 0
+            print(f"asleep ({args.sleep_mode}): the app's processes hold {rss / 1024:.0f} MiB RSS")
             t = time.monotonic()
             httpx.get(f"{hub.url}/-/spaces/bench/first/config", timeout=120).raise_for_status()
             print(f"wake from sleep ({args.sleep_mode}) to first answer: {time.monotonic() - t:.2f} s")
