@@ -59,21 +59,26 @@ def test_the_proxy_redirects_the_bare_prefix_and_sandboxes_the_app(space_hub, gr
     csp = page.headers["content-security-policy"]
     assert csp.startswith("sandbox ") and "allow-same-origin" not in csp
     config = httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=30).json()
-    assert config["root"] == f"{space_hub.url}/-/spaces/{gradio_space}"  # GRADIO_ROOT_PATH + X-Forwarded-Host
+    assert config["root"] == f"{space_hub.url}/-/spaces/{gradio_space}"  # the prefix in X-Forwarded-Host
+
+
+def shout_in_browser(page, url: str, text: str) -> str:
+    """On the Space page at ``url``: type ``text`` into the embedded app, click Submit, return the answer."""
+    page.goto(url)  # the Space's page embeds the app
+    app = page.frame_locator("iframe#space-app")
+    app.locator("textarea").first.fill(text, timeout=60_000)
+    app.get_by_role("button", name="Submit").click()
+    answer = app.locator("textarea").nth(1)
+    deadline = time.monotonic() + 60
+    while answer.input_value() != text.upper() + "!" and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    return answer.input_value()
 
 
 @needs_chromium
 def test_browser_types_submits_and_reads_the_answer(space_hub, owner, gradio_space, tmp_path):
     with chromium_page() as page:
-        page.goto(f"{space_hub.url}/spaces/{gradio_space}")  # the Space's page embeds the app
-        app = page.frame_locator("iframe#space-app")
-        app.locator("textarea").first.fill("from the browser", timeout=60_000)
-        app.get_by_role("button", name="Submit").click()
-        answer = app.locator("textarea").nth(1)
-        deadline = time.monotonic() + 60
-        while answer.input_value() != "FROM THE BROWSER!" and time.monotonic() < deadline:
-            page.wait_for_timeout(200)
-        assert answer.input_value() == "FROM THE BROWSER!"
+        assert shout_in_browser(page, f"{space_hub.url}/spaces/{gradio_space}", "from the browser") == "FROM THE BROWSER!"
         page.screenshot(path=str(tmp_path / "space.png"))
 
 
@@ -274,15 +279,7 @@ def test_private_gradio_space_works_in_its_viewers_browser(space_hub, owner, api
 
         with chromium_page() as page:
             browser_sign_in(page, space_hub.url, "spacer", PASSWORD)
-            page.goto(f"{space_hub.url}/spaces/{gradio_space}")
-            app = page.frame_locator("iframe#space-app")
-            app.locator("textarea").first.fill("private hello", timeout=60_000)
-            app.get_by_role("button", name="Submit").click()
-            answer = app.locator("textarea").nth(1)
-            deadline = time.monotonic() + 60
-            while answer.input_value() != "PRIVATE HELLO!" and time.monotonic() < deadline:
-                page.wait_for_timeout(200)
-            assert answer.input_value() == "PRIVATE HELLO!"
+            assert shout_in_browser(page, f"{space_hub.url}/spaces/{gradio_space}", "private hello") == "PRIVATE HELLO!"
             page.screenshot(path=str(tmp_path / "private-space.png"))
     finally:
         api.update_repo_settings(gradio_space, private=False, repo_type="space")

@@ -1,7 +1,8 @@
 """The reverse proxy in front of Space apps (``/-/spaces/{ns}/{name}/...``): every method, body and
 cookie forwarded unbuffered both ways (gradio's ``queue/data`` is a server-sent-events stream open for a
 whole prediction), ``X-Forwarded-Host``/``-Proto``/``-For`` added, the Hub's credentials (the session
-cookie, ``Authorization``, ``X-HF-Authorization``) removed, websockets relayed frame by frame.
+cookie, ``Authorization``, ``X-HF-Authorization``) removed, websockets relayed frame by frame. HTTP goes
+as raw ASGI over pooled keep-alive connections (:mod:`cove.server.spaces.http1`).
 
 User content never runs as the Hub: every answer carries a CSP ``sandbox`` without
 ``allow-same-origin``, so the app's pages get an opaque origin: their scripts cannot read the Hub's
