@@ -70,8 +70,8 @@ class Upstream:
     port: int  # the app's port (0 for a static Space)
     static_dir: Path | None
     index: str
-    #: What the app's paths start with: "" (gradio, given GRADIO_ROOT_PATH, is served at its root) or the
-    #: public prefix (streamlit serves under its --server.baseUrlPath)
+    #: What the app's paths start with: "" (gradio is served at its root and told its public prefix in
+    #: X-Forwarded-Host) or the public prefix (streamlit serves under its --server.baseUrlPath)
     mount: str = ""
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from cove.server.db import Repo, utcnow
-from cove.server.db.sealed import Sealer
+from cove.server.db.sealed import Sealer, WrongKey
 from cove.server.db.spaces import space_environment, space_state, spaces_with_states
 from cove.server.services.inference import Snapshots
 from cove.server.settings import Settings
@@ -43,7 +43,7 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def proxy_prefix(repo_id: str) -> str:
-    """The path the app is served under (its ``GRADIO_ROOT_PATH``), without the trailing slash."""
+    """The path the app is served under (``SPACE_ROOT_PATH``; streamlit's base path), without the trailing slash."""
     return f"/-/spaces/{repo_id}"
 
 
@@ -335,7 +335,7 @@ class Runner:
             proc = self.sandbox.start(self._command(built, port, proxy_prefix(repo.repo_id)), cwd=built.app_dir,
                                       env=self.app_env(repo, built, port, dirs),
                                       writable=[built.app_dir, dirs.home], readable=[built.venv])
-        except OSError as e:
+        except (OSError, WrongKey) as e:  # WrongKey: a secret that does not decrypt
             run_log.write(f"Could not start the app: {e}")
             run_log.close()
             self._set(repo.id, local, stage="RUNTIME_ERROR", error=f"Could not start the app: {e}", port=0)
