@@ -148,7 +148,8 @@ class Proxy:
         if grant:  # the URL holds a grant: never sent on as a Referer, not even to the Hub
             headers.append((b"referrer-policy", b"no-referrer"))
         bounded = any(k.lower() == b"content-length" for k, _ in answer.headers)
-        watcher = None if bounded or has_body else asyncio.ensure_future(_disconnected(receive))
+        # the request body, if any, was read to its end before the answer came: receive() is free to watch
+        watcher = None if bounded else asyncio.ensure_future(_disconnected(receive))
         try:
             await send({"type": "http.response.start", "status": answer.status, "headers": headers})
             async for chunk in answer.body():
