@@ -3,8 +3,10 @@ Gradio is downloaded once per machine), and helpers to push a Space and wait for
 
 from __future__ import annotations
 
+import re
 import time
 
+import httpx
 import pytest
 from huggingface_hub import HfApi
 
@@ -53,7 +55,7 @@ def space_hub(tmp_path_factory) -> HubServer:
     """The Space tests' Hub. Its wheelhouse and venvs live in the test asset cache: the first run on a
     machine downloads Gradio and builds its venv (about two minutes), later runs reuse both."""
     limits = {"COVE_SPACES_STARTUP_TIMEOUT": "90", "COVE_SPACES_MEMORY_MB": "1024", "COVE_SPACES_LOG_BYTES": "200000",
-              "COVE_SPACES_BUILD_TIMEOUT": "900"}
+              "COVE_SPACES_BUILD_TIMEOUT": "900", "COVE_SPACES_DEEP_SLEEP_SECONDS": "3"}
     server = start_server(tmp_path_factory.mktemp("spaces-hub") / "data", env={**spaces_asset_env(), **limits})
     try:
         yield server
@@ -61,9 +63,21 @@ def space_hub(tmp_path_factory) -> HubServer:
         stop_server(server)
 
 
+#: The password of the Space tests' users who sign in to the web UI.
+PASSWORD = "space-owner-pass-1"
+
+
 @pytest.fixture(scope="session")
 def owner(space_hub) -> str:
-    return space_hub.user("spacer")
+    return space_hub.user("spacer", password=PASSWORD)
+
+
+def sign_in(url: str, name: str) -> httpx.Client:
+    """An httpx client signed in to the web UI as ``name`` (whose password is PASSWORD)."""
+    c = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
+    assert c.post("/login", data={"csrf": csrf, "username": name, "password": PASSWORD, "next": "/"}).status_code == 303
+    return c
 
 
 @pytest.fixture(scope="session")

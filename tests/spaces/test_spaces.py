@@ -16,7 +16,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from tests.browser import chromium_page, needs_chromium
-from tests.spaces.conftest import GRADIO_APP, card, push_space, wait_stage
+from tests.spaces.conftest import GRADIO_APP, PASSWORD, card, push_space, sign_in, wait_stage
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +59,26 @@ def test_the_proxy_redirects_the_bare_prefix_and_sandboxes_the_app(space_hub, gr
     csp = page.headers["content-security-policy"]
     assert csp.startswith("sandbox ") and "allow-same-origin" not in csp
     config = httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=30).json()
-    assert config["root"] == f"{space_hub.url}/-/spaces/{gradio_space}"  # GRADIO_ROOT_PATH + X-Forwarded-Host
+    assert config["root"] == f"{space_hub.url}/-/spaces/{gradio_space}"  # the prefix in X-Forwarded-Host
+
+
+def shout_in_browser(page, url: str, text: str) -> str:
+    """On the Space page at ``url``: type ``text`` into the embedded app, click Submit, return the answer."""
+    page.goto(url)  # the Space's page embeds the app
+    app = page.frame_locator("iframe#space-app")
+    app.locator("textarea").first.fill(text, timeout=60_000)
+    app.get_by_role("button", name="Submit").click()
+    answer = app.locator("textarea").nth(1)
+    deadline = time.monotonic() + 60
+    while answer.input_value() != text.upper() + "!" and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    return answer.input_value()
 
 
 @needs_chromium
 def test_browser_types_submits_and_reads_the_answer(space_hub, owner, gradio_space, tmp_path):
     with chromium_page() as page:
-        page.goto(f"{space_hub.url}/spaces/{gradio_space}")  # the Space's page embeds the app
-        app = page.frame_locator("iframe#space-app")
-        app.locator("textarea").first.fill("from the browser", timeout=60_000)
-        app.get_by_role("button", name="Submit").click()
-        answer = app.locator("textarea").nth(1)
-        deadline = time.monotonic() + 60
-        while answer.input_value() != "FROM THE BROWSER!" and time.monotonic() < deadline:
-            page.wait_for_timeout(200)
-        assert answer.input_value() == "FROM THE BROWSER!"
+        assert shout_in_browser(page, f"{space_hub.url}/spaces/{gradio_space}", "from the browser") == "FROM THE BROWSER!"
         page.screenshot(path=str(tmp_path / "space.png"))
 
 
@@ -126,13 +131,33 @@ def test_variables_and_secrets_reach_the_app_and_secrets_are_never_shown(space_h
 
 
 def test_sleep_then_wake_on_the_next_request(space_hub, owner, api, gradio_space):
+    """Asleep, the app is frozen first (it thaws at once), then stopped once it slept long enough
+    (COVE_SPACES_DEEP_SLEEP_SECONDS, 3 s here): the next request starts it again and is held till it answers."""
+    import sqlite3
+
+    def port() -> int:
+        with sqlite3.connect(space_hub.data_dir / "cove.db") as db:
+            return db.execute("select s.port from space_states s join repos r on r.id = s.repo_id where "
+                              "r.namespace = 'spacer' and r.name = 'shout'").fetchone()[0]
+
     wait_stage(api, gradio_space, ("RUNNING",), timeout=120)
     runtime = api.set_space_sleep_time(gradio_space, 2)
     assert runtime.sleep_time == 2
     wait_stage(api, gradio_space, ("SLEEPING",), timeout=120)
-    started = time.monotonic()  # the first request wakes the app and is held until it answers
+    assert port() != 0  # frozen: the process is there
+    started = time.monotonic()
     assert httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=120).status_code == 200
-    print(f"wake from sleep: {time.monotonic() - started:.2f} s")
+    print(f"wake from a frozen sleep: {time.monotonic() - started:.2f} s")
+    wait_stage(api, gradio_space, ("SLEEPING",), timeout=120)
+    deadline = time.monotonic() + 30
+    while port() != 0 and time.monotonic() < deadline:  # deep sleep: the process is stopped
+        time.sleep(0.3)
+    assert port() == 0 and api.get_space_runtime(gradio_space).stage == "SLEEPING"
+    started = time.monotonic()  # the Space's page wakes the app as it loads, before its iframe asks
+    assert httpx.get(f"{space_hub.url}/spaces/{gradio_space}").status_code == 200
+    wait_stage(api, gradio_space, ("APP_STARTING", "RUNNING"), timeout=30)
+    assert httpx.get(f"{space_hub.url}/-/spaces/{gradio_space}/config", timeout=120).status_code == 200
+    print(f"wake from a deep sleep (the app starts again): {time.monotonic() - started:.2f} s")
     assert api.get_space_runtime(gradio_space).stage == "RUNNING"
     assert predict(space_hub, owner, gradio_space, "awake") == "AWAKE!"
     api.set_space_sleep_time(gradio_space, -1)
@@ -214,3 +239,47 @@ def test_streamlit_space_in_a_browser_through_the_websocket_relay(space_hub, api
         app_frame.get_by_label("Name").press("Enter")
         app_frame.get_by_text("Hello Cove from Streamlit").wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "streamlit.png"))
+
+
+@needs_chromium
+def test_private_gradio_space_works_in_its_viewers_browser(space_hub, owner, api, gradio_space, tmp_path):
+    """The app's opaque-origin frame sends no cookie: the page's iframe loads the app under a grant
+    (viewer, Space, expiry; signed) in the path, which gradio keeps in its root URL. The grant is not a
+    Hub token, does not open another Space, expires, and is never sent on as a Referer."""
+    import hashlib
+    import hmac
+    import re
+
+    from tests.browser import browser_sign_in
+
+    api.update_repo_settings(gradio_space, private=True, repo_type="space")
+    try:
+        c = sign_in(space_hub.url, "spacer")
+        src = re.search(r'<iframe id="space-app" src="([^"]+)"', c.get(f"/spaces/{gradio_space}").text).group(1)
+        assert src.startswith(f"/-/spaces/{gradio_space}/~grant/") and src.endswith("/")
+        token = src.split("/")[-2]
+        anonymous = httpx.Client(base_url=space_hub.url, timeout=30)
+        assert anonymous.get(f"/-/spaces/{gradio_space}/config").status_code == 404  # outsiders: as before
+        config = anonymous.get(f"{src}config")
+        assert config.status_code == 200 and config.headers["referrer-policy"] == "no-referrer"
+        assert config.json()["root"] == f"{space_hub.url}{src[:-1]}"  # the app's API calls keep the grant
+        # not for another Space, not a Hub token, not once expired, not forged
+        push_space(api, "spacer/hidden-grant", {"README.md": card("static"), "index.html": "x"}, sdk="static",
+                   private=True)
+        wait_stage(api, "spacer/hidden-grant", ("RUNNING",), timeout=60)
+        assert anonymous.get(f"/-/spaces/spacer/hidden-grant/~grant/{token}/").status_code == 404
+        assert anonymous.get("/api/whoami-v2", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        user, repo, _, _ = token.split(".")
+        secret = (space_hub.data_dir / "secret").read_text().strip().encode()
+        expired = f"{user}.{repo}.{int(time.time()) - 1}"
+        expired += "." + hmac.new(secret, b"space-grant:" + expired.encode(), hashlib.sha256).hexdigest()[:40]
+        forged = f"{user}.{repo}.{int(time.time()) + 9999}.{token.rsplit('.', 1)[1]}"
+        for bad in (expired, forged, "junk"):
+            assert anonymous.get(f"/-/spaces/{gradio_space}/~grant/{bad}/config").status_code == 404
+
+        with chromium_page() as page:
+            browser_sign_in(page, space_hub.url, "spacer", PASSWORD)
+            assert shout_in_browser(page, f"{space_hub.url}/spaces/{gradio_space}", "private hello") == "PRIVATE HELLO!"
+            page.screenshot(path=str(tmp_path / "private-space.png"))
+    finally:
+        api.update_repo_settings(gradio_space, private=False, repo_type="space")

@@ -7,16 +7,7 @@ import re
 
 import httpx
 
-from tests.spaces.conftest import card, push_space, wait_stage
-
-PASSWORD = "space-owner-pass-1"
-
-
-def sign_in(url: str, name: str) -> httpx.Client:
-    c = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)
-    assert c.post("/login", data={"csrf": csrf, "username": name, "password": PASSWORD, "next": "/"}).status_code == 303
-    return c
+from tests.spaces.conftest import PASSWORD, card, push_space, sign_in, wait_stage
 
 
 def test_space_page_and_owner_settings(space_hub):

@@ -37,14 +37,28 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "COVE_DATABASE_URL, else SQLite in the data dir)")
 
 
-def _engine(args: argparse.Namespace):
-    from cove.server.db import make_engine
+def _settings(args: argparse.Namespace):
     from cove.server.settings import Settings
 
-    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    return Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+
+
+def _engine(args: argparse.Namespace):
+    from cove.server.db import make_engine
+
+    settings = _settings(args)
     if settings.database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return make_engine(settings.database_url)
+
+
+def _secret(args: argparse.Namespace) -> str | None:
+    """The Hub's secret (COVE_SECRET_KEY or the data dir's ``secret`` file) for the migrations that
+    encrypt with it; None when neither exists (nothing was ever encrypted with one)."""
+    settings = _settings(args)
+    if settings.secret_key or (settings.data_dir / "secret").is_file():
+        return settings.with_secret().secret_key
+    return None
 
 
 def _show(engine) -> str:
@@ -57,7 +71,7 @@ def upgrade(args: argparse.Namespace) -> int:
     engine = _engine(args)
     try:
         before = migrate.status(engine)
-        after = migrate.upgrade(engine, args.revision)
+        after = migrate.upgrade(engine, args.revision, secret_key=_secret(args))
     finally:
         engine.dispose()
     if before.legacy:

@@ -75,6 +75,29 @@ async def _housekeeping(hub: Hub) -> None:
         await asyncio.sleep(HOUSEKEEPING_EVERY)
 
 
+class CoveApp(FastAPI):
+    """The Hub's app; requests under a prefix of ``fast`` go straight to its ASGI app (still inside
+    :class:`HubMiddleware`: the caller, safe headers, the 500 answer), the rest through the framework."""
+
+    fast: tuple = ()
+
+    def build_middleware_stack(self):
+        stack = super().build_middleware_stack()
+        if not self.fast:
+            return stack
+        fast = self.fast
+
+        async def app(scope, receive, send) -> None:
+            if scope["type"] == "http":
+                for prefix, handler in fast:
+                    if scope["path"].startswith(prefix):
+                        await handler(scope, receive, send)
+                        return
+            await stack(scope, receive, send)
+
+        return app
+
+
 def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
     hub = hub or Hub(settings)
 
@@ -93,11 +116,13 @@ def create_app(settings: Settings, hub: Hub | None = None) -> FastAPI:
             await run_in_threadpool(hub.runner.stop)
             await app.state.space_proxy.close()
 
-    app = FastAPI(title="Cove Hub", version="0.1.0", docs_url=None, openapi_url="/api/openapi.json",
+    app = CoveApp(title="Cove Hub", version="0.1.0", docs_url=None, openapi_url="/api/openapi.json",
                   redoc_url=None, lifespan=lifespan)
     app.state.hub = hub
-    app.state.space_proxy = Proxy(SESSION_COOKIE)
+    app.state.space_proxy = Proxy((SESSION_COOKIE,))
     app.add_middleware(HubMiddleware, hub=hub)
+    if "web" in settings.roles:  # the Space proxy's hot path: past the framework's middleware and routing
+        app.fast = (("/-/spaces/", HubMiddleware(spaces.SpaceApps(app), hub)),)
     app.openapi = lambda: _openapi.openapi(app)  # the routes' own descriptions, see routes/_openapi.py
 
     @app.exception_handler(CoveError)

@@ -26,7 +26,7 @@ INT_SETTINGS: dict[str, int] = {
     "discussions_per_minute": 1, "s3_presign_seconds": 10,
     "webhook_retry_seconds": 1, "webhook_attempts": 1, "webhook_timeout_seconds": 1,
     "spaces_sleep_seconds": 1, "spaces_memory_mb": 64, "spaces_cpu_seconds": 1, "spaces_open_files": 64,
-    "spaces_build_timeout": 10, "spaces_startup_timeout": 1, "spaces_log_bytes": 4096,
+    "spaces_build_timeout": 10, "spaces_deep_sleep_seconds": 1, "spaces_startup_timeout": 1, "spaces_log_bytes": 4096,
 }
 
 #: String settings read from ``COVE_<NAME>`` as they are.
@@ -159,9 +159,11 @@ class Settings:
     #: Seconds without a proxied request before a Space's app sleeps (a Space's own ``sleep_time`` wins).
     spaces_sleep_seconds: int = 48 * 3600
     #: How an app sleeps: ``stop`` (its processes end, their memory is freed; the next request starts it
-    #: again, as long as the app takes to start) or ``freeze`` (SIGSTOP: no CPU, memory kept, so the
-    #: kernel may swap it out; the next request thaws it at once).
-    spaces_sleep_mode: str = "stop"
+    #: again, as long as the app takes to start: Gradio imports in 3-10 s), ``freeze`` (SIGSTOP: no CPU,
+    #: memory kept, so the kernel may swap it out; the next request thaws it at once) or ``tiered`` (the
+    #: default: frozen first, stopped once it has slept ``spaces_deep_sleep_seconds``).
+    spaces_sleep_mode: str = "tiered"
+    spaces_deep_sleep_seconds: int = 24 * 3600
     #: Limits on each app (and its build): data segment (MiB), CPU seconds, open files.
     spaces_memory_mb: int = 2048
     spaces_cpu_seconds: int = 24 * 3600
@@ -182,11 +184,16 @@ class Settings:
     #: (default ``<data_dir>/spaces/envs``).
     spaces_wheelhouse: str = ""
     spaces_envs: str = ""
+    #: The package indexes builds install from (space-separated, the first is pip's --index-url), and the
+    #: only sources whose files (checked by sha256 against them) enter the shared wheelhouse. Default:
+    #: the indexes pip is configured with here, else PyPI.
+    spaces_index_urls: str = ""
     #: Addresses whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are trusted (the load balancer's;
     #: ``COVE_FORWARDED_ALLOW_IPS``, comma-separated, ``*`` for any): sign-in limits count the client's
     #: address from them. Default: loopback only.
     forwarded_allow_ips: str = "127.0.0.1"
-    #: Secret for signed upload URLs and web sessions; created in the data dir on first start.
+    #: Secret for signed upload URLs, web sessions and the key that encrypts Space secrets
+    #: (``COVE_SECRET_KEY``, else ``<data_dir>/secret``, created on first start).
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -212,16 +219,19 @@ class Settings:
             "roles": parse_roles(env.get("COVE_ROLES", ",".join(ROLES))),
             "forwarded_allow_ips": env.get("COVE_FORWARDED_ALLOW_IPS", "127.0.0.1"),
             "webhook_allow": env.get("COVE_WEBHOOK_ALLOW", ""),
+            "secret_key": env.get("COVE_SECRET_KEY", ""),
         }
         values["xet"] = _flag(env, "COVE_XET", "1")
         values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")
         values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
         values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
         values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
-        values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "stop")
-        if values["spaces_sleep_mode"] not in ("stop", "freeze"):
-            raise ValueError(f"COVE_SPACES_SLEEP_MODE must be stop or freeze, not {values['spaces_sleep_mode']!r}")
+        values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "tiered")
+        if values["spaces_sleep_mode"] not in ("stop", "freeze", "tiered"):
+            raise ValueError("COVE_SPACES_SLEEP_MODE must be stop, freeze or tiered, not "
+                             f"{values['spaces_sleep_mode']!r}")
         values["spaces_envs"] = env.get("COVE_SPACES_ENVS", "")
+        values["spaces_index_urls"] = env.get("COVE_SPACES_INDEX_URLS", "")
         if values["spaces_sandbox"] not in ("auto", "bwrap", "none"):
             raise ValueError(f"COVE_SPACES_SANDBOX must be auto, bwrap or none, not {values['spaces_sandbox']!r}")
         values.update({key: env[f"COVE_{key.upper()}"] for key in STR_SETTINGS if f"COVE_{key.upper()}" in env})

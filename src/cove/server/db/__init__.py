@@ -192,13 +192,14 @@ def connect(url: str) -> sessionmaker:
     return sessionmaker(make_engine(url), expire_on_commit=False)
 
 
-def open_database(url: str) -> sessionmaker:
+def open_database(url: str, secret_key: str | None = None) -> sessionmaker:
     """Connect, bring the schema to the newest migration (:mod:`cove.server.db.migrate`: creating it in a
-    new database, upgrading an older one with its rows), and return the session factory."""
+    new database, upgrading an older one with its rows; ``secret_key`` for the migrations that encrypt
+    values), and return the session factory."""
     from cove.server.db import migrate
 
     engine = make_engine(url)
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, secret_key=secret_key)
     return sessionmaker(engine, expire_on_commit=False)
 
 

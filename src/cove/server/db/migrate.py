@@ -64,10 +64,11 @@ def compare_type(context, inspected_column, metadata_column, inspected_type, met
     return None  # Alembic's own comparison
 
 
-def _config(connection: Connection) -> Config:
+def _config(connection: Connection, secret_key: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPTS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["secret_key"] = secret_key  # what migrations that seal values need (0008)
     return cfg
 
 
@@ -140,23 +141,24 @@ def status(engine: Engine) -> Status:
     return Status(current, head(), legacy)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> Status:
-    """Bring the schema to ``revision`` (default: the newest), under the migration lock."""
+def upgrade(engine: Engine, revision: str = "head", secret_key: str | None = None) -> Status:
+    """Bring the schema to ``revision`` (default: the newest), under the migration lock. ``secret_key``:
+    the Hub's secret, for the migrations that encrypt values with it."""
     with _migration_connection(engine) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
         if before is None and sa.inspect(conn).has_table("accounts"):
             log.info("cove db: a database from before migrations: adopting it at the baseline, rows kept")
-        command.upgrade(_config(conn), revision)
+        command.upgrade(_config(conn, secret_key), revision)
         after = MigrationContext.configure(conn).get_current_revision()
     if after != before:
         log.info("cove db: schema upgraded from %s to %s", before or "(none)", after)
     return Status(after, head(), False)
 
 
-def downgrade(engine: Engine, revision: str) -> Status:
+def downgrade(engine: Engine, revision: str, secret_key: str | None = None) -> Status:
     """Take the schema back to ``revision`` (a failed deployment's rollback, and the tests that rebuild an
     older schema), under the migration lock. Data in what a downgrade drops is lost."""
     with _migration_connection(engine) as conn:
-        command.downgrade(_config(conn), revision)
+        command.downgrade(_config(conn, secret_key), revision)
         after = MigrationContext.configure(conn).get_current_revision()
     return Status(after, head(), False)

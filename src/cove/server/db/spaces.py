@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cove.server.db import Base, Repo, utcnow
+from cove.server.db.sealed import Sealer, secret_context
 
 
 class SpaceState(Base):
@@ -38,7 +39,7 @@ class SpaceState(Base):
 
 class SpaceSetting(Base):
     """A secret or a variable: given to the app as an environment variable; a secret's value is never
-    shown back."""
+    shown back, and stored encrypted (:mod:`cove.server.db.sealed`, bound to its Space and name)."""
 
     __tablename__ = "space_settings"
     __table_args__ = (UniqueConstraint("repo_id", "kind", "key"),)
@@ -80,13 +81,30 @@ def space_settings(s: Session, repo_id: int, kind: str | None = None) -> list[Sp
     return list(s.scalars(select(SpaceSetting).where(*cond).order_by(SpaceSetting.key)))
 
 
-def put_space_setting(s: Session, repo_id: int, kind: str, key: str, value: str, description: str | None) -> None:
+def space_environment(s: Session, repo_id: int, sealer: Sealer) -> dict[str, dict[str, str]]:
+    """``{kind: {key: value}}`` of the Space's variables and secrets, the secrets decrypted."""
+    out: dict[str, dict[str, str]] = {"variable": {}, "secret": {}}
+    for row in space_settings(s, repo_id):
+        value = sealer.open(row.value, secret_context(repo_id, row.key)) if row.kind == "secret" else row.value
+        out.setdefault(row.kind, {})[row.key] = value
+    return out
+
+
+def check_sealed(s: Session, sealer: Sealer) -> None:
+    """Raise :class:`~cove.server.db.sealed.WrongKey` when the secrets were sealed with another key."""
+    row = s.scalar(select(SpaceSetting).where(SpaceSetting.kind == "secret").limit(1))
+    if row is not None:
+        sealer.open(row.value, secret_context(row.repo_id, row.key))
+
+
+def put_space_setting(s: Session, repo_id: int, kind: str, key: str, value: str, description: str | None,
+                      sealer: Sealer) -> None:
     row = s.scalar(select(SpaceSetting).where(SpaceSetting.repo_id == repo_id, SpaceSetting.kind == kind,
                                               SpaceSetting.key == key))
     if row is None:
         row = SpaceSetting(repo_id=repo_id, kind=kind, key=key, description="")
         s.add(row)
-    row.value = value
+    row.value = sealer.seal(value, secret_context(repo_id, key)) if kind == "secret" else value
     if description is not None:
         row.description = description
     row.updated_at = utcnow()

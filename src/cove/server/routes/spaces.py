@@ -5,16 +5,19 @@ gradio_client connects to)."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from cove.errors import BadRequest, Conflict, CoveError
+from cove.errors import BadRequest, Conflict, CoveError, RepoNotFound
 from cove.server.middleware import SESSION_COOKIE
 from cove.server.routes import _openapi_spaces as api
-from cove.server.routes._common import JsonBody, base_url, caller, hub_of, principal, repo_url
-from cove.server.routes.web import WebRoute
-from cove.server.spaces.proxy import Proxy, static_file
+from cove.server.routes._common import JsonBody, base_url, hub_of, principal, repo_url
+from cove.server.routes.web import WebRoute, error_page
+from cove.server.services.spaces import GRANT_SEGMENT
+from cove.server.spaces.proxy import static_file
 
 router = APIRouter(tags=["spaces"])
 apps = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -120,27 +123,69 @@ def logs(ns: str, name: str, which: str, request: Request):
 # -- the apps -------------------------------------------------------------------------------------
 
 
-@apps.get("/-/spaces/{ns}/{name}")
-def bare_prefix(ns: str, name: str, request: Request):
-    """gradio's page uses ``<base href="./">``: without the trailing slash its assets resolve one level up."""
-    query = f"?{request.url.query}" if request.url.query else ""
-    return RedirectResponse(f"/-/spaces/{ns}/{name}/{query}", status_code=307)
+class SpaceApps:
+    """``/-/spaces/{ns}/{name}/...`` as raw ASGI, called by the Hub's middleware ahead of the framework's
+    routing (the proxy's hot path: a request here costs no route matching, no dependency solving).
+    Who asks: the middleware's caller (the session cookie counts for every method: the app is read
+    access), gradio_client's ``X-HF-Authorization``, or a grant in the path,
+    ``/-/spaces/{ns}/{name}/~grant/{token}/...`` (a private Space in its viewer's browser, where the
+    app's opaque-origin frame sends no cookie: :meth:`Spaces.app_src`)."""
 
+    GRANT = GRANT_SEGMENT.encode()
 
-@apps.api_route("/-/spaces/{ns}/{name}/{tail:path}", methods=METHODS)
-async def app_request(ns: str, name: str, tail: str, request: Request):
-    hub = hub_of(request)
-    found = caller(request)  # the app is read access: a cookie counts for every method (SameSite=Lax)
-    if found.error is not None:
-        raise found.error
-    who, hf_auth = found.principal, request.headers.get("x-hf-authorization")
-    if who is None and hf_auth:  # gradio_client's token: checked off the event loop
-        who = await run_in_threadpool(hub.spaces.proxy_caller, None, hf_auth)
-    target = await hub.spaces.upstream(who, f"{ns}/{name}")
-    if target.static_dir is not None:
-        return static_file(target.static_dir, tail, target.index, request)
-    proxy: Proxy = request.app.state.space_proxy
-    return await proxy.forward(request, target.port, tail, target.mount)
+    def __init__(self, app) -> None:
+        self.app = app  # the FastAPI app: its state holds the hub and the proxy, its templates render errors
+        self.hub, self.proxy = app.state.hub, app.state.space_proxy
+
+    async def __call__(self, scope, receive, send) -> None:
+        scope["app"] = self.app
+        raw = scope.get("raw_path") or scope["path"].encode()
+        parts = raw.split(b"?", 1)[0].split(b"/", 5)  # b"", b"-", b"spaces", ns, name[, tail]
+        if len(parts) < 5 or not parts[3] or not parts[4]:
+            await error_page(Request(scope), RepoNotFound("Repository not found"))(scope, receive, send)
+            return
+        ns, name = unquote(parts[3].decode("latin-1")), unquote(parts[4].decode("latin-1"))
+        query = scope.get("query_string", b"")
+        if len(parts) == 5:  # gradio's page uses <base href="./">: without the slash its assets resolve one level up
+            location = f"/-/spaces/{ns}/{name}/" + (f"?{query.decode('latin-1')}" if query else "")
+            await RedirectResponse(location, status_code=307)(scope, receive, send)
+            return
+        tail, grant = parts[5], None
+        if tail.startswith(self.GRANT + b"/"):
+            _, token, tail = (tail + b"/").split(b"/", 2) if tail.count(b"/") == 1 else tail.split(b"/", 2)
+            grant = token.decode("latin-1")
+        try:
+            who = await self._who(scope, f"{ns}/{name}", grant)
+            target = await self.hub.spaces.upstream(who, f"{ns}/{name}")
+        except CoveError as err:
+            await error_page(Request(scope), err)(scope, receive, send)
+            return
+        origin_null = (b"origin", b"null") in scope["headers"]
+        if target.static_dir is not None:
+            response = static_file(target.static_dir, unquote(tail.decode("latin-1")), target.index, origin_null)
+            if grant is not None:
+                response.headers["referrer-policy"] = "no-referrer"
+            await response(scope, receive, send)
+            return
+        # what the app is told it is served under (gradio builds its root URL from X-Forwarded-Host)
+        public = f"/-/spaces/{ns}/{name}" + (f"/{GRANT_SEGMENT}/{grant}" if grant is not None else "")
+        path = (target.mount.encode() if target.mount else b"") + b"/" + tail
+        await self.proxy.forward(scope, receive, send, target.port, path + (b"?" + query if query else b""),
+                                 prefix=public if not target.mount else "", grant=grant is not None)
+
+    async def _who(self, scope, repo_id: str, grant: str | None):
+        if grant is not None:  # a grant stands for its viewer alone (a wrong one is anonymous: a 404)
+            return await run_in_threadpool(self.hub.spaces.grant_caller, grant, repo_id)
+        found = scope.get("cove.caller")
+        if found is not None and found.error is not None:
+            raise found.error
+        who = found.principal if found is not None else None
+        if who is not None:
+            return who
+        hf_auth = dict(scope["headers"]).get(b"x-hf-authorization")
+        if hf_auth:  # gradio_client's token: checked off the event loop
+            return await run_in_threadpool(self.hub.spaces.proxy_caller, None, hf_auth.decode("latin-1"))
+        return None
 
 
 @apps.websocket("/-/spaces/{ns}/{name}/{tail:path}")
@@ -150,6 +195,9 @@ async def app_socket(ws: WebSocket, ns: str, name: str, tail: str):
         cookie = ws.cookies.get(SESSION_COOKIE)
         who = await run_in_threadpool(hub.accounts.authenticate_session, cookie) if cookie else None
         who = await run_in_threadpool(hub.spaces.proxy_caller, who, ws.headers.get("x-hf-authorization"))
+        if tail.startswith(GRANT_SEGMENT + "/"):  # a private Space's app in its viewer's browser
+            _, grant, tail = (tail + "/").split("/", 2) if tail.count("/") == 1 else tail.split("/", 2)
+            who = await run_in_threadpool(hub.spaces.grant_caller, grant, f"{ns}/{name}")
         target = await hub.spaces.upstream(who, f"{ns}/{name}")
     except CoveError:
         await ws.close(code=1008)

@@ -134,11 +134,19 @@ def card_page(request: Request, ns: str, name: str, widget: dict | None = None):
                   meta=meta, results=results, card_html=html, card_error=error, has_readme=readme is not None,
                   tags=card["tags"], widget=widget, card=card, weights=weights,
                   params=human_params(weights.params) if weights else "",
-                  space=hub.spaces.runtime(repo) if repo.type == "space" else None,
+                  **space_frame(hub, signed_in(request), repo),
                   viewer=dataset_viewer(request, repo, git, sha) if repo.type == "dataset" else None,
                   gate=hub.access_requests.state(principal(request), repo) if repo.gated else None,
                   gate_fields=hub.access_requests.asked_fields(repo) if repo.gated else [],
                   liked=hub.repos.likes(signed_in(request), repo))
+
+
+def space_frame(hub, who, repo) -> dict:
+    """A Space page's runtime and the URL its iframe loads the app from (a private Space's with a grant)."""
+    if repo.type != "space":
+        return {"space": None}
+    space = hub.spaces.runtime(repo)
+    return {"space": space, "space_src": hub.spaces.app_src(who, repo, space["stage"])}
 
 
 # -- files ----------------------------------------------------------------------------------------

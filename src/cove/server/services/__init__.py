@@ -63,7 +63,7 @@ class Hub:
         settings = settings.with_secret()
         self.settings = settings
         private_data_dir(settings.data_dir)
-        self.sessions = open_database(settings.database_url)
+        self.sessions = open_database(settings.database_url, secret_key=settings.secret_key)
         private_data_dir(settings.data_dir)  # the database files exist now
         self.blobs, cas_blobs = open_stores(settings, removal_lock(self.sessions.kw["bind"]))
         self.cas = XorbStore(cas_blobs)
@@ -98,6 +98,7 @@ class Hub:
         self.inference = Inference(settings, self.repos, self.content, self.objects)
         self.runner = Runner(settings, self.sessions, self.repos, self.objects, self.content)
         self.spaces = Spaces(settings, self.sessions, self.repos, self.accounts, self.runner)
+        self.spaces.check_key()  # another key than the one that sealed the secrets: a clear error now
         self.audit = Audit(self.sessions, self.accounts)
         self.signins = SignIns(self.sessions, self.accounts, settings, self.audit)
         self.webhooks = Webhooks(self.sessions, self.accounts, self.repos, settings)

@@ -6,6 +6,8 @@ records what is wanted in the database and reads back what happened."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import subprocess
 import time
@@ -19,6 +21,7 @@ from cove.errors import BadRequest, CoveError
 from cove.server.db import Repo, lfs_sizes, utcnow
 from cove.server.db.spaces import (
     SpaceState,
+    check_sealed,
     drop_space_setting,
     put_space_setting,
     space_settings,
@@ -43,6 +46,13 @@ TOUCH_EVERY = 5.0
 MAX_VALUE = 64 * 1024
 #: Seconds a running app's address is reused for one caller without asking the database again.
 UPSTREAM_TTL = 1.0
+#: A private Space in its viewer's browser: the app's frame has an opaque origin, so its requests carry no
+#: cookie at all; the page's iframe loads the app under ``{prefix}/~grant/{token}/``, a grant (signed:
+#: viewer, Space, expiry) that the app's relative URLs and its root URL keep.
+GRANT_SEGMENT = "~grant"
+GRANT_SECONDS = 4 * 3600
+#: Seconds a checked grant is trusted without asking the database again.
+GRANT_TTL = 10.0
 
 
 class SpaceUnavailable(CoveError):
@@ -60,8 +70,8 @@ class Upstream:
     port: int  # the app's port (0 for a static Space)
     static_dir: Path | None
     index: str
-    #: What the app's paths start with: "" (gradio, given GRADIO_ROOT_PATH, is served at its root) or the
-    #: public prefix (streamlit serves under its --server.baseUrlPath)
+    #: What the app's paths start with: "" (gradio is served at its root and told its public prefix in
+    #: X-Forwarded-Host) or the public prefix (streamlit serves under its --server.baseUrlPath)
     mount: str = ""
 
 
@@ -74,6 +84,12 @@ class Spaces:
         self.runner = runner
         self._touched: dict[int, float] = {}
         self._upstreams: dict[tuple, tuple[float, Upstream, Repo]] = {}
+        self._grants: dict[tuple[str, str], tuple[float, Principal | None]] = {}
+
+    def check_key(self) -> None:
+        """Raise WrongKey when the Space secrets were encrypted with another key than this Hub's."""
+        with self._sessions() as s:
+            check_sealed(s, self.runner.sealer)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -167,7 +183,7 @@ class Spaces:
         if description is not None and (not isinstance(description, str) or len(description) > 500):
             raise BadRequest("'description' must be a string of at most 500 characters")
         with self._sessions.begin() as s:
-            put_space_setting(s, repo.id, kind, key, value, description)
+            put_space_setting(s, repo.id, kind, key, value, description, self.runner.sealer)
             self._restart_row(s, repo)
         self._upstreams.clear()
         self.runner.nudge()
@@ -255,6 +271,53 @@ class Spaces:
                 yield b"data:\n\n"
                 last = time.monotonic()
             await asyncio.sleep(0.5)
+
+    # -- a private Space in the browser ---------------------------------------------------------
+
+    def _grant_mac(self, payload: str) -> str:
+        key = self.settings.secret_key.encode()
+        return hmac.new(key, b"space-grant:" + payload.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def app_src(self, who: Principal | None, repo: Repo, stage: str) -> str:
+        """The Space page's iframe URL for ``who`` (who may read ``repo``): a private Space's carries a
+        grant for this viewer and this Space, valid GRANT_SECONDS (never the viewer's own credentials).
+        A sleeping app is woken now, while the page loads, not at the iframe's first request."""
+        if stage == "SLEEPING":
+            self._touch(repo, now=True)
+            self.runner.nudge()
+        src = f"/-/spaces/{repo.repo_id}/"
+        if not repo.private or who is None:
+            return src
+        payload = f"{who.user_id}.{repo.id}.{int(time.time()) + GRANT_SECONDS}"
+        return f"{src}{GRANT_SEGMENT}/{payload}.{self._grant_mac(payload)}/"
+
+    def grant_caller(self, token: str, repo_id: str) -> Principal | None:
+        """The viewer a grant for the Space ``repo_id`` was made for, if it is genuine, unexpired, for this
+        very Space, and its viewer may still read it; else None (anonymous: a private Space is a 404)."""
+        hit = self._grants.get((token, repo_id))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        who = self._check_grant(token, repo_id)
+        if len(self._grants) > 10_000:
+            self._grants.clear()
+        self._grants[(token, repo_id)] = (time.monotonic() + GRANT_TTL, who)
+        return who
+
+    def _check_grant(self, token: str, repo_id: str) -> Principal | None:
+        parts = token.split(".")
+        if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+            return None
+        payload = ".".join(parts[:3])
+        if not hmac.compare_digest(parts[3], self._grant_mac(payload)) or int(parts[2]) < time.time():
+            return None
+        who = self._accounts.principal_of(int(parts[0]), None)
+        if who is None:
+            return None
+        try:
+            repo = self.get(who, repo_id)
+        except CoveError:
+            return None
+        return who if repo.id == int(parts[1]) else None
 
     # -- the proxy ------------------------------------------------------------------------------
 

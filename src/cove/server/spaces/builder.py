@@ -14,21 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 from cove.server.spaces.config import ConfigError, SpaceConfig, space_config
 from cove.server.spaces.logs import CappedLog
 from cove.server.spaces.sandbox import Sandbox, base_env, stop_group
-
-#: Files the wheelhouse keeps: wheels and source archives with plain names.
-WHEEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.(whl|tar\.gz|zip)$")
+from cove.server.spaces.wheelhouse import Index, admit
 
 
 class BuildError(Exception):
@@ -103,8 +101,10 @@ def _interpreter(version: str, log: CappedLog) -> str:
 
 
 class Builder:
-    def __init__(self, sandbox: Sandbox, wheelhouse: Path, envs: Path, *, timeout: int, apt: bool) -> None:
+    def __init__(self, sandbox: Sandbox, wheelhouse: Path, envs: Path, *, timeout: int, apt: bool,
+                 indexes: list[str]) -> None:
         self.sandbox = sandbox
+        self.indexes = indexes
         self.envs = envs
         self.wheelhouse = wheelhouse
         self.timeout = timeout
@@ -174,21 +174,23 @@ class Builder:
         download = venv / ".download"
         self.wheelhouse.mkdir(parents=True, exist_ok=True)
         env = {**base_env(job.dirs.home), "VIRTUAL_ENV": str(venv), "PIP_NO_CACHE_DIR": "1"}
+        index_args = ["--index-url", self.indexes[0], *[a for u in self.indexes[1:] for a in ("--extra-index-url", u)]]
+        local = [Path(urllib.parse.unquote(urllib.parse.urlparse(u).path)) for u in self.indexes if u.startswith("file:")]
+        local = [p.parent if p.name == "simple" else p for p in local]  # pages link to ../../files
         # 1. resolve and fetch into the build's own folder; files already in the wheelhouse are copied from
         #    there (the index is asked for versions only, no file is downloaded twice)
         log.write("pip download " + " ".join(wanted_args))
         self._run([python_bin, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-                   "--progress-bar", "off", "-d", str(download), "--find-links", str(self.wheelhouse), *wanted_args],
+                   "--progress-bar", "off", "-d", str(download), *index_args, "--find-links", str(self.wheelhouse),
+                   *wanted_args],
                   "pip download", cwd=app_dir, env=env, log=log, cancel=cancel, sandboxed=True,
-                  writable=[venv, job.dirs.home], readable=[app_dir, self.wheelhouse])
-        # 2. the Hub (not the build) adds the new files to the shared wheelhouse, never replacing one
-        added = 0
-        for f in download.iterdir():
-            target = self.wheelhouse / f.name
-            if f.is_file() and not f.is_symlink() and not target.exists() and WHEEL_NAME.match(f.name):
-                shutil.copyfile(f, target)
-                added += 1
+                  writable=[venv, job.dirs.home], readable=[app_dir, self.wheelhouse, *local])
+        # 2. the Hub (not the build) adds to the shared wheelhouse the new files the index vouches for
+        added, kept_out = admit(download, self.wheelhouse, Index(self.indexes))
         log.write(f"{added} new files in the shared wheelhouse")
+        if kept_out:
+            log.write("Not shared (not files of the configured index, used by this build only): "
+                      + " ".join(kept_out[:50]))
         # 3. install offline from what was fetched
         self._run([python_bin, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                    "--progress-bar", "off", "--no-index", "--find-links", str(download), *wanted_args],

@@ -27,12 +27,14 @@ from pathlib import Path
 from sqlalchemy.orm import sessionmaker
 
 from cove.server.db import Repo, utcnow
-from cove.server.db.spaces import space_settings, space_state, spaces_with_states
+from cove.server.db.sealed import Sealer, WrongKey
+from cove.server.db.spaces import space_environment, space_state, spaces_with_states
 from cove.server.services.inference import Snapshots
 from cove.server.settings import Settings
 from cove.server.spaces.builder import Builder, BuildError, BuildJob, Built, Cancelled, ConfigError, SpaceDirs
 from cove.server.spaces.logs import CappedLog, tail_text
 from cove.server.spaces.sandbox import Limits, Sandbox, base_env, stop_group
+from cove.server.spaces.wheelhouse import configured_indexes
 
 log = logging.getLogger("cove.server.spaces")
 
@@ -41,7 +43,7 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 def proxy_prefix(repo_id: str) -> str:
-    """The path the app is served under (its ``GRADIO_ROOT_PATH``), without the trailing slash."""
+    """The path the app is served under (``SPACE_ROOT_PATH``; streamlit's base path), without the trailing slash."""
     return f"/-/spaces/{repo_id}"
 
 
@@ -90,6 +92,7 @@ class Runner:
         self.objects = objects
         self.content = content
         self.root = settings.data_dir / "spaces"
+        self.sealer = Sealer(settings.secret_key)
         limits = Limits(settings.spaces_memory_mb, settings.spaces_cpu_seconds, settings.spaces_open_files)
         self.sandbox: Sandbox | None = None
         self._limits = limits
@@ -115,8 +118,9 @@ class Runner:
         self.sandbox = Sandbox(self.settings.spaces_sandbox, self._limits)
         wheelhouse = Path(self.settings.spaces_wheelhouse or self.root / "wheelhouse")
         envs = Path(self.settings.spaces_envs or self.root / "envs")
+        indexes = self.settings.spaces_index_urls.split() or configured_indexes()
         self.builder = Builder(self.sandbox, wheelhouse, envs, timeout=self.settings.spaces_build_timeout,
-                               apt=self.settings.spaces_apt)
+                               apt=self.settings.spaces_apt, indexes=indexes)
         log.info("Spaces: %s", self.sandbox.description)
         self._thread = threading.Thread(target=self._loop, name="spaces-supervisor", daemon=True)
         self._thread.start()
@@ -207,19 +211,24 @@ class Runner:
                              name=f"space-build-{repo.id}").start()
             return
         if local.sleeping:
+            frozen = local.proc is not None and local.proc.poll() is None
             if state is not None and self._asked_since(state, local):
                 local.sleeping = False
-                if local.proc is not None and local.proc.poll() is None:  # frozen: thawed in place
+                if frozen:  # thawed in place
                     os.killpg(local.proc.pid, signal.SIGCONT)
                     self._set(repo.id, local, stage="RUNNING", last_request_at=utcnow())
                     return
                 threading.Thread(target=self._launch, args=(repo, local), daemon=True,
                                  name=f"space-wake-{repo.id}").start()
+            elif frozen and self.settings.spaces_sleep_mode == "tiered" \
+                    and time.time() - local.slept_at > self.settings.spaces_deep_sleep_seconds:
+                self._halt(local, cancel=False)  # asleep long enough: its memory is given back
+                self._set(repo.id, local, port=0)
             return
         if local.proc is not None and local.proc.poll() is None and state is not None and state.stage == "RUNNING":
             sleep = state.sleep_time if state.sleep_time is not None else self.settings.spaces_sleep_seconds
             if sleep > 0 and utcnow() - state.last_request_at > timedelta(seconds=sleep):
-                if self.settings.spaces_sleep_mode == "freeze":  # SIGSTOP: no CPU, memory kept, thaws at once
+                if self.settings.spaces_sleep_mode in ("freeze", "tiered"):  # SIGSTOP: no CPU, memory kept, thaws at once
                     os.killpg(local.proc.pid, signal.SIGSTOP)
                 else:  # the process stops: memory freed, the next request starts it again
                     self._halt(local, cancel=False)
@@ -289,10 +298,10 @@ class Runner:
 
     def app_env(self, repo: Repo, built: Built, port: int, dirs: SpaceDirs) -> dict[str, str]:
         with self.sessions() as s:
-            settings = space_settings(s, repo.id)
+            settings = space_environment(s, repo.id, self.sealer)
         env = base_env(dirs.home)
         for kind in ("variable", "secret"):  # a secret wins over a variable of the same name
-            env.update({x.key: x.value for x in settings if x.kind == kind and ENV_KEY.match(x.key)})
+            env.update({k: v for k, v in settings[kind].items() if ENV_KEY.match(k)})
         public = self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
         prefix = proxy_prefix(repo.repo_id)
         venv_bin = str(built.venv / "bin")
@@ -302,7 +311,9 @@ class Runner:
             "SPACE_ID": repo.repo_id, "SPACE_AUTHOR_NAME": repo.namespace, "SPACE_REPO_NAME": repo.name,
             "SPACE_TITLE": str((repo.card_data or {}).get("title") or repo.name),
             "SPACE_HOST": f"{public}{prefix}/", "SPACE_ROOT_PATH": prefix, "HF_ENDPOINT": public,
-            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "GRADIO_ROOT_PATH": prefix,
+            # no GRADIO_ROOT_PATH: gradio takes its root URL from X-Forwarded-Host, where the proxy puts the
+            # prefix the request came under (a private Space's grant included)
+            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
             "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SSR_MODE": "False", "PORT": str(port),
         })
         return env
@@ -324,7 +335,7 @@ class Runner:
             proc = self.sandbox.start(self._command(built, port, proxy_prefix(repo.repo_id)), cwd=built.app_dir,
                                       env=self.app_env(repo, built, port, dirs),
                                       writable=[built.app_dir, dirs.home], readable=[built.venv])
-        except OSError as e:
+        except (OSError, WrongKey) as e:  # WrongKey: a secret that does not decrypt
             run_log.write(f"Could not start the app: {e}")
             run_log.close()
             self._set(repo.id, local, stage="RUNTIME_ERROR", error=f"Could not start the app: {e}", port=0)
