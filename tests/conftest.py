@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_UPDATE_CHECK", "1")
 os.environ.setdefault("DISABLE_SAFETENSORS_CONVERSION", "1")
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
+# compiled decode steps go to a folder of this run, not the user's cache; test Hubs compile nothing in the
+# background (tests/generation/test_compile_cache.py starts what it needs)
+os.environ.setdefault("COVE_COMPILE_CACHE", tempfile.mkdtemp(prefix="cove-compile-"))
+os.environ.setdefault("COVE_INFERENCE_COMPILE", "0")
 
 
 def free_port() -> int:
