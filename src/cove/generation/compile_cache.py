@@ -44,8 +44,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cove.hub.config import cache_home
-
 _LOCK = threading.RLock()  # one compile at a time in a process: they switch a process-wide variable
 _OFF = ("0", "false", "no", "off")
 
@@ -55,7 +53,11 @@ def default_root() -> Path | None:
     value = os.environ.get("COVE_COMPILE_CACHE", "").strip()
     if value.lower() in _OFF:
         return None
-    return Path(value).expanduser() if value else cache_home() / "cove" / "compile"
+    if value:
+        return Path(value).expanduser()
+    # as cove.hub's caches (not imported: the server imports generation and never the hub client)
+    home = os.environ.get("XDG_CACHE_HOME", "").strip() or "~/.cache"
+    return Path(home).expanduser() / "cove" / "compile"
 
 
 @cache

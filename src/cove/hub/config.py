@@ -27,9 +27,6 @@ Cove's own switches have no Hugging Face twin:
                      when the Hub offers it (plain GET, LFS)     installed: ``pip install cove[xet]``)
 ===================  ==========================================  =====================================
 
-``COVE_COMPILE_CACHE`` (generation's, read there) is where compiled decode steps are kept: default
-``$XDG_CACHE_HOME/cove/compile`` (``~/.cache/cove/compile``), ``0`` for nowhere.
-
 Nothing is read at import time.
 """
 
@@ -70,18 +67,12 @@ def _env(*names: str) -> str | None:
     return None
 
 
-def cache_home() -> Path:
-    """``$XDG_CACHE_HOME``, else ``~/.cache``: where caches of this user go (Cove's compiled decode
-    steps under ``cove/compile``, see :mod:`cove.generation.compile_cache`)."""
-    return Path(_env("XDG_CACHE_HOME") or "~/.cache").expanduser()
-
-
 def hf_home() -> Path:
     """``$HF_HOME``, else ``$XDG_CACHE_HOME/huggingface``, else ``~/.cache/huggingface`` (as huggingface_hub)."""
     home = _env("HF_HOME")
     if home:
         return Path(home).expanduser()
-    return cache_home() / "huggingface"
+    return Path(_env("XDG_CACHE_HOME") or "~/.cache").expanduser() / "huggingface"
 
 
 def hf_token_path() -> Path:
