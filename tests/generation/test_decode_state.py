@@ -54,7 +54,8 @@ def test_the_state_is_the_only_place_decode_state_lives(big_vocab, padded):
     # a copy or a pickle keeps the options, not the int8 head or compiled code
     for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert clone.decode_state.head is None and clone.decode_state.config == state.config
-        assert torch.equal(clone.generate(ids, attention_mask=mask, max_new_tokens=greedy_head.BUILD_AFTER), out)
+        again = clone.generate(ids, attention_mask=mask, max_new_tokens=6)
+        assert torch.equal(again, out[:, : again.shape[1]])
 
 
 def test_generation_config_is_read_and_written_through_the_state(big_vocab):
