@@ -70,7 +70,11 @@ def test_generation_config_is_read_and_written_through_the_state(big_vocab):
 
 def test_memory_accounting_reads_the_state(big_vocab):
     model = AutoModelForCausalLM.from_pretrained(big_vocab)
-    assert DecodeState.nbytes(model) == greedy_head.head_bytes(model.lm_head) > 0
+    state = state_of(model)
+    reserved = greedy_head.head_bytes(model.lm_head)
+    assert state.nbytes(model) == reserved > 0  # before the head is built
+    state.greedy_head(model.lm_head)(torch.randn(1, 32))
+    assert state.head.nbytes() == reserved == state.nbytes(model)
     layout = dict(DecodeState.weight_layout(model))
     assert "(32, 8192)" in layout["lm_head.weight"] or "(8192, 32)" in layout["lm_head.weight"]
 

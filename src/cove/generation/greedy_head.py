@@ -115,6 +115,10 @@ class CertifiedArgmax:
         self._pool_lock = threading.Lock()
         self.full_products = 0  # rows that fell back to the full float32 product
 
+    def nbytes(self) -> int:
+        """Bytes it holds: the int8 copy, scales, bound coefficients and the outlier pool."""
+        return sum(t.numel() * t.element_size() for t in (self.q, self.scales, self.coeffs, self.pool))
+
     def stale(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
         return weight is not self.weight or bias is not self.bias or _version(weight) != self.version
 

@@ -93,11 +93,11 @@ class DecodeState:
         """(name, "shape dtype stride device") of the weights and buffers as decode reads them."""
         return compile_cache.weight_layout(model)
 
-    @staticmethod
-    def nbytes(model: Any) -> int:
-        """Bytes this state holds (or will, once greedy decoding builds the head) beside the model's
-        parameters: the certified head of its ``lm_head``."""
-        return greedy_head.head_bytes(getattr(model, "lm_head", None))
+    def nbytes(self, model: Any) -> int:
+        """Bytes this state holds beside ``model``'s parameters, or will once greedy decoding builds
+        the certified head of its ``lm_head`` (reserved from the start: what a memory budget counts)."""
+        reserved = greedy_head.head_bytes(getattr(model, "lm_head", None))
+        return max(reserved, self.head.nbytes() if self.head is not None else 0)
 
     # -- compiled steps ----------------------------------------------------------------------------
 

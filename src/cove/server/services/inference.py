@@ -194,7 +194,8 @@ def model_bytes(model: Any) -> int:
     float32 head)."""
     from cove.generation.state import DecodeState  # torch is loaded once a model is
 
-    return module_bytes(model) + DecodeState.nbytes(model)
+    state = getattr(model, "decode_state", None) or DecodeState(cache=None)
+    return module_bytes(model) + state.nbytes(model)
 
 
 def module_bytes(model: Any) -> int:
