@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr test-spaces test-peft-full
+.PHONY: serve test install lint bench clean fuzz test-postgres test-replicas test-s3 test-vision test-radosgw test-asr test-spaces test-peft-full test-compile
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -61,6 +61,10 @@ test-spaces: $(STAMP)
 # LoRA on the real SmolLM2 and MiniLM: the held-out metric improves over the base (minutes)
 test-peft-full: $(STAMP)
 	$(BIN)/python -m pytest -m peft_full tests/peft/test_real_data.py -s
+
+# compiled decode steps on disk and in the background: several torch.compile runs (minutes)
+test-compile: $(STAMP)
+	$(BIN)/python -m pytest -m compile_cache tests/generation/test_compile_cache.py -s -n 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

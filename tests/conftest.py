@@ -3,10 +3,13 @@ real ``cove`` CLI."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +25,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_UPDATE_CHECK", "1")
 os.environ.setdefault("DISABLE_SAFETENSORS_CONVERSION", "1")
 os.environ.setdefault("HF_UPDATE_DOWNLOAD_COUNTS", "0")
+# compiled decode steps go to a folder of this run, not the user's cache; test Hubs compile nothing in the
+# background (tests/generation/test_compile_cache.py starts what it needs)
+if "COVE_COMPILE_CACHE" not in os.environ:
+    os.environ["COVE_COMPILE_CACHE"] = tempfile.mkdtemp(prefix="cove-compile-")
+    atexit.register(shutil.rmtree, os.environ["COVE_COMPILE_CACHE"], ignore_errors=True)
+os.environ.setdefault("COVE_INFERENCE_COMPILE", "0")
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ import transformers as T
 
 from cove.generation import greedy_head
 from cove.generation.greedy_head import CertifiedArgmax
+from cove.generation.state import DecodeState
 from cove.models import AutoModelForCausalLM
 from tests.models.reference import TINY
 
@@ -124,16 +125,17 @@ def test_head_is_rebuilt_when_the_weight_changes(weight):
     lin = torch.nn.Linear(H, V, bias=False)
     with torch.no_grad():
         lin.weight.copy_(weight)
-    first = greedy_head.for_head(lin)
-    assert first is greedy_head.for_head(lin)  # kept on the module
+    state = DecodeState(cache=None)
+    first = state.greedy_head(lin)
+    assert first is state.greedy_head(lin)  # kept in the decode state
     x = hidden_states(20, seed=5)
     with torch.no_grad():
         lin.weight.mul_(-1)  # an optimizer step, in place
-    again = greedy_head.for_head(lin)
+    again = state.greedy_head(lin)
     assert again is not first
     assert torch.equal(again(x), (x @ lin.weight.T).argmax(1))
-    assert greedy_head.for_head(torch.nn.Linear(H, 100)) is None  # a small vocabulary: not worth it
-    assert greedy_head.for_head(torch.nn.Linear(H, V).half()) is None
+    assert state.greedy_head(torch.nn.Linear(H, 100)) is None  # a small vocabulary: not worth it
+    assert state.greedy_head(torch.nn.Linear(H, V).half()) is None
 
 
 def test_bfloat16_logits_ties_go_to_the_first_row(weight):
@@ -167,7 +169,7 @@ def test_generate_uses_it_and_matches_transformers(model_type, dtype, tmp_path):
     mask[1, :4] = 0
     mask[2, :2] = 0
     model.generate(ids[:1], max_new_tokens=greedy_head.BUILD_AFTER - 1)
-    assert "_certified_argmax" not in model.lm_head.__dict__  # a short call does not pay the build
+    assert model.decode_state.head is None  # a short call does not pay the build
     for options in (
         dict(max_new_tokens=greedy_head.BUILD_AFTER),  # builds it; the shorter calls after use it
         dict(max_new_tokens=20),
@@ -177,7 +179,7 @@ def test_generate_uses_it_and_matches_transformers(model_type, dtype, tmp_path):
         ref_options = {k: v for k, v in options.items() if k != "cache_implementation"}
         expected = ref.generate(ids, attention_mask=mask, do_sample=False, pad_token_id=0, **ref_options)
         assert torch.equal(model.generate(ids, attention_mask=mask, **options), expected), options
-    head = model.lm_head.__dict__.get("_certified_argmax")
+    head = model.decode_state.head
     assert head is not None and head.full_products == 0
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # the weights were only read
@@ -190,11 +192,12 @@ def test_inference_tensors_are_watched_too(weight):
         lin.weight.copy_(weight)
     x = hidden_states(20, seed=7)
     with torch.inference_mode():
-        first = greedy_head.for_head(lin)
-        assert greedy_head.for_head(lin) is first
+        state = DecodeState(cache=None)
+        first = state.greedy_head(lin)
+        assert state.greedy_head(lin) is first
         assert torch.equal(first(x), (x @ lin.weight.T).argmax(1))
         lin.weight.mul_(-1)
-        again = greedy_head.for_head(lin)
+        again = state.greedy_head(lin)
         assert again is not first
         assert torch.equal(again(x), (x @ lin.weight.T).argmax(1))
 
@@ -205,7 +208,7 @@ def test_head_bytes_are_what_the_built_head_holds(weight):
     with torch.no_grad():
         lin.weight.copy_(weight)
     expected = greedy_head.head_bytes(lin)
-    head = greedy_head.for_head(lin)
+    head = DecodeState(cache=None).greedy_head(lin)
     head(hidden_states(1))  # the outlier columns are taken at the first call
     held = [head.q, head.scales, head.coeffs, head.pool]
     assert expected == sum(t.numel() * t.element_size() for t in held)

@@ -178,5 +178,5 @@ def test_greedy_uses_the_certified_head_and_matches_transformers(tmp_path):
     for options in (dict(max_new_tokens=greedy_head.BUILD_AFTER), dict(max_new_tokens=12, min_new_tokens=12)):
         expected = ref.generate(ids, attention_mask=mask, do_sample=False, **options)
         assert torch.equal(model.generate(ids, attention_mask=mask, **options), expected), options
-    head = model.lm_head.__dict__.get("_certified_argmax")
+    head = model.decode_state.head
     assert head is not None and head.full_products == 0

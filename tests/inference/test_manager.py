@@ -137,10 +137,10 @@ def test_settings_from_the_environment(tmp_path):
 
 def test_a_causal_lm_is_measured_with_its_greedy_head():
     """The budget counts the int8 head that greedy generation builds beside a causal LM's output
-    layer, not only the parameters: measured at load, before the first call builds it."""
+    layer, not only the parameters: measured at load, before the first call builds it (from the
+    model's decode state)."""
     import torch
 
-    from cove.generation.greedy_head import for_head
     from cove.models.gpt2 import GPT2Config, GPT2LMHeadModel
     from cove.server.services.inference import model_bytes, module_bytes
 
@@ -148,7 +148,7 @@ def test_a_causal_lm_is_measured_with_its_greedy_head():
     params = module_bytes(model)
     assert model_bytes(model) == params + 8192 * 64 + 4 * 8192 * (1 + 3 + 32)
     model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=48, min_new_tokens=48, eos_token_id=0)
-    head = for_head(model.lm_head, build=False)
+    head = model.decode_state.head  # the decode state holds it, and the budget reads it from there
     assert head is not None and head.channels  # what was reserved is what got built
     built = sum(t.numel() * t.element_size() for t in (head.q, head.scales, head.coeffs, head.pool))
-    assert model_bytes(model) - params == built
+    assert model_bytes(model) - params == built == model.decode_state.nbytes(model)

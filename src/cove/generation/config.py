@@ -29,7 +29,11 @@ class GenerationConfig:
     Speed: the KV cache is always preallocated; ``cache_implementation="static"`` makes each decode step
     attend over all of it with a mask, so every step has the same shapes, and ``compile=True`` (Cove's
     option, implies static) compiles that step once with ``torch.compile`` (a one-time cost of seconds
-    per model, batch size and length; see docs/benchmarks.md for where it pays off).
+    per model, batch size and length, paid once per machine: compiled steps are kept on disk, see
+    :mod:`cove.generation.compile_cache`; docs/benchmarks.md says where it pays off).
+    ``compile="auto"`` runs a step compiled when the model's decode state has it for this shape
+    (compiled in this process, or on disk), else eagerly; a background compiler attached to the
+    state (the inference server's) compiles it meanwhile, never the caller's thread.
     """
 
     max_length: int = 20
@@ -58,7 +62,7 @@ class GenerationConfig:
     stop_strings: str | list[str] | None = None
     cache_implementation: str | None = None  # "static": decode steps of static shapes (see below)
     seed: int | None = None  # Cove's: seeds the torch.Generator of sampling when none is passed
-    compile: bool = False  # Cove's: run static decode steps through torch.compile (see below)
+    compile: bool | str = False  # Cove's: True, False or "auto" (see below)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # unknown keys of a file, kept
 
     # --- construction -----------------------------------------------------------------------
@@ -123,14 +127,17 @@ class GenerationConfig:
             raise ValueError("top_p and typical_p must be in (0, 1]")
         if self.early_stopping not in (True, False, "never"):
             raise ValueError("early_stopping is True, False or 'never'")
+        if self.compile not in (True, False, "auto"):
+            raise ValueError(f"compile is True, False or 'auto', not {self.compile!r}")
         if self.cache_implementation not in (None, "static", "dynamic"):
             raise ValueError(
                 f"cache_implementation {self.cache_implementation!r} is not supported (None, 'static', 'dynamic')"
             )
 
     def static_decode(self) -> bool:
-        """Decode steps of static shapes: asked for, or needed by ``compile``."""
-        return self.cache_implementation == "static" or self.compile
+        """Decode steps of static shapes: asked for, or needed by ``compile=True`` (``"auto"`` decides
+        per call, see :class:`cove.generation.generate.Decoder`)."""
+        return self.cache_implementation == "static" or self.compile is True
 
     def eos_ids(self) -> list[int]:
         eos = self.eos_token_id

@@ -9,6 +9,10 @@ does no Python work that grows with the sequence: ids and the mask are prealloca
 the step views, and the cache writes in place. With ``cache_implementation="static"`` (or
 ``compile=True``, which compiles that step with ``torch.compile``) a step also has the same shapes
 every time: it attends over the whole cache with a mask and writes at a slot tensor.
+``compile="auto"`` takes that path only when the compiled step is at hand (see :class:`Decoder`).
+
+What generation keeps for a model between calls (compiled steps, the certified greedy head, the
+default options) lives in its decode state (:mod:`cove.generation.state`), never on its modules.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from typing import Any
 import torch
 
 from cove.generation import greedy_head, sampling
+from cove.generation.compile_cache import StepKey
 from cove.generation.config import FILE_NAME, GenerationConfig
 from cove.generation.processors import Processor, apply, banned_ids, build_processors
+from cove.generation.state import DecodeState, state_of
 from cove.generation.stopping import StopOnEos, StopStrings
+
+__all__ = ["DecodeState", "Decoder", "Prompt", "decode_steps", "default_config", "generate", "state_of"]
 
 
 @dataclass
@@ -60,16 +68,17 @@ class Prompt:
 
 def default_config(model: Any) -> GenerationConfig:
     """The model's generation_config.json when it was loaded from a folder that has one, else the
-    token ids of its config.json. Read once and kept on the model as ``generation_config``."""
-    config = getattr(model, "generation_config", None)
-    if isinstance(config, GenerationConfig):
-        return config
+    token ids of its config.json. Read once and kept in the model's decode state (``config``), which
+    ``model.generation_config`` reads and writes."""
+    state = state_of(model)
+    if isinstance(state.config, GenerationConfig):
+        return state.config
     folder = getattr(model, "name_or_path", None)
     if folder is not None and (folder / FILE_NAME).is_file():
         config = GenerationConfig.from_pretrained(folder)
     else:
         config = GenerationConfig.from_model_config(model.config)
-    model.generation_config = config
+    state.config = config
     return config
 
 
@@ -92,17 +101,6 @@ def next_hidden(
     return getattr(model, model.base_model_prefix).hidden(tokens, mask, positions, cache)[:, -1]
 
 
-def compiled_step(model: Any, fn: Any = next_logits) -> Any:
-    """``fn`` (``next_logits`` or ``next_hidden``) through ``torch.compile`` (inductor), made once per
-    model and kept on it: later calls with the same batch size and length reuse the compiled code."""
-    key = f"_compiled_{fn.__name__}"
-    step = model.__dict__.get(key)
-    if step is None:
-        step = torch.compile(fn, dynamic=False)
-        model.__dict__[key] = step
-    return step
-
-
 class Decoder:
     """One forward of the model on new tokens, against a preallocated cache and mask buffer.
 
@@ -112,24 +110,30 @@ class Decoder:
         prompt: the batch, whose mask seeds the (B, total) mask buffer.
         total: prompt + new tokens at most (the cache's length).
         static: decode steps attend over the whole cache with a mask (static shapes; see ``KVCache``).
-        compile: run static decode steps through ``torch.compile``.
+        compile: run static decode steps through ``torch.compile`` (True); ``"auto"``: when the model's
+            decode state has the compiled step for this shape, in memory or on disk (see
+            :meth:`DecodeState.available`), else eagerly (and the state's background compiler, if
+            any, compiles it for later calls).
     """
 
     def __init__(
-        self, model: Any, prompt: Prompt, total: int, *, static: bool = False, compile: bool = False
+        self, model: Any, prompt: Prompt, total: int, *, static: bool = False, compile: bool | str = False
     ) -> None:
         b, t = prompt.ids.shape
         self.model = model
-        self.static = static or compile
-        if self.static:  # whole buckets: calls of nearby lengths share shapes (and compiled code)
-            total = -(-total // STATIC_BUCKET) * STATIC_BUCKET
+        self.state = state_of(model)
+        bucket = -(-total // STATIC_BUCKET) * STATIC_BUCKET  # calls of nearby lengths share shapes
+        self.keys = {fn: StepKey(fn.__name__, b, bucket) for fn in (next_logits, next_hidden)}
+        self.static = static or any(self.state.available(model, k, compile) for k in self.keys.values())
+        if self.static:
+            total = bucket
         self.cache = model.make_cache(b, total)
         self.mask = torch.ones(b, total, dtype=torch.long, device=prompt.ids.device)
         self.mask[:, :t] = prompt.mask
         self.padded = bool((prompt.mask == 0).any())
         self.next_position = prompt.positions[:, -1:] + 1  # (B, 1)
         self.compile = compile
-        self.forward = compiled_step(model) if compile else next_logits
+        self.compiled: dict[Any, bool] = {}  # step function -> whether it runs compiled
 
     def _split(self) -> tuple[Any, Any]:
         """(base model, ``lm_head``)."""
@@ -155,29 +159,38 @@ class Decoder:
     def greedy_head(self, build: bool = True) -> Any:
         """The certified argmax of the model's output layer (see ``greedy_head``), or None when the
         head is not an ``nn.Linear`` or it does not apply."""
-        return greedy_head.for_head(self._split()[1], build)
+        return self.state.greedy_head(self._split()[1], build)
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Feed (B,) tokens; (B, V) float32 logits of the token after them."""
-        return self._advance(self.forward, tokens)
+        return self._advance(next_logits, tokens)
 
     def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
         """Feed (B,) tokens; (B,) greedy choices of the token after them: the base model's step
         (compiled with ``compile``), then ``head`` outside it."""
-        forward = compiled_step(self.model, next_hidden) if self.compile else next_hidden
-        return head(self._advance(forward, tokens), banned)
+        return head(self._advance(next_hidden, tokens), banned)
 
-    def _advance(self, forward: Any, tokens: torch.Tensor) -> torch.Tensor:
-        """``forward(model, (B, 1) tokens, mask, positions, cache)``, with the cache, mask and
-        positions moved on by one step."""
-        if self.static:
-            out = forward(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
-            self.cache.slots.add_(1)
-            self.cache.length += 1
+    def _advance(self, fn: Any, tokens: torch.Tensor) -> torch.Tensor:
+        """``fn(model, (B, 1) tokens, mask, positions, cache)`` (compiled when the decoder is static
+        and its state has or makes the step), with the cache, mask and positions moved on by one step."""
+        key = self.keys[fn]
+        compiled = self.compiled.get(fn)
+        if compiled is None:  # decided on the first step of each function
+            compiled = self.compiled[fn] = self.static and self.state.available(self.model, key, self.compile)
+            if not compiled and self.compile == "auto":
+                self.state.want(self.model, key)
+        if compiled:
+            args = (tokens[:, None], self.mask, self.next_position, self.cache)
+            out = self.state.run(self.model, fn, key, self.compile, *args)
+        elif self.static:
+            out = fn(self.model, tokens[:, None], self.mask, self.next_position, self.cache)
         else:
             end = self.cache.length + 1
             mask = self.mask[:, :end] if self.padded else None
-            out = forward(self.model, tokens[:, None], mask, self.next_position, self.cache)
+            out = fn(self.model, tokens[:, None], mask, self.next_position, self.cache)
+        if self.static:
+            self.cache.slots.add_(1)
+            self.cache.length += 1
         self.next_position = self.next_position + 1
         return out
 
@@ -343,3 +356,16 @@ def _run(
     if not new:
         return prompt.ids.clone()
     return torch.cat((prompt.ids, torch.stack(new, dim=1)), dim=1)
+
+
+def warm_step(model: Any, key: StepKey) -> None:
+    """Compile the decode step ``key`` of ``model`` (through the disk cache) on a batch of its own:
+    a one-token prompt of zeros in a cache of ``key.length``, prefilled, then one step. What a
+    background compiler runs; the model's other callers are not disturbed (their caches are theirs)."""
+    fns = {fn.__name__: fn for fn in (next_logits, next_hidden)}
+    with torch.inference_mode():  # as generate runs: the compiled code is specialised to it
+        ids = torch.zeros(key.batch, 1, dtype=torch.long, device=model.device)
+        prompt = Prompt.make(ids, None)
+        decoder = Decoder(model, prompt, key.length, static=True, compile=True)
+        decoder.prefill(prompt)
+        decoder._advance(fns[key.fn], ids[:, 0])

@@ -38,7 +38,8 @@ The int8 copy costs vocab x hidden bytes (38 MB for GPT-2) and is rebuilt when t
 (its version counter moves, e.g. after a training step; an inference tensor, which has no counter,
 is watched through a sample of its rows). Building it takes about as long as 50
 GPT-2 decode steps save, so ``generate`` builds it only for a call of at least ``BUILD_AFTER`` new
-tokens; once built it serves every greedy call.
+tokens; once built it serves every greedy call. It is kept in the model's decode state
+(:meth:`cove.generation.state.DecodeState.greedy_head`), not on the module.
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ class CertifiedArgmax:
         self.channels: dict[int, int] = {}  # channel -> its row in ``pool``
         self._pool_lock = threading.Lock()
         self.full_products = 0  # rows that fell back to the full float32 product
+
+    def nbytes(self) -> int:
+        """Bytes it holds: the int8 copy, scales, bound coefficients and the outlier pool."""
+        return sum(t.numel() * t.element_size() for t in (self.q, self.scales, self.coeffs, self.pool))
 
     def stale(self, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
         return weight is not self.weight or bias is not self.bias or _version(weight) != self.version
@@ -219,19 +224,3 @@ def head_bytes(module: Any) -> int:
     v, h = module.weight.shape
     pool = min(POOL, h) if min(OUTLIERS, h // 8) else 0
     return v * h + 4 * v * (1 + 3 + pool)
-
-
-def for_head(module: torch.nn.Module, build: bool = True) -> CertifiedArgmax | None:
-    """The certified argmax of an ``nn.Linear`` output layer, kept on it once built (and rebuilt when
-    its weight changes); None when it does not apply (not a float32/bfloat16 CPU ``nn.Linear``, a
-    small vocabulary, no int8 kernel) or when it is not built yet and ``build`` is False."""
-    if type(module) is not torch.nn.Linear or not supported(module.weight):
-        return None
-    head = module.__dict__.get("_certified_argmax")
-    if head is None or head.stale(module.weight, module.bias):
-        if not build:
-            return None
-        with torch.no_grad():
-            head = CertifiedArgmax(module.weight, module.bias)
-        module.__dict__["_certified_argmax"] = head
-    return head

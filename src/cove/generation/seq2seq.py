@@ -23,8 +23,8 @@ Tensor-path contract an encoder-decoder model implements (every one alike):
   ``final_logits_bias``) leaves it out.
 
 Beam search reorders only the self-attention cache (rows never move between prompts, so every row's
-encoder states and cross keys stay valid). Decode steps run eagerly (``compile`` and the static
-cache are decoder-only for now).
+encoder states and cross keys stay valid). Decode steps run eagerly (``compile=True`` and the static
+cache are decoder-only for now; ``compile="auto"`` runs eagerly here).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from typing import Any
 
 import torch
 
-from cove.generation import greedy_head
 from cove.generation.config import GenerationConfig
 from cove.generation.generate import Prompt
+from cove.generation.state import state_of
 
 
 class Seq2SeqDecoder:
@@ -79,7 +79,7 @@ class Seq2SeqDecoder:
         head = getattr(self.model, "lm_head", None)
         if head is None or not hasattr(self.model, "decode_hidden"):
             return None
-        return greedy_head.for_head(head, build)
+        return state_of(self.model).greedy_head(head, build)
 
     def greedy_step(self, tokens: torch.Tensor, head: Any, banned: list[int]) -> torch.Tensor:
         """Feed (B,) tokens; (B,) greedy choices of the token after them (``head`` on the states)."""

@@ -283,6 +283,9 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
     Attributes:
         gradient_checkpointing: the base model's layers run under ``torch.utils.checkpoint`` in training
             (set by :meth:`gradient_checkpointing_enable` on every model of the tree).
+        decode_state: what generation keeps for this model between calls (compiled decode steps, the
+            greedy head, the default generation options): a ``cove.generation.state.DecodeState``,
+            made by the first ``generate``; None before.
     """
 
     config_class: ClassVar[type[PretrainedConfig]] = PretrainedConfig
@@ -302,6 +305,7 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         self.loading_info = LoadingInfo()
         self.gradient_checkpointing = False
         self._checkpoint_options: dict[str, Any] = {}
+        self.decode_state: Any = None
 
     # --- weights ----------------------------------------------------------------------------
 
@@ -670,6 +674,20 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         from cove.generation import generate
 
         return generate(self, input_ids, attention_mask, generation_config, streamer, **options)
+
+    @property
+    def generation_config(self) -> Any:
+        """The default options of :meth:`generate` (transformers' attribute): generation_config.json of
+        the folder the model came from, else the token ids of config.json; kept in ``decode_state``."""
+        from cove.generation.generate import default_config
+
+        return default_config(self)
+
+    @generation_config.setter
+    def generation_config(self, config: Any) -> None:
+        from cove.generation.generate import state_of
+
+        state_of(self).config = config
 
     # --- saving -----------------------------------------------------------------------------
 

@@ -109,6 +109,10 @@ class Settings:
     #: torch threads per inference call (0: torch's default, one per core). On a busy machine 1 can do
     #: better: see docs/benchmarks.md, "Hub inference".
     inference_threads: int = 0
+    #: Compile text-generation models' decode steps in a background thread while requests run eagerly,
+    #: then swap them in (``COVE_INFERENCE_COMPILE=0``: never). Compiled steps are kept under
+    #: ``<data_dir>/compile-cache``, so a restart pays seconds, not a full compile.
+    inference_compile: bool = True
     # -- limits on what one request may ask for (each a clear 4xx past it) ---------------------------
     #: Largest file accepted through LFS (batch API, commits).
     max_file_bytes: int = 100 * 1024 * MiB
@@ -224,6 +228,7 @@ class Settings:
         values["xet"] = _flag(env, "COVE_XET", "1")
         values["s3_presign"] = _flag(env, "COVE_S3_PRESIGN", "0")
         values["spaces_apt"] = _flag(env, "COVE_SPACES_APT", "0")
+        values["inference_compile"] = _flag(env, "COVE_INFERENCE_COMPILE", "1")
         values["spaces_sandbox"] = env.get("COVE_SPACES_SANDBOX", "auto")
         values["spaces_wheelhouse"] = env.get("COVE_SPACES_WHEELHOUSE", "")
         values["spaces_sleep_mode"] = env.get("COVE_SPACES_SLEEP_MODE", "tiered")

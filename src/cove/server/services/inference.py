@@ -15,7 +15,10 @@ refused. Loads run one at a time, each reserving the size of its weight files (t
 before anything is loaded) until its real size is measured.
 
 Calls run in a thread pool, never on the event loop, one call at a time per model (a torch module's
-generation state is not re-entrant). ``cove.pipelines`` (and so torch) is imported here only, and only
+generation state is not re-entrant). A text-generation model's decode steps compile in a background
+thread (``COVE_INFERENCE_COMPILE``, :func:`compile_in_background`): requests before that run eagerly,
+none waits on a compile, and the compiled step is swapped in when ready (``compiled_steps`` in the
+status). ``cove.pipelines`` (and so torch) is imported here only, and only
 when the first model loads: the server starts without it. With ``cove serve --workers N`` each worker
 process keeps its own models under its own budget (N x COVE_INFERENCE_MEMORY_MB in all).
 """
@@ -44,6 +47,7 @@ from cove.errors import BadRequest, CoveError, PayloadTooLarge, Unprocessable
 from cove.server.db import Repo
 from cove.server.services.accounts import Principal
 from cove.server.services.content import Content
+from cove.server.services.inference_compile import compile_in_background, compiled_steps, stop_compiling
 from cove.server.services.inference_inputs import checked_inputs
 from cove.server.services.objects import Objects
 from cove.server.services.repos import Repos
@@ -185,11 +189,13 @@ def weights_size(git: GitRepo, sha: str) -> int:
 
 
 def model_bytes(model: Any) -> int:
-    """What a loaded model holds: its parameters and buffers, and the certified greedy head that
-    generation builds beside a causal LM's output layer (an int8 copy, a quarter of a float32 head)."""
-    from cove.generation.greedy_head import head_bytes  # torch is loaded once a model is
+    """What a loaded model holds: its parameters and buffers, and its decode state (the certified
+    greedy head generation builds beside a causal LM's output layer: an int8 copy, a quarter of a
+    float32 head)."""
+    from cove.generation.state import DecodeState  # torch is loaded once a model is
 
-    return module_bytes(model) + head_bytes(getattr(model, "lm_head", None))
+    state = getattr(model, "decode_state", None) or DecodeState(cache=None)
+    return module_bytes(model) + state.nbytes(model)
 
 
 def module_bytes(model: Any) -> int:
@@ -341,7 +347,8 @@ class ModelManager:
                 "loads": self.loads,
                 "evictions": self.evictions,
                 "models": [
-                    {"model": k[0], "sha": k[1], "bytes": e.nbytes, "in_use": e.users}
+                    {"model": k[0], "sha": k[1], "bytes": e.nbytes, "in_use": e.users,
+                     "compiled_steps": compiled_steps(e.pipeline)}
                     for k, e in self._loaded.items()
                 ],
             }
@@ -439,6 +446,7 @@ class Inference:
         self._pool: ThreadPoolExecutor | None = None
         self.streams_cancelled = 0  # streams whose client left before the end (generation stopped early)
         self._pool_lock = threading.Lock()
+        self._compiler: Any = None  # the background compiler of decode steps, made with the first model
 
     # -- what to run ----------------------------------------------------------------------------
 
@@ -504,11 +512,24 @@ class Inference:
         source = target.base or target
         folder = self.snapshots.folder(source.git, source.sha)
         try:
-            return pipeline(target.task, model=str(folder), device="cpu")
+            pipe = pipeline(target.task, model=str(folder), device="cpu")
         except (ValueError, KeyError, OSError, TypeError) as e:
             err = CoveError(f"{target.repo.repo_id} could not be loaded as a {target.task} model: {e}")
             err.status, err.code = 422, "Unprocessable"
             raise err from e
+        if self.settings.inference_compile and target.task == "text-generation":
+            compile_in_background(pipe.model, self.compiler, self.settings.data_dir / "compile-cache")
+        return pipe
+
+    @property
+    def compiler(self) -> Any:
+        """The thread that compiles decode steps while requests run eagerly (one for all models)."""
+        with self._pool_lock:
+            if self._compiler is None:
+                from cove.generation.background import BackgroundCompiler
+
+                self._compiler = BackgroundCompiler()
+            return self._compiler
 
     @contextmanager
     def running(self, target: Target) -> Iterator[Loaded]:
@@ -531,6 +552,7 @@ class Inference:
         attached = entry.adapters
         if target.base is not None and target.adapter_name not in attached:
             before = module_bytes(model)
+            stop_compiling(model)
             try:
                 attach_adapter(model, self.snapshots.folder(target.git, target.sha), target.adapter_name)
             except (ValueError, KeyError, OSError, NotImplementedError) as e:
@@ -643,6 +665,8 @@ class Inference:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._compiler is not None:
+            self._compiler.close()
 
 
 class ClientGone(Exception):
