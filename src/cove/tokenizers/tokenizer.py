@@ -8,6 +8,8 @@ char offsets into each input, as the Python binding of `tokenizers` reports them
 from __future__ import annotations
 
 import json
+import os
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from cove.tokenizers.words import WordPipeline
 
 if TYPE_CHECKING:
     from cove.tokenizers.fast_bpe import TiktokenCore
+    from cove.tokenizers.parallel import EncodePool
 
 InputSequence = str | Sequence[str]
 
@@ -140,6 +143,10 @@ class Tokenizer:
         self.use_compiled_core = True  # False keeps BPE (byte-level, Llama-style) on the Python word path
         self._core: TiktokenCore | None | bool = False  # False: not built yet
         self._parts_cache: dict[Any, Any] = {}
+        self._pool: EncodePool | None = None  # worker processes for large batches (see `_pool_for`)
+        self._pool_key: tuple[Any, ...] | None = None
+        self._pool_finalizer: weakref.finalize | None = None
+        self._forked = False
 
     # -- pipeline stages that derived state depends on ----------------------------------------
     @property
@@ -452,6 +459,22 @@ class Tokenizer:
             encodings = self.encode_batch(inputs, is_pretokenized, add_special_tokens)
             batch_to_byte_offsets(encodings, inputs, is_pretokenized)
             return encodings
+
+        def serial(chunk: Sequence[Any]) -> list[Encoding]:
+            return self._encode_batch_serial(chunk, is_pretokenized, add_special_tokens)
+
+        items = inputs if isinstance(inputs, list) else list(inputs)
+        out = self._encode_batch_parallel(items, is_pretokenized, serial,
+                                          (is_pretokenized, add_special_tokens, self._truncation, self._padding))
+        if out is None:
+            return serial(items)
+        if self._padding is not None:  # each chunk came padded on its own: pad them as one batch
+            pad_encodings(out, self._padding)
+        return out
+
+    def _encode_batch_serial(self, inputs: Sequence[Any], is_pretokenized: bool,
+                             add_special_tokens: bool) -> list[Encoding]:
+        """`encode_batch` in this thread."""
         core = None if is_pretokenized else self.compiled_core()
         if core is not None:
             return self._encode_batch_core(inputs, add_special_tokens, core)
@@ -492,6 +515,48 @@ class Tokenizer:
         if self._padding is not None:
             pad_encodings(out, self._padding)
         return out
+
+    def _encode_batch_parallel(self, inputs: list[Any], is_pretokenized: bool, serial: Any,
+                               options: tuple[Any, ...]) -> list[Encoding] | None:
+        """A large batch over several cores (see `cove.tokenizers.parallel`): threads over a compiled
+        core, else worker processes (started, or restarted after this tokenizer changed, on demand).
+        None when the batch stays in this thread."""
+        if len(inputs) < 2 or getattr(self._model, "dropout", None):  # dropout: random, keep one stream
+            return None
+        from cove.tokenizers import parallel
+
+        if not parallel.parallelism_enabled():
+            return None
+        if self._pool is not None and self._pool.pid != os.getpid():  # forked after starting one
+            self._forked = True
+            self._pool = None
+        n = parallel.num_threads()
+        if n < 2 or self._forked:
+            return None
+        chars = sum(map(parallel.item_chars, inputs))
+        core = None if is_pretokenized else self.compiled_core()
+        if core is not None:
+            return parallel.encode_threaded(inputs, serial, n) if chars >= parallel.THREAD_MIN_CHARS else None
+        if chars < parallel.MIN_CHARS:
+            return None
+        key = (self._model, self._normalizer, self._pre_tokenizer, self.post_processor, self.added.version,
+               self.added.encode_special_tokens, self.use_fast_path, self.use_compiled_core, n)
+        if self._pool is None or self._pool_key != key:
+            self.close_pool()
+            flags = (self.use_fast_path, self.use_compiled_core, self.added.encode_special_tokens)
+            pool = parallel.EncodePool(self.to_str(), flags, n - 1)
+            self._pool, self._pool_key = pool, key
+            self._pool_finalizer = weakref.finalize(self, pool.close)
+        return self._pool.encode(inputs, serial, options)
+
+    def close_pool(self) -> None:
+        """Stop the worker processes of `encode_batch`, if any (they also stop with this object)."""
+        if self._pool_finalizer is not None:
+            self._pool_finalizer()
+        self._pool = self._pool_key = self._pool_finalizer = None
+
+    def __getstate__(self) -> dict[str, Any]:  # the pool's processes stay with this object
+        return {**self.__dict__, "_pool": None, "_pool_key": None, "_pool_finalizer": None}
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
