@@ -227,6 +227,7 @@ class _Worker:
         self.ready = threading.Event()
         self.replies: queue.Queue[bytes | None] = queue.Queue()
         self.dead = False
+        self.served = 0  # batches it encoded
         threading.Thread(target=self._read, daemon=True, name="cove-tokenizer-reader").start()
         try:
             self._write(init)
@@ -266,7 +267,10 @@ class _Worker:
         if data is None:
             return None
         reply = pickle.loads(data)
-        return unpack(reply[1]) if reply[0] == "ok" else None
+        if reply[0] != "ok":
+            return None
+        self.served += 1
+        return unpack(reply[1])
 
     def close(self) -> None:
         try:
