@@ -34,6 +34,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from array import array
 from collections.abc import Callable, Sequence
 from itertools import accumulate, chain
@@ -155,9 +156,16 @@ def unpack(packed: tuple[Any, ...]) -> list[Encoding]:
     ids, types, special, attention = ids.tolist(), types.tolist(), special.tolist(), attention.tolist()
     flat = offsets.tolist()
     pairs = list(zip(flat[0::2], flat[1::2]))
-    word_ids: list[Any] = words.tolist()
-    if -1 in word_ids:
-        word_ids = [None if w == -1 else w for w in word_ids]
+    import numpy as np
+
+    w = np.frombuffer(words, dtype=np.int64)
+    none = w < 0
+    if none.any():  # special and padding tokens: None
+        as_objects = w.astype(object)
+        as_objects[none] = None
+        word_ids: list[Any] = as_objects.tolist()
+    else:
+        word_ids = w.tolist()
     out = []
     a = 0
     for n, r in zip(lengths.tolist(), ranges):
@@ -225,7 +233,7 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
         )
         self.ready = threading.Event()
-        self.replies: queue.Queue[bytes | None] = queue.Queue()
+        self.replies: queue.Queue[tuple[bytes | None, float]] = queue.Queue()  # (reply, when it came)
         self.dead = False
         self.served = 0  # batches it encoded
         threading.Thread(target=self._read, daemon=True, name="cove-tokenizer-reader").start()
@@ -249,9 +257,9 @@ class _Worker:
         if first is not None:
             self.ready.set()
             while (data := _receive(stdout)) is not None:
-                self.replies.put(data)
+                self.replies.put((data, time.perf_counter()))
         self.dead = True
-        self.replies.put(None)
+        self.replies.put((None, time.perf_counter()))
 
     def submit(self, request: bytes) -> bool:
         try:
@@ -261,16 +269,17 @@ class _Worker:
             self.dead = True
             return False
 
-    def result(self) -> list[Encoding] | None:
-        """The reply to the last request; None if the worker failed (the caller encodes the chunk)."""
-        data = self.replies.get()
+    def result(self) -> tuple[list[Encoding] | None, float]:
+        """The reply to the last request (None if the worker failed: the caller encodes the chunk),
+        and when it came (`time.perf_counter`)."""
+        data, arrived = self.replies.get()
         if data is None:
-            return None
+            return None, arrived
         reply = pickle.loads(data)
         if reply[0] != "ok":
-            return None
+            return None, arrived
         self.served += 1
-        return unpack(reply[1])
+        return unpack(reply[1]), arrived
 
     def close(self) -> None:
         try:
@@ -289,6 +298,7 @@ class EncodePool:
         self.lock = threading.Lock()
         init = pickle.dumps((tokenizer_json, flags), protocol=pickle.HIGHEST_PROTOCOL)
         self.workers = [_Worker(init) for _ in range(n_workers)]
+        self.share: float | None = None  # the caller's fraction of a batch's chars, learnt (see `_learn`)
 
     def usable(self) -> list[_Worker]:
         return [w for w in self.workers if w.ready.is_set() and not w.dead]
@@ -321,17 +331,38 @@ class EncodePool:
 
     def _spread(self, items: Sequence[Any], weights: list[int], workers: list[_Worker], serial: Serial,
                 options: tuple[Any, ...]) -> list[Encoding]:
-        ranges = cut(weights, [CALLER_WEIGHT] + [1.0] * len(workers))
+        k = len(workers)
+        share = self.share if self.share is not None else CALLER_WEIGHT / (CALLER_WEIGHT + k)
+        ranges = cut(weights, [share] + [(1 - share) / k] * k)
+        t0 = time.perf_counter()
         sent = []
         for worker, (a, b) in zip(workers, ranges[1:]):
             request = pickle.dumps((list(items[a:b]), *options), protocol=pickle.HIGHEST_PROTOCOL)
             sent.append(worker.submit(request))
         a, b = ranges[0]
         out = serial(items[a:b])
+        t_caller = time.perf_counter() - t0
+        t_unpack = 0.0
+        t_workers = []
         for worker, ok, (a, b) in zip(workers, sent, ranges[1:]):
-            got = worker.result() if ok else None
+            got, arrived = worker.result() if ok else (None, 0.0)
+            t1 = time.perf_counter()
             out += got if got is not None else serial(items[a:b])
+            t_unpack += time.perf_counter() - t1
+            t_workers.append(arrived - t0)
+        chars = [sum(weights[a:b]) for a, b in ranges]
+        if got is not None and chars[0] and all(chars[1:]):
+            self._learn(t_caller / chars[0], sum(t / c for t, c in zip(t_workers, chars[1:])) / k,
+                        t_unpack / sum(chars[1:]), k)
         return out
+
+    def _learn(self, caller: float, worker: float, unpack: float, k: int) -> None:
+        """Move the caller's share toward the one where it ends (its chunk, then rebuilding the
+        workers' results) when the workers do, from this batch's seconds per char of each."""
+        per_worker = worker / k
+        best = max(per_worker - unpack, 0.0) / max(caller + per_worker - unpack, 1e-12)
+        best = min(max(best, 0.05), 0.95)
+        self.share = best if self.share is None else (self.share + best) / 2
 
     def close(self) -> None:
         if os.getpid() != self.pid:  # a forked child: the workers are the parent's
