@@ -199,7 +199,7 @@ def _receive(stream: BinaryIO) -> bytes | None:
 
 def serve() -> None:
     """A worker's main loop: build the tokenizer, then encode each request until stdin closes."""
-    from cove.tokenizers.tokenizer import Tokenizer
+    from cove.tokenizers.tokenizer import Tokenizer, gc_paused
 
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the protocol
@@ -216,7 +216,8 @@ def serve() -> None:
         items, is_pretokenized, add_special_tokens, truncation, padding = pickle.loads(data)
         tok._truncation, tok._padding = truncation, padding
         try:
-            reply: Any = ("ok", pack(tok._encode_batch_serial(items, is_pretokenized, add_special_tokens)))
+            with gc_paused():
+                reply: Any = ("ok", pack(tok._encode_batch_serial(items, is_pretokenized, add_special_tokens)))
         except Exception as e:  # the caller encodes this chunk itself, and so raises the same error
             reply = ("error", repr(e))
         _send(out, reply)
