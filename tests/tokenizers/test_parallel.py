@@ -167,3 +167,17 @@ def test_forked_child_encodes_alone(family_path, lines, monkeypatch) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert tok.encode_batch(lines) == expected and tok._pool is not None  # the parent's pool still works
     tok.close_pool()
+
+
+def test_no_pool_when_the_tokenizer_has_no_json_form(family_path, lines, monkeypatch) -> None:
+    tok = Tokenizer.from_file(family_path("minilm"))
+    monkeypatch.setenv("COVE_NUM_THREADS", "1")
+    expected = tok.encode_batch(lines)
+
+    def no_json(*args, **kwargs):
+        raise TypeError("a model without to_dict")
+
+    monkeypatch.setattr(tok, "to_str", no_json)
+    monkeypatch.setenv("COVE_NUM_THREADS", "2")
+    assert tok.encode_batch(lines) == expected and tok._pool is None
+    assert tok.encode_batch(lines) == expected  # and it does not try again for the same state

@@ -559,13 +559,17 @@ class Tokenizer:
             return None
         key = (self._model, self._normalizer, self._pre_tokenizer, self.post_processor, self.added.version,
                self.added.encode_special_tokens, self.use_fast_path, self.use_compiled_core, n)
-        if self._pool is None or self._pool_key != key:
+        if self._pool_key != key:
             self.close_pool()
+            self._pool_key = key
             flags = (self.use_fast_path, self.use_compiled_core, self.added.encode_special_tokens)
-            pool = parallel.EncodePool(self.to_str(), flags, n - 1)
-            self._pool, self._pool_key = pool, key
+            try:
+                pool = parallel.EncodePool(self.to_str(), flags, n - 1)
+            except (OSError, ValueError, TypeError, AttributeError):  # no JSON form or no child: encode alone
+                return None
+            self._pool = pool
             self._pool_finalizer = weakref.finalize(self, pool.close)
-        return self._pool.encode(inputs, serial, options)
+        return None if self._pool is None else self._pool.encode(inputs, serial, options)
 
     def close_pool(self) -> None:
         """Stop the worker processes of `encode_batch`, if any (they also stop with this object)."""
