@@ -21,9 +21,9 @@ The four runs alternate batch by batch, so load hits all alike. Each batch also 
 the same ids and offsets, at both settings. `whisper-py` is the real GPT-2 file with Cove's compiled
 core switched off (`use_compiled_core = False`): the pure-Python word path, for comparison.
 
-`--threshold` times Cove alone on batches of growing size, one thread against the default, with
-the size limits of cove.tokenizers.parallel lifted: the smallest size where the parallel path wins
-is where those limits belong.
+`--threshold` times Cove alone on batches of growing size, one thread against the parallel path,
+with the size limits of cove.tokenizers.parallel lifted and its serial/parallel chooser overruled:
+the smallest size where the parallel path wins is where those limits belong.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def threshold(families: list[str]) -> None:
     from cove.tokenizers import parallel
 
     parallel.MIN_CHARS = parallel.THREAD_MIN_CHARS = parallel.WARMUP_SLICE = 0
+    parallel.Chooser.pick = lambda self: True  # always the parallel path, whatever it measured
     lines = corpus_of_size(1.0)
     workdir = Path(tempfile.mkdtemp(prefix="cove-bench-"))
     print("| family | lines | chars | one thread (ms) | default (ms) | ratio | load |")

@@ -181,3 +181,15 @@ def test_no_pool_when_the_tokenizer_has_no_json_form(family_path, lines, monkeyp
     monkeypatch.setenv("COVE_NUM_THREADS", "2")
     assert tok.encode_batch(lines) == expected and tok._pool is None
     assert tok.encode_batch(lines) == expected  # and it does not try again for the same state
+
+
+def test_chooser_follows_the_faster_mode() -> None:
+    chooser = parallel.Chooser()
+    assert [chooser.pick() for _ in range(10)] == [True] * 9 + [False]  # parallel, and one serial probe
+    chooser.record(True, 2.0, 1000)
+    chooser.record(False, 1.0, 1000)  # serial was faster (a loaded machine)
+    picks = [chooser.pick() for _ in range(20)]
+    assert picks.count(True) == 2 and picks[9] and picks[19]  # serial now, parallel probed
+    for _ in range(10):
+        chooser.record(True, 0.5, 1000)  # the machine is free again
+    assert chooser.best()

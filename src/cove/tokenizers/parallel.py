@@ -1,22 +1,26 @@
-"""`encode_batch` on every core: worker processes, each holding a copy of the tokenizer.
+"""`encode_batch` on every core: threads over the compiled BPE cores, worker processes otherwise.
 
-Why processes and not threads: most of a batch's time is Python holding the GIL (building the
-`Encoding` lists, the word loops of WordPiece and Unigram, `regex`); on the compiled BPE cores tiktoken's
-merges, the only part that releases it, are about a quarter of the time, and two threads measured no
-faster than one (docs/benchmarks.md, "Tokenizers"). So a large batch is cut into contiguous chunks by
-char count: the caller encodes the first itself while each worker encodes one of the others with the
-same serial code, then the chunks are joined in order and padded as one batch. Results are those of the
-serial path (tests/tokenizers/test_parallel.py checks every family, pairs, truncation with overflow and
-padding).
+A large batch is cut into contiguous chunks by char count, the chunks are encoded at once with the
+serial code (`Tokenizer._encode_batch_serial`), then joined in order and padded as one batch, so the
+results are the serial ones (tests/tokenizers/test_parallel.py: every family, pairs, truncation with
+overflow, padding, pre-tokenized input, byte offsets).
+
+- Over a compiled core (byte-level or Llama-style BPE) the chunks go to threads (`encode_threaded`):
+  tiktoken's merges (`encode_to_numpy` releases the GIL) and the large numpy passes of one thread run
+  while another builds its Python lists. That is about half of a batch, which bounds the gain.
+- Everything else (WordPiece, Unigram, WordLevel, BPE without a core) is Python holding the GIL per
+  word: two threads measured no faster than one. There a pool of worker processes (`EncodePool`)
+  each holds a copy of the tokenizer; the caller encodes its own chunk meanwhile, then rebuilds the
+  workers' results from flat columns (`pack` / `unpack`: unpickled `Encoding` objects cost the caller
+  two thirds of encoding them). The caller's share is learnt from each batch (`EncodePool._learn`).
 
 A worker is `python -c ...serve()` over pipes (no fork: the caller may hold threads or torch; no
 `spawn` either: that re-imports the user's `__main__`). It is sent the tokenizer.json, builds the
-tokenizer and its compiled core, and says when it is ready; until then, and for batches under
-`MIN_CHARS`, the caller encodes alone. Each request carries the truncation and padding of the call (the
-transformers-style wrapper sets them per call); any other change to the tokenizer (model, normalizer,
-pre-tokenizer, post-processor, added tokens, its flags) makes `Tokenizer` start a new pool. Results
-come back as flat columns (`pack` / `unpack`): unpickling `Encoding` objects cost the caller two
-thirds of encoding them.
+tokenizer and its compiled core, and says when it is ready; until then the caller encodes alone, in
+slices of `WARMUP_SLICE` chars, so no call waits for a worker. Each request carries the truncation and
+padding of the call (the transformers-style wrapper sets them per call); any other change to the
+tokenizer (model, normalizer, pre-tokenizer, post-processor, added tokens, its flags) makes
+`Tokenizer` start a new pool.
 
 Threads: `COVE_NUM_THREADS`, else `RAYON_NUM_THREADS` (the knob of Hugging Face `tokenizers`), else
 the CPUs this process may run on; the pool has one worker fewer (the caller is one).
@@ -42,10 +46,11 @@ from typing import Any, BinaryIO
 
 from cove.tokenizers.encoding import Encoding
 
-# Below this many chars in a batch the caller encodes alone: a worker's share must outweigh the pipe
-# round trip and rebuilding its results (measured with bench/tokenizers.py --threshold).
+# Below this many chars in a batch the caller encodes alone: a worker's share (~1 ms per 1,000 chars)
+# must outweigh the pipe round trip (~2 ms) and rebuilding its results. `bench/tokenizers.py
+# --threshold` measures the crossover; see docs/benchmarks.md for what a loaded machine gave.
 MIN_CHARS = 100_000
-# The same for threads over a compiled core (no processes: only the cost of starting threads).
+# The same for threads over a compiled core (no processes: only the ~0.1 ms of starting threads).
 THREAD_MIN_CHARS = 50_000
 # While workers start, a large batch is encoded in slices of this many chars, checking between slices.
 WARMUP_SLICE = 200_000
@@ -103,6 +108,33 @@ def cut(weights: Sequence[int], shares: Sequence[float]) -> list[tuple[int, int]
 
 
 Serial = Callable[[Sequence[Any]], list[Encoding]]
+
+
+class Chooser:
+    """Whether the next large batch goes parallel: the mode with the lower recent wall seconds per
+    char, the other one tried every `PROBE_EVERY`-th batch. On a machine whose cores are all taken by
+    other jobs a second thread or process only adds its overhead (docs/benchmarks.md measured the
+    parallel path at 0.73x there); this follows the load both ways."""
+
+    PROBE_EVERY = 10
+
+    def __init__(self) -> None:
+        self.cost: dict[bool, float | None] = {True: None, False: None}  # parallel? -> s per char (smoothed)
+        self.calls = 0
+
+    def best(self) -> bool:
+        par, ser = self.cost[True], self.cost[False]
+        return par is None or ser is None or par <= ser
+
+    def pick(self) -> bool:
+        self.calls += 1
+        return self.best() != (self.calls % self.PROBE_EVERY == 0)
+
+    def record(self, parallel: bool, seconds: float, chars: int) -> None:
+        if chars <= 0:
+            return
+        old = self.cost[parallel]
+        self.cost[parallel] = seconds / chars if old is None else 0.7 * old + 0.3 * seconds / chars
 
 
 def encode_threaded(items: Sequence[Any], serial: Serial, n_threads: int) -> list[Encoding]:
@@ -300,6 +332,7 @@ class EncodePool:
         init = pickle.dumps((tokenizer_json, flags), protocol=pickle.HIGHEST_PROTOCOL)
         self.workers = [_Worker(init) for _ in range(n_workers)]
         self.share: float | None = None  # the caller's fraction of a batch's chars, learnt (see `_learn`)
+        self.spread = False  # whether the last batch went over the workers from its start
 
     def usable(self) -> list[_Worker]:
         return [w for w in self.workers if w.ready.is_set() and not w.dead]
@@ -314,6 +347,7 @@ class EncodePool:
             weights = [item_chars(x) for x in items]
             out: list[Encoding] = []
             start = 0
+            self.spread = False
             while start < len(items):
                 workers = self.usable()
                 if not workers:  # still starting (or all failed): encode a slice here, then look again
@@ -325,6 +359,7 @@ class EncodePool:
                     start = end
                     continue
                 out += self._spread(items[start:], weights[start:], workers, serial, options)
+                self.spread = start == 0  # the whole batch went over the workers: its time means something
                 break
             return out
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -164,6 +165,7 @@ class Tokenizer:
         self._pool_key: tuple[Any, ...] | None = None
         self._pool_finalizer: weakref.finalize | None = None
         self._forked = False
+        self._chooser: Any = None  # serial or parallel, by measured speed (`parallel.Chooser`)
 
     # -- pipeline stages that derived state depends on ----------------------------------------
     @property
@@ -553,10 +555,20 @@ class Tokenizer:
             return None
         chars = sum(map(parallel.item_chars, inputs))
         core = None if is_pretokenized else self.compiled_core()
-        if core is not None:
-            return parallel.encode_threaded(inputs, serial, n) if chars >= parallel.THREAD_MIN_CHARS else None
-        if chars < parallel.MIN_CHARS:
+        if chars < (parallel.THREAD_MIN_CHARS if core is not None else parallel.MIN_CHARS):
             return None
+        if self._chooser is None:
+            self._chooser = parallel.Chooser()
+        chooser = self._chooser
+        t0 = time.perf_counter()
+        if not chooser.pick():
+            out = serial(inputs)
+            chooser.record(False, time.perf_counter() - t0, chars)
+            return out
+        if core is not None:
+            out = parallel.encode_threaded(inputs, serial, n)
+            chooser.record(True, time.perf_counter() - t0, chars)
+            return out
         key = (self._model, self._normalizer, self._pre_tokenizer, self.post_processor, self.added.version,
                self.added.encode_special_tokens, self.use_fast_path, self.use_compiled_core, n)
         if self._pool_key != key:
@@ -569,7 +581,13 @@ class Tokenizer:
                 return None
             self._pool = pool
             self._pool_finalizer = weakref.finalize(self, pool.close)
-        return None if self._pool is None else self._pool.encode(inputs, serial, options)
+        if self._pool is None:
+            return None
+        t0 = time.perf_counter()
+        out = self._pool.encode(inputs, serial, options)
+        if out is not None and self._pool.spread:
+            chooser.record(True, time.perf_counter() - t0, chars)
+        return out
 
     def close_pool(self) -> None:
         """Stop the worker processes of `encode_batch`, if any (they also stop with this object)."""
@@ -578,7 +596,7 @@ class Tokenizer:
         self._pool = self._pool_key = self._pool_finalizer = None
 
     def __getstate__(self) -> dict[str, Any]:  # the pool's processes stay with this object
-        return {**self.__dict__, "_pool": None, "_pool_key": None, "_pool_finalizer": None}
+        return {**self.__dict__, "_pool": None, "_pool_key": None, "_pool_finalizer": None, "_chooser": None}
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
