@@ -302,17 +302,19 @@ class _Worker:
             self.dead = True
             return False
 
-    def result(self) -> tuple[list[Encoding] | None, float]:
+    def result(self) -> tuple[list[Encoding] | None, float, float]:
         """The reply to the last request (None if the worker failed: the caller encodes the chunk),
-        and when it came (`time.perf_counter`)."""
+        when it came (`time.perf_counter`) and the seconds spent rebuilding it here."""
         data, arrived = self.replies.get()
+        t0 = time.perf_counter()
         if data is None:
-            return None, arrived
+            return None, arrived, 0.0
         reply = pickle.loads(data)
         if reply[0] != "ok":
-            return None, arrived
+            return None, arrived, 0.0
         self.served += 1
-        return unpack(reply[1]), arrived
+        encodings = unpack(reply[1])
+        return encodings, arrived, time.perf_counter() - t0
 
     def close(self) -> None:
         try:
@@ -380,14 +382,15 @@ class EncodePool:
         t_caller = time.perf_counter() - t0
         t_unpack = 0.0
         t_workers = []
+        all_served = True
         for worker, ok, (a, b) in zip(workers, sent, ranges[1:]):
-            got, arrived = worker.result() if ok else (None, 0.0)
-            t1 = time.perf_counter()
+            got, arrived, dt = worker.result() if ok else (None, 0.0, 0.0)
+            all_served = all_served and got is not None
             out += got if got is not None else serial(items[a:b])
-            t_unpack += time.perf_counter() - t1
+            t_unpack += dt
             t_workers.append(arrived - t0)
         chars = [sum(weights[a:b]) for a, b in ranges]
-        if got is not None and chars[0] and all(chars[1:]):
+        if all_served and chars[0] and all(chars[1:]):
             self._learn(t_caller / chars[0], sum(t / c for t, c in zip(t_workers, chars[1:])) / k,
                         t_unpack / sum(chars[1:]), k)
         return out
