@@ -8,6 +8,7 @@ it served the batch, so the comparison is with results that really crossed a pro
 from __future__ import annotations
 
 import os
+import pickle
 
 import pytest
 
@@ -167,6 +168,19 @@ def test_forked_child_encodes_alone(family_path, lines, monkeypatch) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert tok.encode_batch(lines) == expected and tok._pool is not None  # the parent's pool still works
+    clone = pickle.loads(pickle.dumps(tok))  # a copy does not take the processes along
+    assert clone._pool is None and clone.encode_batch(lines[:50]) == expected[:50]
+    tok.close_pool()
+
+
+def test_a_killed_worker_costs_only_speed(family_path, lines, monkeypatch) -> None:
+    tok = Tokenizer.from_file(family_path("minilm"))
+    expected, _ = serial_and_parallel(tok, monkeypatch, lines)
+    worker = tok._pool.workers[0]
+    worker.proc.kill()
+    worker.proc.wait()
+    assert tok.encode_batch(lines) == expected  # its chunk encoded here instead
+    assert tok.encode_batch(lines) == expected and worker.dead
     tok.close_pool()
 
 
