@@ -2,18 +2,28 @@
 
     .venv/bin/python bench/tokenizers.py            # ~10 MB per family
     .venv/bin/python bench/tokenizers.py --mb 2     # quicker
-    .venv/bin/python bench/tokenizers.py --families whisper,whisper-py --threads   # more columns
+    .venv/bin/python bench/tokenizers.py --families whisper,whisper-py
+    .venv/bin/python bench/tokenizers.py --threshold --families gpt2,minilm   # where parallel pays
 
 Both libraries load the same tokenizer.json and encode the same generated corpus (see
 tests/tokenizers/corpus.py; several scripts, emoji, code, long lines). The timed work is what a user
 gets: `encode_batch` of 1,000 lines then reading `ids` and `offsets` of every encoding.
 
-The main figures are CPU seconds of this process (`time.process_time`), `tokenizers` with
-TOKENIZERS_PARALLELISM=false against Cove (one thread): on a shared machine wall time measures the
-neighbours. Batches alternate between the libraries, so load hits both alike. With `--threads`,
-`tokenizers` with its thread pool runs too, shown in wall-clock MB/s, for reference only. Each batch also checks that both give
-the same ids and offsets. `whisper-py` is the real GPT-2 file with Cove's compiled core switched off
-(`use_compiled_core = False`): the pure-Python word path, for comparison.
+The main figures are wall-clock seconds with both libraries at their default threads (`tokenizers`'
+rayon pool; Cove's threads over a compiled core or its worker processes, see
+cove.tokenizers.parallel), started and warm before timing. Next to them, CPU seconds of this process
+(`time.process_time`) with one thread each (TOKENIZERS_PARALLELISM=false, COVE_NUM_THREADS=1): on a
+shared machine wall time measures the neighbours too, so the load average is printed with each row.
+"Cove caller (CPU)" is the calling thread's CPU time in Cove's default run (`time.thread_time`): with
+worker processes, what the caller itself spends (its share, then rebuilding the workers' results),
+the wall time to expect when every core is free and the workers keep up.
+The four runs alternate batch by batch, so load hits all alike. Each batch also checks that both give
+the same ids and offsets, at both settings. `whisper-py` is the real GPT-2 file with Cove's compiled
+core switched off (`use_compiled_core = False`): the pure-Python word path, for comparison.
+
+`--threshold` times Cove alone on batches of growing size, one thread against the parallel path,
+with the size limits of cove.tokenizers.parallel lifted and its serial/parallel chooser overruled:
+the smallest size where the parallel path wins is where those limits belong.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # This file is named tokenizers.py: keep its folder off the path so `import tokenizers` is the library.
@@ -65,7 +76,35 @@ def timed(fn, clock=time.process_time) -> tuple[float, object]:
     return clock() - t0, out
 
 
-def run(mb: float, families: list[str], threads: bool) -> list[tuple[str, str, float, float, float, float]]:
+def encode(tok, batch_lines):
+    return [(e.ids, e.offsets) for e in tok.encode_batch(batch_lines)]
+
+
+def set_threads(one: bool) -> None:
+    """One thread for both libraries, or their defaults."""
+    for name in ("TOKENIZERS_PARALLELISM", "COVE_NUM_THREADS"):
+        os.environ.pop(name, None)
+    if one:
+        os.environ.update(TOKENIZERS_PARALLELISM="false", COVE_NUM_THREADS="1")
+
+
+def warm(cove_tok, lines: list[str]) -> float:
+    """Build Cove's compiled core and start its workers (if it uses them); the wall seconds it took."""
+    t0 = time.perf_counter()
+    set_threads(one=False)
+    cove_tok.encode_batch(lines)
+    pool = cove_tok._pool
+    if pool is not None:
+        for w in pool.workers:
+            w.ready.wait(120)
+    return time.perf_counter() - t0
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def run(mb: float, families: list[str]) -> list[tuple[Any, ...]]:
     import tokenizers
 
     assert hasattr(tokenizers, "decoders"), "imported the wrong `tokenizers`"
@@ -82,51 +121,86 @@ def run(mb: float, families: list[str], threads: bool) -> list[tuple[str, str, f
         hf_tok = tokenizers.Tokenizer.from_file(str(path))
         cove_tok = Tokenizer.from_file(path)
         cove_tok.use_compiled_core = not name.endswith("-py")
-        t_load, _ = timed(cove_tok.compiled_core)  # built once per tokenizer, before the first batch
         for tok in (hf_tok, cove_tok):
             tok.no_padding()
             tok.no_truncation()
-
-        def encode(tok, batch_lines):
-            return [(e.ids, e.offsets) for e in tok.encode_batch(batch_lines)]
-
-        t_hf = t_hf1 = t_cove = 0.0
-        for i in range(0, len(lines), batch):  # interleaved, so machine load hits all three alike
+        t_setup = warm(cove_tok, lines[:batch])
+        load_before = load()
+        wall_hf = wall_cove = cpu_hf = cpu_cove = caller_cove = 0.0
+        for i in range(0, len(lines), batch):  # interleaved, so machine load hits all four alike
             chunk = lines[i:i + batch]
-            if threads:
-                os.environ.pop("TOKENIZERS_PARALLELISM", None)
-                dt, _ = timed(lambda: encode(hf_tok, chunk), time.perf_counter)  # noqa: B023
-                t_hf += dt
-            os.environ["TOKENIZERS_PARALLELISM"] = "false"
-            dt, hf_out = timed(lambda: encode(hf_tok, chunk))  # noqa: B023
-            t_hf1 += dt
-            dt, cove_out = timed(lambda: encode(cove_tok, chunk))  # noqa: B023
-            t_cove += dt
-            if hf_out != cove_out:
+            set_threads(one=False)
+            dt, hf_out = timed(lambda: encode(hf_tok, chunk), time.perf_counter)  # noqa: B023
+            wall_hf += dt
+            c0 = time.thread_time()
+            dt, cove_out = timed(lambda: encode(cove_tok, chunk), time.perf_counter)  # noqa: B023
+            wall_cove += dt
+            caller_cove += time.thread_time() - c0
+            set_threads(one=True)
+            dt, hf1_out = timed(lambda: encode(hf_tok, chunk))  # noqa: B023
+            cpu_hf += dt
+            dt, cove1_out = timed(lambda: encode(cove_tok, chunk))  # noqa: B023
+            cpu_cove += dt
+            if not (hf_out == cove_out == hf1_out == cove1_out):
                 raise SystemExit(f"{name}: Cove and tokenizers disagree")
+        set_threads(one=False)
+        cove_tok.close_pool()
         mb_s = n_bytes / 1e6
-        rows.append((name, label, mb_s / t_hf if threads else 0.0, mb_s / t_hf1, mb_s / t_cove, t_load))
+        rows.append((name, label, mb_s / wall_hf, mb_s / wall_cove, mb_s / cpu_hf, mb_s / cpu_cove,
+                     mb_s / caller_cove, t_setup, f"{load_before}-{load()}"))
         print(f"  {name}: done ({mb_s:.1f} MB)", file=sys.stderr)
     return rows
+
+
+def threshold(families: list[str]) -> None:
+    """Cove at one thread and at its default on batches of growing size (limits lifted)."""
+    from cove.tokenizers import parallel
+
+    parallel.MIN_CHARS = parallel.THREAD_MIN_CHARS = parallel.WARMUP_SLICE = 0
+    parallel.Chooser.pick = lambda self: True  # always the parallel path, whatever it measured
+    lines = corpus_of_size(1.0)
+    workdir = Path(tempfile.mkdtemp(prefix="cove-bench-"))
+    print("| family | lines | chars | one thread (ms) | default (ms) | ratio | load |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in families:
+        tok = Tokenizer.from_file(build_family(name.removesuffix("-py"), workdir))
+        warm(tok, lines[:1000])
+        for n in (10, 25, 50, 100, 200, 400, 800, 1600):
+            chunks = [lines[i:i + n] for i in range(0, min(len(lines), 20 * n), n)][:20]
+            best = {}
+            for one in (True, False, True, False):  # the better of two rounds each, interleaved
+                set_threads(one)
+                total = sum(timed(lambda: encode(tok, c), time.perf_counter)[0] for c in chunks)  # noqa: B023
+                best[one] = min(best.get(one, total), total)
+            chars = sum(map(len, chunks[0]))
+            print(f"| {name} | {n} | {chars} | {1000 * best[True] / len(chunks):.1f} | "
+                  f"{1000 * best[False] / len(chunks):.1f} | {best[True] / best[False]:.2f}x | {load()} |")
+        tok.close_pool()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=10.0, help="MB of text per family")
     parser.add_argument("--families", default=",".join(n for n, _ in FAMILIES if not n.endswith("-py")))
-    parser.add_argument("--threads", action="store_true", help="also time tokenizers' thread pool (wall)")
+    parser.add_argument("--threshold", action="store_true", help="time Cove's parallel path against batch size")
     args = parser.parse_args()
-    unknown = set(args.families.split(",")) - {n for n, _ in FAMILIES}
+    families = args.families.split(",")
+    unknown = set(families) - {n for n, _ in FAMILIES}
     if unknown:
         parser.error(f"unknown families: {sorted(unknown)}")
-    rows = run(args.mb, args.families.split(","), args.threads)
-    print(f"\n{args.mb:g} MB of generated text per family; MB/s of CPU time (higher is better)\n")
-    extra = " tokenizers, thread pool (wall MB/s) |" if args.threads else ""
-    print(f"| family | tokenizers, 1 thread | Cove | **Cove / tokenizers** | Cove core build (CPU s) |{extra}")
-    print("| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if args.threads else ""))
-    for name, label, hf, hf1, cove, t_load in rows:
-        cell = f" {hf:.2f} |" if args.threads else ""
-        print(f"| {name}: {label} | {hf1:.2f} | {cove:.2f} | **{cove / hf1:.2f}x** | {t_load:.2f} |{cell}")
+    if args.threshold:
+        threshold(families)
+        return
+    print(f"{os.cpu_count()} CPUs; load average at start {load()}", file=sys.stderr)
+    rows = run(args.mb, families)
+    print(f"\n{args.mb:g} MB of generated text per family; MB/s (higher is better)\n")
+    print("| family | tokenizers, default threads (wall) | Cove, default threads (wall) | **Cove / tokenizers, wall** "
+          "| tokenizers, 1 thread (CPU) | Cove, 1 thread (CPU) | Cove / tokenizers, CPU | Cove caller (CPU) "
+          "| Cove setup (s) | load |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, label, hf, cove, hf1, cove1, caller, t_setup, loads in rows:
+        print(f"| {name}: {label} | {hf:.2f} | {cove:.2f} | **{cove / hf:.2f}x** | {hf1:.2f} | {cove1:.2f} | "
+              f"{cove1 / hf1:.2f}x | {caller:.2f} | {t_setup:.2f} | {loads} |")
 
 
 if __name__ == "__main__":

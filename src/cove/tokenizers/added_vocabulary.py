@@ -53,11 +53,13 @@ class AddedVocabulary:
         self._norm_re: regex.Pattern[str] | None = None
         self._norm_ids: dict[str, int] = {}
         self._stale = False  # tokens were added since the matchers were built
+        self.version = 0  # counts changes, so copies of this vocabulary (worker processes) know they are stale
 
     def add(self, token: AddedToken, token_id: int) -> None:
         if token.normalized is None:
             token.normalized = not token.special
         self.tokens[token_id] = token
+        self.version += 1
         self.by_content[token.content] = token_id
         if token.special:
             self.special.add(token.content)
