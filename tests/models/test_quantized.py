@@ -29,7 +29,9 @@ def bf(t: torch.Tensor) -> torch.Tensor:
     return t.to(BF16).float()
 
 
-def assert_matmul(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+def assert_matmul(
+    y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None
+) -> None:
     """``y`` equals ``bf16(x) @ w.T (+ bias)`` in float32 up to the rounding of a bfloat16 output
     (2^-8 relative, on the largest output) and float32 summation order."""
     ref = bf(x) @ w.t() + (0 if bias is None else bias)
@@ -37,7 +39,9 @@ def assert_matmul(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, bias: torch
     torch.testing.assert_close(y, ref, atol=float(scale) * 2**-7, rtol=2**-7)
 
 
-def kernel_weight(scale: torch.Tensor, offset: torch.Tensor, q: torch.Tensor, group: int = 32) -> torch.Tensor:
+def kernel_weight(
+    scale: torch.Tensor, offset: torch.Tensor, q: torch.Tensor, group: int = 32
+) -> torch.Tensor:
     """The int4 kernel's weight: ``(q - 8) * s + z`` with s, z the bfloat16 roundings of ``scale`` and
     ``offset + 8 * scale`` (the mapping the module doc states), written out independently."""
     s, z = bf(scale.float()), bf(offset.float() + 8 * scale.float())
@@ -138,7 +142,9 @@ def test_gguf_layer_equals_float_matmul_on_dequantized_weight(kind):
     else:
         offset = offset.reshape(rows, -1)
         layer = Int4Linear(q, scale, offset)
-        torch.testing.assert_close(layer.dequantized(), kernel_weight(scale, offset, q), atol=1e-6, rtol=2**-8)
+        torch.testing.assert_close(
+            layer.dequantized(), kernel_weight(scale, offset, q), atol=1e-6, rtol=2**-8
+        )
     assert_matmul(layer(x), x, w)  # the layer's output: a float32 matmul on ggml's dequantized weight
 
 
@@ -162,8 +168,15 @@ def test_quantized_embedding_rows_and_tied_head():
 
 def tiny_llama(tmp_path, tied: bool):
     config = LlamaConfig(
-        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, tie_word_embeddings=tied, bos_token_id=1, eos_token_id=2,
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=tied,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config).eval()
@@ -230,7 +243,9 @@ def test_smollm2_gguf_loads_quantized_and_answers_paris(smollm_gguf, tmp_path):
     from cove.formats.gguf_tokenizer import write_tokenizer_files
     from cove.tokenizers import AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(smollm_gguf.parent, gguf_file=smollm_gguf.name, quantization="gguf")
+    model = AutoModelForCausalLM.from_pretrained(
+        smollm_gguf.parent, gguf_file=smollm_gguf.name, quantization="gguf"
+    )
     info = model.quantization_info
     assert info.kept == {}
     assert set(info.quantized.values()) == {"Int4Linear", "QuantizedEmbedding", "Int8GroupLinear"}
@@ -238,7 +253,9 @@ def test_smollm2_gguf_loads_quantized_and_answers_paris(smollm_gguf, tmp_path):
     write_tokenizer_files(gguf.GGUFFile(smollm_gguf).metadata, tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
     ids = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is the capital of France?"}], add_generation_prompt=True, return_tensors="pt"
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
     )
     ids = ids if isinstance(ids, torch.Tensor) else ids["input_ids"]
     out = greedy(model, ids, 10)

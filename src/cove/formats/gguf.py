@@ -260,14 +260,15 @@ class GGUFFile:
         )
 
     def dequantize(self, name: str) -> torch.Tensor:
-        """The tensor as float32 in torch order (integer tensors keep their integer dtype)."""
+        """The tensor as float32 in torch order (integer tensors keep their integer dtype); its bytes
+        are read from the file (:meth:`read`), so the mapped pages never become resident."""
         t = self.tensors[name]
         fn = DEQUANTIZERS.get(t.type_name)
         if fn is None:
             raise GGUFError(
                 f"{self.path}: tensor {name!r} is {t.type_name}, which Cove cannot dequantize yet"
             )
-        return fn(self.raw(name)).reshape(t.shape)
+        return fn(self.read(name)).reshape(t.shape)
 
 
 # --- dequantization: raw uint8 bytes (n_blocks * block bytes) -> flat float32 ------------------
