@@ -233,6 +233,8 @@ def test_bad_quantization_values_are_clear_errors(tmp_path):
         AutoModelForCausalLM.from_pretrained(tmp_path, quantization="gguf")
     with pytest.raises(ValueError, match="CPU"):
         AutoModelForCausalLM.from_pretrained(tmp_path, quantization="int8", device="meta")
+    with pytest.raises(ValueError, match="no float weights to save"):
+        AutoModelForCausalLM.from_pretrained(tmp_path, quantization="int8").save_pretrained(tmp_path / "q")
 
 
 # --- the real SmolLM2 GGUF --------------------------------------------------------------------

@@ -708,6 +708,8 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
     ) -> list[str]:
         """Write config.json and safetensors weights (sharded past ``max_shard_size``) that
         transformers loads as well. Tied copies are not written. Returns the file names."""
+        if getattr(self, "quantization_info", None) is not None:
+            raise ValueError("a model loaded with quantization= has no float weights to save: save the float model")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tied = set(self.tied_weights) if self.config.tie_word_embeddings else set()
