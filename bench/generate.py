@@ -28,7 +28,9 @@ installed: it is not a Cove dependency; ``pip install llama-cpp-python`` builds 
 shipped Q4_1 file and on Q8_0, BF16 and F32 files its own quantizer makes from it. These runs are
 wall-clock with ``--threads`` threads for both libraries, interleaved in rounds (``--repeat``), best
 of the rounds; decode tok/s = (new - 1) / (full run - time to first token); prefill tok/s on a
-``--long``-token prompt; "agree" is the fraction of greedy tokens equal to Cove float32's; "load peak
+``--long``-token prompt (with the defaults ``--threads 1 --clock cpu``, ``--paths-only`` instead runs
+the four Cove paths, eager and compiled, in one process on one thread and reports CPU ms per decoded
+token: the measure that survives a loaded machine); "agree" is the fraction of greedy tokens equal to Cove float32's; "load peak
 RSS" is the process's peak while loading above its state before (for Cove, after a first model built
 on the meta device, which imports ~800 torch modules whatever the weights).
 
@@ -154,6 +156,49 @@ QUANT_CHILD = textwrap.dedent(
                       "rss": status("VmHWM"), "load_rss": load_rss, "tokens": tokens}))
     """
 )
+
+
+PATHS_CPU_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from pathlib import Path
+    import torch
+    from cove.models import AutoModelForCausalLM
+    path, prompt, new, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    torch.set_num_threads(1)
+    p = Path(path)
+    ids = torch.randint(10, 1000, (1, prompt), generator=torch.Generator().manual_seed(0))
+    models = {q: AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name,
+                                                      quantization=None if q == "float32" else q)
+              for q in ("float32", "int8", "int4", "gguf")}
+    def run(model, n, compile):
+        t = time.process_time()
+        with torch.no_grad():
+            model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, compile=compile)
+        return time.process_time() - t
+    for model in models.values():
+        run(model, new + 1, True)  # compiles
+    best = {}
+    for _ in range(rounds):  # interleaved: every path once per round
+        for q, model in models.items():
+            for compile in (False, True):
+                ms = (run(model, new + 1, compile) - run(model, 1, compile)) / new * 1e3
+                key = f"{q} {'compiled' if compile else 'eager'}"
+                best[key] = min(best.get(key, 1e9), ms)
+    print(json.dumps({"ms": best, "load": os.getloadavg()}))
+    """
+)
+
+
+def smollm_paths_cpu(args: argparse.Namespace, gguf: Path) -> None:
+    """SmolLM2 decode per weight path in one process, one thread, CPU time (a loaded machine's measure)."""
+    r = child_script(PATHS_CPU_CHILD, str(gguf), args.prompt, args.new, args.repeat)
+    load = r["load"]
+    print(f"\nSmolLM2-135M-Instruct decode, batch 1, one thread, CPU time, best of {args.repeat} interleaved"
+          f" rounds; load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
+    print("| weights | CPU ms/token | tok/s |\n| --- | ---: | ---: |")
+    for name, ms in r["ms"].items():
+        print(f"| {name} | {ms:.1f} | {1e3 / ms:.0f} |")
 
 
 def llama_cpp_files(gguf: Path, cache: Path) -> dict[str, Path]:
@@ -292,7 +337,10 @@ def main() -> None:
     parser.add_argument("--paths-only", action="store_true", help="with --smollm: only the weight-path table")
     args = parser.parse_args()
     if args.smollm and args.paths_only:
-        smollm_paths(args, smollm_gguf())
+        if args.clock == "cpu" and args.threads == "1":
+            smollm_paths_cpu(args, smollm_gguf())
+        else:
+            smollm_paths(args, smollm_gguf())
         return
     only = [s for s in args.only.split(",") if s]
     basis = "CPU-time based" if args.clock == "cpu" else f"wall-clock based, best of {args.repeat}"
