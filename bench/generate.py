@@ -178,13 +178,28 @@ PATHS_CPU_CHILD = textwrap.dedent(
         return time.process_time() - t
     for model in models.values():
         run(model, new + 1, True)  # compiles
+    cpp = {}
+    for name, file in json.loads(sys.argv[5]).items():  # llama.cpp's files, when it is installed
+        from llama_cpp import Llama
+        import numpy as np
+        cpp[name] = Llama(model_path=file, n_threads=1, n_threads_batch=1, n_ctx=512, verbose=False)
+    def run_cpp(llm, n):
+        t = time.process_time()
+        llm.reset()
+        llm.eval(ids[0].tolist())
+        for i in range(n - 1):
+            llm.eval([int(np.argmax(llm.scores[llm.n_tokens - 1]))])
+        return time.process_time() - t
     best = {}
     for _ in range(rounds):  # interleaved: every path once per round
         for q, model in models.items():
             for compile in (False, True):
                 ms = (run(model, new + 1, compile) - run(model, 1, compile)) / new * 1e3
-                key = f"{q} {'compiled' if compile else 'eager'}"
+                key = f"cove {q} {'compiled' if compile else 'eager'}"
                 best[key] = min(best.get(key, 1e9), ms)
+        for name, llm in cpp.items():
+            ms = (run_cpp(llm, new + 1) - run_cpp(llm, 1)) / new * 1e3
+            best[f"llama.cpp {name}"] = min(best.get(f"llama.cpp {name}", 1e9), ms)
     print(json.dumps({"ms": best, "load": os.getloadavg()}))
     """
 )
@@ -192,7 +207,8 @@ PATHS_CPU_CHILD = textwrap.dedent(
 
 def smollm_paths_cpu(args: argparse.Namespace, gguf: Path) -> None:
     """SmolLM2 decode per weight path in one process, one thread, CPU time (a loaded machine's measure)."""
-    r = child_script(PATHS_CPU_CHILD, str(gguf), args.prompt, args.new, args.repeat)
+    files = json.dumps({k: str(v) for k, v in llama_cpp_files(gguf, args.cache).items()})
+    r = child_script(PATHS_CPU_CHILD, str(gguf), args.prompt, args.new, args.repeat, files)
     load = r["load"]
     print(f"\nSmolLM2-135M-Instruct decode, batch 1, one thread, CPU time, best of {args.repeat} interleaved"
           f" rounds; load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
