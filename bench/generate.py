@@ -133,7 +133,10 @@ QUANT_CHILD = textwrap.dedent(
                 out = model.generate(prompt_ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, **options)
             return time.perf_counter() - t, out[0, prompt_ids.shape[1]:].tolist()
     else:
+        import llama_cpp
         from llama_cpp import Llama
+        def last_logits(llm):  # the last position's logits (Llama.scores stays empty without logits_all)
+            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),))
         model = Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=2048,
                       n_batch=512, verbose=False)
         def run(prompt_ids, n):
@@ -142,7 +145,7 @@ QUANT_CHILD = textwrap.dedent(
             model.eval(prompt_ids[0].tolist())
             out = []
             for i in range(n):
-                out.append(int(np.argmax(model.scores[model.n_tokens - 1])))
+                out.append(int(np.argmax(last_logits(model))))
                 if i + 1 < n:
                     model.eval([out[-1]])
             return time.perf_counter() - t, out
@@ -180,15 +183,18 @@ PATHS_CPU_CHILD = textwrap.dedent(
         run(model, new + 1, True)  # compiles
     cpp = {}
     for name, file in json.loads(sys.argv[5]).items():  # llama.cpp's files, when it is installed
-        from llama_cpp import Llama
+        import llama_cpp
         import numpy as np
+        from llama_cpp import Llama
+        def last_logits(llm):  # the last position's logits (Llama.scores stays empty without logits_all)
+            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),))
         cpp[name] = Llama(model_path=file, n_threads=1, n_threads_batch=1, n_ctx=512, verbose=False)
     def run_cpp(llm, n):
         t = time.process_time()
         llm.reset()
         llm.eval(ids[0].tolist())
         for i in range(n - 1):
-            llm.eval([int(np.argmax(llm.scores[llm.n_tokens - 1]))])
+            llm.eval([int(np.argmax(last_logits(llm)))])
         return time.process_time() - t
     best = {}
     for _ in range(rounds):  # interleaved: every path once per round
