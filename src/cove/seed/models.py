@@ -147,15 +147,14 @@ It also loads with `sentence_transformers.SentenceTransformer("cove/all-MiniLM-L
 # -- SmolLM2 ---------------------------------------------------------------------------------------
 
 
-def chat_answers(folder: Path, questions=FACT_QUESTIONS, max_new_tokens: int = 24) -> dict:
-    """Greedy answers of the chat model in ``folder`` to ``questions``; correct when the word appears."""
+def chat_answers(folder: Path, questions=FACT_QUESTIONS, max_new_tokens: int = 24, model=None) -> dict:
+    """Greedy answers of the chat model in ``folder`` (or ``model``, with the folder's tokenizer) to
+    ``questions``; correct when the word appears. Each row keeps its answer's token ids."""
     from cove.models import AutoModelForCausalLM
     from cove.tokenizers import AutoTokenizer
 
-    model, tokenizer = (
-        AutoModelForCausalLM.from_pretrained(folder).eval(),
-        AutoTokenizer.from_pretrained(folder),
-    )
+    model = model if model is not None else AutoModelForCausalLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
     rows = []
     for question, expected in questions:
         enc = tokenizer.apply_chat_template(
@@ -170,9 +169,66 @@ def chat_answers(folder: Path, questions=FACT_QUESTIONS, max_new_tokens: int = 2
                 "answer": answer,
                 "expected": expected,
                 "correct": expected.lower() in answer.lower(),
+                "ids": out[0, ids.shape[1] :].tolist(),
             }
         )
     return {"correct": sum(r["correct"] for r in rows), "total": len(rows), "rows": rows}
+
+
+def perplexity(model, tokenizer, *, tokens: int = 1024, window: int = 512) -> float:
+    """Perplexity of ``model`` on the first ``tokens`` tokens of the Wikipedia sample (the seed's
+    ``cove/wikipedia-sample`` articles, in order), in windows of ``window`` tokens."""
+    import math
+
+    import torch
+
+    from cove.seed.data import wikipedia_articles
+
+    ids: list[int] = []
+    for _, text in wikipedia_articles():
+        ids += tokenizer(text)["input_ids"]
+        if len(ids) >= tokens:
+            break
+    ids_t = torch.tensor(ids[:tokens])[None]
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, ids_t.shape[1], window):
+            chunk = ids_t[:, start : start + window]
+            n = chunk.shape[1] - 1
+            nll += float(model(chunk, labels=chunk).loss) * n
+            count += n
+    return math.exp(nll / count)
+
+
+def quantized_quality(folder: Path, gguf: Path, float_answers: dict) -> list[dict]:
+    """Each weight path of the chat model against float32 (the folder's weights): perplexity on the
+    Wikipedia sample, greedy answers to the fact questions (correct, and the fraction of answer
+    tokens equal to float32's, position by position). Paths: float32, ``quantization="int8"`` and
+    ``"int4"`` (requantized from the float32 folder), ``"gguf"`` (the GGUF's Q4_1 and Q8_0 blocks as
+    stored, on the int4 kernel)."""
+    from cove.models import AutoModelForCausalLM
+    from cove.tokenizers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    want = [r["ids"] for r in float_answers["rows"]]
+    rows = []
+    for scheme in (None, "int8", "int4", "gguf"):
+        if scheme == "gguf":
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, quantization="gguf")
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder, quantization=scheme)
+        answers = float_answers if scheme is None else chat_answers(folder, model=model)
+        same = sum(sum(a == b for a, b in zip(r["ids"], w)) for r, w in zip(answers["rows"], want))
+        rows.append(
+            {
+                "weights": scheme or "float32",
+                "perplexity": round(perplexity(model, tokenizer), 3),
+                "correct": answers["correct"],
+                "token_agreement": round(same / max(1, sum(len(w) for w in want)), 3),
+            }
+        )
+        del model
+    return rows
 
 
 def convert_smollm2(gguf: Path, folder: Path) -> None:
@@ -202,7 +258,8 @@ def build_smollm2(folder: Path) -> None:
     gguf = assets.smollm2_gguf()
     convert_smollm2(gguf, folder)
     check = chat_answers(folder)
-    (folder / "eval_results.json").write_text(json.dumps(check, indent=2) + "\n")
+    quality = quantized_quality(folder, gguf, check)
+    (folder / "eval_results.json").write_text(json.dumps({**check, "quantized": quality}, indent=2) + "\n")
     meta = {
         "license": "apache-2.0",
         "language": ["en"],
@@ -214,6 +271,10 @@ def build_smollm2(folder: Path) -> None:
     rows = "\n".join(
         f"| {r['question']} | {r['answer'].replace(chr(10), ' ')} | {'yes' if r['correct'] else 'no'} |"
         for r in check["rows"]
+    )
+    quant_rows = "\n".join(
+        f"| {q['weights']} | {q['perplexity']:.2f} | {q['correct']}/{check['total']} | {q['token_agreement']:.2f} |"
+        for q in quality
     )
     body = f"""
 # SmolLM2-135M-Instruct
@@ -242,6 +303,19 @@ hold it and still go wrong).
 | question | answer | expected word in it |
 | --- | --- | --- |
 {rows}
+
+## Quantized weights, measured
+
+Cove loads this model with weight-only quantized layers on torch's CPU kernels:
+`from_pretrained("cove/SmolLM2-135M-Instruct", quantization="int8")` (int8 per row) or `"int4"`
+(groups of 32 with scale and offset; embedding and output layer int8), requantized from these
+float32 weights; and the original GGUF file with `quantization="gguf"` keeps its Q4_1 and Q8_0
+blocks as stored. Perplexity on the first 1,024 tokens of the seed's Wikipedia sample (windows of
+512), greedy answers to the questions above, and the fraction of answer tokens equal to float32's:
+
+| weights | perplexity | expected word | tokens as float32 |
+| --- | ---: | ---: | ---: |
+{quant_rows}
 
 ## Use
 
