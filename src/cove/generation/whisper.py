@@ -1,18 +1,25 @@
-"""Whisper's ``generate`` for one 30-second window: the decoder prompt (start of transcript, language,
-task, no-timestamps), the suppressed tokens, and the timestamp rules, as transformers'
-``WhisperGenerationMixin`` applies them to short-form audio, on Cove's decode loop
-(:func:`cove.generation.generate.decode_steps`).
+"""Whisper's ``generate``: the decoder prompt (start of transcript, language, task, no-timestamps), the
+suppressed tokens and the timestamp rules of transformers' ``WhisperGenerationMixin``, and its seek
+loop over 30-second windows, on Cove's decode loops (:func:`cove.generation.generate.decode_steps`,
+:func:`cove.generation.beam.beam_search`).
 
-Output, as transformers returns it for audio of at most 30 s: (B, T) the generated ids after the prompt,
-the final eos dropped, rows right-padded with ``pad_token_id``. With timestamps the ids keep their
-``<|t|>`` tokens (decode them with ``decode_with_timestamps`` or the ASR pipeline's offsets).
-Not done: transformers' long-form loop (features longer than 30 s, and a timestamped window that runs
-out of decoder length, which transformers decodes again from its last timestamp); beam search.
+The seek loop (transformers' ``generate`` for short and long-form audio alike): decode the window at
+``seek``; cut its ids into segments at each pair of timestamps; if the window ended on a single
+timestamp (or had no pair) move past it, else drop what follows the last pair and start the next
+window at that pair's time. Features of at most 30 s take one window unless the length limit cut a
+timestamped window inside its audio; longer features (long-form) need timestamps.
+
+Output, as transformers returns it: (B, T) the segments' ids of every window in order, the final eos
+dropped, rows right-padded with ``pad_token_id``. With timestamps the ids keep their ``<|t|>`` tokens,
+each window's relative to its start (the ASR pipeline reads them into times as transformers'
+``_decode_asr`` does). Not done: temperature fallback (transformers runs it only when asked, with a
+list of temperatures and thresholds), ``prompt_ids`` / ``condition_on_prev_tokens``, word timestamps.
 
 The Whisper-only options live in ``generation_config.json`` (``GenerationConfig.extra``):
 ``no_timestamps_token_id``, ``lang_to_id``, ``task_to_id``, ``suppress_tokens``,
-``begin_suppress_tokens``, ``forced_decoder_ids``, ``max_initial_timestamp_index``, ``is_multilingual``.
-Tensor path of the model: ``encode(features)``, ``make_cache``, ``decode`` (:mod:`cove.generation.seq2seq`).
+``begin_suppress_tokens``, ``forced_decoder_ids``, ``max_initial_timestamp_index``, ``is_multilingual``,
+``return_timestamps``. Tensor path of the model: ``encode(features)``, ``make_cache``, ``decode``
+(:mod:`cove.generation.seq2seq`).
 """
 
 from __future__ import annotations

@@ -123,16 +123,20 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         if max_new_tokens is not None:
             generate["max_new_tokens"] = max_new_tokens
         generate = self._with_defaults(generate)
-        timestamps = bool(return_timestamps)
+        timestamps = bool(return_timestamps or self._config().extra.get("return_timestamps"))
         pre = {"chunk_length_s": chunk_length_s, "stride_length_s": stride_length_s, "return_timestamps": timestamps}
         return pre, {"return_timestamps": timestamps, "generate": generate}, {"return_timestamps": timestamps}
+
+    def _config(self) -> Any:
+        """The model's generation config (generation_config.json)."""
+        from cove.generation.generate import default_config
+
+        return default_config(self.model)
 
     def _with_defaults(self, generate: dict[str, Any]) -> dict[str, Any]:
         """transformers' pipeline defaults (5 beams, as OpenAI's Whisper; 256 new tokens) for what neither
         the call nor the model's generation config sets (a set ``max_length`` keeps its own limit)."""
-        from cove.generation.generate import default_config
-
-        chosen = {**default_config(self.model).to_dict(), **generate}
+        chosen = {**self._config().to_dict(), **generate}
         for key, value in PIPELINE_DEFAULTS.items():
             if key not in chosen and not (key == "max_new_tokens" and "max_length" in chosen):
                 generate[key] = value
@@ -169,9 +173,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         ]
 
     def _check_long_form(self, seconds: float, return_timestamps: bool) -> None:
-        from cove.generation.generate import default_config
-
-        if not return_timestamps and default_config(self.model).extra.get("return_timestamps") is False:
+        if not return_timestamps and self._config().extra.get("return_timestamps") is False:
             raise ValueError(
                 f"the audio lasts {seconds:.1f} s, more than Whisper's 30 s window: pass return_timestamps=True"
                 " to transcribe it window after window (long-form, as transformers), or chunk_length_s=30 to"
