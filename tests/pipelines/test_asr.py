@@ -85,10 +85,16 @@ def test_long_audio_equals_transformers(asr, reference, librivox, options):
     assert asr(samples, **options) == reference(samples, **options)
 
 
-def test_default_is_five_beams_as_transformers(whisper_folder, reference, librivox):
-    samples = load_audio(_clip(librivox, "0930"), 16000)
+def test_default_is_five_beams_as_transformers(whisper_folder):
     default = cove.pipeline("automatic-speech-recognition", model=whisper_folder)
     assert default._with_defaults({}) == {"num_beams": 5}  # the checkpoint's generation config sets max_length
+    assert default._with_defaults({"num_beams": 1}) == {"num_beams": 1}
+
+
+@pytest.mark.asr_full
+def test_default_five_beams_with_timestamps_equal_transformers(whisper_folder, reference, librivox):
+    samples = load_audio(_clip(librivox, "0930"), 16000)
+    default = cove.pipeline("automatic-speech-recognition", model=whisper_folder)
     assert default(samples, return_timestamps=True) == reference(samples, return_timestamps=True)
 
 
