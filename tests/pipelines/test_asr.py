@@ -76,7 +76,7 @@ def test_long_form_with_timestamps_equals_transformers(asr, reference, librivox)
         dict(chunk_length_s=10, batch_size=2, return_timestamps=True, generate_kwargs=GREEDY),
         dict(chunk_length_s=20, stride_length_s=(4, 2), return_timestamps=True, generate_kwargs=GREEDY),
         dict(return_timestamps=True, generate_kwargs={"num_beams": 5}),
-        dict(chunk_length_s=30, return_timestamps=True),  # 5 beams: both pipelines' default
+        dict(chunk_length_s=30, return_timestamps=True, generate_kwargs={"num_beams": 5}),
     ],
     ids=["long-form", "chunked-30", "chunked-10", "chunked-10-timestamps", "strides-4-2", "long-form-beams", "chunked-30-beams"],
 )
