@@ -1,9 +1,9 @@
 """Cove vs transformers: Whisper tiny.en speech recognition speed on the same converted weights.
 
 Each case runs in a fresh process (so peak RSS is that case's): load the model and its feature
-extractor, one warm-up clip, then every LibriVox clip of Debian's ``pocketsphinx-testdata`` (about 37
-s of speech in five clips) transcribed greedily, one clip at a time: log-mel features, ``generate``,
-decode (``--repeat`` passes, the best kept). Real-time factor = seconds of audio per CPU second of the
+extractor, one warm-up clip, then every LibriVox clip of Debian's ``pocketsphinx-testdata`` (24.7
+s of speech in five clips) transcribed greedily (or with ``--num-beams``), one clip at a time:
+log-mel features, ``generate``, decode (``--repeat`` passes, the best kept). Real-time factor = seconds of audio per CPU second of the
 process (so other jobs on a shared machine do not count; with 2 threads both threads' CPU counts);
 the wall seconds are printed too. Both libraries must produce the same transcripts; the table says
 if they do.
@@ -11,7 +11,7 @@ if they do.
 The model is the package's CTranslate2 Whisper tiny.en converted once with
 ``cove.formats.ctranslate2.convert_whisper`` into ``--cache`` (default ~/.cache/cove-bench).
 
-Run: ``.venv/bin/python bench/asr.py [--threads 1 2] [--repeat 2]``.
+Run: ``.venv/bin/python bench/asr.py [--threads 1 2] [--repeat 2] [--num-beams 5]``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ CHILD = textwrap.dedent(
     import hashlib, json, resource, sys, time
     import torch
     lib, folder, threads, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    clips = json.loads(sys.argv[5])
+    clips, beams = json.loads(sys.argv[5]), int(sys.argv[6])
     torch.set_num_threads(threads)
     from cove.processors.audio import load_audio
     audio = [load_audio(path, 16000) for path in clips]
@@ -49,7 +49,7 @@ CHILD = textwrap.dedent(
 
     def transcribe(x):
         with torch.inference_mode():
-            ids = model.generate(features(x))
+            ids = model.generate(features(x), num_beams=beams)
         return processor.batch_decode(ids, skip_special_tokens=True)[0]
 
     transcribe(audio[0])  # warm-up
@@ -86,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--num-beams", type=int, default=1, help="beam search (5: the pipelines' default)")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "cove-bench")
     args = parser.parse_args()
     clips = [str(p) for p, _ in librivox_clips()]
@@ -97,7 +98,7 @@ def main() -> None:
     for threads in args.threads:
         results = {}
         for lib in ("transformers", "cove"):
-            cmd = [sys.executable, "-c", CHILD, lib, str(folder), str(threads), str(args.repeat), json.dumps(clips)]
+            cmd = [sys.executable, "-c", CHILD, lib, str(folder), str(threads), str(args.repeat), json.dumps(clips), str(args.num_beams)]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             if out.returncode:
                 sys.exit(out.stderr[-2000:])

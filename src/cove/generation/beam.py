@@ -12,14 +12,14 @@ The cache is reordered in place after each step to follow the surviving beams.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from cove.generation.config import GenerationConfig
 from cove.generation.generate import Decoder, Prompt
-from cove.generation.processors import apply, build_processors
+from cove.generation.processors import Processor, apply, build_processors
 from cove.generation.stopping import StopStrings
 
 NEG = -1.0e9
@@ -40,12 +40,14 @@ def beam_search(
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
     make_decoder: Callable[[Prompt, int], Any] | None = None,
+    processors: Sequence[Processor] = (),
 ) -> torch.Tensor:
     """(B * num_return_sequences, T + new) ids: each prompt's best ``num_return_sequences`` beams.
 
     A candidate stops (as transformers' stopping criteria decide) on an eos, at the length limit, or
     when its text gains one of ``stop_strings`` (which need ``tokenizer``). ``make_decoder``: see
-    :func:`cove.generation.generate.decode_steps`.
+    :func:`cove.generation.generate.decode_steps`; so is ``processors`` (a model's own, applied to the
+    log-probabilities after those ``config`` asks for, as transformers applies them).
     """
     nb, lp, early = config.num_beams, config.length_penalty, config.early_stopping
     b, t = prompt.ids.shape
@@ -70,7 +72,7 @@ def beam_search(
     stop_strings = StopStrings.make(config.stop_strings, tokenizer) if config.stop_strings else None
 
     flat_prompt = prompt.repeat(nb)
-    processors = build_processors(config, prompt_length=t, padding=flat_prompt.padding)
+    processors = [*build_processors(config, prompt_length=t, padding=flat_prompt.padding), *processors]
     if make_decoder is not None:
         decoder = make_decoder(flat_prompt, total)
     else:

@@ -1,29 +1,38 @@
-"""Whisper's ``generate`` for one 30-second window: the decoder prompt (start of transcript, language,
-task, no-timestamps), the suppressed tokens, and the timestamp rules, as transformers'
-``WhisperGenerationMixin`` applies them to short-form audio, on Cove's decode loop
-(:func:`cove.generation.generate.decode_steps`).
+"""Whisper's ``generate``: the decoder prompt (start of transcript, language, task, no-timestamps), the
+suppressed tokens and the timestamp rules of transformers' ``WhisperGenerationMixin``, and its seek
+loop over 30-second windows, on Cove's decode loops (:func:`cove.generation.generate.decode_steps`,
+:func:`cove.generation.beam.beam_search`).
 
-Output, as transformers returns it for audio of at most 30 s: (B, T) the generated ids after the prompt,
-the final eos dropped, rows right-padded with ``pad_token_id``. With timestamps the ids keep their
-``<|t|>`` tokens (decode them with ``decode_with_timestamps`` or the ASR pipeline's offsets).
-Not done: transformers' long-form loop (features longer than 30 s, and a timestamped window that runs
-out of decoder length, which transformers decodes again from its last timestamp); beam search.
+The seek loop (transformers' ``generate`` for short and long-form audio alike): decode the window at
+``seek``; cut its ids into segments at each pair of timestamps; if the window ended on a single
+timestamp (or had no pair) move past it, else drop what follows the last pair and start the next
+window at that pair's time. Features of at most 30 s take one window unless the length limit cut a
+timestamped window inside its audio; longer features (long-form) need timestamps.
+
+Output, as transformers returns it: (B, T) the segments' ids of every window in order, the final eos
+dropped, rows right-padded with ``pad_token_id``. With timestamps the ids keep their ``<|t|>`` tokens,
+each window's relative to its start (the ASR pipeline reads them into times as transformers'
+``_decode_asr`` does). Not done: temperature fallback (transformers runs it only when asked, with a
+list of temperatures and thresholds), ``prompt_ids`` / ``condition_on_prev_tokens``, word timestamps.
 
 The Whisper-only options live in ``generation_config.json`` (``GenerationConfig.extra``):
 ``no_timestamps_token_id``, ``lang_to_id``, ``task_to_id``, ``suppress_tokens``,
-``begin_suppress_tokens``, ``forced_decoder_ids``, ``max_initial_timestamp_index``, ``is_multilingual``.
-Tensor path of the model: ``encode(features)``, ``make_cache``, ``decode`` (:mod:`cove.generation.seq2seq`).
+``begin_suppress_tokens``, ``forced_decoder_ids``, ``max_initial_timestamp_index``, ``is_multilingual``,
+``return_timestamps``. Tensor path of the model: ``encode(features)``, ``make_cache``, ``decode``
+(:mod:`cove.generation.seq2seq`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from cove.generation.beam import beam_search
 from cove.generation.config import GenerationConfig
-from cove.generation.generate import Prompt, _run, default_config
+from cove.generation.generate import Prompt, decode_steps, default_config
 from cove.generation.processors import NEG_INF, Processor
 from cove.generation.seq2seq import Seq2SeqDecoder
 
@@ -191,6 +200,7 @@ def generate(
     input_features: torch.Tensor,
     generation_config: GenerationConfig | None = None,
     *,
+    attention_mask: torch.Tensor | None = None,
     streamer: Any = None,
     language: str | None = None,
     task: str | None = None,
@@ -198,63 +208,160 @@ def generate(
     generator: torch.Generator | None = None,
     **options: Any,
 ) -> torch.Tensor:
-    """(B, T) generated ids of each 30-second window of ``input_features`` (B, n_mels, frames).
+    """(B, T) generated ids of ``input_features`` (B, n_mels, frames), transformers' Whisper ``generate``
+    token for token: its seek loop over 30-second windows.
+
+    Each window is decoded (greedy, sampled or beam search); its ids are cut into segments at pairs of
+    timestamps; when a window does not end on a single timestamp (speech runs past it, or the length
+    limit cut it), the next window starts at its last closed segment's end timestamp, else right after
+    the window. Features longer than 30 s (more than ``config.input_frames``) need timestamps (they are
+    turned on, and ``False`` raises, as in transformers). The rows' ids are the segments' ids in
+    order, each window's timestamps relative to the window's start (the ASR pipeline turns them into
+    times), right-padded with ``pad_token_id``.
 
     Args:
-        language: ``"en"``, ``"<|en|>"`` ...; None detects it on multilingual models.
+        attention_mask: (B, frames) 1 for real frames: with B > 1 and features longer than 30 s, where
+            each row's audio ends (required then, as in transformers).
+        language: ``"en"``, ``"<|en|>"`` ...; None detects it (on the first window) on multilingual models.
         task: ``"transcribe"`` or ``"translate"``.
         return_timestamps: predict ``<|t|>`` tokens (the generation config's ``return_timestamps`` when None).
-        options: per-call :class:`GenerationConfig` overrides (``max_new_tokens`` ...).
+        options: per-call :class:`GenerationConfig` overrides (``max_new_tokens``, ``num_beams`` ...).
     """
     config = (generation_config or default_config(model)).with_options(options)
-    if config.num_beams > 1 or config.num_return_sequences > 1:
-        raise ValueError("Whisper generation here is greedy or sampled with one sequence per input")
+    if config.num_return_sequences > 1:
+        raise ValueError("Whisper generation here returns one sequence per input (num_return_sequences=1)")
     if return_timestamps is None:
-        return_timestamps = bool(config.extra.get("return_timestamps", False))
+        return_timestamps = config.extra.get("return_timestamps")
     features = input_features if input_features.ndim == 3 else input_features[None]
     features = features.to(device=model.device, dtype=model.dtype)
+    batch, frames = features.shape[0], features.shape[-1]
+    window = model.config.input_frames  # 3000 mel frames = 30 s
+    stride = window // model.config.max_source_positions  # mel frames per timestamp step / 0.02 s
+    if frames > window:
+        if return_timestamps is False:
+            raise ValueError(
+                f"features of {frames} frames are longer than Whisper's {window} (30 s): long-form generation"
+                " predicts timestamps, pass return_timestamps=True (or None)"
+            )
+        return_timestamps = True
+    return_timestamps = bool(return_timestamps)
+    max_frames = torch.full((batch,), frames, dtype=torch.long)
+    if batch > 1 and frames > window:
+        if attention_mask is None:
+            raise ValueError("batched audio longer than 30 s needs attention_mask (where each row's audio ends)")
+        max_frames = attention_mask.sum(-1).cpu().long()
     tokens = prompt_ids(config, model.config, language=language, task=task, return_timestamps=return_timestamps)
+    timestamp_begin = config.extra.get("no_timestamps_token_id", model.config.vocab_size) + 1
+    seek = torch.zeros(batch, dtype=torch.long)
+    segments: list[list[list[int]]] = [[] for _ in range(batch)]
     with torch.inference_mode():
-        hidden = model.encode(features)  # once, for every step
-        batch = hidden.shape[0]
-        prompt = torch.tensor([[t or 0 for t in tokens]] * batch, dtype=torch.long, device=hidden.device)
+        prompt = torch.tensor([[t or 0 for t in tokens]] * batch, dtype=torch.long, device=features.device)
         if None in tokens:
-            prompt[:, tokens.index(None)] = detect_language(model, hidden, config)
+            first = _pad_frames(features[:, :, :window], window)
+            prompt[:, tokens.index(None)] = detect_language(model, model.encode(first), config)
         processors = processors_for(
             config, model.config, begin_index=len(tokens), return_timestamps=return_timestamps
         )
+        while bool((seek < max_frames).any()):
+            rows = [i for i in range(batch) if seek[i] < max_frames[i]]
+            lengths = [int(min(max_frames[i] - seek[i], window)) for i in rows]
+            chunk = torch.stack(
+                [_pad_frames(features[i, :, seek[i] : seek[i] + n], window) for i, n in zip(rows, lengths, strict=True)]
+            )
+            config = _window_length(config, len(tokens), model.config.max_target_positions)
+            streams = streamer if (streamer is not None and batch == 1) else None
+            new = _decode_window(model, chunk, prompt[rows], config, processors, generator, streams)
+            for i, n, ids in zip(rows, lengths, new, strict=True):
+                ids = _trim(ids.tolist(), config)
+                found, advance = split_segments(ids, timestamp_begin, n, stride)
+                segments[i].extend(found)
+                seek[i] += advance
+    pad = config.pad_id()
+    out = [[t for segment in row for t in segment] for row in segments]
+    width = max((len(r) for r in out), default=0)
+    return torch.tensor([r + [pad] * (width - len(r)) for r in out], dtype=torch.long, device=features.device)
 
-        def make_decoder(rows: Prompt, total: int) -> Seq2SeqDecoder:
-            return Seq2SeqDecoder(model, hidden, None, rows.ids.shape[0], total)
 
-        out = _run(
-            model,
-            Prompt.make(prompt, None),
-            config,
-            streamer,
-            generator,
-            None,
-            make_decoder=make_decoder,
-            processors=processors,
-        )
-    timestamp_begin = config.extra["no_timestamps_token_id"] + 1 if return_timestamps else None
-    return _strip(out[:, len(tokens) :], config, timestamp_begin)
+def _pad_frames(features: torch.Tensor, window: int) -> torch.Tensor:
+    """(..., n_mels, n) -> (..., n_mels, window): zeros after the audio, as transformers pads a last window."""
+    return torch.nn.functional.pad(features, (0, window - features.shape[-1])) if features.shape[-1] < window else features
 
 
-def _strip(new: torch.Tensor, config: GenerationConfig, timestamp_begin: int | None) -> torch.Tensor:
-    """Each row's ids without its end (eos and the padding after it), right-padded again. With
-    timestamps, a row cut off by the length limit keeps only its closed segments (up to its last
-    pair of timestamps), as transformers keeps them."""
-    eos, pad = set(config.eos_ids()), config.pad_id()
-    rows: list[list[int]] = []
-    for row in new.tolist():
-        end = next((i for i, t in enumerate(row) if t in eos), None)
-        if end is None and timestamp_begin is not None:
-            pairs = [i + 1 for i in range(len(row) - 1) if min(row[i], row[i + 1]) >= timestamp_begin]
-            single = len(row) >= 2 and row[-2] < timestamp_begin <= row[-1]
-            if pairs and not single:
-                end = pairs[-1] + 1
-        rows.append(row[:end])
-    width = max((len(r) for r in rows), default=0)
-    return torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long, device=new.device)
+def _window_length(config: GenerationConfig, prompt_length: int, max_target: int) -> GenerationConfig:
+    """The length limit of the next window, as transformers sets it: ``max_new_tokens`` as given (it must
+    fit the decoder), else ``max_length`` grown by the prompt's length at every window, up to the
+    decoder's ``max_target_positions``."""
+    if config.max_new_tokens is not None:
+        if config.max_new_tokens + prompt_length > max_target:
+            raise ValueError(
+                f"max_new_tokens={config.max_new_tokens} and a prompt of {prompt_length} tokens exceed Whisper's"
+                f" {max_target} decoder positions"
+            )
+        return config
+    return dataclasses.replace(config, max_length=min(config.max_length + prompt_length, max_target))
 
+
+def _decode_window(
+    model: Any,
+    features: torch.Tensor,
+    prompt: torch.Tensor,
+    config: GenerationConfig,
+    processors: list[Processor],
+    generator: torch.Generator | None,
+    streamer: Any,
+) -> torch.Tensor:
+    """(B, n_mels, window) features and (B, P) prompts -> (B, T) ids after the prompt (eos and padding kept)."""
+    hidden = model.encode(features)  # once, for every step and beam
+
+    def make_decoder(rows: Prompt, total: int) -> Seq2SeqDecoder:
+        return Seq2SeqDecoder(model, hidden, None, rows.ids.shape[0], total)
+
+    rows = Prompt.make(prompt, None)
+    if config.num_beams > 1:
+        out = beam_search(model, rows, config, generator=generator, make_decoder=make_decoder, processors=processors)
+        if streamer is not None:
+            streamer.put(out[0])
+        return out[:, prompt.shape[1] :]
+    if streamer is not None:
+        streamer.put(prompt[0])
+    new = []
+    for step in decode_steps(model, rows, config, generator=generator, make_decoder=make_decoder, processors=processors):
+        new.append(step)
+        if streamer is not None:
+            streamer.put(step)
+    return torch.stack(new, dim=1) if new else prompt[:, :0]
+
+
+def _trim(ids: list[int], config: GenerationConfig) -> list[int]:
+    """A window's ids without the padding after its end and without its final eos, as transformers trims
+    them (with pad == eos it counts every pad id in the row, one of them the eos)."""
+    pad, eos = config.pad_id(), config.eos_ids()
+    if ids and ids[-1] == pad:
+        n = ids.count(pad) - (1 if pad in eos else 0)
+        ids = ids[: len(ids) - n] if n else ids
+    if ids and ids[-1] in eos[:1]:
+        ids = ids[:-1]
+    return ids
+
+
+def split_segments(ids: list[int], timestamp_begin: int, frames: int, stride: int) -> tuple[list[list[int]], int]:
+    """A window's ids -> (its segments' ids, mel frames to seek ahead), as transformers'
+    ``_retrieve_segment``: segments end at each pair of timestamps; a window that ends on a single
+    timestamp (or has no pair) is done (seek ``frames``, the window's audio); else its ids after the
+    last pair are dropped and the next window starts at that pair's time."""
+    stamp = [t >= timestamp_begin for t in ids]
+    single_ending = stamp[-2:] == [False, True]
+    cuts = [i + 1 for i in range(len(ids) - 1) if stamp[i] and stamp[i + 1]]
+    if not cuts:
+        return [ids], frames
+    if single_ending:
+        cuts.append(len(ids))
+    else:
+        cuts[-1] += 1  # the last segment keeps its closing pair, so a reader sees it was not a single ending
+    found, last = [], 0
+    for cut in cuts:
+        found.append(ids[last:cut])
+        last = cut
+    if single_ending:
+        return found, frames
+    return found, (ids[last - 2] - timestamp_begin) * stride

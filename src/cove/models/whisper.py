@@ -478,8 +478,8 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
         return_timestamps: bool | None = None,
         **options: Any,
     ) -> torch.Tensor:
-        """Token ids as transformers' Whisper ``generate`` returns them for audio of at most 30 s;
-        see :func:`cove.generation.whisper.generate`."""
+        """Token ids as transformers' Whisper ``generate`` returns them (its seek loop over 30-second
+        windows, long-form audio included); see :func:`cove.generation.whisper.generate`."""
         # generation sits above models; like PreTrainedModel.generate this entry point imports it on use
         from cove.generation import whisper
 
@@ -487,6 +487,7 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
             self,
             input_features,
             generation_config,
+            attention_mask=attention_mask,
             streamer=streamer,
             language=language,
             task=task,

@@ -3,10 +3,20 @@
 
 Inputs: a file path, the file's bytes (WAV, FLAC, OGG, MP3), an array of samples at the model's rate,
 or ``{"raw"|"array": samples, "sampling_rate": sr}`` (resampled; see :mod:`cove.processors.audio`).
-Audio longer than 30 s needs ``chunk_length_s``: it is cut into overlapping chunks (``stride_length_s``
-a side, default a sixth of the chunk) exactly where transformers cuts, each chunk is transcribed, and
-the chunks' token sequences are merged where they overlap (the longest run of agreeing tokens, split
-in its middle), with timestamps shifted to the whole recording.
+Audio longer than 30 s is transcribed one of two ways, both as transformers' pipeline does:
+
+- without ``chunk_length_s`` (long-form): ``generate`` runs Whisper's seek loop over the whole log-mel
+  (each 30-second window decoded with timestamps, the next one starting at the last closed segment's
+  end; see :func:`cove.generation.whisper.generate`); a model whose generation config says
+  ``return_timestamps: false`` needs ``return_timestamps=True`` for it;
+- with ``chunk_length_s``: the audio is cut into overlapping chunks (``stride_length_s`` a side,
+  default a sixth of the chunk) exactly where transformers cuts, each chunk is transcribed, and the
+  chunks' token sequences are merged where they overlap (the longest run of agreeing tokens, split in
+  its middle), with timestamps shifted to the whole recording.
+
+Decoding defaults to transformers' pipeline defaults: 5 beams and at most 256 new tokens, unless the
+call (``generate_kwargs``, ``max_new_tokens``) or the model's generation config sets them
+(``generate_kwargs={"num_beams": 1}`` decodes greedily, several times faster).
 """
 
 from __future__ import annotations
@@ -52,6 +62,9 @@ def merge_overlaps(sequences: list[list[int]]) -> list[int]:
         total.extend(left[: (l0 + l1) // 2])
         left = right[(r0 + r1) // 2 :]
     return total + left
+
+
+PIPELINE_DEFAULTS = {"max_new_tokens": 256, "num_beams": 5}  # transformers' pipeline's
 
 
 class AutomaticSpeechRecognitionPipeline(Pipeline):
@@ -109,14 +122,30 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         generate = dict(generate_kwargs or {})
         if max_new_tokens is not None:
             generate["max_new_tokens"] = max_new_tokens
-        timestamps = bool(return_timestamps)
-        pre = {"chunk_length_s": chunk_length_s, "stride_length_s": stride_length_s}
+        generate = self._with_defaults(generate)
+        timestamps = bool(return_timestamps or self._config().extra.get("return_timestamps"))
+        pre = {"chunk_length_s": chunk_length_s, "stride_length_s": stride_length_s, "return_timestamps": timestamps}
         return pre, {"return_timestamps": timestamps, "generate": generate}, {"return_timestamps": timestamps}
+
+    def _config(self) -> Any:
+        """The model's generation config (generation_config.json)."""
+        from cove.generation.generate import default_config
+
+        return default_config(self.model)
+
+    def _with_defaults(self, generate: dict[str, Any]) -> dict[str, Any]:
+        """transformers' pipeline defaults (5 beams, as OpenAI's Whisper; 256 new tokens) for what neither
+        the call nor the model's generation config sets (a set ``max_length`` keeps its own limit)."""
+        chosen = {**self._config().to_dict(), **generate}
+        for key, value in PIPELINE_DEFAULTS.items():
+            if key not in chosen and not (key == "max_new_tokens" and "max_length" in chosen):
+                generate[key] = value
+        return generate
 
     # --- preprocess -----------------------------------------------------------------------------
 
     def preprocess(
-        self, inputs: Any, chunk_length_s: float = 0, stride_length_s: Any = None
+        self, inputs: Any, chunk_length_s: float = 0, stride_length_s: Any = None, return_timestamps: bool = False
     ) -> list[Feature]:
         from cove.processors.audio import load_audio
 
@@ -125,12 +154,9 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             raise ValueError('"stride" in an input is for CTC models; Whisper takes chunk_length_s')
         samples = load_audio(inputs, rate)
         if not chunk_length_s:
-            if len(samples) > self.feature_extractor.n_samples:
-                seconds = len(samples) / rate
-                raise ValueError(
-                    f"the audio lasts {seconds:.1f} s, more than Whisper's 30 s window: pass chunk_length_s=30"
-                    " to transcribe it in overlapping chunks"
-                )
+            if len(samples) > self.feature_extractor.n_samples:  # long-form: generate seeks through it
+                self._check_long_form(len(samples) / rate, return_timestamps)
+                return [{"input_features": self._features(samples, padding="longest", truncation=False)}]
             return [{"input_features": self._features(samples)}]
         if stride_length_s is None:
             stride_length_s = chunk_length_s / 6
@@ -146,20 +172,36 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             for chunk, stride in chunks(samples, chunk_len, left, right)
         ]
 
-    def _features(self, samples: np.ndarray) -> torch.Tensor:
+    def _check_long_form(self, seconds: float, return_timestamps: bool) -> None:
+        if not return_timestamps and self._config().extra.get("return_timestamps") is False:
+            raise ValueError(
+                f"the audio lasts {seconds:.1f} s, more than Whisper's 30 s window: pass return_timestamps=True"
+                " to transcribe it window after window (long-form, as transformers), or chunk_length_s=30 to"
+                " transcribe overlapping chunks"
+            )
+
+    def _features(self, samples: np.ndarray, **options: Any) -> torch.Tensor:
         rate = self.feature_extractor.sampling_rate
-        return self.feature_extractor(samples, sampling_rate=rate)["input_features"][0]  # (n_mels, frames)
+        return self.feature_extractor(samples, sampling_rate=rate, **options)["input_features"][0]  # (n_mels, frames)
 
     # --- model ------------------------------------------------------------------------------------
 
     def _run_features(self, features: list[Feature], size: int, fwd: dict[str, Any]) -> list[dict[str, Any]]:
-        """Generate for ``size`` chunks at a time; each feature gets its row of ids as ``output``."""
-        results = []
-        for start in range(0, len(features), size):
-            group = features[start : start + size]
+        """Generate for ``size`` chunks at a time (audio over 30 s alone); each feature gets its ids as ``output``."""
+        results: list[dict[str, Any]] = []
+        window = self.model.config.input_frames
+        groups: list[list[Feature]] = []
+        for f in features:
+            long = f["input_features"].shape[-1] > window
+            if long or not groups or len(groups[-1]) == size or groups[-1][0]["input_features"].shape[-1] > window:
+                groups.append([])
+            groups[-1].append(f)
+        # timestamps as transformers' pipeline asks: on when wanted, else left to generate (on past 30 s)
+        timestamps = True if fwd["return_timestamps"] else None
+        for group in groups:
             batch = torch.stack([f["input_features"] for f in group]).to(self.device)
             with torch.inference_mode():
-                ids = self.model.generate(batch, return_timestamps=fwd["return_timestamps"], **fwd["generate"])
+                ids = self.model.generate(batch, return_timestamps=timestamps, **fwd["generate"])
             results.extend({**f, "output": row.tolist()} for f, row in zip(group, ids, strict=True))
         return results
 
@@ -168,6 +210,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     def postprocess(self, inputs: Any, outputs: list[dict[str, Any]], return_timestamps: bool = False) -> Any:
         """Join the chunks' ids into text (and timestamped segments), as transformers' ``_decode_asr``."""
         begin, precision = self.timestamp_begin, self.time_precision
+        window_s = precision * self.model.config.max_source_positions  # a window's timestamps span 30 s
         segments: list[dict[str, Any]] = []
         segment: dict[str, Any] = {"timestamp": [None, None]}
         pending: list[list[int]] = []  # token runs of the open segment, one per chunk it spans
@@ -186,14 +229,24 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
                         if last_allowed is not None and (t - begin) * precision < right_start:
                             break
                         last_allowed = t
+            # generate's later windows restart their timestamps at 0: ``earlier`` is the audio before them
+            latest = penultimate = earlier = 0.0
             run: list[int] = []
-            for t in ids:
+            for i, t in enumerate(ids):
                 if t in self.special and t < begin:
                     continue
                 if t < begin:
                     run.append(t)
                     continue
-                time = round((t - begin) * precision + offset, 2)
+                stamp = float((t - begin) * precision)
+                if stamp < latest:  # a new window: after a whole one, or from its last closed segment
+                    if i >= 2 and not (ids[i - 1] >= begin and ids[i - 2] >= begin):
+                        earlier += window_s
+                    else:
+                        latest = penultimate
+                        earlier += penultimate
+                penultimate, latest = latest, stamp
+                time = round((t - begin) * precision + offset + earlier, 2)
                 if last_allowed is not None and t >= last_allowed:
                     skip = True
                 elif skip or (pending and t < first_allowed):

@@ -53,7 +53,7 @@ def librivox_wer(folder: Path, clips: list[tuple[Path, str]] | None = None) -> d
     asr = pipeline("automatic-speech-recognition", model=folder)
     rows, errors, words = [], 0, 0
     for wav, reference in clips:
-        text = asr(str(wav))["text"].strip()
+        text = asr(str(wav), generate_kwargs={"num_beams": 1})["text"].strip()
         ref = normalize(reference)
         e = word_errors(normalize(text), ref)
         errors, words = errors + e, words + len(ref)
