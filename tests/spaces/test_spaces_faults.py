@@ -37,7 +37,10 @@ def test_bad_requirement_is_a_build_error(space_hub, api, healthy):
                               "requirements.txt": "cove-no-such-package-anywhere==9.9.9\n"})
     runtime = wait_stage(api, repo_id, ERRORS, timeout=300)
     assert runtime.stage == "BUILD_ERROR" and "pip download" in runtime.raw["errorMessage"]
-    assert any("cove-no-such-package-anywhere" in line for line in api.fetch_space_logs(repo_id, build=True))
+    deadline = time.monotonic() + 60
+    while not any("cove-no-such-package-anywhere" in line for line in api.fetch_space_logs(repo_id, build=True)):
+        assert time.monotonic() < deadline, list(api.fetch_space_logs(repo_id, build=True))[-20:]
+        time.sleep(1)
     still_serving(space_hub, healthy)
 
 

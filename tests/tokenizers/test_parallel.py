@@ -19,6 +19,14 @@ THREADED = ["gpt2", "llama", "llama-legacy"]  # whisper has gpt2's core (and a 1
 PROCESSES = ["t5", "minilm"]
 
 
+@pytest.fixture(autouse=True)
+def parallelism_allowed(monkeypatch) -> None:
+    """transformers' pipelines set TOKENIZERS_PARALLELISM=false for the whole process (the oracle tests
+    run them in the same xdist worker), and Cove honours it as `tokenizers` does: clear it here."""
+    for name in ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS", "COVE_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="module")
 def lines(corpus_for) -> list[str]:
     """1,200 corpus lines (~190,000 chars: past both thresholds) with BERT, T5 and GPT-2 specials inside."""

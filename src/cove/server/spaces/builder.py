@@ -219,7 +219,7 @@ class Builder:
                 time.sleep(0.2)
         finally:
             stop_group(proc, grace=2)
-            pump.join(5)
+            pump.join(30)  # the step's last lines (pip's reason) are in the log before its stage is set
         if proc.returncode != 0:
             raise BuildError(f"{what} failed (exit code {proc.returncode}): the build log says why")
 
