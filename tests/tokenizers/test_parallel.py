@@ -15,6 +15,8 @@ import pytest
 from cove.tokenizers import Tokenizer, parallel
 from cove.tokenizers.auto import PreTrainedTokenizer
 
+pytestmark = pytest.mark.isolated  # its own process: see the marker in pyproject.toml
+
 THREADED = ["gpt2", "llama", "llama-legacy"]  # whisper has gpt2's core (and a 1-4 s build)
 PROCESSES = ["t5", "minilm"]
 

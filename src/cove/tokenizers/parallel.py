@@ -60,14 +60,15 @@ FALSE_VALUES = frozenset({"", "0", "f", "false", "n", "no", "off"})
 _HEADER = struct.Struct("<Q")
 
 
-def parallelism_enabled(environ: Any = os.environ) -> bool:
+def parallelism_enabled(environ: Any = None) -> bool:
     """False when TOKENIZERS_PARALLELISM holds one of `tokenizers`' false spellings."""
-    value = environ.get("TOKENIZERS_PARALLELISM")
+    value = (os.environ if environ is None else environ).get("TOKENIZERS_PARALLELISM")
     return value is None or value.strip().lower() not in FALSE_VALUES
 
 
-def num_threads(environ: Any = os.environ) -> int:
+def num_threads(environ: Any = None) -> int:
     """Threads a batch may use: COVE_NUM_THREADS, else RAYON_NUM_THREADS, else the usable CPUs."""
+    environ = os.environ if environ is None else environ
     for name in ("COVE_NUM_THREADS", "RAYON_NUM_THREADS"):
         value = environ.get(name, "").strip()
         if value:
