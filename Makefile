@@ -21,7 +21,7 @@ test: $(STAMP)
 	bash scripts/test-setup.sh
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --durations=40 tests
 	$(BIN)/python -m pytest -n 0 -m isolated tests/tokenizers
 
 # the long schemathesis run (minutes), which `make test` leaves out (pytest's addopts deselect -m fuzz)

@@ -177,8 +177,12 @@ def test_logs_stream_build_and_run(api, gradio_space):
     build = list(api.fetch_space_logs(gradio_space, build=True))
     assert any("Environment" in line or "pip install" in line for line in build)
     assert any("Build finished" in line for line in build)
-    run = [line for line in api.fetch_space_logs(gradio_space)]
-    assert any("Running on" in line for line in run)
+    # RUNNING is set when the app's port answers; Gradio prints "Running on" just after it has bound the
+    # port, and the output pump copies it a moment later: read the run log until the line is there
+    deadline = time.monotonic() + 30
+    while not any("Running on" in line for line in api.fetch_space_logs(gradio_space)):
+        assert time.monotonic() < deadline, list(api.fetch_space_logs(gradio_space))
+        time.sleep(0.5)
 
 
 def test_only_writers_manage_a_space(space_hub, gradio_space):
