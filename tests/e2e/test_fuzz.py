@@ -4,7 +4,7 @@ connection, and every answer as the schema describes it (status, content type, h
 The server gets a user with a public and a private model and dataset (files, a branch, a tag), and
 the run sends the owner's write token. The hooks in ``fuzz_hooks.py`` steer most generated path
 parameters to those repos (random names only ever reach a 404) and count what was sent. Runs are
-derandomized, so a run is the same cases every time: ``test_fuzz_api`` takes about a minute;
+derandomized, so a run is the same cases every time: ``test_fuzz_api`` (30 examples per operation) takes about a minute;
 ``test_fuzz_api_long`` (marked ``fuzz``, deselected unless ``pytest -m fuzz``) several. Each prints
 the cases sent per operation and the statuses they got, and fails with a reproducer per problem.
 """
@@ -105,9 +105,9 @@ def problems(result: dict) -> str:
 
 def test_fuzz_api(fuzz_hub, tmp_path):
     hub, token, steer = fuzz_hub
-    result = schemathesis(hub, token, steer, tmp_path, "--max-examples", "50", timeout=500)
+    result = schemathesis(hub, token, steer, tmp_path, "--max-examples", "30", timeout=500)
     print(figures(result))
-    assert result["cases"] > 2000 and len(result["sent"]) >= 60, figures(result)
+    assert result["cases"] > 1200 and len(result["sent"]) >= 60, figures(result)
     assert not result["problems"], problems(result)
 
 

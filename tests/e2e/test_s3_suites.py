@@ -3,8 +3,9 @@ the run's own: ``tests/s3.py``), in a pytest of their own, the way test_postgres
 database.
 
 A representative part runs with the default suite: the stock client's LFS uploads (basic and multipart)
-and downloads, git-lfs push and clone, Xet upload, dedup and download, and ``cove gc``, once streamed
-through the Hub and once with downloads redirected to presigned URLs. All of ``tests/e2e`` and
+and downloads, git-lfs push and clone, Xet upload, dedup and download, and ``cove gc``, streamed
+through the Hub; and the tests that download every way again with downloads redirected to presigned
+URLs. All of ``tests/e2e`` and
 ``tests/server`` with ``pytest -m s3_full`` (minutes). ``tests/e2e/test_replicas.py`` runs whole here:
 two replicas on PostgreSQL and S3 behind nginx. Directly, without this wrapper:
 ``COVE_TEST_STORAGE=s3 [COVE_TEST_S3_PRESIGN=1] pytest -n 2 tests/e2e tests/server``.
@@ -55,10 +56,18 @@ def _run(paths: list[str], *extra: str, presign: bool, timeout: int, radosgw: bo
     print(tail.splitlines()[-1] if tail else "")
 
 
+# presigned URLs change only how downloads are served: the tests that download every way
+PRESIGNED = [
+    "tests/e2e/test_hf_files.py::test_upload_regular_binary_and_large_files",
+    "tests/e2e/test_git.py::test_clone_public_repo_matches_api",
+    "tests/e2e/test_xet.py::test_large_file_up_through_xet_and_down_every_way",
+]
+
+
 @pytest.mark.timeout(1000)
 @pytest.mark.parametrize("presign", [False, True], ids=["streamed", "presigned"])
 def test_representative_suites_on_s3(presign):
-    _run(REPRESENTATIVE, presign=presign, timeout=900)
+    _run(PRESIGNED if presign else REPRESENTATIVE, presign=presign, timeout=900)
 
 
 @pytest.mark.timeout(1000)

@@ -17,6 +17,7 @@ from cove.models.quantized import (
     Int8Linear,
     QuantizedEmbedding,
     int4_groups,
+    int8_activations,
     int8_rows,
     pack_int4,
 )
@@ -51,19 +52,40 @@ def kernel_weight(
 # --- layers from float weights ---------------------------------------------------------------
 
 
-def test_int8_linear_is_a_matmul_on_its_dequantized_weight():
+def test_int8_linear_rounds_each_input_row_in_two_int8_terms_and_multiplies_exactly():
     torch.manual_seed(0)
     w, b, x = torch.randn(48, 64), torch.randn(48), torch.randn(2, 5, 64)
+    x[1, 2] = 0  # an all-zero row
+    x[0, 3, 7] = 40.0  # an outlier channel: only its own row's scale grows
     layer = Int8Linear.from_float(w, b)
     q, scale = int8_rows(w)
     assert layer.weight_int8.dtype == torch.int8 and torch.equal(layer.weight_int8, q)
     assert (w - q.float() * scale[:, None]).abs().le(scale[:, None] / 2 + 1e-6).all()  # round to nearest
     y = layer(x)
     assert y.shape == (2, 5, 48) and y.dtype == torch.float32
-    assert_matmul(y.reshape(10, 48), x.reshape(10, 64), q.float() * bf(scale)[:, None], b)
-    # against the float weight itself: the quantization error, small next to the output
+    # written out independently: each row's absmax / 127, hi = round(x / s), lo = round(254 (x / s - hi)),
+    # round half to even, exact integer products
+    rows = x.reshape(10, 64).double()
+    sx = rows.abs().amax(1, keepdim=True).clamp(min=1e-30) / 127
+    hi = torch.round(rows / sx)
+    lo = torch.round(254 * (rows / sx - hi))
+    assert hi.abs().max() <= 127 and lo.abs().max() <= 127
+    want = (hi @ q.double().t() + lo @ q.double().t() / 254) * sx * scale.double() + b.double()
+    torch.testing.assert_close(y.reshape(10, 48).double(), want, atol=1e-4, rtol=1e-6)
+    got_q, got_s = int8_activations(x.reshape(10, 64))
+    assert got_q.dtype == torch.int8 and got_q.shape == (20, 64)
+    approx = got_s * (got_q[:10].float() + got_q[10:].float() / 254)
+    assert (approx - x.reshape(10, 64)).abs().le(got_s / 508 * (1 + 1e-5)).all()  # the stated error bound
+    torch.testing.assert_close(y[1, 2], b)  # the zero row gives the bias
+    # per row: a row's result does not depend on the rows batched with it
+    assert torch.equal(layer(x[0, 3:4]), y[0, 3:4]) and torch.equal(layer(x[1:, 2:4]), y[1:, 2:4])
+    # against the float weight itself: weight and input rounding, small next to the output
     rel = (y - torch.nn.functional.linear(x, w, b)).norm() / y.norm()
     assert rel < 0.02, rel
+    # autograd through the layer: the float32 product on the dequantized weight
+    xg = x.clone().requires_grad_()
+    layer(xg).sum().backward()
+    torch.testing.assert_close(xg.grad, (q.float() * scale[:, None]).sum(0).expand_as(x))
 
 
 def test_int4_linear_is_a_matmul_on_its_dequantized_weight():
@@ -262,3 +284,26 @@ def test_smollm2_gguf_loads_quantized_and_answers_paris(smollm_gguf, tmp_path):
     ids = ids if isinstance(ids, torch.Tensor) else ids["input_ids"]
     out = greedy(model, ids, 10)
     assert "Paris" in tokenizer.decode(out[0]), tokenizer.decode(out[0])
+
+
+def test_int8_siblings_are_fused_into_one_product_with_the_same_results(tmp_path):
+    from cove.models._shared.projections import project
+    from cove.server.services.inference import module_bytes
+
+    tiny_llama(tmp_path, tied=True)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization="int8")
+    attn, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+    fused = attn.q_proj.fused
+    assert fused is not None and fused.members == (attn.q_proj, attn.k_proj, attn.v_proj)
+    assert mlp.gate_proj.fused is mlp.up_proj.fused is not None and mlp.down_proj.fused is None
+    # the members read the fused rows: one copy of the weights, counted once
+    storage = fused.layer.weight_int8.untyped_storage().data_ptr()
+    assert all(m.weight_int8.untyped_storage().data_ptr() == storage for m in fused.members)
+    n_int8 = sum(m.weight_int8.numel() for m in model.modules() if isinstance(m, Int8Linear) and m is not model.lm_head)
+    assert module_bytes(model) < n_int8 + model.model.embed_tokens.weight_q.numel() + 200_000
+    x = torch.randn(3, 4, 64)
+    with torch.no_grad():
+        together = project(x, attn.q_proj, attn.k_proj, attn.v_proj)
+        alone = [attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)]
+        assert all(torch.equal(a, b) for a, b in zip(together, alone))  # exact integer products, same scales
+        assert len(project(x, attn.q_proj, attn.k_proj)) == 2  # not the fused set: each layer alone

@@ -1,8 +1,8 @@
 """The automatic-speech-recognition pipeline on the converted Whisper tiny.en and the packaged LibriVox
-clips: every input form, long audio (the clips twice over, 49 s) chunked and long-form with timestamps
-equal to transformers' pipeline on the same weights, clear errors; under ``-m asr_full``, more chunk
-and stride settings, beam search (transformers' pipeline default) and the word error rate over all
-five clips, each equal to transformers'."""
+clips: every input form and clear errors; under ``-m asr_full`` (``make test-asr``), long audio (the
+clips twice over, 49 s) chunked and long-form with timestamps equal to transformers' pipeline on the
+same weights, with several chunk and stride settings, beam search (transformers' pipeline default)
+and the word error rate over all five clips, each equal to transformers'."""
 
 from __future__ import annotations
 
@@ -54,8 +54,9 @@ def reference(whisper_folder):
     return T.pipeline("automatic-speech-recognition", model=str(whisper_folder))
 
 
+@pytest.mark.asr_full  # ~35 s on 2 cores; the seek loop is in the default suite on random weights (test_whisper_generate)
 def test_long_form_with_timestamps_equals_transformers(asr, reference, librivox):
-    # no chunk_length_s: generate seeks through the 31.8 s window by window (chunked: under asr_full)
+    # no chunk_length_s: generate seeks through the 31.8 s window by window
     samples = _long(librivox, repeat=1)
     got = asr(samples, return_timestamps=True)
     assert got == reference(samples, return_timestamps=True, generate_kwargs=GREEDY)

@@ -218,3 +218,15 @@ def test_chooser_follows_the_faster_mode() -> None:
     for _ in range(10):
         chooser.record(True, 0.5, 1000)  # the machine is free again
     assert chooser.best()
+
+
+def test_one_good_probe_brings_the_faster_mode_back() -> None:
+    chooser = parallel.Chooser()
+    chooser.record(True, 0.4, 1000)
+    chooser.record(False, 0.6, 1000)
+    chooser.record(True, 3.0, 1000)  # one parallel batch slowed by a neighbour: serial looks better now
+    assert not chooser.best()
+    chooser.record(True, 0.4, 1000)  # the next probe of parallel: its figure replaces the stale one
+    assert chooser.best()
+    chooser.record(True, 0.5, 1000)  # in use again: smoothed (0.7 * 0.4 + 0.3 * 0.5)
+    assert chooser.cost[True] == pytest.approx(0.43e-3)

@@ -38,6 +38,7 @@ from cove.models._shared.attention import (
 )
 from cove.models._shared.kv_cache import DynamicCache, KVCache
 from cove.models._shared.pooling import keep_positions, last_token
+from cove.models._shared.projections import project
 from cove.models.configuration import PretrainedConfig
 from cove.models.modeling import PreTrainedModel
 from cove.models.outputs import (
@@ -195,9 +196,10 @@ class LlamaAttention(nn.Module):
         mask: torch.Tensor | None,
         cache: Cache | None,
     ) -> torch.Tensor:
-        q = split_heads(self.q_proj(x), self.heads)  # (B, H, T, D)
-        k = split_heads(self.k_proj(x), self.kv_heads)  # (B, H_kv, T, D)
-        v = split_heads(self.v_proj(x), self.kv_heads)
+        q, k, v = project(x, self.q_proj, self.k_proj, self.v_proj)  # one product when quantized and fused
+        q = split_heads(q, self.heads)  # (B, H, T, D)
+        k = split_heads(k, self.kv_heads)  # (B, H_kv, T, D)
+        v = split_heads(v, self.kv_heads)
         q, k = rope.apply(q, *cos_sin), rope.apply(k, *cos_sin)
         if cache is not None:
             k, v = cache.update(self.layer_idx, k, v)
@@ -232,7 +234,8 @@ class LlamaMLP(nn.Module):
         self.act = activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = project(x, self.gate_proj, self.up_proj)
+        return self.down_proj(self.act(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):

@@ -306,8 +306,9 @@ hold it and still go wrong).
 
 ## Quantized weights, measured
 
-Cove loads this model with weight-only quantized layers on torch's CPU kernels:
-`from_pretrained("cove/SmolLM2-135M-Instruct", quantization="int8")` (int8 per row) or `"int4"`
+Cove loads this model with quantized layers on torch's CPU kernels:
+`from_pretrained("cove/SmolLM2-135M-Instruct", quantization="int8")` (int8 per row; each layer's
+input rounded to two int8 terms, the product exact in int32) or `"int4"`
 (groups of 32 with scale and offset; embedding and output layer int8), requantized from these
 float32 weights; and the original GGUF file with `quantization="gguf"` keeps its Q4_1 and Q8_0
 blocks as stored. Perplexity on the first 1,024 tokens of the seed's Wikipedia sample (windows of
