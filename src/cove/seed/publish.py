@@ -106,7 +106,7 @@ def artefacts(recipe: SentimentRecipe | None = None, *, progress: bool = True) -
         Artefact("vader-sentiment", "dataset", "1", data.build_vader, estimate=20),
         Artefact("wikipedia-sample", "dataset", "1", data.build_wikipedia, estimate=10),
         Artefact("all-MiniLM-L6-v2", "model", "1", models.build_minilm, estimate=15),
-        Artefact("SmolLM2-135M-Instruct", "model", "2", models.build_smollm2, estimate=90),  # 2: quantized quality
+        Artefact("SmolLM2-135M-Instruct", "model", "3", models.build_smollm2, estimate=90),  # 2: quantized quality; 3: int8 inputs as two int8 terms
         Artefact("efficientnet-lite0", "model", "1", vision.build_efficientnet_lite0, estimate=30),
         Artefact("whisper-tiny.en", "model", "1", speech.build_whisper, estimate=40),
         Artefact("welcome", "space", "1", spaces.build_welcome, estimate=2),
