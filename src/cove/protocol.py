@@ -82,6 +82,13 @@ def looks_like_sha_prefix(rev: str) -> bool:
     return bool(_HEX.match(rev))
 
 
+def is_digits(text: str) -> bool:
+    """True when ``text`` is one or more ASCII digits. ``str.isdigit`` also accepts "¹" or "①",
+    which ``int`` refuses (a 500 where a 400 belongs), and ``int`` reads other scripts' digits: every
+    number that crosses a trust boundary is checked here."""
+    return text.isascii() and text.isdigit()
+
+
 def is_sha256(value: str) -> bool:
     return bool(_SHA256.match(value))
 
@@ -273,7 +280,7 @@ def parse_lfs_pointer(data: bytes) -> tuple[str, int] | None:
         return None
     oid = fields.get("oid", "")
     size = fields.get("size", "")
-    if not oid.startswith("sha256:") or not is_sha256(oid[7:]) or not size.isdigit():
+    if not oid.startswith("sha256:") or not is_sha256(oid[7:]) or not is_digits(size):
         return None
     return oid[7:], int(size)
 

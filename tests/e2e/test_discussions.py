@@ -189,6 +189,15 @@ def test_limits(api, hub):
     r = httpx.post(f"{hub.url}/api/models/{repo_id}/discussions/{d.num}/comment", json={"comment": 5},
                    headers={"authorization": f"Bearer {api.token}"})
     assert r.status_code == 400
+    # numbers that str.isdigit accepts and int refuses ("¹", "①") or reads from another script ("٣"):
+    # a 400, never a 500 (schemathesis found "¹" as a discussion number)
+    auth = {"authorization": f"Bearer {api.token}"}
+    for num in ("¹", "①", "٣", "1²", "+1", "1_0", " 1"):
+        for method, path in (("GET", ""), ("POST", "/comment/abc/hide"), ("POST", "/status")):
+            r = httpx.request(method, f"{hub.url}/api/models/{repo_id}/discussions/{num}{path}", headers=auth, json={})
+            assert r.status_code == 400, (num, path, r.status_code, r.text)
+    r = httpx.get(f"{hub.url}/{repo_id}/discussions/①", headers=auth)  # the web page's own number check
+    assert r.status_code == 400, r.status_code
 
 
 def test_hf_discussions_cli(api, hub, tmp_path):

@@ -286,24 +286,35 @@ def test_smollm2_gguf_loads_quantized_and_answers_paris(smollm_gguf, tmp_path):
     assert "Paris" in tokenizer.decode(out[0]), tokenizer.decode(out[0])
 
 
-def test_int8_siblings_are_fused_into_one_product_with_the_same_results(tmp_path):
+@pytest.mark.parametrize("scheme", ["int8", "int4"])
+def test_siblings_are_fused_into_one_product_with_the_same_results(tmp_path, scheme):
     from cove.models._shared.projections import project
     from cove.server.services.inference import module_bytes
 
     tiny_llama(tmp_path, tied=True)
-    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization="int8")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization=scheme)
     attn, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
-    fused = attn.q_proj.fused
-    assert fused is not None and fused.members == (attn.q_proj, attn.k_proj, attn.v_proj)
-    assert mlp.gate_proj.fused is mlp.up_proj.fused is not None and mlp.down_proj.fused is None
-    # the members read the fused rows: one copy of the weights, counted once
-    storage = fused.layer.weight_int8.untyped_storage().data_ptr()
-    assert all(m.weight_int8.untyped_storage().data_ptr() == storage for m in fused.members)
-    n_int8 = sum(m.weight_int8.numel() for m in model.modules() if isinstance(m, Int8Linear) and m is not model.lm_head)
-    assert module_bytes(model) < n_int8 + model.model.embed_tokens.weight_q.numel() + 200_000
+    weight = "weight_int8" if scheme == "int8" else "weight_int4"
+    groups = [(mlp.gate_proj, mlp.up_proj)]
+    if scheme == "int8":
+        groups.append((attn.q_proj, attn.k_proj, attn.v_proj))
+    else:  # int4 packs blocks of 64 rows: k and v (32 rows each) cannot share q's storage
+        assert attn.q_proj.fused is None
+    assert mlp.down_proj.fused is None
+    before = module_bytes(model)
     x = torch.randn(3, 4, 64)
+    for members in groups:
+        fused = members[0].fused
+        assert fused is not None and fused.members == members
+        # the members read the fused rows: one copy of the weights
+        storage = getattr(fused.layer, weight).untyped_storage().data_ptr()
+        assert all(getattr(m, weight).untyped_storage().data_ptr() == storage for m in members)
+        with torch.no_grad():
+            together = project(x, *members)
+            alone = [m(x) for m in members]
+        assert all(torch.equal(a, b) for a, b in zip(together, alone))  # the same rows, the same arithmetic
     with torch.no_grad():
-        together = project(x, attn.q_proj, attn.k_proj, attn.v_proj)
-        alone = [attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)]
-        assert all(torch.equal(a, b) for a, b in zip(together, alone))  # exact integer products, same scales
-        assert len(project(x, attn.q_proj, attn.k_proj)) == 2  # not the fused set: each layer alone
+        assert len(project(x, mlp.up_proj, mlp.gate_proj)) == 2  # not the fused order: each layer alone
+    # counted once: the fused storage is not part of the module tree, the members' views are
+    n_weights = sum(getattr(m, weight).numel() for m in model.modules() if hasattr(m, weight) and m is not model.lm_head)
+    assert before < n_weights + model.model.embed_tokens.weight_q.numel() + 200_000

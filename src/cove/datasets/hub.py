@@ -21,6 +21,7 @@ from cove.datasets.io import parse_size
 from cove.formats.cards import join_card, split_card
 from cove.hub import CommitOperationAdd, CommitOperationDelete, HubApi
 from cove.hub.download import resolve_url
+from cove.protocol import is_digits
 
 REPO_TYPE = "dataset"
 
@@ -71,7 +72,7 @@ class HttpFile(io.RawIOBase):
             resp = self.client.get(self.url, headers={**self.headers, "range": "bytes=0-0"})
             resp.raise_for_status()
             total = resp.headers.get("content-range", "").rpartition("/")[2]
-            self._size = int(total) if total.isdigit() else len(resp.content)
+            self._size = int(total) if is_digits(total) else len(resp.content)
         return self._size
 
     def readable(self) -> bool:

@@ -47,7 +47,7 @@ from cove.hub.cache import CHUNK, RepoCache, hash_file, new_hasher
 from cove.hub.http import Session, Where, error_for
 from cove.hub.info import RepoFile
 from cove.hub.xet import XetClient, XetError, read_token_url
-from cove.protocol import URL_PREFIX, check_path, is_commit_sha
+from cove.protocol import URL_PREFIX, check_path, is_commit_sha, is_digits
 
 log = logging.getLogger("cove.hub")
 
@@ -92,7 +92,7 @@ def head_file(session: Session, repo_id: str, repo_type: str, revision: str, fil
         raise err
     commit, etag = resp.headers.get("X-Repo-Commit", ""), _etag(resp.headers)
     size = resp.headers.get("X-Linked-Size") or resp.headers.get("Content-Length") or ""
-    if not is_commit_sha(commit) or not etag or not size.isdigit():
+    if not is_commit_sha(commit) or not etag or not is_digits(size):
         raise LocalEntryNotFound(f"{url} did not answer like a Hub (X-Repo-Commit, ETag and size are needed)")
     refresh = resp.links.get("xet-auth", {}).get("url") or resp.headers.get("X-Xet-Refresh-Route")
     return FileMeta(commit, etag, int(size), resp.headers.get("X-Xet-Hash"), refresh)

@@ -27,7 +27,7 @@ from cove.errors import (
     Unauthorized,
     from_response,
 )
-from cove.protocol import REPO_TYPES
+from cove.protocol import REPO_TYPES, is_digits
 
 log = logging.getLogger("cove.hub")
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -118,7 +118,7 @@ def error_for(resp: httpx.Response, where: Where, endpoint: str, has_token: bool
 def _sleep_for(attempt: int, resp: httpx.Response | None) -> float:
     if resp is not None:
         after = resp.headers.get("Retry-After", "")
-        if after.isdigit():
+        if is_digits(after):
             return min(float(after), 60.0)
     return min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2)
 

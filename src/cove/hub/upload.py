@@ -29,7 +29,15 @@ from cove.errors import BadRequest, EntryNotFound, Unprocessable
 from cove.hub.http import Where, error_for
 from cove.hub.info import CommitInfo
 from cove.hub.xet import XetError, XetUpload, write_token_url
-from cove.protocol import URL_PREFIX, AddLfsFile, DeleteFile, DeleteFolder, check_path, git_blob_sha1
+from cove.protocol import (
+    URL_PREFIX,
+    AddLfsFile,
+    DeleteFile,
+    DeleteFolder,
+    check_path,
+    git_blob_sha1,
+    is_digits,
+)
 
 if TYPE_CHECKING:
     from cove.hub.client import HubApi
@@ -291,7 +299,7 @@ def _upload_lfs(api: HubApi, repo_id: str, repo_type: str, revision: str, ops: l
         if "chunk_size" in header:
             chunk = int(header["chunk_size"])
             futures = [(int(k), parts_pool.submit(put, href, op, (int(k) - 1) * chunk, chunk))
-                       for k, href in header.items() if k.isdigit()]
+                       for k, href in header.items() if is_digits(k)]
             etags = sorted((n, f.result()) for n, f in futures)
             if any(not e for _, e in etags):
                 raise Unprocessable(f"The LFS server sent no ETag for a part of {op.path_in_repo}")

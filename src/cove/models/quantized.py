@@ -157,7 +157,7 @@ class Int8Linear(nn.Module):
         self.out_features, self.in_features = q.shape
         self.register_buffer("weight_int8", q.to(torch.int8).contiguous())
         self.register_buffer("scales", scale.float().contiguous())  # (N,)
-        self.fused: FusedInt8 | None = None  # set by FusedInt8 when its rows live in a fused layer
+        self.fused: FusedLinear | None = None  # set by FusedLinear when its rows live in a fused layer
         self.bias = None if bias is None else nn.Parameter(bias.detach().float(), requires_grad=False)
 
     @classmethod
@@ -184,42 +184,65 @@ class Int8Linear(nn.Module):
         return y if self.bias is None else y + self.bias
 
 
-class FusedInt8:
-    """Sibling :class:`Int8Linear` layers that read the same input (a decoder's q/k/v, its gate/up) as
-    one product: their int8 rows stored once, contiguous, each member's ``weight_int8`` a view of its
-    rows (no copy). :func:`cove.models._shared.projections.project` runs it: the input is rounded to int8 once and the weight streamed
-    in one call, where three calls each paid both (about half of an int8 decode step's small-op
-    time). Kept off the module tree (members hold it as ``fused``), so weights are counted once."""
+class FusedLinear:
+    """Sibling quantized layers that read the same input (a decoder's q/k/v, its gate/up) as one
+    product: their integer rows stored once, contiguous, each member's weight a view of its rows (no
+    copy). :func:`cove.models._shared.projections.project` runs it: the weight is streamed in one
+    call where each member paid a call (and, for int8, the rounding of the input) of its own.
+    Members are all :class:`Int8Linear` or all :class:`Int4Linear` (the int4 layout packs blocks of
+    64 rows, so each member's width must be a multiple of 64; its scales stay its own, a few KB).
+    Kept off the module tree (members hold it as ``fused``), so weights are counted once."""
 
-    def __init__(self, members: Sequence[Int8Linear]) -> None:
+    def __init__(self, members: Sequence[nn.Module]) -> None:
         self.members = tuple(members)
         self.sizes = [m.out_features for m in members]
-        q = torch.cat([m.weight_int8 for m in members])
-        scale = torch.cat([m.scales for m in members])
         biases = [m.bias for m in members]
         bias = None if all(b is None for b in biases) else torch.cat(
             [b.detach() if b is not None else torch.zeros(m.out_features) for b, m in zip(biases, members)]
         )
-        self.layer = Int8Linear(q, scale, bias)
+        if type(members[0]) is Int8Linear:
+            self.layer: nn.Module = Int8Linear(
+                torch.cat([m.weight_int8 for m in members]), torch.cat([m.scales for m in members]), bias
+            )
+            weights, name = self.layer.weight_int8, "weight_int8"
+        else:
+            self.layer = Int4Linear.from_packed(
+                torch.cat([m.weight_int4 for m in members]),
+                torch.cat([m.scales_zeros for m in members], dim=1),
+                members[0].in_features, members[0].group, bias,
+            )
+            weights, name = self.layer.weight_int4, "weight_int4"
         start = 0
         for m, n in zip(members, self.sizes):  # the members read the fused storage: one copy in memory
-            m.weight_int8 = self.layer.weight_int8[start : start + n]
-            m.scales = self.layer.scales[start : start + n]
+            setattr(m, name, weights[start : start + n])
+            if name == "weight_int8":
+                m.scales = self.layer.scales[start : start + n]
             m.fused = self
             start += n
 
+    @staticmethod
+    def fits(members: Sequence[nn.Module]) -> bool:
+        first = members[0]
+        if type(first) is Int8Linear:
+            return all(type(m) is Int8Linear and m.in_features == first.in_features for m in members)
+        return type(first) is Int4Linear and all(
+            type(m) is Int4Linear and m.in_features == first.in_features and m.group == first.group
+            and m.out_features % 64 == 0
+            for m in members
+        )
+
 
 def fuse_siblings(model: nn.Module, groups: Sequence[Sequence[str]]) -> int:
-    """Fuse each group of :class:`Int8Linear` modules (names relative to ``model``) that all exist,
-    are int8 and have the same input width; returns how many groups were fused."""
+    """Fuse each group of quantized layers (names relative to ``model``) that all exist and fit
+    (:meth:`FusedLinear.fits`); returns how many groups were fused."""
     done = 0
     for names in groups:
         try:
             members = [model.get_submodule(n) for n in names]
         except AttributeError:
             continue
-        if all(type(m) is Int8Linear and m.in_features == members[0].in_features for m in members):
-            FusedInt8(members)
+        if FusedLinear.fits(members):
+            FusedLinear(members)
             done += 1
     give_back_freed_memory()
     return done
@@ -249,6 +272,21 @@ class Int4Linear(nn.Module):
             "scales_zeros", torch.stack((scale.float(), zero), -1).transpose(0, 1).to(_ACT).contiguous()
         )
         self.bias = None if bias is None else nn.Parameter(bias.detach().float(), requires_grad=False)
+        self.fused: FusedLinear | None = None  # set by FusedLinear when its rows live in a fused layer
+
+    @classmethod
+    def from_packed(cls, weight_int4: torch.Tensor, scales_zeros: torch.Tensor, in_features: int, group: int,
+                    bias: torch.Tensor | None = None) -> Int4Linear:
+        """A layer over rows already in the kernel's layout (``weight_int4`` (N, K / 2), ``scales_zeros``
+        (K / group, N, 2)), as :class:`FusedLinear` concatenates them."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer.out_features, layer.in_features, layer.group = weight_int4.shape[0], in_features, group
+        layer.register_buffer("weight_int4", weight_int4.contiguous())
+        layer.register_buffer("scales_zeros", scales_zeros.contiguous())
+        layer.bias = None if bias is None else nn.Parameter(bias.detach().float(), requires_grad=False)
+        layer.fused = None
+        return layer
 
     @classmethod
     def fits(cls, in_features: int, out_features: int, group: int = GROUP) -> bool:
@@ -458,7 +496,7 @@ class Quantizer:
             self._swap(self.head, new)
         else:
             self.model.tie_weights()
-        if self.scheme == "int8":
+        if self.scheme in SCHEMES:
             groups = [
                 [f"{name}.{p}" for p in group]
                 for name, module in self.model.named_modules()

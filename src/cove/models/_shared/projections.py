@@ -1,7 +1,7 @@
 """Several projections of one input, as one product when their layers were fused.
 
-Quantized int8 layers that read the same input (a decoder's q/k/v, its gate/up) are fused after
-loading (:class:`cove.models.quantized.FusedInt8`): each member then carries ``fused``, with the
+Quantized layers that read the same input (a decoder's q/k/v, its gate/up) are fused after
+loading (:class:`cove.models.quantized.FusedLinear`): each member then carries ``fused``, with the
 members in order (``members``), their widths (``sizes``) and the fused layer (``layer``)."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest
-from cove.protocol import check_path, iso_z
+from cove.protocol import check_path, is_digits, iso_z
 from cove.server.routes import _openapi as api
 from cove.server.routes._audit import record_override
 from cove.server.routes._common import (
@@ -109,7 +109,7 @@ def refs(rtype: str, ns: str, name: str, request: Request):
     if "pullRequests" in found:
         prs = found["pullRequests"]
         out["pullRequests"] = [{"name": f"refs/pr/{n}", "ref": f"refs/pr/{n}", "targetCommit": sha}
-                               for n, sha in sorted(prs.items(), key=lambda x: int(x[0]) if x[0].isdigit() else 0)]
+                               for n, sha in sorted(prs.items(), key=lambda x: int(x[0]) if is_digits(x[0]) else 0)]
     return out
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 
 from cove.errors import BadRequest
-from cove.protocol import iso_z
+from cove.protocol import is_digits, iso_z
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import JsonBody, api_type, hub_of, principal, repo_url
 from cove.server.services.discussions import Event, Thread
@@ -21,7 +21,7 @@ BASE = "/api/{rtype}/{ns}/{name}/discussions"
 
 
 def _num(text: str) -> int:
-    if not text.isdigit() or len(text) > 9:
+    if not is_digits(text) or len(text) > 9:
         raise BadRequest(f"Invalid discussion number {text!r}")
     return int(text)
 

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from cove.errors import BadRequest
-from cove.protocol import TYPED_PREFIXES
+from cove.protocol import TYPED_PREFIXES, is_digits
 from cove.server.routes._common import form_body, hub_of, principal
 from cove.server.routes.web import WebRoute, check_csrf, render, repo_href, signed_in
 
@@ -47,7 +47,7 @@ def _routes(suffix: str, method: str = "GET"):
 
 
 def _num(text: str) -> int:
-    if not text.isdigit() or len(text) > 9:
+    if not is_digits(text) or len(text) > 9:
         raise BadRequest(f"Invalid discussion number {text!r}")
     return int(text)
 

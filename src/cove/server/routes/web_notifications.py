@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from cove.errors import BadRequest
+from cove.protocol import is_digits
 from cove.server.routes._common import hub_of
 from cove.server.routes.web import WebRoute, checked_form, render, repo_href, signed_in
 
@@ -39,7 +40,7 @@ async def mark_read(request: Request):
     if who is None:
         return RedirectResponse("/login?next=/notifications", status_code=303)
     raw = str(form.get("id", ""))
-    if raw and not raw.isdigit():
+    if raw and not is_digits(raw):
         raise BadRequest("Invalid notification id")
     hub_of(request).notifications.mark_read(who, [int(raw)] if raw else None)
     return RedirectResponse("/notifications", status_code=303)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from cove.errors import BadRequest
-from cove.protocol import iso_z
+from cove.protocol import is_digits, iso_z
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import JsonBody, base_url, hub_of, principal
 
@@ -104,7 +104,7 @@ def delete_webhook(oid: str, request: Request):
 @router.get("/api/settings/webhooks/{oid}/deliveries", **DELIVERIES)
 def deliveries(oid: str, request: Request):
     limit = request.query_params.get("limit", "50")
-    if not limit.isdigit():
+    if not is_digits(limit):
         raise BadRequest("'limit' must be a number")
     rows = hub_of(request).webhooks.deliveries(principal(request), oid, limit=int(limit))
     return [delivery_json(r) for r in rows]

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, EntryNotFound
-from cove.protocol import TreeEntry
+from cove.protocol import TreeEntry, is_digits
 from cove.server.cas.xorb import MAX_XORB_BODY
 from cove.server.routes import _openapi as api
 from cove.server.routes._common import (
@@ -126,7 +126,7 @@ async def put_xorb(prefix: str, xorb: str, request: Request):
     hub = hub_of(request)
     await run_in_threadpool(_authorize, request, "write")
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_XORB_BODY:
+    if is_digits(length) and int(length) > MAX_XORB_BODY:
         raise BadRequest(f"xorb of {length} bytes: the limit is {MAX_XORB_BODY}")
     upload = hub.xet.upload()
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from starlette.concurrency import run_in_threadpool
 
 from cove.errors import BadRequest, CoveError
+from cove.protocol import is_digits
 from cove.server.db import Repo, lfs_sizes, utcnow
 from cove.server.db.spaces import (
     SpaceState,
@@ -305,7 +306,7 @@ class Spaces:
 
     def _check_grant(self, token: str, repo_id: str) -> Principal | None:
         parts = token.split(".")
-        if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+        if len(parts) != 4 or not all(is_digits(p) for p in parts[:3]):
             return None
         payload = ".".join(parts[:3])
         if not hmac.compare_digest(parts[3], self._grant_mac(payload)) or int(parts[2]) < time.time():

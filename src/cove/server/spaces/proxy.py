@@ -20,6 +20,7 @@ from pathlib import Path
 from starlette.responses import FileResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from cove.protocol import is_digits
 from cove.server.spaces.http1 import Pool, UpstreamError
 
 #: Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1), plus what the proxy sets.
@@ -117,7 +118,7 @@ class Proxy:
                 if name == b"host":
                     host = value
                 elif name == b"content-length":
-                    length = int(value) if value.isdigit() else None
+                    length = int(value) if is_digits(value) else None
                 elif name == b"transfer-encoding":
                     chunked = b"chunked" in value.lower()
                 continue
