@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 SCHEMES = ("int8", "int4", "gguf")
 GROUP = 32  # inputs per scale in int4 layers (llama.cpp's block size)
 _ACT = torch.bfloat16  # the dtype the kernels compute in
-_TINY = 1e-30
+_TINY = 1e-30  # the scale of an all-zero input row (any positive value gives q = 0)
 _PACK_ROWS = 4096  # rows quantized or packed at a time (the int4 layout interleaves blocks of 64 rows)
 
 
@@ -117,11 +117,9 @@ def _low(q: torch.Tensor) -> torch.Tensor:
 
 
 def _linear_out(y: torch.Tensor, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """The kernel's (M, N) bfloat16 result in ``x``'s dtype and leading shape, plus ``bias``."""
+    """A kernel's (M, N) result in ``x``'s dtype and leading shape, plus ``bias``."""
     y = y.to(x.dtype).reshape(*x.shape[:-1], y.shape[-1])
     return y if bias is None else y + bias
-
-
 
 
 def int8_activations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,8 +178,7 @@ class Int8Linear(nn.Module):
             q, s = int8_activations(rows)
             y = torch._int_mm(q, self.weight_int8.t()).float()  # (2M, N): hi rows, then lo rows
             y = y[: s.shape[0]].add_(y[s.shape[0] :], alpha=1 / 254).mul_(s).mul_(self.scales)
-        y = y.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
-        return y if self.bias is None else y + self.bias
+        return _linear_out(y, x, self.bias)
 
 
 class FusedLinear:
@@ -244,7 +241,6 @@ def fuse_siblings(model: nn.Module, groups: Sequence[Sequence[str]]) -> int:
         if FusedLinear.fits(members):
             FusedLinear(members)
             done += 1
-    give_back_freed_memory()
     return done
 
 
@@ -496,14 +492,12 @@ class Quantizer:
             self._swap(self.head, new)
         else:
             self.model.tie_weights()
-        if self.scheme in SCHEMES:
-            groups = [
-                [f"{name}.{p}" for p in group]
-                for name, module in self.model.named_modules()
-                for group in (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
-                if all(hasattr(module, p) for p in group)
-            ]
-            fuse_siblings(self.model, groups)
+        fuse_siblings(self.model, [
+            [f"{name}.{p}" for p in group]
+            for name, module in self.model.named_modules()
+            for group in (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+            if all(hasattr(module, p) for p in group)
+        ])
         give_back_freed_memory()
         return self.report
 
