@@ -225,6 +225,8 @@ ROUTES: dict[tuple[str, str], list[Route]] = {
     ("POST", "/api/organizations/new"): [R("GLOBAL", lambda r: Req("POST", "/api/organizations/new",
                                                                    json={"name": ORG}), 401, 403, 409)],
     ("GET", "/api/agent-harnesses"): [R("GLOBAL", lambda r: Req("GET", "/api/agent-harnesses"))],
+    ("POST", "/api/credentials/revoke"): [R("GLOBAL", lambda r: Req("POST", "/api/credentials/revoke",
+                                                                    json={"credentials": ["cove_matrix"]}))],
     ("POST", "/api/validate-yaml"): [R("GLOBAL", lambda r: Req("POST", "/api/validate-yaml",
                                                                json={"content": "---\nlicense: mit\n---\n"}))],
     ("POST", "/api/repos/create"): [R("CREATE", lambda r: Req("POST", "/api/repos/create", json={

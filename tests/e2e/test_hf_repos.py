@@ -92,7 +92,11 @@ def test_space_info_has_sdk(hub, alice):
     api = HfApi(endpoint=hub.url, token=alice)
     repo = f"alice/{uniq('space')}"
     api.create_repo(repo, repo_type="space", space_sdk="gradio")
-    assert api.space_info(repo).sdk == "gradio"
+    info = api.space_info(repo)
+    assert info.sdk == "gradio" and info.visibility == "public"
+    api.update_repo_settings(repo, repo_type="space", private=True)
+    assert api.space_info(repo).visibility == "private"
+    assert [s.visibility for s in api.list_spaces(author="alice", search=repo.split("/")[1])] == ["private"]
 
 
 def test_invalid_repo_ids_are_400(hub, alice):

@@ -334,6 +334,37 @@ def test_a_revoked_token_stops_at_once_in_every_worker(two_workers):
     assert codes == {401}
 
 
+def test_a_leaked_token_is_revoked_by_whoever_holds_it(two_workers, monkeypatch):
+    """huggingface_hub 2.5's ``revoke_tokens``: no Authorization (holding the value is the proof), the
+    token dies in every worker, its owner's other tokens live, and the answer says nothing about which
+    values were tokens."""
+    import json
+
+    import huggingface_hub.constants
+    from huggingface_hub import revoke_tokens
+
+    server = two_workers
+    server.user("lin")
+    leaked, kept = server.token("lin"), server.token("lin")
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
+    revoke_tokens([leaked, "cove_" + "x" * 40, "hf_not-ours", leaked])
+    revoke_tokens([leaked])  # again: the same answer
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        codes = {c.get("/api/whoami-v2", headers={"authorization": f"Bearer {leaked}"}).status_code for _ in range(10)}
+        assert codes == {401}
+        assert c.get("/api/whoami-v2", headers={"authorization": f"Bearer {kept}"}).status_code == 200
+        for bad in ("cove_x", [], [1], ["a" * 257], [""], ["cove_x"] * 1001, None):
+            r = c.post("/api/credentials/revoke", json={"credentials": bad})
+            assert r.status_code == 400, (bad, r.text)
+        assert c.post("/api/credentials/revoke", json=["cove_x"]).status_code == 400
+        admin = server.user("lin-admin", admin=True)
+        log = c.get("/api/admin/audit", params={"action": "token.revoke"},
+                    headers={"authorization": f"Bearer {admin}"})
+    revoked = [json.loads(line) for line in log.text.splitlines()]
+    assert [(e["target"], e["actor"], e["detail"]) for e in revoked] == [
+        ("lin/cli", None, {"via": "revoke request"})], revoked
+
+
 def _revoke_all(server, user: str, token: str) -> None:
     """Revoke ``token`` through the web settings page, as its owner would."""
     with httpx.Client(base_url=server.url, timeout=30) as c:

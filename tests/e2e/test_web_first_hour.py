@@ -493,6 +493,8 @@ def test_first_hour_in_the_browser(site, tmp_path):
         # upload: one file dropped on the zone, one chosen with the picker, one commit
         page.get_by_role("link", name="Files").click()
         page.get_by_role("link", name="Upload files").click()
+        page.wait_for_url(f"{base}/erin-team/first-hour/upload/main")
+        page.wait_for_load_state("load")  # upload.js has run: the zone listens for drops
         dropped = page.evaluate_handle("""() => {
             const dt = new DataTransfer();
             dt.items.add(new File(["# First hour\\n\\nA model card.\\n"], "README.md", {type: "text/markdown"}));

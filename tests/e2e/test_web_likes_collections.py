@@ -67,7 +67,7 @@ def test_like_button_toggles(hub, owner, fan, repo_type):
     assert r.status_code == 303 and r.headers["location"] == href
     assert owner.repo_info(repo_id, repo_type=repo_type).likes == 1
     assert repo_id in liked_by(owner, "lkfan", repo_type)
-    assert [u.username for u in owner.list_repo_likers(repo_id, repo_type=repo_type)] == ["lkfan"]
+    assert [(u.username, u.is_pro) for u in owner.list_repo_likers(repo_id, repo_type=repo_type)] == [("lkfan", False)]
     page = c.get(href).text
     assert ">Unlike</button>" in page and '<span class="like-count">1 likes</span>' in page
     assert c.post(f"{href}/like", data={"liked": "1", "csrf": csrf}).status_code == 303  # liking twice: one like

@@ -115,8 +115,22 @@ def test_manage_webhooks_with_the_client(server, receiver):
     assert [(w.type, w.name) for w in hook.watched] == [("model", "hookie/managed"), ("user", "hookie")]
     assert api.get_webhook(hook.id).url == receiver.url
     assert [h.id for h in api.list_webhooks()] == [hook.id]
-    moved = api.update_webhook(hook.id, url=receiver.url + "?v=2")  # watched=[]: the list stays
-    assert moved.url.endswith("?v=2") and len(moved.watched) == 2 and moved.domains == ["repo"]
+    # huggingface_hub 2.5 sends the whole watched list and domains on every update: they replace
+    moved = api.update_webhook(hook.id, url=receiver.url + "?v=2", watched=[{"type": "model", "name": "hookie/managed"}],
+                               domains=["repo", "discussion"])
+    assert moved.url.endswith("?v=2") and moved.domains == ["repo", "discussion"]
+    assert [(w.type, w.name) for w in api.get_webhook(hook.id).watched] == [("model", "hookie/managed")]
+    # an older client sends only what changed (no watched, no domains): what is left out stays
+    answer = httpx.post(f"{server.url}/api/settings/webhooks/{hook.id}", json={"url": receiver.url},
+                        headers={"authorization": f"Bearer {server.user('hookie')}"})
+    assert answer.status_code == 200, answer.text
+    kept = api.get_webhook(hook.id)
+    assert kept.url == receiver.url and len(kept.watched) == 1 and kept.domains == ["repo", "discussion"]
+    with pytest.raises(HfHubHTTPError) as err:  # a Job to start instead of a URL: this Hub runs no Jobs
+        api.update_webhook(hook.id, job_id="0123456789abcdef01234567", watched=[{"type": "user", "name": "hookie"}],
+                           domains=["repo"])
+    assert err.value.response.status_code == 400 and "Job" in err.value.response.text
+    assert api.get_webhook(hook.id).url == receiver.url
     assert api.disable_webhook(hook.id).disabled is True
     assert api.enable_webhook(hook.id).disabled is False
     other = api_of(server, "hookother")

@@ -112,7 +112,7 @@ def test_classifier_head_trains_and_saves(tmp_path):
     assert not any("original_module" in n or n.endswith("key.bias") for n in trainable)
     perturb(wrapped)
     wrapped.save_pretrained(tmp_path / "adapter")
-    assert wrapped.peft_config["default"].modules_to_save == ["classifier", "score"]
+    assert wrapped.peft_config["default"].modules_to_save == ["classifier", "score", "pre_classifier"]  # as peft 0.22
     batch = inputs("bert")
     again = AutoPeftModelForSequenceClassification.from_pretrained(tmp_path / "adapter", num_labels=3)
     torch.testing.assert_close(logits(again, batch, "bert"), logits(wrapped.eval(), batch, "bert"))

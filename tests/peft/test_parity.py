@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from cove.peft import LoraConfig, PeftModel, get_peft_model
+from cove.peft.config import PEFT_VERSION
 from tests.peft.reference import CASES, inputs, logits, pair, perturb
 
 ATOL = 1e-5
@@ -54,9 +55,17 @@ def test_cove_adapter_loads_in_peft(tmp_path, case):
     torch.testing.assert_close(logits(cove_peft.eval(), batch, case), logits(loaded, batch, case), atol=ATOL, rtol=0)
 
 
+def _release(version: str) -> tuple[int, int]:
+    return tuple(int(part) for part in version.split(".")[:2])
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_files_are_peft_files(tmp_path, case):
-    """The same config gives the same adapter_config.json (keys and values) and the same tensor keys."""
+    """The same config gives the same adapter_config.json (keys and values) and the same tensor keys.
+
+    Against the peft release Cove's file matches (PEFT_VERSION, major.minor) the keys are equal; a newer
+    peft may add fields: each must be off in peft's own file (so reading Cove's file, which lacks it,
+    gives peft's default), and peft reads Cove's file to the same config it reads from its own."""
     ref, model = pair(case, tmp_path / "base")
     ref_config, config = configs(case, modules_to_save=["pooler"] if case == "bert" else None)
     ref_peft, cove_peft = peft.get_peft_model(ref, ref_config), get_peft_model(model, config)
@@ -64,10 +73,24 @@ def test_files_are_peft_files(tmp_path, case):
     cove_peft.save_pretrained(tmp_path / "cove")
     theirs = json.loads((tmp_path / "peft/adapter_config.json").read_text())
     ours = json.loads((tmp_path / "cove/adapter_config.json").read_text())
-    assert sorted(ours) == sorted(theirs)
+    assert ours.pop("peft_version") == PEFT_VERSION
+    installed = theirs.pop("peft_version")
+    assert set(ours) <= set(theirs), f"keys peft {installed} does not write: {set(ours) - set(theirs)}"
+    if _release(installed) == _release(PEFT_VERSION):
+        assert sorted(ours) == sorted(theirs)
+    else:
+        assert _release(installed) > _release(PEFT_VERSION), f"peft {installed} is older than Cove's file format"
+        newer = {key: theirs.pop(key) for key in set(theirs) - set(ours)}
+        assert all(value in (None, False, {}, []) for value in newer.values()), newer
     for key in ("target_modules", "modules_to_save"):  # peft writes sets in any order
         assert sorted(ours.pop(key) or []) == sorted(theirs.pop(key) or [])
     assert ours == theirs
+    read = {name: peft.LoraConfig.from_pretrained(tmp_path / name).to_dict() for name in ("peft", "cove")}
+    for loaded in read.values():
+        loaded.pop("peft_version")
+        for key in ("target_modules", "modules_to_save"):
+            loaded[key] = sorted(loaded[key] or [])
+    assert read["cove"] == read["peft"]
     ref_state = load_file(tmp_path / "peft/adapter_model.safetensors")
     state = load_file(tmp_path / "cove/adapter_model.safetensors")
     assert sorted(state) == sorted(ref_state)

@@ -17,7 +17,7 @@ from typing import Any
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
-PEFT_VERSION = "0.21.2"  # the peft release whose file this matches (its readers check major.minor only)
+PEFT_VERSION = "0.22.0"  # the peft release whose file this matches (its readers check major.minor only)
 ALL_LINEAR = "all-linear"
 TASK_TYPES = ("SEQ_CLS", "SEQ_2_SEQ_LM", "CAUSAL_LM", "TOKEN_CLS", "QUESTION_ANS", "FEATURE_EXTRACTION")
 BIASES = ("none", "all", "lora_only")
@@ -47,6 +47,7 @@ _UNSUPPORTED_DEFAULTS: dict[str, Any] = {
     "use_bdlora": None,
     "arrow_config": None,
     "kasa_config": None,
+    "astra_config": None,
 }
 
 
@@ -115,6 +116,7 @@ class LoraConfig:
     use_bdlora: Any = None
     arrow_config: Any = None
     kasa_config: Any = None
+    astra_config: Any = None
     ensure_weight_tying: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

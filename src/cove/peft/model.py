@@ -30,6 +30,8 @@ from cove.peft.config import CONFIG_NAME, WEIGHTS_NAME, LoraConfig
 from cove.peft.lora import LoraLinear, ModulesToSave, unwrap
 
 DEFAULT = "default"
+#: heads a classifier adds to ``modules_to_save`` (peft 0.22's names and order)
+CLASSIFIER_HEADS = ("classifier", "score", "pre_classifier")
 _SNAPSHOT = re.compile(r"models--(?P<ns>[^/]+?)--(?P<name>[^/]+)/snapshots/(?P<commit>[0-9a-f]{40})/?$")
 
 
@@ -287,13 +289,13 @@ class PeftModelForCausalLM(PeftModel):
 
 
 class PeftModelForSequenceClassification(PeftModel):
-    """A classifier with adapters: the new head (``classifier`` / ``score``) trains in full and is
-    saved with the adapter, as peft adds it to ``modules_to_save``."""
+    """A classifier with adapters: the new head (``classifier`` / ``score``, and DistilBERT's
+    ``pre_classifier``) trains in full and is saved with the adapter, as peft adds it to ``modules_to_save``."""
 
     def _prepare_config(self, config: LoraConfig) -> None:
         super()._prepare_config(config)
         config.modules_to_save = [*(config.modules_to_save or []),
-                                  *(n for n in ("classifier", "score") if n not in (config.modules_to_save or []))]
+                                  *(n for n in CLASSIFIER_HEADS if n not in (config.modules_to_save or []))]
 
 
 class PeftModelForTokenClassification(PeftModelForSequenceClassification):

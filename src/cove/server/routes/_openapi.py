@@ -76,7 +76,8 @@ SCHEMAS: dict[str, dict] = {
         sha={"type": "string", "description": "the resolved commit (40 hex), empty for a listed empty repo"},
         lastModified=DATE, createdAt=DATE, private=BOOL,
         gated={"enum": [False, "auto", "manual"]}, disabled=BOOL, downloads=INT, likes=INT, tags=array(STR),
-        pipeline_tag=STR, library_name=STR, sdk=STR, subdomain=STR, cardData={"type": "object"},
+        pipeline_tag=STR, library_name=STR, sdk=STR, subdomain=STR, visibility={"enum": ["public", "private"]},
+        cardData={"type": "object"},
         securityRepoStatus=ref("RepoScanStatus"),
         siblings=array(obj("rfilename", rfilename=STR, size=INT, blobId=SHA1,
                            lfs=obj("sha256", "size", "pointerSize", sha256=SHA256, size=INT, pointerSize=INT))),
@@ -285,6 +286,8 @@ CONFLICT_URL = error(409, obj("error", "url", error=STR, url=STR), "Conflict: th
 WHOAMI = doc(ok={200: json_ok(ref("Whoami"))}, errors=(401,))
 CREATE_ORG = doc(ok={200: json_ok(obj("type", "name", "fullname", type={"const": "org"}, name=STR, fullname=STR))},
                  errors=(400, 401, 403, 409, 413), body=json_request(obj("name", name=STR, fullname=STR)))
+REVOKE_CREDENTIALS = doc(ok={200: json_ok({"type": "object"})}, errors=(400, 413),
+                         body=json_request(obj("credentials", credentials=array(STR))))
 AGENT_HARNESSES = doc(ok={200: json_ok(obj("standardEnvVars", "harnesses", standardEnvVars=array(STR),
                                            harnesses={"type": "object"}))})
 YAML_TEXT = {"text/plain": {"schema": {"type": "string", "description": "- Error: ... / - Warning: ... lines "
@@ -323,7 +326,7 @@ REPO_SETTINGS = doc(
 )
 LIKE = doc(ok={200: json_ok(EMPTY)}, errors=(400, 401, 403, 404))
 LIKERS = doc(ok={200: json_ok(array(obj("user", "fullname", "avatarUrl", user=STR, fullname=STR, avatarUrl=STR,
-                                          type=STR)), "the users who like the repo", headers=LINK)},
+                                          type=STR, isPro=BOOL)), "the users who like the repo", headers=LINK)},
              errors=(400, 401, 404), params=[CURSOR])
 USER_LIKES = doc(ok={200: json_ok(array(obj("repo", repo=obj("name", "type", name=STR, type=REPO_TYPE))),
                                   "the repos the user likes that the caller may see", headers=LINK)},

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # row and repo types in annotations only: routes never touch 
 
 
 router = APIRouter(tags=["repos"])
+MAX_REVOKED = 1000  # huggingface_hub sends batches of this size
 
 
 @router.get("/api/whoami-v2", **api.WHOAMI)
@@ -53,6 +54,20 @@ def whoami(request: Request):
                        "accessToken": {"displayName": who.token_name, "role": who.role,
                                        "createdAt": who.token_created[:23] + "Z"}}
     return out
+
+
+@router.post("/api/credentials/revoke", **api.REVOKE_CREDENTIALS)
+def revoke_credentials(request: Request, body: JsonBody):
+    """Revoke leaked tokens, as huggingface_hub's ``revoke_tokens`` asks: no Authorization (holding a
+    token's value is the proof), at most 1,000 per request, and the same answer whether or not a value
+    was a token. Each revocation goes to the audit log under the token's owner."""
+    values = body.get("credentials")
+    if (not isinstance(values, list) or not values or len(values) > MAX_REVOKED
+            or not all(isinstance(v, str) and 0 < len(v) <= 256 for v in values)):
+        raise BadRequest(f"'credentials' must be a list of 1 to {MAX_REVOKED} token strings")
+    for user, name in hub_of(request).accounts.revoke_leaked(values):
+        record(request, "token.revoke", actor=None, target=f"{user}/{name}", detail={"via": "revoke request"})
+    return {}
 
 
 @router.post("/api/organizations/new", **api.CREATE_ORG)
@@ -186,7 +201,7 @@ def likers(rtype: str, ns: str, name: str, request: Request):
     hub = hub_of(request)
     users = hub.repos.likers(principal(request), api_type(rtype), f"{ns}/{name}")
     offset, size = cursor_of(request), hub.settings.page_size
-    items = [{"user": u.name, "fullname": u.fullname or u.name, "avatarUrl": "", "type": "user"}
+    items = [{"user": u.name, "fullname": u.fullname or u.name, "avatarUrl": "", "type": "user", "isPro": False}
              for u in users[offset: offset + size]]
     return page_response(request, items, offset + size, offset + size < len(users))
 
@@ -237,6 +252,7 @@ def repo_json(request: Request, repo: Repo, *, sha: str | None, card: dict | Non
     if repo.type == "space":
         out["sdk"] = card["cardData"].get("sdk") or repo.sdk or "static"  # the README says
         out["subdomain"] = f"{repo.namespace}-{repo.name}".lower()
+        out["visibility"] = "private" if repo.private else "public"  # huggingface_hub 2.5 reads it
     if card["cardData"]:
         out["cardData"] = card["cardData"]
     if siblings is not None:

@@ -64,8 +64,16 @@ def list_webhooks(request: Request):
     return [webhook_json(v) for v in hub_of(request).webhooks.list(principal(request))]
 
 
+def _url_only(body: dict) -> None:
+    """huggingface_hub may name a Job to start instead of a URL (``jobSourceId``, ``secrets``): refused
+    with a reason rather than ignored, since this Hub runs no Jobs."""
+    if "jobSourceId" in body or "secrets" in body:
+        raise BadRequest("Webhooks that start a Job are not available on this Hub (it runs no Jobs): give a 'url'")
+
+
 @router.post("/api/settings/webhooks", **CREATE)
 def create_webhook(request: Request, body: JsonBody):
+    _url_only(body)
     view = hub_of(request).webhooks.create(principal(request), url=body.get("url"), watched=body.get("watched"),
                                            domains=body.get("domains"), secret=body.get("secret"),
                                            hub_urls=_hub_urls(request))
@@ -79,6 +87,7 @@ def get_webhook(oid: str, request: Request):
 
 @router.post("/api/settings/webhooks/{oid}", **UPDATE)
 def update_webhook(oid: str, request: Request, body: JsonBody):
+    _url_only(body)
     view = hub_of(request).webhooks.update(principal(request), oid, url=body.get("url"),
                                            watched=body.get("watched"), domains=body.get("domains"),
                                            secret=body.get("secret"), hub_urls=_hub_urls(request))

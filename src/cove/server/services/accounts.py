@@ -220,6 +220,19 @@ class Accounts:
             q.delete_row(s, t)
         return name
 
+    def revoke_leaked(self, values: list[str]) -> list[tuple[str, str]]:
+        """Delete the tokens whose values these are, whoever reports them (a leaked token is revoked
+        by anyone who holds it: huggingface_hub's ``revoke_tokens``); returns (user, token name) of
+        each one deleted. Values that are no token are skipped without a trace."""
+        gone: list[tuple[str, str]] = []
+        with self._sessions.begin() as s:
+            for key in dict.fromkeys(_sha256(v) for v in values if v.startswith(TOKEN_PREFIX)):
+                row = q.token_by_hash(s, key)
+                if row is not None:
+                    q.delete_row(s, q.token_by_id(s, row.token_id))
+                    gone.append((row.user_name, row.token_name))
+        return gone
+
     def token_alive(self, token_id: int) -> bool:
         with self._sessions() as s:
             return q.token_by_id(s, token_id) is not None

@@ -15,7 +15,8 @@ action                 when                                               target
 ``user.create``        ``cove users add``, first start                    the user
 ``user.password``      ``cove users passwd`` (web sessions signed out)    the user
 ``token.create``       web settings, ``cove tokens add`` / ``users add``  ``user/token name``
-``token.revoke``       web settings, end of ``cove serve --seed``         ``user/token name``
+``token.revoke``       web settings, end of ``cove serve --seed``,        ``user/token name``
+                       ``POST /api/credentials/revoke`` (via)
 ``repo.visibility``    settings API with ``private`` (detail: private)    ``models/ns/name``
 ``repo.gated``         settings API with ``gated`` (detail: gated)        ``models/ns/name``
 ``repo.access``        a gated repo's access request handled or access    ``models/ns/name``

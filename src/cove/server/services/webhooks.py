@@ -170,8 +170,8 @@ class Webhooks:
 
     def update(self, who: Principal | None, oid: str, *, url: object = None, watched: object = None,
                domains: object = None, secret: object = None, hub_urls: tuple[str, ...] = ()) -> WebhookView:
-        """Change what was given; ``watched=[]`` (what the client sends when the caller gave none) keeps
-        the watch list."""
+        """Change what was given. huggingface_hub 2.5 sends the whole watch list and domains each time
+        (they replace); before 2.5 it sent ``watched=[]`` when the caller gave none, which keeps the list."""
         who = self._owner(who, write=True)
         hook = self._find(who, oid)
         items = _watched_arg(watched if watched is not None else [])
