@@ -25,7 +25,9 @@ not in the tokens/s, which are of later calls that reuse the compiled step.
 dequantized), ``quantization="int8"`` and ``"int4"`` (requantized from it) and ``"gguf"`` (the file's
 Q4_1 / Q8_0 blocks as stored), eager and compiled, and llama.cpp (``llama-cpp-python``, when it is
 installed: it is not a Cove dependency; ``pip install llama-cpp-python`` builds it from source) on the
-shipped Q4_1 file and on Q8_0, BF16 and F32 files its own quantizer makes from it. These runs are
+shipped Q4_1 file and on Q8_0, BF16 and F32 files its own quantizer makes from it, and float32 assisted
+by the file's own Q4_1 weights as the draft (``assistant_model``, heuristic schedule, no confidence
+cut-off; the tokens are float32's greedy ones, the "agree" column checks it). These runs are
 wall-clock with ``--threads`` threads for both libraries, interleaved in rounds (``--repeat``), best
 of the rounds; decode tok/s = (new - 1) / (full run - time to first token); prefill tok/s on a
 ``--long``-token prompt (with the defaults ``--threads 1 --clock cpu``, ``--paths-only`` instead runs
@@ -121,12 +123,16 @@ QUANT_CHILD = textwrap.dedent(
     if lib == "cove":
         from pathlib import Path
         from cove.models import AutoModelForCausalLM
-        quant, _, compiled = mode.partition("+")
+        quant, *flags = mode.split("+")
         p = Path(path)
         model = AutoModelForCausalLM.from_pretrained(
             p.parent, gguf_file=p.name, quantization=None if quant == "float32" else quant
         )
-        options = {"compile": True} if compiled else {}
+        options = {"compile": True} if "compile" in flags else {}
+        if "assisted" in flags:  # the file's own weights draft (quantization="gguf"); compile applies to the draft
+            draft = AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name, quantization="gguf")
+            options.update(assistant_model=draft, num_assistant_tokens_schedule="heuristic",
+                           assistant_confidence_threshold=None)
         def run(prompt_ids, n):
             t = time.perf_counter()
             with torch.no_grad():
@@ -248,6 +254,8 @@ def smollm_paths(args: argparse.Namespace, gguf: Path) -> None:
     """The SmolLM2 weight-path table (see the module doc)."""
     cases = [("cove", str(gguf), m) for m in ("float32", "int8", "int4", "gguf")]
     cases += [("cove", str(gguf), m + "+compile") for m in ("float32", "int8", "int4", "gguf")] if args.compile else []
+    cases += [("cove", str(gguf), "float32+assisted")]
+    cases += [("cove", str(gguf), "float32+assisted+compile")] if args.compile else []
     cases += [("llama.cpp", str(path), name) for name, path in llama_cpp_files(gguf, args.cache).items()]
     best: dict[tuple[str, str, str], dict] = {}
     for _ in range(int(args.repeat)):  # rounds: every case once per round, so load drifts hit all alike

@@ -63,6 +63,10 @@ class GenerationConfig:
     cache_implementation: str | None = None  # "static": decode steps of static shapes (see below)
     seed: int | None = None  # Cove's: seeds the torch.Generator of sampling when none is passed
     compile: bool | str = False  # Cove's: True, False or "auto" (see below)
+    # assisted generation (``generate(..., assistant_model=draft)``, see cove.generation.assisted)
+    num_assistant_tokens: int = 20
+    num_assistant_tokens_schedule: str = "constant"
+    assistant_confidence_threshold: float | None = 0.4
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # unknown keys of a file, kept
 
     # --- construction -----------------------------------------------------------------------
@@ -129,6 +133,11 @@ class GenerationConfig:
             raise ValueError("early_stopping is True, False or 'never'")
         if self.compile not in (True, False, "auto"):
             raise ValueError(f"compile is True, False or 'auto', not {self.compile!r}")
+        if isinstance(self.num_assistant_tokens, bool) or not isinstance(self.num_assistant_tokens, int) \
+                or self.num_assistant_tokens < 1:
+            raise ValueError(f"num_assistant_tokens must be a positive integer, not {self.num_assistant_tokens!r}")
+        if self.assistant_confidence_threshold is not None and not 0.0 <= self.assistant_confidence_threshold < 1.0:
+            raise ValueError("assistant_confidence_threshold must be in [0, 1) (or None)")
         if self.cache_implementation not in (None, "static", "dynamic"):
             raise ValueError(
                 f"cache_implementation {self.cache_implementation!r} is not supported (None, 'static', 'dynamic')"

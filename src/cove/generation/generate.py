@@ -278,6 +278,7 @@ def generate(
     *,
     generator: torch.Generator | None = None,
     tokenizer: Any = None,
+    assistant_model: Any = None,
     **options: Any,
 ) -> torch.Tensor:
     """The prompt followed by the new ids, (B * num_return_sequences, T + new), as transformers returns.
@@ -291,6 +292,8 @@ def generate(
         streamer: receives ``put(ids)`` for the prompt and every step, then ``end()`` (batch 1).
         generator: randomness for sampling (default: seeded by ``seed`` or fresh).
         tokenizer: for ``stop_strings``.
+        assistant_model: a draft model with the same vocabulary (e.g. a quantized copy): greedy decoding
+            checks its guesses several at a time, with the same tokens (see :mod:`cove.generation.assisted`).
         options: per-call overrides of any :class:`GenerationConfig` field; others raise.
     """
     config = (generation_config or default_config(model)).with_options(options)
@@ -306,6 +309,11 @@ def generate(
                     model, input_ids, attention_mask, config, streamer, generator, tokenizer
                 )
             prompt = Prompt.make(input_ids, attention_mask)
+            if assistant_model is not None:
+                from cove.generation.assisted import assisted_steps
+
+                steps = assisted_steps(model, assistant_model, prompt, config, tokenizer=tokenizer)
+                return _collect(prompt, steps, streamer)
             return _run(model, prompt, config, streamer, generator, tokenizer)
     finally:
         if streamer is not None:
@@ -337,9 +345,6 @@ def _run(
             streamer.put(out[0, prompt.ids.shape[1] :])
         return out
     prompt = prompt.repeat(config.num_return_sequences)
-    if streamer is not None:
-        streamer.put(prompt.ids[0])
-    new = []
     steps = decode_steps(
         model,
         prompt,
@@ -349,6 +354,14 @@ def _run(
         make_decoder=make_decoder,
         processors=processors,
     )
+    return _collect(prompt, steps, streamer)
+
+
+def _collect(prompt: Prompt, steps: Iterator[torch.Tensor], streamer: Any) -> torch.Tensor:
+    """The prompt followed by each step's tokens, streamed as they come."""
+    if streamer is not None:
+        streamer.put(prompt.ids[0])
+    new = []
     for tokens in steps:
         new.append(tokens)
         if streamer is not None:

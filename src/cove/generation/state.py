@@ -62,6 +62,7 @@ class DecodeState:
         self.failed: set[StepKey] = set()  # steps whose compile failed: "auto" runs them eagerly
         self.compiles: list[Compiled] = []
         self._steps: dict[str, Callable[..., Any]] = {}  # function name -> torch.compile(function)
+        self.assistant_tokens: int | None = None  # as a draft model: its guesses per round ("heuristic")
 
     # -- copies keep the options only -------------------------------------------------------------
 

@@ -696,14 +696,17 @@ class PreTrainedModel(nn.Module, metaclass=_InitWhenBuilt):
         attention_mask: torch.Tensor | None = None,
         generation_config: Any = None,
         streamer: Any = None,
+        assistant_model: Any = None,
         **options: Any,
     ) -> torch.Tensor:
-        """Prompt + new ids, as transformers' ``generate``; see :func:`cove.generation.generate`."""
+        """Prompt + new ids, as transformers' ``generate``; see :func:`cove.generation.generate`
+        (``assistant_model``: a draft model for assisted greedy decoding)."""
         # generation sits above models (ARCHITECTURE.md); this entry point is the one declared exception
         # (ignore_imports in .importlinter), imported on use so loading a model never loads generation
         from cove.generation import generate
 
-        return generate(self, input_ids, attention_mask, generation_config, streamer, **options)
+        return generate(self, input_ids, attention_mask, generation_config, streamer,
+                        assistant_model=assistant_model, **options)
 
     @property
     def generation_config(self) -> Any:
