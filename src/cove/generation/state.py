@@ -63,6 +63,7 @@ class DecodeState:
         self.compiles: list[Compiled] = []
         self._steps: dict[str, Callable[..., Any]] = {}  # function name -> torch.compile(function)
         self.assistant_tokens: int | None = None  # as a draft model: its guesses per round ("heuristic")
+        self.assistant_threshold: float | None = None  # as a draft model: its confidence cut-off, learnt
 
     # -- copies keep the options only -------------------------------------------------------------
 
