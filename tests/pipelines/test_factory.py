@@ -19,6 +19,7 @@ from cove.pipelines import registry
 from cove.pipelines.base import resolve_device
 from cove.pipelines.factory import PipelineError
 from cove.tokenizers import AutoTokenizer
+from tests.pipelines.conftest import hf_pipeline
 
 
 def test_registry_contract():
@@ -223,3 +224,15 @@ def test_sentence_files_come_from_the_hub(tiny, hub, alice, tmp_path, monkeypatc
     local = cove.pipeline("sentence-similarity", folder)
     query = {"source_sentence": "I love it", "sentences": ["I hate it", "Paris"]}
     assert pipe(query) == local(query)
+
+
+def test_text_generation_with_an_assistant_model(tiny):
+    """``assistant_model`` as transformers' pipeline takes it (a folder here, loaded once): the same text
+    as without it, and as transformers' assisted pipeline on the same folders."""
+    folder = str(tiny["text-generation"])
+    plain = cove.pipeline("text-generation", folder)("Hello there", do_sample=False, max_new_tokens=12)
+    gen = cove.pipeline("text-generation", folder, assistant_model=folder)
+    assert isinstance(gen._options["assistant_model"], torch.nn.Module)
+    assert gen("Hello there", do_sample=False, max_new_tokens=12) == plain
+    ref = hf_pipeline("text-generation", tiny["text-generation"], assistant_model=folder)
+    assert ref("Hello there", do_sample=False, max_new_tokens=12) == plain

@@ -34,3 +34,12 @@ def test_chat_answer(chat_pipe):
 def test_stop_sequence(chat_pipe):
     out = chat_pipe(CHAT, do_sample=False, max_new_tokens=12, stop_sequence="France", return_full_text=False)
     assert out[0]["generated_text"].endswith("France") and "Paris" not in out[0]["generated_text"]
+
+
+def test_assisted_by_its_own_q4_weights(chat_pipe, smollm_gguf):
+    """The GGUF's Q4_1 weights draft for the float32 model: the float32 model's answer, whole and streamed."""
+    draft = AutoModelForCausalLM.from_pretrained(smollm_gguf.parent, gguf_file=smollm_gguf.name, quantization="gguf")
+    plain = chat_pipe(CHAT, do_sample=False, max_new_tokens=24)
+    assert chat_pipe(CHAT, do_sample=False, max_new_tokens=24, assistant_model=draft) == plain
+    streamed = "".join(chat_pipe.stream(CHAT, do_sample=False, max_new_tokens=24, assistant_model=draft))
+    assert streamed == plain[0]["generated_text"][1]["content"]

@@ -61,6 +61,11 @@ def check(model: Any, assistant: Any, prompt: Prompt, config: GenerationConfig) 
     if ours != theirs:
         raise ValueError(f"the assistant's vocabulary ({theirs} ids) is not the model's ({ours}): assisted "
                          "generation needs a draft model with the same tokenizer")
+    for name in ("eos_token_id", "pad_token_id", "bos_token_id"):  # what transformers compares too
+        if getattr(model.config, name, None) != getattr(assistant.config, name, None):
+            raise ValueError(f"the assistant's {name} ({getattr(assistant.config, name, None)}) is not the model's "
+                             f"({getattr(model.config, name, None)}): assisted generation needs a draft model with "
+                             "the same tokenizer")
     if config.num_assistant_tokens_schedule not in SCHEDULES:
         raise ValueError(f"num_assistant_tokens_schedule is one of {SCHEDULES}, "
                          f"not {config.num_assistant_tokens_schedule!r}")

@@ -69,7 +69,8 @@ def pipeline(
         batch_size: inputs per forward when called on a list or a generator.
         trust_remote_code: accepted for compatibility; Cove never runs code from a download.
         options: the task's call parameters as defaults (``top_k=2`` ...), plus ``torch_dtype`` and
-            ``endpoint`` for loading.
+            ``endpoint`` for loading; text generation takes ``assistant_model`` (a loaded model, a folder or
+            a repo id: a draft for assisted greedy decoding, see :mod:`cove.generation.assisted`).
     """
     load = {k: options.pop(k) for k in LOAD_OPTIONS if k in options}
     load.update(load.pop("model_kwargs", None) or {})
@@ -109,6 +110,13 @@ def pipeline(
         ]
         spec = SUPPORTED_TASKS[task]
         _check_head(type(model).__name__, model.config.model_type, task, spec.head, "the given model")
+    draft = options.get("assistant_model")
+    if isinstance(draft, str | os.PathLike):  # a draft for assisted generation, loaded once as the model is
+        from cove.models import AutoModelForCausalLM
+        from cove.models.modeling import resolve_folder
+
+        options["assistant_model"] = AutoModelForCausalLM.from_pretrained(
+            resolve_folder(draft, revision=None, token=token, endpoint=endpoint, allow_patterns=REPO_FILES), **load)
     cls = getattr(importlib.import_module(f"cove.pipelines.{spec.module}"), spec.cls)
     if hasattr(cls, "load_preprocessor"):  # image tasks: the image processor (and tokenizer) of the folder
         tok = cls.load_preprocessor(folder, tokenizer)

@@ -70,7 +70,7 @@ class TextGenerationPipeline(Pipeline):
             generate["stop_strings"] = (
                 [stop_sequence] if isinstance(stop_sequence, str) else list(stop_sequence)
             )
-        known = set(GenerationConfig.known()) | {"generation_config", "generator"}
+        known = set(GenerationConfig.known()) | {"generation_config", "generator", "assistant_model"}
         unknown = sorted(set(generate) - known)
         if unknown:
             raise TypeError(
