@@ -112,9 +112,8 @@ def assisted_steps(
     if config.stop_strings:
         stops.append(StopStrings.make(config.stop_strings, tokenizer))
     eos = set(config.eos_ids())
-    real = Prompt.make(prompt.ids[:, int(prompt.padding[0]):], None)  # a batch of 1 needs no padding
-
     pad = int(prompt.padding[0])  # cache index = sequence index - pad
+    real = Prompt.make(prompt.ids[:, pad:], None)  # a batch of 1 needs no padding
     target = Decoder(model, real, total, static=False)
     head = target.greedy_head(build=total - t >= greedy_head.BUILD_AFTER) if not processors else None
     _, lm_head = target._split()
@@ -150,9 +149,7 @@ def assisted_steps(
             running = running and not bool(stop(seq[:, :committed])[0])
         return running and committed < total
 
-    base, _ = target._split()
-    rows = base.hidden(real.ids, None, real.positions, target.cache)[0, -1:]
-    going = commit(next(choices(rows)))
+    going = commit(next(choices(_forward(target, real.ids)[-1:])))  # the prompt: the first new token
     yield seq[:, t]
     if not going:
         return
