@@ -88,6 +88,24 @@ def test_int8_linear_rounds_each_input_row_in_two_int8_terms_and_multiplies_exac
     torch.testing.assert_close(xg.grad, (q.float() * scale[:, None]).sum(0).expand_as(x))
 
 
+def test_compiled_int8_linear_keeps_the_eager_arithmetic_for_few_rows_and_many():
+    """Under torch.compile, one or two input rows (decode) are multiplied as floats by the int8 rows
+    (one reduction per weight row); the input is rounded to the same two int8 terms, so the result is
+    eager's integer product up to float32 summation order, not the unrounded float product."""
+    torch.manual_seed(1)
+    w, b = torch.randn(96, 128), torch.randn(96)
+    layer = Int8Linear.from_float(w, b)
+    compiled = torch.compile(layer, dynamic=False)
+    with torch.no_grad():
+        for shape in [(1, 128), (1, 2, 128), (2, 1, 128), (3, 128), (2, 4, 128)]:
+            x = torch.randn(*shape)
+            x.view(-1, 128)[0, 5] = 30.0  # an outlier channel: a coarse rounding grid for this row
+            y, eager = compiled(x), layer(x)
+            torch.testing.assert_close(y, eager, atol=1e-5, rtol=1e-5)
+            unrounded = torch.nn.functional.linear(x, layer.dequantized(), b)
+            assert (y - unrounded).abs().max() > 100 * (y - eager).abs().max()
+
+
 def test_int4_linear_is_a_matmul_on_its_dequantized_weight():
     torch.manual_seed(1)
     w, x = torch.randn(64, 96), torch.randn(3, 96)
@@ -232,6 +250,19 @@ def test_from_pretrained_quantized_llama(tmp_path, scheme, tied):
     assert rel < (0.03 if scheme == "int8" else 0.25), rel
     agree = float((greedy(model, ids) == greedy(ref, ids)).float().mean())
     print(f"{scheme} tied={tied}: logits rel. error {rel:.4f}, greedy agreement with float32 {agree:.2f}")
+
+
+def test_compiled_int8_decode_gives_the_eager_tokens(tmp_path):
+    """``compile=True`` on an int8 model: the decode step (one row) takes the compiled float-input
+    product, the prompt the eager arithmetic; the greedy tokens are eager's."""
+    tiny_llama(tmp_path, tied=False)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization="int8")
+    ids = torch.randint(3, 256, (1, 9), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        eager = model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False)
+        compiled = model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False, compile=True)
+    assert torch.equal(compiled, eager)
+    assert model.decode_state.compiles  # the step did compile (it did not fall back to eager)
 
 
 def test_from_pretrained_int8_gpt2_conv1d(tmp_path):
