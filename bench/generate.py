@@ -259,16 +259,22 @@ def smollm_paths(args: argparse.Namespace, gguf: Path) -> None:
     cases += [("cove", str(gguf), "float32+assisted")]
     cases += [("cove", str(gguf), "float32+assisted+compile")] if args.compile else []
     cases += [("llama.cpp", str(path), name) for name, path in llama_cpp_files(gguf, args.cache).items()]
+    if args.paths:
+        wanted = args.paths.split(",")
+        cases = [c for c in cases if (c[2] if c[0] == "cove" else f"{c[0]}:{c[2]}") in wanted]
     best: dict[tuple[str, str, str], dict] = {}
-    for _ in range(int(args.repeat)):  # rounds: every case once per round, so load drifts hit all alike
+    for round_ in range(int(args.repeat)):  # rounds: every case once per round, so load drifts hit all alike
         for case in cases:
             r = child_script(QUANT_CHILD, *case, args.prompt, args.new, args.long, args.threads)
+            if args.paths:
+                print(f"round {round_ + 1}: {case[0]} {case[2]}: decode {r['decode']:.1f} tok/s", flush=True)
             old = best.get(case)
             best[case] = r if old is None or r["decode"] > old["decode"] else old
     load = os.getloadavg()
     print(f"\nSmolLM2-135M-Instruct, batch 1, {args.threads} threads, wall clock, best of {args.repeat} rounds;"
           f" load average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}\n")
-    print("| library | weights | decode tok/s | prefill tok/s | agree w/ cove float32 | load s | load peak RSS MB |"
+    first = "cove float32" if cases[0][2] == "float32" else f"{cases[0][0]} {cases[0][2]}"
+    print(f"| library | weights | decode tok/s | prefill tok/s | agree w/ {first} | load s | load peak RSS MB |"
           " peak RSS MB |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     ref = best[cases[0]]["tokens"]
@@ -418,6 +424,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also Cove with compile=True")
     parser.add_argument("--long", default="512", help="prompt tokens of the SmolLM2 prefill measure")
     parser.add_argument("--paths-only", action="store_true", help="with --smollm: only the weight-path table")
+    parser.add_argument("--paths", default="",
+                        help="with --paths-only: only these rows, comma-separated as the table names them "
+                             "(e.g. int8+compile,llama.cpp:BF16,llama.cpp:Q8_0); each round's figures are printed")
     parser.add_argument("--assisted-chat", action="store_true",
                         help="only SmolLM2 float32 chat answers, plain and assisted by its Q4_1 copy")
     args = parser.parse_args()
