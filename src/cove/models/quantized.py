@@ -154,7 +154,7 @@ class Int8Linear(nn.Module):
     bfloat16 output rounds every layer's result). One int8 term, as llama.cpp's Q8_0 product rounds
     its input per block of 32, costs too much with one scale per row where a row has an outlier
     channel (perplexity 26.0). Per row, so a sequence's result does not depend on the rows batched
-    with it. When autograd needs the input's gradient, the float32 product on the dequantized weight
+    with it (compiled, below, up to float32 summation order). When autograd needs the input's gradient, the float32 product on the dequantized weight
     runs instead.
 
     Under ``torch.compile``, products of one or two rows (a decode step) take the same two terms as
