@@ -253,8 +253,8 @@ def test_from_pretrained_quantized_llama(tmp_path, scheme, tied):
 
 
 def test_compiled_int8_decode_gives_the_eager_tokens(tmp_path):
-    """``compile=True`` on an int8 model: the decode step (one row) takes the compiled float-input
-    product, the prompt the eager arithmetic; the greedy tokens are eager's."""
+    """``compile=True`` on an int8 model: the decode step (one row) takes the compiled float product
+    of the rounded input, the prompt the int32 product; the greedy tokens are eager's."""
     tiny_llama(tmp_path, tied=False)
     model = AutoModelForCausalLM.from_pretrained(tmp_path, quantization="int8")
     ids = torch.randint(3, 256, (1, 9), generator=torch.Generator().manual_seed(7))

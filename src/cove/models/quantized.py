@@ -154,8 +154,8 @@ class Int8Linear(nn.Module):
     bfloat16 output rounds every layer's result). One int8 term, as llama.cpp's Q8_0 product rounds
     its input per block of 32, costs too much with one scale per row where a row has an outlier
     channel (perplexity 26.0). Per row, so a sequence's result does not depend on the rows batched
-    with it (compiled, below, up to float32 summation order). When autograd needs the input's gradient, the float32 product on the dequantized weight
-    runs instead.
+    with it (compiled, below, up to float32 summation order). When autograd needs the input's
+    gradient, the float32 product on the dequantized weight runs instead.
 
     Under ``torch.compile``, products of one or two rows (a decode step) take the same two terms as
     floats, ``sum_k (hi + lo / 254) q[n, k]`` (the integer product, up to float32 summation order),
@@ -189,9 +189,7 @@ class Int8Linear(nn.Module):
         if x.requires_grad and torch.is_grad_enabled():
             y = rows.float() @ self.dequantized().t()
         elif rows.shape[0] <= _GEMV_ROWS and torch.compiler.is_compiling():
-            # the same rounded input, multiplied in float: inductor makes each weight row one reduction
-            # that reads its int8 bytes once, ~2x ATen's int8 kernels on a memory-bound decode step
-            q, s = _two_terms(rows)
+            q, s = _two_terms(rows)  # the eager rounding, multiplied in float (see the class doc)
             t = q[: s.shape[0]] + q[s.shape[0] :] * (1 / 254)
             y = (t[:, None, :] * self.weight_int8.float()).sum(-1) * s * self.scales
         else:
